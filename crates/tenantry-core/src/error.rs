@@ -1,0 +1,126 @@
+//! The one error type of the domain and the store contract.
+
+use std::fmt;
+
+/// The result type used across the domain and the store contract.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Stable codes for conflicts. Each maps to one snake_case code on the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConflictCode {
+    /// A tenant with this name already exists.
+    DuplicateTenantName,
+    /// A workspace with this name already exists in the tenant.
+    DuplicateWorkspaceName,
+    /// The user already has an API key with this name in the tenant.
+    DuplicateApiKeyName,
+    /// A user with this username already exists.
+    DuplicateUsername,
+    /// The operation would delete, move or re-parent a tenant's root workspace.
+    RootWorkspace,
+    /// The workspace still has child workspaces.
+    WorkspaceHasChildren,
+    /// The move would make a workspace its own ancestor.
+    WorkspaceCycle,
+    /// The API key was revoked before.
+    AlreadyRevoked,
+}
+
+impl ConflictCode {
+    /// The stable snake_case code shown to API and CLI users.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DuplicateTenantName | Self::DuplicateWorkspaceName | Self::DuplicateApiKeyName => {
+                "duplicate_name"
+            }
+            Self::DuplicateUsername => "duplicate_username",
+            Self::RootWorkspace => "root_workspace",
+            Self::WorkspaceHasChildren => "workspace_has_children",
+            Self::WorkspaceCycle => "workspace_cycle",
+            Self::AlreadyRevoked => "already_revoked",
+        }
+    }
+
+    /// A sentence saying what conflicted, for people.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::DuplicateTenantName => "a tenant with this name already exists",
+            Self::DuplicateWorkspaceName => "a workspace with this name already exists in this tenant",
+            Self::DuplicateApiKeyName => "this user already has an API key with this name in this tenant",
+            Self::DuplicateUsername => "a user with this username already exists",
+            Self::RootWorkspace => "a tenant's root workspace cannot be deleted or moved",
+            Self::WorkspaceHasChildren => "the workspace has child workspaces; delete or move them first",
+            Self::WorkspaceCycle => "a workspace cannot be moved beneath itself or one of its descendants",
+            Self::AlreadyRevoked => "the API key is already revoked",
+        }
+    }
+}
+
+impl fmt::Display for ConflictCode {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// What went wrong, in terms every layer can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The resource does not exist, or exists in a tenant the caller cannot
+    /// see: the two are deliberately indistinguishable.
+    #[error("{resource} not found")]
+    NotFound {
+        /// The kind of resource, for example `workspace`.
+        resource: &'static str,
+    },
+    /// The operation conflicts with stored state.
+    #[error("{}", code.message())]
+    Conflict {
+        /// Which rule the operation ran into.
+        code: ConflictCode,
+    },
+    /// The caller may see the resource but not do this to it.
+    #[error("{reason}")]
+    Forbidden {
+        /// Why, in a sentence.
+        reason: String,
+    },
+    /// A field's value breaks a rule.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The field, as named on the API (for example `parent_workspace_id`).
+        field: String,
+        /// The rule it breaks.
+        reason: String,
+    },
+    /// Something failed that the caller cannot fix: the database is down, a
+    /// constraint the code did not expect fired, and so on.
+    #[error("internal error: {0}")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// A not-found error for the given kind of resource.
+    pub fn not_found(resource: &'static str) -> Self {
+        Self::NotFound { resource }
+    }
+
+    /// A conflict error with the given code.
+    pub fn conflict(code: ConflictCode) -> Self {
+        Self::Conflict { code }
+    }
+
+    /// An invalid-field error.
+    pub fn invalid(field: impl Into<String>, reason: impl fmt::Display) -> Self {
+        Self::Invalid { field: field.into(), reason: reason.to_string() }
+    }
+
+    /// A forbidden error.
+    pub fn forbidden(reason: impl Into<String>) -> Self {
+        Self::Forbidden { reason: reason.into() }
+    }
+
+    /// An internal error wrapping its cause.
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(cause.into())
+    }
+}

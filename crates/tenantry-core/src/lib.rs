@@ -1,0 +1,42 @@
+//! The tenantry domain.
+//!
+//! This crate holds the types every other crate speaks in: identifiers,
+//! validated names, tenants, workspaces, users and API keys, the scopes that
+//! every tenant-owned operation requires, the error type, and the [`Store`]
+//! contract that each database backend implements.
+//!
+//! It knows nothing of HTTP or SQL: it does not depend on axum or sqlx, and
+//! the compiler keeps it that way.
+
+pub mod api_key;
+pub mod error;
+pub mod id;
+pub mod name;
+pub mod page;
+pub mod scope;
+pub mod service;
+pub mod store;
+pub mod tenant;
+pub mod user;
+pub mod workspace;
+
+pub use api_key::{ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyLifetime, ApiKeyToken, NewApiKey, TokenError};
+pub use error::{ConflictCode, Error, Result};
+pub use id::{ApiKeyId, IdError, TenantId, UserId, WorkspaceId};
+pub use name::{ApiKeyName, DisplayName, Email, Environment, TenantName, Username, WorkspaceName};
+pub use page::{Page, PageLimit, PageRequest};
+pub use scope::{PlatformScope, TenantScope};
+pub use store::{BootstrapOutcome, BootstrapRequest, Store};
+pub use tenant::{DataResidency, DeploymentModel, NewTenant, Tenant, TenantPatch, TenantStatus};
+pub use user::{NewUser, User};
+pub use workspace::{NewWorkspace, Workspace, WorkspacePatch, WorkspaceStatus};
+
+/// The moment operations are stamped with. One alias so every crate agrees.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// The current time, truncated to microseconds so that a value written to and
+/// read back from either backend compares equal.
+pub fn now() -> Timestamp {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().trunc_subsecs(6)
+}

@@ -1,0 +1,191 @@
+//! Use cases shared by the HTTP API and the CLI: minting keys,
+//! authenticating a presented key, and the start-up bootstrap.
+
+use crate::api_key::{ApiKey, ApiKeyHasher, ApiKeyLifetime, ApiKeyToken, NewApiKey, TokenError};
+use crate::error::{Error, Result};
+use crate::id::{ApiKeyId, TenantId, UserId};
+use crate::name::{ApiKeyName, DisplayName, TenantName, Username, WorkspaceName};
+use crate::scope::{PlatformScope, TenantScope};
+use crate::store::{BootstrapOutcome, BootstrapRequest, Store};
+use crate::tenant::{DataResidency, DeploymentModel, NewTenant, TenantStatus};
+use crate::user::NewUser;
+use crate::{Timestamp, now};
+
+/// How often `last_used_at` is written at most, per key, in seconds. Writing
+/// it on every request would turn every read into a write.
+pub const LAST_USED_RESOLUTION_SECONDS: i64 = 60;
+
+/// Creates an API key for `user_id` in the scope's tenant and returns it with
+/// its token, which the caller shows once and then forgets.
+pub async fn mint_api_key(
+    store: &dyn Store,
+    hasher: &ApiKeyHasher,
+    scope: &TenantScope,
+    user_id: UserId,
+    name: ApiKeyName,
+    lifetime: ApiKeyLifetime,
+) -> Result<(ApiKey, ApiKeyToken)> {
+    let api_key_id = ApiKeyId::generate();
+    let token = ApiKeyToken::generate(scope.tenant_id().clone(), api_key_id.clone());
+    let created_at = now();
+    let new_api_key = NewApiKey {
+        id: api_key_id,
+        user_id,
+        name,
+        secret_hash: hasher.hash(&token),
+        created_at,
+        expires_at: lifetime.expires_at(created_at),
+    };
+    let api_key = store.create_api_key(scope, new_api_key).await?;
+    Ok((api_key, token))
+}
+
+/// Why a presented API key was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthenticationError {
+    /// Not shaped like an API key, or its checksum is wrong.
+    #[error("{0}")]
+    Malformed(#[from] TokenError),
+    /// No such key, or the secret does not match: deliberately one answer.
+    #[error("the API key is not valid")]
+    Invalid,
+    /// The key was revoked.
+    #[error("the API key has been revoked")]
+    Revoked,
+    /// The key has expired.
+    #[error("the API key has expired")]
+    Expired,
+    /// The lookup itself failed.
+    #[error(transparent)]
+    Store(#[from] Error),
+}
+
+/// Who a verified API key speaks for.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The key that was presented.
+    pub api_key: ApiKey,
+    /// Whether the key's user is a platform admin.
+    pub is_platform_admin: bool,
+    /// The status of the key's tenant at the time of the request.
+    pub tenant_status: TenantStatus,
+}
+
+impl Principal {
+    /// The scope of the key's own tenant.
+    pub fn tenant_scope(&self) -> TenantScope {
+        TenantScope::new(self.api_key.tenant_id.clone())
+    }
+}
+
+/// Verifies a presented API key: shape and checksum first, then one
+/// tenant-scoped lookup by the key id in the token, then a constant-time
+/// comparison of the keyed hash, then revocation and expiry. Records the
+/// key's use at most once per [`LAST_USED_RESOLUTION_SECONDS`].
+pub async fn authenticate(
+    store: &dyn Store,
+    hasher: &ApiKeyHasher,
+    presented: &str,
+    at: Timestamp,
+) -> Result<Principal, AuthenticationError> {
+    let token = ApiKeyToken::parse(presented)?;
+    let scope = TenantScope::new(token.tenant_id().clone());
+    let credentials = store
+        .api_key_credentials(&scope, token.api_key_id())
+        .await?
+        .ok_or(AuthenticationError::Invalid)?;
+    if !hasher.verify(&token, &credentials.secret_hash) {
+        return Err(AuthenticationError::Invalid);
+    }
+    let api_key = credentials.api_key;
+    if api_key.is_revoked() {
+        return Err(AuthenticationError::Revoked);
+    }
+    if api_key.is_expired(at) {
+        return Err(AuthenticationError::Expired);
+    }
+    let stale = api_key
+        .last_used_at
+        .is_none_or(|last| (at - last).num_seconds() >= LAST_USED_RESOLUTION_SECONDS);
+    if stale {
+        // A failure to record use must not fail the request it belongs to.
+        if let Err(error) = store.record_api_key_use(&scope, &api_key.id, at).await {
+            tracing::warn!(api_key_id = %api_key.id, error = %error, "could not record API key use");
+        }
+    }
+    Ok(Principal {
+        api_key,
+        is_platform_admin: credentials.user_is_platform_admin,
+        tenant_status: credentials.tenant_status,
+    })
+}
+
+/// What the start-up bootstrap creates on a fresh database.
+#[derive(Debug, Clone)]
+pub struct BootstrapConfig {
+    /// The default tenant's name (`default` unless configured).
+    pub tenant_name: TenantName,
+    /// Its root workspace's name (`Root` unless configured).
+    pub root_workspace_name: WorkspaceName,
+    /// The operator user's username (`operator` unless configured).
+    pub operator_username: Username,
+}
+
+impl BootstrapConfig {
+    /// The defaults: tenant `default`, root workspace `Root`, user `operator`.
+    pub fn defaults() -> Self {
+        Self {
+            tenant_name: TenantName::parse("default").expect("valid literal"),
+            root_workspace_name: WorkspaceName::default_root(),
+            operator_username: Username::parse("operator").expect("valid literal"),
+        }
+    }
+}
+
+/// Ensures the default tenant exists. On the one call, across all processes,
+/// that creates it, also creates the operator user (a platform admin) and
+/// its first API key, and returns that key's token for the caller to hand
+/// over; every other call returns `None`.
+pub async fn bootstrap(
+    store: &dyn Store,
+    hasher: &ApiKeyHasher,
+    config: &BootstrapConfig,
+) -> Result<(BootstrapOutcome, Option<ApiKeyToken>)> {
+    let tenant_id = TenantId::generate();
+    let api_key_id = ApiKeyId::generate();
+    let token = ApiKeyToken::generate(tenant_id.clone(), api_key_id.clone());
+    let created_at = now();
+    let display_name = DisplayName::parse(config.tenant_name.as_str()).expect("a tenant name is a display name");
+    let request = BootstrapRequest {
+        tenant_id,
+        tenant: NewTenant {
+            name: config.tenant_name.clone(),
+            display_name,
+            deployment_model: DeploymentModel::HostedSaas,
+            data_residency: DataResidency::Global,
+            root_workspace_name: config.root_workspace_name.clone(),
+        },
+        operator: NewUser::from_username(config.operator_username.clone()),
+        operator_key: NewApiKey {
+            id: api_key_id,
+            user_id: UserId::generate(),
+            name: ApiKeyName::parse("bootstrap").expect("valid literal"),
+            secret_hash: hasher.hash(&token),
+            created_at,
+            expires_at: ApiKeyLifetime::default_lifetime().expires_at(created_at),
+        },
+    };
+    let outcome = store.bootstrap(&PlatformScope::bootstrap(), request).await?;
+    let token = outcome.created.then_some(token);
+    Ok((outcome, token))
+}
+
+/// Builds the hasher for a store: from an explicit pepper when the operator
+/// configured one, otherwise from the pepper kept in the database.
+pub async fn api_key_hasher(store: &dyn Store, configured_pepper: Option<&[u8]>) -> Result<ApiKeyHasher> {
+    let pepper = match configured_pepper {
+        Some(pepper) => pepper.to_vec(),
+        None => store.api_key_pepper().await?,
+    };
+    ApiKeyHasher::new(&pepper).map_err(|reason| Error::invalid("api_key_pepper", reason))
+}
