@@ -1,1 +1,401 @@
-//! placeholder
+//! The embedded SQLite backend of the tenantry store contract.
+//!
+//! One database file, in WAL mode with foreign keys on, behind a small sqlx
+//! connection pool. SQLite has no row-level security, so isolation here is
+//! the store's own: every statement on a tenant-owned table carries a
+//! `tenant_id = ?` predicate bound from the caller's [`TenantScope`], and
+//! the only statements that read across tenants are those of the operations
+//! the [`Store`] trait names with a [`PlatformScope`], each of which logs
+//! the reason its scope was granted.
+//!
+//! Every write runs in a `BEGIN IMMEDIATE` transaction. SQLite allows one
+//! writer at a time; an immediate transaction takes the write lock up front
+//! and waits for it under the busy timeout, whereas a deferred transaction
+//! that reads first and writes later fails at once with `SQLITE_BUSY` when
+//! another writer got in between. Taking the lock first also serializes
+//! every check-then-write sequence below (the bootstrap, cycle checks on
+//! moves, the children check on deletes) against all other writers.
+
+mod api_keys;
+mod error;
+mod rows;
+mod tenants;
+mod users;
+mod workspaces;
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, Transaction};
+use tenantry_core::{
+    ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyId, BootstrapOutcome, BootstrapRequest, Error, NewApiKey,
+    NewTenant, NewUser, NewWorkspace, Page, PageRequest, PlatformScope, Result, Store, Tenant, TenantId,
+    TenantPatch, TenantScope, Timestamp, User, UserId, Username, Workspace, WorkspaceId, WorkspacePatch,
+};
+
+use crate::error::{Failure, Operation, map_database_error};
+
+/// The migrations in `migrations/`, embedded in the binary at build time.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// How long a statement waits for another connection's lock before it
+/// fails with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections in the pool. Readers run in parallel under WAL; writers queue
+/// on SQLite's single write lock whatever the pool size.
+const MAX_CONNECTIONS: u32 = 8;
+
+/// The name of the `deployment_settings` row that holds the API key pepper.
+const API_KEY_PEPPER_SETTING: &str = "api_key_pepper";
+
+/// A [`Store`] on one SQLite database file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating the file and its parent
+    /// directories if they are missing. The file is switched to WAL
+    /// journaling; connections enforce foreign keys, wait up to ten seconds
+    /// for locks and sync at `NORMAL`: with WAL the database is never
+    /// corrupted, though a power loss may undo the last commits before it.
+    ///
+    /// Safe when many processes open one fresh file at once: see
+    /// [`SqliteStore::migrate`] for the lock that serializes them.
+    /// Opening does not migrate: call [`SqliteStore::migrate`].
+    pub async fn open(path: &Path) -> Result<SqliteStore, Error> {
+        let opening = || format!("{} at {}", Operation::OpenDatabase.describe(), path.display());
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(parent).await.map_err(|error| {
+                Error::internal(Failure::new(format!("creating the directory {}", parent.display()), error))
+            })?;
+        }
+        // The journal mode is deliberately not among the per-connection
+        // options: WAL is a property of the file, set once below, and
+        // switching into it needs an exclusive lock that SQLite does not
+        // wait for under the busy timeout. Ten processes opening one fresh
+        // file, each connection switching it, would fail with SQLITE_BUSY.
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .synchronous(SqliteSynchronous::Normal);
+
+        // Creating the file and switching it to WAL happen under the schema
+        // lock, so they happen once, in one process, while the others wait.
+        let schema_lock = acquire_schema_lock(path).await?;
+        // No ping before every acquire: it would double the cost of the
+        // one-statement reads on the request path (key verification), and a
+        // SQLite file does not drop connections the way a server can.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(|error| Error::internal(Failure::new(opening(), error)))?;
+        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode = WAL")
+            .fetch_one(&pool)
+            .await
+            .map_err(|error| Error::internal(Failure::new(opening(), error)))?;
+        drop(schema_lock);
+        if !journal_mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::internal(Failure::message(format!(
+                "{}: the file stayed in {journal_mode} journal mode instead of switching to WAL",
+                opening()
+            ))));
+        }
+        Ok(SqliteStore { pool, path: path.to_owned() })
+    }
+
+    /// Applies the embedded migrations that the database has not yet seen.
+    ///
+    /// Safe when many processes call it at once on one database: sqlx's
+    /// SQLite migrator takes no lock of its own, so this holds an exclusive
+    /// operating-system lock on the sibling file `<database file>.migrate-lock`
+    /// for the whole run (the same lock [`SqliteStore::open`] holds while it
+    /// creates the file and switches it to WAL). A caller that waited finds
+    /// the migrations applied and has nothing left to do.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        let schema_lock = acquire_schema_lock(&self.path).await?;
+        let outcome = MIGRATOR.run(&self.pool).await;
+        // Closing the lock file releases the lock: say so here rather than
+        // leave it to the end of the scope.
+        drop(schema_lock);
+        outcome.map_err(|error| {
+            Error::internal(Failure::new(
+                format!("{} at {}", Operation::Migrate.describe(), self.path.display()),
+                error,
+            ))
+        })
+    }
+
+    /// The database file this store opened.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// `<database file>.migrate-lock`, beside the database file.
+fn schema_lock_path(database_path: &Path) -> PathBuf {
+    let mut lock_path = database_path.as_os_str().to_owned();
+    lock_path.push(".migrate-lock");
+    PathBuf::from(lock_path)
+}
+
+/// Takes the exclusive operating-system lock that serializes changes to the
+/// database file's format and schema (creating it, switching it to WAL,
+/// migrating it) across processes and stores. It is held until the returned
+/// file is dropped, and released by the operating system if the process
+/// dies. Waiting for it blocks a thread, so it happens on tokio's blocking
+/// pool.
+async fn acquire_schema_lock(database_path: &Path) -> Result<File> {
+    let lock_path = schema_lock_path(database_path);
+    tokio::task::spawn_blocking(move || lock_exclusively(&lock_path))
+        .await
+        .map_err(|error| Error::internal(Failure::new("waiting for the schema lock", error)))?
+}
+
+/// Opens (creating if needed) and exclusively locks a lock file, blocking
+/// until no other process or store holds it. The file is never removed:
+/// removing it would let a waiter lock a file that a newer caller no longer
+/// sees.
+fn lock_exclusively(lock_path: &Path) -> Result<File> {
+    let failure = |error: std::io::Error| {
+        Error::internal(Failure::new(format!("locking {}", lock_path.display()), error))
+    };
+    let lock_file =
+        OpenOptions::new().create(true).truncate(false).write(true).open(lock_path).map_err(failure)?;
+    lock_file.lock().map_err(failure)?;
+    Ok(lock_file)
+}
+
+/// Begins a write transaction that holds SQLite's write lock from its first
+/// statement (see the crate documentation for why).
+pub(crate) async fn begin_write(
+    pool: &SqlitePool,
+    operation: Operation,
+) -> Result<Transaction<'static, Sqlite>> {
+    pool.begin_with("BEGIN IMMEDIATE").await.map_err(|error| map_database_error(error, operation))
+}
+
+/// Commits a transaction begun by [`begin_write`].
+pub(crate) async fn commit(transaction: Transaction<'static, Sqlite>, operation: Operation) -> Result<()> {
+    transaction.commit().await.map_err(|error| map_database_error(error, operation))
+}
+
+impl SqliteStore {
+    async fn applied_migration_versions(&self) -> Result<Vec<i64>> {
+        let operation = Operation::ReadMigrations;
+        let mut transaction =
+            self.pool.begin().await.map_err(|error| map_database_error(error, operation))?;
+        let table_exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+        )
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(|error| map_database_error(error, operation))?;
+        if !table_exists {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&mut *transaction)
+            .await
+            .map_err(|error| map_database_error(error, operation))
+    }
+
+    async fn read_or_create_api_key_pepper(&self) -> Result<Vec<u8>> {
+        let operation = Operation::ApiKeyPepper;
+        let read = || {
+            sqlx::query_scalar::<_, Vec<u8>>("SELECT value FROM deployment_settings WHERE name = ?1")
+                .bind(API_KEY_PEPPER_SETTING)
+        };
+        // Every start after the first finds the pepper with one read and
+        // takes no write lock.
+        if let Some(pepper) =
+            read().fetch_optional(&self.pool).await.map_err(|error| map_database_error(error, operation))?
+        {
+            return Ok(pepper);
+        }
+        // Whichever caller inserts first wins; everyone then reads the
+        // winner's pepper, inside the same write transaction.
+        let mut transaction = begin_write(&self.pool, operation).await?;
+        sqlx::query(
+            "INSERT INTO deployment_settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(API_KEY_PEPPER_SETTING)
+        .bind(ApiKeyHasher::generate_pepper())
+        .execute(&mut *transaction)
+        .await
+        .map_err(|error| map_database_error(error, operation))?;
+        let pepper = read()
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(|error| map_database_error(error, operation))?;
+        commit(transaction, operation).await?;
+        Ok(pepper)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|error| map_database_error(error, Operation::Ping))
+    }
+
+    async fn pending_migrations(&self) -> Result<Vec<i64>> {
+        let applied = self.applied_migration_versions().await?;
+        Ok(MIGRATOR
+            .iter()
+            .filter(|migration| !migration.migration_type.is_down_migration())
+            .map(|migration| migration.version)
+            .filter(|version| !applied.contains(version))
+            .collect())
+    }
+
+    async fn api_key_pepper(&self) -> Result<Vec<u8>> {
+        self.read_or_create_api_key_pepper().await
+    }
+
+    async fn bootstrap(
+        &self,
+        platform: &PlatformScope,
+        request: BootstrapRequest,
+    ) -> Result<BootstrapOutcome> {
+        tenants::bootstrap(&self.pool, platform, request).await
+    }
+
+    async fn create_tenant(
+        &self,
+        platform: &PlatformScope,
+        tenant: NewTenant,
+    ) -> Result<(Tenant, Workspace)> {
+        tenants::create_tenant(&self.pool, platform, tenant).await
+    }
+
+    async fn list_tenants(
+        &self,
+        platform: &PlatformScope,
+        page: PageRequest<TenantId>,
+    ) -> Result<Page<Tenant>> {
+        tenants::list_tenants(&self.pool, platform, page).await
+    }
+
+    async fn delete_tenant(&self, platform: &PlatformScope, tenant_id: &TenantId) -> Result<()> {
+        tenants::delete_tenant(&self.pool, platform, tenant_id).await
+    }
+
+    async fn get_tenant(&self, scope: &TenantScope) -> Result<Tenant> {
+        tenants::get_tenant(&self.pool, scope).await
+    }
+
+    async fn update_tenant(&self, scope: &TenantScope, patch: TenantPatch) -> Result<Tenant> {
+        tenants::update_tenant(&self.pool, scope, patch).await
+    }
+
+    async fn create_workspace(&self, scope: &TenantScope, workspace: NewWorkspace) -> Result<Workspace> {
+        workspaces::create_workspace(&self.pool, scope, workspace).await
+    }
+
+    async fn get_workspace(&self, scope: &TenantScope, workspace_id: &WorkspaceId) -> Result<Workspace> {
+        workspaces::get_workspace(&self.pool, scope, workspace_id).await
+    }
+
+    async fn list_workspaces(
+        &self,
+        scope: &TenantScope,
+        page: PageRequest<WorkspaceId>,
+    ) -> Result<Page<Workspace>> {
+        workspaces::list_workspaces(&self.pool, scope, page).await
+    }
+
+    async fn update_workspace(
+        &self,
+        scope: &TenantScope,
+        workspace_id: &WorkspaceId,
+        patch: WorkspacePatch,
+    ) -> Result<Workspace> {
+        workspaces::update_workspace(&self.pool, scope, workspace_id, patch).await
+    }
+
+    async fn delete_workspace(&self, scope: &TenantScope, workspace_id: &WorkspaceId) -> Result<()> {
+        workspaces::delete_workspace(&self.pool, scope, workspace_id).await
+    }
+
+    async fn create_user(&self, user: NewUser) -> Result<User> {
+        users::create_user(&self.pool, user).await
+    }
+
+    async fn ensure_user(&self, user: NewUser) -> Result<User> {
+        users::ensure_user(&self.pool, user).await
+    }
+
+    async fn get_user(&self, user_id: &UserId) -> Result<User> {
+        users::get_user(&self.pool, user_id).await
+    }
+
+    async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>> {
+        users::find_user_by_username(&self.pool, username).await
+    }
+
+    async fn create_api_key(&self, scope: &TenantScope, api_key: NewApiKey) -> Result<ApiKey> {
+        api_keys::create_api_key(&self.pool, scope, api_key).await
+    }
+
+    async fn list_api_keys(&self, scope: &TenantScope, page: PageRequest<ApiKeyId>) -> Result<Page<ApiKey>> {
+        api_keys::list_api_keys(&self.pool, scope, page).await
+    }
+
+    async fn get_api_key(&self, scope: &TenantScope, api_key_id: &ApiKeyId) -> Result<ApiKey> {
+        api_keys::get_api_key(&self.pool, scope, api_key_id).await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        scope: &TenantScope,
+        api_key_id: &ApiKeyId,
+        at: Timestamp,
+    ) -> Result<ApiKey> {
+        api_keys::revoke_api_key(&self.pool, scope, api_key_id, at).await
+    }
+
+    async fn api_key_credentials(
+        &self,
+        scope: &TenantScope,
+        api_key_id: &ApiKeyId,
+    ) -> Result<Option<ApiKeyCredentials>> {
+        api_keys::api_key_credentials(&self.pool, scope, api_key_id).await
+    }
+
+    async fn record_api_key_use(
+        &self,
+        scope: &TenantScope,
+        api_key_id: &ApiKeyId,
+        at: Timestamp,
+    ) -> Result<()> {
+        api_keys::record_api_key_use(&self.pool, scope, api_key_id, at).await
+    }
+}
+
+/// The `LIMIT` of a list query: one row more than asked for, so
+/// that [`Page::from_overfetched`] can tell whether a next page exists.
+pub(crate) fn overfetch_limit(limit: tenantry_core::PageLimit) -> i64 {
+    i64::from(limit.get()) + 1
+}
+
+/// The lower bound of a list page: the cursor, or the empty string, which
+/// sorts before every id.
+pub(crate) fn page_after<Id: std::fmt::Display>(after: Option<&Id>) -> String {
+    after.map(ToString::to_string).unwrap_or_default()
+}

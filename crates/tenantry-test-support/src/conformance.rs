@@ -1,1 +1,1578 @@
-//! Filled in by its owner.
+//! The store conformance suite: every behaviour of the [`Store`] contract
+//! that a backend must show, written once and run against each backend.
+//!
+//! Each case is a `pub async fn case_name(backend: &TestBackend)` that works
+//! on a fresh, migrated database. [`conformance_suite!`](crate::conformance_suite)
+//! turns the whole list into one `#[tokio::test]` per case in the calling
+//! test binary:
+//!
+//! ```text
+//! tenantry_test_support::conformance_suite!(tenantry_test_support::conformance::sqlite_backend());
+//! ```
+//!
+//! Cases drive the store the way the product does and then look at the
+//! database through [`TestBackend::raw`], as its owner, so that a rule is
+//! shown to hold in the schema (constraints, triggers, RESTRICT), not only
+//! in the store's code. Every raw statement that is expected to be refused
+//! has a positive control next to it: the same statement shape, minus the
+//! rule it breaks, succeeds. Without that, a typo in the SQL would make the
+//! refusal pass for the wrong reason.
+
+use std::collections::BTreeSet;
+use std::fmt::{Debug, Display};
+use std::time::Duration;
+
+use tenantry_core::service::{self, BootstrapConfig, mint_api_key};
+use tenantry_core::{
+    ApiKey, ApiKeyHasher, ApiKeyId, ApiKeyLifetime, ApiKeyName, ApiKeyToken, ConflictCode, DataResidency,
+    DeploymentModel, DisplayName, Email, Environment, Error, NewTenant, NewUser, NewWorkspace, PageLimit,
+    PageRequest, PlatformScope, Tenant, TenantId, TenantName, TenantPatch, TenantScope, TenantStatus, User,
+    UserId, Username, Workspace, WorkspaceId, WorkspaceName, WorkspacePatch, WorkspaceStatus,
+};
+use tokio::task::JoinSet;
+
+use crate::TestBackend;
+
+/// Expands to one `#[tokio::test]` per conformance case, each on a fresh
+/// backend.
+///
+/// The argument is an expression evaluating to a future of
+/// `Option<TestBackend>`; it is evaluated once per test. `None` means the
+/// backend is unavailable (PostgreSQL not reachable and not required): the
+/// test returns early, after the backend constructor printed its skip line.
+///
+/// ```text
+/// tenantry_test_support::conformance_suite!(tenantry_test_support::conformance::sqlite_backend());
+/// tenantry_test_support::conformance_suite!(tenantry_test_support::conformance::postgres_backend());
+/// ```
+///
+/// The calling crate needs `tokio` (with `macros` and `rt-multi-thread`)
+/// among its dev-dependencies.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($backend:expr) => {
+        $crate::conformance_suite!(@cases ($backend)
+            migrations_are_current,
+            api_key_pepper_is_stable_and_long_enough,
+            create_tenant_creates_exactly_one_root_workspace,
+            duplicate_tenant_names_conflict,
+            update_tenant_applies_only_the_patched_fields,
+            unknown_tenant_is_not_found,
+            workspace_names_are_unique_within_a_tenant_only,
+            database_allows_only_one_root_per_tenant,
+            store_refuses_to_delete_the_root_or_a_parent,
+            database_restricts_deleting_the_root_or_a_parent,
+            move_workspace_carries_its_subtree_and_refuses_cycles,
+            create_workspace_under_another_tenants_parent_is_invalid,
+            delete_tenant_removes_everything_it_owns_and_nothing_else,
+            delete_tenant_failing_part_way_deletes_nothing,
+            database_rejects_changing_tenant_id,
+            database_rejects_references_across_tenants,
+            another_tenants_scope_sees_nothing,
+            list_pages_have_no_gaps_or_duplicates,
+            api_key_lifecycle,
+            api_key_credentials_carry_what_authentication_needs,
+            usernames_are_unique,
+            ensure_user_is_idempotent_under_concurrency,
+            bootstrap_is_idempotent,
+            concurrent_bootstraps_create_one_tenant,
+            bootstrap_reuses_an_existing_operator_user,
+            bootstrap_leaves_an_existing_default_tenant_alone,
+        );
+    };
+    (@cases ($backend:expr) $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(backend) = $backend.await else {
+                    return;
+                };
+                $crate::conformance::$case(&backend).await;
+            }
+        )+
+    };
+}
+
+/// A fresh SQLite backend, shaped for [`conformance_suite!`](crate::conformance_suite):
+/// SQLite is always available, so this is always `Some`.
+pub async fn sqlite_backend() -> Option<TestBackend> {
+    Some(crate::sqlite::backend().await)
+}
+
+/// A fresh PostgreSQL backend, or `None` (after a skip line) when
+/// PostgreSQL is unreachable and not required.
+pub async fn postgres_backend() -> Option<TestBackend> {
+    crate::postgres::backend().await
+}
+
+// ---------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------
+
+/// A tenant made through the store, with its root and a scope for it.
+#[derive(Debug, Clone)]
+struct CreatedTenant {
+    tenant: Tenant,
+    root: Workspace,
+    scope: TenantScope,
+}
+
+fn platform() -> PlatformScope {
+    PlatformScope::platform_admin()
+}
+
+fn hasher() -> ApiKeyHasher {
+    ApiKeyHasher::new(&[7u8; 32]).unwrap()
+}
+
+fn new_tenant(name: &str) -> NewTenant {
+    NewTenant {
+        name: TenantName::parse(name).unwrap(),
+        display_name: DisplayName::parse(&format!("{name} (display)")).unwrap(),
+        deployment_model: DeploymentModel::HostedSaas,
+        data_residency: DataResidency::Global,
+        root_workspace_name: WorkspaceName::default_root(),
+    }
+}
+
+async fn create_tenant(backend: &TestBackend, name: &str) -> CreatedTenant {
+    let (tenant, root) = backend.store.create_tenant(&platform(), new_tenant(name)).await.unwrap();
+    let scope = TenantScope::new(tenant.id.clone());
+    CreatedTenant { tenant, root, scope }
+}
+
+fn new_workspace(name: &str, parent: Option<&Workspace>) -> NewWorkspace {
+    NewWorkspace {
+        name: WorkspaceName::parse(name).unwrap(),
+        parent_workspace_id: parent.map(|parent| parent.id.clone()),
+        environment: Environment::production(),
+    }
+}
+
+async fn create_workspace(
+    backend: &TestBackend,
+    scope: &TenantScope,
+    name: &str,
+    parent: Option<&Workspace>,
+) -> Workspace {
+    backend.store.create_workspace(scope, new_workspace(name, parent)).await.unwrap()
+}
+
+fn move_under(parent_workspace_id: &WorkspaceId) -> WorkspacePatch {
+    WorkspacePatch { parent_workspace_id: Some(parent_workspace_id.clone()), ..WorkspacePatch::default() }
+}
+
+fn rename_to(name: &str) -> WorkspacePatch {
+    WorkspacePatch { name: Some(WorkspaceName::parse(name).unwrap()), ..WorkspacePatch::default() }
+}
+
+fn new_user(username: &str) -> NewUser {
+    NewUser::from_username(Username::parse(username).unwrap())
+}
+
+async fn create_user(backend: &TestBackend, username: &str) -> User {
+    backend.store.create_user(new_user(username)).await.unwrap()
+}
+
+async fn mint(
+    backend: &TestBackend,
+    scope: &TenantScope,
+    user_id: &UserId,
+    name: &str,
+) -> Result<(ApiKey, ApiKeyToken), Error> {
+    mint_api_key(
+        backend.store.as_ref(),
+        &hasher(),
+        scope,
+        user_id.clone(),
+        ApiKeyName::parse(name).unwrap(),
+        ApiKeyLifetime::default_lifetime(),
+    )
+    .await
+}
+
+async fn workspace_ids(backend: &TestBackend, scope: &TenantScope) -> BTreeSet<WorkspaceId> {
+    let page = backend.store.list_workspaces(scope, PageRequest::first()).await.unwrap();
+    assert_eq!(page.next_cursor, None, "fixtures stay within one default-sized page");
+    page.items.into_iter().map(|workspace| workspace.id).collect()
+}
+
+/// Timestamps have microsecond resolution. Waiting a little before an
+/// update guarantees that its `updated_at` differs from the one before, so
+/// "advances" can be asserted strictly. Nothing here asserts on duration.
+async fn let_the_clock_tick() {
+    tokio::time::sleep(Duration::from_millis(3)).await;
+}
+
+// ---------------------------------------------------------------------------
+// Raw SQL helpers
+// ---------------------------------------------------------------------------
+
+/// A SQL string literal, quotes doubled.
+fn sql_literal(value: impl Display) -> String {
+    format!("'{}'", value.to_string().replace('\'', "''"))
+}
+
+/// A SQL bytes literal in the backend's dialect.
+fn blob_literal(backend: &TestBackend, bytes: &[u8]) -> String {
+    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    match backend.name {
+        "sqlite" => format!("X'{hex}'"),
+        "postgres" => format!("decode('{hex}', 'hex')"),
+        other => panic!("unknown backend {other:?}"),
+    }
+}
+
+async fn raw(backend: &TestBackend, sql: &str) -> Result<u64, String> {
+    backend.raw.execute(sql).await
+}
+
+/// Runs a raw statement that must succeed; returns the rows it affected.
+async fn raw_ok(backend: &TestBackend, sql: &str) -> u64 {
+    match backend.raw.execute(sql).await {
+        Ok(rows) => rows,
+        Err(message) => panic!("raw statement failed: {message}\n  statement: {sql}"),
+    }
+}
+
+async fn scalar(backend: &TestBackend, sql: &str) -> i64 {
+    match backend.raw.scalar_i64(sql).await {
+        Ok(value) => value,
+        Err(message) => panic!("raw query failed: {message}\n  query: {sql}"),
+    }
+}
+
+/// How many rows of a tenant-owned table belong to `tenant_id`.
+async fn count(backend: &TestBackend, table: &str, tenant_id: &TenantId) -> i64 {
+    scalar(backend, &format!("SELECT count(*) FROM {table} WHERE tenant_id = {}", sql_literal(tenant_id)))
+        .await
+}
+
+/// Everything a tenant has in the database, counted as the owner sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TenantRowCounts {
+    tenants: i64,
+    workspaces: i64,
+    root_pins: i64,
+    api_keys: i64,
+}
+
+async fn tenant_row_counts(backend: &TestBackend, tenant_id: &TenantId) -> TenantRowCounts {
+    TenantRowCounts {
+        tenants: scalar(
+            backend,
+            &format!("SELECT count(*) FROM tenants WHERE id = {}", sql_literal(tenant_id)),
+        )
+        .await,
+        workspaces: count(backend, "workspaces", tenant_id).await,
+        root_pins: count(backend, "tenant_root_workspaces", tenant_id).await,
+        api_keys: count(backend, "api_keys", tenant_id).await,
+    }
+}
+
+/// A workspace row written with raw SQL, bypassing the store.
+struct RawWorkspaceRow<'a> {
+    tenant_id: &'a str,
+    workspace_id: &'a str,
+    name: &'a str,
+    parent_workspace_id: Option<&'a str>,
+    is_root: bool,
+}
+
+impl RawWorkspaceRow<'_> {
+    fn insert_sql(&self) -> String {
+        let parent = self.parent_workspace_id.map_or_else(|| "NULL".to_owned(), sql_literal);
+        let is_root = if self.is_root { "TRUE" } else { "FALSE" };
+        format!(
+            "INSERT INTO workspaces (tenant_id, id, name, parent_workspace_id, is_root, status, environment, \
+             created_at, updated_at) VALUES ({}, {}, {}, {parent}, {is_root}, 'active', 'production', \
+             CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+            sql_literal(self.tenant_id),
+            sql_literal(self.workspace_id),
+            sql_literal(self.name),
+        )
+    }
+}
+
+fn insert_api_key_sql(backend: &TestBackend, tenant_id: &str, user_id: &str, name: &str) -> String {
+    format!(
+        "INSERT INTO api_keys (tenant_id, id, user_id, name, secret_hash, created_at, expires_at) \
+         VALUES ({}, {}, {}, {}, {}, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        sql_literal(tenant_id),
+        sql_literal(ApiKeyId::generate()),
+        sql_literal(user_id),
+        sql_literal(name),
+        blob_literal(backend, &[0xab; 32]),
+    )
+}
+
+fn insert_tenant_sql(tenant_id: &TenantId, name: &str) -> String {
+    format!(
+        "INSERT INTO tenants (id, name, display_name, status, deployment_model, data_residency, created_at, \
+         updated_at) VALUES ({}, {}, {}, 'active', 'hosted_saas', 'global', CURRENT_TIMESTAMP, \
+         CURRENT_TIMESTAMP)",
+        sql_literal(tenant_id),
+        sql_literal(name),
+        sql_literal(name),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Assertions
+// ---------------------------------------------------------------------------
+
+#[track_caller]
+fn expect_conflict<T: Debug>(result: Result<T, Error>, expected: ConflictCode) {
+    match result {
+        Err(Error::Conflict { code }) if code == expected => {}
+        other => panic!("expected Err(Conflict {{ code: {expected:?} }}), got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn expect_not_found<T: Debug>(result: Result<T, Error>, expected_resource: &str) {
+    match result {
+        Err(Error::NotFound { resource }) if resource == expected_resource => {}
+        other => panic!("expected Err(NotFound {{ resource: {expected_resource:?} }}), got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn expect_invalid<T: Debug>(result: Result<T, Error>, expected_field: &str) {
+    match result {
+        Err(Error::Invalid { field, .. }) if field == expected_field => {}
+        other => panic!("expected Err(Invalid {{ field: {expected_field:?}, .. }}), got {other:?}"),
+    }
+}
+
+/// The kinds of constraint the schema uses, recognised by the database's
+/// message: both backends name the kind in their wording.
+#[derive(Debug, Clone, Copy)]
+enum Violation {
+    ForeignKey,
+    Unique,
+    Check,
+}
+
+impl Violation {
+    /// A lower-case fragment found in both SQLite's ("FOREIGN KEY
+    /// constraint failed") and PostgreSQL's ("violates foreign key
+    /// constraint") messages.
+    fn message_fragment(self) -> &'static str {
+        match self {
+            Self::ForeignKey => "foreign key constraint",
+            Self::Unique => "unique constraint",
+            Self::Check => "check constraint",
+        }
+    }
+
+    const ALL: [Violation; 3] = [Self::ForeignKey, Self::Unique, Self::Check];
+}
+
+/// Asserts that the database refused a raw statement for the expected kind
+/// of constraint. PostgreSQL names the constraint in its message, so when
+/// the schema fixes a constraint's name it is checked there too; SQLite's
+/// messages carry no constraint names.
+#[track_caller]
+fn expect_violation(
+    backend: &TestBackend,
+    result: Result<u64, String>,
+    violation: Violation,
+    postgres_constraint: Option<&str>,
+) {
+    let message = match result {
+        Ok(rows) => panic!("expected a {violation:?} violation, but the statement succeeded ({rows} rows)"),
+        Err(message) => message,
+    };
+    assert!(
+        message.to_lowercase().contains(violation.message_fragment()),
+        "expected a {violation:?} violation, got: {message}"
+    );
+    if let (Some(constraint), "postgres") = (postgres_constraint, backend.name) {
+        assert!(message.contains(constraint), "expected constraint {constraint:?} in: {message}");
+    }
+}
+
+/// Asserts that the database refused a raw statement that breaks no key,
+/// foreign key or check: only an immutability trigger can have stopped it.
+#[track_caller]
+fn expect_trigger_refusal(result: Result<u64, String>) {
+    let message = match result {
+        Ok(rows) => panic!("expected a trigger to refuse the statement, but it succeeded ({rows} rows)"),
+        Err(message) => message,
+    };
+    let lower = message.to_lowercase();
+    for violation in Violation::ALL {
+        assert!(
+            !lower.contains(violation.message_fragment()),
+            "expected the immutability trigger to refuse the statement, but a {violation:?} did: {message}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Cases: schema and settings
+// ---------------------------------------------------------------------------
+
+/// The database answers and a freshly migrated schema has nothing pending.
+pub async fn migrations_are_current(backend: &TestBackend) {
+    backend.store.ping().await.unwrap();
+    assert_eq!(backend.store.pending_migrations().await.unwrap(), Vec::<i64>::new());
+}
+
+/// The pepper is created once, race-safely, is long enough for
+/// [`ApiKeyHasher`], and every later call returns the same bytes.
+pub async fn api_key_pepper_is_stable_and_long_enough(backend: &TestBackend) {
+    // Concurrent first calls on a fresh database must agree on one pepper.
+    let mut tasks = JoinSet::new();
+    for _ in 0..8 {
+        let store = backend.store.clone();
+        tasks.spawn(async move { store.api_key_pepper().await });
+    }
+    let peppers: Vec<Vec<u8>> = tasks.join_all().await.into_iter().map(Result::unwrap).collect();
+    let pepper = peppers[0].clone();
+    assert!(
+        peppers.iter().all(|other| *other == pepper),
+        "concurrent first calls returned different peppers"
+    );
+
+    assert!(pepper.len() >= 32, "the pepper has {} bytes, at least 32 are required", pepper.len());
+    assert!(pepper.iter().any(|byte| *byte != 0), "the pepper is all zeros: it is not random");
+    assert!(ApiKeyHasher::new(&pepper).is_ok());
+    assert_eq!(backend.store.api_key_pepper().await.unwrap(), pepper);
+    assert_eq!(
+        scalar(backend, "SELECT count(*) FROM deployment_settings WHERE name = 'api_key_pepper'").await,
+        1
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Cases: tenants
+// ---------------------------------------------------------------------------
+
+/// Creating a tenant creates exactly one root workspace, named as asked,
+/// pinned in `tenant_root_workspaces`.
+pub async fn create_tenant_creates_exactly_one_root_workspace(backend: &TestBackend) {
+    let mut request = new_tenant("acme");
+    request.root_workspace_name = WorkspaceName::parse("Headquarters").unwrap();
+    request.deployment_model = DeploymentModel::Hybrid;
+    request.data_residency = DataResidency::Eu;
+    let (tenant, root) = backend.store.create_tenant(&platform(), request.clone()).await.unwrap();
+
+    assert_eq!(tenant.name, request.name);
+    assert_eq!(tenant.display_name, request.display_name);
+    assert_eq!(tenant.status, TenantStatus::Active);
+    assert_eq!(tenant.deployment_model, DeploymentModel::Hybrid);
+    assert_eq!(tenant.data_residency, DataResidency::Eu);
+
+    assert_eq!(root.name.as_str(), "Headquarters");
+    assert!(root.is_root);
+    assert_eq!(root.parent_workspace_id, None);
+    assert_eq!(root.tenant_id, tenant.id);
+    assert_eq!(root.status, WorkspaceStatus::Active);
+    assert_eq!(root.environment, Environment::production());
+
+    // What was returned is what was stored.
+    let scope = TenantScope::new(tenant.id.clone());
+    assert_eq!(backend.store.get_tenant(&scope).await.unwrap(), tenant);
+    assert_eq!(backend.store.get_workspace(&scope, &root.id).await.unwrap(), root);
+    let page = backend.store.list_workspaces(&scope, PageRequest::first()).await.unwrap();
+    assert_eq!(page.items, vec![root.clone()]);
+    assert_eq!(page.next_cursor, None);
+
+    assert_eq!(count(backend, "workspaces", &tenant.id).await, 1);
+    let roots =
+        format!("SELECT count(*) FROM workspaces WHERE tenant_id = {} AND is_root", sql_literal(&tenant.id));
+    assert_eq!(scalar(backend, &roots).await, 1);
+    let pin = format!(
+        "SELECT count(*) FROM tenant_root_workspaces WHERE tenant_id = {} AND workspace_id = {}",
+        sql_literal(&tenant.id),
+        sql_literal(&root.id)
+    );
+    assert_eq!(scalar(backend, &pin).await, 1);
+
+    let tenants = backend.store.list_tenants(&platform(), PageRequest::first()).await.unwrap();
+    assert_eq!(tenants.items, vec![tenant]);
+
+    // Without a configured name the root is called `Root`.
+    let globex = create_tenant(backend, "globex").await;
+    assert_eq!(globex.root.name, WorkspaceName::default_root());
+    assert!(globex.root.is_root);
+}
+
+/// Tenant names are unique across the deployment, on create and on rename.
+pub async fn duplicate_tenant_names_conflict(backend: &TestBackend) {
+    let acme = create_tenant(backend, "acme").await;
+    let globex = create_tenant(backend, "globex").await;
+
+    expect_conflict(
+        backend.store.create_tenant(&platform(), new_tenant("acme")).await,
+        ConflictCode::DuplicateTenantName,
+    );
+    assert_eq!(scalar(backend, "SELECT count(*) FROM tenants").await, 2);
+    assert_eq!(
+        scalar(backend, "SELECT count(*) FROM workspaces").await,
+        2,
+        "a refused tenant left a root behind"
+    );
+
+    let take_acme = TenantPatch { name: Some(TenantName::parse("acme").unwrap()), ..TenantPatch::default() };
+    expect_conflict(
+        backend.store.update_tenant(&globex.scope, take_acme.clone()).await,
+        ConflictCode::DuplicateTenantName,
+    );
+    assert_eq!(backend.store.get_tenant(&globex.scope).await.unwrap(), globex.tenant);
+
+    // Keeping one's own name is not a conflict.
+    let unchanged = backend.store.update_tenant(&acme.scope, take_acme).await.unwrap();
+    assert_eq!(unchanged.name, acme.tenant.name);
+
+    // A name given up is free again.
+    let rename = TenantPatch { name: Some(TenantName::parse("initech").unwrap()), ..TenantPatch::default() };
+    backend.store.update_tenant(&globex.scope, rename).await.unwrap();
+    create_tenant(backend, "globex").await;
+}
+
+/// `update_tenant` changes only what the patch names and advances
+/// `updated_at`.
+pub async fn update_tenant_applies_only_the_patched_fields(backend: &TestBackend) {
+    let acme = create_tenant(backend, "acme").await;
+
+    let_the_clock_tick().await;
+    let display_name = DisplayName::parse("Acme Corporation").unwrap();
+    let patch = TenantPatch { display_name: Some(display_name.clone()), ..TenantPatch::default() };
+    let renamed = backend.store.update_tenant(&acme.scope, patch).await.unwrap();
+    assert_eq!(
+        renamed,
+        Tenant { display_name, updated_at: renamed.updated_at, ..acme.tenant.clone() },
+        "only display_name and updated_at may change"
+    );
+    assert!(renamed.updated_at > acme.tenant.updated_at, "updated_at did not advance");
+    assert_eq!(backend.store.get_tenant(&acme.scope).await.unwrap(), renamed);
+
+    let_the_clock_tick().await;
+    let patch = TenantPatch {
+        name: Some(TenantName::parse("acme-two").unwrap()),
+        display_name: None,
+        status: Some(TenantStatus::Suspended),
+        deployment_model: Some(DeploymentModel::SelfHostedEnterprise),
+        data_residency: Some(DataResidency::Uk),
+    };
+    let updated = backend.store.update_tenant(&acme.scope, patch).await.unwrap();
+    assert_eq!(updated.name.as_str(), "acme-two");
+    assert_eq!(updated.display_name, renamed.display_name);
+    assert_eq!(updated.status, TenantStatus::Suspended);
+    assert_eq!(updated.deployment_model, DeploymentModel::SelfHostedEnterprise);
+    assert_eq!(updated.data_residency, DataResidency::Uk);
+    assert_eq!(updated.created_at, acme.tenant.created_at);
+    assert!(updated.updated_at > renamed.updated_at, "updated_at did not advance");
+    // A suspended tenant can still be read, so an operator can re-activate it.
+    assert_eq!(backend.store.get_tenant(&acme.scope).await.unwrap(), updated);
+
+    let reactivate = TenantPatch { status: Some(TenantStatus::Active), ..TenantPatch::default() };
+    assert_eq!(
+        backend.store.update_tenant(&acme.scope, reactivate).await.unwrap().status,
+        TenantStatus::Active
+    );
+}
+
+/// A scope naming a tenant that does not exist finds nothing and creates
+/// nothing.
+pub async fn unknown_tenant_is_not_found(backend: &TestBackend) {
+    let missing = TenantId::generate();
+    let scope = TenantScope::new(missing.clone());
+    expect_not_found(backend.store.get_tenant(&scope).await, "tenant");
+    let patch =
+        TenantPatch { display_name: Some(DisplayName::parse("Ghost").unwrap()), ..TenantPatch::default() };
+    expect_not_found(backend.store.update_tenant(&scope, patch).await, "tenant");
+    expect_not_found(backend.store.delete_tenant(&platform(), &missing).await, "tenant");
+
+    let alice = create_user(backend, "alice").await;
+    expect_not_found(mint(backend, &scope, &alice.id, "ci").await, "tenant");
+    assert_eq!(scalar(backend, "SELECT count(*) FROM api_keys").await, 0);
+    assert_eq!(scalar(backend, "SELECT count(*) FROM tenants").await, 0);
+}
+
+// ---------------------------------------------------------------------------
+// Cases: workspaces
+// ---------------------------------------------------------------------------
+
+/// Workspace names are unique within a tenant, free across tenants, on
+/// create and on rename; other fields update with `updated_at`.
+pub async fn workspace_names_are_unique_within_a_tenant_only(backend: &TestBackend) {
+    let acme = create_tenant(backend, "acme").await;
+    let globex = create_tenant(backend, "globex").await;
+
+    let billing = create_workspace(backend, &acme.scope, "billing", None).await;
+    assert_eq!(billing.tenant_id, acme.tenant.id);
+    assert_eq!(billing.parent_workspace_id.as_ref(), Some(&acme.root.id), "no parent means the root");
+    assert!(!billing.is_root);
+    assert_eq!(billing.status, WorkspaceStatus::Active);
+    assert_eq!(billing.environment, Environment::production());
+    assert_eq!(backend.store.get_workspace(&acme.scope, &billing.id).await.unwrap(), billing);
+
+    for (name, parent) in [("billing", None), ("billing", Some(&billing)), ("Root", None)] {
+        expect_conflict(
+            backend.store.create_workspace(&acme.scope, new_workspace(name, parent)).await,
+            ConflictCode::DuplicateWorkspaceName,
+        );
+    }
+    assert_eq!(count(backend, "workspaces", &acme.tenant.id).await, 2);
+
+    // The same name in another tenant is fine.
+    let other_billing = create_workspace(backend, &globex.scope, "billing", None).await;
+    assert_eq!(other_billing.tenant_id, globex.tenant.id);
+
+    let support = create_workspace(backend, &acme.scope, "support", None).await;
+    expect_conflict(
+        backend.store.update_workspace(&acme.scope, &support.id, rename_to("billing")).await,
+        ConflictCode::DuplicateWorkspaceName,
+    );
+    assert_eq!(backend.store.get_workspace(&acme.scope, &support.id).await.unwrap(), support);
+
+    let_the_clock_tick().await;
+    let patch = WorkspacePatch {
+        name: Some(WorkspaceName::parse("helpdesk").unwrap()),
+        parent_workspace_id: None,
+        status: Some(WorkspaceStatus::Paused),
+        environment: Some(Environment::parse("staging").unwrap()),
+    };
+    let helpdesk = backend.store.update_workspace(&acme.scope, &support.id, patch).await.unwrap();
+    assert_eq!(helpdesk.name.as_str(), "helpdesk");
+    assert_eq!(helpdesk.status, WorkspaceStatus::Paused);
+    assert_eq!(helpdesk.environment.as_str(), "staging");
+    assert_eq!(helpdesk.parent_workspace_id, support.parent_workspace_id);
+    assert_eq!(helpdesk.created_at, support.created_at);
+    assert!(helpdesk.updated_at > support.updated_at, "updated_at did not advance");
+    assert_eq!(backend.store.get_workspace(&acme.scope, &support.id).await.unwrap(), helpdesk);
+
+    // The old name is free again.
+    create_workspace(backend, &acme.scope, "support", None).await;
+}
+
+/// The partial unique index and the root CHECK keep exactly one root per
+/// tenant, whatever raw SQL tries.
+pub async fn database_allows_only_one_root_per_tenant(backend: &TestBackend) {
+    let acme = create_tenant(backend, "acme").await;
+    let globex = create_tenant(backend, "globex").await;
+    let tenant_id = acme.tenant.id.to_string();
+    let root_id = acme.root.id.to_string();
+
+    // Positive control: the same INSERT for a child goes through.
+    let child_id = WorkspaceId::generate().to_string();
+    let child = RawWorkspaceRow {
+        tenant_id: &tenant_id,
+        workspace_id: &child_id,
+        name: "raw-child",
+        parent_workspace_id: Some(&root_id),
+        is_root: false,
+    };
+    assert_eq!(raw_ok(backend, &child.insert_sql()).await, 1);
+
+    let second_root_id = WorkspaceId::generate().to_string();
+    let second_root = RawWorkspaceRow {
+        tenant_id: &tenant_id,
+        workspace_id: &second_root_id,
+        name: "second-root",
+        parent_workspace_id: None,
+        is_root: true,
+    };
+    expect_violation(
+        backend,
+        raw(backend, &second_root.insert_sql()).await,
+        Violation::Unique,
+        Some("workspaces_one_root_per_tenant"),
+    );
+
+    // A root must have no parent, and a workspace without a parent is a root.
+    let rooted_child_id = WorkspaceId::generate().to_string();
+    let rooted_child = RawWorkspaceRow {
+        tenant_id: &tenant_id,
+        workspace_id: &rooted_child_id,
+        name: "rooted-child",
+        parent_workspace_id: Some(&root_id),
+        is_root: true,
+    };
+    expect_violation(backend, raw(backend, &rooted_child.insert_sql()).await, Violation::Check, None);
+
+    let child_where =
+        format!("WHERE tenant_id = {} AND id = {}", sql_literal(&tenant_id), sql_literal(&child_id));
+    expect_violation(
+        backend,
+        raw(backend, &format!("UPDATE workspaces SET is_root = TRUE {child_where}")).await,
+        Violation::Check,
+        None,
+    );
+    expect_violation(
+        backend,
+        raw(
+            backend,
+            &format!("UPDATE workspaces SET is_root = TRUE, parent_workspace_id = NULL {child_where}"),
+        )
+        .await,
+        Violation::Unique,
+        Some("workspaces_one_root_per_tenant"),
+    );
+
+    for tenant in [&acme, &globex] {
+        let roots = format!(
+            "SELECT count(*) FROM workspaces WHERE tenant_id = {} AND is_root",
+            sql_literal(&tenant.tenant.id)
+        );
+        assert_eq!(scalar(backend, &roots).await, 1);
+    }
+    assert_eq!(count(backend, "workspaces", &acme.tenant.id).await, 2);
+    let child_is_child = format!("SELECT count(*) FROM workspaces {child_where} AND NOT is_root");
+    assert_eq!(scalar(backend, &child_is_child).await, 1);
+}
+
+/// The store refuses to delete a root or a workspace with children, with
+/// the exact conflict, and deletes a leaf.
+pub async fn store_refuses_to_delete_the_root_or_a_parent(backend: &TestBackend) {
+    let acme = create_tenant(backend, "acme").await;
+    let parent = create_workspace(backend, &acme.scope, "parent", None).await;
+    let child = create_workspace(backend, &acme.scope, "child", Some(&parent)).await;
+
+    expect_conflict(
+        backend.store.delete_workspace(&acme.scope, &acme.root.id).await,
+        ConflictCode::RootWorkspace,
+    );
+    expect_conflict(
+        backend.store.delete_workspace(&acme.scope, &parent.id).await,
+        ConflictCode::WorkspaceHasChildren,
+    );
+    assert_eq!(count(backend, "workspaces", &acme.tenant.id).await, 3);
+    assert_eq!(backend.store.get_workspace(&acme.scope, &parent.id).await.unwrap(), parent);
+
+    backend.store.delete_workspace(&acme.scope, &child.id).await.unwrap();
+    expect_not_found(backend.store.get_workspace(&acme.scope, &child.id).await, "workspace");
+    expect_not_found(backend.store.delete_workspace(&acme.scope, &child.id).await, "workspace");
+    expect_not_found(
+        backend.store.delete_workspace(&acme.scope, &WorkspaceId::generate()).await,
+        "workspace",
+    );
+
+    backend.store.delete_workspace(&acme.scope, &parent.id).await.unwrap();
+    assert_eq!(count(backend, "workspaces", &acme.tenant.id).await, 1);
+
+    // A root with no children is still refused, as the root.
+    expect_conflict(
+        backend.store.delete_workspace(&acme.scope, &acme.root.id).await,
+        ConflictCode::RootWorkspace,
+    );
+    assert_eq!(backend.store.get_workspace(&acme.scope, &acme.root.id).await.unwrap(), acme.root);
+}
+
+/// The schema itself (RESTRICT foreign keys) refuses a raw DELETE of a
+/// root or of a workspace with children.
+pub async fn database_restricts_deleting_the_root_or_a_parent(backend: &TestBackend) {
+    let acme = create_tenant(backend, "acme").await;
+
+    // A root without children: only its pin in tenant_root_workspaces holds it.
+    let delete_root = format!("DELETE FROM workspaces WHERE id = {}", sql_literal(&acme.root.id));
+    expect_violation(backend, raw(backend, &delete_root).await, Violation::ForeignKey, None);
+    assert_eq!(count(backend, "workspaces", &acme.tenant.id).await, 1);
+
+    let parent = create_workspace(backend, &acme.scope, "parent", None).await;
+    let child = create_workspace(backend, &acme.scope, "child", Some(&parent)).await;
+    let delete_parent = format!(
+        "DELETE FROM workspaces WHERE tenant_id = {} AND id = {}",
+        sql_literal(&acme.tenant.id),
+        sql_literal(&parent.id)
+    );
+    expect_violation(
+        backend,
+        raw(backend, &delete_parent).await,
+        Violation::ForeignKey,
+        Some("workspaces_parent_fkey"),
+    );
+    expect_violation(backend, raw(backend, &delete_root).await, Violation::ForeignKey, None);
+    assert_eq!(count(backend, "workspaces", &acme.tenant.id).await, 3);
+    assert_eq!(backend.store.get_workspace(&acme.scope, &parent.id).await.unwrap(), parent);
+    assert_eq!(backend.store.get_workspace(&acme.scope, &acme.root.id).await.unwrap(), acme.root);
+
+    // Positive control: a leaf goes, so the refusals above were RESTRICT and
+    // not a statement that could not delete anything.
+    let delete_child = format!(
+        "DELETE FROM workspaces WHERE tenant_id = {} AND id = {}",
+        sql_literal(&acme.tenant.id),
+        sql_literal(&child.id)
+    );
+    assert_eq!(raw_ok(backend, &delete_child).await, 1);
+    assert_eq!(count(backend, "workspaces", &acme.tenant.id).await, 2);
+}
+
+/// A move carries the subtree; moves under oneself or a descendant, moves
+/// of the root and moves to another tenant's workspace are refused and
+/// change nothing.
+pub async fn move_workspace_carries_its_subtree_and_refuses_cycles(backend: &TestBackend) {
+    let acme = create_tenant(backend, "acme").await;
+    let globex = create_tenant(backend, "globex").await;
+    // root -> a -> b -> c, and root -> d
+    let a = create_workspace(backend, &acme.scope, "a", None).await;
+    let b = create_workspace(backend, &acme.scope, "b", Some(&a)).await;
+    let c = create_workspace(backend, &acme.scope, "c", Some(&b)).await;
+    let d = create_workspace(backend, &acme.scope, "d", None).await;
+    let store = &backend.store;
+
+    for target in [&a, &b, &c] {
+        expect_conflict(
+            store.update_workspace(&acme.scope, &a.id, move_under(&target.id)).await,
+            ConflictCode::WorkspaceCycle,
+        );
+    }
+    expect_conflict(
+        store.update_workspace(&acme.scope, &acme.root.id, move_under(&d.id)).await,
+        ConflictCode::RootWorkspace,
+    );
+    // A refused move changes nothing, not even the other fields of its patch.
+    let rename_and_cycle =
+        WorkspacePatch { name: Some(WorkspaceName::parse("renamed").unwrap()), ..move_under(&c.id) };
+    expect_conflict(
+        store.update_workspace(&acme.scope, &a.id, rename_and_cycle).await,
+        ConflictCode::WorkspaceCycle,
+    );
+    expect_invalid(
+        store.update_workspace(&acme.scope, &a.id, move_under(&globex.root.id)).await,
+        "parent_workspace_id",
+    );
+    expect_invalid(
+        store.update_workspace(&acme.scope, &a.id, move_under(&WorkspaceId::generate())).await,
+        "parent_workspace_id",
+    );
+    assert_eq!(store.get_workspace(&acme.scope, &a.id).await.unwrap(), a);
+    assert_eq!(store.get_workspace(&acme.scope, &acme.root.id).await.unwrap(), acme.root);
+    assert_eq!(workspace_ids(backend, &globex.scope).await, BTreeSet::from([globex.root.id.clone()]));
+
+    // root -> a, root -> d -> b -> c
+    let moved_b = store.update_workspace(&acme.scope, &b.id, move_under(&d.id)).await.unwrap();
+    assert_eq!(moved_b.parent_workspace_id.as_ref(), Some(&d.id));
+    assert_eq!(moved_b.name, b.name);
+    assert_eq!(store.get_workspace(&acme.scope, &b.id).await.unwrap(), moved_b);
+    assert_eq!(store.get_workspace(&acme.scope, &c.id).await.unwrap(), c, "the subtree moved with b");
+
+    // root -> a -> d -> b -> c: now c is a descendant of a again, three levels down.
+    store.update_workspace(&acme.scope, &d.id, move_under(&a.id)).await.unwrap();
+    expect_conflict(
+        store.update_workspace(&acme.scope, &a.id, move_under(&c.id)).await,
+        ConflictCode::WorkspaceCycle,
+    );
+    // Moving a leaf up to the root is fine.
+    let moved_c = store.update_workspace(&acme.scope, &c.id, move_under(&acme.root.id)).await.unwrap();
+    assert_eq!(moved_c.parent_workspace_id.as_ref(), Some(&acme.root.id));
+    assert_eq!(count(backend, "workspaces", &acme.tenant.id).await, 5);
+}
+
+/// A parent must be a workspace of the scope's tenant; a refused create
+/// writes nothing.
+pub async fn create_workspace_under_another_tenants_parent_is_invalid(backend: &TestBackend) {
+    let acme = create_tenant(backend, "acme").await;
+    let globex = create_tenant(backend, "globex").await;
+    let acme_team = create_workspace(backend, &acme.scope, "team", None).await;
+
+    let foreign_parents = [acme_team.id.clone(), acme.root.id.clone(), WorkspaceId::generate()];
+    for parent in foreign_parents {
+        let intruder = NewWorkspace { parent_workspace_id: Some(parent), ..new_workspace("intruder", None) };
+        expect_invalid(backend.store.create_workspace(&globex.scope, intruder).await, "parent_workspace_id");
+    }
+    assert_eq!(count(backend, "workspaces", &acme.tenant.id).await, 2);
+    assert_eq!(count(backend, "workspaces", &globex.tenant.id).await, 1);
+    assert_eq!(scalar(backend, "SELECT count(*) FROM workspaces WHERE name = 'intruder'").await, 0);
+
+    // The refused name was not taken.
+    let intruder = create_workspace(backend, &globex.scope, "intruder", None).await;
+    assert_eq!(intruder.parent_workspace_id.as_ref(), Some(&globex.root.id));
+}
+
+// ---------------------------------------------------------------------------
+// Cases: deleting tenants
+// ---------------------------------------------------------------------------
+
+/// A tenant with a five-level chain below its root, two side branches and
+/// three API keys of two users.
+#[derive(Debug)]
+struct PopulatedTenant {
+    created: CreatedTenant,
+    /// `level-1` (child of the root) to `level-5`.
+    chain: Vec<Workspace>,
+}
+
+const POPULATED_WORKSPACES: i64 = 8;
+const POPULATED_API_KEYS: i64 = 3;
+
+async fn populate_tenant(backend: &TestBackend, name: &str, first: &User, second: &User) -> PopulatedTenant {
+    let created = create_tenant(backend, name).await;
+    let mut chain: Vec<Workspace> = Vec::new();
+    for level in 1..=5 {
+        let workspace =
+            create_workspace(backend, &created.scope, &format!("level-{level}"), chain.last()).await;
+        chain.push(workspace);
+    }
+    create_workspace(backend, &created.scope, "branch-2", Some(&chain[0])).await;
+    create_workspace(backend, &created.scope, "branch-4", Some(&chain[2])).await;
+    for (user, key_name) in [(first, "ci"), (first, "deploy"), (second, "ci")] {
+        mint(backend, &created.scope, &user.id, key_name).await.unwrap();
+    }
+    PopulatedTenant { created, chain }
+}
+
+const POPULATED_ROW_COUNTS: TenantRowCounts = TenantRowCounts {
+    tenants: 1,
+    workspaces: POPULATED_WORKSPACES,
+    root_pins: 1,
+    api_keys: POPULATED_API_KEYS,
+};
+
+const NO_ROWS: TenantRowCounts = TenantRowCounts { tenants: 0, workspaces: 0, root_pins: 0, api_keys: 0 };
+
+/// `delete_tenant` removes the tenant and every row it owns, deepest
+/// workspaces first so RESTRICT never fires, and nothing of another tenant.
+pub async fn delete_tenant_removes_everything_it_owns_and_nothing_else(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let bob = create_user(backend, "bob").await;
+    let acme = populate_tenant(backend, "acme", &alice, &bob).await;
+    let globex = populate_tenant(backend, "globex", &alice, &bob).await;
+    let acme_id = acme.created.tenant.id.clone();
+    assert_eq!(tenant_row_counts(backend, &acme_id).await, POPULATED_ROW_COUNTS);
+
+    backend.store.delete_tenant(&platform(), &acme_id).await.unwrap();
+
+    assert_eq!(tenant_row_counts(backend, &acme_id).await, NO_ROWS);
+    assert_eq!(tenant_row_counts(backend, &globex.created.tenant.id).await, POPULATED_ROW_COUNTS);
+    assert_eq!(workspace_ids(backend, &globex.created.scope).await.len() as i64, POPULATED_WORKSPACES);
+    let globex_keys = backend.store.list_api_keys(&globex.created.scope, PageRequest::first()).await.unwrap();
+    assert_eq!(globex_keys.items.len() as i64, POPULATED_API_KEYS);
+    // Users are global: they outlive the tenants they held keys in.
+    assert_eq!(backend.store.get_user(&alice.id).await.unwrap(), alice);
+
+    expect_not_found(backend.store.get_tenant(&acme.created.scope).await, "tenant");
+    expect_not_found(backend.store.delete_tenant(&platform(), &acme_id).await, "tenant");
+    let tenants = backend.store.list_tenants(&platform(), PageRequest::first()).await.unwrap();
+    assert_eq!(tenants.items, vec![globex.created.tenant.clone()]);
+    // The name is free again.
+    create_tenant(backend, "acme").await;
+}
+
+/// A failure part-way through `delete_tenant` leaves every row in place.
+/// The failure is injected with a trigger on a workspace in the middle of
+/// the chain, which deepest-first deletion reaches after the API keys and
+/// the deeper workspaces are gone.
+pub async fn delete_tenant_failing_part_way_deletes_nothing(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let bob = create_user(backend, "bob").await;
+    let acme = populate_tenant(backend, "acme", &alice, &bob).await;
+    let globex = populate_tenant(backend, "globex", &alice, &bob).await;
+    let acme_id = acme.created.tenant.id.clone();
+    let doomed_id = sql_literal(&acme.chain[1].id);
+
+    let (install, remove): (Vec<String>, Vec<String>) = match backend.name {
+        "sqlite" => (
+            vec![format!(
+                "CREATE TRIGGER conformance_injected_failure BEFORE DELETE ON workspaces \
+                 WHEN OLD.id = {doomed_id} BEGIN SELECT RAISE(ABORT, 'conformance: injected failure'); END"
+            )],
+            vec!["DROP TRIGGER conformance_injected_failure".to_owned()],
+        ),
+        "postgres" => (
+            vec![
+                format!(
+                    "CREATE FUNCTION conformance_injected_failure() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                     BEGIN IF OLD.id = {doomed_id} THEN RAISE EXCEPTION 'conformance: injected failure'; END IF; \
+                     RETURN OLD; END $$"
+                ),
+                "CREATE TRIGGER conformance_injected_failure BEFORE DELETE ON workspaces \
+                 FOR EACH ROW EXECUTE FUNCTION conformance_injected_failure()"
+                    .to_owned(),
+            ],
+            vec![
+                "DROP TRIGGER conformance_injected_failure ON workspaces".to_owned(),
+                "DROP FUNCTION conformance_injected_failure()".to_owned(),
+            ],
+        ),
+        other => panic!("unknown backend {other:?}"),
+    };
+    for statement in &install {
+        raw_ok(backend, statement).await;
+    }
+
+    let result = backend.store.delete_tenant(&platform(), &acme_id).await;
+    assert!(matches!(result, Err(Error::Internal(_))), "expected Err(Internal(_)), got {result:?}");
+
+    assert_eq!(tenant_row_counts(backend, &acme_id).await, POPULATED_ROW_COUNTS);
+    assert_eq!(backend.store.get_tenant(&acme.created.scope).await.unwrap(), acme.created.tenant);
+    for workspace in acme.chain.iter().chain([&acme.created.root]) {
+        assert_eq!(
+            backend.store.get_workspace(&acme.created.scope, &workspace.id).await.unwrap(),
+            *workspace
+        );
+    }
+    assert_eq!(tenant_row_counts(backend, &globex.created.tenant.id).await, POPULATED_ROW_COUNTS);
+
+    // With the failure gone the same call succeeds: the tenant was left
+    // whole, not wedged.
+    for statement in &remove {
+        raw_ok(backend, statement).await;
+    }
+    backend.store.delete_tenant(&platform(), &acme_id).await.unwrap();
+    assert_eq!(tenant_row_counts(backend, &acme_id).await, NO_ROWS);
+    assert_eq!(tenant_row_counts(backend, &globex.created.tenant.id).await, POPULATED_ROW_COUNTS);
+}
+
+// ---------------------------------------------------------------------------
+// Cases: isolation in the schema
+// ---------------------------------------------------------------------------
+
+/// A raw UPDATE that changes `tenant_id` (or a tenant's `id`) is refused by
+/// the database and the row stays as it was. Each statement is built so
+/// that no key, foreign key or check would refuse it: only the
+/// immutability trigger can.
+pub async fn database_rejects_changing_tenant_id(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let acme = create_tenant(backend, "acme").await;
+    let globex = create_tenant(backend, "globex").await;
+    let spare = create_tenant(backend, "spare").await;
+    let team = create_workspace(backend, &acme.scope, "team", None).await;
+    let (key, _) = mint(backend, &acme.scope, &alice.id, "ci").await.unwrap();
+    let acme_literal = sql_literal(&acme.tenant.id);
+    let team_where = format!("WHERE tenant_id = {acme_literal} AND id = {}", sql_literal(&team.id));
+
+    // Positive control: raw updates of other columns go through.
+    assert_eq!(
+        raw_ok(backend, &format!("UPDATE workspaces SET environment = 'staging' {team_where}")).await,
+        1
+    );
+    let team = backend.store.get_workspace(&acme.scope, &team.id).await.unwrap();
+    assert_eq!(team.environment.as_str(), "staging");
+
+    // Workspaces: globex has a root to hang the workspace from and no
+    // workspace of that id or name.
+    let steal_workspace = format!(
+        "UPDATE workspaces SET tenant_id = {}, parent_workspace_id = {} {team_where}",
+        sql_literal(&globex.tenant.id),
+        sql_literal(&globex.root.id)
+    );
+    expect_trigger_refusal(raw(backend, &steal_workspace).await);
+    assert_eq!(backend.store.get_workspace(&acme.scope, &team.id).await.unwrap(), team);
+    expect_not_found(backend.store.get_workspace(&globex.scope, &team.id).await, "workspace");
+
+    // API keys: globex exists, alice exists, and she has no key named `ci` there.
+    let steal_key = format!(
+        "UPDATE api_keys SET tenant_id = {} WHERE tenant_id = {acme_literal} AND id = {}",
+        sql_literal(&globex.tenant.id),
+        sql_literal(&key.id)
+    );
+    expect_trigger_refusal(raw(backend, &steal_key).await);
+    assert_eq!(backend.store.get_api_key(&acme.scope, &key.id).await.unwrap(), key);
+    assert_eq!(count(backend, "api_keys", &globex.tenant.id).await, 0);
+
+    // Root pins: free spare's pin slot so that neither the primary key nor
+    // the foreign key to (spare, spare's root) stands in the way.
+    let unpin_spare =
+        format!("DELETE FROM tenant_root_workspaces WHERE tenant_id = {}", sql_literal(&spare.tenant.id));
+    assert_eq!(raw_ok(backend, &unpin_spare).await, 1);
+    let steal_pin = format!(
+        "UPDATE tenant_root_workspaces SET tenant_id = {}, workspace_id = {} WHERE tenant_id = {acme_literal}",
+        sql_literal(&spare.tenant.id),
+        sql_literal(&spare.root.id)
+    );
+    expect_trigger_refusal(raw(backend, &steal_pin).await);
+    let acme_pin = format!(
+        "SELECT count(*) FROM tenant_root_workspaces WHERE tenant_id = {acme_literal} AND workspace_id = {}",
+        sql_literal(&acme.root.id)
+    );
+    assert_eq!(scalar(backend, &acme_pin).await, 1);
+    assert_eq!(count(backend, "tenant_root_workspaces", &spare.tenant.id).await, 0);
+
+    // Tenants: a tenant with no rows referencing it, so only the trigger
+    // can refuse a change of its id.
+    let lonely_id = TenantId::generate();
+    assert_eq!(raw_ok(backend, &insert_tenant_sql(&lonely_id, "lonely")).await, 1);
+    let rename_lonely =
+        format!("UPDATE tenants SET name = 'lonely-two' WHERE id = {}", sql_literal(&lonely_id));
+    assert_eq!(raw_ok(backend, &rename_lonely).await, 1);
+    let change_id = format!(
+        "UPDATE tenants SET id = {} WHERE id = {}",
+        sql_literal(TenantId::generate()),
+        sql_literal(&lonely_id)
+    );
+    expect_trigger_refusal(raw(backend, &change_id).await);
+    let lonely_exists = format!("SELECT count(*) FROM tenants WHERE id = {}", sql_literal(&lonely_id));
+    assert_eq!(scalar(backend, &lonely_exists).await, 1);
+}
+
+/// Composite foreign keys refuse rows that point into another tenant or at
+/// nothing, when written with raw SQL.
+pub async fn database_rejects_references_across_tenants(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let acme = create_tenant(backend, "acme").await;
+    let globex = create_tenant(backend, "globex").await;
+    let spare = create_tenant(backend, "spare").await;
+    let acme_team = create_workspace(backend, &acme.scope, "team", None).await;
+    let globex_id = globex.tenant.id.to_string();
+    let globex_root = globex.root.id.to_string();
+
+    // Positive control: a workspace in globex under globex's root.
+    let allowed_id = WorkspaceId::generate().to_string();
+    let allowed = RawWorkspaceRow {
+        tenant_id: &globex_id,
+        workspace_id: &allowed_id,
+        name: "raw-allowed",
+        parent_workspace_id: Some(&globex_root),
+        is_root: false,
+    };
+    assert_eq!(raw_ok(backend, &allowed.insert_sql()).await, 1);
+
+    for foreign_parent in [acme_team.id.to_string(), acme.root.id.to_string()] {
+        let crossing_id = WorkspaceId::generate().to_string();
+        let crossing = RawWorkspaceRow {
+            tenant_id: &globex_id,
+            workspace_id: &crossing_id,
+            name: "raw-crossing",
+            parent_workspace_id: Some(&foreign_parent),
+            is_root: false,
+        };
+        expect_violation(
+            backend,
+            raw(backend, &crossing.insert_sql()).await,
+            Violation::ForeignKey,
+            Some("workspaces_parent_fkey"),
+        );
+    }
+    let repoint = format!(
+        "UPDATE workspaces SET parent_workspace_id = {} WHERE tenant_id = {} AND id = {}",
+        sql_literal(&acme_team.id),
+        sql_literal(&globex_id),
+        sql_literal(&allowed_id)
+    );
+    expect_violation(
+        backend,
+        raw(backend, &repoint).await,
+        Violation::ForeignKey,
+        Some("workspaces_parent_fkey"),
+    );
+    assert_eq!(count(backend, "workspaces", &globex.tenant.id).await, 2);
+    assert_eq!(scalar(backend, "SELECT count(*) FROM workspaces WHERE name = 'raw-crossing'").await, 0);
+    let allowed_parent = format!(
+        "SELECT count(*) FROM workspaces WHERE tenant_id = {} AND id = {} AND parent_workspace_id = {}",
+        sql_literal(&globex_id),
+        sql_literal(&allowed_id),
+        sql_literal(&globex_root)
+    );
+    assert_eq!(scalar(backend, &allowed_parent).await, 1);
+
+    // API keys: positive control, then a missing tenant, then a missing user.
+    let acme_id = acme.tenant.id.to_string();
+    let alice_id = alice.id.to_string();
+    assert_eq!(raw_ok(backend, &insert_api_key_sql(backend, &acme_id, &alice_id, "raw-allowed")).await, 1);
+    let missing_tenant = TenantId::generate().to_string();
+    expect_violation(
+        backend,
+        raw(backend, &insert_api_key_sql(backend, &missing_tenant, &alice_id, "raw-orphan")).await,
+        Violation::ForeignKey,
+        None,
+    );
+    let missing_user = UserId::generate().to_string();
+    expect_violation(
+        backend,
+        raw(backend, &insert_api_key_sql(backend, &acme_id, &missing_user, "raw-nobody")).await,
+        Violation::ForeignKey,
+        None,
+    );
+    assert_eq!(scalar(backend, "SELECT count(*) FROM api_keys").await, 1);
+
+    // Root pins: a tenant's pin cannot name another tenant's workspace.
+    let spare_literal = sql_literal(&spare.tenant.id);
+    let unpin_spare = format!("DELETE FROM tenant_root_workspaces WHERE tenant_id = {spare_literal}");
+    assert_eq!(raw_ok(backend, &unpin_spare).await, 1);
+    let pin = |workspace_id: &WorkspaceId| {
+        format!(
+            "INSERT INTO tenant_root_workspaces (tenant_id, workspace_id) VALUES ({spare_literal}, {})",
+            sql_literal(workspace_id)
+        )
+    };
+    expect_violation(backend, raw(backend, &pin(&acme.root.id)).await, Violation::ForeignKey, None);
+    assert_eq!(raw_ok(backend, &pin(&spare.root.id)).await, 1, "positive control: spare's own root");
+}
+
+/// Through another tenant's scope, a tenant's workspaces and keys do not
+/// exist: reads, writes and lists find nothing, and nothing changes.
+pub async fn another_tenants_scope_sees_nothing(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let acme = create_tenant(backend, "acme").await;
+    let globex = create_tenant(backend, "globex").await;
+    let acme_team = create_workspace(backend, &acme.scope, "team", None).await;
+    let globex_team = create_workspace(backend, &globex.scope, "team", None).await;
+    let (acme_key, _) = mint(backend, &acme.scope, &alice.id, "ci").await.unwrap();
+    let store = &backend.store;
+    let intruder = &globex.scope;
+
+    for workspace in [&acme_team, &acme.root] {
+        expect_not_found(store.get_workspace(intruder, &workspace.id).await, "workspace");
+        expect_not_found(
+            store.update_workspace(intruder, &workspace.id, rename_to("stolen")).await,
+            "workspace",
+        );
+        expect_not_found(
+            store.update_workspace(intruder, &workspace.id, move_under(&globex.root.id)).await,
+            "workspace",
+        );
+        // Not RootWorkspace for acme's root: that would tell it exists.
+        expect_not_found(store.delete_workspace(intruder, &workspace.id).await, "workspace");
+    }
+    assert_eq!(
+        workspace_ids(backend, intruder).await,
+        BTreeSet::from([globex.root.id.clone(), globex_team.id])
+    );
+
+    expect_not_found(store.get_api_key(intruder, &acme_key.id).await, "api key");
+    expect_not_found(store.revoke_api_key(intruder, &acme_key.id, tenantry_core::now()).await, "api key");
+    assert!(store.api_key_credentials(intruder, &acme_key.id).await.unwrap().is_none());
+    // The contract leaves open whether recording use of an unknown key is
+    // an error; either way it must not touch acme's key (checked below).
+    match store.record_api_key_use(intruder, &acme_key.id, tenantry_core::now()).await {
+        Ok(()) | Err(Error::NotFound { resource: "api key" }) => {}
+        other => panic!("expected Ok(()) or Err(NotFound {{ resource: \"api key\" }}), got {other:?}"),
+    }
+    assert_eq!(
+        store.list_api_keys(intruder, PageRequest::first()).await.unwrap().items,
+        Vec::<ApiKey>::new()
+    );
+
+    assert_eq!(store.get_tenant(&acme.scope).await.unwrap(), acme.tenant);
+    assert_eq!(store.get_workspace(&acme.scope, &acme_team.id).await.unwrap(), acme_team);
+    assert_eq!(store.get_workspace(&acme.scope, &acme.root.id).await.unwrap(), acme.root);
+    assert_eq!(store.get_api_key(&acme.scope, &acme_key.id).await.unwrap(), acme_key);
+    assert_eq!(count(backend, "workspaces", &acme.tenant.id).await, 2);
+}
+
+// ---------------------------------------------------------------------------
+// Cases: pagination
+// ---------------------------------------------------------------------------
+
+/// Cursor pages cover a list exactly once, in id order, and the last page
+/// says so.
+pub async fn list_pages_have_no_gaps_or_duplicates(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let acme = create_tenant(backend, "acme").await;
+    let globex = create_tenant(backend, "globex").await;
+    // Rows of another tenant interleave by id; they must not show up.
+    for index in 0..3 {
+        create_workspace(backend, &globex.scope, &format!("globex-{index}"), None).await;
+    }
+    let mut expected = vec![acme.root.id.clone()];
+    for index in 0..25 {
+        expected
+            .push(create_workspace(backend, &acme.scope, &format!("workspace-{index:02}"), None).await.id);
+    }
+    expected.sort();
+
+    let limit = PageLimit::new(10).unwrap();
+    let mut seen: Vec<WorkspaceId> = Vec::new();
+    let mut page_sizes = Vec::new();
+    let mut after = None;
+    loop {
+        assert!(page_sizes.len() < 10, "pagination does not end: pages so far {page_sizes:?}");
+        let page = backend.store.list_workspaces(&acme.scope, PageRequest { limit, after }).await.unwrap();
+        page_sizes.push(page.items.len());
+        assert!(page.items.iter().all(|workspace| workspace.tenant_id == acme.tenant.id));
+        seen.extend(page.items.iter().map(|workspace| workspace.id.clone()));
+        match page.next_cursor {
+            Some(cursor) => {
+                assert_eq!(Some(cursor.clone()), page.items.last().map(|last| last.id.to_string()));
+                after = Some(WorkspaceId::parse(&cursor).unwrap());
+            }
+            None => break,
+        }
+    }
+    assert_eq!(page_sizes, vec![10, 10, 6]);
+    assert_eq!(seen, expected, "pages must list every workspace once, in id order");
+
+    // Exactly as many rows as the limit: one page, no cursor.
+    let whole = PageRequest { limit: PageLimit::new(26).unwrap(), after: None };
+    let page = backend.store.list_workspaces(&acme.scope, whole).await.unwrap();
+    assert_eq!(page.items.len(), 26);
+    assert_eq!(page.next_cursor, None);
+
+    let mut key_ids = Vec::new();
+    for name in ["one", "two", "three"] {
+        key_ids.push(mint(backend, &acme.scope, &alice.id, name).await.unwrap().0.id);
+    }
+    key_ids.sort();
+    let two = PageLimit::new(2).unwrap();
+    let first =
+        backend.store.list_api_keys(&acme.scope, PageRequest { limit: two, after: None }).await.unwrap();
+    let cursor = first.next_cursor.clone().expect("a second page of keys");
+    let after = Some(ApiKeyId::parse(&cursor).unwrap());
+    let second = backend.store.list_api_keys(&acme.scope, PageRequest { limit: two, after }).await.unwrap();
+    assert_eq!(second.next_cursor, None);
+    let listed: Vec<ApiKeyId> = first.items.iter().chain(&second.items).map(|key| key.id.clone()).collect();
+    assert_eq!(listed, key_ids);
+
+    let mut tenant_ids = vec![acme.tenant.id.clone(), globex.tenant.id.clone()];
+    tenant_ids.sort();
+    let one = PageLimit::new(1).unwrap();
+    let first =
+        backend.store.list_tenants(&platform(), PageRequest { limit: one, after: None }).await.unwrap();
+    let cursor = first.next_cursor.clone().expect("a second page of tenants");
+    let after = Some(TenantId::parse(&cursor).unwrap());
+    let second = backend.store.list_tenants(&platform(), PageRequest { limit: one, after }).await.unwrap();
+    assert_eq!(second.next_cursor, None);
+    let listed: Vec<TenantId> =
+        first.items.iter().chain(&second.items).map(|tenant| tenant.id.clone()).collect();
+    assert_eq!(listed, tenant_ids);
+}
+
+// ---------------------------------------------------------------------------
+// Cases: API keys
+// ---------------------------------------------------------------------------
+
+/// Create, name uniqueness per (tenant, user), use, revoke, revoke twice,
+/// and the not-found answers.
+pub async fn api_key_lifecycle(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let bob = create_user(backend, "bob").await;
+    let acme = create_tenant(backend, "acme").await;
+    let globex = create_tenant(backend, "globex").await;
+    let store = &backend.store;
+
+    let (ci, _) = mint(backend, &acme.scope, &alice.id, "ci").await.unwrap();
+    assert_eq!(ci.tenant_id, acme.tenant.id);
+    assert_eq!(ci.user_id, alice.id);
+    assert_eq!(ci.name.as_str(), "ci");
+    assert_eq!(ci.expires_at, ApiKeyLifetime::default_lifetime().expires_at(ci.created_at));
+    assert_eq!(ci.last_used_at, None);
+    assert_eq!(ci.revoked_at, None);
+    assert_eq!(store.get_api_key(&acme.scope, &ci.id).await.unwrap(), ci);
+
+    expect_conflict(mint(backend, &acme.scope, &alice.id, "ci").await, ConflictCode::DuplicateApiKeyName);
+    let (bobs_ci, _) = mint(backend, &acme.scope, &bob.id, "ci").await.unwrap();
+    mint(backend, &globex.scope, &alice.id, "ci").await.unwrap();
+    assert_eq!(count(backend, "api_keys", &acme.tenant.id).await, 2);
+    let listed = store.list_api_keys(&acme.scope, PageRequest::first()).await.unwrap();
+    let listed: BTreeSet<ApiKeyId> = listed.items.into_iter().map(|key| key.id).collect();
+    assert_eq!(listed, BTreeSet::from([ci.id.clone(), bobs_ci.id.clone()]));
+
+    expect_not_found(mint(backend, &acme.scope, &UserId::generate(), "orphan").await, "user");
+    expect_not_found(mint(backend, &TenantScope::new(TenantId::generate()), &alice.id, "ci").await, "tenant");
+    assert_eq!(scalar(backend, "SELECT count(*) FROM api_keys").await, 3);
+
+    let used_at = tenantry_core::now();
+    store.record_api_key_use(&acme.scope, &ci.id, used_at).await.unwrap();
+    let used = store.get_api_key(&acme.scope, &ci.id).await.unwrap();
+    assert_eq!(used, ApiKey { last_used_at: Some(used_at), ..ci.clone() });
+
+    let revoked_at = tenantry_core::now();
+    let revoked = store.revoke_api_key(&acme.scope, &ci.id, revoked_at).await.unwrap();
+    assert_eq!(revoked, ApiKey { revoked_at: Some(revoked_at), ..used.clone() });
+    assert!(revoked.is_revoked());
+    assert_eq!(store.get_api_key(&acme.scope, &ci.id).await.unwrap(), revoked);
+    expect_conflict(
+        store.revoke_api_key(&acme.scope, &ci.id, tenantry_core::now()).await,
+        ConflictCode::AlreadyRevoked,
+    );
+    assert_eq!(store.get_api_key(&acme.scope, &ci.id).await.unwrap(), revoked, "the first revocation stands");
+    // A revoked key keeps its name.
+    expect_conflict(mint(backend, &acme.scope, &alice.id, "ci").await, ConflictCode::DuplicateApiKeyName);
+    assert_eq!(store.get_api_key(&acme.scope, &bobs_ci.id).await.unwrap(), bobs_ci);
+
+    let unknown = ApiKeyId::generate();
+    expect_not_found(store.get_api_key(&acme.scope, &unknown).await, "api key");
+    expect_not_found(store.revoke_api_key(&acme.scope, &unknown, tenantry_core::now()).await, "api key");
+    assert!(store.api_key_credentials(&acme.scope, &unknown).await.unwrap().is_none());
+}
+
+/// `api_key_credentials` returns the key, its stored hash, its tenant's
+/// status and its user's platform-admin flag, as they are now.
+pub async fn api_key_credentials_carry_what_authentication_needs(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let acme = create_tenant(backend, "acme").await;
+    let (key, token) = mint(backend, &acme.scope, &alice.id, "ci").await.unwrap();
+    let store = &backend.store;
+
+    let credentials = store.api_key_credentials(&acme.scope, &key.id).await.unwrap().unwrap();
+    assert_eq!(credentials.api_key, key);
+    assert_eq!(credentials.secret_hash, hasher().hash(&token));
+    assert_eq!(credentials.tenant_status, TenantStatus::Active);
+    assert!(!credentials.user_is_platform_admin);
+
+    let promote = format!("UPDATE users SET is_platform_admin = TRUE WHERE id = {}", sql_literal(&alice.id));
+    assert_eq!(raw_ok(backend, &promote).await, 1);
+    let suspend = TenantPatch { status: Some(TenantStatus::Suspended), ..TenantPatch::default() };
+    store.update_tenant(&acme.scope, suspend).await.unwrap();
+    let credentials = store.api_key_credentials(&acme.scope, &key.id).await.unwrap().unwrap();
+    assert!(credentials.user_is_platform_admin);
+    assert_eq!(credentials.tenant_status, TenantStatus::Suspended);
+
+    // End to end through the shared use case, which also records the use.
+    let principal =
+        service::authenticate(store.as_ref(), &hasher(), token.expose(), tenantry_core::now()).await.unwrap();
+    assert_eq!(principal.api_key.id, key.id);
+    assert!(principal.is_platform_admin);
+    assert_eq!(principal.tenant_status, TenantStatus::Suspended);
+    assert!(store.get_api_key(&acme.scope, &key.id).await.unwrap().last_used_at.is_some());
+}
+
+// ---------------------------------------------------------------------------
+// Cases: users
+// ---------------------------------------------------------------------------
+
+/// Users are created, read and found by username; a taken username is a
+/// conflict; `ensure_user` returns an existing user unchanged.
+pub async fn usernames_are_unique(backend: &TestBackend) {
+    let store = &backend.store;
+    let new_alice = NewUser {
+        username: Username::parse("alice").unwrap(),
+        display_name: DisplayName::parse("Alice Liddell").unwrap(),
+        email: Some(Email::parse("alice@example.com").unwrap()),
+    };
+    let alice = store.create_user(new_alice.clone()).await.unwrap();
+    assert_eq!(alice.username, new_alice.username);
+    assert_eq!(alice.display_name, new_alice.display_name);
+    assert_eq!(alice.email, new_alice.email);
+    assert!(!alice.is_platform_admin);
+    assert_eq!(store.get_user(&alice.id).await.unwrap(), alice);
+    assert_eq!(store.find_user_by_username(&alice.username).await.unwrap(), Some(alice.clone()));
+    assert_eq!(store.find_user_by_username(&Username::parse("nobody").unwrap()).await.unwrap(), None);
+    expect_not_found(store.get_user(&UserId::generate()).await, "user");
+
+    let impostor =
+        NewUser { display_name: DisplayName::parse("Someone Else").unwrap(), email: None, ..new_alice };
+    expect_conflict(store.create_user(impostor.clone()).await, ConflictCode::DuplicateUsername);
+    assert_eq!(scalar(backend, "SELECT count(*) FROM users WHERE username = 'alice'").await, 1);
+
+    assert_eq!(
+        store.ensure_user(impostor).await.unwrap(),
+        alice,
+        "ensure_user must not change an existing user"
+    );
+    let bob = store.ensure_user(new_user("bob")).await.unwrap();
+    assert_eq!(store.find_user_by_username(&bob.username).await.unwrap(), Some(bob.clone()));
+    assert_eq!(store.ensure_user(new_user("bob")).await.unwrap(), bob);
+    assert_eq!(scalar(backend, "SELECT count(*) FROM users").await, 2);
+}
+
+/// Ten concurrent `ensure_user` calls for one new username all succeed and
+/// agree on one user, stored once.
+pub async fn ensure_user_is_idempotent_under_concurrency(backend: &TestBackend) {
+    let mut tasks = JoinSet::new();
+    for _ in 0..10 {
+        let store = backend.store.clone();
+        tasks.spawn(async move { store.ensure_user(new_user("carol")).await });
+    }
+    let users: Vec<User> = tasks.join_all().await.into_iter().map(Result::unwrap).collect();
+    let ids: BTreeSet<UserId> = users.iter().map(|user| user.id.clone()).collect();
+    assert_eq!(ids.len(), 1, "concurrent ensure_user calls returned different users: {ids:?}");
+    assert_eq!(scalar(backend, "SELECT count(*) FROM users WHERE username = 'carol'").await, 1);
+}
+
+// ---------------------------------------------------------------------------
+// Cases: bootstrap
+// ---------------------------------------------------------------------------
+
+/// What a database holds after exactly one successful bootstrap.
+async fn assert_bootstrapped_once(backend: &TestBackend, tenant_id: &TenantId) {
+    assert_eq!(scalar(backend, "SELECT count(*) FROM tenants WHERE name = 'default'").await, 1);
+    assert_eq!(
+        tenant_row_counts(backend, tenant_id).await,
+        TenantRowCounts { tenants: 1, workspaces: 1, root_pins: 1, api_keys: 1 }
+    );
+    let admins = "SELECT count(*) FROM users WHERE username = 'operator' AND is_platform_admin";
+    assert_eq!(scalar(backend, admins).await, 1);
+}
+
+/// A second bootstrap finds what the first made and creates nothing.
+pub async fn bootstrap_is_idempotent(backend: &TestBackend) {
+    let config = BootstrapConfig::defaults();
+    let store = backend.store.as_ref();
+    let (first, token) = service::bootstrap(store, &hasher(), &config).await.unwrap();
+    assert!(first.created);
+    let token = token.expect("the creating call returns the operator's token");
+    assert_eq!(first.tenant.name, config.tenant_name);
+    assert_eq!(first.tenant.status, TenantStatus::Active);
+    assert_eq!(token.tenant_id(), &first.tenant.id);
+    assert!(first.root_workspace.is_root);
+    assert_eq!(first.root_workspace.name, config.root_workspace_name);
+    assert_eq!(first.root_workspace.tenant_id, first.tenant.id);
+    let operator = first.operator.clone().expect("the creating call returns the operator");
+    assert_eq!(operator.username, config.operator_username);
+    assert!(operator.is_platform_admin);
+
+    let (second, second_token) = service::bootstrap(store, &hasher(), &config).await.unwrap();
+    assert!(!second.created);
+    assert!(second_token.is_none());
+    assert_eq!(second.tenant, first.tenant);
+    assert_eq!(second.root_workspace, first.root_workspace);
+    assert_bootstrapped_once(backend, &first.tenant.id).await;
+    assert_eq!(scalar(backend, "SELECT count(*) FROM users").await, 1);
+
+    // The operator key belongs to the operator, in the default tenant, and
+    // authenticates as a platform admin.
+    let scope = TenantScope::new(first.tenant.id.clone());
+    let credentials = store.api_key_credentials(&scope, token.api_key_id()).await.unwrap().unwrap();
+    assert_eq!(credentials.api_key.user_id, operator.id);
+    assert_eq!(credentials.api_key.tenant_id, first.tenant.id);
+    assert!(credentials.user_is_platform_admin);
+    let principal =
+        service::authenticate(store, &hasher(), token.expose(), tenantry_core::now()).await.unwrap();
+    assert!(principal.is_platform_admin);
+}
+
+/// Ten concurrent bootstraps on a fresh database: all succeed, exactly one
+/// creates, all agree on the tenant and root.
+pub async fn concurrent_bootstraps_create_one_tenant(backend: &TestBackend) {
+    let mut tasks = JoinSet::new();
+    for _ in 0..10 {
+        let store = backend.store.clone();
+        tasks.spawn(async move {
+            let (outcome, _token) =
+                service::bootstrap(store.as_ref(), &hasher(), &BootstrapConfig::defaults()).await?;
+            Ok::<_, Error>(outcome)
+        });
+    }
+    let outcomes: Vec<_> = tasks.join_all().await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(outcomes.iter().filter(|outcome| outcome.created).count(), 1);
+    let tenant_ids: BTreeSet<TenantId> = outcomes.iter().map(|outcome| outcome.tenant.id.clone()).collect();
+    let root_ids: BTreeSet<WorkspaceId> =
+        outcomes.iter().map(|outcome| outcome.root_workspace.id.clone()).collect();
+    assert_eq!(tenant_ids.len(), 1, "bootstraps disagree on the tenant: {tenant_ids:?}");
+    assert_eq!(root_ids.len(), 1, "bootstraps disagree on the root: {root_ids:?}");
+    let tenant_id = tenant_ids.into_iter().next().unwrap();
+    assert_bootstrapped_once(backend, &tenant_id).await;
+    assert_eq!(scalar(backend, "SELECT count(*) FROM tenants").await, 1);
+}
+
+/// When a user already has the operator's username, the bootstrap makes
+/// that user the platform admin and gives it the key, rather than failing
+/// or creating a second user.
+pub async fn bootstrap_reuses_an_existing_operator_user(backend: &TestBackend) {
+    let existing = create_user(backend, "operator").await;
+    let store = backend.store.as_ref();
+    let (outcome, token) = service::bootstrap(store, &hasher(), &BootstrapConfig::defaults()).await.unwrap();
+    assert!(outcome.created);
+    let operator = outcome.operator.expect("the creating call returns the operator");
+    assert_eq!(operator.id, existing.id);
+    assert!(operator.is_platform_admin);
+    assert!(store.get_user(&existing.id).await.unwrap().is_platform_admin);
+    assert_eq!(scalar(backend, "SELECT count(*) FROM users").await, 1);
+    assert_bootstrapped_once(backend, &outcome.tenant.id).await;
+
+    let token = token.expect("the creating call returns the operator's token");
+    let scope = TenantScope::new(outcome.tenant.id.clone());
+    let credentials = store.api_key_credentials(&scope, token.api_key_id()).await.unwrap().unwrap();
+    assert_eq!(credentials.api_key.user_id, existing.id);
+}
+
+/// A default tenant that already exists (made some other way) is left as
+/// it is: no operator, no key, created = false.
+pub async fn bootstrap_leaves_an_existing_default_tenant_alone(backend: &TestBackend) {
+    let existing = create_tenant(backend, "default").await;
+    let (outcome, token) =
+        service::bootstrap(backend.store.as_ref(), &hasher(), &BootstrapConfig::defaults()).await.unwrap();
+    assert!(!outcome.created);
+    assert!(token.is_none());
+    assert!(outcome.operator.is_none());
+    assert_eq!(outcome.tenant, existing.tenant);
+    assert_eq!(outcome.root_workspace, existing.root);
+    assert_eq!(count(backend, "api_keys", &existing.tenant.id).await, 0);
+    assert_eq!(scalar(backend, "SELECT count(*) FROM users").await, 0);
+}

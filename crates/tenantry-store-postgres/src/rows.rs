@@ -1,0 +1,149 @@
+//! Reading domain values out of rows. Values that were valid when written
+//! are parsed again on the way out: a row that no longer parses (edited by
+//! hand, written by a newer version) is an internal error naming the column,
+//! never a panic.
+
+use std::fmt::Display;
+
+use sqlx::postgres::PgRow;
+use sqlx::{Decode, Postgres, Row, Type};
+use tenantry_core::{
+    ApiKey, ApiKeyCredentials, ApiKeyId, ApiKeyName, DataResidency, DeploymentModel, DisplayName, Email,
+    Environment, Error, Tenant, TenantId, TenantName, TenantStatus, Timestamp, User, UserId, Username,
+    Workspace, WorkspaceId, WorkspaceName, WorkspaceStatus,
+};
+
+use crate::error::{Operation, internal};
+
+/// The columns [`tenant`] reads, in a literal so queries can `concat!` it.
+macro_rules! tenant_columns {
+    () => {
+        "id, name, display_name, status, deployment_model, data_residency, created_at, updated_at"
+    };
+}
+
+/// The columns [`workspace`] reads.
+macro_rules! workspace_columns {
+    () => {
+        "tenant_id, id, name, parent_workspace_id, is_root, status, environment, created_at, updated_at"
+    };
+}
+
+/// The columns [`user`] reads.
+macro_rules! user_columns {
+    () => {
+        "id, username, display_name, email, is_platform_admin, created_at, updated_at"
+    };
+}
+
+/// The columns [`api_key`] reads (never the secret hash).
+macro_rules! api_key_columns {
+    () => {
+        "tenant_id, id, user_id, name, created_at, expires_at, last_used_at, revoked_at"
+    };
+}
+
+pub(crate) use {api_key_columns, tenant_columns, user_columns, workspace_columns};
+
+/// One column, decoded as `T`.
+fn column<'row, T>(row: &'row PgRow, name: &str, operation: Operation) -> Result<T, Error>
+where
+    T: Decode<'row, Postgres> + Type<Postgres>,
+{
+    row.try_get(name).map_err(|error| internal(operation, error))
+}
+
+/// One text column, parsed by a domain constructor.
+fn parsed<T, E: Display>(
+    row: &PgRow,
+    name: &str,
+    operation: Operation,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, Error> {
+    let text: String = column(row, name, operation)?;
+    parse(&text)
+        .map_err(|reason| internal(operation, format!("the stored {name} {text:?} is not valid: {reason}")))
+}
+
+/// An optional text column, parsed when present.
+fn parsed_optional<T, E: Display>(
+    row: &PgRow,
+    name: &str,
+    operation: Operation,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<Option<T>, Error> {
+    let text: Option<String> = column(row, name, operation)?;
+    text.map(|text| {
+        parse(&text).map_err(|reason| {
+            internal(operation, format!("the stored {name} {text:?} is not valid: {reason}"))
+        })
+    })
+    .transpose()
+}
+
+/// A tenant from the columns of [`tenant_columns`].
+pub(crate) fn tenant(row: &PgRow, operation: Operation) -> Result<Tenant, Error> {
+    Ok(Tenant {
+        id: parsed(row, "id", operation, TenantId::parse)?,
+        name: parsed(row, "name", operation, TenantName::parse)?,
+        display_name: parsed(row, "display_name", operation, DisplayName::parse)?,
+        status: parsed(row, "status", operation, TenantStatus::parse)?,
+        deployment_model: parsed(row, "deployment_model", operation, DeploymentModel::parse)?,
+        data_residency: parsed(row, "data_residency", operation, DataResidency::parse)?,
+        created_at: column::<Timestamp>(row, "created_at", operation)?,
+        updated_at: column::<Timestamp>(row, "updated_at", operation)?,
+    })
+}
+
+/// A workspace from the columns of [`workspace_columns`].
+pub(crate) fn workspace(row: &PgRow, operation: Operation) -> Result<Workspace, Error> {
+    Ok(Workspace {
+        id: parsed(row, "id", operation, WorkspaceId::parse)?,
+        tenant_id: parsed(row, "tenant_id", operation, TenantId::parse)?,
+        name: parsed(row, "name", operation, WorkspaceName::parse)?,
+        parent_workspace_id: parsed_optional(row, "parent_workspace_id", operation, WorkspaceId::parse)?,
+        is_root: column(row, "is_root", operation)?,
+        status: parsed(row, "status", operation, WorkspaceStatus::parse)?,
+        environment: parsed(row, "environment", operation, Environment::parse)?,
+        created_at: column::<Timestamp>(row, "created_at", operation)?,
+        updated_at: column::<Timestamp>(row, "updated_at", operation)?,
+    })
+}
+
+/// A user from the columns of [`user_columns`].
+pub(crate) fn user(row: &PgRow, operation: Operation) -> Result<User, Error> {
+    Ok(User {
+        id: parsed(row, "id", operation, UserId::parse)?,
+        username: parsed(row, "username", operation, Username::parse)?,
+        display_name: parsed(row, "display_name", operation, DisplayName::parse)?,
+        email: parsed_optional(row, "email", operation, Email::parse)?,
+        is_platform_admin: column(row, "is_platform_admin", operation)?,
+        created_at: column::<Timestamp>(row, "created_at", operation)?,
+        updated_at: column::<Timestamp>(row, "updated_at", operation)?,
+    })
+}
+
+/// An API key from the columns of [`api_key_columns`].
+pub(crate) fn api_key(row: &PgRow, operation: Operation) -> Result<ApiKey, Error> {
+    Ok(ApiKey {
+        id: parsed(row, "id", operation, ApiKeyId::parse)?,
+        tenant_id: parsed(row, "tenant_id", operation, TenantId::parse)?,
+        user_id: parsed(row, "user_id", operation, UserId::parse)?,
+        name: parsed(row, "name", operation, ApiKeyName::parse)?,
+        created_at: column::<Timestamp>(row, "created_at", operation)?,
+        expires_at: column::<Timestamp>(row, "expires_at", operation)?,
+        last_used_at: column::<Option<Timestamp>>(row, "last_used_at", operation)?,
+        revoked_at: column::<Option<Timestamp>>(row, "revoked_at", operation)?,
+    })
+}
+
+/// A key's credentials: the columns of [`api_key_columns`] plus
+/// `secret_hash`, `user_is_platform_admin` and `tenant_status`.
+pub(crate) fn api_key_credentials(row: &PgRow, operation: Operation) -> Result<ApiKeyCredentials, Error> {
+    Ok(ApiKeyCredentials {
+        api_key: api_key(row, operation)?,
+        secret_hash: column(row, "secret_hash", operation)?,
+        user_is_platform_admin: column(row, "user_is_platform_admin", operation)?,
+        tenant_status: parsed(row, "tenant_status", operation, TenantStatus::parse)?,
+    })
+}

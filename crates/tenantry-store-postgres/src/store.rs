@@ -1,0 +1,922 @@
+//! The store contract on PostgreSQL: one transaction per operation, each
+//! opened by [`PostgresStore::begin`] with its scope set first.
+
+use async_trait::async_trait;
+use sqlx::{Executor, PgConnection, Postgres, Transaction};
+use tenantry_core::{
+    ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyId, BootstrapOutcome, BootstrapRequest, ConflictCode,
+    Environment, Error, NewApiKey, NewTenant, NewUser, NewWorkspace, Page, PageRequest, PlatformScope,
+    Result, Store, Tenant, TenantId, TenantPatch, TenantScope, Timestamp, User, UserId, Username, Workspace,
+    WorkspaceId, WorkspaceName, WorkspacePatch, WorkspaceStatus,
+};
+
+use crate::PostgresStore;
+use crate::error::{DatabaseResultExt, NO_SUCH_PARENT_WORKSPACE, Operation, internal};
+use crate::rows::{self, api_key_columns, tenant_columns, user_columns, workspace_columns};
+
+/// Whose rows a transaction may touch. Every transaction decides it before
+/// its first statement, in [`PostgresStore::begin`].
+#[derive(Debug, Clone, Copy)]
+enum TransactionScope<'scope> {
+    /// One tenant's rows: `SET LOCAL tenantry.tenant_id`.
+    Tenant(&'scope TenantScope),
+    /// Every tenant's rows, for the named operator operations:
+    /// `SET LOCAL tenantry.platform = 'on'`.
+    Platform(&'scope PlatformScope),
+    /// The global tables only (users, deployment settings): no setting, so
+    /// row-level security hides every tenant-owned row.
+    Global,
+}
+
+/// The `deployment_settings` row holding the API key pepper.
+const API_KEY_PEPPER_SETTING: &str = "api_key_pepper";
+
+/// Quotes a string as an SQL literal. `SET LOCAL` takes no bind
+/// parameters; the values quoted here are validated ids anyway.
+fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// The largest number of rows a page query fetches: one more than the
+/// limit, which tells whether there is a next page.
+fn overfetch_limit<Id>(page: &PageRequest<Id>) -> i64 {
+    i64::from(page.limit.get()) + 1
+}
+
+/// The cursor bound of a page query. Ids are never empty, so the empty
+/// string sorts before every id and a first page needs no second query
+/// shape (an `$after IS NULL OR` would defeat the index in generic plans).
+fn after_cursor<Id: ToString>(page: &PageRequest<Id>) -> String {
+    page.after.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+impl PostgresStore {
+    /// Opens a transaction confined to `scope`. It is the only way the store
+    /// opens one, so no operation can forget its scope. The setting is
+    /// `SET LOCAL` (transaction-local), so it ends with the transaction and
+    /// a pooled connection never carries it into the next one; and it is
+    /// `SET LOCAL` rather than `set_config(..., true)` because Citus
+    /// propagates `SET LOCAL` to its workers, where the policies run, and
+    /// not a function call.
+    async fn begin(
+        &self,
+        scope: TransactionScope<'_>,
+        operation: Operation,
+    ) -> Result<Transaction<'static, Postgres>> {
+        // The setting is worked out before the first await, so that the
+        // future holds no borrowed scope across it (which would keep it
+        // from being provably `Send` for `async_trait`).
+        let statement = match scope {
+            TransactionScope::Tenant(scope) => Some(format!(
+                "SET LOCAL tenantry.tenant_id = {}",
+                quote_literal(&scope.tenant_id().to_string())
+            )),
+            TransactionScope::Platform(platform) => {
+                tracing::info!(
+                    reason = platform.reason(),
+                    operation = operation.describe(),
+                    "cross-tenant operation in platform scope"
+                );
+                Some("SET LOCAL tenantry.platform = 'on'".to_owned())
+            }
+            TransactionScope::Global => None,
+        };
+        let mut transaction = self.pool.begin().await.during(operation)?;
+        if let Some(statement) = statement {
+            // The simple protocol: one statement, no prepared statement
+            // cached per tenant id.
+            transaction.execute(sqlx::raw_sql(&statement)).await.during(operation)?;
+        }
+        Ok(transaction)
+    }
+}
+
+/// Commits a transaction opened by [`PostgresStore::begin`].
+async fn commit(transaction: Transaction<'static, Postgres>, operation: Operation) -> Result<()> {
+    transaction.commit().await.during(operation)
+}
+
+/// Locks the tenant's row, which serializes the changes to its workspace
+/// tree: the parent, cycle and children checks below each read the tree and
+/// then change it, and must not interleave with another change of the same
+/// tree. Returns false when the tenant does not exist.
+async fn lock_workspace_tree(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    operation: Operation,
+) -> Result<bool> {
+    let locked: Option<i32> = sqlx::query_scalar("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE")
+        .bind(tenant_id.to_string())
+        .fetch_optional(&mut *connection)
+        .await
+        .during(operation)?;
+    Ok(locked.is_some())
+}
+
+/// Inserts a tenant's root workspace and pins it in
+/// `tenant_root_workspaces`, which makes the database refuse to delete it.
+async fn insert_root_workspace(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    name: &WorkspaceName,
+    now: Timestamp,
+    operation: Operation,
+) -> Result<Workspace> {
+    let row = sqlx::query(concat!(
+        "INSERT INTO workspaces (",
+        workspace_columns!(),
+        ") VALUES ($1, $2, $3, NULL, true, $4, $5, $6, $6) RETURNING ",
+        workspace_columns!()
+    ))
+    .bind(tenant_id.to_string())
+    .bind(WorkspaceId::generate().to_string())
+    .bind(name.as_str())
+    .bind(WorkspaceStatus::Active.as_str())
+    .bind(Environment::production().as_str())
+    .bind(now)
+    .fetch_one(&mut *connection)
+    .await
+    .during(operation)?;
+    let root_workspace = rows::workspace(&row, operation)?;
+    sqlx::query("INSERT INTO tenant_root_workspaces (tenant_id, workspace_id) VALUES ($1, $2)")
+        .bind(tenant_id.to_string())
+        .bind(root_workspace.id.to_string())
+        .execute(&mut *connection)
+        .await
+        .during(operation)?;
+    Ok(root_workspace)
+}
+
+/// Reads a tenant's root workspace.
+async fn root_workspace(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    operation: Operation,
+) -> Result<Workspace> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        workspace_columns!(),
+        " FROM workspaces WHERE tenant_id = $1 AND is_root"
+    ))
+    .bind(tenant_id.to_string())
+    .fetch_optional(&mut *connection)
+    .await
+    .during(operation)?;
+    match row {
+        Some(row) => rows::workspace(&row, operation),
+        None => Err(internal(operation, format!("tenant {tenant_id} has no root workspace"))),
+    }
+}
+
+/// Returns the user with this username, inserting it if there is none.
+/// `ON CONFLICT DO NOTHING` waits for a concurrent insert of the same
+/// username to finish, and the following read (a new snapshot under READ
+/// COMMITTED) then sees its row.
+async fn ensure_user(connection: &mut PgConnection, user: &NewUser, operation: Operation) -> Result<User> {
+    let now = tenantry_core::now();
+    let inserted = sqlx::query(concat!(
+        "INSERT INTO users (",
+        user_columns!(),
+        ") VALUES ($1, $2, $3, $4, false, $5, $5) ON CONFLICT (username) DO NOTHING RETURNING ",
+        user_columns!()
+    ))
+    .bind(UserId::generate().to_string())
+    .bind(user.username.as_str())
+    .bind(user.display_name.as_str())
+    .bind(user.email.as_ref().map(|email| email.as_str()))
+    .bind(now)
+    .fetch_optional(&mut *connection)
+    .await
+    .during(operation)?;
+    let row = match inserted {
+        Some(row) => row,
+        None => sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE username = $1"))
+            .bind(user.username.as_str())
+            .fetch_optional(&mut *connection)
+            .await
+            .during(operation)?
+            .ok_or_else(|| {
+                internal(
+                    operation,
+                    format!("user {:?} conflicted on insert but cannot be read", user.username),
+                )
+            })?,
+    };
+    rows::user(&row, operation)
+}
+
+/// Inserts an API key into a tenant.
+async fn insert_api_key(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    api_key: &NewApiKey,
+    operation: Operation,
+) -> Result<ApiKey> {
+    let row = sqlx::query(concat!(
+        "INSERT INTO api_keys (tenant_id, id, user_id, name, secret_hash, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+        api_key_columns!()
+    ))
+    .bind(tenant_id.to_string())
+    .bind(api_key.id.to_string())
+    .bind(api_key.user_id.to_string())
+    .bind(api_key.name.as_str())
+    .bind(&api_key.secret_hash)
+    .bind(api_key.created_at)
+    .bind(api_key.expires_at)
+    .fetch_one(&mut *connection)
+    .await
+    .during(operation)?;
+    rows::api_key(&row, operation)
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.during(Operation::Ping)?;
+        Ok(())
+    }
+
+    async fn pending_migrations(&self) -> Result<Vec<i64>> {
+        let operation = Operation::ReadMigrations;
+        let mut transaction = self.begin(TransactionScope::Global, operation).await?;
+        let applied = crate::applied_versions(&mut transaction, operation).await?;
+        commit(transaction, operation).await?;
+        Ok(crate::embedded_versions().difference(&applied).copied().collect())
+    }
+
+    async fn api_key_pepper(&self) -> Result<Vec<u8>> {
+        let operation = Operation::ApiKeyPepper;
+        let mut transaction = self.begin(TransactionScope::Global, operation).await?;
+        let select = "SELECT value FROM deployment_settings WHERE name = $1";
+        let existing: Option<Vec<u8>> = sqlx::query_scalar(select)
+            .bind(API_KEY_PEPPER_SETTING)
+            .fetch_optional(&mut *transaction)
+            .await
+            .during(operation)?;
+        let pepper = match existing {
+            Some(pepper) => pepper,
+            None => {
+                // Insert-if-absent, then read: of concurrent first callers,
+                // one inserts and every one reads the winner's bytes.
+                sqlx::query(
+                    "INSERT INTO deployment_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(API_KEY_PEPPER_SETTING)
+                .bind(ApiKeyHasher::generate_pepper())
+                .execute(&mut *transaction)
+                .await
+                .during(operation)?;
+                sqlx::query_scalar(select)
+                    .bind(API_KEY_PEPPER_SETTING)
+                    .fetch_one(&mut *transaction)
+                    .await
+                    .during(operation)?
+            }
+        };
+        commit(transaction, operation).await?;
+        Ok(pepper)
+    }
+
+    async fn bootstrap(
+        &self,
+        platform: &PlatformScope,
+        request: BootstrapRequest,
+    ) -> Result<BootstrapOutcome> {
+        let operation = Operation::Bootstrap;
+        let mut transaction = self.begin(TransactionScope::Platform(platform), operation).await?;
+        let now = tenantry_core::now();
+        // Of concurrent callers, exactly one inserts; the others wait for
+        // it to commit, insert nothing, and read its tenant below.
+        let inserted = sqlx::query(concat!(
+            "INSERT INTO tenants (",
+            tenant_columns!(),
+            ") VALUES ($1, $2, $3, 'active', $4, $5, $6, $6) ON CONFLICT (name) DO NOTHING RETURNING ",
+            tenant_columns!()
+        ))
+        .bind(request.tenant_id.to_string())
+        .bind(request.tenant.name.as_str())
+        .bind(request.tenant.display_name.as_str())
+        .bind(request.tenant.deployment_model.as_str())
+        .bind(request.tenant.data_residency.as_str())
+        .bind(now)
+        .fetch_optional(&mut *transaction)
+        .await
+        .during(operation)?;
+        let outcome = match inserted {
+            Some(row) => {
+                let tenant = rows::tenant(&row, operation)?;
+                let root_workspace = insert_root_workspace(
+                    &mut transaction,
+                    &tenant.id,
+                    &request.tenant.root_workspace_name,
+                    now,
+                    operation,
+                )
+                .await?;
+                let operator = ensure_user(&mut transaction, &request.operator, operation).await?;
+                let row = sqlx::query(concat!(
+                    "UPDATE users SET is_platform_admin = true, updated_at = $2 WHERE id = $1 RETURNING ",
+                    user_columns!()
+                ))
+                .bind(operator.id.to_string())
+                .bind(now)
+                .fetch_one(&mut *transaction)
+                .await
+                .during(operation)?;
+                let operator = rows::user(&row, operation)?;
+                let operator_key = NewApiKey { user_id: operator.id.clone(), ..request.operator_key };
+                insert_api_key(&mut transaction, &tenant.id, &operator_key, operation).await?;
+                BootstrapOutcome { tenant, root_workspace, operator: Some(operator), created: true }
+            }
+            None => {
+                let row = sqlx::query(concat!("SELECT ", tenant_columns!(), " FROM tenants WHERE name = $1"))
+                    .bind(request.tenant.name.as_str())
+                    .fetch_optional(&mut *transaction)
+                    .await
+                    .during(operation)?
+                    .ok_or_else(|| {
+                        internal(
+                            operation,
+                            format!(
+                                "tenant {:?} conflicted on insert but cannot be read",
+                                request.tenant.name
+                            ),
+                        )
+                    })?;
+                let tenant = rows::tenant(&row, operation)?;
+                let root_workspace = root_workspace(&mut transaction, &tenant.id, operation).await?;
+                BootstrapOutcome { tenant, root_workspace, operator: None, created: false }
+            }
+        };
+        commit(transaction, operation).await?;
+        Ok(outcome)
+    }
+
+    async fn create_tenant(
+        &self,
+        platform: &PlatformScope,
+        tenant: NewTenant,
+    ) -> Result<(Tenant, Workspace)> {
+        let operation = Operation::CreateTenant;
+        let mut transaction = self.begin(TransactionScope::Platform(platform), operation).await?;
+        let now = tenantry_core::now();
+        let row = sqlx::query(concat!(
+            "INSERT INTO tenants (",
+            tenant_columns!(),
+            ") VALUES ($1, $2, $3, 'active', $4, $5, $6, $6) RETURNING ",
+            tenant_columns!()
+        ))
+        .bind(TenantId::generate().to_string())
+        .bind(tenant.name.as_str())
+        .bind(tenant.display_name.as_str())
+        .bind(tenant.deployment_model.as_str())
+        .bind(tenant.data_residency.as_str())
+        .bind(now)
+        .fetch_one(&mut *transaction)
+        .await
+        .during(operation)?;
+        let created = rows::tenant(&row, operation)?;
+        let root_workspace =
+            insert_root_workspace(&mut transaction, &created.id, &tenant.root_workspace_name, now, operation)
+                .await?;
+        commit(transaction, operation).await?;
+        Ok((created, root_workspace))
+    }
+
+    async fn list_tenants(
+        &self,
+        platform: &PlatformScope,
+        page: PageRequest<TenantId>,
+    ) -> Result<Page<Tenant>> {
+        let operation = Operation::ListTenants;
+        let mut transaction = self.begin(TransactionScope::Platform(platform), operation).await?;
+        let found = sqlx::query(concat!(
+            "SELECT ",
+            tenant_columns!(),
+            " FROM tenants WHERE id > $1 ORDER BY id LIMIT $2"
+        ))
+        .bind(after_cursor(&page))
+        .bind(overfetch_limit(&page))
+        .fetch_all(&mut *transaction)
+        .await
+        .during(operation)?;
+        commit(transaction, operation).await?;
+        let tenants = found.iter().map(|row| rows::tenant(row, operation)).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_overfetched(tenants, page.limit, |tenant| tenant.id.to_string()))
+    }
+
+    async fn delete_tenant(&self, platform: &PlatformScope, tenant_id: &TenantId) -> Result<()> {
+        let operation = Operation::DeleteTenant;
+        let mut transaction = self.begin(TransactionScope::Platform(platform), operation).await?;
+        if !lock_workspace_tree(&mut transaction, tenant_id, operation).await? {
+            return Err(Error::not_found("tenant"));
+        }
+        let tenant = tenant_id.to_string();
+        sqlx::query("DELETE FROM api_keys WHERE tenant_id = $1")
+            .bind(&tenant)
+            .execute(&mut *transaction)
+            .await
+            .during(operation)?;
+        // The non-root workspaces with their depth below the root, deepest
+        // first, so that no workspace is deleted before its children.
+        let descendants: Vec<(String, i32)> = sqlx::query_as(
+            "WITH RECURSIVE tree (id, depth) AS ( \
+                 SELECT id, 0 FROM workspaces WHERE tenant_id = $1 AND is_root \
+                 UNION ALL \
+                 SELECT child.id, tree.depth + 1 FROM workspaces child \
+                 JOIN tree ON child.parent_workspace_id = tree.id \
+                 WHERE child.tenant_id = $1 \
+             ) \
+             SELECT id, depth FROM tree WHERE depth > 0 ORDER BY depth DESC, id",
+        )
+        .bind(&tenant)
+        .fetch_all(&mut *transaction)
+        .await
+        .during(operation)?;
+        // One statement per depth: a level's workspaces do not reference
+        // one another, and the deeper levels are already gone.
+        for level in descendants.chunk_by(|(_, first), (_, second)| first == second) {
+            let ids: Vec<&str> = level.iter().map(|(id, _)| id.as_str()).collect();
+            sqlx::query("DELETE FROM workspaces WHERE tenant_id = $1 AND id = ANY($2)")
+                .bind(&tenant)
+                .bind(ids)
+                .execute(&mut *transaction)
+                .await
+                .during(operation)?;
+        }
+        for statement in [
+            "DELETE FROM tenant_root_workspaces WHERE tenant_id = $1",
+            "DELETE FROM workspaces WHERE tenant_id = $1 AND is_root",
+            "DELETE FROM tenants WHERE id = $1",
+        ] {
+            sqlx::query(statement).bind(&tenant).execute(&mut *transaction).await.during(operation)?;
+        }
+        commit(transaction, operation).await
+    }
+
+    async fn get_tenant(&self, scope: &TenantScope) -> Result<Tenant> {
+        let operation = Operation::GetTenant;
+        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        let row = sqlx::query(concat!("SELECT ", tenant_columns!(), " FROM tenants WHERE id = $1"))
+            .bind(scope.tenant_id().to_string())
+            .fetch_optional(&mut *transaction)
+            .await
+            .during(operation)?;
+        commit(transaction, operation).await?;
+        row.map(|row| rows::tenant(&row, operation)).transpose()?.ok_or(Error::not_found("tenant"))
+    }
+
+    async fn update_tenant(&self, scope: &TenantScope, patch: TenantPatch) -> Result<Tenant> {
+        let operation = Operation::UpdateTenant;
+        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        let row = sqlx::query(concat!(
+            "UPDATE tenants SET \
+                 name = COALESCE($2, name), \
+                 display_name = COALESCE($3, display_name), \
+                 status = COALESCE($4, status), \
+                 deployment_model = COALESCE($5, deployment_model), \
+                 data_residency = COALESCE($6, data_residency), \
+                 updated_at = $7 \
+             WHERE id = $1 RETURNING ",
+            tenant_columns!()
+        ))
+        .bind(scope.tenant_id().to_string())
+        .bind(patch.name.as_ref().map(|name| name.as_str()))
+        .bind(patch.display_name.as_ref().map(|name| name.as_str()))
+        .bind(patch.status.map(|status| status.as_str()))
+        .bind(patch.deployment_model.map(|model| model.as_str()))
+        .bind(patch.data_residency.map(|residency| residency.as_str()))
+        .bind(tenantry_core::now())
+        .fetch_optional(&mut *transaction)
+        .await
+        .during(operation)?;
+        let row = row.ok_or(Error::not_found("tenant"))?;
+        let tenant = rows::tenant(&row, operation)?;
+        commit(transaction, operation).await?;
+        Ok(tenant)
+    }
+
+    async fn create_workspace(&self, scope: &TenantScope, workspace: NewWorkspace) -> Result<Workspace> {
+        let operation = Operation::CreateWorkspace;
+        let tenant_id = scope.tenant_id().to_string();
+        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        if !lock_workspace_tree(&mut transaction, scope.tenant_id(), operation).await? {
+            return Err(Error::not_found("tenant"));
+        }
+        let parent_workspace_id: String = match &workspace.parent_workspace_id {
+            Some(parent_workspace_id) => {
+                let parent: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM workspaces WHERE tenant_id = $1 AND id = $2")
+                        .bind(&tenant_id)
+                        .bind(parent_workspace_id.to_string())
+                        .fetch_optional(&mut *transaction)
+                        .await
+                        .during(operation)?;
+                parent.ok_or_else(|| Error::invalid("parent_workspace_id", NO_SUCH_PARENT_WORKSPACE))?
+            }
+            None => {
+                let root: Option<String> = sqlx::query_scalar(
+                    "SELECT workspace_id FROM tenant_root_workspaces WHERE tenant_id = $1",
+                )
+                .bind(&tenant_id)
+                .fetch_optional(&mut *transaction)
+                .await
+                .during(operation)?;
+                root.ok_or_else(|| internal(operation, format!("tenant {tenant_id} has no root workspace")))?
+            }
+        };
+        let now = tenantry_core::now();
+        let row = sqlx::query(concat!(
+            "INSERT INTO workspaces (",
+            workspace_columns!(),
+            ") VALUES ($1, $2, $3, $4, false, $5, $6, $7, $7) RETURNING ",
+            workspace_columns!()
+        ))
+        .bind(&tenant_id)
+        .bind(WorkspaceId::generate().to_string())
+        .bind(workspace.name.as_str())
+        .bind(parent_workspace_id)
+        .bind(WorkspaceStatus::Active.as_str())
+        .bind(workspace.environment.as_str())
+        .bind(now)
+        .fetch_one(&mut *transaction)
+        .await
+        .during(operation)?;
+        let created = rows::workspace(&row, operation)?;
+        commit(transaction, operation).await?;
+        Ok(created)
+    }
+
+    async fn get_workspace(&self, scope: &TenantScope, workspace_id: &WorkspaceId) -> Result<Workspace> {
+        let operation = Operation::GetWorkspace;
+        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            workspace_columns!(),
+            " FROM workspaces WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(scope.tenant_id().to_string())
+        .bind(workspace_id.to_string())
+        .fetch_optional(&mut *transaction)
+        .await
+        .during(operation)?;
+        commit(transaction, operation).await?;
+        row.map(|row| rows::workspace(&row, operation)).transpose()?.ok_or(Error::not_found("workspace"))
+    }
+
+    async fn list_workspaces(
+        &self,
+        scope: &TenantScope,
+        page: PageRequest<WorkspaceId>,
+    ) -> Result<Page<Workspace>> {
+        let operation = Operation::ListWorkspaces;
+        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        let found = sqlx::query(concat!(
+            "SELECT ",
+            workspace_columns!(),
+            " FROM workspaces WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        ))
+        .bind(scope.tenant_id().to_string())
+        .bind(after_cursor(&page))
+        .bind(overfetch_limit(&page))
+        .fetch_all(&mut *transaction)
+        .await
+        .during(operation)?;
+        commit(transaction, operation).await?;
+        let workspaces =
+            found.iter().map(|row| rows::workspace(row, operation)).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_overfetched(workspaces, page.limit, |workspace| workspace.id.to_string()))
+    }
+
+    async fn update_workspace(
+        &self,
+        scope: &TenantScope,
+        workspace_id: &WorkspaceId,
+        patch: WorkspacePatch,
+    ) -> Result<Workspace> {
+        let operation = Operation::UpdateWorkspace;
+        let tenant_id = scope.tenant_id().to_string();
+        let moving_workspace_id = workspace_id.to_string();
+        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        // Only a move changes the tree; renames and status changes need no
+        // lock beyond the row's own.
+        if patch.parent_workspace_id.is_some()
+            && !lock_workspace_tree(&mut transaction, scope.tenant_id(), operation).await?
+        {
+            return Err(Error::not_found("workspace"));
+        }
+        let is_root: Option<bool> =
+            sqlx::query_scalar("SELECT is_root FROM workspaces WHERE tenant_id = $1 AND id = $2")
+                .bind(&tenant_id)
+                .bind(&moving_workspace_id)
+                .fetch_optional(&mut *transaction)
+                .await
+                .during(operation)?;
+        let is_root = is_root.ok_or(Error::not_found("workspace"))?;
+        if let Some(new_parent_workspace_id) = &patch.parent_workspace_id {
+            if is_root {
+                return Err(Error::conflict(ConflictCode::RootWorkspace));
+            }
+            let new_parent_workspace_id = new_parent_workspace_id.to_string();
+            let parent_exists: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM workspaces WHERE tenant_id = $1 AND id = $2)",
+            )
+            .bind(&tenant_id)
+            .bind(&new_parent_workspace_id)
+            .fetch_one(&mut *transaction)
+            .await
+            .during(operation)?;
+            if !parent_exists {
+                return Err(Error::invalid("parent_workspace_id", NO_SUCH_PARENT_WORKSPACE));
+            }
+            // Walks up from the new parent (itself included): meeting the
+            // moving workspace means the new parent is the workspace itself
+            // or one of its descendants. UNION, not UNION ALL, so that even
+            // a corrupted tree with a cycle cannot make the walk endless.
+            let creates_cycle: bool = sqlx::query_scalar(
+                "WITH RECURSIVE ancestors (id, parent_workspace_id) AS ( \
+                     SELECT id, parent_workspace_id FROM workspaces WHERE tenant_id = $1 AND id = $2 \
+                     UNION \
+                     SELECT parent.id, parent.parent_workspace_id FROM workspaces parent \
+                     JOIN ancestors ON parent.id = ancestors.parent_workspace_id \
+                     WHERE parent.tenant_id = $1 \
+                 ) \
+                 SELECT EXISTS (SELECT 1 FROM ancestors WHERE id = $3)",
+            )
+            .bind(&tenant_id)
+            .bind(&new_parent_workspace_id)
+            .bind(&moving_workspace_id)
+            .fetch_one(&mut *transaction)
+            .await
+            .during(operation)?;
+            if creates_cycle {
+                return Err(Error::conflict(ConflictCode::WorkspaceCycle));
+            }
+        }
+        let row = sqlx::query(concat!(
+            "UPDATE workspaces SET \
+                 name = COALESCE($3, name), \
+                 parent_workspace_id = COALESCE($4, parent_workspace_id), \
+                 status = COALESCE($5, status), \
+                 environment = COALESCE($6, environment), \
+                 updated_at = $7 \
+             WHERE tenant_id = $1 AND id = $2 RETURNING ",
+            workspace_columns!()
+        ))
+        .bind(&tenant_id)
+        .bind(&moving_workspace_id)
+        .bind(patch.name.as_ref().map(|name| name.as_str()))
+        .bind(patch.parent_workspace_id.as_ref().map(|parent| parent.to_string()))
+        .bind(patch.status.map(|status| status.as_str()))
+        .bind(patch.environment.as_ref().map(|environment| environment.as_str()))
+        .bind(tenantry_core::now())
+        .fetch_optional(&mut *transaction)
+        .await
+        .during(operation)?;
+        let row = row.ok_or(Error::not_found("workspace"))?;
+        let updated = rows::workspace(&row, operation)?;
+        commit(transaction, operation).await?;
+        Ok(updated)
+    }
+
+    async fn delete_workspace(&self, scope: &TenantScope, workspace_id: &WorkspaceId) -> Result<()> {
+        let operation = Operation::DeleteWorkspace;
+        let tenant_id = scope.tenant_id().to_string();
+        let workspace_id = workspace_id.to_string();
+        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        if !lock_workspace_tree(&mut transaction, scope.tenant_id(), operation).await? {
+            return Err(Error::not_found("workspace"));
+        }
+        let is_root: Option<bool> =
+            sqlx::query_scalar("SELECT is_root FROM workspaces WHERE tenant_id = $1 AND id = $2")
+                .bind(&tenant_id)
+                .bind(&workspace_id)
+                .fetch_optional(&mut *transaction)
+                .await
+                .during(operation)?;
+        if is_root.ok_or(Error::not_found("workspace"))? {
+            return Err(Error::conflict(ConflictCode::RootWorkspace));
+        }
+        let has_children: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM workspaces WHERE tenant_id = $1 AND parent_workspace_id = $2)",
+        )
+        .bind(&tenant_id)
+        .bind(&workspace_id)
+        .fetch_one(&mut *transaction)
+        .await
+        .during(operation)?;
+        if has_children {
+            return Err(Error::conflict(ConflictCode::WorkspaceHasChildren));
+        }
+        sqlx::query("DELETE FROM workspaces WHERE tenant_id = $1 AND id = $2")
+            .bind(&tenant_id)
+            .bind(&workspace_id)
+            .execute(&mut *transaction)
+            .await
+            .during(operation)?;
+        commit(transaction, operation).await
+    }
+
+    async fn create_user(&self, user: NewUser) -> Result<User> {
+        let operation = Operation::CreateUser;
+        let mut transaction = self.begin(TransactionScope::Global, operation).await?;
+        let now = tenantry_core::now();
+        let row = sqlx::query(concat!(
+            "INSERT INTO users (",
+            user_columns!(),
+            ") VALUES ($1, $2, $3, $4, false, $5, $5) RETURNING ",
+            user_columns!()
+        ))
+        .bind(UserId::generate().to_string())
+        .bind(user.username.as_str())
+        .bind(user.display_name.as_str())
+        .bind(user.email.as_ref().map(|email| email.as_str()))
+        .bind(now)
+        .fetch_one(&mut *transaction)
+        .await
+        .during(operation)?;
+        let created = rows::user(&row, operation)?;
+        commit(transaction, operation).await?;
+        Ok(created)
+    }
+
+    async fn ensure_user(&self, user: NewUser) -> Result<User> {
+        let operation = Operation::EnsureUser;
+        let mut transaction = self.begin(TransactionScope::Global, operation).await?;
+        let ensured = ensure_user(&mut transaction, &user, operation).await?;
+        commit(transaction, operation).await?;
+        Ok(ensured)
+    }
+
+    async fn get_user(&self, user_id: &UserId) -> Result<User> {
+        let operation = Operation::GetUser;
+        let mut transaction = self.begin(TransactionScope::Global, operation).await?;
+        let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
+            .bind(user_id.to_string())
+            .fetch_optional(&mut *transaction)
+            .await
+            .during(operation)?;
+        commit(transaction, operation).await?;
+        row.map(|row| rows::user(&row, operation)).transpose()?.ok_or(Error::not_found("user"))
+    }
+
+    async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>> {
+        let operation = Operation::FindUserByUsername;
+        let mut transaction = self.begin(TransactionScope::Global, operation).await?;
+        let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE username = $1"))
+            .bind(username.as_str())
+            .fetch_optional(&mut *transaction)
+            .await
+            .during(operation)?;
+        commit(transaction, operation).await?;
+        row.map(|row| rows::user(&row, operation)).transpose()
+    }
+
+    async fn create_api_key(&self, scope: &TenantScope, api_key: NewApiKey) -> Result<ApiKey> {
+        let operation = Operation::CreateApiKey;
+        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        // An unknown tenant or user surfaces as the foreign key's violation,
+        // mapped to `NotFound` by name.
+        let created = insert_api_key(&mut transaction, scope.tenant_id(), &api_key, operation).await?;
+        commit(transaction, operation).await?;
+        Ok(created)
+    }
+
+    async fn list_api_keys(&self, scope: &TenantScope, page: PageRequest<ApiKeyId>) -> Result<Page<ApiKey>> {
+        let operation = Operation::ListApiKeys;
+        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        let found = sqlx::query(concat!(
+            "SELECT ",
+            api_key_columns!(),
+            " FROM api_keys WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        ))
+        .bind(scope.tenant_id().to_string())
+        .bind(after_cursor(&page))
+        .bind(overfetch_limit(&page))
+        .fetch_all(&mut *transaction)
+        .await
+        .during(operation)?;
+        commit(transaction, operation).await?;
+        let api_keys = found.iter().map(|row| rows::api_key(row, operation)).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_overfetched(api_keys, page.limit, |api_key| api_key.id.to_string()))
+    }
+
+    async fn get_api_key(&self, scope: &TenantScope, api_key_id: &ApiKeyId) -> Result<ApiKey> {
+        let operation = Operation::GetApiKey;
+        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            api_key_columns!(),
+            " FROM api_keys WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(scope.tenant_id().to_string())
+        .bind(api_key_id.to_string())
+        .fetch_optional(&mut *transaction)
+        .await
+        .during(operation)?;
+        commit(transaction, operation).await?;
+        row.map(|row| rows::api_key(&row, operation)).transpose()?.ok_or(Error::not_found("api key"))
+    }
+
+    async fn revoke_api_key(
+        &self,
+        scope: &TenantScope,
+        api_key_id: &ApiKeyId,
+        at: Timestamp,
+    ) -> Result<ApiKey> {
+        let operation = Operation::RevokeApiKey;
+        let tenant_id = scope.tenant_id().to_string();
+        let api_key_id = api_key_id.to_string();
+        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        // Of two concurrent revocations, the second waits for the first's
+        // row lock, then finds `revoked_at` set and updates nothing.
+        let revoked = sqlx::query(concat!(
+            "UPDATE api_keys SET revoked_at = $3 \
+             WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL RETURNING ",
+            api_key_columns!()
+        ))
+        .bind(&tenant_id)
+        .bind(&api_key_id)
+        .bind(at)
+        .fetch_optional(&mut *transaction)
+        .await
+        .during(operation)?;
+        let Some(row) = revoked else {
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys WHERE tenant_id = $1 AND id = $2)")
+                    .bind(&tenant_id)
+                    .bind(&api_key_id)
+                    .fetch_one(&mut *transaction)
+                    .await
+                    .during(operation)?;
+            return Err(if exists {
+                Error::conflict(ConflictCode::AlreadyRevoked)
+            } else {
+                Error::not_found("api key")
+            });
+        };
+        let api_key = rows::api_key(&row, operation)?;
+        commit(transaction, operation).await?;
+        Ok(api_key)
+    }
+
+    async fn api_key_credentials(
+        &self,
+        scope: &TenantScope,
+        api_key_id: &ApiKeyId,
+    ) -> Result<Option<ApiKeyCredentials>> {
+        let operation = Operation::ApiKeyCredentials;
+        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        // One query on the authentication path: the key, its hash, its
+        // user's platform-admin flag and its tenant's status.
+        let row = sqlx::query(
+            "SELECT k.tenant_id, k.id, k.user_id, k.name, k.created_at, k.expires_at, k.last_used_at, \
+                    k.revoked_at, k.secret_hash, u.is_platform_admin AS user_is_platform_admin, \
+                    t.status AS tenant_status \
+             FROM api_keys k \
+             JOIN users u ON u.id = k.user_id \
+             JOIN tenants t ON t.id = k.tenant_id \
+             WHERE k.tenant_id = $1 AND k.id = $2 AND t.id = $1",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(api_key_id.to_string())
+        .fetch_optional(&mut *transaction)
+        .await
+        .during(operation)?;
+        commit(transaction, operation).await?;
+        row.map(|row| rows::api_key_credentials(&row, operation)).transpose()
+    }
+
+    async fn record_api_key_use(
+        &self,
+        scope: &TenantScope,
+        api_key_id: &ApiKeyId,
+        at: Timestamp,
+    ) -> Result<()> {
+        let operation = Operation::RecordApiKeyUse;
+        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        let updated = sqlx::query("UPDATE api_keys SET last_used_at = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(scope.tenant_id().to_string())
+            .bind(api_key_id.to_string())
+            .bind(at)
+            .execute(&mut *transaction)
+            .await
+            .during(operation)?;
+        if updated.rows_affected() == 0 {
+            return Err(Error::not_found("api key"));
+        }
+        commit(transaction, operation).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_are_quoted() {
+        assert_eq!(quote_literal("ten_01ARZ3NDEKTSV4RRFFQ69G5FAV"), "'ten_01ARZ3NDEKTSV4RRFFQ69G5FAV'");
+        assert_eq!(quote_literal("o'clock"), "'o''clock'");
+    }
+}

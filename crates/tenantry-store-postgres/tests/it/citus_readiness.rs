@@ -1,0 +1,277 @@
+//! The Citus readiness check (see CITUS.md), over the live catalog of a
+//! freshly migrated database: every table is either tenant-owned
+//! (distributable by `tenant_id`) or one of a short, explicit list of
+//! reference tables; every key of a tenant-owned table includes
+//! `tenant_id`; every tenant-owned table has row-level security enabled and
+//! forced, with policies free of subqueries.
+
+use std::collections::BTreeSet;
+
+use sqlx::{Connection, PgConnection, Row};
+use tenantry_test_support::postgres::PostgresTestDb;
+
+/// The tables that are not per tenant. Under Citus they become reference
+/// tables, copied to every node, so the list stays short and explicit: a
+/// new global table must be added here deliberately.
+const REFERENCE_TABLES: [&str; 4] = ["tenants", "users", "deployment_settings", "_sqlx_migrations"];
+
+/// The tenant-owned tables the foundation migrations create.
+const KNOWN_TENANT_OWNED_TABLES: [&str; 3] = ["api_keys", "tenant_root_workspaces", "workspaces"];
+
+async fn owner_connection(db: &PostgresTestDb) -> PgConnection {
+    PgConnection::connect(&db.owner_url).await.unwrap()
+}
+
+async fn names(connection: &mut PgConnection, sql: &str) -> BTreeSet<String> {
+    sqlx::query_scalar::<_, String>(sql).fetch_all(connection).await.unwrap().into_iter().collect()
+}
+
+/// Every table of the schema, and those with a `tenant_id` column.
+async fn tables(connection: &mut PgConnection) -> (BTreeSet<String>, BTreeSet<String>) {
+    let all = names(
+        connection,
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')",
+    )
+    .await;
+    let tenant_owned = names(
+        connection,
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped \
+         WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')",
+    )
+    .await;
+    (all, tenant_owned)
+}
+
+#[tokio::test]
+async fn every_table_is_tenant_owned_or_a_listed_reference_table() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let mut connection = owner_connection(&db).await;
+    let (all, tenant_owned) = tables(&mut connection).await;
+    let reference: BTreeSet<String> = REFERENCE_TABLES.iter().map(|table| (*table).to_owned()).collect();
+    for table in KNOWN_TENANT_OWNED_TABLES {
+        assert!(tenant_owned.contains(table), "{table} carries tenant_id");
+    }
+    assert!(tenant_owned.is_disjoint(&reference), "no reference table carries tenant_id: {tenant_owned:?}");
+    let classified: BTreeSet<String> = tenant_owned.union(&reference).cloned().collect();
+    assert_eq!(
+        all, classified,
+        "every table either carries tenant_id or is listed in REFERENCE_TABLES (a new global table must be \
+         listed deliberately)"
+    );
+    let nullable: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid \
+         WHERE c.relname = ANY($1) AND a.attname = 'tenant_id' AND NOT a.attnotnull",
+    )
+    .bind(tenant_owned.iter().cloned().collect::<Vec<_>>())
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(nullable, Vec::<String>::new(), "tenant_id is NOT NULL everywhere");
+}
+
+#[tokio::test]
+async fn every_key_of_a_tenant_owned_table_includes_tenant_id() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let mut connection = owner_connection(&db).await;
+    let (_, tenant_owned) = tables(&mut connection).await;
+    let tenant_owned: Vec<String> = tenant_owned.into_iter().collect();
+
+    // Primary keys, unique constraints and foreign keys. For a foreign key,
+    // `pairs_tenant_id` says whether its local `tenant_id` column is paired
+    // with the referenced table's `tenant_id` (co-location under Citus).
+    let constraints = sqlx::query(
+        "SELECT con.conname::text AS name, con.contype::text AS kind, c.relname::text AS table_name, \
+                referenced.relname::text AS referenced_table, \
+                EXISTS (SELECT 1 FROM unnest(con.conkey) AS key(attnum) \
+                        JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = key.attnum \
+                        WHERE a.attname = 'tenant_id') AS includes_tenant_id, \
+                EXISTS (SELECT 1 FROM unnest(con.conkey, con.confkey) AS pair(local_attnum, referenced_attnum) \
+                        JOIN pg_attribute local_column ON local_column.attrelid = con.conrelid \
+                             AND local_column.attnum = pair.local_attnum \
+                        JOIN pg_attribute referenced_column ON referenced_column.attrelid = con.confrelid \
+                             AND referenced_column.attnum = pair.referenced_attnum \
+                        WHERE local_column.attname = 'tenant_id' \
+                          AND referenced_column.attname = 'tenant_id') AS pairs_tenant_id \
+         FROM pg_constraint con \
+         JOIN pg_class c ON c.oid = con.conrelid \
+         LEFT JOIN pg_class referenced ON referenced.oid = con.confrelid \
+         WHERE c.relname = ANY($1) AND con.contype IN ('p', 'u', 'f') \
+         ORDER BY 1",
+    )
+    .bind(&tenant_owned)
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    let mut seen = BTreeSet::new();
+    for constraint in &constraints {
+        let name: String = constraint.get("name");
+        let kind: String = constraint.get("kind");
+        let table: String = constraint.get("table_name");
+        let referenced_table: Option<String> = constraint.get("referenced_table");
+        let includes_tenant_id: bool = constraint.get("includes_tenant_id");
+        let pairs_tenant_id: bool = constraint.get("pairs_tenant_id");
+        match (kind.as_str(), referenced_table) {
+            ("f", Some(referenced)) if tenant_owned.contains(&referenced) => {
+                assert!(pairs_tenant_id, "{name} on {table} must pair tenant_id with {referenced}.tenant_id");
+            }
+            ("f", Some(referenced)) => {
+                // A foreign key to a reference table needs no tenant_id:
+                // Citus allows it from any distributed table.
+                assert!(
+                    REFERENCE_TABLES.contains(&referenced.as_str()),
+                    "{name} on {table} references {referenced}, which is neither tenant-owned nor a reference table"
+                );
+            }
+            _ => assert!(includes_tenant_id, "{name} ({kind}) on {table} must include tenant_id"),
+        }
+        seen.insert(name);
+    }
+    for expected in [
+        "workspaces_pkey",
+        "workspaces_tenant_id_name_key",
+        "workspaces_parent_fkey",
+        "workspaces_tenant_id_fkey",
+        "tenant_root_workspaces_pkey",
+        "tenant_root_workspaces_workspace_fkey",
+        "api_keys_pkey",
+        "api_keys_tenant_id_user_id_name_key",
+        "api_keys_user_id_fkey",
+    ] {
+        assert!(seen.contains(expected), "the check saw {expected}: {seen:?}");
+    }
+
+    // Unique indexes that are not constraints (partial ones, say) too.
+    let unique_indexes = sqlx::query(
+        "SELECT i.relname::text AS name, \
+                EXISTS (SELECT 1 FROM unnest(ix.indkey::int2[]) AS key(attnum) \
+                        JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = key.attnum \
+                        WHERE a.attname = 'tenant_id') AS includes_tenant_id \
+         FROM pg_index ix \
+         JOIN pg_class i ON i.oid = ix.indexrelid \
+         JOIN pg_class t ON t.oid = ix.indrelid \
+         WHERE ix.indisunique AND t.relname = ANY($1)",
+    )
+    .bind(&tenant_owned)
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    let mut unique_index_names = BTreeSet::new();
+    for index in &unique_indexes {
+        let name: String = index.get("name");
+        assert!(index.get::<bool, _>("includes_tenant_id"), "unique index {name} must include tenant_id");
+        unique_index_names.insert(name);
+    }
+    assert!(unique_index_names.contains("workspaces_one_root_per_tenant"), "{unique_index_names:?}");
+}
+
+#[tokio::test]
+async fn row_level_security_is_forced_with_subquery_free_policies() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let mut connection = owner_connection(&db).await;
+    let (_, tenant_owned) = tables(&mut connection).await;
+    let mut protected: Vec<String> = tenant_owned.into_iter().collect();
+    protected.push("tenants".to_owned());
+
+    let security = sqlx::query(
+        "SELECT relname::text AS name, relrowsecurity, relforcerowsecurity FROM pg_class \
+         WHERE relname = ANY($1) AND relnamespace = current_schema()::regnamespace",
+    )
+    .bind(&protected)
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(security.len(), protected.len());
+    for table in &security {
+        let name: String = table.get("name");
+        assert!(table.get::<bool, _>("relrowsecurity"), "row-level security is enabled on {name}");
+        assert!(table.get::<bool, _>("relforcerowsecurity"), "row-level security is forced on {name}");
+    }
+
+    let global_with_security: Vec<String> = sqlx::query_scalar(
+        "SELECT relname::text FROM pg_class WHERE relname IN ('users', 'deployment_settings') \
+         AND relnamespace = current_schema()::regnamespace AND relrowsecurity",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(global_with_security, Vec::<String>::new(), "the global tables have no policies");
+
+    let policies = sqlx::query(
+        "SELECT tablename::text AS table_name, policyname::text AS name, cmd, qual, with_check \
+         FROM pg_policies WHERE schemaname = current_schema()",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    let mut tables_with_policy = BTreeSet::new();
+    for policy in &policies {
+        let table: String = policy.get("table_name");
+        let name: String = policy.get("name");
+        let command: String = policy.get("cmd");
+        let qual: Option<String> = policy.get("qual");
+        let with_check: Option<String> = policy.get("with_check");
+        assert_eq!((name.as_str(), command.as_str()), ("tenant_isolation", "ALL"), "on {table}");
+        for (clause, text) in [("USING", &qual), ("WITH CHECK", &with_check)] {
+            let text = text.as_deref().unwrap_or_else(|| panic!("{table}.{name} has a {clause} clause"));
+            // Citus refuses policies with subqueries.
+            assert!(
+                !text.to_uppercase().contains("SELECT"),
+                "{table}.{name} {clause} has a subquery: {text}"
+            );
+            assert!(text.contains("current_setting('tenantry.tenant_id'"), "{table}.{name} {clause}: {text}");
+        }
+        assert!(tables_with_policy.insert(table.clone()), "{table} has exactly one policy");
+    }
+    let protected: BTreeSet<String> = protected.into_iter().collect();
+    assert_eq!(tables_with_policy, protected, "exactly the protected tables have a policy");
+}
+
+#[tokio::test]
+async fn every_tenant_owned_table_rejects_changing_tenant_id() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let mut connection = owner_connection(&db).await;
+    let (_, tenant_owned) = tables(&mut connection).await;
+    let triggered: BTreeSet<String> = names(
+        &mut connection,
+        "SELECT c.relname::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
+         JOIN pg_proc p ON p.oid = t.tgfoid \
+         WHERE p.proname = 'tenantry_forbid_tenant_id_change' AND NOT t.tgisinternal",
+    )
+    .await;
+    assert_eq!(triggered, tenant_owned, "every tenant-owned table has the trigger");
+    let on_tenants = names(
+        &mut connection,
+        "SELECT c.relname::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
+         JOIN pg_proc p ON p.oid = t.tgfoid \
+         WHERE p.proname = 'tenantry_forbid_tenants_id_change' AND NOT t.tgisinternal",
+    )
+    .await;
+    assert_eq!(on_tenants, BTreeSet::from(["tenants".to_owned()]));
+
+    // The trigger's error carries an errcode and names a constraint, so
+    // that clients can tell it apart. A row must exist for it to fire.
+    let store = crate::fixtures::runtime_store(&db).await;
+    let alpha = crate::fixtures::seed_tenant(&store, "alpha", "ada").await;
+    let beta = crate::fixtures::seed_tenant(&store, "beta", "grace").await;
+    let statement = format!(
+        "UPDATE workspaces SET tenant_id = '{}' WHERE tenant_id = '{}' AND id = '{}'",
+        beta.id(),
+        alpha.id(),
+        alpha.grandchild.id
+    );
+    let error = sqlx::query(&statement).execute(&mut connection).await.unwrap_err();
+    let database_error = error.as_database_error().unwrap();
+    assert_eq!(database_error.code().as_deref(), Some("23000"), "{error}");
+    assert_eq!(database_error.constraint(), Some("workspaces_tenant_id_immutable"), "{error}");
+    assert!(database_error.message().contains("workspaces.tenant_id is immutable"), "{error}");
+    // Positive control: the same statement shape, changing a column other
+    // than tenant_id, succeeds.
+    let statement = format!(
+        "UPDATE workspaces SET name = 'Renamed' WHERE tenant_id = '{}' AND id = '{}'",
+        alpha.id(),
+        alpha.grandchild.id
+    );
+    assert_eq!(sqlx::query(&statement).execute(&mut connection).await.unwrap().rows_affected(), 1);
+}

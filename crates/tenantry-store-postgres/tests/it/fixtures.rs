@@ -1,0 +1,111 @@
+//! Data the tests put in through the store, and connections as each role.
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use tenantry_core::service::mint_api_key;
+use tenantry_core::{
+    ApiKey, ApiKeyHasher, ApiKeyLifetime, ApiKeyName, DataResidency, DeploymentModel, DisplayName,
+    Environment, NewTenant, NewUser, NewWorkspace, PlatformScope, Store, Tenant, TenantName, TenantScope,
+    Username, Workspace, WorkspaceName,
+};
+use tenantry_store_postgres::PostgresStore;
+use tenantry_test_support::postgres::PostgresTestDb;
+
+/// The tables row-level security confines to one tenant.
+pub const TABLES_WITH_ROW_LEVEL_SECURITY: [&str; 4] =
+    ["tenants", "workspaces", "tenant_root_workspaces", "api_keys"];
+
+/// A tenant made through the store: root, a child, a grandchild, one key.
+#[derive(Debug, Clone)]
+pub struct SeededTenant {
+    pub tenant: Tenant,
+    pub scope: TenantScope,
+    pub root: Workspace,
+    pub child: Workspace,
+    pub grandchild: Workspace,
+    pub api_key: ApiKey,
+}
+
+impl SeededTenant {
+    pub fn id(&self) -> String {
+        self.tenant.id.to_string()
+    }
+}
+
+pub fn hasher() -> ApiKeyHasher {
+    ApiKeyHasher::new(&[7u8; 32]).unwrap()
+}
+
+pub fn new_tenant(name: &str) -> NewTenant {
+    NewTenant {
+        name: TenantName::parse(name).unwrap(),
+        display_name: DisplayName::parse(name).unwrap(),
+        deployment_model: DeploymentModel::HostedSaas,
+        data_residency: DataResidency::Eu,
+        root_workspace_name: WorkspaceName::default_root(),
+    }
+}
+
+pub fn new_workspace(name: &str, parent: &Workspace) -> NewWorkspace {
+    NewWorkspace {
+        name: WorkspaceName::parse(name).unwrap(),
+        parent_workspace_id: Some(parent.id.clone()),
+        environment: Environment::production(),
+    }
+}
+
+/// Creates a tenant with a three-level tree and an API key of `username`.
+pub async fn seed_tenant(store: &dyn Store, name: &str, username: &str) -> SeededTenant {
+    let (tenant, root) =
+        store.create_tenant(&PlatformScope::platform_admin(), new_tenant(name)).await.unwrap();
+    let scope = TenantScope::new(tenant.id.clone());
+    let child = store.create_workspace(&scope, new_workspace(&format!("{name} child"), &root)).await.unwrap();
+    let grandchild =
+        store.create_workspace(&scope, new_workspace(&format!("{name} grandchild"), &child)).await.unwrap();
+    let user = store.ensure_user(NewUser::from_username(Username::parse(username).unwrap())).await.unwrap();
+    let (api_key, _token) = mint_api_key(
+        store,
+        &hasher(),
+        &scope,
+        user.id,
+        ApiKeyName::parse("ci").unwrap(),
+        ApiKeyLifetime::default_lifetime(),
+    )
+    .await
+    .unwrap();
+    SeededTenant { tenant, scope, root, child, grandchild, api_key }
+}
+
+/// The store as the server connects: as the runtime role.
+pub async fn runtime_store(db: &PostgresTestDb) -> PostgresStore {
+    PostgresStore::connect(&db.runtime_url).await.unwrap()
+}
+
+/// Two tenants, `alpha` and `beta`, seeded through the runtime role's store.
+pub async fn seed_two_tenants(db: &PostgresTestDb) -> (SeededTenant, SeededTenant) {
+    let store = runtime_store(db).await;
+    let alpha = seed_tenant(&store, "alpha", "ada").await;
+    let beta = seed_tenant(&store, "beta", "grace").await;
+    store.close().await;
+    (alpha, beta)
+}
+
+/// A pool of one connection, so that consecutive transactions are sure to
+/// run on the same session.
+pub async fn single_connection_pool(url: &str) -> PgPool {
+    PgPoolOptions::new().max_connections(1).connect(url).await.unwrap()
+}
+
+/// `SELECT count(*) FROM <table>` plus an optional condition.
+pub fn count_sql(table: &str, condition: &str) -> String {
+    if condition.is_empty() {
+        format!("SELECT count(*) FROM {table}")
+    } else {
+        format!("SELECT count(*) FROM {table} WHERE {condition}")
+    }
+}
+
+/// The column naming a row's tenant: `id` on `tenants`, `tenant_id`
+/// elsewhere.
+pub fn tenant_column(table: &str) -> &'static str {
+    if table == "tenants" { "id" } else { "tenant_id" }
+}

@@ -1,0 +1,22 @@
+//! Integration tests of the PostgreSQL store, each on a fresh database with
+//! its own owner and runtime roles (`tenantry_test_support::postgres`).
+//!
+//! These cover what is particular to PostgreSQL: row-level security as the
+//! runtime role sees it, the refusal of roles that RLS would not bind, the
+//! grants `migrate` makes, the Citus readiness of the live catalog, and
+//! races between separately connected stores. Every test starts with
+//! `let Some(db) = PostgresTestDb::create().await else { return };`, so
+//! without a reachable server they skip (one line on stderr) unless
+//! `TENANTRY_REQUIRE_POSTGRES=1`.
+
+mod citus_readiness;
+mod fixtures;
+mod roles;
+mod row_level_security;
+mod smoke;
+
+// ---------------------------------------------------------------------------
+// The shared store conformance suite (tenantry-test-support's
+// `conformance.rs`), one test per case, each on a fresh PostgreSQL database:
+// ---------------------------------------------------------------------------
+tenantry_test_support::conformance_suite!(tenantry_test_support::conformance::postgres_backend());

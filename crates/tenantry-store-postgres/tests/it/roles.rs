@@ -1,0 +1,218 @@
+//! The two roles: `connect` refuses any role row-level security would not
+//! bind, `migrate` refuses to make one the runtime role, and the grants it
+//! makes are exactly what the server needs.
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
+use tenantry_core::{Error, Store};
+use tenantry_store_postgres::{PostgresStore, migrate};
+use tenantry_test_support::postgres::PostgresTestDb;
+
+use crate::fixtures::runtime_store;
+
+/// The `reason` of an `Error::Invalid` on `field`; panics on anything else.
+fn invalid_reason(error: Error, field: &str) -> String {
+    match error {
+        Error::Invalid { field: actual, reason } if actual == field => reason,
+        other => panic!("expected an invalid {field}, got {other:?}"),
+    }
+}
+
+async fn admin(db: &PostgresTestDb) -> PgConnection {
+    PgConnection::connect(&db.admin_url).await.unwrap()
+}
+
+async fn admin_role(db: &PostgresTestDb) -> String {
+    sqlx::query_scalar("SELECT current_user::text").fetch_one(&mut admin(db).await).await.unwrap()
+}
+
+#[tokio::test]
+async fn connect_refuses_a_superuser() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let superuser = admin_role(&db).await;
+    // The admin URL names the maintenance database; the test database is
+    // the one the server would use.
+    let url =
+        PgConnectOptions::from_str(&db.admin_url).unwrap().database(&db.database).to_url_lossy().to_string();
+    for url in [db.admin_url.as_str(), url.as_str()] {
+        let reason = invalid_reason(PostgresStore::connect(url).await.unwrap_err(), "database_url");
+        assert!(reason.contains(&format!("{superuser:?}")), "names the role: {reason}");
+        assert!(reason.contains("is a superuser"), "names the rule: {reason}");
+        assert!(reason.contains("connect as the runtime role"), "says what to do: {reason}");
+    }
+}
+
+#[tokio::test]
+async fn connect_refuses_the_owner() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let reason = invalid_reason(PostgresStore::connect(&db.owner_url).await.unwrap_err(), "database_url");
+    assert!(reason.contains(&format!("{:?}", db.owner_role)), "names the role: {reason}");
+    assert!(reason.contains("owns"), "names the ownership rule: {reason}");
+    assert!(reason.contains("api_keys") && reason.contains("workspaces"), "names the tables: {reason}");
+    // The test owner also has BYPASSRLS; every broken rule is named at once.
+    assert!(reason.contains("BYPASSRLS"), "{reason}");
+
+    // Without BYPASSRLS, ownership alone is refused.
+    admin(&db).await.execute(format!("ALTER ROLE \"{}\" NOBYPASSRLS", db.owner_role).as_str()).await.unwrap();
+    let reason = invalid_reason(PostgresStore::connect(&db.owner_url).await.unwrap_err(), "database_url");
+    assert!(reason.contains("owns") && !reason.contains("has BYPASSRLS"), "{reason}");
+}
+
+#[tokio::test]
+async fn connect_and_migrate_refuse_a_bypassrls_runtime_role() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let mut admin = admin(&db).await;
+    admin.execute(format!("ALTER ROLE \"{}\" BYPASSRLS", db.runtime_role).as_str()).await.unwrap();
+    let reason = invalid_reason(PostgresStore::connect(&db.runtime_url).await.unwrap_err(), "database_url");
+    assert!(reason.contains("has BYPASSRLS"), "{reason}");
+    let reason =
+        invalid_reason(migrate(&db.owner_url, Some(&db.runtime_role)).await.unwrap_err(), "runtime_role");
+    assert!(
+        reason.contains(&format!("{:?}", db.runtime_role)) && reason.contains("has BYPASSRLS"),
+        "{reason}"
+    );
+
+    // Positive control: the same role without BYPASSRLS is accepted.
+    admin.execute(format!("ALTER ROLE \"{}\" NOBYPASSRLS", db.runtime_role).as_str()).await.unwrap();
+    migrate(&db.owner_url, Some(&db.runtime_role)).await.unwrap();
+    runtime_store(&db).await.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn migrate_refuses_runtime_roles_that_rls_would_not_bind() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let superuser = admin_role(&db).await;
+    let reason = invalid_reason(migrate(&db.owner_url, Some(&superuser)).await.unwrap_err(), "runtime_role");
+    assert!(reason.contains("is a superuser") && reason.contains("CREATE ROLE"), "{reason}");
+
+    let reason =
+        invalid_reason(migrate(&db.owner_url, Some(&db.owner_role)).await.unwrap_err(), "runtime_role");
+    assert!(reason.contains("the role running the migrations"), "{reason}");
+
+    let missing = format!("{}_missing", db.database);
+    let reason = invalid_reason(migrate(&db.owner_url, Some(&missing)).await.unwrap_err(), "runtime_role");
+    assert!(reason.contains("does not exist"), "{reason}");
+    assert!(reason.contains(&format!("CREATE ROLE \"{missing}\" LOGIN")), "gives the command: {reason}");
+
+    for malformed in ["", "app; DROP TABLE tenants", "app\"role", "1app", "rôle"] {
+        let reason =
+            invalid_reason(migrate(&db.owner_url, Some(malformed)).await.unwrap_err(), "runtime_role");
+        assert!(reason.contains("letters, digits and underscores"), "{malformed:?}: {reason}");
+    }
+    // Nothing was touched by the refusals: the store still works.
+    let store = runtime_store(&db).await;
+    assert_eq!(store.pending_migrations().await.unwrap(), Vec::<i64>::new());
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn migrate_grants_the_runtime_role_row_access_and_nothing_more() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let mut owner = PgConnection::connect(&db.owner_url).await.unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') ORDER BY 1",
+    )
+    .fetch_all(&mut owner)
+    .await
+    .unwrap();
+    assert!(tables.len() >= 7, "{tables:?}");
+    let privilege_sql = |table: &str, right: &str| {
+        format!("SELECT has_table_privilege('{}', '{table}', '{right}')", db.runtime_role)
+    };
+    for table in &tables {
+        let expected_rights: &[&str] =
+            if table == "_sqlx_migrations" { &["SELECT"] } else { &["SELECT", "INSERT", "UPDATE", "DELETE"] };
+        for right in ["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"] {
+            let granted: bool =
+                sqlx::query_scalar(&privilege_sql(table, right)).fetch_one(&mut owner).await.unwrap();
+            assert_eq!(granted, expected_rights.contains(&right), "{right} on {table}");
+        }
+    }
+    let schema_usage: bool = sqlx::query_scalar(&format!(
+        "SELECT has_schema_privilege('{}', current_schema(), 'USAGE')",
+        db.runtime_role
+    ))
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    assert!(schema_usage);
+    let schema_create: bool = sqlx::query_scalar(&format!(
+        "SELECT has_schema_privilege('{}', current_schema(), 'CREATE')",
+        db.runtime_role
+    ))
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    assert!(!schema_create, "the runtime role cannot create tables");
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    for _ in 0..2 {
+        let report = migrate(&db.owner_url, Some(&db.runtime_role)).await.unwrap();
+        assert_eq!(report.applied, Vec::<i64>::new());
+    }
+    let report = migrate(&db.owner_url, None).await.unwrap();
+    assert_eq!(report.applied, Vec::<i64>::new());
+    runtime_store(&db).await.ping().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_migrate_calls_all_succeed_and_apply_each_migration_once() {
+    let Some(db) = PostgresTestDb::create_unmigrated().await else { return };
+    // Before migrating, the runtime role connects and sees every migration
+    // pending (the readiness check's view of a fresh database).
+    let store = runtime_store(&db).await;
+    let pending = store.pending_migrations().await.unwrap();
+    assert!(!pending.is_empty());
+
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let owner_url = db.owner_url.clone();
+        let runtime_role = db.runtime_role.clone();
+        calls.spawn(async move { migrate(&owner_url, Some(&runtime_role)).await });
+    }
+    let mut applied = Vec::new();
+    while let Some(outcome) = calls.join_next().await {
+        applied.extend(outcome.unwrap().unwrap().applied);
+    }
+    applied.sort_unstable();
+    assert_eq!(applied, pending, "each migration applied exactly once across the calls");
+    assert_eq!(store.pending_migrations().await.unwrap(), Vec::<i64>::new());
+    let versions: BTreeSet<i64> = applied.into_iter().collect();
+    assert_eq!(versions.len(), pending.len());
+}
+
+#[tokio::test]
+async fn membership_in_the_owner_role_is_refused() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let mut admin = admin(&db).await;
+    // Even without inheriting its privileges, a member can `SET ROLE` to
+    // the owner and switch row-level security off.
+    // (NOINHERIT on the role works on every supported PostgreSQL; `GRANT
+    // ... WITH INHERIT FALSE` needs 16.)
+    for statement in [
+        format!("ALTER ROLE \"{}\" NOINHERIT", db.runtime_role),
+        format!("GRANT \"{}\" TO \"{}\"", db.owner_role, db.runtime_role),
+    ] {
+        admin.execute(statement.as_str()).await.unwrap();
+    }
+    let reason = invalid_reason(PostgresStore::connect(&db.runtime_url).await.unwrap_err(), "database_url");
+    assert!(reason.contains("is a member of the role that owns"), "{reason}");
+    let reason =
+        invalid_reason(migrate(&db.owner_url, Some(&db.runtime_role)).await.unwrap_err(), "runtime_role");
+    assert!(reason.contains("is a member of) the role running the migrations"), "{reason}");
+
+    // Positive control: without the membership, the same role is accepted.
+    admin
+        .execute(format!("REVOKE \"{}\" FROM \"{}\"", db.owner_role, db.runtime_role).as_str())
+        .await
+        .unwrap();
+    migrate(&db.owner_url, Some(&db.runtime_role)).await.unwrap();
+    runtime_store(&db).await.ping().await.unwrap();
+}

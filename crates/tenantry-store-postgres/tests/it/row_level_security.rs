@@ -1,0 +1,235 @@
+//! Row-level security as the runtime role meets it with raw SQL, below the
+//! store: the database itself confines every tenant-owned row.
+
+use sqlx::{Connection, PgConnection, PgPool};
+use tenantry_core::{Error, Store};
+use tenantry_test_support::RawSql;
+use tenantry_test_support::postgres::{PostgresTestDb, RawPostgres};
+
+use crate::fixtures::{
+    TABLES_WITH_ROW_LEVEL_SECURITY, count_sql, runtime_store, seed_two_tenants, single_connection_pool,
+    tenant_column,
+};
+
+/// PostgreSQL's SQLSTATE for a row refused by a policy's WITH CHECK
+/// (`insufficient_privilege`).
+const POLICY_VIOLATION: &str = "42501";
+
+async fn count(executor: impl sqlx::PgExecutor<'_>, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(executor).await.unwrap()
+}
+
+/// The SQLSTATE of a failed statement.
+fn sqlstate(error: &sqlx::Error) -> Option<String> {
+    error.as_database_error().and_then(|error| error.code()).map(|code| code.into_owned())
+}
+
+#[tokio::test]
+async fn without_a_tenant_setting_the_runtime_role_sees_no_rows() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let (alpha, beta) = seed_two_tenants(&db).await;
+    let owner = RawPostgres::connect(&db.owner_url).await;
+    let runtime = PgPool::connect(&db.runtime_url).await.unwrap();
+    for table in TABLES_WITH_ROW_LEVEL_SECURITY {
+        // The owner (BYPASSRLS) sees both tenants' rows: there is
+        // something to hide.
+        for tenant in [&alpha, &beta] {
+            let condition = format!("{} = '{}'", tenant_column(table), tenant.id());
+            let rows = owner.scalar_i64(&count_sql(table, &condition)).await.unwrap();
+            assert!(rows >= 1, "{table} holds rows of {}", tenant.id());
+        }
+        // Outside a transaction, and inside one, with no setting.
+        assert_eq!(count(&runtime, &count_sql(table, "")).await, 0, "{table} outside a transaction");
+        let mut transaction = runtime.begin().await.unwrap();
+        assert_eq!(count(&mut *transaction, &count_sql(table, "")).await, 0, "{table} in a transaction");
+        transaction.commit().await.unwrap();
+    }
+    // The global tables have no policy: the runtime role reads them.
+    assert_eq!(count(&runtime, "SELECT count(*) FROM users").await, 2);
+}
+
+#[tokio::test]
+async fn with_a_tenant_setting_the_runtime_role_sees_only_that_tenants_rows() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let (alpha, beta) = seed_two_tenants(&db).await;
+    let runtime = PgPool::connect(&db.runtime_url).await.unwrap();
+    // Both ways of setting it: `set_config(..., true)`, and the store's
+    // `SET LOCAL`, which Citus propagates to its workers.
+    for setting in ["set_config", "SET LOCAL"] {
+        let mut transaction = runtime.begin().await.unwrap();
+        if setting == "set_config" {
+            sqlx::query("SELECT set_config('tenantry.tenant_id', $1, true)")
+                .bind(alpha.id())
+                .execute(&mut *transaction)
+                .await
+                .unwrap();
+        } else {
+            sqlx::raw_sql(&format!("SET LOCAL tenantry.tenant_id = '{}'", alpha.id()))
+                .execute(&mut *transaction)
+                .await
+                .unwrap();
+        }
+        for table in TABLES_WITH_ROW_LEVEL_SECURITY {
+            let column = tenant_column(table);
+            let all = count(&mut *transaction, &count_sql(table, "")).await;
+            let alphas =
+                count(&mut *transaction, &count_sql(table, &format!("{column} = '{}'", alpha.id()))).await;
+            let betas =
+                count(&mut *transaction, &count_sql(table, &format!("{column} = '{}'", beta.id()))).await;
+            assert!(alphas >= 1, "{table} via {setting}: alpha's rows are visible");
+            assert_eq!(betas, 0, "{table} via {setting}: none of beta's rows");
+            assert_eq!(all, alphas, "{table} via {setting}: nothing but alpha's rows");
+        }
+        transaction.rollback().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn policies_refuse_writing_another_tenants_rows() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let (alpha, beta) = seed_two_tenants(&db).await;
+    let owner = RawPostgres::connect(&db.owner_url).await;
+    let mut runtime = PgConnection::connect(&db.runtime_url).await.unwrap();
+    let insert_workspace = |tenant_id: &str, parent_workspace_id: &str| {
+        format!(
+            "INSERT INTO workspaces (tenant_id, id, name, parent_workspace_id, is_root, status, environment, \
+             created_at, updated_at) VALUES ('{tenant_id}', 'ws_01HZZZZZZZZZZZZZZZZZZZZZZZ', 'Intruder', \
+             '{parent_workspace_id}', false, 'active', 'production', now(), now())"
+        )
+    };
+    let insert_api_key = |tenant_id: &str, user_id: &str| {
+        format!(
+            "INSERT INTO api_keys (tenant_id, id, user_id, name, secret_hash, created_at, expires_at) \
+             VALUES ('{tenant_id}', 'key_01HZZZZZZZZZZZZZZZZZZZZZZZ', '{user_id}', 'intruder', '\\x00', now(), \
+             now() + interval '1 day')"
+        )
+    };
+    let user_id = alpha.api_key.user_id.to_string();
+    let refused = [
+        insert_workspace(&beta.id(), &beta.root.id.to_string()),
+        insert_api_key(&beta.id(), &user_id),
+        format!(
+            "INSERT INTO tenants (id, name, display_name, status, deployment_model, data_residency, \
+             created_at, updated_at) VALUES ('{}', 'gamma', 'gamma', 'active', 'hosted_saas', 'global', \
+             now(), now())",
+            tenantry_core::TenantId::generate()
+        ),
+    ];
+    for statement in &refused {
+        let mut transaction = runtime.begin().await.unwrap();
+        sqlx::query("SELECT set_config('tenantry.tenant_id', $1, true)")
+            .bind(alpha.id())
+            .execute(&mut *transaction)
+            .await
+            .unwrap();
+        let error = sqlx::query(statement).execute(&mut *transaction).await.unwrap_err();
+        assert_eq!(sqlstate(&error).as_deref(), Some(POLICY_VIOLATION), "{statement}: {error}");
+        assert!(error.to_string().contains("row-level security policy"), "{error}");
+        transaction.rollback().await.unwrap();
+    }
+    // Positive control: the same statements for alpha's own tenant pass the
+    // policy, so the refusals above are the policy's and not a typo's.
+    let mut transaction = runtime.begin().await.unwrap();
+    sqlx::query("SELECT set_config('tenantry.tenant_id', $1, true)")
+        .bind(alpha.id())
+        .execute(&mut *transaction)
+        .await
+        .unwrap();
+    sqlx::query(&insert_workspace(&alpha.id(), &alpha.root.id.to_string()))
+        .execute(&mut *transaction)
+        .await
+        .unwrap();
+    sqlx::query(&insert_api_key(&alpha.id(), &user_id)).execute(&mut *transaction).await.unwrap();
+    // Updates and deletes of beta's rows find nothing to change.
+    for statement in [
+        format!("UPDATE workspaces SET name = 'Hijacked' WHERE tenant_id = '{}'", beta.id()),
+        format!("UPDATE api_keys SET revoked_at = now() WHERE tenant_id = '{}'", beta.id()),
+        format!("UPDATE tenants SET display_name = 'Hijacked' WHERE id = '{}'", beta.id()),
+        format!("DELETE FROM api_keys WHERE tenant_id = '{}'", beta.id()),
+    ] {
+        let outcome = sqlx::query(&statement).execute(&mut *transaction).await.unwrap();
+        assert_eq!(outcome.rows_affected(), 0, "{statement}");
+    }
+    transaction.rollback().await.unwrap();
+    // Moving one of alpha's rows into beta is refused too.
+    let mut transaction = runtime.begin().await.unwrap();
+    sqlx::query("SELECT set_config('tenantry.tenant_id', $1, true)")
+        .bind(alpha.id())
+        .execute(&mut *transaction)
+        .await
+        .unwrap();
+    let statement =
+        format!("UPDATE api_keys SET tenant_id = '{}' WHERE tenant_id = '{}'", beta.id(), alpha.id());
+    let error = sqlx::query(&statement).execute(&mut *transaction).await.unwrap_err();
+    assert!(sqlstate(&error).is_some(), "{error}");
+    transaction.rollback().await.unwrap();
+    // Nothing of beta's changed.
+    let untouched = owner
+        .scalar_i64(&format!(
+            "SELECT count(*) FROM workspaces WHERE tenant_id = '{}' AND name <> 'Hijacked'",
+            beta.id()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(untouched, 3);
+}
+
+#[tokio::test]
+async fn a_tenant_setting_does_not_outlive_its_transaction() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let (alpha, _beta) = seed_two_tenants(&db).await;
+    // One connection, so the second transaction reuses the first's session,
+    // as a pooled connection serves one request after another.
+    let pool = single_connection_pool(&db.runtime_url).await;
+    let backend_pid = |pool: PgPool| async move {
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&pool).await.unwrap();
+        pid
+    };
+    let session = backend_pid(pool.clone()).await;
+
+    let mut transaction = pool.begin().await.unwrap();
+    sqlx::query("SELECT set_config('tenantry.tenant_id', $1, true)")
+        .bind(alpha.id())
+        .execute(&mut *transaction)
+        .await
+        .unwrap();
+    assert_eq!(count(&mut *transaction, "SELECT count(*) FROM workspaces").await, 3);
+    transaction.commit().await.unwrap();
+
+    let mut transaction = pool.begin().await.unwrap();
+    assert_eq!(count(&mut *transaction, "SELECT count(*) FROM workspaces").await, 0);
+    let setting: Option<String> = sqlx::query_scalar("SELECT current_setting('tenantry.tenant_id', true)")
+        .fetch_one(&mut *transaction)
+        .await
+        .unwrap();
+    assert!(setting.as_deref().unwrap_or_default().is_empty(), "setting left behind: {setting:?}");
+    transaction.commit().await.unwrap();
+    assert_eq!(count(&pool, "SELECT count(*) FROM api_keys").await, 0);
+    assert_eq!(backend_pid(pool.clone()).await, session, "the same session served every transaction");
+}
+
+#[tokio::test]
+async fn the_store_pool_never_carries_a_scope_into_the_next_operation() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let (alpha, beta) = seed_two_tenants(&db).await;
+    let store = runtime_store(&db).await;
+    // Alternate tenants on the store's pooled connections: each scoped read
+    // sees its own tenant only, whatever the connection served before.
+    for _ in 0..5 {
+        for (own, other) in [(&alpha, &beta), (&beta, &alpha)] {
+            let page = store.list_workspaces(&own.scope, tenantry_core::PageRequest::first()).await.unwrap();
+            assert_eq!(page.items.len(), 3);
+            assert!(page.items.iter().all(|workspace| workspace.tenant_id == own.tenant.id));
+            let error = store.get_workspace(&own.scope, &other.child.id).await.unwrap_err();
+            assert!(matches!(error, Error::NotFound { resource: "workspace" }), "{error}");
+            let error = store.get_api_key(&own.scope, &other.api_key.id).await.unwrap_err();
+            assert!(matches!(error, Error::NotFound { resource: "api key" }), "{error}");
+        }
+    }
+    // And the operator path sees every tenant.
+    let page = store
+        .list_tenants(&tenantry_core::PlatformScope::operator_cli(), tenantry_core::PageRequest::first())
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 2);
+}

@@ -1,0 +1,209 @@
+//! API keys: bound to one tenant and one user. Every statement here carries
+//! the scope's `tenant_id`, including the credentials lookup on the
+//! authentication path.
+
+use sqlx::{SqliteConnection, SqlitePool};
+use tenantry_core::{
+    ApiKey, ApiKeyCredentials, ApiKeyId, ConflictCode, Error, NewApiKey, Page, PageRequest, Result, TenantId,
+    TenantScope, Timestamp,
+};
+
+use crate::error::{Operation, map_database_error};
+use crate::rows::{self, API_KEY_COLUMNS};
+use crate::tenants::tenant_exists;
+use crate::{begin_write, commit, overfetch_limit, page_after};
+
+/// Inserts a key into a tenant, inside the caller's write transaction.
+pub(crate) async fn insert_api_key(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    new_api_key: NewApiKey,
+    operation: Operation,
+) -> Result<ApiKey> {
+    sqlx::query(
+        "INSERT INTO api_keys (tenant_id, id, user_id, name, secret_hash, created_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .bind(tenant_id.to_string())
+    .bind(new_api_key.id.to_string())
+    .bind(new_api_key.user_id.to_string())
+    .bind(new_api_key.name.as_str())
+    .bind(&new_api_key.secret_hash)
+    .bind(new_api_key.created_at)
+    .bind(new_api_key.expires_at)
+    .execute(&mut *connection)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    Ok(ApiKey {
+        id: new_api_key.id,
+        tenant_id: tenant_id.clone(),
+        user_id: new_api_key.user_id,
+        name: new_api_key.name,
+        created_at: new_api_key.created_at,
+        expires_at: new_api_key.expires_at,
+        last_used_at: None,
+        revoked_at: None,
+    })
+}
+
+/// Reads one key of a tenant on the caller's connection.
+async fn select_api_key(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    api_key_id: &ApiKeyId,
+    operation: Operation,
+) -> Result<Option<ApiKey>> {
+    let row =
+        sqlx::query(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE tenant_id = ?1 AND id = ?2"))
+            .bind(tenant_id.to_string())
+            .bind(api_key_id.to_string())
+            .fetch_optional(&mut *connection)
+            .await
+            .map_err(|error| map_database_error(error, operation))?;
+    row.as_ref().map(rows::api_key).transpose()
+}
+
+/// See [`tenantry_core::Store::create_api_key`]. The tenant and the user
+/// are checked in code first, inside the write transaction, so each gets
+/// its own not-found answer; the foreign keys are the backstop.
+pub(crate) async fn create_api_key(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    new_api_key: NewApiKey,
+) -> Result<ApiKey> {
+    let operation = Operation::CreateApiKey;
+    let tenant_id = scope.tenant_id();
+    let mut transaction = begin_write(pool, operation).await?;
+    if !tenant_exists(&mut transaction, tenant_id, operation).await? {
+        return Err(Error::not_found("tenant"));
+    }
+    let user_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)")
+        .bind(new_api_key.user_id.to_string())
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(|error| map_database_error(error, operation))?;
+    if !user_exists {
+        return Err(Error::not_found("user"));
+    }
+    let api_key = insert_api_key(&mut transaction, tenant_id, new_api_key, operation).await?;
+    commit(transaction, operation).await?;
+    Ok(api_key)
+}
+
+/// See [`tenantry_core::Store::list_api_keys`].
+pub(crate) async fn list_api_keys(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    page: PageRequest<ApiKeyId>,
+) -> Result<Page<ApiKey>> {
+    let operation = Operation::ListApiKeys;
+    let rows = sqlx::query(&format!(
+        "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+    ))
+    .bind(scope.tenant_id().to_string())
+    .bind(page_after(page.after.as_ref()))
+    .bind(overfetch_limit(page.limit))
+    .fetch_all(pool)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    let api_keys = rows.iter().map(rows::api_key).collect::<Result<Vec<_>>>()?;
+    Ok(Page::from_overfetched(api_keys, page.limit, |api_key| api_key.id.to_string()))
+}
+
+/// See [`tenantry_core::Store::get_api_key`].
+pub(crate) async fn get_api_key(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    api_key_id: &ApiKeyId,
+) -> Result<ApiKey> {
+    let operation = Operation::GetApiKey;
+    let mut connection = pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+    select_api_key(&mut connection, scope.tenant_id(), api_key_id, operation)
+        .await?
+        .ok_or_else(|| Error::not_found("api key"))
+}
+
+/// See [`tenantry_core::Store::revoke_api_key`].
+pub(crate) async fn revoke_api_key(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    api_key_id: &ApiKeyId,
+    at: Timestamp,
+) -> Result<ApiKey> {
+    let operation = Operation::RevokeApiKey;
+    let tenant_id = scope.tenant_id();
+    let mut transaction = begin_write(pool, operation).await?;
+    let api_key = select_api_key(&mut transaction, tenant_id, api_key_id, operation)
+        .await?
+        .ok_or_else(|| Error::not_found("api key"))?;
+    if api_key.is_revoked() {
+        return Err(Error::conflict(ConflictCode::AlreadyRevoked));
+    }
+    sqlx::query("UPDATE api_keys SET revoked_at = ?3 WHERE tenant_id = ?1 AND id = ?2")
+        .bind(tenant_id.to_string())
+        .bind(api_key_id.to_string())
+        .bind(at)
+        .execute(&mut *transaction)
+        .await
+        .map_err(|error| map_database_error(error, operation))?;
+    commit(transaction, operation).await?;
+    Ok(ApiKey { revoked_at: Some(at), ..api_key })
+}
+
+/// See [`tenantry_core::Store::api_key_credentials`]: the key, its hash, its
+/// user's admin flag and its tenant's status, in one tenant-scoped query.
+pub(crate) async fn api_key_credentials(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    api_key_id: &ApiKeyId,
+) -> Result<Option<ApiKeyCredentials>> {
+    let operation = Operation::ApiKeyCredentials;
+    let row = sqlx::query(
+        "SELECT api_keys.tenant_id, api_keys.id, api_keys.user_id, api_keys.name, \
+                api_keys.created_at, api_keys.expires_at, api_keys.last_used_at, api_keys.revoked_at, \
+                api_keys.secret_hash, \
+                users.is_platform_admin AS is_platform_admin, \
+                tenants.status AS tenant_status \
+         FROM api_keys \
+         JOIN users ON users.id = api_keys.user_id \
+         JOIN tenants ON tenants.id = api_keys.tenant_id \
+         WHERE api_keys.tenant_id = ?1 AND api_keys.id = ?2",
+    )
+    .bind(scope.tenant_id().to_string())
+    .bind(api_key_id.to_string())
+    .fetch_optional(pool)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    Ok(Some(ApiKeyCredentials {
+        api_key: rows::api_key(&row)?,
+        secret_hash: rows::secret_hash(&row)?,
+        user_is_platform_admin: rows::boolean(&row, "is_platform_admin")?,
+        tenant_status: rows::tenant_status(&row)?,
+    }))
+}
+
+/// See [`tenantry_core::Store::record_api_key_use`].
+pub(crate) async fn record_api_key_use(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    api_key_id: &ApiKeyId,
+    at: Timestamp,
+) -> Result<()> {
+    let operation = Operation::RecordApiKeyUse;
+    let mut transaction = begin_write(pool, operation).await?;
+    let updated = sqlx::query("UPDATE api_keys SET last_used_at = ?3 WHERE tenant_id = ?1 AND id = ?2")
+        .bind(scope.tenant_id().to_string())
+        .bind(api_key_id.to_string())
+        .bind(at)
+        .execute(&mut *transaction)
+        .await
+        .map_err(|error| map_database_error(error, operation))?
+        .rows_affected();
+    if updated == 0 {
+        return Err(Error::not_found("api key"));
+    }
+    commit(transaction, operation).await
+}

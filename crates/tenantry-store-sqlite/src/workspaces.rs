@@ -1,0 +1,291 @@
+//! Workspaces: one tree per tenant. Every statement here carries the
+//! scope's `tenant_id`.
+
+use sqlx::{SqliteConnection, SqlitePool};
+use tenantry_core::{
+    ConflictCode, Error, NewWorkspace, Page, PageRequest, Result, TenantId, TenantScope, Workspace,
+    WorkspaceId, WorkspacePatch, WorkspaceStatus, now,
+};
+
+use crate::error::{Operation, invalid_parent_workspace, map_database_error};
+use crate::rows::{self, WORKSPACE_COLUMNS};
+use crate::tenants::{missing_root_workspace, tenant_exists};
+use crate::{begin_write, commit, overfetch_limit, page_after};
+
+/// Inserts a workspace as given, inside the caller's write transaction.
+pub(crate) async fn insert_workspace(
+    connection: &mut SqliteConnection,
+    workspace: &Workspace,
+    operation: Operation,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO workspaces \
+         (tenant_id, id, name, parent_workspace_id, is_root, status, environment, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .bind(workspace.tenant_id.to_string())
+    .bind(workspace.id.to_string())
+    .bind(workspace.name.as_str())
+    .bind(workspace.parent_workspace_id.as_ref().map(ToString::to_string))
+    .bind(i64::from(workspace.is_root))
+    .bind(workspace.status.as_str())
+    .bind(workspace.environment.as_str())
+    .bind(workspace.created_at)
+    .bind(workspace.updated_at)
+    .execute(&mut *connection)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    Ok(())
+}
+
+/// Reads one workspace of a tenant on the caller's connection.
+async fn select_workspace(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    workspace_id: &WorkspaceId,
+    operation: Operation,
+) -> Result<Option<Workspace>> {
+    let row =
+        sqlx::query(&format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE tenant_id = ?1 AND id = ?2"))
+            .bind(tenant_id.to_string())
+            .bind(workspace_id.to_string())
+            .fetch_optional(&mut *connection)
+            .await
+            .map_err(|error| map_database_error(error, operation))?;
+    row.as_ref().map(rows::workspace).transpose()
+}
+
+/// Whether a workspace with this id exists in the tenant.
+async fn workspace_exists(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    workspace_id: &WorkspaceId,
+    operation: Operation,
+) -> Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM workspaces WHERE tenant_id = ?1 AND id = ?2)")
+        .bind(tenant_id.to_string())
+        .bind(workspace_id.to_string())
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(|error| map_database_error(error, operation))
+}
+
+/// The tenant's root workspace, found through its pin. A tenant that exists
+/// always has one; its absence is an internal error.
+pub(crate) async fn root_workspace(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    operation: Operation,
+) -> Result<Workspace> {
+    let row = sqlx::query(&format!(
+        "SELECT {WORKSPACE_COLUMNS} FROM workspaces \
+         WHERE tenant_id = ?1 \
+           AND id = (SELECT workspace_id FROM tenant_root_workspaces WHERE tenant_id = ?1)"
+    ))
+    .bind(tenant_id.to_string())
+    .fetch_optional(&mut *connection)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    match row {
+        Some(row) => rows::workspace(&row),
+        None => Err(missing_root_workspace(tenant_id)),
+    }
+}
+
+/// See [`tenantry_core::Store::create_workspace`]. The parent is checked in
+/// code first, for a precise answer; the composite foreign key is the
+/// backstop.
+pub(crate) async fn create_workspace(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    new_workspace: NewWorkspace,
+) -> Result<Workspace> {
+    let operation = Operation::CreateWorkspace;
+    let tenant_id = scope.tenant_id();
+    let mut transaction = begin_write(pool, operation).await?;
+    let parent_workspace_id = match new_workspace.parent_workspace_id {
+        Some(parent_workspace_id) => {
+            if !workspace_exists(&mut transaction, tenant_id, &parent_workspace_id, operation).await? {
+                return Err(invalid_parent_workspace());
+            }
+            parent_workspace_id
+        }
+        None => {
+            if !tenant_exists(&mut transaction, tenant_id, operation).await? {
+                return Err(Error::not_found("tenant"));
+            }
+            root_workspace(&mut transaction, tenant_id, operation).await?.id
+        }
+    };
+    let at = now();
+    let workspace = Workspace {
+        id: WorkspaceId::generate(),
+        tenant_id: tenant_id.clone(),
+        name: new_workspace.name,
+        parent_workspace_id: Some(parent_workspace_id),
+        is_root: false,
+        status: WorkspaceStatus::Active,
+        environment: new_workspace.environment,
+        created_at: at,
+        updated_at: at,
+    };
+    insert_workspace(&mut transaction, &workspace, operation).await?;
+    commit(transaction, operation).await?;
+    Ok(workspace)
+}
+
+/// See [`tenantry_core::Store::get_workspace`].
+pub(crate) async fn get_workspace(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    workspace_id: &WorkspaceId,
+) -> Result<Workspace> {
+    let operation = Operation::GetWorkspace;
+    let mut connection = pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+    select_workspace(&mut connection, scope.tenant_id(), workspace_id, operation)
+        .await?
+        .ok_or_else(|| Error::not_found("workspace"))
+}
+
+/// See [`tenantry_core::Store::list_workspaces`].
+pub(crate) async fn list_workspaces(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    page: PageRequest<WorkspaceId>,
+) -> Result<Page<Workspace>> {
+    let operation = Operation::ListWorkspaces;
+    let rows = sqlx::query(&format!(
+        "SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+    ))
+    .bind(scope.tenant_id().to_string())
+    .bind(page_after(page.after.as_ref()))
+    .bind(overfetch_limit(page.limit))
+    .fetch_all(pool)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    let workspaces = rows.iter().map(rows::workspace).collect::<Result<Vec<_>>>()?;
+    Ok(Page::from_overfetched(workspaces, page.limit, |workspace| workspace.id.to_string()))
+}
+
+/// Whether `workspace_id` is `start` or one of its ancestors in the tenant.
+/// `UNION` (not `UNION ALL`) ends the walk even on a tree that was damaged
+/// into a cycle outside the store.
+async fn is_self_or_ancestor(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    start: &WorkspaceId,
+    workspace_id: &WorkspaceId,
+    operation: Operation,
+) -> Result<bool> {
+    sqlx::query_scalar(
+        "WITH RECURSIVE ancestors (id, parent_workspace_id) AS ( \
+             SELECT id, parent_workspace_id FROM workspaces WHERE tenant_id = ?1 AND id = ?2 \
+             UNION \
+             SELECT parent.id, parent.parent_workspace_id \
+             FROM workspaces AS parent JOIN ancestors ON parent.id = ancestors.parent_workspace_id \
+             WHERE parent.tenant_id = ?1 \
+         ) \
+         SELECT EXISTS (SELECT 1 FROM ancestors WHERE id = ?3)",
+    )
+    .bind(tenant_id.to_string())
+    .bind(start.to_string())
+    .bind(workspace_id.to_string())
+    .fetch_one(&mut *connection)
+    .await
+    .map_err(|error| map_database_error(error, operation))
+}
+
+/// See [`tenantry_core::Store::update_workspace`]. A move is checked inside
+/// the write transaction, which excludes every other writer, so no
+/// concurrent move can slip a cycle in between the check and the update.
+pub(crate) async fn update_workspace(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    workspace_id: &WorkspaceId,
+    patch: WorkspacePatch,
+) -> Result<Workspace> {
+    let operation = Operation::UpdateWorkspace;
+    let tenant_id = scope.tenant_id();
+    let mut transaction = begin_write(pool, operation).await?;
+    let current = select_workspace(&mut transaction, tenant_id, workspace_id, operation)
+        .await?
+        .ok_or_else(|| Error::not_found("workspace"))?;
+    if let Some(new_parent_workspace_id) = &patch.parent_workspace_id {
+        if current.is_root {
+            return Err(Error::conflict(ConflictCode::RootWorkspace));
+        }
+        if !workspace_exists(&mut transaction, tenant_id, new_parent_workspace_id, operation).await? {
+            return Err(invalid_parent_workspace());
+        }
+        if is_self_or_ancestor(&mut transaction, tenant_id, new_parent_workspace_id, workspace_id, operation)
+            .await?
+        {
+            return Err(Error::conflict(ConflictCode::WorkspaceCycle));
+        }
+    }
+    let row = sqlx::query(&format!(
+        "UPDATE workspaces SET \
+             name = COALESCE(?3, name), \
+             parent_workspace_id = COALESCE(?4, parent_workspace_id), \
+             status = COALESCE(?5, status), \
+             environment = COALESCE(?6, environment), \
+             updated_at = ?7 \
+         WHERE tenant_id = ?1 AND id = ?2 \
+         RETURNING {WORKSPACE_COLUMNS}"
+    ))
+    .bind(tenant_id.to_string())
+    .bind(workspace_id.to_string())
+    .bind(patch.name.as_ref().map(|name| name.as_str()))
+    .bind(patch.parent_workspace_id.as_ref().map(ToString::to_string))
+    .bind(patch.status.map(WorkspaceStatus::as_str))
+    .bind(patch.environment.as_ref().map(|environment| environment.as_str()))
+    .bind(now())
+    .fetch_optional(&mut *transaction)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    // The row was read in this transaction, which no other writer can
+    // interleave with, so it is still there.
+    let Some(row) = row else {
+        return Err(Error::not_found("workspace"));
+    };
+    let workspace = rows::workspace(&row)?;
+    commit(transaction, operation).await?;
+    Ok(workspace)
+}
+
+/// See [`tenantry_core::Store::delete_workspace`]. The root and children
+/// are refused in code first, for a precise answer; the root's pin and the
+/// parent foreign key (both RESTRICT) are the backstop.
+pub(crate) async fn delete_workspace(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    workspace_id: &WorkspaceId,
+) -> Result<()> {
+    let operation = Operation::DeleteWorkspace;
+    let tenant_id = scope.tenant_id();
+    let mut transaction = begin_write(pool, operation).await?;
+    let workspace = select_workspace(&mut transaction, tenant_id, workspace_id, operation)
+        .await?
+        .ok_or_else(|| Error::not_found("workspace"))?;
+    if workspace.is_root {
+        return Err(Error::conflict(ConflictCode::RootWorkspace));
+    }
+    let has_children: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM workspaces WHERE tenant_id = ?1 AND parent_workspace_id = ?2)",
+    )
+    .bind(tenant_id.to_string())
+    .bind(workspace_id.to_string())
+    .fetch_one(&mut *transaction)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    if has_children {
+        return Err(Error::conflict(ConflictCode::WorkspaceHasChildren));
+    }
+    sqlx::query("DELETE FROM workspaces WHERE tenant_id = ?1 AND id = ?2")
+        .bind(tenant_id.to_string())
+        .bind(workspace_id.to_string())
+        .execute(&mut *transaction)
+        .await
+        .map_err(|error| map_database_error(error, operation))?;
+    commit(transaction, operation).await
+}

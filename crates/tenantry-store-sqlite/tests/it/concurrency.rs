@@ -1,0 +1,121 @@
+//! Races between separately opened stores on one database file, as when
+//! several server processes start at once on a fresh data directory. Each
+//! store has its own connection pool, so the races are between real,
+//! independent SQLite connections.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tenantry_core::service::{BootstrapConfig, api_key_hasher, authenticate, bootstrap};
+use tenantry_core::{ApiKeyToken, BootstrapOutcome, Store};
+use tenantry_store_sqlite::SqliteStore;
+use tenantry_test_support::RawSql;
+use tenantry_test_support::sqlite::{DATABASE_FILE_NAME, RawSqlite};
+use tokio::sync::Barrier;
+
+const CONCURRENT_STORES: usize = 10;
+
+/// Runs `start` for each of ten stores, each opened on `path` by its own
+/// task at the same time, released together by a barrier once all are open.
+async fn race<T, F, Fut>(path: &Path, start: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(Arc<SqliteStore>) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(CONCURRENT_STORES));
+    let tasks: Vec<_> = (0..CONCURRENT_STORES)
+        .map(|_| {
+            let barrier = Arc::clone(&barrier);
+            let path: PathBuf = path.to_owned();
+            tokio::spawn(async move {
+                let opened = SqliteStore::open(&path).await;
+                // Every task reaches the barrier, even one whose open
+                // failed, so that a failure fails the test instead of
+                // leaving the others waiting forever.
+                barrier.wait().await;
+                start(Arc::new(opened.expect("every store opens"))).await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::with_capacity(CONCURRENT_STORES);
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    outcomes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_stores_migrating_one_fresh_file_at_once_all_succeed() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join(DATABASE_FILE_NAME);
+
+    let outcomes = race(&path, |store| async move {
+        store.migrate().await?;
+        store.pending_migrations().await
+    })
+    .await;
+    for outcome in outcomes {
+        assert_eq!(outcome.unwrap(), Vec::<i64>::new());
+    }
+    let raw = RawSqlite::connect(&path).await;
+    assert_eq!(raw.scalar_i64("SELECT count(*) FROM _sqlx_migrations").await, Ok(1));
+    assert_eq!(raw.scalar_i64("SELECT count(*) FROM _sqlx_migrations WHERE success").await, Ok(1));
+}
+
+/// What one simulated server start saw.
+struct StartOutcome {
+    pepper: Vec<u8>,
+    bootstrap: BootstrapOutcome,
+    token: Option<ApiKeyToken>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_stores_starting_on_one_fresh_file_at_once_create_one_default_tenant() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join(DATABASE_FILE_NAME);
+
+    // Each store does what a server does at start: migrate, read or create
+    // the pepper, bootstrap.
+    let outcomes = race(&path, |store| async move {
+        store.migrate().await?;
+        let pepper = store.api_key_pepper().await?;
+        let hasher = api_key_hasher(store.as_ref(), None).await?;
+        let (bootstrap, token) = bootstrap(store.as_ref(), &hasher, &BootstrapConfig::defaults()).await?;
+        Ok::<_, tenantry_core::Error>(StartOutcome { pepper, bootstrap, token })
+    })
+    .await;
+    let outcomes: Vec<StartOutcome> = outcomes.into_iter().map(Result::unwrap).collect();
+
+    let creators: Vec<&StartOutcome> = outcomes.iter().filter(|outcome| outcome.bootstrap.created).collect();
+    assert_eq!(creators.len(), 1, "exactly one start creates the default tenant");
+    let creator = creators[0];
+    for outcome in &outcomes {
+        assert_eq!(outcome.pepper, creator.pepper, "every start sees the same pepper");
+        assert_eq!(outcome.bootstrap.tenant, creator.bootstrap.tenant);
+        assert_eq!(outcome.bootstrap.root_workspace, creator.bootstrap.root_workspace);
+        assert_eq!(outcome.token.is_some(), outcome.bootstrap.created);
+    }
+
+    let raw = RawSqlite::connect(&path).await;
+    for (query, expected) in [
+        ("SELECT count(*) FROM tenants", 1),
+        ("SELECT count(*) FROM tenants WHERE name = 'default'", 1),
+        ("SELECT count(*) FROM workspaces", 1),
+        ("SELECT count(*) FROM workspaces WHERE is_root", 1),
+        ("SELECT count(*) FROM tenant_root_workspaces", 1),
+        ("SELECT count(*) FROM users WHERE is_platform_admin", 1),
+        ("SELECT count(*) FROM api_keys", 1),
+        ("SELECT count(*) FROM deployment_settings", 1),
+    ] {
+        assert_eq!(raw.scalar_i64(query).await, Ok(expected), "{query}");
+    }
+
+    // The one token handed out works against a store opened afterwards.
+    let store = SqliteStore::open(&path).await.unwrap();
+    let hasher = api_key_hasher(&store, None).await.unwrap();
+    let token = creator.token.as_ref().unwrap();
+    let principal = authenticate(&store, &hasher, token.expose(), tenantry_core::now()).await.unwrap();
+    assert_eq!(principal.api_key.tenant_id, creator.bootstrap.tenant.id);
+    assert!(principal.is_platform_admin);
+}
