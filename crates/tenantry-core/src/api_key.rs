@@ -81,11 +81,7 @@ impl ApiKeyToken {
     pub fn generate(tenant_id: TenantId, api_key_id: ApiKeyId) -> Self {
         let mut secret = [0u8; SECRET_BYTES];
         getrandom::fill(&mut secret).expect("the operating system's random source is available");
-        let head = format!(
-            "{}_{}",
-            public_prefix(&tenant_id, &api_key_id),
-            hex(&secret)
-        );
+        let head = format!("{}_{}", public_prefix(&tenant_id, &api_key_id), hex(&secret));
         let token = format!("{head}{}", checksum_hex(&head));
         Self { tenant_id, api_key_id, token }
     }

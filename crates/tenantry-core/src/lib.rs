@@ -20,7 +20,9 @@ pub mod tenant;
 pub mod user;
 pub mod workspace;
 
-pub use api_key::{ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyLifetime, ApiKeyToken, NewApiKey, TokenError};
+pub use api_key::{
+    ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyLifetime, ApiKeyToken, NewApiKey, TokenError,
+};
 pub use error::{ConflictCode, Error, Result};
 pub use id::{ApiKeyId, IdError, TenantId, UserId, WorkspaceId};
 pub use name::{ApiKeyName, DisplayName, Email, Environment, TenantName, Username, WorkspaceName};

@@ -15,11 +15,7 @@ impl PageLimit {
 
     /// Validates a requested page size: 1 to [`PageLimit::MAX`].
     pub fn new(limit: u32) -> Result<Self, &'static str> {
-        if (1..=Self::MAX).contains(&limit) {
-            Ok(Self(limit))
-        } else {
-            Err("must be between 1 and 1000")
-        }
+        if (1..=Self::MAX).contains(&limit) { Ok(Self(limit)) } else { Err("must be between 1 and 1000") }
     }
 
     /// The limit as a number.

@@ -90,10 +90,8 @@ pub async fn authenticate(
 ) -> Result<Principal, AuthenticationError> {
     let token = ApiKeyToken::parse(presented)?;
     let scope = TenantScope::new(token.tenant_id().clone());
-    let credentials = store
-        .api_key_credentials(&scope, token.api_key_id())
-        .await?
-        .ok_or(AuthenticationError::Invalid)?;
+    let credentials =
+        store.api_key_credentials(&scope, token.api_key_id()).await?.ok_or(AuthenticationError::Invalid)?;
     if !hasher.verify(&token, &credentials.secret_hash) {
         return Err(AuthenticationError::Invalid);
     }
@@ -104,9 +102,8 @@ pub async fn authenticate(
     if api_key.is_expired(at) {
         return Err(AuthenticationError::Expired);
     }
-    let stale = api_key
-        .last_used_at
-        .is_none_or(|last| (at - last).num_seconds() >= LAST_USED_RESOLUTION_SECONDS);
+    let stale =
+        api_key.last_used_at.is_none_or(|last| (at - last).num_seconds() >= LAST_USED_RESOLUTION_SECONDS);
     if stale {
         // A failure to record use must not fail the request it belongs to.
         if let Err(error) = store.record_api_key_use(&scope, &api_key.id, at).await {
@@ -155,7 +152,8 @@ pub async fn bootstrap(
     let api_key_id = ApiKeyId::generate();
     let token = ApiKeyToken::generate(tenant_id.clone(), api_key_id.clone());
     let created_at = now();
-    let display_name = DisplayName::parse(config.tenant_name.as_str()).expect("a tenant name is a display name");
+    let display_name =
+        DisplayName::parse(config.tenant_name.as_str()).expect("a tenant name is a display name");
     let request = BootstrapRequest {
         tenant_id,
         tenant: NewTenant {

@@ -72,13 +72,22 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Ensures the default tenant exists, with its root workspace, and on
     /// the call that creates it, the operator user and key: all in one
     /// transaction, safe against any number of concurrent callers.
-    async fn bootstrap(&self, platform: &PlatformScope, request: BootstrapRequest) -> Result<BootstrapOutcome>;
+    async fn bootstrap(
+        &self,
+        platform: &PlatformScope,
+        request: BootstrapRequest,
+    ) -> Result<BootstrapOutcome>;
 
     /// Creates a tenant and its root workspace in one transaction.
-    async fn create_tenant(&self, platform: &PlatformScope, tenant: NewTenant) -> Result<(Tenant, Workspace)>;
+    async fn create_tenant(&self, platform: &PlatformScope, tenant: NewTenant)
+    -> Result<(Tenant, Workspace)>;
 
     /// Lists every tenant of the deployment, ordered by id.
-    async fn list_tenants(&self, platform: &PlatformScope, page: PageRequest<TenantId>) -> Result<Page<Tenant>>;
+    async fn list_tenants(
+        &self,
+        platform: &PlatformScope,
+        page: PageRequest<TenantId>,
+    ) -> Result<Page<Tenant>>;
 
     /// Deletes a tenant and everything it owns in one transaction: API keys,
     /// then workspaces deepest first, then the tenant. Any failure leaves
@@ -141,7 +150,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn get_api_key(&self, scope: &TenantScope, api_key_id: &ApiKeyId) -> Result<ApiKey>;
 
     /// Revokes a key; revoking twice is a conflict (`already_revoked`).
-    async fn revoke_api_key(&self, scope: &TenantScope, api_key_id: &ApiKeyId, at: Timestamp) -> Result<ApiKey>;
+    async fn revoke_api_key(
+        &self,
+        scope: &TenantScope,
+        api_key_id: &ApiKeyId,
+        at: Timestamp,
+    ) -> Result<ApiKey>;
 
     /// Everything authentication needs about a key, in one query; `None`
     /// when the scope's tenant has no such key.
@@ -152,5 +166,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Option<ApiKeyCredentials>>;
 
     /// Records that a key was used at `at`.
-    async fn record_api_key_use(&self, scope: &TenantScope, api_key_id: &ApiKeyId, at: Timestamp) -> Result<()>;
+    async fn record_api_key_use(
+        &self,
+        scope: &TenantScope,
+        api_key_id: &ApiKeyId,
+        at: Timestamp,
+    ) -> Result<()>;
 }

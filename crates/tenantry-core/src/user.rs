@@ -41,8 +41,8 @@ pub struct NewUser {
 impl NewUser {
     /// A user known only by username; the display name is the username.
     pub fn from_username(username: Username) -> Self {
-        let display_name = DisplayName::parse(username.as_str())
-            .expect("a valid username is a valid display name");
+        let display_name =
+            DisplayName::parse(username.as_str()).expect("a valid username is a valid display name");
         Self { username, display_name, email: None }
     }
 }

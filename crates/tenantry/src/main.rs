@@ -1,1 +1,74 @@
-fn main() {}
+//! The tenantry binary: `serve`, `migrate` and the operator subcommands.
+//!
+//! `main` only parses the command line, installs logging, runs the command
+//! and turns its outcome into an exit code; everything else lives in the
+//! modules below.
+
+mod backend;
+mod cli;
+mod commands;
+mod failure;
+mod logging;
+mod output;
+mod pepper;
+mod serve;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::failure::ExitStatus;
+use crate::output::Output;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(error) = logging::init(&cli.global) {
+        return report_failure(&error);
+    }
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => report_failure(&error),
+    }
+}
+
+/// Prints `error (code): message` on stderr and returns the exit code for
+/// the kind of failure.
+fn report_failure(error: &anyhow::Error) -> ExitCode {
+    let status = failure::exit_status(error);
+    if status == ExitStatus::Internal {
+        // The cause chain is in the message; the log line ties the failure
+        // to the rest of the run's logs.
+        tracing::error!(error = format!("{error:#}"), "command failed");
+    }
+    eprintln!("{}", failure::error_line(error));
+    ExitCode::from(status as u8)
+}
+
+/// Runs the chosen subcommand.
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let Cli { global, command } = cli;
+    let output = Output::new(global.json);
+    match command {
+        Command::Serve(arguments) => serve::run(&global, arguments).await,
+        Command::Migrate(arguments) => commands::migrate::run(&global, arguments, output).await,
+        Command::Tenant(command) => {
+            let store = backend::open_for_operator(&global).await?;
+            commands::tenant::run(store.as_ref(), command, output).await
+        }
+        Command::Workspace(command) => {
+            let store = backend::open_for_operator(&global).await?;
+            commands::workspace::run(store.as_ref(), command, output).await
+        }
+        Command::ApiKey(command) => {
+            let store = backend::open_for_operator(&global).await?;
+            commands::api_key::run(store.as_ref(), command, output).await
+        }
+    }
+}

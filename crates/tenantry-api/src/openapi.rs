@@ -1,0 +1,199 @@
+//! The OpenAPI document, generated from the handlers' annotations and the
+//! wire types.
+//!
+//! The error responses every operation shares (a 401 on every
+//! authenticated route, a 413 and 415 on every route with a body, a 500
+//! everywhere, ...) are added by [`SharedErrorResponses`] from what each
+//! operation declares (security, request body, parameters), so they stay
+//! true as routes are added without being repeated on each handler.
+
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Header, Ref, RefOr};
+use utoipa::{Modify, OpenApi};
+
+use crate::dto::{
+    ApiKeyResponse, CreateApiKeyRequest, CreateTenantRequest, CreateWorkspaceRequest, CreatedApiKeyResponse,
+    CreatedTenantResponse, StatusResponse, TenantResponse, UpdateTenantRequest, UpdateWorkspaceRequest,
+    WorkspaceResponse,
+};
+use crate::error::{ErrorBody, ErrorEnvelope};
+use crate::routes::{api_keys, system, tenants, workspaces};
+
+/// The name of the bearer security scheme (`Authorization: Bearer <key>`).
+pub const BEARER_SCHEME: &str = "bearer";
+/// The name of the header security scheme (`X-API-Key: <key>`).
+pub const API_KEY_SCHEME: &str = "api_key";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "tenantry",
+        description = "The tenantry control plane: tenants, their workspace trees and API keys."
+    ),
+    paths(
+        tenants::create_tenant,
+        tenants::list_tenants,
+        tenants::get_tenant,
+        tenants::update_tenant,
+        tenants::delete_tenant,
+        workspaces::create_workspace,
+        workspaces::list_workspaces,
+        workspaces::get_workspace,
+        workspaces::update_workspace,
+        workspaces::delete_workspace,
+        api_keys::create_api_key,
+        api_keys::list_api_keys,
+        api_keys::get_api_key,
+        api_keys::revoke_api_key,
+        system::healthz,
+        system::readyz,
+        system::metrics,
+        system::openapi_json,
+    ),
+    components(schemas(
+        ErrorEnvelope,
+        ErrorBody,
+        TenantResponse,
+        CreatedTenantResponse,
+        CreateTenantRequest,
+        UpdateTenantRequest,
+        WorkspaceResponse,
+        CreateWorkspaceRequest,
+        UpdateWorkspaceRequest,
+        ApiKeyResponse,
+        CreatedApiKeyResponse,
+        CreateApiKeyRequest,
+        StatusResponse,
+    )),
+    modifiers(&SecuritySchemes, &SharedErrorResponses),
+    tags(
+        (name = "tenants", description = "Tenants, the unit of isolation"),
+        (name = "workspaces", description = "The workspace tree of the caller's tenant"),
+        (name = "api-keys", description = "API keys of the caller's tenant"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
+    )
+)]
+pub(crate) struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER_SCHEME,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("tenantry API key (tnty_...)")
+                    .description(Some("`Authorization: Bearer <api key>`"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            API_KEY_SCHEME,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "`X-API-Key: <api key>`; if `Authorization` is sent too, both must carry the same key",
+            ))),
+        );
+    }
+}
+
+struct SharedErrorResponses;
+
+impl Modify for SharedErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for path_item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut path_item.get,
+                &mut path_item.put,
+                &mut path_item.post,
+                &mut path_item.delete,
+                &mut path_item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                add_shared_error_responses(operation);
+            }
+        }
+    }
+}
+
+fn add_shared_error_responses(operation: &mut Operation) {
+    let authenticated = operation.security.as_ref().is_some_and(|requirements| !requirements.is_empty());
+    let has_body = operation.request_body.is_some();
+    let parameters = operation.parameters.as_deref().unwrap_or_default();
+    let has_path_id = parameters.iter().any(|parameter| parameter.parameter_in == ParameterIn::Path);
+    let is_list = parameters.iter().any(|parameter| parameter.name == "cursor");
+
+    let mut bad_request = Vec::new();
+    if has_body {
+        bad_request.push("`malformed_json`: the body is not valid JSON");
+    }
+    if has_path_id {
+        bad_request.push("`invalid_id`: the id in the path is malformed");
+    }
+    if is_list {
+        bad_request.push("`invalid_cursor`: the cursor is not one this list returned");
+    }
+    if authenticated {
+        bad_request.push("`ambiguous_credentials`: `Authorization` and `X-API-Key` carry different keys");
+    }
+    if !bad_request.is_empty() {
+        add_error_response(operation, "400", &bad_request.join("; "), false);
+    }
+    if authenticated {
+        add_error_response(
+            operation,
+            "401",
+            "`missing_credentials`, `invalid_api_key`, `api_key_revoked` or `api_key_expired`",
+            true,
+        );
+        add_error_response(operation, "403", "`tenant_inactive`: the key's tenant is not active", false);
+    }
+    if has_body {
+        add_error_response(
+            operation,
+            "413",
+            "`payload_too_large`: the body exceeds the server's limit",
+            false,
+        );
+        add_error_response(operation, "415", "`unsupported_media_type`: the body is not sent as JSON", false);
+    }
+    if has_body || is_list {
+        add_error_response(
+            operation,
+            "422",
+            "`invalid_field` (the message names the field and the rule) or `unknown_field`",
+            false,
+        );
+    }
+    add_error_response(
+        operation,
+        "500",
+        "`internal`: logged with the request id; the body says nothing more",
+        false,
+    );
+}
+
+/// Adds an error response with the envelope, or appends the description to
+/// one the handler declared.
+fn add_error_response(operation: &mut Operation, status: &str, description: &str, www_authenticate: bool) {
+    let responses = &mut operation.responses.responses;
+    if let Some(RefOr::T(existing)) = responses.get_mut(status) {
+        existing.description = format!("{}; {description}", existing.description);
+        return;
+    }
+    let mut response = ResponseBuilder::new()
+        .description(description)
+        .content("application/json", Content::new(Some(Ref::from_schema_name("ErrorEnvelope"))));
+    if www_authenticate {
+        let header_schema = utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String);
+        let mut header = Header::new(header_schema);
+        header.description = Some(format!("`{}`", crate::error::WWW_AUTHENTICATE_VALUE));
+        response = response.header("WWW-Authenticate", header);
+    }
+    responses.insert(status.to_owned(), RefOr::T(response.build()));
+}

@@ -1,0 +1,139 @@
+//! `/v1/api-keys`: minting, listing, reading and revoking API keys.
+//!
+//! Keys are minted in the caller's tenant, for the caller's user. A platform
+//! admin may name another tenant and a username, so that an operator can
+//! hand a new tenant its first key; anyone else naming either gets a 403.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use tenantry_core::service::mint_api_key;
+use tenantry_core::{ApiKeyId, ApiKeyLifetime, NewUser, TenantScope};
+
+use crate::ApiState;
+use crate::auth::Caller;
+use crate::dto::{ApiKeyResponse, CreateApiKeyRequest, CreatedApiKeyResponse, ListParams, ListResponse};
+use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
+use crate::extract::{JsonBody, ListQuery, PathId};
+
+/// Mints an API key. Its secret is in this response and nowhere else.
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys",
+    tag = "api-keys",
+    request_body = CreateApiKeyRequest,
+    responses(
+        (status = 201, description = "The key, with its secret", body = CreatedApiKeyResponse),
+        (status = 409, description = "`duplicate_name`: the user has a key with this name in the tenant", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
+pub(crate) async fn create_api_key(
+    State(state): State<ApiState>,
+    caller: Caller,
+    JsonBody(request): JsonBody<CreateApiKeyRequest>,
+) -> Result<(StatusCode, Json<CreatedApiKeyResponse>), ApiError> {
+    let lifetime = match request.expires_in_days {
+        None => ApiKeyLifetime::default_lifetime(),
+        Some(days) => ApiKeyLifetime::from_days(days)
+            .map_err(|reason| ApiError::for_field(ErrorCode::InvalidField, "expires_in_days", reason))?,
+    };
+    let tenant_id = request.tenant_id.unwrap_or_else(|| caller.tenant_id().clone());
+    let in_own_tenant = &tenant_id == caller.tenant_id();
+    if !caller.is_platform_admin() {
+        if !in_own_tenant {
+            return Err(ApiError::forbidden("only a platform admin may mint keys in another tenant"));
+        }
+        if request.username.is_some() {
+            return Err(ApiError::forbidden("only a platform admin may mint keys for another user"));
+        }
+    }
+    let scope = TenantScope::new(tenant_id);
+    if !in_own_tenant {
+        // Checked before the user is ensured, so that a mistyped tenant id
+        // does not leave a new user behind.
+        state.store.get_tenant(&scope).await.map_err(|error| match error {
+            tenantry_core::Error::NotFound { .. } => {
+                ApiError::for_field(ErrorCode::InvalidField, "tenant_id", "no tenant with this id exists")
+            }
+            other => other.into(),
+        })?;
+    }
+    let user_id = match request.username {
+        None => caller.user_id().clone(),
+        Some(username) => state.store.ensure_user(NewUser::from_username(username)).await?.id,
+    };
+    let (api_key, token) =
+        mint_api_key(state.store.as_ref(), &state.hasher, &scope, user_id, request.name, lifetime).await?;
+    tracing::info!(
+        tenant_id = %api_key.tenant_id,
+        api_key_id = %api_key.id,
+        user_id = %api_key.user_id,
+        "api key created"
+    );
+    let response = CreatedApiKeyResponse { api_key: api_key.into(), secret: token.expose().to_owned() };
+    Ok((StatusCode::CREATED, Json(response)))
+}
+
+/// Lists the caller's tenant's API keys, without their secrets.
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys",
+    tag = "api-keys",
+    params(ListParams),
+    responses((status = 200, description = "One page of API keys", body = ListResponse<ApiKeyResponse>)),
+    security(("bearer" = []), ("api_key" = []))
+)]
+pub(crate) async fn list_api_keys(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ListQuery(page_request): ListQuery<ApiKeyId>,
+) -> Result<Json<ListResponse<ApiKeyResponse>>, ApiError> {
+    let page = state.store.list_api_keys(&caller.tenant_scope(), page_request).await?;
+    Ok(Json(ListResponse::from_page(page)))
+}
+
+/// Reads an API key, without its secret.
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys/{id}",
+    tag = "api-keys",
+    params(("id" = String, Path, description = "The API key's id")),
+    responses(
+        (status = 200, description = "The API key", body = ApiKeyResponse),
+        (status = 404, description = "`not_found`: no such key in the caller's tenant", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
+pub(crate) async fn get_api_key(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathId(api_key_id): PathId<ApiKeyId>,
+) -> Result<Json<ApiKeyResponse>, ApiError> {
+    let api_key = state.store.get_api_key(&caller.tenant_scope(), &api_key_id).await?;
+    Ok(Json(api_key.into()))
+}
+
+/// Revokes an API key; it stops working at once.
+#[utoipa::path(
+    delete,
+    path = "/v1/api-keys/{id}",
+    tag = "api-keys",
+    params(("id" = String, Path, description = "The API key's id")),
+    responses(
+        (status = 204, description = "The key is revoked"),
+        (status = 404, description = "`not_found`: no such key in the caller's tenant", body = ErrorEnvelope),
+        (status = 409, description = "`already_revoked`", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
+pub(crate) async fn revoke_api_key(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathId(api_key_id): PathId<ApiKeyId>,
+) -> Result<StatusCode, ApiError> {
+    let api_key =
+        state.store.revoke_api_key(&caller.tenant_scope(), &api_key_id, tenantry_core::now()).await?;
+    tracing::info!(tenant_id = %api_key.tenant_id, api_key_id = %api_key.id, "api key revoked");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,217 @@
+//! The cross-tenant matrix: a key of tenant B against every route and
+//! resource of tenant A gets exactly the answer a nonexistent resource gets,
+//! sees none of A's data, and changes nothing of A's.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{Actor, Call, Reply, TestApp, unused_id};
+
+crate::on_both_backends!(key_of_another_tenant_sees_and_changes_nothing);
+
+/// Everything of A's that must never appear in an answer to B.
+fn secrets_of(alpha: &Actor, child: &Value) -> Vec<String> {
+    vec![
+        alpha.tenant_id(),
+        alpha.tenant.name.to_string(),
+        alpha.tenant.display_name.to_string(),
+        alpha.root_id(),
+        alpha.root_workspace.name.to_string(),
+        child["id"].as_str().unwrap().to_owned(),
+        child["name"].as_str().unwrap().to_owned(),
+        alpha.api_key.id.to_string(),
+        alpha.api_key.name.to_string(),
+        alpha.user_id.to_string(),
+    ]
+}
+
+fn assert_reveals_nothing(reply: &Reply, secrets: &[String]) {
+    for secret in secrets {
+        assert!(
+            !reply.text.contains(secret.as_str()),
+            "{} revealed {secret:?}: {}",
+            reply.description,
+            reply.text
+        );
+    }
+}
+
+/// Asserts that `reply` (about A's resource) answers exactly like
+/// `nonexistent` (the same request about an id nobody has): same status,
+/// code, message and field.
+fn assert_same_answer(reply: &Reply, nonexistent: &Reply, status: StatusCode, code: &str) {
+    let expected = nonexistent.expect_error(status, code);
+    let error = reply.expect_error(status, code);
+    for key in ["code", "message", "field"] {
+        assert_eq!(error[key], expected[key], "{} vs {}", reply.description, nonexistent.description);
+    }
+}
+
+/// A's tenant, workspaces and key as A itself sees them.
+async fn alpha_view(app: &TestApp, alpha: &Actor, child_id: &str) -> Vec<Value> {
+    let paths = [
+        format!("/v1/tenants/{}", alpha.tenant_id()),
+        format!("/v1/workspaces/{}", alpha.root_id()),
+        format!("/v1/workspaces/{child_id}"),
+        format!("/v1/api-keys/{}", alpha.api_key.id),
+        "/v1/workspaces".to_owned(),
+    ];
+    let mut view = Vec::new();
+    for path in paths {
+        let mut body = app.send(Call::get(path).key(&alpha.token)).await.expect(StatusCode::OK);
+        // Reading with A's key records its use; that is A's doing, not B's.
+        if let Some(object) = body.as_object_mut() {
+            object.remove("last_used_at");
+        }
+        view.push(body);
+    }
+    view
+}
+
+async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
+    let alpha = app.tenant_with_key("alpha-confidential").await;
+    let beta = app.tenant_with_key("beta").await;
+    let alpha_child = app.create_workspace(&alpha.token, "alpha-private-project", None).await;
+    let alpha_child_id = alpha_child["id"].as_str().unwrap().to_owned();
+    let beta_workspace = app.create_workspace(&beta.token, "beta-project", None).await;
+    let beta_workspace_id = beta_workspace["id"].as_str().unwrap().to_owned();
+    let secrets = secrets_of(&alpha, &alpha_child);
+
+    let counts_before = app.row_counts().await;
+    let view_before = alpha_view(&app, &alpha, &alpha_child_id).await;
+
+    let b = beta.token.as_str();
+    let missing_tenant = unused_id("ten");
+    let missing_workspace = unused_id("ws");
+    let missing_key = unused_id("key");
+    let rename = json!({ "name": "taken-over" });
+    // (request about A's resource, the same request about a nonexistent one, status, code)
+    let matrix: Vec<(Call, Call, StatusCode, &str)> = vec![
+        (
+            Call::get(format!("/v1/tenants/{}", alpha.tenant_id())).key(b),
+            Call::get(format!("/v1/tenants/{missing_tenant}")).key(b),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Call::patch(format!("/v1/tenants/{}", alpha.tenant_id()))
+                .key(b)
+                .json(json!({ "status": "suspended" })),
+            Call::patch(format!("/v1/tenants/{missing_tenant}"))
+                .key(b)
+                .json(json!({ "status": "suspended" })),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Call::delete(format!("/v1/tenants/{}", alpha.tenant_id())).key(b),
+            Call::delete(format!("/v1/tenants/{missing_tenant}")).key(b),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Call::get(format!("/v1/workspaces/{}", alpha.root_id())).key(b),
+            Call::get(format!("/v1/workspaces/{missing_workspace}")).key(b),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Call::get(format!("/v1/workspaces/{alpha_child_id}")).key(b),
+            Call::get(format!("/v1/workspaces/{missing_workspace}")).key(b),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Call::patch(format!("/v1/workspaces/{alpha_child_id}")).key(b).json(rename.clone()),
+            Call::patch(format!("/v1/workspaces/{missing_workspace}")).key(b).json(rename.clone()),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Call::delete(format!("/v1/workspaces/{alpha_child_id}")).key(b),
+            Call::delete(format!("/v1/workspaces/{missing_workspace}")).key(b),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Call::delete(format!("/v1/workspaces/{}", alpha.root_id())).key(b),
+            Call::delete(format!("/v1/workspaces/{missing_workspace}")).key(b),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Call::post("/v1/workspaces")
+                .key(b)
+                .json(json!({ "name": "under-a", "parent_workspace_id": alpha_child_id })),
+            Call::post("/v1/workspaces")
+                .key(b)
+                .json(json!({ "name": "under-a", "parent_workspace_id": missing_workspace })),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            Call::get(format!("/v1/api-keys/{}", alpha.api_key.id)).key(b),
+            Call::get(format!("/v1/api-keys/{missing_key}")).key(b),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Call::delete(format!("/v1/api-keys/{}", alpha.api_key.id)).key(b),
+            Call::delete(format!("/v1/api-keys/{missing_key}")).key(b),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+    ];
+    for (about_alpha, about_nothing, status, code) in matrix {
+        let reply = app.send(about_alpha).await;
+        assert_reveals_nothing(&reply, &secrets);
+        let nonexistent = app.send(about_nothing).await;
+        assert_same_answer(&reply, &nonexistent, status, code);
+    }
+
+    // Moving B's workspace beneath A's: the store contract leaves open
+    // whether an unknown new parent is a 404 or a 422, but A's workspace
+    // must get exactly the answer an unknown one gets.
+    let move_under = |parent: &str| {
+        Call::patch(format!("/v1/workspaces/{beta_workspace_id}"))
+            .key(b)
+            .json(json!({ "parent_workspace_id": parent }))
+    };
+    let reply = app.send(move_under(&alpha_child_id)).await;
+    assert_reveals_nothing(&reply, &secrets);
+    let nonexistent = app.send(move_under(&missing_workspace)).await;
+    assert!(
+        [StatusCode::NOT_FOUND, StatusCode::UNPROCESSABLE_ENTITY].contains(&nonexistent.status),
+        "{}: {}",
+        nonexistent.description,
+        nonexistent.text
+    );
+    let code = nonexistent.error_code();
+    assert_same_answer(&reply, &nonexistent, nonexistent.status, &code);
+
+    // Lists answer with B's own data only.
+    for (path, mut expected_ids) in [
+        ("/v1/tenants", vec![beta.tenant_id()]),
+        ("/v1/workspaces", vec![beta.root_id(), beta_workspace_id.clone()]),
+        ("/v1/api-keys", vec![beta.api_key.id.to_string()]),
+    ] {
+        let reply = app.send(Call::get(path).key(b)).await;
+        assert_reveals_nothing(&reply, &secrets);
+        let listed = reply.expect(StatusCode::OK);
+        let ids: Vec<String> = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["id"].as_str().unwrap().to_owned())
+            .collect();
+        expected_ids.sort();
+        assert_eq!(ids, expected_ids, "{path}");
+    }
+    // Paging past A's ids changes nothing either.
+    let reply = app.send(Call::get(format!("/v1/workspaces?cursor={}", alpha.root_id())).key(b)).await;
+    assert_reveals_nothing(&reply, &secrets);
+    reply.expect(StatusCode::OK);
+
+    assert_eq!(app.row_counts().await, counts_before, "B's requests changed rows");
+    assert_eq!(alpha_view(&app, &alpha, &alpha_child_id).await, view_before, "B's requests changed A's data");
+}

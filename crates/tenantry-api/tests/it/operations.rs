@@ -1,0 +1,361 @@
+//! The operational surface: health and readiness, metrics by route
+//! template, request ids, the envelope on axum's own errors, and the
+//! OpenAPI document (checked against the router and against a snapshot).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::http::StatusCode;
+use serde_json::Value;
+use tenantry_api::{ApiConfig, ApiState, router};
+use tenantry_core::{
+    ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyId, BootstrapOutcome, BootstrapRequest, Error, NewApiKey,
+    NewTenant, NewUser, NewWorkspace, Page, PageRequest, PlatformScope, Result, Store, Tenant, TenantId,
+    TenantPatch, TenantScope, Timestamp, User, UserId, Username, Workspace, WorkspaceId, WorkspacePatch,
+};
+
+use crate::support::{Call, TEST_PEPPER, TestApp, unused_id};
+
+crate::on_both_backends!(
+    health_and_readiness,
+    every_documented_route_is_routed,
+    metrics_count_requests_by_route_template,
+    request_ids_are_kept_or_made_and_echoed,
+    unknown_routes_and_methods_get_the_envelope,
+);
+
+/// Every operation the router serves, as (method, path template).
+const ROUTES: [(&str, &str); 18] = [
+    ("get", "/v1/tenants"),
+    ("post", "/v1/tenants"),
+    ("get", "/v1/tenants/{id}"),
+    ("patch", "/v1/tenants/{id}"),
+    ("delete", "/v1/tenants/{id}"),
+    ("get", "/v1/workspaces"),
+    ("post", "/v1/workspaces"),
+    ("get", "/v1/workspaces/{id}"),
+    ("patch", "/v1/workspaces/{id}"),
+    ("delete", "/v1/workspaces/{id}"),
+    ("get", "/v1/api-keys"),
+    ("post", "/v1/api-keys"),
+    ("get", "/v1/api-keys/{id}"),
+    ("delete", "/v1/api-keys/{id}"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+];
+
+const HTTP_METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+
+fn documented_operations(document: &Value) -> BTreeSet<(String, String)> {
+    let mut operations = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in HTTP_METHODS {
+            if item.get(method).is_some() {
+                operations.insert((method.to_owned(), path.clone()));
+            }
+        }
+    }
+    operations
+}
+
+/// A path with `{id}` filled with a well-formed id of the right kind.
+fn concrete_path(template: &str) -> String {
+    let prefix = match template.split('/').nth(2) {
+        Some("tenants") => "ten",
+        Some("workspaces") => "ws",
+        Some("api-keys") => "key",
+        _ => return template.to_owned(),
+    };
+    template.replace("{id}", &unused_id(prefix))
+}
+
+async fn health_and_readiness(app: TestApp) {
+    let health = app.send(Call::get("/healthz")).await.expect(StatusCode::OK);
+    assert_eq!(health, serde_json::json!({ "status": "ok" }));
+    let ready = app.send(Call::get("/readyz")).await.expect(StatusCode::OK);
+    assert_eq!(ready, serde_json::json!({ "status": "ready" }));
+}
+
+async fn every_documented_route_is_routed(app: TestApp) {
+    let served = app.send(Call::get("/openapi.json")).await.expect(StatusCode::OK);
+    assert_eq!(
+        served,
+        serde_json::to_value(tenantry_api::openapi()).unwrap(),
+        "/openapi.json serves openapi()"
+    );
+    let expected: BTreeSet<(String, String)> =
+        ROUTES.iter().map(|(method, path)| ((*method).to_owned(), (*path).to_owned())).collect();
+    assert_eq!(documented_operations(&served), expected);
+
+    for (method, template) in &expected {
+        let mut call = Call::new(method.to_uppercase().parse().unwrap(), concrete_path(template))
+            .key(&app.operator.token);
+        if method == "post" || method == "patch" {
+            call = call.json(serde_json::json!({}));
+        }
+        let reply = app.send(call).await;
+        assert_ne!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{}: {}", reply.description, reply.text);
+        assert!(!reply.text.contains("no such route"), "{}: {}", reply.description, reply.text);
+    }
+    // The metrics saw each request under the documented template, so the
+    // router matched exactly those routes.
+    let metrics = app.send(Call::get("/metrics")).await.text;
+    for (method, template) in &expected {
+        let label = format!("method=\"{}\",route=\"{template}\"", method.to_uppercase());
+        assert!(metrics.contains(&label), "no request counted under {label}:\n{metrics}");
+    }
+    assert!(!metrics.contains("route=\"unmatched\""), "{metrics}");
+}
+
+async fn metrics_count_requests_by_route_template(app: TestApp) {
+    let key = &app.operator.token;
+    for _ in 0..2 {
+        app.send(Call::get(format!("/v1/workspaces/{}", app.operator.root_id())).key(key))
+            .await
+            .expect(StatusCode::OK);
+    }
+    app.send(Call::get(format!("/v1/workspaces/{}", unused_id("ws"))).key(key))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "not_found");
+    app.send(Call::get("/nowhere/at/all")).await.expect_error(StatusCode::NOT_FOUND, "not_found");
+
+    let reply = app.send(Call::get("/metrics")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let content_type = reply.headers.get("content-type").unwrap().to_str().unwrap();
+    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    let metrics = reply.text;
+    for line in [
+        "# TYPE http_requests counter",
+        "http_requests_total{method=\"GET\",route=\"/v1/workspaces/{id}\",status=\"200\"} 2",
+        "http_requests_total{method=\"GET\",route=\"/v1/workspaces/{id}\",status=\"404\"} 1",
+        "http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1",
+        "# TYPE http_request_duration_seconds histogram",
+        "http_request_duration_seconds_count{method=\"GET\",route=\"/v1/workspaces/{id}\"} 3",
+    ] {
+        assert!(metrics.lines().any(|candidate| candidate == line), "missing {line:?} in:\n{metrics}");
+    }
+    assert!(!metrics.contains(&app.operator.root_id()), "ids must not become label values");
+    assert!(!metrics.contains("/nowhere"), "unmatched paths must not become label values");
+}
+
+async fn request_ids_are_kept_or_made_and_echoed(app: TestApp) {
+    let request_id_of = |reply: &crate::support::Reply| {
+        reply.headers.get("x-request-id").map(|value| value.to_str().unwrap().to_owned()).unwrap()
+    };
+    let kept = app.send(Call::get("/healthz").header("x-request-id", "trace-42.abc")).await;
+    assert_eq!(request_id_of(&kept), "trace-42.abc");
+    let error = app.send(Call::get("/v1/workspaces").header("x-request-id", "trace-43")).await;
+    assert_eq!(error.expect_error(StatusCode::UNAUTHORIZED, "missing_credentials")["request_id"], "trace-43");
+
+    let too_long = "r".repeat(129);
+    for insane in ["has spaces", too_long.as_str()] {
+        let replaced = app.send(Call::get("/healthz").header("x-request-id", insane)).await;
+        let id = request_id_of(&replaced);
+        assert!(ulid::Ulid::from_string(&id).is_ok(), "{insane:?} was answered with {id:?}");
+    }
+    let first = request_id_of(&app.send(Call::get("/healthz")).await);
+    let second = request_id_of(&app.send(Call::get("/healthz")).await);
+    assert_ne!(first, second);
+    assert!(ulid::Ulid::from_string(&first).is_ok());
+}
+
+async fn unknown_routes_and_methods_get_the_envelope(app: TestApp) {
+    app.send(Call::get("/v2/workspaces")).await.expect_error(StatusCode::NOT_FOUND, "not_found");
+    app.send(Call::post("/").json(serde_json::json!({})))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "not_found");
+    let reply = app.send(Call::new(axum::http::Method::PUT, "/v1/workspaces").key(&app.operator.token)).await;
+    reply.expect_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    let allow = reply.headers.get("allow").unwrap().to_str().unwrap();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+    app.send(Call::post("/healthz")).await.expect_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+}
+
+/// The OpenAPI document matches the snapshot in `openapi.json` at the
+/// crate's root, so every change to the API's contract shows in review.
+/// Run with `UPDATE_OPENAPI_SNAPSHOT=1` to rewrite it after an intended
+/// change.
+#[test]
+fn openapi_document_matches_the_snapshot() {
+    let snapshot_path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+    let document = tenantry_api::openapi().to_pretty_json().unwrap() + "\n";
+    if std::env::var_os("UPDATE_OPENAPI_SNAPSHOT").is_some() {
+        std::fs::write(snapshot_path, &document).unwrap();
+    }
+    let snapshot = std::fs::read_to_string(snapshot_path).unwrap_or_else(|error| {
+        panic!("{snapshot_path}: {error}; run with UPDATE_OPENAPI_SNAPSHOT=1 to create it")
+    });
+    assert!(
+        snapshot == document,
+        "the OpenAPI document differs from {snapshot_path}; if the change is intended, run with UPDATE_OPENAPI_SNAPSHOT=1"
+    );
+}
+
+#[test]
+fn openapi_document_describes_errors_and_security() {
+    let document = serde_json::to_value(tenantry_api::openapi()).unwrap();
+    let schemes = &document["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        (schemes["api_key"]["in"].as_str(), schemes["api_key"]["name"].as_str()),
+        (Some("header"), Some("X-API-Key"))
+    );
+    let envelope = &document["components"]["schemas"]["ErrorEnvelope"];
+    assert!(envelope["properties"]["error"].is_object(), "{envelope}");
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            let authenticated = operation.get("security").is_some();
+            let public = ["/healthz", "/readyz", "/metrics", "/openapi.json"].contains(&path.as_str());
+            assert_eq!(authenticated, !public, "{method} {path}");
+            if authenticated {
+                let unauthorized = &responses["401"];
+                assert!(unauthorized["headers"]["WWW-Authenticate"].is_object(), "{method} {path}");
+                assert_eq!(
+                    unauthorized["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorEnvelope",
+                    "{method} {path}"
+                );
+            }
+            if operation.get("requestBody").is_some() {
+                for status in ["400", "413", "415", "422"] {
+                    assert!(responses.contains_key(status), "{method} {path} lacks {status}");
+                }
+            }
+            assert!(responses.contains_key("500"), "{method} {path}");
+            assert!(responses.keys().any(|status| status.starts_with('2')), "{method} {path}");
+        }
+    }
+}
+
+/// A store whose database is gone (or, with `ping_answers`, reachable but
+/// not migrated): every operation fails with an internal error whose cause
+/// must never reach a client.
+#[derive(Debug)]
+struct UnhealthyStore {
+    ping_answers: bool,
+}
+
+const HIDDEN_CAUSE: &str = "connection to 10.0.0.7:5432 refused (hidden cause)";
+
+fn unreachable<T>() -> Result<T> {
+    Err(Error::internal(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, HIDDEN_CAUSE)))
+}
+
+#[async_trait]
+impl Store for UnhealthyStore {
+    async fn ping(&self) -> Result<()> {
+        if self.ping_answers { Ok(()) } else { unreachable() }
+    }
+    async fn pending_migrations(&self) -> Result<Vec<i64>> {
+        Ok(vec![3, 4])
+    }
+    async fn api_key_pepper(&self) -> Result<Vec<u8>> {
+        unreachable()
+    }
+    async fn bootstrap(&self, _: &PlatformScope, _: BootstrapRequest) -> Result<BootstrapOutcome> {
+        unreachable()
+    }
+    async fn create_tenant(&self, _: &PlatformScope, _: NewTenant) -> Result<(Tenant, Workspace)> {
+        unreachable()
+    }
+    async fn list_tenants(&self, _: &PlatformScope, _: PageRequest<TenantId>) -> Result<Page<Tenant>> {
+        unreachable()
+    }
+    async fn delete_tenant(&self, _: &PlatformScope, _: &TenantId) -> Result<()> {
+        unreachable()
+    }
+    async fn get_tenant(&self, _: &TenantScope) -> Result<Tenant> {
+        unreachable()
+    }
+    async fn update_tenant(&self, _: &TenantScope, _: TenantPatch) -> Result<Tenant> {
+        unreachable()
+    }
+    async fn create_workspace(&self, _: &TenantScope, _: NewWorkspace) -> Result<Workspace> {
+        unreachable()
+    }
+    async fn get_workspace(&self, _: &TenantScope, _: &WorkspaceId) -> Result<Workspace> {
+        unreachable()
+    }
+    async fn list_workspaces(&self, _: &TenantScope, _: PageRequest<WorkspaceId>) -> Result<Page<Workspace>> {
+        unreachable()
+    }
+    async fn update_workspace(
+        &self,
+        _: &TenantScope,
+        _: &WorkspaceId,
+        _: WorkspacePatch,
+    ) -> Result<Workspace> {
+        unreachable()
+    }
+    async fn delete_workspace(&self, _: &TenantScope, _: &WorkspaceId) -> Result<()> {
+        unreachable()
+    }
+    async fn create_user(&self, _: NewUser) -> Result<User> {
+        unreachable()
+    }
+    async fn ensure_user(&self, _: NewUser) -> Result<User> {
+        unreachable()
+    }
+    async fn get_user(&self, _: &UserId) -> Result<User> {
+        unreachable()
+    }
+    async fn find_user_by_username(&self, _: &Username) -> Result<Option<User>> {
+        unreachable()
+    }
+    async fn create_api_key(&self, _: &TenantScope, _: NewApiKey) -> Result<ApiKey> {
+        unreachable()
+    }
+    async fn list_api_keys(&self, _: &TenantScope, _: PageRequest<ApiKeyId>) -> Result<Page<ApiKey>> {
+        unreachable()
+    }
+    async fn get_api_key(&self, _: &TenantScope, _: &ApiKeyId) -> Result<ApiKey> {
+        unreachable()
+    }
+    async fn revoke_api_key(&self, _: &TenantScope, _: &ApiKeyId, _: Timestamp) -> Result<ApiKey> {
+        unreachable()
+    }
+    async fn api_key_credentials(&self, _: &TenantScope, _: &ApiKeyId) -> Result<Option<ApiKeyCredentials>> {
+        unreachable()
+    }
+    async fn record_api_key_use(&self, _: &TenantScope, _: &ApiKeyId, _: Timestamp) -> Result<()> {
+        unreachable()
+    }
+}
+
+async fn unhealthy_app(ping_answers: bool) -> TestApp {
+    // A real backend only provides the fixtures' shape; the router under
+    // test runs over the unhealthy store.
+    let mut app = TestApp::new(tenantry_test_support::sqlite::backend().await).await;
+    let hasher = ApiKeyHasher::new(&TEST_PEPPER).unwrap();
+    let state = ApiState::new(Arc::new(UnhealthyStore { ping_answers }), hasher, ApiConfig::defaults());
+    app.router = router(state);
+    app
+}
+
+#[tokio::test]
+async fn unreachable_database_is_not_ready_and_internal_errors_are_opaque() {
+    let app = unhealthy_app(false).await;
+    app.send(Call::get("/healthz")).await.expect(StatusCode::OK);
+    let not_ready = app.send(Call::get("/readyz")).await;
+    let error = not_ready.expect_error(StatusCode::SERVICE_UNAVAILABLE, "not_ready");
+    assert!(error["message"].as_str().unwrap().contains("database"), "{error}");
+    assert!(!not_ready.text.contains("10.0.0.7"), "{}", not_ready.text);
+
+    // Authentication needs the database: an internal error, saying nothing.
+    let reply = app.send(Call::get("/v1/workspaces").key(&app.operator.token)).await;
+    reply.expect_error(StatusCode::INTERNAL_SERVER_ERROR, "internal");
+    assert!(!reply.text.contains("10.0.0.7") && !reply.text.contains("refused"), "{}", reply.text);
+}
+
+#[tokio::test]
+async fn pending_migrations_are_not_ready() {
+    let app = unhealthy_app(true).await;
+    let error =
+        app.send(Call::get("/readyz")).await.expect_error(StatusCode::SERVICE_UNAVAILABLE, "not_ready");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("3, 4") && message.contains("tenantry migrate"), "{message}");
+}

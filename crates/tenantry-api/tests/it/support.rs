@@ -1,0 +1,287 @@
+//! The test app: the real router over a test backend, fixtures made through
+//! the store and the core use cases, and small helpers to send requests and
+//! check answers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tenantry_api::{ApiConfig, ApiState, router};
+use tenantry_core::service::{BootstrapConfig, bootstrap, mint_api_key};
+use tenantry_core::{
+    ApiKey, ApiKeyHasher, ApiKeyLifetime, ApiKeyName, DataResidency, DeploymentModel, DisplayName, NewTenant,
+    NewUser, PlatformScope, Store, Tenant, TenantName, TenantScope, UserId, Username, Workspace,
+    WorkspaceName,
+};
+use tenantry_test_support::TestBackend;
+use tower::ServiceExt;
+
+/// The pepper every test app hashes keys with.
+pub const TEST_PEPPER: [u8; 32] = [7u8; 32];
+
+/// The tables whose row counts tell whether a request changed anything.
+pub const COUNTED_TABLES: [&str; 5] =
+    ["tenants", "workspaces", "tenant_root_workspaces", "users", "api_keys"];
+
+/// A tenant with a user and an API key in it.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub tenant: Tenant,
+    pub root_workspace: Workspace,
+    pub user_id: UserId,
+    pub api_key: ApiKey,
+    /// The key's whole token.
+    pub token: String,
+}
+
+impl Actor {
+    pub fn tenant_id(&self) -> String {
+        self.tenant.id.to_string()
+    }
+
+    pub fn root_id(&self) -> String {
+        self.root_workspace.id.to_string()
+    }
+
+    pub fn scope(&self) -> TenantScope {
+        TenantScope::new(self.tenant.id.clone())
+    }
+}
+
+/// The router over one backend, with the bootstrap's default tenant and its
+/// platform-admin operator.
+pub struct TestApp {
+    pub backend: TestBackend,
+    pub router: Router,
+    pub hasher: ApiKeyHasher,
+    /// The bootstrap operator: a platform admin in the default tenant.
+    pub operator: Actor,
+}
+
+impl TestApp {
+    pub async fn new(backend: TestBackend) -> Self {
+        let hasher = ApiKeyHasher::new(&TEST_PEPPER).unwrap();
+        let (outcome, token) =
+            bootstrap(backend.store.as_ref(), &hasher, &BootstrapConfig::defaults()).await.unwrap();
+        let token = token.expect("a fresh database is bootstrapped by this call");
+        let scope = TenantScope::new(outcome.tenant.id.clone());
+        let api_key = backend.store.get_api_key(&scope, token.api_key_id()).await.unwrap();
+        let operator = Actor {
+            tenant: outcome.tenant,
+            root_workspace: outcome.root_workspace,
+            user_id: outcome.operator.expect("the creating bootstrap returns the operator").id,
+            api_key,
+            token: token.expose().to_owned(),
+        };
+        let state = ApiState::new(backend.store.clone(), hasher.clone(), ApiConfig::defaults());
+        Self { router: router(state), backend, hasher, operator }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.backend.store
+    }
+
+    /// A new tenant (made through the store, as an operator would) with a
+    /// user `<name>-user` that holds a key `<name>-key`.
+    pub async fn tenant_with_key(&self, name: &str) -> Actor {
+        let store = self.store();
+        let (tenant, root_workspace) = store
+            .create_tenant(
+                &PlatformScope::operator_cli(),
+                NewTenant {
+                    name: TenantName::parse(name).unwrap(),
+                    display_name: DisplayName::parse(&format!("{name} display")).unwrap(),
+                    deployment_model: DeploymentModel::HostedSaas,
+                    data_residency: DataResidency::Eu,
+                    root_workspace_name: WorkspaceName::parse(&format!("{name}-root")).unwrap(),
+                },
+            )
+            .await
+            .unwrap();
+        let user = store
+            .ensure_user(NewUser::from_username(Username::parse(&format!("{name}-user")).unwrap()))
+            .await
+            .unwrap();
+        let scope = TenantScope::new(tenant.id.clone());
+        let (api_key, token) = mint_api_key(
+            store.as_ref(),
+            &self.hasher,
+            &scope,
+            user.id.clone(),
+            ApiKeyName::parse(&format!("{name}-key")).unwrap(),
+            ApiKeyLifetime::default_lifetime(),
+        )
+        .await
+        .unwrap();
+        Actor { tenant, root_workspace, user_id: user.id, api_key, token: token.expose().to_owned() }
+    }
+
+    pub async fn send(&self, call: Call) -> Reply {
+        let description = format!("{} {}", call.method, call.path);
+        let mut builder = Request::builder().method(call.method).uri(&call.path);
+        for (name, value) in &call.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let request = builder.body(Body::from(call.body)).unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Reply { description, status, headers, text: String::from_utf8(bytes.to_vec()).unwrap() }
+    }
+
+    /// Creates a workspace over HTTP and returns its JSON.
+    pub async fn create_workspace(
+        &self,
+        token: &str,
+        name: &str,
+        parent_workspace_id: Option<&str>,
+    ) -> Value {
+        let body = serde_json::json!({ "name": name, "parent_workspace_id": parent_workspace_id });
+        self.send(Call::post("/v1/workspaces").key(token).json(body)).await.expect(StatusCode::CREATED)
+    }
+
+    /// The row count of each of [`COUNTED_TABLES`], read as the database
+    /// owner.
+    pub async fn row_counts(&self) -> BTreeMap<&'static str, i64> {
+        let mut counts = BTreeMap::new();
+        for table in COUNTED_TABLES {
+            let count = self.backend.raw.scalar_i64(&format!("SELECT count(*) FROM {table}")).await.unwrap();
+            counts.insert(table, count);
+        }
+        counts
+    }
+}
+
+/// A request to send.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: Method,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Call {
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
+        Self { method, path: path.into(), headers: Vec::new(), body: Vec::new() }
+    }
+
+    pub fn get(path: impl Into<String>) -> Self {
+        Self::new(Method::GET, path)
+    }
+
+    pub fn post(path: impl Into<String>) -> Self {
+        Self::new(Method::POST, path)
+    }
+
+    pub fn patch(path: impl Into<String>) -> Self {
+        Self::new(Method::PATCH, path)
+    }
+
+    pub fn delete(path: impl Into<String>) -> Self {
+        Self::new(Method::DELETE, path)
+    }
+
+    /// Presents `token` as `Authorization: Bearer`.
+    pub fn key(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// A JSON body with its content type.
+    pub fn json(self, body: Value) -> Self {
+        self.raw_body(Some("application/json"), serde_json::to_vec(&body).unwrap())
+    }
+
+    /// Any body, with the given content type or none.
+    pub fn raw_body(mut self, content_type: Option<&str>, body: impl Into<Vec<u8>>) -> Self {
+        if let Some(content_type) = content_type {
+            self = self.header(header::CONTENT_TYPE.as_str(), content_type);
+        }
+        self.body = body.into();
+        self
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The request, for assertion messages.
+    pub description: String,
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|error| panic!("{}: body is not JSON ({error}): {}", self.description, self.text))
+    }
+
+    /// Asserts the status and returns the JSON body (`null` when empty).
+    pub fn expect(&self, status: StatusCode) -> Value {
+        assert_eq!(self.status, status, "{}: {}", self.description, self.text);
+        if self.text.is_empty() { Value::Null } else { self.json() }
+    }
+
+    /// Asserts an error response in the envelope, with this status and
+    /// code, carrying the request id of the `x-request-id` header; returns
+    /// the envelope's `error` object.
+    pub fn expect_error(&self, status: StatusCode, code: &str) -> Value {
+        assert_eq!(
+            (self.status, self.error_code().as_str()),
+            (status, code),
+            "{}: {}",
+            self.description,
+            self.text
+        );
+        assert_eq!(
+            self.headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()),
+            Some("application/json"),
+            "{}",
+            self.description
+        );
+        let error = self.json()["error"].clone();
+        let header_request_id = self.headers.get("x-request-id").and_then(|value| value.to_str().ok());
+        assert!(header_request_id.is_some(), "{}: no x-request-id header", self.description);
+        assert_eq!(error["request_id"].as_str(), header_request_id, "{}", self.description);
+        assert!(
+            error["message"].as_str().is_some_and(|message| !message.is_empty()),
+            "{}: {}",
+            self.description,
+            self.text
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            assert_eq!(
+                self.headers.get(header::WWW_AUTHENTICATE).and_then(|value| value.to_str().ok()),
+                Some("Bearer realm=\"tenantry\""),
+                "{}",
+                self.description
+            );
+        }
+        error
+    }
+
+    /// The envelope's code, or an empty string when the body is not one.
+    pub fn error_code(&self) -> String {
+        serde_json::from_str::<Value>(&self.text)
+            .ok()
+            .and_then(|body| body["error"]["code"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
+/// A well-formed id of the given kind that no test ever created.
+pub fn unused_id(prefix: &str) -> String {
+    format!("{prefix}_{}", ulid::Ulid::new())
+}

@@ -1,0 +1,176 @@
+//! `tenantry serve`: prepare the database, bootstrap the default tenant,
+//! then serve the HTTP API until SIGINT or SIGTERM.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use tenantry_api::{ApiConfig, ApiState, router};
+use tenantry_core::service::{BootstrapConfig, bootstrap};
+use tenantry_core::{ApiKeyToken, Error, Store};
+
+use crate::backend::{self, DatabaseLocation};
+use crate::cli::{GlobalOptions, ServeArgs};
+use crate::pepper::hasher_for;
+
+/// The bootstrap operator key's file name inside the data directory.
+pub const BOOTSTRAP_KEY_FILE_NAME: &str = "bootstrap-operator-key";
+
+/// Runs the server until a shutdown signal arrives.
+pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result<()> {
+    let location = DatabaseLocation::from_options(global)?;
+    let store = prepare_store(&location, arguments.owner_database_url.as_deref()).await?;
+    let hasher = hasher_for(store.as_ref(), &arguments.pepper).await?;
+
+    let bootstrap_config = BootstrapConfig {
+        tenant_name: arguments.default_tenant_name,
+        root_workspace_name: arguments.root_workspace_name,
+        operator_username: arguments.operator_username,
+    };
+    let (outcome, token) =
+        bootstrap(store.as_ref(), &hasher, &bootstrap_config).await.with_context(|| {
+            format!("bootstrapping the default tenant {:?}", bootstrap_config.tenant_name.as_str())
+        })?;
+    if let Some(token) = token {
+        let key_path = write_bootstrap_key(&global.data_dir, &token)?;
+        tracing::info!(
+            tenant_id = %outcome.tenant.id,
+            root_workspace_id = %outcome.root_workspace.id,
+            operator_user_id = outcome.operator.as_ref().map(|operator| tracing::field::display(&operator.id)),
+            api_key_id = %token.api_key_id(),
+            key_file = %key_path.display(),
+            "bootstrap created the default tenant and the operator's first API key; the key is in the key file"
+        );
+    } else {
+        tracing::info!(
+            tenant_id = %outcome.tenant.id,
+            root_workspace_id = %outcome.root_workspace.id,
+            "bootstrap found the default tenant already in place"
+        );
+    }
+
+    let mut api_config = ApiConfig::defaults();
+    if let Some(max_body_bytes) = arguments.max_body_bytes {
+        api_config.max_body_bytes = usize::try_from(max_body_bytes)
+            .map_err(|_| Error::invalid("--max-body-bytes", "is larger than this platform can address"))?;
+    }
+    let app = router(ApiState::new(store, hasher, api_config));
+
+    let listener = tokio::net::TcpListener::bind(&arguments.listen)
+        .await
+        .with_context(|| format!("listening on {}", arguments.listen))?;
+    let address = listener.local_addr().context("reading the address the server is bound to")?;
+    tracing::info!(%address, backend = location.backend_name(), "listening on {address}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving the HTTP API")?;
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+/// Opens the store and makes sure its schema is current: SQLite is
+/// migrated in place; PostgreSQL is migrated only with an owner URL, since
+/// the runtime role may not change the schema.
+async fn prepare_store(
+    location: &DatabaseLocation,
+    owner_database_url: Option<&str>,
+) -> anyhow::Result<Arc<dyn Store>> {
+    match location {
+        DatabaseLocation::Sqlite { path } => {
+            if owner_database_url.is_some() {
+                return Err(Error::invalid(
+                    "--owner-database-url",
+                    "only applies to PostgreSQL; SQLite is migrated in place",
+                )
+                .into());
+            }
+            let (store, applied) = backend::open_and_migrate_sqlite(path).await?;
+            tracing::info!(
+                backend = "sqlite",
+                path = %path.display(),
+                applied_migrations = ?applied,
+                "database ready"
+            );
+            Ok(Arc::new(store))
+        }
+        DatabaseLocation::Postgres { url } => {
+            if let Some(owner_database_url) = owner_database_url {
+                let runtime_role = backend::role_of_postgres_url(url)?;
+                let report = tenantry_store_postgres::migrate(owner_database_url, Some(&runtime_role))
+                    .await
+                    .with_context(|| {
+                        format!("migrating PostgreSQL with --owner-database-url and granting to role {runtime_role:?}")
+                    })?;
+                tracing::info!(backend = "postgres", runtime_role = %runtime_role, report = ?report, "migrations applied");
+            }
+            let store = backend::connect_postgres(url).await?;
+            backend::require_current_schema(&store, location).await?;
+            tracing::info!(backend = "postgres", "database ready");
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// Writes the bootstrap operator key to a new file readable by its owner
+/// only. An existing file is never overwritten: it may hold the only copy of
+/// an earlier key.
+fn write_bootstrap_key(data_dir: &Path, token: &ApiKeyToken) -> anyhow::Result<PathBuf> {
+    backend::create_private_directory(data_dir)?;
+    let key_path = data_dir.join(BOOTSTRAP_KEY_FILE_NAME);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = match options.open(&key_path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => bail!(
+            "the bootstrap created a new operator API key (id {}), but {} already exists and is never \
+             overwritten, so the new key was not saved. Move the old file away if it is stale, then mint \
+             an operator key with `tenantry api-key create`",
+            token.api_key_id(),
+            key_path.display()
+        ),
+        Err(error) => {
+            return Err(error).with_context(|| format!("creating the key file {}", key_path.display()));
+        }
+    };
+    let written = file.write_all(format!("{}\n", token.expose()).as_bytes()).and_then(|()| file.sync_all());
+    if let Err(error) = written {
+        // A partial file would look like a key and fail every request.
+        drop(file);
+        let _ = std::fs::remove_file(&key_path);
+        return Err(error).with_context(|| format!("writing the key file {}", key_path.display()));
+    }
+    Ok(key_path)
+}
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM, starting a graceful
+/// shutdown: in-flight requests finish, new connections are refused.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for SIGINT; stop the server with SIGTERM");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; stop the server with SIGINT");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("received SIGINT, shutting down"),
+        () = terminate => tracing::info!("received SIGTERM, shutting down"),
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the `tenantry` binary: the real executable, run as
+//! operators and deployments run it, on SQLite and PostgreSQL.
+
+mod bootstrap_race;
+mod cli;
+mod serve;
+mod support;

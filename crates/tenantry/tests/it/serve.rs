@@ -1,0 +1,202 @@
+//! `tenantry serve` end to end: health, readiness, the bootstrap key file,
+//! restarts, refusals on PostgreSQL.
+
+use std::os::unix::fs::PermissionsExt;
+
+use tenantry_test_support::postgres::PostgresTestDb;
+
+use crate::support::{Tenantry, http_get, key_file, key_files};
+
+#[test]
+fn serves_on_sqlite_and_keeps_the_bootstrap_key_across_restarts() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let tenantry = Tenantry::sqlite(data_dir.path());
+
+    let mut first = tenantry.serve(&[]);
+    let address = first.wait_until_ready();
+    let healthz = http_get(address, "/healthz", None);
+    assert_eq!(healthz.status, 200, "{healthz:?}");
+    assert_eq!(healthz.json()["status"], "ok");
+    let readyz = http_get(address, "/readyz", None);
+    assert_eq!(readyz.status, 200, "{readyz:?}");
+    assert_eq!(readyz.json()["status"], "ready");
+
+    let key_path = key_file(data_dir.path());
+    let metadata = std::fs::metadata(&key_path).expect("the bootstrap key file exists");
+    assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
+    let key_text = std::fs::read_to_string(&key_path).unwrap();
+    let token = key_text.trim();
+    assert!(token.starts_with("tnty_"), "{token}");
+
+    let workspaces = http_get(address, "/v1/workspaces", Some(token));
+    assert_eq!(workspaces.status, 200, "{workspaces:?}");
+    assert!(workspaces.body.contains("\"Root\""), "{}", workspaces.body);
+    let anonymous = http_get(address, "/v1/workspaces", None);
+    assert_eq!(anonymous.status, 401, "{anonymous:?}");
+    assert!(
+        anonymous.header("www-authenticate").is_some_and(|value| value.starts_with("Bearer")),
+        "{anonymous:?}"
+    );
+
+    let status = first.terminate();
+    assert!(status.success(), "graceful shutdown should exit 0, got {status:?}; log:\n{}", first.log());
+    let first_log = first.log();
+    assert!(!first_log.contains(token), "the key was logged:\n{first_log}");
+    assert!(
+        first_log.contains(&key_path.display().to_string()),
+        "the key file's path is logged:\n{first_log}"
+    );
+    assert!(first_log.contains("bootstrap created the default tenant"), "{first_log}");
+    assert!(
+        first_log.contains("tenant_id=ten_") && first_log.contains("root_workspace_id=ws_"),
+        "{first_log}"
+    );
+
+    // The second start finds everything in place: no new key, the old one
+    // still works. It logs JSON lines this time.
+    let mut second = tenantry.serve(&["--log-format", "json"]);
+    let address = second.wait_until_ready();
+    assert_eq!(http_get(address, "/v1/workspaces", Some(token)).status, 200);
+    assert_eq!(key_files(data_dir.path()), vec![key_path.clone()]);
+    assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key_text);
+    let status = second.terminate();
+    assert!(status.success(), "{status:?}");
+    let second_log = second.log();
+    assert!(!second_log.contains(token), "the key was logged:\n{second_log}");
+    assert!(second_log.contains("bootstrap found the default tenant already in place"), "{second_log}");
+    for line in second_log.lines() {
+        let parsed: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|error| panic!("not a JSON log line ({error}): {line}"));
+        assert!(parsed.get("level").is_some(), "{line}");
+    }
+
+    // Exactly one default tenant with one root workspace, and one key.
+    let tenants = tenantry.json(&["tenant", "list"]);
+    assert_eq!(tenants.as_array().unwrap().len(), 1);
+    assert_eq!(tenants[0]["name"], "default");
+    assert_eq!(tenantry.json(&["api-key", "list", "--tenant", "default"]).as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn serve_configuration_is_validated_before_starting() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let tenantry = Tenantry::sqlite(data_dir.path());
+    let short_pepper = data_dir.path().join("pepper");
+    std::fs::write(&short_pepper, "too short\n").unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (&["serve", "--listen", "127.0.0.1:0", "--default-tenant-name", " "], "error"),
+        (&["serve", "--listen", "127.0.0.1:0", "--max-body-bytes", "0"], "error"),
+        (
+            &["serve", "--listen", "127.0.0.1:0", "--owner-database-url", "postgres://o@localhost/db"],
+            "error (invalid_field): --owner-database-url: only applies to PostgreSQL",
+        ),
+        (
+            &["serve", "--listen", "127.0.0.1:0", "--api-key-pepper-file", short_pepper.to_str().unwrap()],
+            "error (invalid_field): using the API key pepper file",
+        ),
+    ];
+    for (arguments, error_start) in cases {
+        let finished = tenantry.run(arguments);
+        assert_eq!(finished.code, Some(2), "{arguments:?}\n{}", finished.stderr);
+        assert!(finished.error_line().starts_with(error_start), "{arguments:?}\n{}", finished.stderr);
+    }
+    assert!(key_files(data_dir.path()).is_empty());
+}
+
+#[test]
+fn a_pepper_file_is_shared_by_serve_and_api_key_create() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let tenantry = Tenantry::sqlite(data_dir.path());
+    let pepper_path = data_dir.path().join("pepper");
+    std::fs::write(&pepper_path, format!("{}\n", "p".repeat(48))).unwrap();
+    std::fs::set_permissions(&pepper_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let pepper = pepper_path.to_str().unwrap();
+
+    let mut server = tenantry.serve(&["--api-key-pepper-file", pepper]);
+    let address = server.wait_until_ready();
+    let bootstrap_token = std::fs::read_to_string(key_file(data_dir.path())).unwrap();
+    assert_eq!(http_get(address, "/v1/workspaces", Some(bootstrap_token.trim())).status, 200);
+
+    let with_pepper = tenantry.json(&[
+        "api-key",
+        "create",
+        "--tenant",
+        "default",
+        "--username",
+        "bob",
+        "--name",
+        "peppered",
+        "--api-key-pepper-file",
+        pepper,
+    ]);
+    let token = with_pepper["secret"].as_str().unwrap();
+    assert_eq!(http_get(address, "/v1/workspaces", Some(token)).status, 200);
+
+    // A key hashed under the database's pepper does not verify on a server
+    // configured with another one.
+    let without_pepper =
+        tenantry.json(&["api-key", "create", "--tenant", "default", "--username", "bob", "--name", "plain"]);
+    let token = without_pepper["secret"].as_str().unwrap();
+    assert_eq!(http_get(address, "/v1/workspaces", Some(token)).status, 401);
+}
+
+#[tokio::test]
+async fn serve_on_postgres_refuses_a_superuser() {
+    let Some(database) = PostgresTestDb::create().await else { return };
+    let data_dir = tempfile::tempdir().unwrap();
+    let superuser_url = {
+        // The admin URL names the maintenance database; point it at the
+        // test database so only the role differs from a good setup.
+        let (server, _maintenance) = database.admin_url.rsplit_once('/').unwrap();
+        format!("{server}/{}", database.database)
+    };
+    let tenantry = Tenantry::postgres(data_dir.path(), &superuser_url);
+    let mut server = tenantry.serve(&[]);
+    let status = server.wait_for_exit();
+    assert!(!status.success(), "serve started as a superuser; log:\n{}", server.log());
+    let log = server.log();
+    assert!(log.contains("superuser"), "the refusal names the reason:\n{log}");
+    assert!(log.lines().any(|line| line.starts_with("error")), "{log}");
+    assert!(key_files(data_dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn serve_on_postgres_refuses_pending_migrations_until_migrated() {
+    let Some(database) = PostgresTestDb::create_unmigrated().await else { return };
+    let data_dir = tempfile::tempdir().unwrap();
+    let runtime = Tenantry::postgres(data_dir.path(), &database.runtime_url);
+
+    let mut refused = runtime.serve(&[]);
+    let status = refused.wait_for_exit();
+    assert!(!status.success(), "serve started on an unmigrated database; log:\n{}", refused.log());
+    assert!(refused.log().contains("run `tenantry migrate"), "{}", refused.log());
+
+    let owner = Tenantry::postgres(data_dir.path(), &database.owner_url);
+    let migrated = owner.json(&["migrate", "--runtime-role", &database.runtime_role]);
+    assert_eq!(migrated["backend"], "postgres");
+    assert!(!migrated["applied"].as_array().unwrap().is_empty(), "{migrated}");
+    assert_eq!(migrated["runtime_role"], database.runtime_role.as_str());
+    let again = owner.json(&["migrate", "--runtime-role", &database.runtime_role]);
+    assert_eq!(again["applied"], serde_json::json!([]));
+
+    let mut server = runtime.serve(&[]);
+    let address = server.wait_until_ready();
+    let token = std::fs::read_to_string(key_file(data_dir.path())).unwrap();
+    assert_eq!(http_get(address, "/v1/workspaces", Some(token.trim())).status, 200);
+}
+
+#[tokio::test]
+async fn serve_on_postgres_migrates_with_an_owner_url() {
+    let Some(database) = PostgresTestDb::create_unmigrated().await else { return };
+    let data_dir = tempfile::tempdir().unwrap();
+    let runtime = Tenantry::postgres(data_dir.path(), &database.runtime_url);
+    let mut server = runtime.serve(&["--owner-database-url", &database.owner_url]);
+    let address = server.wait_until_ready();
+    assert_eq!(http_get(address, "/readyz", None).status, 200);
+    let token = std::fs::read_to_string(key_file(data_dir.path())).unwrap();
+    let workspaces = http_get(address, "/v1/workspaces", Some(token.trim()));
+    assert_eq!(workspaces.status, 200, "{workspaces:?}");
+    let log = server.log();
+    assert!(!log.contains(token.trim()), "the key was logged:\n{log}");
+    assert!(!log.contains(&database.owner_url), "a database URL was logged:\n{log}");
+}
