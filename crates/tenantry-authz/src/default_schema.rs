@@ -1,0 +1,73 @@
+//! The schema tenantry ships with. The crate docs have the table of who can
+//! do what; tests in `tests/it/default_schema.rs` hold it to that table.
+
+/// tenantry's default schema: platform, users, groups, tenants, workspaces
+/// and API keys.
+pub const DEFAULT_SCHEMA: &str = r#"
+// A person, created from an OIDC token or by the CLI.
+definition user {}
+
+// The deployment itself: one object, `platform:main`. Its admins (the
+// bootstrap operator first) run every tenant.
+definition platform {
+    relation admin: user
+
+    permission create_tenant = admin
+    permission list_tenants = admin
+    permission suspend_tenant = admin
+    permission delete_tenant = admin
+    permission mint_key = admin
+}
+
+// A set of users. `member` may name other groups' members, so groups nest;
+// a cycle of groups is allowed and simply makes them share members.
+definition group {
+    relation tenant: tenant
+    relation member: user | group#member
+    relation admin: user
+
+    permission manage = admin + tenant->manage
+    permission view = member + manage
+}
+
+definition tenant {
+    relation platform: platform
+    relation admin: user | group#member
+    relation member: user | group#member
+
+    // Tenant admins, and the platform's admins in every tenant.
+    permission manage = admin + platform->admin
+    // Admin implies member: everything a member may do, an admin may do.
+    permission view = member + manage
+}
+
+// Workspaces form a tree per tenant. Roles granted on a workspace hold on
+// every descendant: `parent->manage`, `parent->edit`, `parent->view_by_role`.
+definition workspace {
+    relation tenant: tenant
+    relation parent: workspace
+    // Set only on a tenant's root workspace, to that tenant: it lets every
+    // tenant member create workspaces directly under the root (and see it),
+    // but not under any other workspace.
+    relation root_of: tenant
+    relation admin: user | group#member
+    relation editor: user | group#member
+    relation member: user | group#member
+
+    permission manage = admin + parent->manage + tenant->manage
+    permission edit = editor + manage + parent->edit
+    // View granted by a role here or on an ancestor. It is kept apart from
+    // `view` so that what `root_of` grants on the root does not flow down.
+    permission view_by_role = member + edit + parent->view_by_role
+    permission view = view_by_role + root_of->view
+    permission create_child = edit + root_of->view
+}
+
+definition api_key {
+    relation owner: user
+    relation tenant: tenant
+
+    permission view = owner + tenant->manage
+    permission revoke = owner + tenant->manage
+}
+"#;

@@ -1,0 +1,6 @@
+//! The integration tests of tenantry-authz, in one binary.
+
+mod default_schema;
+mod differential;
+mod engine;
+mod parser;
