@@ -281,8 +281,6 @@ pub struct ApiKeyCredentials {
     pub api_key: ApiKey,
     /// Its stored hash.
     pub secret_hash: Vec<u8>,
-    /// Whether its user is a platform admin.
-    pub user_is_platform_admin: bool,
     /// Its tenant's status.
     pub tenant_status: crate::tenant::TenantStatus,
 }

@@ -24,20 +24,34 @@ pub enum ConflictCode {
     WorkspaceCycle,
     /// The API key was revoked before.
     AlreadyRevoked,
+    /// A group with this name already exists in the tenant.
+    DuplicateGroupName,
+    /// The change would leave a tenant, workspace or group that has admins
+    /// without any.
+    LastAdmin,
+    /// A new authorization schema would no longer allow relationships that
+    /// are stored.
+    SchemaOrphansRelationships,
+    /// The authorization schema changed since the version the caller read.
+    SchemaChanged,
 }
 
 impl ConflictCode {
     /// The stable snake_case code shown to API and CLI users.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::DuplicateTenantName | Self::DuplicateWorkspaceName | Self::DuplicateApiKeyName => {
-                "duplicate_name"
-            }
+            Self::DuplicateTenantName
+            | Self::DuplicateWorkspaceName
+            | Self::DuplicateApiKeyName
+            | Self::DuplicateGroupName => "duplicate_name",
             Self::DuplicateUsername => "duplicate_username",
             Self::RootWorkspace => "root_workspace",
             Self::WorkspaceHasChildren => "workspace_has_children",
             Self::WorkspaceCycle => "workspace_cycle",
             Self::AlreadyRevoked => "already_revoked",
+            Self::LastAdmin => "last_admin",
+            Self::SchemaOrphansRelationships => "schema_orphans_relationships",
+            Self::SchemaChanged => "schema_changed",
         }
     }
 
@@ -52,6 +66,14 @@ impl ConflictCode {
             Self::WorkspaceHasChildren => "the workspace has child workspaces; delete or move them first",
             Self::WorkspaceCycle => "a workspace cannot be moved beneath itself or one of its descendants",
             Self::AlreadyRevoked => "the API key is already revoked",
+            Self::DuplicateGroupName => "a group with this name already exists in this tenant",
+            Self::LastAdmin => "this is the last admin; grant another member the admin role first",
+            Self::SchemaOrphansRelationships => {
+                "the schema would no longer allow relationships that are stored; delete them first or keep their relations"
+            }
+            Self::SchemaChanged => {
+                "the authorization schema changed since it was read; read it again and retry"
+            }
         }
     }
 }
@@ -73,10 +95,13 @@ pub enum Error {
         resource: &'static str,
     },
     /// The operation conflicts with stored state.
-    #[error("{}", code.message())]
+    #[error("{}{}", code.message(), detail.as_deref().map(|detail| format!(": {detail}")).unwrap_or_default())]
     Conflict {
         /// Which rule the operation ran into.
         code: ConflictCode,
+        /// What exactly conflicted, when there is more to say than the code's
+        /// message (for example which stored relationships a schema orphans).
+        detail: Option<String>,
     },
     /// The caller may see the resource but not do this to it.
     #[error("{reason}")]
@@ -106,7 +131,12 @@ impl Error {
 
     /// A conflict error with the given code.
     pub fn conflict(code: ConflictCode) -> Self {
-        Self::Conflict { code }
+        Self::Conflict { code, detail: None }
+    }
+
+    /// A conflict error with the given code and what exactly conflicted.
+    pub fn conflict_with_detail(code: ConflictCode, detail: impl Into<String>) -> Self {
+        Self::Conflict { code, detail: Some(detail.into()) }
     }
 
     /// An invalid-field error.

@@ -120,6 +120,12 @@ prefixed_id!(
     "key",
     "api key"
 );
+prefixed_id!(
+    /// Identifies a group of users. Prefix `grp`.
+    GroupId,
+    "grp",
+    "group"
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,18 +1,24 @@
 //! The tenantry domain.
 //!
 //! This crate holds the types every other crate speaks in: identifiers,
-//! validated names, tenants, workspaces, users and API keys, the scopes that
-//! every tenant-owned operation requires, the error type, and the [`Store`]
+//! validated names, tenants, workspaces, users, groups, memberships and API
+//! keys, the relationships that authorization reads, the scopes that every
+//! tenant-owned operation requires, the error type, and the [`Store`]
 //! contract that each database backend implements.
 //!
 //! It knows nothing of HTTP or SQL: it does not depend on axum or sqlx, and
-//! the compiler keeps it that way.
+//! the compiler keeps it that way. It depends on `tenantry-authz`, the
+//! IO-free authorization engine, whose relationship type it stores.
 
 pub mod api_key;
+pub mod authorizer;
 pub mod error;
+pub mod group;
 pub mod id;
+pub mod membership;
 pub mod name;
 pub mod page;
+pub mod relationship;
 pub mod scope;
 pub mod service;
 pub mod store;
@@ -23,14 +29,21 @@ pub mod workspace;
 pub use api_key::{
     ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyLifetime, ApiKeyToken, NewApiKey, TokenError,
 };
+pub use authorizer::{Authorizer, AuthorizerConfig, Consistency, RevisionToken, SweepReport};
 pub use error::{ConflictCode, Error, Result};
-pub use id::{ApiKeyId, IdError, TenantId, UserId, WorkspaceId};
-pub use name::{ApiKeyName, DisplayName, Email, Environment, TenantName, Username, WorkspaceName};
+pub use group::{Group, GroupPatch, NewGroup};
+pub use id::{ApiKeyId, GroupId, IdError, TenantId, UserId, WorkspaceId};
+pub use membership::{Member, Membership, MembershipResource, Role};
+pub use name::{ApiKeyName, DisplayName, Email, Environment, GroupName, TenantName, Username, WorkspaceName};
 pub use page::{Page, PageLimit, PageRequest};
+pub use relationship::{
+    PartitionScope, RelationshipChanges, RelationshipFilter, RelationshipSnapshot, RelationshipUsage,
+    RelationshipWrite, Revision, StoredSchema,
+};
 pub use scope::{PlatformScope, TenantScope};
 pub use store::{BootstrapOutcome, BootstrapRequest, Store};
 pub use tenant::{DataResidency, DeploymentModel, NewTenant, Tenant, TenantPatch, TenantStatus};
-pub use user::{NewUser, User};
+pub use user::{NewUser, OidcIdentity, OidcSignIn, User};
 pub use workspace::{NewWorkspace, Workspace, WorkspacePatch, WorkspaceStatus};
 
 /// The moment operations are stamped with. One alias so every crate agrees.

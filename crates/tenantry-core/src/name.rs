@@ -108,6 +108,10 @@ name_type!(
     ApiKeyName
 );
 name_type!(
+    /// A group's name: unique within its tenant.
+    GroupName
+);
+name_type!(
     /// A workspace's environment, free text such as `production` or `staging`.
     Environment
 );

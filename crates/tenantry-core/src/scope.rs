@@ -55,6 +55,13 @@ impl PlatformScope {
         Self { reason: "operator cli" }
     }
 
+    /// A platform scope for the authorizer: reading the platform partition
+    /// and the schema, the expiry sweep, and finding the tenants a user
+    /// appears in.
+    pub fn authorization() -> Self {
+        Self { reason: "authorization" }
+    }
+
     /// Why this scope was granted.
     pub fn reason(&self) -> &'static str {
         self.reason

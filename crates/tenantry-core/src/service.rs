@@ -4,11 +4,11 @@
 use crate::api_key::{ApiKey, ApiKeyHasher, ApiKeyLifetime, ApiKeyToken, NewApiKey, TokenError};
 use crate::error::{Error, Result};
 use crate::id::{ApiKeyId, TenantId, UserId};
-use crate::name::{ApiKeyName, DisplayName, TenantName, Username, WorkspaceName};
+use crate::name::{ApiKeyName, DisplayName, Email, TenantName, Username, WorkspaceName};
 use crate::scope::{PlatformScope, TenantScope};
 use crate::store::{BootstrapOutcome, BootstrapRequest, Store};
 use crate::tenant::{DataResidency, DeploymentModel, NewTenant, TenantStatus};
-use crate::user::NewUser;
+use crate::user::{NewUser, OidcIdentity, OidcSignIn};
 use crate::{Timestamp, now};
 
 /// How often `last_used_at` is written at most, per key, in seconds. Writing
@@ -60,13 +60,12 @@ pub enum AuthenticationError {
     Store(#[from] Error),
 }
 
-/// Who a verified API key speaks for.
+/// Who a verified API key speaks for. What the key's user may do is for
+/// authorization to say.
 #[derive(Debug, Clone)]
 pub struct Principal {
     /// The key that was presented.
     pub api_key: ApiKey,
-    /// Whether the key's user is a platform admin.
-    pub is_platform_admin: bool,
     /// The status of the key's tenant at the time of the request.
     pub tenant_status: TenantStatus,
 }
@@ -110,11 +109,7 @@ pub async fn authenticate(
             tracing::warn!(api_key_id = %api_key.id, error = %error, "could not record API key use");
         }
     }
-    Ok(Principal {
-        api_key,
-        is_platform_admin: credentials.user_is_platform_admin,
-        tenant_status: credentials.tenant_status,
-    })
+    Ok(Principal { api_key, tenant_status: credentials.tenant_status })
 }
 
 /// What the start-up bootstrap creates on a fresh database.
@@ -140,8 +135,8 @@ impl BootstrapConfig {
 }
 
 /// Ensures the default tenant exists. On the one call, across all processes,
-/// that creates it, also creates the operator user (a platform admin) and
-/// its first API key, and returns that key's token for the caller to hand
+/// that creates it, also creates the operator user (a platform admin and the
+/// tenant's admin) and its first API key, and returns that key's token for the caller to hand
 /// over; every other call returns `None`.
 pub async fn bootstrap(
     store: &dyn Store,
@@ -162,6 +157,9 @@ pub async fn bootstrap(
             deployment_model: DeploymentModel::HostedSaas,
             data_residency: DataResidency::Global,
             root_workspace_name: config.root_workspace_name.clone(),
+            // The store makes the operator the tenant's admin: its id is
+            // known only once the store has found or created the user.
+            creator: None,
         },
         operator: NewUser::from_username(config.operator_username.clone()),
         operator_key: NewApiKey {
@@ -186,4 +184,67 @@ pub async fn api_key_hasher(store: &dyn Store, configured_pepper: Option<&[u8]>)
         None => store.api_key_pepper().await?,
     };
     ApiKeyHasher::new(&pepper).map_err(|reason| Error::invalid("api_key_pepper", reason))
+}
+
+/// What an OIDC token's claims say about its user, as the store's
+/// [`OidcSignIn`]: the username is the first of `preferred_username`,
+/// `email` and `sub` that is a valid username; the display name is `name`
+/// if valid, else the username; the e-mail is `email` if valid. The fallback
+/// username, `oidc-` and 16 hex digits of a hash of the issuer and subject,
+/// is the same for the same identity every time.
+pub fn oidc_sign_in(
+    issuer: &str,
+    subject: &str,
+    preferred_username: Option<&str>,
+    name: Option<&str>,
+    email: Option<&str>,
+) -> OidcSignIn {
+    use sha2::{Digest, Sha256};
+
+    let digest = Sha256::new().chain_update(issuer).chain_update([0u8]).chain_update(subject).finalize();
+    let hex: String = digest.iter().take(8).map(|byte| format!("{byte:02x}")).collect();
+    let fallback_username =
+        Username::parse(&format!("oidc-{hex}")).expect("hex digits form a valid username");
+    let username = [preferred_username, email, Some(subject)]
+        .into_iter()
+        .flatten()
+        .find_map(|candidate| Username::parse(candidate).ok())
+        .unwrap_or_else(|| fallback_username.clone());
+    let display_name = name.and_then(|name| DisplayName::parse(name).ok()).unwrap_or_else(|| {
+        DisplayName::parse(username.as_str()).expect("a valid username is a valid display name")
+    });
+    let email = email.and_then(|email| Email::parse(email).ok());
+    OidcSignIn {
+        identity: OidcIdentity { issuer: issuer.to_owned(), subject: subject.to_owned() },
+        profile: NewUser { username, display_name, email },
+        fallback_username,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oidc_claims_become_a_profile_with_a_stable_fallback() {
+        let first = oidc_sign_in(
+            "https://id.example",
+            "sub-1",
+            Some("ada"),
+            Some("Ada Lovelace"),
+            Some("ada@example.com"),
+        );
+        assert_eq!(first.profile.username.as_str(), "ada");
+        assert_eq!(first.profile.display_name.as_str(), "Ada Lovelace");
+        assert_eq!(first.profile.email.as_ref().map(Email::as_str), Some("ada@example.com"));
+        let again = oidc_sign_in("https://id.example", "sub-1", None, None, None);
+        assert_eq!(again.fallback_username, first.fallback_username);
+        assert_eq!(again.profile.username.as_str(), "sub-1");
+        let other = oidc_sign_in("https://other.example", "sub-1", None, None, None);
+        assert_ne!(other.fallback_username, first.fallback_username);
+        let spaced =
+            oidc_sign_in("https://id.example", "has space", Some("also spaced"), None, Some("not an email"));
+        assert_eq!(spaced.profile.username, spaced.fallback_username);
+        assert_eq!(spaced.profile.email, None);
+    }
 }

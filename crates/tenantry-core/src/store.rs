@@ -12,12 +12,18 @@ use async_trait::async_trait;
 use crate::Timestamp;
 use crate::api_key::{ApiKey, ApiKeyCredentials, NewApiKey};
 use crate::error::Result;
-use crate::id::{ApiKeyId, TenantId, UserId, WorkspaceId};
+use crate::group::{Group, GroupPatch, NewGroup};
+use crate::id::{ApiKeyId, GroupId, TenantId, UserId, WorkspaceId};
+use crate::membership::{Member, Membership, MembershipResource};
 use crate::name::Username;
 use crate::page::{Page, PageRequest};
+use crate::relationship::{
+    PartitionScope, Relationship, RelationshipChanges, RelationshipFilter, RelationshipSnapshot,
+    RelationshipUsage, RelationshipWrite, Revision, StoredSchema,
+};
 use crate::scope::{PlatformScope, TenantScope};
 use crate::tenant::{NewTenant, Tenant, TenantPatch};
-use crate::user::{NewUser, User};
+use crate::user::{NewUser, OidcSignIn, User};
 use crate::workspace::{NewWorkspace, Workspace, WorkspacePatch};
 
 #[cfg(doc)]
@@ -32,7 +38,8 @@ pub struct BootstrapRequest {
     /// of this name exists.
     pub tenant: NewTenant,
     /// The operator user, created if no user has its username, and made a
-    /// platform admin, only when this call creates the tenant.
+    /// platform admin (`platform:main#admin`) and the default tenant's admin,
+    /// only when this call creates the tenant.
     pub operator: NewUser,
     /// The operator's first API key, bound to `tenant_id`, inserted only
     /// when this call creates the tenant. Its `user_id` is ignored: the
@@ -55,6 +62,12 @@ pub struct BootstrapOutcome {
 
 /// The operations every backend provides. One conformance suite
 /// (`tenantry-test-support`) runs against each implementation.
+///
+/// Operations that create, move or delete what relationships describe
+/// (tenants, workspaces, groups, API keys, memberships) write those
+/// relationships in the same transaction, as [`crate::relationship`] lists
+/// them, and so advance the partition's revision; see that module for what
+/// revisions promise.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Succeeds when the database answers a trivial query.
@@ -78,7 +91,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         request: BootstrapRequest,
     ) -> Result<BootstrapOutcome>;
 
-    /// Creates a tenant and its root workspace in one transaction.
+    /// Creates a tenant and its root workspace in one transaction, with the
+    /// relationships of [`crate::relationship::new_tenant_relationships`] in
+    /// its new partition (at revision 1).
     async fn create_tenant(&self, platform: &PlatformScope, tenant: NewTenant)
     -> Result<(Tenant, Workspace)>;
 
@@ -89,9 +104,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         page: PageRequest<TenantId>,
     ) -> Result<Page<Tenant>>;
 
-    /// Deletes a tenant and everything it owns in one transaction: API keys,
-    /// then workspaces deepest first, then the tenant. Any failure leaves
-    /// everything in place.
+    /// Deletes a tenant and everything it owns in one transaction: its
+    /// relationship partition (relationships, change log, revision), groups,
+    /// API keys, then workspaces deepest first, then the tenant. Any failure
+    /// leaves everything in place.
     async fn delete_tenant(&self, platform: &PlatformScope, tenant_id: &TenantId) -> Result<()>;
 
     /// Reads the scope's tenant.
@@ -101,7 +117,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn update_tenant(&self, scope: &TenantScope, patch: TenantPatch) -> Result<Tenant>;
 
     /// Creates a workspace beneath an existing one of the same tenant (the
-    /// root when no parent is named).
+    /// root when no parent is named), with its relationships.
     async fn create_workspace(&self, scope: &TenantScope, workspace: NewWorkspace) -> Result<Workspace>;
 
     /// Reads one workspace of the scope's tenant.
@@ -115,7 +131,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Page<Workspace>>;
 
     /// Renames, moves (refusing cycles and moves of the root), or changes
-    /// the status or environment of a workspace.
+    /// the status or environment of a workspace. A move replaces the
+    /// workspace's `parent` relationship in the same transaction.
     async fn update_workspace(
         &self,
         scope: &TenantScope,
@@ -123,7 +140,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         patch: WorkspacePatch,
     ) -> Result<Workspace>;
 
-    /// Deletes a workspace that is not the root and has no children.
+    /// Deletes a workspace that is not the root and has no children, and
+    /// every relationship naming it, as resource or as subject.
     async fn delete_workspace(&self, scope: &TenantScope, workspace_id: &WorkspaceId) -> Result<()>;
 
     /// Creates a user; a taken username is a conflict.
@@ -139,8 +157,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Finds a user by username.
     async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>>;
 
-    /// Stores a new API key in the scope's tenant. An unknown tenant is
-    /// [`Error::NotFound`]; a name the user already uses there is a conflict.
+    /// Stores a new API key in the scope's tenant, with its relationships
+    /// (owner, tenant). An unknown tenant is [`Error::NotFound`]; a name the
+    /// user already uses there is a conflict.
     async fn create_api_key(&self, scope: &TenantScope, api_key: NewApiKey) -> Result<ApiKey>;
 
     /// Lists the scope's API keys, ordered by id.
@@ -172,4 +191,158 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         api_key_id: &ApiKeyId,
         at: Timestamp,
     ) -> Result<()>;
+
+    /// The API keys of the scope's tenant with these ids, ordered by id;
+    /// ids the tenant has no key for are left out.
+    async fn api_keys_by_ids(&self, scope: &TenantScope, api_key_ids: &[ApiKeyId]) -> Result<Vec<ApiKey>>;
+
+    /// The workspaces of the scope's tenant with these ids, ordered by id;
+    /// ids the tenant has no workspace for are left out.
+    async fn workspaces_by_ids(
+        &self,
+        scope: &TenantScope,
+        workspace_ids: &[WorkspaceId],
+    ) -> Result<Vec<Workspace>>;
+
+    /// The users with these ids, ordered by id; unknown ids are left out.
+    async fn users_by_ids(&self, user_ids: &[UserId]) -> Result<Vec<User>>;
+
+    /// The user an OIDC identity signs in as, created on its first sign-in
+    /// (just in time) and otherwise brought in step with the profile: display
+    /// name and e-mail always, the username when the new one is free. A
+    /// username taken by another user makes a new user take
+    /// `fallback_username`. Safe against concurrent sign-ins of one identity.
+    async fn sign_in_oidc_user(&self, sign_in: OidcSignIn) -> Result<User>;
+
+    // --- Groups -------------------------------------------------------------
+
+    /// Creates a group in the scope's tenant, with its relationships
+    /// (tenant; the creator as admin). A name the tenant already uses is a
+    /// conflict (`DuplicateGroupName`).
+    async fn create_group(&self, scope: &TenantScope, group: NewGroup) -> Result<Group>;
+
+    /// Reads one group of the scope's tenant.
+    async fn get_group(&self, scope: &TenantScope, group_id: &GroupId) -> Result<Group>;
+
+    /// Lists the scope's groups, ordered by id.
+    async fn list_groups(&self, scope: &TenantScope, page: PageRequest<GroupId>) -> Result<Page<Group>>;
+
+    /// The groups of the scope's tenant with these ids, ordered by id;
+    /// ids the tenant has no group for are left out.
+    async fn groups_by_ids(&self, scope: &TenantScope, group_ids: &[GroupId]) -> Result<Vec<Group>>;
+
+    /// Renames a group.
+    async fn update_group(&self, scope: &TenantScope, group_id: &GroupId, patch: GroupPatch)
+    -> Result<Group>;
+
+    /// Deletes a group and every relationship naming it: its own (tenant,
+    /// admins, members) and the roles it holds elsewhere
+    /// (`...@group:<id>#member`).
+    async fn delete_group(&self, scope: &TenantScope, group_id: &GroupId) -> Result<()>;
+
+    // --- Memberships --------------------------------------------------------
+
+    /// Gives a member a role on a resource of the scope's tenant, replacing
+    /// the role it held there (one role per member per resource), as one
+    /// relationship. Refuses, with `LastAdmin`, to demote the resource's only
+    /// admin. An unknown workspace or group resource is
+    /// [`Error::NotFound`]; an unknown user or group as member is
+    /// [`Error::Invalid`] on `member`.
+    async fn set_membership(&self, scope: &TenantScope, membership: Membership) -> Result<Membership>;
+
+    /// Removes a member's role on a resource. A member without a role there
+    /// is [`Error::NotFound`] (`membership`); removing the resource's only
+    /// admin is refused with `LastAdmin`.
+    async fn remove_membership(
+        &self,
+        scope: &TenantScope,
+        resource: &MembershipResource,
+        member: &Member,
+    ) -> Result<()>;
+
+    /// The members of a resource with their roles, ordered by member
+    /// (`group:...` before `user:...`, then by id).
+    async fn list_memberships(
+        &self,
+        scope: &TenantScope,
+        resource: &MembershipResource,
+        page: PageRequest<Member>,
+    ) -> Result<Page<Membership>>;
+
+    // --- Relationships ------------------------------------------------------
+
+    /// Every relationship of the partition and the revision they are at,
+    /// read in one consistent snapshot.
+    async fn relationship_snapshot(&self, partition: &PartitionScope) -> Result<RelationshipSnapshot>;
+
+    /// The partition's changes after `after`, in order, and its current
+    /// revision. [`RelationshipChanges::Pruned`] when the log no longer
+    /// reaches back to `after`; [`RelationshipChanges::Gone`] when the
+    /// tenant was deleted.
+    async fn relationship_changes(
+        &self,
+        partition: &PartitionScope,
+        after: Revision,
+    ) -> Result<RelationshipChanges>;
+
+    /// Writes a batch of relationships in one transaction (deletes first,
+    /// then touches) and returns the partition's revision after it: the
+    /// next revision if anything changed, the current one if nothing did.
+    /// Every relationship must belong in the partition
+    /// ([`PartitionScope::admits`]), else [`Error::Invalid`] on `resource`
+    /// and nothing is written. The schema is the caller's to check.
+    async fn write_relationships(
+        &self,
+        partition: &PartitionScope,
+        write: RelationshipWrite,
+    ) -> Result<Revision>;
+
+    /// The partition's stored relationships that match the filter, ordered
+    /// by resource type, resource id, relation, subject type, subject id and
+    /// subject relation; the page cursor is the last relationship's text.
+    async fn list_relationships(
+        &self,
+        partition: &PartitionScope,
+        filter: &RelationshipFilter,
+        page: PageRequest<Relationship>,
+    ) -> Result<Page<Relationship>>;
+
+    /// Deletes relationships that expired at or before `now`, in every
+    /// partition, and returns how many. They granted nothing already; this
+    /// frees their space. The deletions are not logged as changes: every
+    /// reader drops expired relationships by itself.
+    async fn delete_expired_relationships(&self, platform: &PlatformScope, now: Timestamp) -> Result<u64>;
+
+    /// Deletes change-log entries recorded before `before`, in every
+    /// partition, remembering per partition how far the log was pruned
+    /// (so that a reader further behind is told to reload). Returns how
+    /// many entries were deleted.
+    async fn prune_relationship_changes(&self, platform: &PlatformScope, before: Timestamp) -> Result<u64>;
+
+    /// The shapes of the relationships stored in every partition, with a
+    /// count and an example each: what a new schema must still allow.
+    async fn relationship_usage(&self, platform: &PlatformScope) -> Result<Vec<RelationshipUsage>>;
+
+    /// The tenants whose partitions name `user:<id>` as a subject, ordered
+    /// by id: the only tenants, platform admins aside, where the user can
+    /// hold any permission.
+    async fn tenants_naming_user(&self, platform: &PlatformScope, user_id: &UserId) -> Result<Vec<TenantId>>;
+
+    // --- The authorization schema --------------------------------------------
+
+    /// The authorization schema in force, or `None` when none was stored
+    /// (the default schema applies).
+    async fn authorization_schema(&self) -> Result<Option<StoredSchema>>;
+
+    /// Stores a new version of the authorization schema, if the version in
+    /// force is still `expected_current` (`None`: no schema stored yet);
+    /// otherwise `SchemaChanged`. Advances the platform partition's revision,
+    /// so that a consistency token taken after the change sees the new
+    /// schema. The text is the caller's to validate.
+    async fn put_authorization_schema(
+        &self,
+        platform: &PlatformScope,
+        text: &str,
+        expected_current: Option<i64>,
+    ) -> Result<(StoredSchema, Revision)>;
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
-use crate::id::TenantId;
+use crate::id::{TenantId, UserId};
 use crate::name::{DisplayName, TenantName, WorkspaceName};
 
 /// Declares a closed set of snake_case values with parsing and printing.
@@ -136,6 +136,10 @@ pub struct NewTenant {
     pub data_residency: DataResidency,
     /// The name of the root workspace created with it.
     pub root_workspace_name: WorkspaceName,
+    /// The user creating it, who becomes its admin in the same transaction;
+    /// `None` for an operator working from the CLI (platform admins manage
+    /// every tenant anyway).
+    pub creator: Option<UserId>,
 }
 
 /// Changes to a tenant; `None` leaves a field as it is.

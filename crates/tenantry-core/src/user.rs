@@ -1,5 +1,7 @@
-//! Users: people and machines that hold API keys. Users are global to the
-//! deployment; what they may do inside a tenant is decided per tenant.
+//! Users: people and machines that hold API keys or sign in with OIDC.
+//! Users are global to the deployment; what they may do, on the platform and
+//! inside each tenant, is decided by relationships (a platform admin is
+//! `platform:main#admin@user:<id>`).
 
 use serde::Serialize;
 
@@ -18,9 +20,6 @@ pub struct User {
     pub display_name: DisplayName,
     /// Contact address, if known.
     pub email: Option<Email>,
-    /// A platform admin may create, list and delete tenants and mint keys in
-    /// any tenant. The bootstrap operator is the first.
-    pub is_platform_admin: bool,
     /// When the user was created.
     pub created_at: Timestamp,
     /// When the user last changed.
@@ -45,4 +44,29 @@ impl NewUser {
             DisplayName::parse(username.as_str()).expect("a valid username is a valid display name");
         Self { username, display_name, email: None }
     }
+}
+
+/// Who an OIDC provider says a user is: the issuer and the `sub` it
+/// assigned. Together they identify the user for good; names and e-mail
+/// addresses may change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcIdentity {
+    /// The issuer (`iss`), exactly as configured.
+    pub issuer: String,
+    /// The subject (`sub`) the issuer assigned.
+    pub subject: String,
+}
+
+/// A verified OIDC bearer token's user, for just-in-time creation and for
+/// keeping the profile in step with the token's claims.
+#[derive(Debug, Clone)]
+pub struct OidcSignIn {
+    /// Who the token is for.
+    pub identity: OidcIdentity,
+    /// The profile the claims give: username (from `preferred_username`,
+    /// else `email`, else `sub`), display name (`name`) and e-mail.
+    pub profile: NewUser,
+    /// The username to take when the profile's is held by another user:
+    /// derived from the identity, so the same user always gets the same one.
+    pub fallback_username: Username,
 }

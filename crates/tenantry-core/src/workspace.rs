@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
-use crate::id::{TenantId, WorkspaceId};
+use crate::id::{TenantId, UserId, WorkspaceId};
 use crate::name::{Environment, WorkspaceName};
 use crate::tenant::string_enum;
 
@@ -54,6 +54,9 @@ pub struct NewWorkspace {
     pub parent_workspace_id: Option<WorkspaceId>,
     /// The environment label.
     pub environment: Environment,
+    /// The user creating it, who becomes its admin in the same transaction;
+    /// `None` for an operator working from the CLI.
+    pub creator: Option<UserId>,
 }
 
 /// Changes to a workspace; `None` leaves a field as it is.

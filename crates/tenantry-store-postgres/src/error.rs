@@ -44,6 +44,29 @@ pub(crate) enum Operation {
     RevokeApiKey,
     ApiKeyCredentials,
     RecordApiKeyUse,
+    ApiKeysByIds,
+    WorkspacesByIds,
+    UsersByIds,
+    SignInOidcUser,
+    CreateGroup,
+    GetGroup,
+    ListGroups,
+    GroupsByIds,
+    UpdateGroup,
+    DeleteGroup,
+    SetMembership,
+    RemoveMembership,
+    ListMemberships,
+    RelationshipSnapshot,
+    RelationshipChanges,
+    WriteRelationships,
+    ListRelationships,
+    DeleteExpiredRelationships,
+    PruneRelationshipChanges,
+    RelationshipUsage,
+    TenantsNamingUser,
+    AuthorizationSchema,
+    PutAuthorizationSchema,
 }
 
 impl Operation {
@@ -78,13 +101,50 @@ impl Operation {
             Self::RevokeApiKey => "revoking an API key",
             Self::ApiKeyCredentials => "reading an API key's credentials",
             Self::RecordApiKeyUse => "recording an API key's use",
+            Self::ApiKeysByIds => "reading API keys by id",
+            Self::WorkspacesByIds => "reading workspaces by id",
+            Self::UsersByIds => "reading users by id",
+            Self::SignInOidcUser => "signing in an OIDC user",
+            Self::CreateGroup => "creating a group",
+            Self::GetGroup => "reading a group",
+            Self::ListGroups => "listing groups",
+            Self::GroupsByIds => "reading groups by id",
+            Self::UpdateGroup => "updating a group",
+            Self::DeleteGroup => "deleting a group",
+            Self::SetMembership => "setting a membership",
+            Self::RemoveMembership => "removing a membership",
+            Self::ListMemberships => "listing memberships",
+            Self::RelationshipSnapshot => "reading a relationship snapshot",
+            Self::RelationshipChanges => "reading relationship changes",
+            Self::WriteRelationships => "writing relationships",
+            Self::ListRelationships => "listing relationships",
+            Self::DeleteExpiredRelationships => "deleting expired relationships",
+            Self::PruneRelationshipChanges => "pruning relationship changes",
+            Self::RelationshipUsage => "counting relationship shapes",
+            Self::TenantsNamingUser => "finding the tenants naming a user",
+            Self::AuthorizationSchema => "reading the authorization schema",
+            Self::PutAuthorizationSchema => "storing an authorization schema",
         }
+    }
+
+    /// Whether the operation is one the authorizer runs by itself, over and
+    /// over (reading partitions, sweeping expired relationships and old
+    /// changes), rather than one a person asked for.
+    pub(crate) fn is_routine(self) -> bool {
+        matches!(
+            self,
+            Self::RelationshipSnapshot
+                | Self::RelationshipChanges
+                | Self::DeleteExpiredRelationships
+                | Self::PruneRelationshipChanges
+                | Self::TenantsNamingUser
+        )
     }
 
     /// Whether the operation deletes rows, so that a foreign-key violation
     /// means "still referenced" rather than "the referenced row is missing".
     fn deletes(self) -> bool {
-        matches!(self, Self::DeleteTenant | Self::DeleteWorkspace)
+        matches!(self, Self::DeleteTenant | Self::DeleteWorkspace | Self::DeleteGroup)
     }
 }
 
@@ -102,6 +162,7 @@ fn constraint_error(constraint: &str, operation: Operation) -> Option<Error> {
         "workspaces_tenant_id_name_key" => Error::conflict(ConflictCode::DuplicateWorkspaceName),
         "api_keys_tenant_id_user_id_name_key" => Error::conflict(ConflictCode::DuplicateApiKeyName),
         "users_username_key" => Error::conflict(ConflictCode::DuplicateUsername),
+        "groups_tenant_id_name_key" => Error::conflict(ConflictCode::DuplicateGroupName),
         // The store checks these conditions in code first, inside the same
         // transaction, for a precise answer; the foreign keys' RESTRICT is
         // the backstop, and reads the same when it fires.
@@ -114,7 +175,12 @@ fn constraint_error(constraint: &str, operation: Operation) -> Option<Error> {
         "workspaces_parent_fkey" if !operation.deletes() => {
             Error::invalid("parent_workspace_id", NO_SUCH_PARENT_WORKSPACE)
         }
-        "workspaces_tenant_id_fkey" | "tenant_root_workspaces_tenant_id_fkey" | "api_keys_tenant_id_fkey"
+        "workspaces_tenant_id_fkey"
+        | "tenant_root_workspaces_tenant_id_fkey"
+        | "api_keys_tenant_id_fkey"
+        | "groups_tenant_id_fkey"
+        | "relationships_tenant_id_fkey"
+        | "relationship_revisions_tenant_id_fkey"
             if !operation.deletes() =>
         {
             Error::not_found("tenant")
@@ -181,7 +247,7 @@ mod tests {
 
     #[test]
     fn constraints_map_to_domain_errors_by_name_and_operation() {
-        let cases: [(&str, Operation, Option<&str>); 10] = [
+        let cases: [(&str, Operation, Option<&str>); 13] = [
             ("tenants_name_key", Operation::UpdateTenant, Some("a tenant with this name already exists")),
             ("users_username_key", Operation::EnsureUser, Some("a user with this username already exists")),
             (
@@ -204,6 +270,13 @@ mod tests {
             ("api_keys_tenant_id_fkey", Operation::DeleteTenant, None),
             ("api_keys_user_id_fkey", Operation::CreateApiKey, Some("user not found")),
             ("workspaces_one_root_per_tenant", Operation::CreateWorkspace, None),
+            (
+                "groups_tenant_id_name_key",
+                Operation::UpdateGroup,
+                Some("a group with this name already exists in this tenant"),
+            ),
+            ("groups_tenant_id_fkey", Operation::CreateGroup, Some("tenant not found")),
+            ("relationships_tenant_id_fkey", Operation::WriteRelationships, Some("tenant not found")),
         ];
         for (constraint, operation, expected) in cases {
             let actual = constraint_error(constraint, operation).map(|error| error.to_string());

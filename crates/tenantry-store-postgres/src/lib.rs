@@ -16,6 +16,13 @@
 //! pooled connection. Every tenant-scoped statement also names its
 //! `tenant_id`, so that under Citus it is routed to one shard.
 //!
+//! Relationships are stored per partition (each tenant's, and the
+//! platform's), and every transaction that writes some first locks its
+//! partition's revision row, so that within a partition revisions commit in
+//! order and a reader that sees revision `n` sees every change up to it
+//! (see `partition.rs`). Reads that need a revision and its rows together
+//! run in one REPEATABLE READ snapshot.
+//!
 //! [`TenantScope`]: tenantry_core::TenantScope
 //! [`PlatformScope`]: tenantry_core::PlatformScope
 
@@ -28,9 +35,14 @@ use sqlx::{PgConnection, PgPool};
 use tenantry_core::Error;
 
 mod error;
+mod groups;
+mod memberships;
+mod partition;
+mod relationships;
 mod roles;
 mod rows;
 mod store;
+mod users;
 
 use crate::error::{DatabaseResultExt, Operation, internal};
 use crate::roles::RoleName;

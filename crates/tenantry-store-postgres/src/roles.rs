@@ -15,8 +15,22 @@ use crate::error::{DatabaseResultExt, Operation};
 /// Every table the migrations create, which the runtime role may read and
 /// write. `_sqlx_migrations` is not among them: the runtime role may only
 /// read it, so that readiness can compare it with the embedded migrations.
-pub(crate) const TENANTRY_TABLES: &[&str] =
-    &["tenants", "workspaces", "tenant_root_workspaces", "users", "api_keys", "deployment_settings"];
+pub(crate) const TENANTRY_TABLES: &[&str] = &[
+    "tenants",
+    "workspaces",
+    "tenant_root_workspaces",
+    "users",
+    "api_keys",
+    "deployment_settings",
+    "groups",
+    "relationships",
+    "relationship_revisions",
+    "relationship_changes",
+    "platform_relationships",
+    "platform_relationship_revisions",
+    "platform_relationship_changes",
+    "authorization_schemas",
+];
 
 /// The table sqlx records applied migrations in.
 pub(crate) const MIGRATIONS_TABLE: &str = "_sqlx_migrations";

@@ -7,10 +7,13 @@ use std::fmt::Display;
 
 use sqlx::postgres::PgRow;
 use sqlx::{Decode, Postgres, Row, Type};
+use tenantry_core::relationship::{
+    ObjectRef, Relationship, Revision, StoredSchema, SubjectRef, timestamp_micros,
+};
 use tenantry_core::{
     ApiKey, ApiKeyCredentials, ApiKeyId, ApiKeyName, DataResidency, DeploymentModel, DisplayName, Email,
-    Environment, Error, Tenant, TenantId, TenantName, TenantStatus, Timestamp, User, UserId, Username,
-    Workspace, WorkspaceId, WorkspaceName, WorkspaceStatus,
+    Environment, Error, Group, GroupId, GroupName, Tenant, TenantId, TenantName, TenantStatus, Timestamp,
+    User, UserId, Username, Workspace, WorkspaceId, WorkspaceName, WorkspaceStatus,
 };
 
 use crate::error::{Operation, internal};
@@ -32,7 +35,7 @@ macro_rules! workspace_columns {
 /// The columns [`user`] reads.
 macro_rules! user_columns {
     () => {
-        "id, username, display_name, email, is_platform_admin, created_at, updated_at"
+        "id, username, display_name, email, created_at, updated_at"
     };
 }
 
@@ -43,7 +46,24 @@ macro_rules! api_key_columns {
     };
 }
 
-pub(crate) use {api_key_columns, tenant_columns, user_columns, workspace_columns};
+/// The columns [`group`] reads.
+macro_rules! group_columns {
+    () => {
+        "tenant_id, id, name, created_at, updated_at"
+    };
+}
+
+/// The columns [`relationship`] reads, in key order, in every relationship
+/// and change table.
+macro_rules! relationship_columns {
+    () => {
+        "resource_type, resource_id, relation, subject_type, subject_id, subject_relation, expires_at"
+    };
+}
+
+pub(crate) use {
+    api_key_columns, group_columns, relationship_columns, tenant_columns, user_columns, workspace_columns,
+};
 
 /// One column, decoded as `T`.
 fn column<'row, T>(row: &'row PgRow, name: &str, operation: Operation) -> Result<T, Error>
@@ -51,6 +71,16 @@ where
     T: Decode<'row, Postgres> + Type<Postgres>,
 {
     row.try_get(name).map_err(|error| internal(operation, error))
+}
+
+/// The internal error for a stored value that does not parse.
+pub(crate) fn corrupt(operation: Operation, name: &str, text: &str, reason: impl Display) -> Error {
+    internal(operation, format!("the stored {name} {text:?} is not valid: {reason}"))
+}
+
+/// One text column as it is.
+pub(crate) fn text(row: &PgRow, name: &str, operation: Operation) -> Result<String, Error> {
+    column(row, name, operation)
 }
 
 /// One text column, parsed by a domain constructor.
@@ -61,8 +91,7 @@ fn parsed<T, E: Display>(
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<T, Error> {
     let text: String = column(row, name, operation)?;
-    parse(&text)
-        .map_err(|reason| internal(operation, format!("the stored {name} {text:?} is not valid: {reason}")))
+    parse(&text).map_err(|reason| corrupt(operation, name, &text, reason))
 }
 
 /// An optional text column, parsed when present.
@@ -73,12 +102,7 @@ fn parsed_optional<T, E: Display>(
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<Option<T>, Error> {
     let text: Option<String> = column(row, name, operation)?;
-    text.map(|text| {
-        parse(&text).map_err(|reason| {
-            internal(operation, format!("the stored {name} {text:?} is not valid: {reason}"))
-        })
-    })
-    .transpose()
+    text.map(|text| parse(&text).map_err(|reason| corrupt(operation, name, &text, reason))).transpose()
 }
 
 /// A tenant from the columns of [`tenant_columns`].
@@ -117,7 +141,6 @@ pub(crate) fn user(row: &PgRow, operation: Operation) -> Result<User, Error> {
         username: parsed(row, "username", operation, Username::parse)?,
         display_name: parsed(row, "display_name", operation, DisplayName::parse)?,
         email: parsed_optional(row, "email", operation, Email::parse)?,
-        is_platform_admin: column(row, "is_platform_admin", operation)?,
         created_at: column::<Timestamp>(row, "created_at", operation)?,
         updated_at: column::<Timestamp>(row, "updated_at", operation)?,
     })
@@ -138,12 +161,63 @@ pub(crate) fn api_key(row: &PgRow, operation: Operation) -> Result<ApiKey, Error
 }
 
 /// A key's credentials: the columns of [`api_key_columns`] plus
-/// `secret_hash`, `user_is_platform_admin` and `tenant_status`.
+/// `secret_hash` and `tenant_status`.
 pub(crate) fn api_key_credentials(row: &PgRow, operation: Operation) -> Result<ApiKeyCredentials, Error> {
     Ok(ApiKeyCredentials {
         api_key: api_key(row, operation)?,
         secret_hash: column(row, "secret_hash", operation)?,
-        user_is_platform_admin: column(row, "user_is_platform_admin", operation)?,
         tenant_status: parsed(row, "tenant_status", operation, TenantStatus::parse)?,
+    })
+}
+
+/// A group from the columns of [`group_columns`].
+pub(crate) fn group(row: &PgRow, operation: Operation) -> Result<Group, Error> {
+    Ok(Group {
+        id: parsed(row, "id", operation, GroupId::parse)?,
+        tenant_id: parsed(row, "tenant_id", operation, TenantId::parse)?,
+        name: parsed(row, "name", operation, GroupName::parse)?,
+        created_at: column::<Timestamp>(row, "created_at", operation)?,
+        updated_at: column::<Timestamp>(row, "updated_at", operation)?,
+    })
+}
+
+/// A relationship from the columns of [`relationship_columns`]: an empty
+/// `subject_relation` is a plain subject, a NULL `expires_at` never expires.
+pub(crate) fn relationship(row: &PgRow, operation: Operation) -> Result<Relationship, Error> {
+    let object = |type_column: &str, id_column: &str| {
+        let object_type = text(row, type_column, operation)?;
+        let id = text(row, id_column, operation)?;
+        ObjectRef::new(object_type.as_str(), id.as_str())
+            .map_err(|reason| corrupt(operation, "object", &format!("{object_type}:{id}"), reason))
+    };
+    let resource = object("resource_type", "resource_id")?;
+    let subject_object = object("subject_type", "subject_id")?;
+    let subject_relation = text(row, "subject_relation", operation)?;
+    let subject = if subject_relation.is_empty() {
+        SubjectRef::object(subject_object)
+    } else {
+        SubjectRef::set(subject_object, subject_relation.as_str())
+            .map_err(|reason| corrupt(operation, "subject_relation", &subject_relation, reason))?
+    };
+    let relation = text(row, "relation", operation)?;
+    let relationship = Relationship::new(resource, relation.as_str(), subject)
+        .map_err(|reason| corrupt(operation, "relation", &relation, reason))?;
+    Ok(match column::<Option<Timestamp>>(row, "expires_at", operation)? {
+        Some(expires_at) => relationship.expiring_at(timestamp_micros(expires_at)),
+        None => relationship,
+    })
+}
+
+/// A revision from a bigint column.
+pub(crate) fn revision(row: &PgRow, name: &str, operation: Operation) -> Result<Revision, Error> {
+    Revision::from_stored(column(row, name, operation)?)
+}
+
+/// A stored authorization schema: `version`, `text`, `created_at`.
+pub(crate) fn stored_schema(row: &PgRow, operation: Operation) -> Result<StoredSchema, Error> {
+    Ok(StoredSchema {
+        version: column(row, "version", operation)?,
+        text: column(row, "text", operation)?,
+        created_at: column::<Timestamp>(row, "created_at", operation)?,
     })
 }

@@ -2,22 +2,29 @@
 //! opened by [`PostgresStore::begin`] with its scope set first.
 
 use async_trait::async_trait;
+use sqlx::postgres::PgRow;
 use sqlx::{Executor, PgConnection, Postgres, Transaction};
+use tenantry_core::relationship::{
+    self, PartitionScope, Relationship, RelationshipChanges, RelationshipFilter, RelationshipSnapshot,
+    RelationshipUsage, RelationshipWrite, Revision, StoredSchema,
+};
 use tenantry_core::{
     ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyId, BootstrapOutcome, BootstrapRequest, ConflictCode,
-    Environment, Error, NewApiKey, NewTenant, NewUser, NewWorkspace, Page, PageRequest, PlatformScope,
-    Result, Store, Tenant, TenantId, TenantPatch, TenantScope, Timestamp, User, UserId, Username, Workspace,
-    WorkspaceId, WorkspaceName, WorkspacePatch, WorkspaceStatus,
+    Environment, Error, Group, GroupId, GroupPatch, Member, Membership, MembershipResource, NewApiKey,
+    NewGroup, NewTenant, NewUser, NewWorkspace, OidcSignIn, Page, PageRequest, PlatformScope, Result, Store,
+    Tenant, TenantId, TenantPatch, TenantScope, Timestamp, User, UserId, Username, Workspace, WorkspaceId,
+    WorkspaceName, WorkspacePatch, WorkspaceStatus,
 };
 
-use crate::PostgresStore;
 use crate::error::{DatabaseResultExt, NO_SUCH_PARENT_WORKSPACE, Operation, internal};
+use crate::partition::{Partition, PartitionWriter, create_partition, write_to_partition};
 use crate::rows::{self, api_key_columns, tenant_columns, user_columns, workspace_columns};
+use crate::{PostgresStore, groups, memberships, relationships, users};
 
 /// Whose rows a transaction may touch. Every transaction decides it before
 /// its first statement, in [`PostgresStore::begin`].
 #[derive(Debug, Clone, Copy)]
-enum TransactionScope<'scope> {
+pub(crate) enum TransactionScope<'scope> {
     /// One tenant's rows: `SET LOCAL tenantry.tenant_id`.
     Tenant(&'scope TenantScope),
     /// Every tenant's rows, for the named operator operations:
@@ -26,6 +33,16 @@ enum TransactionScope<'scope> {
     /// The global tables only (users, deployment settings): no setting, so
     /// row-level security hides every tenant-owned row.
     Global,
+}
+
+/// How a transaction sees concurrent commits.
+#[derive(Debug, Clone, Copy)]
+enum Isolation {
+    /// PostgreSQL's default: each statement sees what was committed before
+    /// it started. Writers use it, under row locks.
+    ReadCommitted,
+    /// One snapshot for the whole transaction, read only.
+    Snapshot,
 }
 
 /// The `deployment_settings` row holding the API key pepper.
@@ -39,14 +56,14 @@ fn quote_literal(text: &str) -> String {
 
 /// The largest number of rows a page query fetches: one more than the
 /// limit, which tells whether there is a next page.
-fn overfetch_limit<Id>(page: &PageRequest<Id>) -> i64 {
+pub(crate) fn overfetch_limit<Id>(page: &PageRequest<Id>) -> i64 {
     i64::from(page.limit.get()) + 1
 }
 
 /// The cursor bound of a page query. Ids are never empty, so the empty
 /// string sorts before every id and a first page needs no second query
 /// shape (an `$after IS NULL OR` would defeat the index in generic plans).
-fn after_cursor<Id: ToString>(page: &PageRequest<Id>) -> String {
+pub(crate) fn after_cursor<Id: ToString>(page: &PageRequest<Id>) -> String {
     page.after.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 
@@ -58,9 +75,30 @@ impl PostgresStore {
     /// `SET LOCAL` rather than `set_config(..., true)` because Citus
     /// propagates `SET LOCAL` to its workers, where the policies run, and
     /// not a function call.
-    async fn begin(
+    pub(crate) async fn begin(
         &self,
         scope: TransactionScope<'_>,
+        operation: Operation,
+    ) -> Result<Transaction<'static, Postgres>> {
+        self.begin_with(scope, Isolation::ReadCommitted, operation).await
+    }
+
+    /// Opens a read-only transaction confined to `scope` that reads one
+    /// snapshot (REPEATABLE READ): every statement in it sees the database
+    /// as it was at its first, so a revision and the rows it counts are
+    /// read together.
+    pub(crate) async fn begin_snapshot(
+        &self,
+        scope: TransactionScope<'_>,
+        operation: Operation,
+    ) -> Result<Transaction<'static, Postgres>> {
+        self.begin_with(scope, Isolation::Snapshot, operation).await
+    }
+
+    async fn begin_with(
+        &self,
+        scope: TransactionScope<'_>,
+        isolation: Isolation,
         operation: Operation,
     ) -> Result<Transaction<'static, Postgres>> {
         // The setting is worked out before the first await, so that the
@@ -72,16 +110,33 @@ impl PostgresStore {
                 quote_literal(&scope.tenant_id().to_string())
             )),
             TransactionScope::Platform(platform) => {
-                tracing::info!(
-                    reason = platform.reason(),
-                    operation = operation.describe(),
-                    "cross-tenant operation in platform scope"
-                );
+                // The authorizer reads the platform partition and sweeps
+                // every few seconds; an operator's operations are rare and
+                // worth a line each.
+                if operation.is_routine() {
+                    tracing::debug!(
+                        reason = platform.reason(),
+                        operation = operation.describe(),
+                        "routine operation in platform scope"
+                    );
+                } else {
+                    tracing::info!(
+                        reason = platform.reason(),
+                        operation = operation.describe(),
+                        "cross-tenant operation in platform scope"
+                    );
+                }
                 Some("SET LOCAL tenantry.platform = 'on'".to_owned())
             }
             TransactionScope::Global => None,
         };
-        let mut transaction = self.pool.begin().await.during(operation)?;
+        let transaction = match isolation {
+            Isolation::ReadCommitted => self.pool.begin().await,
+            Isolation::Snapshot => {
+                self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await
+            }
+        };
+        let mut transaction = transaction.during(operation)?;
         if let Some(statement) = statement {
             // The simple protocol: one statement, no prepared statement
             // cached per tenant id.
@@ -92,7 +147,7 @@ impl PostgresStore {
 }
 
 /// Commits a transaction opened by [`PostgresStore::begin`].
-async fn commit(transaction: Transaction<'static, Postgres>, operation: Operation) -> Result<()> {
+pub(crate) async fn commit(transaction: Transaction<'static, Postgres>, operation: Operation) -> Result<()> {
     transaction.commit().await.during(operation)
 }
 
@@ -177,7 +232,7 @@ async fn ensure_user(connection: &mut PgConnection, user: &NewUser, operation: O
     let inserted = sqlx::query(concat!(
         "INSERT INTO users (",
         user_columns!(),
-        ") VALUES ($1, $2, $3, $4, false, $5, $5) ON CONFLICT (username) DO NOTHING RETURNING ",
+        ") VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (username) DO NOTHING RETURNING ",
         user_columns!()
     ))
     .bind(UserId::generate().to_string())
@@ -228,6 +283,53 @@ async fn insert_api_key(
     .await
     .during(operation)?;
     rows::api_key(&row, operation)
+}
+
+/// One page of a tenant-owned table's rows, and the one after it that tells
+/// whether another page follows (for [`Page::from_overfetched`]), read by
+/// `read`: `sql` selects them with `tenant_id = $1 AND id > $2 ORDER BY id
+/// LIMIT $3`.
+pub(crate) async fn tenant_rows_page<Id: ToString, T>(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    sql: &'static str,
+    page: &PageRequest<Id>,
+    read: fn(&PgRow, Operation) -> Result<T>,
+    operation: Operation,
+) -> Result<Vec<T>> {
+    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let found = sqlx::query(sql)
+        .bind(scope.tenant_id().to_string())
+        .bind(after_cursor(page))
+        .bind(overfetch_limit(page))
+        .fetch_all(&mut *transaction)
+        .await
+        .during(operation)?;
+    commit(transaction, operation).await?;
+    found.iter().map(|row| read(row, operation)).collect()
+}
+
+/// The rows of one tenant-owned table with these ids, read by `read`: `sql`
+/// selects them with `tenant_id = $1 AND id = ANY($2) ORDER BY id`, one
+/// statement however many ids.
+pub(crate) async fn tenant_rows_by_ids<T>(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    sql: &'static str,
+    ids: &[impl ToString],
+    read: fn(&PgRow, Operation) -> Result<T>,
+    operation: Operation,
+) -> Result<Vec<T>> {
+    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let found = sqlx::query(sql)
+        .bind(scope.tenant_id().to_string())
+        .bind(ids)
+        .fetch_all(&mut *transaction)
+        .await
+        .during(operation)?;
+    commit(transaction, operation).await?;
+    found.iter().map(|row| read(row, operation)).collect()
 }
 
 #[async_trait]
@@ -315,18 +417,30 @@ impl Store for PostgresStore {
                 )
                 .await?;
                 let operator = ensure_user(&mut transaction, &request.operator, operation).await?;
-                let row = sqlx::query(concat!(
-                    "UPDATE users SET is_platform_admin = true, updated_at = $2 WHERE id = $1 RETURNING ",
-                    user_columns!()
-                ))
-                .bind(operator.id.to_string())
-                .bind(now)
-                .fetch_one(&mut *transaction)
-                .await
-                .during(operation)?;
-                let operator = rows::user(&row, operation)?;
                 let operator_key = NewApiKey { user_id: operator.id.clone(), ..request.operator_key };
-                insert_api_key(&mut transaction, &tenant.id, &operator_key, operation).await?;
+                let operator_key =
+                    insert_api_key(&mut transaction, &tenant.id, &operator_key, operation).await?;
+                // The operator administers the platform: the one platform
+                // relationship the store writes by itself.
+                let mut platform = PartitionWriter::lock(&mut transaction, Partition::Platform, operation)
+                    .await?
+                    .ok_or_else(|| internal(operation, "the platform partition has no revision row"))?;
+                platform
+                    .touch(
+                        &mut transaction,
+                        &relationship::platform_admin_relationship(&operator.id),
+                        operation,
+                    )
+                    .await?;
+                platform.finish(&mut transaction, operation).await?;
+                // And it created the tenant, so it is the tenant's admin.
+                let mut relationships = relationship::new_tenant_relationships(
+                    &tenant.id,
+                    &root_workspace.id,
+                    Some(&operator.id),
+                );
+                relationships.extend(relationship::new_api_key_relationships(&operator_key));
+                create_partition(&mut transaction, &tenant.id, &relationships, operation).await?;
                 BootstrapOutcome { tenant, root_workspace, operator: Some(operator), created: true }
             }
             None => {
@@ -380,6 +494,9 @@ impl Store for PostgresStore {
         let root_workspace =
             insert_root_workspace(&mut transaction, &created.id, &tenant.root_workspace_name, now, operation)
                 .await?;
+        let relationships =
+            relationship::new_tenant_relationships(&created.id, &root_workspace.id, tenant.creator.as_ref());
+        create_partition(&mut transaction, &created.id, &relationships, operation).await?;
         commit(transaction, operation).await?;
         Ok((created, root_workspace))
     }
@@ -412,12 +529,20 @@ impl Store for PostgresStore {
         if !lock_workspace_tree(&mut transaction, tenant_id, operation).await? {
             return Err(Error::not_found("tenant"));
         }
+        // Locked after the tenant row, like every writer of the partition,
+        // so that no writer adds a change between the deletes below.
+        PartitionWriter::lock(&mut transaction, Partition::tenant(tenant_id), operation).await?;
         let tenant = tenant_id.to_string();
-        sqlx::query("DELETE FROM api_keys WHERE tenant_id = $1")
-            .bind(&tenant)
-            .execute(&mut *transaction)
-            .await
-            .during(operation)?;
+        // The change log first: it references the revision row.
+        for statement in [
+            "DELETE FROM relationship_changes WHERE tenant_id = $1",
+            "DELETE FROM relationships WHERE tenant_id = $1",
+            "DELETE FROM relationship_revisions WHERE tenant_id = $1",
+            "DELETE FROM groups WHERE tenant_id = $1",
+            "DELETE FROM api_keys WHERE tenant_id = $1",
+        ] {
+            sqlx::query(statement).bind(&tenant).execute(&mut *transaction).await.during(operation)?;
+        }
         // The non-root workspaces with their depth below the root, deepest
         // first, so that no workspace is deleted before its children.
         let descendants: Vec<(String, i32)> = sqlx::query_as(
@@ -544,6 +669,8 @@ impl Store for PostgresStore {
         .await
         .during(operation)?;
         let created = rows::workspace(&row, operation)?;
+        let relationships = relationship::new_workspace_relationships(&created, workspace.creator.as_ref());
+        write_to_partition(&mut transaction, scope.tenant_id(), &relationships, &[], operation).await?;
         commit(transaction, operation).await?;
         Ok(created)
     }
@@ -570,22 +697,13 @@ impl Store for PostgresStore {
         scope: &TenantScope,
         page: PageRequest<WorkspaceId>,
     ) -> Result<Page<Workspace>> {
-        let operation = Operation::ListWorkspaces;
-        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
-        let found = sqlx::query(concat!(
+        let sql = concat!(
             "SELECT ",
             workspace_columns!(),
             " FROM workspaces WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"
-        ))
-        .bind(scope.tenant_id().to_string())
-        .bind(after_cursor(&page))
-        .bind(overfetch_limit(&page))
-        .fetch_all(&mut *transaction)
-        .await
-        .during(operation)?;
-        commit(transaction, operation).await?;
+        );
         let workspaces =
-            found.iter().map(|row| rows::workspace(row, operation)).collect::<Result<Vec<_>>>()?;
+            tenant_rows_page(self, scope, sql, &page, rows::workspace, Operation::ListWorkspaces).await?;
         Ok(Page::from_overfetched(workspaces, page.limit, |workspace| workspace.id.to_string()))
     }
 
@@ -606,14 +724,15 @@ impl Store for PostgresStore {
         {
             return Err(Error::not_found("workspace"));
         }
-        let is_root: Option<bool> =
-            sqlx::query_scalar("SELECT is_root FROM workspaces WHERE tenant_id = $1 AND id = $2")
-                .bind(&tenant_id)
-                .bind(&moving_workspace_id)
-                .fetch_optional(&mut *transaction)
-                .await
-                .during(operation)?;
-        let is_root = is_root.ok_or(Error::not_found("workspace"))?;
+        let current: Option<(bool, Option<String>)> = sqlx::query_as(
+            "SELECT is_root, parent_workspace_id FROM workspaces WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(&tenant_id)
+        .bind(&moving_workspace_id)
+        .fetch_optional(&mut *transaction)
+        .await
+        .during(operation)?;
+        let (is_root, current_parent_workspace_id) = current.ok_or(Error::not_found("workspace"))?;
         if let Some(new_parent_workspace_id) = &patch.parent_workspace_id {
             if is_root {
                 return Err(Error::conflict(ConflictCode::RootWorkspace));
@@ -676,6 +795,28 @@ impl Store for PostgresStore {
         .during(operation)?;
         let row = row.ok_or(Error::not_found("workspace"))?;
         let updated = rows::workspace(&row, operation)?;
+        // A move replaces the `parent` relationship; a move to the parent it
+        // already has changes nothing.
+        let current_parent_workspace_id =
+            current_parent_workspace_id.map(|parent| WorkspaceId::parse(&parent)).transpose().map_err(
+                |reason| internal(operation, format!("a stored parent_workspace_id is not valid: {reason}")),
+            )?;
+        let replaced_parent = match (current_parent_workspace_id, &updated.parent_workspace_id) {
+            (Some(old_parent), Some(new_parent)) if &old_parent != new_parent => {
+                Some((old_parent, new_parent))
+            }
+            _ => None,
+        };
+        if let Some((old_parent, new_parent)) = replaced_parent {
+            write_to_partition(
+                &mut transaction,
+                scope.tenant_id(),
+                &[relationship::workspace_parent_relationship(&updated.id, new_parent)],
+                &[relationship::workspace_parent_relationship(&updated.id, &old_parent)],
+                operation,
+            )
+            .await?;
+        }
         commit(transaction, operation).await?;
         Ok(updated)
     }
@@ -683,6 +824,7 @@ impl Store for PostgresStore {
     async fn delete_workspace(&self, scope: &TenantScope, workspace_id: &WorkspaceId) -> Result<()> {
         let operation = Operation::DeleteWorkspace;
         let tenant_id = scope.tenant_id().to_string();
+        let workspace = relationship::workspace_object(workspace_id);
         let workspace_id = workspace_id.to_string();
         let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
         if !lock_workspace_tree(&mut transaction, scope.tenant_id(), operation).await? {
@@ -715,6 +857,11 @@ impl Store for PostgresStore {
             .execute(&mut *transaction)
             .await
             .during(operation)?;
+        let mut partition =
+            PartitionWriter::lock_existing(&mut transaction, Partition::tenant(scope.tenant_id()), operation)
+                .await?;
+        partition.delete_naming(&mut transaction, &workspace, operation).await?;
+        partition.finish(&mut transaction, operation).await?;
         commit(transaction, operation).await
     }
 
@@ -725,7 +872,7 @@ impl Store for PostgresStore {
         let row = sqlx::query(concat!(
             "INSERT INTO users (",
             user_columns!(),
-            ") VALUES ($1, $2, $3, $4, false, $5, $5) RETURNING ",
+            ") VALUES ($1, $2, $3, $4, $5, $5) RETURNING ",
             user_columns!()
         ))
         .bind(UserId::generate().to_string())
@@ -779,26 +926,20 @@ impl Store for PostgresStore {
         // An unknown tenant or user surfaces as the foreign key's violation,
         // mapped to `NotFound` by name.
         let created = insert_api_key(&mut transaction, scope.tenant_id(), &api_key, operation).await?;
+        let relationships = relationship::new_api_key_relationships(&created);
+        write_to_partition(&mut transaction, scope.tenant_id(), &relationships, &[], operation).await?;
         commit(transaction, operation).await?;
         Ok(created)
     }
 
     async fn list_api_keys(&self, scope: &TenantScope, page: PageRequest<ApiKeyId>) -> Result<Page<ApiKey>> {
-        let operation = Operation::ListApiKeys;
-        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
-        let found = sqlx::query(concat!(
+        let sql = concat!(
             "SELECT ",
             api_key_columns!(),
             " FROM api_keys WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"
-        ))
-        .bind(scope.tenant_id().to_string())
-        .bind(after_cursor(&page))
-        .bind(overfetch_limit(&page))
-        .fetch_all(&mut *transaction)
-        .await
-        .during(operation)?;
-        commit(transaction, operation).await?;
-        let api_keys = found.iter().map(|row| rows::api_key(row, operation)).collect::<Result<Vec<_>>>()?;
+        );
+        let api_keys =
+            tenant_rows_page(self, scope, sql, &page, rows::api_key, Operation::ListApiKeys).await?;
         Ok(Page::from_overfetched(api_keys, page.limit, |api_key| api_key.id.to_string()))
     }
 
@@ -868,14 +1009,12 @@ impl Store for PostgresStore {
     ) -> Result<Option<ApiKeyCredentials>> {
         let operation = Operation::ApiKeyCredentials;
         let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
-        // One query on the authentication path: the key, its hash, its
-        // user's platform-admin flag and its tenant's status.
+        // One query on the authentication path: the key, its hash and its
+        // tenant's status.
         let row = sqlx::query(
             "SELECT k.tenant_id, k.id, k.user_id, k.name, k.created_at, k.expires_at, k.last_used_at, \
-                    k.revoked_at, k.secret_hash, u.is_platform_admin AS user_is_platform_admin, \
-                    t.status AS tenant_status \
+                    k.revoked_at, k.secret_hash, t.status AS tenant_status \
              FROM api_keys k \
-             JOIN users u ON u.id = k.user_id \
              JOIN tenants t ON t.id = k.tenant_id \
              WHERE k.tenant_id = $1 AND k.id = $2 AND t.id = $1",
         )
@@ -907,6 +1046,145 @@ impl Store for PostgresStore {
             return Err(Error::not_found("api key"));
         }
         commit(transaction, operation).await
+    }
+
+    async fn api_keys_by_ids(&self, scope: &TenantScope, api_key_ids: &[ApiKeyId]) -> Result<Vec<ApiKey>> {
+        let sql = concat!(
+            "SELECT ",
+            api_key_columns!(),
+            " FROM api_keys WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id"
+        );
+        tenant_rows_by_ids(self, scope, sql, api_key_ids, rows::api_key, Operation::ApiKeysByIds).await
+    }
+
+    async fn workspaces_by_ids(
+        &self,
+        scope: &TenantScope,
+        workspace_ids: &[WorkspaceId],
+    ) -> Result<Vec<Workspace>> {
+        let sql = concat!(
+            "SELECT ",
+            workspace_columns!(),
+            " FROM workspaces WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id"
+        );
+        tenant_rows_by_ids(self, scope, sql, workspace_ids, rows::workspace, Operation::WorkspacesByIds).await
+    }
+
+    async fn users_by_ids(&self, user_ids: &[UserId]) -> Result<Vec<User>> {
+        users::users_by_ids(self, user_ids).await
+    }
+
+    async fn sign_in_oidc_user(&self, sign_in: OidcSignIn) -> Result<User> {
+        users::sign_in_oidc_user(self, sign_in).await
+    }
+
+    async fn create_group(&self, scope: &TenantScope, group: NewGroup) -> Result<Group> {
+        groups::create_group(self, scope, group).await
+    }
+
+    async fn get_group(&self, scope: &TenantScope, group_id: &GroupId) -> Result<Group> {
+        groups::get_group(self, scope, group_id).await
+    }
+
+    async fn list_groups(&self, scope: &TenantScope, page: PageRequest<GroupId>) -> Result<Page<Group>> {
+        groups::list_groups(self, scope, page).await
+    }
+
+    async fn groups_by_ids(&self, scope: &TenantScope, group_ids: &[GroupId]) -> Result<Vec<Group>> {
+        groups::groups_by_ids(self, scope, group_ids).await
+    }
+
+    async fn update_group(
+        &self,
+        scope: &TenantScope,
+        group_id: &GroupId,
+        patch: GroupPatch,
+    ) -> Result<Group> {
+        groups::update_group(self, scope, group_id, patch).await
+    }
+
+    async fn delete_group(&self, scope: &TenantScope, group_id: &GroupId) -> Result<()> {
+        groups::delete_group(self, scope, group_id).await
+    }
+
+    async fn set_membership(&self, scope: &TenantScope, membership: Membership) -> Result<Membership> {
+        memberships::set_membership(self, scope, membership).await
+    }
+
+    async fn remove_membership(
+        &self,
+        scope: &TenantScope,
+        resource: &MembershipResource,
+        member: &Member,
+    ) -> Result<()> {
+        memberships::remove_membership(self, scope, resource, member).await
+    }
+
+    async fn list_memberships(
+        &self,
+        scope: &TenantScope,
+        resource: &MembershipResource,
+        page: PageRequest<Member>,
+    ) -> Result<Page<Membership>> {
+        memberships::list_memberships(self, scope, resource, page).await
+    }
+
+    async fn relationship_snapshot(&self, partition: &PartitionScope) -> Result<RelationshipSnapshot> {
+        relationships::relationship_snapshot(self, partition).await
+    }
+
+    async fn relationship_changes(
+        &self,
+        partition: &PartitionScope,
+        after: Revision,
+    ) -> Result<RelationshipChanges> {
+        relationships::relationship_changes(self, partition, after).await
+    }
+
+    async fn write_relationships(
+        &self,
+        partition: &PartitionScope,
+        write: RelationshipWrite,
+    ) -> Result<Revision> {
+        relationships::write_relationships(self, partition, write).await
+    }
+
+    async fn list_relationships(
+        &self,
+        partition: &PartitionScope,
+        filter: &RelationshipFilter,
+        page: PageRequest<Relationship>,
+    ) -> Result<Page<Relationship>> {
+        relationships::list_relationships(self, partition, filter, page).await
+    }
+
+    async fn delete_expired_relationships(&self, platform: &PlatformScope, now: Timestamp) -> Result<u64> {
+        relationships::delete_expired_relationships(self, platform, now).await
+    }
+
+    async fn prune_relationship_changes(&self, platform: &PlatformScope, before: Timestamp) -> Result<u64> {
+        relationships::prune_relationship_changes(self, platform, before).await
+    }
+
+    async fn relationship_usage(&self, platform: &PlatformScope) -> Result<Vec<RelationshipUsage>> {
+        relationships::relationship_usage(self, platform).await
+    }
+
+    async fn tenants_naming_user(&self, platform: &PlatformScope, user_id: &UserId) -> Result<Vec<TenantId>> {
+        relationships::tenants_naming_user(self, platform, user_id).await
+    }
+
+    async fn authorization_schema(&self) -> Result<Option<StoredSchema>> {
+        relationships::authorization_schema(self).await
+    }
+
+    async fn put_authorization_schema(
+        &self,
+        platform: &PlatformScope,
+        text: &str,
+        expected_current: Option<i64>,
+    ) -> Result<(StoredSchema, Revision)> {
+        relationships::put_authorization_schema(self, platform, text, expected_current).await
     }
 }
 

@@ -3,17 +3,31 @@
 //! authentication path.
 
 use sqlx::{SqliteConnection, SqlitePool};
+use tenantry_core::relationship::new_api_key_relationships;
 use tenantry_core::{
     ApiKey, ApiKeyCredentials, ApiKeyId, ConflictCode, Error, NewApiKey, Page, PageRequest, Result, TenantId,
     TenantScope, Timestamp,
 };
 
 use crate::error::{Operation, map_database_error};
+use crate::relationships::{Partition, RelationshipWriter};
 use crate::rows::{self, API_KEY_COLUMNS};
+use crate::tenant_tables::TenantTable;
 use crate::tenants::tenant_exists;
-use crate::{begin_write, commit, overfetch_limit, page_after};
+use crate::{begin_write, commit};
 
-/// Inserts a key into a tenant, inside the caller's write transaction.
+/// The `api_keys` table.
+const API_KEYS: TenantTable<ApiKey> = TenantTable {
+    name: "api_keys",
+    columns: API_KEY_COLUMNS,
+    read: rows::api_key,
+    id_of: |api_key| api_key.id.to_string(),
+};
+
+/// Inserts a key into a tenant, inside the caller's write transaction. Its
+/// relationships are the caller's to write
+/// ([`tenantry_core::relationship::new_api_key_relationships`]), so that the
+/// bootstrap can write them at the same revision as the tenant's.
 pub(crate) async fn insert_api_key(
     connection: &mut SqliteConnection,
     tenant_id: &TenantId,
@@ -65,7 +79,8 @@ async fn select_api_key(
 
 /// See [`tenantry_core::Store::create_api_key`]. The tenant and the user
 /// are checked in code first, inside the write transaction, so each gets
-/// its own not-found answer; the foreign keys are the backstop.
+/// its own not-found answer; the foreign keys are the backstop. The key's
+/// relationships (owner, tenant) are written in the same transaction.
 pub(crate) async fn create_api_key(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -86,6 +101,10 @@ pub(crate) async fn create_api_key(
         return Err(Error::not_found("user"));
     }
     let api_key = insert_api_key(&mut transaction, tenant_id, new_api_key, operation).await?;
+    let mut writer =
+        RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
+    writer.touch_all(&mut transaction, &new_api_key_relationships(&api_key)).await?;
+    writer.finish(&mut transaction, api_key.created_at).await?;
     commit(transaction, operation).await?;
     Ok(api_key)
 }
@@ -96,18 +115,7 @@ pub(crate) async fn list_api_keys(
     scope: &TenantScope,
     page: PageRequest<ApiKeyId>,
 ) -> Result<Page<ApiKey>> {
-    let operation = Operation::ListApiKeys;
-    let rows = sqlx::query(&format!(
-        "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-    ))
-    .bind(scope.tenant_id().to_string())
-    .bind(page_after(page.after.as_ref()))
-    .bind(overfetch_limit(page.limit))
-    .fetch_all(pool)
-    .await
-    .map_err(|error| map_database_error(error, operation))?;
-    let api_keys = rows.iter().map(rows::api_key).collect::<Result<Vec<_>>>()?;
-    Ok(Page::from_overfetched(api_keys, page.limit, |api_key| api_key.id.to_string()))
+    API_KEYS.page(pool, scope, page, Operation::ListApiKeys).await
 }
 
 /// See [`tenantry_core::Store::get_api_key`].
@@ -150,8 +158,8 @@ pub(crate) async fn revoke_api_key(
     Ok(ApiKey { revoked_at: Some(at), ..api_key })
 }
 
-/// See [`tenantry_core::Store::api_key_credentials`]: the key, its hash, its
-/// user's admin flag and its tenant's status, in one tenant-scoped query.
+/// See [`tenantry_core::Store::api_key_credentials`]: the key, its hash and
+/// its tenant's status, in one tenant-scoped query.
 pub(crate) async fn api_key_credentials(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -162,10 +170,8 @@ pub(crate) async fn api_key_credentials(
         "SELECT api_keys.tenant_id, api_keys.id, api_keys.user_id, api_keys.name, \
                 api_keys.created_at, api_keys.expires_at, api_keys.last_used_at, api_keys.revoked_at, \
                 api_keys.secret_hash, \
-                users.is_platform_admin AS is_platform_admin, \
                 tenants.status AS tenant_status \
          FROM api_keys \
-         JOIN users ON users.id = api_keys.user_id \
          JOIN tenants ON tenants.id = api_keys.tenant_id \
          WHERE api_keys.tenant_id = ?1 AND api_keys.id = ?2",
     )
@@ -180,7 +186,6 @@ pub(crate) async fn api_key_credentials(
     Ok(Some(ApiKeyCredentials {
         api_key: rows::api_key(&row)?,
         secret_hash: rows::secret_hash(&row)?,
-        user_is_platform_admin: rows::boolean(&row, "is_platform_admin")?,
         tenant_status: rows::tenant_status(&row)?,
     }))
 }
@@ -206,4 +211,13 @@ pub(crate) async fn record_api_key_use(
         return Err(Error::not_found("api key"));
     }
     commit(transaction, operation).await
+}
+
+/// See [`tenantry_core::Store::api_keys_by_ids`].
+pub(crate) async fn api_keys_by_ids(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    api_key_ids: &[ApiKeyId],
+) -> Result<Vec<ApiKey>> {
+    API_KEYS.by_ids(pool, scope, api_key_ids, Operation::ApiKeysByIds).await
 }

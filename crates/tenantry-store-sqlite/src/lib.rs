@@ -14,11 +14,24 @@
 //! that reads first and writes later fails at once with `SQLITE_BUSY` when
 //! another writer got in between. Taking the lock first also serializes
 //! every check-then-write sequence below (the bootstrap, cycle checks on
-//! moves, the children check on deletes) against all other writers.
+//! moves, the children check on deletes, the last-admin check) against all
+//! other writers, and it is the lock on a relationship partition's revision
+//! that the contract asks for: revisions commit in order.
+//!
+//! Relationships are written by the operation whose data they describe, in
+//! its transaction, through one writer (`relationships.rs`) that logs each
+//! effective change and advances the partition's revision once. Reads that
+//! must be consistent (a snapshot, the change log) run in one read
+//! transaction, which in WAL mode sees one state of the file throughout.
 
 mod api_keys;
 mod error;
+mod groups;
+mod memberships;
+mod relationships;
 mod rows;
+mod schemas;
+mod tenant_tables;
 mod tenants;
 mod users;
 mod workspaces;
@@ -31,10 +44,14 @@ use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
+use tenantry_core::relationship::Relationship;
 use tenantry_core::{
-    ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyId, BootstrapOutcome, BootstrapRequest, Error, NewApiKey,
-    NewTenant, NewUser, NewWorkspace, Page, PageRequest, PlatformScope, Result, Store, Tenant, TenantId,
-    TenantPatch, TenantScope, Timestamp, User, UserId, Username, Workspace, WorkspaceId, WorkspacePatch,
+    ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyId, BootstrapOutcome, BootstrapRequest, Error, Group,
+    GroupId, GroupPatch, Member, Membership, MembershipResource, NewApiKey, NewGroup, NewTenant, NewUser,
+    NewWorkspace, OidcSignIn, Page, PageRequest, PartitionScope, PlatformScope, RelationshipChanges,
+    RelationshipFilter, RelationshipSnapshot, RelationshipUsage, RelationshipWrite, Result, Revision, Store,
+    StoredSchema, Tenant, TenantId, TenantPatch, TenantScope, Timestamp, User, UserId, Username, Workspace,
+    WorkspaceId, WorkspacePatch,
 };
 
 use crate::error::{Failure, Operation, map_database_error};
@@ -386,6 +403,135 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         api_keys::record_api_key_use(&self.pool, scope, api_key_id, at).await
     }
+
+    async fn api_keys_by_ids(&self, scope: &TenantScope, api_key_ids: &[ApiKeyId]) -> Result<Vec<ApiKey>> {
+        api_keys::api_keys_by_ids(&self.pool, scope, api_key_ids).await
+    }
+
+    async fn workspaces_by_ids(
+        &self,
+        scope: &TenantScope,
+        workspace_ids: &[WorkspaceId],
+    ) -> Result<Vec<Workspace>> {
+        workspaces::workspaces_by_ids(&self.pool, scope, workspace_ids).await
+    }
+
+    async fn users_by_ids(&self, user_ids: &[UserId]) -> Result<Vec<User>> {
+        users::users_by_ids(&self.pool, user_ids).await
+    }
+
+    async fn sign_in_oidc_user(&self, sign_in: OidcSignIn) -> Result<User> {
+        users::sign_in_oidc_user(&self.pool, sign_in).await
+    }
+
+    async fn create_group(&self, scope: &TenantScope, group: NewGroup) -> Result<Group> {
+        groups::create_group(&self.pool, scope, group).await
+    }
+
+    async fn get_group(&self, scope: &TenantScope, group_id: &GroupId) -> Result<Group> {
+        groups::get_group(&self.pool, scope, group_id).await
+    }
+
+    async fn list_groups(&self, scope: &TenantScope, page: PageRequest<GroupId>) -> Result<Page<Group>> {
+        groups::list_groups(&self.pool, scope, page).await
+    }
+
+    async fn groups_by_ids(&self, scope: &TenantScope, group_ids: &[GroupId]) -> Result<Vec<Group>> {
+        groups::groups_by_ids(&self.pool, scope, group_ids).await
+    }
+
+    async fn update_group(
+        &self,
+        scope: &TenantScope,
+        group_id: &GroupId,
+        patch: GroupPatch,
+    ) -> Result<Group> {
+        groups::update_group(&self.pool, scope, group_id, patch).await
+    }
+
+    async fn delete_group(&self, scope: &TenantScope, group_id: &GroupId) -> Result<()> {
+        groups::delete_group(&self.pool, scope, group_id).await
+    }
+
+    async fn set_membership(&self, scope: &TenantScope, membership: Membership) -> Result<Membership> {
+        memberships::set_membership(&self.pool, scope, membership).await
+    }
+
+    async fn remove_membership(
+        &self,
+        scope: &TenantScope,
+        resource: &MembershipResource,
+        member: &Member,
+    ) -> Result<()> {
+        memberships::remove_membership(&self.pool, scope, resource, member).await
+    }
+
+    async fn list_memberships(
+        &self,
+        scope: &TenantScope,
+        resource: &MembershipResource,
+        page: PageRequest<Member>,
+    ) -> Result<Page<Membership>> {
+        memberships::list_memberships(&self.pool, scope, resource, page).await
+    }
+
+    async fn relationship_snapshot(&self, partition: &PartitionScope) -> Result<RelationshipSnapshot> {
+        relationships::relationship_snapshot(&self.pool, partition).await
+    }
+
+    async fn relationship_changes(
+        &self,
+        partition: &PartitionScope,
+        after: Revision,
+    ) -> Result<RelationshipChanges> {
+        relationships::relationship_changes(&self.pool, partition, after).await
+    }
+
+    async fn write_relationships(
+        &self,
+        partition: &PartitionScope,
+        write: RelationshipWrite,
+    ) -> Result<Revision> {
+        relationships::write_relationships(&self.pool, partition, write).await
+    }
+
+    async fn list_relationships(
+        &self,
+        partition: &PartitionScope,
+        filter: &RelationshipFilter,
+        page: PageRequest<Relationship>,
+    ) -> Result<Page<Relationship>> {
+        relationships::list_relationships(&self.pool, partition, filter, page).await
+    }
+
+    async fn delete_expired_relationships(&self, platform: &PlatformScope, now: Timestamp) -> Result<u64> {
+        relationships::delete_expired_relationships(&self.pool, platform, now).await
+    }
+
+    async fn prune_relationship_changes(&self, platform: &PlatformScope, before: Timestamp) -> Result<u64> {
+        relationships::prune_relationship_changes(&self.pool, platform, before).await
+    }
+
+    async fn relationship_usage(&self, platform: &PlatformScope) -> Result<Vec<RelationshipUsage>> {
+        relationships::relationship_usage(&self.pool, platform).await
+    }
+
+    async fn tenants_naming_user(&self, platform: &PlatformScope, user_id: &UserId) -> Result<Vec<TenantId>> {
+        relationships::tenants_naming_user(&self.pool, platform, user_id).await
+    }
+
+    async fn authorization_schema(&self) -> Result<Option<StoredSchema>> {
+        schemas::authorization_schema(&self.pool).await
+    }
+
+    async fn put_authorization_schema(
+        &self,
+        platform: &PlatformScope,
+        text: &str,
+        expected_current: Option<i64>,
+    ) -> Result<(StoredSchema, Revision)> {
+        schemas::put_authorization_schema(&self.pool, platform, text, expected_current).await
+    }
 }
 
 /// The `LIMIT` of a list query: one row more than asked for, so
@@ -398,4 +544,49 @@ pub(crate) fn overfetch_limit(limit: tenantry_core::PageLimit) -> i64 {
 /// sorts before every id.
 pub(crate) fn page_after<Id: std::fmt::Display>(after: Option<&Id>) -> String {
     after.map(ToString::to_string).unwrap_or_default()
+}
+
+/// Ids as a JSON array of strings, bound as one parameter and unpacked with
+/// `json_each`, so that a list of any length is one statement with a fixed
+/// text. Ids are prefixed ULIDs, but quotes and backslashes are escaped
+/// anyway so that the array is valid JSON whatever `Display` gives.
+pub(crate) fn json_id_array<Id: std::fmt::Display>(ids: &[Id]) -> String {
+    let strings: Vec<String> = ids
+        .iter()
+        .map(|id| format!("\"{}\"", id.to_string().replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    format!("[{}]", strings.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The migrations run on a pooled connection; none of them may leave
+    /// it (or any other) without foreign-key enforcement, which the store's
+    /// backstops rely on. Holding every connection the pool allows at once
+    /// includes the one that ran them.
+    #[tokio::test]
+    async fn every_pooled_connection_enforces_foreign_keys_after_migrating() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&directory.path().join("tenantry.sqlite3")).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut connections = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            connections.push(store.pool.acquire().await.unwrap());
+        }
+        for connection in &mut connections {
+            let enforced: i64 =
+                sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut **connection).await.unwrap();
+            let deferred: i64 =
+                sqlx::query_scalar("PRAGMA defer_foreign_keys").fetch_one(&mut **connection).await.unwrap();
+            assert_eq!((enforced, deferred), (1, 0));
+        }
+    }
+
+    #[test]
+    fn id_arrays_are_json() {
+        assert_eq!(json_id_array::<&str>(&[]), "[]");
+        assert_eq!(json_id_array(&["ws_1", "a\"b\\c"]), r#"["ws_1","a\"b\\c"]"#);
+    }
 }

@@ -9,10 +9,11 @@ use std::fmt;
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Decode, Row, Sqlite, Type};
+use tenantry_core::relationship::{Change, ObjectRef, Relationship, SubjectRef};
 use tenantry_core::{
     ApiKey, ApiKeyId, ApiKeyName, DataResidency, DeploymentModel, DisplayName, Email, Environment, Error,
-    Result, Tenant, TenantId, TenantName, TenantStatus, Timestamp, User, UserId, Username, Workspace,
-    WorkspaceId, WorkspaceName, WorkspaceStatus,
+    Group, GroupId, GroupName, Result, Revision, StoredSchema, Tenant, TenantId, TenantName, TenantStatus,
+    Timestamp, User, UserId, Username, Workspace, WorkspaceId, WorkspaceName, WorkspaceStatus,
 };
 
 use crate::error::Failure;
@@ -26,8 +27,33 @@ pub(crate) const WORKSPACE_COLUMNS: &str =
     "tenant_id, id, name, parent_workspace_id, is_root, status, environment, created_at, updated_at";
 
 /// The columns [`user`] reads.
-pub(crate) const USER_COLUMNS: &str =
-    "id, username, display_name, email, is_platform_admin, created_at, updated_at";
+pub(crate) const USER_COLUMNS: &str = "id, username, display_name, email, created_at, updated_at";
+
+/// The columns [`group`] reads.
+pub(crate) const GROUP_COLUMNS: &str = "tenant_id, id, name, created_at, updated_at";
+
+/// The columns that identify a relationship within its partition, in the
+/// order of the primary key (after `tenant_id`), which is also the order
+/// lists are sorted in.
+pub(crate) const RELATIONSHIP_KEY_COLUMNS: &str =
+    "resource_type, resource_id, relation, subject_type, subject_id, subject_relation";
+
+/// The columns [`relationship`] reads.
+pub(crate) const RELATIONSHIP_COLUMNS: &str =
+    "resource_type, resource_id, relation, subject_type, subject_id, subject_relation, expires_at";
+
+/// The columns [`relationship_change`] reads.
+pub(crate) const RELATIONSHIP_CHANGE_COLUMNS: &str =
+    "operation, resource_type, resource_id, relation, subject_type, subject_id, subject_relation, expires_at";
+
+/// The columns [`stored_schema`] reads.
+pub(crate) const STORED_SCHEMA_COLUMNS: &str = "version, text, created_at";
+
+/// The `operation` of a change-log row that touched a relationship.
+pub(crate) const TOUCH: &str = "touch";
+
+/// The `operation` of a change-log row that deleted a relationship.
+pub(crate) const DELETE: &str = "delete";
 
 /// The columns [`api_key`] reads. The secret hash is deliberately absent:
 /// only the credentials lookup reads it.
@@ -67,7 +93,7 @@ fn optional_parsed<T, E: fmt::Display>(
 }
 
 /// Reads a 0-or-1 integer column as a boolean.
-pub(crate) fn boolean(row: &SqliteRow, column: &'static str) -> Result<bool> {
+fn boolean(row: &SqliteRow, column: &'static str) -> Result<bool> {
     match decode::<i64>(row, column)? {
         0 => Ok(false),
         1 => Ok(true),
@@ -119,7 +145,6 @@ pub(crate) fn user(row: &SqliteRow) -> Result<User> {
         username: parsed(row, "username", Username::parse)?,
         display_name: parsed(row, "display_name", DisplayName::parse)?,
         email: optional_parsed(row, "email", Email::parse)?,
-        is_platform_admin: boolean(row, "is_platform_admin")?,
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,
     })
@@ -147,4 +172,80 @@ pub(crate) fn secret_hash(row: &SqliteRow) -> Result<Vec<u8>> {
 /// The tenant status of a credentials row, selected as `tenant_status`.
 pub(crate) fn tenant_status(row: &SqliteRow) -> Result<TenantStatus> {
     parsed(row, "tenant_status", TenantStatus::parse)
+}
+
+/// A group from a row selected with [`GROUP_COLUMNS`].
+pub(crate) fn group(row: &SqliteRow) -> Result<Group> {
+    Ok(Group {
+        id: parsed(row, "id", GroupId::parse)?,
+        tenant_id: parsed(row, "tenant_id", TenantId::parse)?,
+        name: parsed(row, "name", GroupName::parse)?,
+        created_at: timestamp(row, "created_at")?,
+        updated_at: timestamp(row, "updated_at")?,
+    })
+}
+
+/// A relationship from a row selected with [`RELATIONSHIP_COLUMNS`] (or
+/// the same columns among others). An empty `subject_relation` is a plain
+/// subject; expiry is microseconds since the Unix epoch.
+pub(crate) fn relationship(row: &SqliteRow) -> Result<Relationship> {
+    let resource_type: String = decode(row, "resource_type")?;
+    let resource_id: String = decode(row, "resource_id")?;
+    let resource = ObjectRef::new(resource_type, resource_id)
+        .map_err(|reason| invalid_stored_value("resource_type, resource_id", reason))?;
+    let subject_type: String = decode(row, "subject_type")?;
+    let subject_id: String = decode(row, "subject_id")?;
+    let subject_object = ObjectRef::new(subject_type, subject_id)
+        .map_err(|reason| invalid_stored_value("subject_type, subject_id", reason))?;
+    let subject_relation: String = decode(row, "subject_relation")?;
+    let subject = if subject_relation.is_empty() {
+        SubjectRef::object(subject_object)
+    } else {
+        SubjectRef::set(subject_object, subject_relation)
+            .map_err(|reason| invalid_stored_value("subject_relation", reason))?
+    };
+    let relation: String = decode(row, "relation")?;
+    let relationship = Relationship::new(resource, relation, subject)
+        .map_err(|reason| invalid_stored_value("relation", reason))?;
+    let expires_at: Option<i64> = decode(row, "expires_at")?;
+    Ok(match expires_at {
+        Some(expires_at) => relationship.expiring_at(expires_at),
+        None => relationship,
+    })
+}
+
+/// A change-log entry from a row selected with [`RELATIONSHIP_CHANGE_COLUMNS`].
+pub(crate) fn relationship_change(row: &SqliteRow) -> Result<Change> {
+    let relationship = relationship(row)?;
+    let operation: String = decode(row, "operation")?;
+    match operation.as_str() {
+        TOUCH => Ok(Change::Touch(relationship)),
+        DELETE => Ok(Change::Delete(relationship)),
+        other => Err(invalid_stored_value("operation", format!("`{other}` is neither touch nor delete"))),
+    }
+}
+
+/// A revision column.
+pub(crate) fn revision(row: &SqliteRow, column: &'static str) -> Result<Revision> {
+    Revision::from_stored(decode(row, column)?)
+}
+
+/// A stored authorization schema from a row selected with
+/// [`STORED_SCHEMA_COLUMNS`].
+pub(crate) fn stored_schema(row: &SqliteRow) -> Result<StoredSchema> {
+    Ok(StoredSchema {
+        version: decode(row, "version")?,
+        text: decode(row, "text")?,
+        created_at: timestamp(row, "created_at")?,
+    })
+}
+
+/// An integer column.
+pub(crate) fn integer(row: &SqliteRow, column: &'static str) -> Result<i64> {
+    decode(row, column)
+}
+
+/// A tenant id column.
+pub(crate) fn tenant_id(row: &SqliteRow, column: &'static str) -> Result<TenantId> {
+    parsed(row, column, TenantId::parse)
 }

@@ -6,6 +6,9 @@
 //! scope was granted.
 
 use sqlx::{SqliteConnection, SqlitePool};
+use tenantry_core::relationship::{
+    new_api_key_relationships, new_tenant_relationships, platform_admin_relationship,
+};
 use tenantry_core::{
     BootstrapOutcome, BootstrapRequest, Environment, Error, NewApiKey, NewTenant, Page, PageRequest,
     PlatformScope, Result, Tenant, TenantId, TenantPatch, TenantScope, TenantStatus, Timestamp, Workspace,
@@ -13,11 +16,14 @@ use tenantry_core::{
 };
 
 use crate::error::{Failure, Operation, map_database_error};
+use crate::relationships::{Partition, RelationshipWriter, create_tenant_partition};
 use crate::rows::{self, TENANT_COLUMNS};
 use crate::{api_keys, begin_write, commit, overfetch_limit, page_after, users, workspaces};
 
-/// Inserts a tenant, its root workspace and the row pinning that root, on
-/// a connection inside the caller's write transaction.
+/// Inserts a tenant, its root workspace, the row pinning that root and its
+/// relationship partition (at revision 0), on a connection inside the
+/// caller's write transaction. The partition's first relationships are the
+/// caller's to write, so that they land at revision 1 together.
 async fn insert_tenant_with_root(
     connection: &mut SqliteConnection,
     tenant_id: TenantId,
@@ -70,6 +76,7 @@ async fn insert_tenant_with_root(
         .execute(&mut *connection)
         .await
         .map_err(|error| map_database_error(error, operation))?;
+    create_tenant_partition(connection, &tenant.id, operation).await?;
     Ok((tenant, root_workspace))
 }
 
@@ -103,7 +110,10 @@ pub(crate) async fn tenant_exists(
 /// See [`tenantry_core::Store::bootstrap`]. The write transaction is taken
 /// before the tenant is looked up, so concurrent callers, in this process or
 /// others, queue on SQLite's write lock and every one after the first finds
-/// the tenant the first created.
+/// the tenant the first created. The creating call writes the tenant's
+/// relationships (the operator as its admin) and the operator key's at the
+/// new partition's revision 1, and the operator's platform admin
+/// relationship in the platform partition, all in that transaction.
 pub(crate) async fn bootstrap(
     pool: &SqlitePool,
     platform: &PlatformScope,
@@ -137,10 +147,23 @@ pub(crate) async fn bootstrap(
     let (tenant, root_workspace) =
         insert_tenant_with_root(&mut transaction, request.tenant_id, request.tenant, at, operation).await?;
     let operator = users::ensure_user_on(&mut transaction, request.operator, at, operation).await?;
-    let operator = users::make_platform_admin(&mut transaction, operator, at, operation).await?;
     let operator_key = NewApiKey { user_id: operator.id.clone(), ..request.operator_key };
     let operator_key =
         api_keys::insert_api_key(&mut transaction, &tenant.id, operator_key, operation).await?;
+    // The operator is the tenant's creator whatever the request names: the
+    // caller cannot know the operator's id before the store finds or makes
+    // the user.
+    let mut tenant_relationships =
+        new_tenant_relationships(&tenant.id, &root_workspace.id, Some(&operator.id));
+    tenant_relationships.extend(new_api_key_relationships(&operator_key));
+    let mut tenant_writer =
+        RelationshipWriter::begin(&mut transaction, Partition::Tenant(&tenant.id), operation).await?;
+    tenant_writer.touch_all(&mut transaction, &tenant_relationships).await?;
+    tenant_writer.finish(&mut transaction, at).await?;
+    let mut platform_writer =
+        RelationshipWriter::begin(&mut transaction, Partition::Platform, operation).await?;
+    platform_writer.touch(&mut transaction, &platform_admin_relationship(&operator.id)).await?;
+    platform_writer.finish(&mut transaction, at).await?;
     commit(transaction, operation).await?;
     tracing::info!(
         reason = platform.reason(),
@@ -154,16 +177,24 @@ pub(crate) async fn bootstrap(
     Ok(BootstrapOutcome { tenant, root_workspace, operator: Some(operator), created: true })
 }
 
-/// See [`tenantry_core::Store::create_tenant`].
+/// See [`tenantry_core::Store::create_tenant`]: the tenant, its root and
+/// its partition with its first relationships at revision 1.
 pub(crate) async fn create_tenant(
     pool: &SqlitePool,
     platform: &PlatformScope,
     new_tenant: NewTenant,
 ) -> Result<(Tenant, Workspace)> {
     let operation = Operation::CreateTenant;
+    let creator = new_tenant.creator.clone();
+    let at = now();
     let mut transaction = begin_write(pool, operation).await?;
     let (tenant, root_workspace) =
-        insert_tenant_with_root(&mut transaction, TenantId::generate(), new_tenant, now(), operation).await?;
+        insert_tenant_with_root(&mut transaction, TenantId::generate(), new_tenant, at, operation).await?;
+    let mut writer =
+        RelationshipWriter::begin(&mut transaction, Partition::Tenant(&tenant.id), operation).await?;
+    let relationships = new_tenant_relationships(&tenant.id, &root_workspace.id, creator.as_ref());
+    writer.touch_all(&mut transaction, &relationships).await?;
+    writer.finish(&mut transaction, at).await?;
     commit(transaction, operation).await?;
     tracing::info!(
         reason = platform.reason(),
@@ -205,10 +236,16 @@ const NON_ROOT_WORKSPACES_DEEPEST_FIRST: &str = "\
     ) \
     SELECT id FROM tree WHERE depth > 0 ORDER BY depth DESC, id";
 
+/// The tenant's relationship partition and groups, in the order their
+/// foreign keys allow deleting them.
+const TENANT_PARTITION_TABLES: [&str; 4] =
+    ["relationship_changes", "relationships", "relationship_revisions", "groups"];
+
 /// See [`tenantry_core::Store::delete_tenant`]. Deletes in the order the
-/// foreign keys require (keys, workspaces deepest first, the root's pin,
-/// the root, the tenant) inside one write transaction, so a failure at any
-/// step rolls every step back.
+/// foreign keys require (the relationship partition: change log,
+/// relationships, revision; groups, keys, workspaces deepest first, the
+/// root's pin, the root, the tenant) inside one write transaction, so a
+/// failure at any step rolls every step back.
 pub(crate) async fn delete_tenant(
     pool: &SqlitePool,
     platform: &PlatformScope,
@@ -220,6 +257,17 @@ pub(crate) async fn delete_tenant(
     if !tenant_exists(&mut transaction, tenant_id, operation).await? {
         return Err(Error::not_found("tenant"));
     }
+
+    let mut deleted = [0; TENANT_PARTITION_TABLES.len()];
+    for (table, deleted) in TENANT_PARTITION_TABLES.iter().zip(&mut deleted) {
+        *deleted = sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = ?1"))
+            .bind(&tenant_id_text)
+            .execute(&mut *transaction)
+            .await
+            .map_err(|error| map_database_error(error, operation))?
+            .rows_affected();
+    }
+    let [_, deleted_relationships, _, deleted_groups] = deleted;
 
     let deleted_api_keys = sqlx::query("DELETE FROM api_keys WHERE tenant_id = ?1")
         .bind(&tenant_id_text)
@@ -259,6 +307,8 @@ pub(crate) async fn delete_tenant(
         tenant_id = %tenant_id,
         deleted_workspaces = non_root_workspace_ids.len() + 1,
         deleted_api_keys,
+        deleted_groups,
+        deleted_relationships,
         "deleted tenant"
     );
     Ok(())

@@ -1,11 +1,13 @@
 //! Users: global to the deployment, so no tenant scope applies.
 
 use sqlx::{SqliteConnection, SqlitePool};
-use tenantry_core::{Error, NewUser, Result, Timestamp, User, UserId, Username, now};
+use tenantry_core::{
+    Error, NewUser, OidcIdentity, OidcSignIn, Result, Timestamp, User, UserId, Username, now,
+};
 
 use crate::error::{Failure, Operation, map_database_error};
 use crate::rows::{self, USER_COLUMNS};
-use crate::{begin_write, commit};
+use crate::{begin_write, commit, json_id_array};
 
 /// Reads a user by username on the caller's connection.
 async fn select_user_by_username(
@@ -30,26 +32,40 @@ pub(crate) async fn create_user(pool: &SqlitePool, new_user: NewUser) -> Result<
         username: new_user.username,
         display_name: new_user.display_name,
         email: new_user.email,
-        is_platform_admin: false,
         created_at: at,
         updated_at: at,
     };
     let mut transaction = begin_write(pool, operation).await?;
+    insert_user(&mut transaction, &user, None, operation).await?;
+    commit(transaction, operation).await?;
+    Ok(user)
+}
+
+/// Inserts a user as given, with the OIDC identity it signs in with, if
+/// any, inside the caller's write transaction.
+async fn insert_user(
+    connection: &mut SqliteConnection,
+    user: &User,
+    identity: Option<&OidcIdentity>,
+    operation: Operation,
+) -> Result<()> {
     sqlx::query(
-        "INSERT INTO users (id, username, display_name, email, is_platform_admin, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6)",
+        "INSERT INTO users \
+         (id, username, display_name, email, oidc_issuer, oidc_subject, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )
     .bind(user.id.to_string())
     .bind(user.username.as_str())
     .bind(user.display_name.as_str())
     .bind(user.email.as_ref().map(|email| email.as_str()))
+    .bind(identity.map(|identity| identity.issuer.as_str()))
+    .bind(identity.map(|identity| identity.subject.as_str()))
     .bind(user.created_at)
     .bind(user.updated_at)
-    .execute(&mut *transaction)
+    .execute(&mut *connection)
     .await
     .map_err(|error| map_database_error(error, operation))?;
-    commit(transaction, operation).await?;
-    Ok(user)
+    Ok(())
 }
 
 /// Returns the user with the new user's username, inserting it first if
@@ -61,8 +77,8 @@ pub(crate) async fn ensure_user_on(
     operation: Operation,
 ) -> Result<User> {
     sqlx::query(
-        "INSERT INTO users (id, username, display_name, email, is_platform_admin, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5) \
+        "INSERT INTO users (id, username, display_name, email, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
          ON CONFLICT (username) DO NOTHING",
     )
     .bind(UserId::generate().to_string())
@@ -79,26 +95,6 @@ pub(crate) async fn ensure_user_on(
             new_user.username
         )))
     })
-}
-
-/// Makes a user a platform admin, inside the caller's write transaction,
-/// touching `updated_at` only when that changes something.
-pub(crate) async fn make_platform_admin(
-    connection: &mut SqliteConnection,
-    user: User,
-    at: Timestamp,
-    operation: Operation,
-) -> Result<User> {
-    if user.is_platform_admin {
-        return Ok(user);
-    }
-    sqlx::query("UPDATE users SET is_platform_admin = 1, updated_at = ?2 WHERE id = ?1")
-        .bind(user.id.to_string())
-        .bind(at)
-        .execute(&mut *connection)
-        .await
-        .map_err(|error| map_database_error(error, operation))?;
-    Ok(User { is_platform_admin: true, updated_at: at, ..user })
 }
 
 /// See [`tenantry_core::Store::ensure_user`]. The write transaction makes
@@ -130,4 +126,134 @@ pub(crate) async fn find_user_by_username(pool: &SqlitePool, username: &Username
     let operation = Operation::FindUserByUsername;
     let mut connection = pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
     select_user_by_username(&mut connection, username, operation).await
+}
+
+/// See [`tenantry_core::Store::users_by_ids`].
+pub(crate) async fn users_by_ids(pool: &SqlitePool, user_ids: &[UserId]) -> Result<Vec<User>> {
+    let operation = Operation::UsersByIds;
+    let rows = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id"
+    ))
+    .bind(json_id_array(user_ids))
+    .fetch_all(pool)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    rows.iter().map(rows::user).collect()
+}
+
+/// What a sign-in does to the users table.
+#[derive(Debug)]
+enum SignInPlan {
+    /// The identity's user, already in step with the profile.
+    Unchanged(User),
+    /// The identity's user, brought in step with the profile.
+    Update(User),
+    /// A new user for an identity seen for the first time.
+    Create(User),
+}
+
+/// Whether another user than `except` holds `username`.
+async fn username_taken(
+    connection: &mut SqliteConnection,
+    username: &Username,
+    except: Option<&UserId>,
+    operation: Operation,
+) -> Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE username = ?1 AND id IS NOT ?2)")
+        .bind(username.as_str())
+        .bind(except.map(ToString::to_string))
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(|error| map_database_error(error, operation))
+}
+
+/// Decides what a sign-in changes, reading on the caller's connection.
+async fn plan_sign_in(
+    connection: &mut SqliteConnection,
+    sign_in: &OidcSignIn,
+    at: Timestamp,
+    operation: Operation,
+) -> Result<SignInPlan> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE oidc_issuer = ?1 AND oidc_subject = ?2"
+    ))
+    .bind(&sign_in.identity.issuer)
+    .bind(&sign_in.identity.subject)
+    .fetch_optional(&mut *connection)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    let profile = &sign_in.profile;
+    let Some(user) = row.as_ref().map(rows::user).transpose()? else {
+        let username = if username_taken(connection, &profile.username, None, operation).await? {
+            sign_in.fallback_username.clone()
+        } else {
+            profile.username.clone()
+        };
+        return Ok(SignInPlan::Create(User {
+            id: UserId::generate(),
+            username,
+            display_name: profile.display_name.clone(),
+            email: profile.email.clone(),
+            created_at: at,
+            updated_at: at,
+        }));
+    };
+    // A username someone else took meanwhile stays with them; the user
+    // keeps the one it has.
+    let username = if username_taken(connection, &profile.username, Some(&user.id), operation).await? {
+        user.username.clone()
+    } else {
+        profile.username.clone()
+    };
+    let synced = User {
+        username,
+        display_name: profile.display_name.clone(),
+        email: profile.email.clone(),
+        ..user.clone()
+    };
+    Ok(if synced == user {
+        SignInPlan::Unchanged(user)
+    } else {
+        SignInPlan::Update(User { updated_at: at, ..synced })
+    })
+}
+
+/// See [`tenantry_core::Store::sign_in_oidc_user`]. A sign-in that changes
+/// nothing, the usual case, is one read without the write lock; otherwise
+/// the plan is made again under the write lock, which serializes
+/// concurrent first sign-ins of one identity so that the later ones find
+/// the user the first created.
+pub(crate) async fn sign_in_oidc_user(pool: &SqlitePool, sign_in: OidcSignIn) -> Result<User> {
+    let operation = Operation::SignInOidcUser;
+    {
+        let mut connection = pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+        if let SignInPlan::Unchanged(user) = plan_sign_in(&mut connection, &sign_in, now(), operation).await?
+        {
+            return Ok(user);
+        }
+    }
+    let mut transaction = begin_write(pool, operation).await?;
+    let user = match plan_sign_in(&mut transaction, &sign_in, now(), operation).await? {
+        SignInPlan::Unchanged(user) => user,
+        SignInPlan::Update(user) => {
+            sqlx::query(
+                "UPDATE users SET username = ?2, display_name = ?3, email = ?4, updated_at = ?5 WHERE id = ?1",
+            )
+            .bind(user.id.to_string())
+            .bind(user.username.as_str())
+            .bind(user.display_name.as_str())
+            .bind(user.email.as_ref().map(|email| email.as_str()))
+            .bind(user.updated_at)
+            .execute(&mut *transaction)
+            .await
+            .map_err(|error| map_database_error(error, operation))?;
+            user
+        }
+        SignInPlan::Create(user) => {
+            insert_user(&mut transaction, &user, Some(&sign_in.identity), operation).await?;
+            user
+        }
+    };
+    commit(transaction, operation).await?;
+    Ok(user)
 }

@@ -2,15 +2,20 @@
 //! scope's `tenant_id`.
 
 use sqlx::{SqliteConnection, SqlitePool};
+use tenantry_core::relationship::{
+    new_workspace_relationships, workspace_object, workspace_parent_relationship,
+};
 use tenantry_core::{
     ConflictCode, Error, NewWorkspace, Page, PageRequest, Result, TenantId, TenantScope, Workspace,
     WorkspaceId, WorkspacePatch, WorkspaceStatus, now,
 };
 
 use crate::error::{Operation, invalid_parent_workspace, map_database_error};
+use crate::relationships::{Partition, RelationshipWriter};
 use crate::rows::{self, WORKSPACE_COLUMNS};
+use crate::tenant_tables::TenantTable;
 use crate::tenants::{missing_root_workspace, tenant_exists};
-use crate::{begin_write, commit, overfetch_limit, page_after};
+use crate::{begin_write, commit};
 
 /// Inserts a workspace as given, inside the caller's write transaction.
 pub(crate) async fn insert_workspace(
@@ -55,20 +60,13 @@ async fn select_workspace(
     row.as_ref().map(rows::workspace).transpose()
 }
 
-/// Whether a workspace with this id exists in the tenant.
-async fn workspace_exists(
-    connection: &mut SqliteConnection,
-    tenant_id: &TenantId,
-    workspace_id: &WorkspaceId,
-    operation: Operation,
-) -> Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM workspaces WHERE tenant_id = ?1 AND id = ?2)")
-        .bind(tenant_id.to_string())
-        .bind(workspace_id.to_string())
-        .fetch_one(&mut *connection)
-        .await
-        .map_err(|error| map_database_error(error, operation))
-}
+/// The `workspaces` table.
+pub(crate) const WORKSPACES: TenantTable<Workspace> = TenantTable {
+    name: "workspaces",
+    columns: WORKSPACE_COLUMNS,
+    read: rows::workspace,
+    id_of: |workspace| workspace.id.to_string(),
+};
 
 /// The tenant's root workspace, found through its pin. A tenant that exists
 /// always has one; its absence is an internal error.
@@ -94,7 +92,8 @@ pub(crate) async fn root_workspace(
 
 /// See [`tenantry_core::Store::create_workspace`]. The parent is checked in
 /// code first, for a precise answer; the composite foreign key is the
-/// backstop.
+/// backstop. The workspace's relationships (tenant, parent, creator as
+/// admin) are written in the same transaction.
 pub(crate) async fn create_workspace(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -105,7 +104,7 @@ pub(crate) async fn create_workspace(
     let mut transaction = begin_write(pool, operation).await?;
     let parent_workspace_id = match new_workspace.parent_workspace_id {
         Some(parent_workspace_id) => {
-            if !workspace_exists(&mut transaction, tenant_id, &parent_workspace_id, operation).await? {
+            if !WORKSPACES.exists(&mut transaction, tenant_id, &parent_workspace_id, operation).await? {
                 return Err(invalid_parent_workspace());
             }
             parent_workspace_id
@@ -130,6 +129,11 @@ pub(crate) async fn create_workspace(
         updated_at: at,
     };
     insert_workspace(&mut transaction, &workspace, operation).await?;
+    let mut writer =
+        RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
+    let relationships = new_workspace_relationships(&workspace, new_workspace.creator.as_ref());
+    writer.touch_all(&mut transaction, &relationships).await?;
+    writer.finish(&mut transaction, at).await?;
     commit(transaction, operation).await?;
     Ok(workspace)
 }
@@ -153,18 +157,7 @@ pub(crate) async fn list_workspaces(
     scope: &TenantScope,
     page: PageRequest<WorkspaceId>,
 ) -> Result<Page<Workspace>> {
-    let operation = Operation::ListWorkspaces;
-    let rows = sqlx::query(&format!(
-        "SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-    ))
-    .bind(scope.tenant_id().to_string())
-    .bind(page_after(page.after.as_ref()))
-    .bind(overfetch_limit(page.limit))
-    .fetch_all(pool)
-    .await
-    .map_err(|error| map_database_error(error, operation))?;
-    let workspaces = rows.iter().map(rows::workspace).collect::<Result<Vec<_>>>()?;
-    Ok(Page::from_overfetched(workspaces, page.limit, |workspace| workspace.id.to_string()))
+    WORKSPACES.page(pool, scope, page, Operation::ListWorkspaces).await
 }
 
 /// Whether `workspace_id` is `start` or one of its ancestors in the tenant.
@@ -197,7 +190,8 @@ async fn is_self_or_ancestor(
 
 /// See [`tenantry_core::Store::update_workspace`]. A move is checked inside
 /// the write transaction, which excludes every other writer, so no
-/// concurrent move can slip a cycle in between the check and the update.
+/// concurrent move can slip a cycle in between the check and the update,
+/// and replaces the workspace's `parent` relationship in that transaction.
 pub(crate) async fn update_workspace(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -214,7 +208,7 @@ pub(crate) async fn update_workspace(
         if current.is_root {
             return Err(Error::conflict(ConflictCode::RootWorkspace));
         }
-        if !workspace_exists(&mut transaction, tenant_id, new_parent_workspace_id, operation).await? {
+        if !WORKSPACES.exists(&mut transaction, tenant_id, new_parent_workspace_id, operation).await? {
             return Err(invalid_parent_workspace());
         }
         if is_self_or_ancestor(&mut transaction, tenant_id, new_parent_workspace_id, workspace_id, operation)
@@ -249,13 +243,24 @@ pub(crate) async fn update_workspace(
         return Err(Error::not_found("workspace"));
     };
     let workspace = rows::workspace(&row)?;
+    if let (Some(old_parent), Some(new_parent)) =
+        (&current.parent_workspace_id, &workspace.parent_workspace_id)
+        && old_parent != new_parent
+    {
+        let mut writer =
+            RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
+        writer.delete(&mut transaction, &workspace_parent_relationship(workspace_id, old_parent)).await?;
+        writer.touch(&mut transaction, &workspace_parent_relationship(workspace_id, new_parent)).await?;
+        writer.finish(&mut transaction, workspace.updated_at).await?;
+    }
     commit(transaction, operation).await?;
     Ok(workspace)
 }
 
 /// See [`tenantry_core::Store::delete_workspace`]. The root and children
 /// are refused in code first, for a precise answer; the root's pin and the
-/// parent foreign key (both RESTRICT) are the backstop.
+/// parent foreign key (both RESTRICT) are the backstop. Every relationship
+/// naming the workspace goes with it, logged.
 pub(crate) async fn delete_workspace(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -287,5 +292,18 @@ pub(crate) async fn delete_workspace(
         .execute(&mut *transaction)
         .await
         .map_err(|error| map_database_error(error, operation))?;
+    let mut writer =
+        RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
+    writer.delete_naming(&mut transaction, &workspace_object(workspace_id)).await?;
+    writer.finish(&mut transaction, now()).await?;
     commit(transaction, operation).await
+}
+
+/// See [`tenantry_core::Store::workspaces_by_ids`].
+pub(crate) async fn workspaces_by_ids(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    workspace_ids: &[WorkspaceId],
+) -> Result<Vec<Workspace>> {
+    WORKSPACES.by_ids(pool, scope, workspace_ids, Operation::WorkspacesByIds).await
 }

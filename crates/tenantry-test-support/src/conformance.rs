@@ -10,6 +10,11 @@
 //! tenantry_test_support::conformance_suite!(tenantry_test_support::conformance::sqlite_backend());
 //! ```
 //!
+//! The foundation's cases (tenants, workspaces, keys, users, bootstrap) are
+//! in this file; those of issue 3 are in `authorization` (partitions,
+//! revisions, the change log, sweeps, the schema), `memberships` (groups,
+//! roles, the last admin) and `users` (OIDC sign-in, reads by id).
+//!
 //! Cases drive the store the way the product does and then look at the
 //! database through [`TestBackend::raw`], as its owner, so that a rule is
 //! shown to hold in the schema (constraints, triggers, RESTRICT), not only
@@ -18,20 +23,33 @@
 //! rule it breaks, succeeds. Without that, a typo in the SQL would make the
 //! refusal pass for the wrong reason.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{Debug, Display};
 use std::time::Duration;
 
+use tenantry_core::relationship::{
+    Change, Relationship, new_api_key_relationships, new_tenant_relationships, platform_admin_relationship,
+};
 use tenantry_core::service::{self, BootstrapConfig, mint_api_key};
 use tenantry_core::{
-    ApiKey, ApiKeyHasher, ApiKeyId, ApiKeyLifetime, ApiKeyName, ApiKeyToken, ConflictCode, DataResidency,
-    DeploymentModel, DisplayName, Email, Environment, Error, NewTenant, NewUser, NewWorkspace, PageLimit,
-    PageRequest, PlatformScope, Tenant, TenantId, TenantName, TenantPatch, TenantScope, TenantStatus, User,
-    UserId, Username, Workspace, WorkspaceId, WorkspaceName, WorkspacePatch, WorkspaceStatus,
+    ApiKey, ApiKeyHasher, ApiKeyId, ApiKeyLifetime, ApiKeyName, ApiKeyToken, BootstrapOutcome, ConflictCode,
+    DataResidency, DeploymentModel, DisplayName, Email, Environment, Error, Group, GroupName, Member,
+    Membership, MembershipResource, NewGroup, NewTenant, NewUser, NewWorkspace, PageLimit, PageRequest,
+    PartitionScope, PlatformScope, RelationshipChanges, RelationshipFilter, RelationshipWrite, Revision,
+    Role, Tenant, TenantId, TenantName, TenantPatch, TenantScope, TenantStatus, User, UserId, Username,
+    Workspace, WorkspaceId, WorkspaceName, WorkspacePatch, WorkspaceStatus,
 };
 use tokio::task::JoinSet;
 
 use crate::TestBackend;
+
+mod authorization;
+mod memberships;
+mod users;
+
+pub use authorization::*;
+pub use memberships::*;
+pub use users::*;
 
 /// Expands to one `#[tokio::test]` per conformance case, each on a fresh
 /// backend.
@@ -78,6 +96,29 @@ macro_rules! conformance_suite {
             concurrent_bootstraps_create_one_tenant,
             bootstrap_reuses_an_existing_operator_user,
             bootstrap_leaves_an_existing_default_tenant_alone,
+            create_tenant_writes_its_relationships_at_revision_one,
+            workspace_moves_and_deletes_maintain_relationships,
+            every_relationship_change_advances_the_revision_by_exactly_one,
+            replaying_the_change_log_onto_any_snapshot_gives_the_latest,
+            write_relationships_changes_only_what_differs,
+            list_relationships_filters_and_pages_without_gaps,
+            pruning_the_log_tells_readers_behind_to_reload,
+            expired_relationships_are_swept_from_every_partition,
+            relationship_usage_counts_every_shape_with_a_real_example,
+            tenants_naming_user_lists_each_tenant_once,
+            authorization_schema_versions_are_optimistic,
+            another_tenants_partition_sees_none_of_its_relationships,
+            database_guards_the_authorization_tables,
+            groups_are_managed_with_unique_names,
+            deleting_a_group_removes_every_relationship_naming_it,
+            memberships_keep_one_role_per_member,
+            the_last_admin_can_neither_leave_nor_be_demoted,
+            membership_errors_name_what_is_missing,
+            memberships_are_listed_in_member_order,
+            concurrent_removals_of_two_admins_leave_one,
+            oidc_sign_in_creates_and_then_syncs_the_user,
+            concurrent_first_oidc_sign_ins_make_one_user,
+            reads_by_id_skip_unknown_and_foreign_ids,
         );
     };
     (@cases ($backend:expr) $($case:ident),+ $(,)?) => {
@@ -132,6 +173,7 @@ fn new_tenant(name: &str) -> NewTenant {
         deployment_model: DeploymentModel::HostedSaas,
         data_residency: DataResidency::Global,
         root_workspace_name: WorkspaceName::default_root(),
+        creator: None,
     }
 }
 
@@ -146,6 +188,7 @@ fn new_workspace(name: &str, parent: Option<&Workspace>) -> NewWorkspace {
         name: WorkspaceName::parse(name).unwrap(),
         parent_workspace_id: parent.map(|parent| parent.id.clone()),
         environment: Environment::production(),
+        creator: None,
     }
 }
 
@@ -189,6 +232,69 @@ async fn mint(
         ApiKeyLifetime::default_lifetime(),
     )
     .await
+}
+
+async fn create_group(
+    backend: &TestBackend,
+    scope: &TenantScope,
+    name: &str,
+    creator: Option<&UserId>,
+) -> Group {
+    let new_group = NewGroup { name: GroupName::parse(name).unwrap(), creator: creator.cloned() };
+    backend.store.create_group(scope, new_group).await.unwrap()
+}
+
+/// A tenant's relationship partition.
+fn tenant_partition(scope: &TenantScope) -> PartitionScope {
+    PartitionScope::Tenant(scope.clone())
+}
+
+/// The platform partition, as the authorizer reads it.
+fn platform_partition() -> PartitionScope {
+    PartitionScope::Platform(PlatformScope::authorization())
+}
+
+/// Relationships in a form that compares as a set: text to expiry. A
+/// snapshot's order is unspecified, so snapshots are compared this way.
+fn canonical(relationships: &[Relationship]) -> BTreeMap<String, Option<i64>> {
+    relationships.iter().map(|relationship| (relationship.to_string(), relationship.expires_at())).collect()
+}
+
+/// A partition's revision and relationships, from one snapshot.
+async fn partition_state(
+    backend: &TestBackend,
+    partition: &PartitionScope,
+) -> (Revision, BTreeMap<String, Option<i64>>) {
+    let snapshot = backend.store.relationship_snapshot(partition).await.unwrap();
+    (snapshot.revision, canonical(&snapshot.relationships))
+}
+
+/// A partition's revision, from a snapshot.
+async fn revision_of(backend: &TestBackend, partition: &PartitionScope) -> Revision {
+    backend.store.relationship_snapshot(partition).await.unwrap().revision
+}
+
+/// The changes after `after` and the revision they lead to; the log must
+/// reach back that far.
+async fn changes_after(
+    backend: &TestBackend,
+    partition: &PartitionScope,
+    after: Revision,
+) -> (Revision, Vec<Change>) {
+    match backend.store.relationship_changes(partition, after).await.unwrap() {
+        RelationshipChanges::Since { revision, changes } => (revision, changes),
+        other => panic!("expected the changes after revision {after}, got {other:?}"),
+    }
+}
+
+/// A relationship from its text, for example `document:1#viewer@user:u`.
+fn relationship(text: &str) -> Relationship {
+    text.parse().unwrap_or_else(|error| panic!("{text}: {error}"))
+}
+
+/// A membership that the domain accepts.
+fn membership(resource: &MembershipResource, member: Member, role: Role) -> Membership {
+    Membership::new(resource.clone(), member, role, None).unwrap()
 }
 
 async fn workspace_ids(backend: &TestBackend, scope: &TenantScope) -> BTreeSet<WorkspaceId> {
@@ -248,6 +354,24 @@ async fn count(backend: &TestBackend, table: &str, tenant_id: &TenantId) -> i64 
         .await
 }
 
+/// How many of a tenant's relationships name `object_type:id`, as
+/// resource or as subject, counted as the owner sees them.
+async fn count_naming(
+    backend: &TestBackend,
+    tenant_id: &TenantId,
+    object_type: &str,
+    id: impl Display,
+) -> i64 {
+    let sql = format!(
+        "SELECT count(*) FROM relationships WHERE tenant_id = {} AND ((resource_type = {kind} AND \
+         resource_id = {id}) OR (subject_type = {kind} AND subject_id = {id}))",
+        sql_literal(tenant_id),
+        kind = sql_literal(object_type),
+        id = sql_literal(id),
+    );
+    scalar(backend, &sql).await
+}
+
 /// Everything a tenant has in the database, counted as the owner sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct TenantRowCounts {
@@ -255,6 +379,10 @@ struct TenantRowCounts {
     workspaces: i64,
     root_pins: i64,
     api_keys: i64,
+    groups: i64,
+    relationships: i64,
+    relationship_changes: i64,
+    relationship_revisions: i64,
 }
 
 async fn tenant_row_counts(backend: &TestBackend, tenant_id: &TenantId) -> TenantRowCounts {
@@ -267,6 +395,10 @@ async fn tenant_row_counts(backend: &TestBackend, tenant_id: &TenantId) -> Tenan
         workspaces: count(backend, "workspaces", tenant_id).await,
         root_pins: count(backend, "tenant_root_workspaces", tenant_id).await,
         api_keys: count(backend, "api_keys", tenant_id).await,
+        groups: count(backend, "groups", tenant_id).await,
+        relationships: count(backend, "relationships", tenant_id).await,
+        relationship_changes: count(backend, "relationship_changes", tenant_id).await,
+        relationship_revisions: count(backend, "relationship_revisions", tenant_id).await,
     }
 }
 
@@ -324,7 +456,7 @@ fn insert_tenant_sql(tenant_id: &TenantId, name: &str) -> String {
 #[track_caller]
 fn expect_conflict<T: Debug>(result: Result<T, Error>, expected: ConflictCode) {
     match result {
-        Err(Error::Conflict { code }) if code == expected => {}
+        Err(Error::Conflict { code, .. }) if code == expected => {}
         other => panic!("expected Err(Conflict {{ code: {expected:?} }}), got {other:?}"),
     }
 }
@@ -888,8 +1020,9 @@ pub async fn create_workspace_under_another_tenants_parent_is_invalid(backend: &
 // Cases: deleting tenants
 // ---------------------------------------------------------------------------
 
-/// A tenant with a five-level chain below its root, two side branches and
-/// three API keys of two users.
+/// A tenant with a five-level chain below its root, two side branches,
+/// three API keys of two users, and a group (made by the first user) that
+/// edits the first level.
 #[derive(Debug)]
 struct PopulatedTenant {
     created: CreatedTenant,
@@ -899,6 +1032,10 @@ struct PopulatedTenant {
 
 const POPULATED_WORKSPACES: i64 = 8;
 const POPULATED_API_KEYS: i64 = 3;
+/// The tenant's own 3, 2 for each of the 7 workspaces below the root
+/// (tenant, parent), 2 for each key (owner, tenant), 2 for the group
+/// (tenant, its creator as admin) and 1 for the group's role.
+const POPULATED_RELATIONSHIPS: i64 = 3 + 7 * 2 + 3 * 2 + 2 + 1;
 
 async fn populate_tenant(backend: &TestBackend, name: &str, first: &User, second: &User) -> PopulatedTenant {
     let created = create_tenant(backend, name).await;
@@ -913,6 +1050,10 @@ async fn populate_tenant(backend: &TestBackend, name: &str, first: &User, second
     for (user, key_name) in [(first, "ci"), (first, "deploy"), (second, "ci")] {
         mint(backend, &created.scope, &user.id, key_name).await.unwrap();
     }
+    let group = create_group(backend, &created.scope, "editors", Some(&first.id)).await;
+    let first_level = MembershipResource::Workspace(chain[0].id.clone());
+    let editors = membership(&first_level, Member::Group(group.id), Role::Editor);
+    backend.store.set_membership(&created.scope, editors).await.unwrap();
     PopulatedTenant { created, chain }
 }
 
@@ -921,9 +1062,23 @@ const POPULATED_ROW_COUNTS: TenantRowCounts = TenantRowCounts {
     workspaces: POPULATED_WORKSPACES,
     root_pins: 1,
     api_keys: POPULATED_API_KEYS,
+    groups: 1,
+    relationships: POPULATED_RELATIONSHIPS,
+    // Nothing was deleted: one logged change per relationship.
+    relationship_changes: POPULATED_RELATIONSHIPS,
+    relationship_revisions: 1,
 };
 
-const NO_ROWS: TenantRowCounts = TenantRowCounts { tenants: 0, workspaces: 0, root_pins: 0, api_keys: 0 };
+const NO_ROWS: TenantRowCounts = TenantRowCounts {
+    tenants: 0,
+    workspaces: 0,
+    root_pins: 0,
+    api_keys: 0,
+    groups: 0,
+    relationships: 0,
+    relationship_changes: 0,
+    relationship_revisions: 0,
+};
 
 /// `delete_tenant` removes the tenant and every row it owns, deepest
 /// workspaces first so RESTRICT never fires, and nothing of another tenant.
@@ -934,10 +1089,22 @@ pub async fn delete_tenant_removes_everything_it_owns_and_nothing_else(backend: 
     let globex = populate_tenant(backend, "globex", &alice, &bob).await;
     let acme_id = acme.created.tenant.id.clone();
     assert_eq!(tenant_row_counts(backend, &acme_id).await, POPULATED_ROW_COUNTS);
+    let globex_partition = tenant_partition(&globex.created.scope);
+    let globex_state = partition_state(backend, &globex_partition).await;
 
     backend.store.delete_tenant(&platform(), &acme_id).await.unwrap();
 
     assert_eq!(tenant_row_counts(backend, &acme_id).await, NO_ROWS);
+    // Readers of the partition are told it is gone, at any revision.
+    let acme_partition = tenant_partition(&acme.created.scope);
+    for after in [Revision::ZERO, Revision::new(1)] {
+        assert_eq!(
+            backend.store.relationship_changes(&acme_partition, after).await.unwrap(),
+            RelationshipChanges::Gone
+        );
+    }
+    expect_not_found(backend.store.relationship_snapshot(&acme_partition).await, "tenant");
+    assert_eq!(partition_state(backend, &globex_partition).await, globex_state);
     assert_eq!(tenant_row_counts(backend, &globex.created.tenant.id).await, POPULATED_ROW_COUNTS);
     assert_eq!(workspace_ids(backend, &globex.created.scope).await.len() as i64, POPULATED_WORKSPACES);
     let globex_keys = backend.store.list_api_keys(&globex.created.scope, PageRequest::first()).await.unwrap();
@@ -1381,8 +1548,8 @@ pub async fn api_key_lifecycle(backend: &TestBackend) {
     assert!(store.api_key_credentials(&acme.scope, &unknown).await.unwrap().is_none());
 }
 
-/// `api_key_credentials` returns the key, its stored hash, its tenant's
-/// status and its user's platform-admin flag, as they are now.
+/// `api_key_credentials` returns the key, its stored hash and its tenant's
+/// status, as they are now.
 pub async fn api_key_credentials_carry_what_authentication_needs(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let acme = create_tenant(backend, "acme").await;
@@ -1393,21 +1560,17 @@ pub async fn api_key_credentials_carry_what_authentication_needs(backend: &TestB
     assert_eq!(credentials.api_key, key);
     assert_eq!(credentials.secret_hash, hasher().hash(&token));
     assert_eq!(credentials.tenant_status, TenantStatus::Active);
-    assert!(!credentials.user_is_platform_admin);
 
-    let promote = format!("UPDATE users SET is_platform_admin = TRUE WHERE id = {}", sql_literal(&alice.id));
-    assert_eq!(raw_ok(backend, &promote).await, 1);
     let suspend = TenantPatch { status: Some(TenantStatus::Suspended), ..TenantPatch::default() };
     store.update_tenant(&acme.scope, suspend).await.unwrap();
     let credentials = store.api_key_credentials(&acme.scope, &key.id).await.unwrap().unwrap();
-    assert!(credentials.user_is_platform_admin);
+    assert_eq!(credentials.api_key, key);
     assert_eq!(credentials.tenant_status, TenantStatus::Suspended);
 
     // End to end through the shared use case, which also records the use.
     let principal =
         service::authenticate(store.as_ref(), &hasher(), token.expose(), tenantry_core::now()).await.unwrap();
     assert_eq!(principal.api_key.id, key.id);
-    assert!(principal.is_platform_admin);
     assert_eq!(principal.tenant_status, TenantStatus::Suspended);
     assert!(store.get_api_key(&acme.scope, &key.id).await.unwrap().last_used_at.is_some());
 }
@@ -1429,7 +1592,6 @@ pub async fn usernames_are_unique(backend: &TestBackend) {
     assert_eq!(alice.username, new_alice.username);
     assert_eq!(alice.display_name, new_alice.display_name);
     assert_eq!(alice.email, new_alice.email);
-    assert!(!alice.is_platform_admin);
     assert_eq!(store.get_user(&alice.id).await.unwrap(), alice);
     assert_eq!(store.find_user_by_username(&alice.username).await.unwrap(), Some(alice.clone()));
     assert_eq!(store.find_user_by_username(&Username::parse("nobody").unwrap()).await.unwrap(), None);
@@ -1470,14 +1632,43 @@ pub async fn ensure_user_is_idempotent_under_concurrency(backend: &TestBackend) 
 // ---------------------------------------------------------------------------
 
 /// What a database holds after exactly one successful bootstrap.
-async fn assert_bootstrapped_once(backend: &TestBackend, tenant_id: &TenantId) {
+/// `created` is the outcome of the call that created the tenant: the
+/// tenant's partition holds exactly its relationships (the operator as
+/// admin) and the operator key's, at revision 1, and the platform
+/// partition exactly the operator as platform admin, at revision 1.
+async fn assert_bootstrapped_once(backend: &TestBackend, created: &BootstrapOutcome) {
+    assert!(created.created);
+    let tenant_id = &created.tenant.id;
+    let operator = created.operator.as_ref().expect("the creating call returns the operator");
     assert_eq!(scalar(backend, "SELECT count(*) FROM tenants WHERE name = 'default'").await, 1);
+    let relationships = 4 + 2;
     assert_eq!(
         tenant_row_counts(backend, tenant_id).await,
-        TenantRowCounts { tenants: 1, workspaces: 1, root_pins: 1, api_keys: 1 }
+        TenantRowCounts {
+            tenants: 1,
+            workspaces: 1,
+            root_pins: 1,
+            api_keys: 1,
+            groups: 0,
+            relationships,
+            relationship_changes: relationships,
+            relationship_revisions: 1,
+        }
     );
-    let admins = "SELECT count(*) FROM users WHERE username = 'operator' AND is_platform_admin";
-    assert_eq!(scalar(backend, admins).await, 1);
+    let scope = TenantScope::new(tenant_id.clone());
+    let keys = backend.store.list_api_keys(&scope, PageRequest::first()).await.unwrap().items;
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].user_id, operator.id);
+    let mut expected = new_tenant_relationships(tenant_id, &created.root_workspace.id, Some(&operator.id));
+    expected.extend(new_api_key_relationships(&keys[0]));
+    assert_eq!(
+        partition_state(backend, &tenant_partition(&scope)).await,
+        (Revision::new(1), canonical(&expected))
+    );
+    assert_eq!(
+        partition_state(backend, &platform_partition()).await,
+        (Revision::new(1), canonical(&[platform_admin_relationship(&operator.id)]))
+    );
 }
 
 /// A second bootstrap finds what the first made and creates nothing.
@@ -1495,26 +1686,25 @@ pub async fn bootstrap_is_idempotent(backend: &TestBackend) {
     assert_eq!(first.root_workspace.tenant_id, first.tenant.id);
     let operator = first.operator.clone().expect("the creating call returns the operator");
     assert_eq!(operator.username, config.operator_username);
-    assert!(operator.is_platform_admin);
 
     let (second, second_token) = service::bootstrap(store, &hasher(), &config).await.unwrap();
     assert!(!second.created);
     assert!(second_token.is_none());
     assert_eq!(second.tenant, first.tenant);
     assert_eq!(second.root_workspace, first.root_workspace);
-    assert_bootstrapped_once(backend, &first.tenant.id).await;
+    // The second call wrote nothing, not even a relationship.
+    assert_bootstrapped_once(backend, &first).await;
     assert_eq!(scalar(backend, "SELECT count(*) FROM users").await, 1);
 
     // The operator key belongs to the operator, in the default tenant, and
-    // authenticates as a platform admin.
+    // authenticates.
     let scope = TenantScope::new(first.tenant.id.clone());
     let credentials = store.api_key_credentials(&scope, token.api_key_id()).await.unwrap().unwrap();
     assert_eq!(credentials.api_key.user_id, operator.id);
     assert_eq!(credentials.api_key.tenant_id, first.tenant.id);
-    assert!(credentials.user_is_platform_admin);
     let principal =
         service::authenticate(store, &hasher(), token.expose(), tenantry_core::now()).await.unwrap();
-    assert!(principal.is_platform_admin);
+    assert_eq!(principal.api_key.user_id, operator.id);
 }
 
 /// Ten concurrent bootstraps on a fresh database: all succeed, exactly one
@@ -1536,25 +1726,24 @@ pub async fn concurrent_bootstraps_create_one_tenant(backend: &TestBackend) {
         outcomes.iter().map(|outcome| outcome.root_workspace.id.clone()).collect();
     assert_eq!(tenant_ids.len(), 1, "bootstraps disagree on the tenant: {tenant_ids:?}");
     assert_eq!(root_ids.len(), 1, "bootstraps disagree on the root: {root_ids:?}");
-    let tenant_id = tenant_ids.into_iter().next().unwrap();
-    assert_bootstrapped_once(backend, &tenant_id).await;
+    let creator = outcomes.iter().find(|outcome| outcome.created).unwrap();
+    assert_bootstrapped_once(backend, creator).await;
     assert_eq!(scalar(backend, "SELECT count(*) FROM tenants").await, 1);
 }
 
 /// When a user already has the operator's username, the bootstrap makes
-/// that user the platform admin and gives it the key, rather than failing
-/// or creating a second user.
+/// that user the platform admin (a relationship in the platform partition)
+/// and gives it the key, rather than failing or creating a second user.
 pub async fn bootstrap_reuses_an_existing_operator_user(backend: &TestBackend) {
     let existing = create_user(backend, "operator").await;
     let store = backend.store.as_ref();
     let (outcome, token) = service::bootstrap(store, &hasher(), &BootstrapConfig::defaults()).await.unwrap();
     assert!(outcome.created);
-    let operator = outcome.operator.expect("the creating call returns the operator");
+    let operator = outcome.operator.clone().expect("the creating call returns the operator");
     assert_eq!(operator.id, existing.id);
-    assert!(operator.is_platform_admin);
-    assert!(store.get_user(&existing.id).await.unwrap().is_platform_admin);
+    assert_eq!(store.get_user(&existing.id).await.unwrap(), existing, "the user row is left as it was");
     assert_eq!(scalar(backend, "SELECT count(*) FROM users").await, 1);
-    assert_bootstrapped_once(backend, &outcome.tenant.id).await;
+    assert_bootstrapped_once(backend, &outcome).await;
 
     let token = token.expect("the creating call returns the operator's token");
     let scope = TenantScope::new(outcome.tenant.id.clone());
@@ -1575,4 +1764,10 @@ pub async fn bootstrap_leaves_an_existing_default_tenant_alone(backend: &TestBac
     assert_eq!(outcome.root_workspace, existing.root);
     assert_eq!(count(backend, "api_keys", &existing.tenant.id).await, 0);
     assert_eq!(scalar(backend, "SELECT count(*) FROM users").await, 0);
+    assert_eq!(partition_state(backend, &platform_partition()).await, (Revision::ZERO, canonical(&[])));
+    assert_eq!(
+        partition_state(backend, &tenant_partition(&existing.scope)).await.0,
+        Revision::new(1),
+        "the bootstrap wrote no relationship in the existing tenant"
+    );
 }

@@ -13,10 +13,40 @@ use tenantry_test_support::postgres::PostgresTestDb;
 /// The tables that are not per tenant. Under Citus they become reference
 /// tables, copied to every node, so the list stays short and explicit: a
 /// new global table must be added here deliberately.
-const REFERENCE_TABLES: [&str; 4] = ["tenants", "users", "deployment_settings", "_sqlx_migrations"];
+const REFERENCE_TABLES: [&str; 8] = [
+    "tenants",
+    "users",
+    "deployment_settings",
+    "_sqlx_migrations",
+    // The platform partition and the authorization schema: one deployment-
+    // wide set each, read by every node.
+    "platform_relationships",
+    "platform_relationship_changes",
+    "platform_relationship_revisions",
+    "authorization_schemas",
+];
 
-/// The tenant-owned tables the foundation migrations create.
-const KNOWN_TENANT_OWNED_TABLES: [&str; 3] = ["api_keys", "tenant_root_workspaces", "workspaces"];
+/// The global tables that must have no row-level security: nothing in them
+/// belongs to a tenant, and every scope reads them.
+const GLOBAL_TABLES_WITHOUT_SECURITY: [&str; 6] = [
+    "users",
+    "deployment_settings",
+    "platform_relationships",
+    "platform_relationship_changes",
+    "platform_relationship_revisions",
+    "authorization_schemas",
+];
+
+/// The tenant-owned tables the migrations create.
+const KNOWN_TENANT_OWNED_TABLES: [&str; 7] = [
+    "api_keys",
+    "tenant_root_workspaces",
+    "workspaces",
+    "groups",
+    "relationships",
+    "relationship_revisions",
+    "relationship_changes",
+];
 
 async fn owner_connection(db: &PostgresTestDb) -> PgConnection {
     PgConnection::connect(&db.owner_url).await.unwrap()
@@ -138,6 +168,14 @@ async fn every_key_of_a_tenant_owned_table_includes_tenant_id() {
         "api_keys_pkey",
         "api_keys_tenant_id_user_id_name_key",
         "api_keys_user_id_fkey",
+        "groups_pkey",
+        "groups_tenant_id_name_key",
+        "groups_tenant_id_fkey",
+        "relationships_pkey",
+        "relationships_tenant_id_fkey",
+        "relationship_revisions_pkey",
+        "relationship_changes_pkey",
+        "relationship_changes_tenant_id_fkey",
     ] {
         assert!(seen.contains(expected), "the check saw {expected}: {seen:?}");
     }
@@ -190,9 +228,10 @@ async fn row_level_security_is_forced_with_subquery_free_policies() {
     }
 
     let global_with_security: Vec<String> = sqlx::query_scalar(
-        "SELECT relname::text FROM pg_class WHERE relname IN ('users', 'deployment_settings') \
+        "SELECT relname::text FROM pg_class WHERE relname = ANY($1) \
          AND relnamespace = current_schema()::regnamespace AND relrowsecurity",
     )
+    .bind(GLOBAL_TABLES_WITHOUT_SECURITY)
     .fetch_all(&mut connection)
     .await
     .unwrap();

@@ -4,17 +4,27 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use tenantry_core::service::mint_api_key;
 use tenantry_core::{
     ApiKey, ApiKeyHasher, ApiKeyLifetime, ApiKeyName, DataResidency, DeploymentModel, DisplayName,
-    Environment, NewTenant, NewUser, NewWorkspace, PlatformScope, Store, Tenant, TenantName, TenantScope,
-    Username, Workspace, WorkspaceName,
+    Environment, GroupName, NewGroup, NewTenant, NewUser, NewWorkspace, PlatformScope, Store, Tenant,
+    TenantName, TenantScope, Username, Workspace, WorkspaceName,
 };
 use tenantry_store_postgres::PostgresStore;
 use tenantry_test_support::postgres::PostgresTestDb;
 
 /// The tables row-level security confines to one tenant.
-pub const TABLES_WITH_ROW_LEVEL_SECURITY: [&str; 4] =
-    ["tenants", "workspaces", "tenant_root_workspaces", "api_keys"];
+pub const TABLES_WITH_ROW_LEVEL_SECURITY: [&str; 8] = [
+    "tenants",
+    "workspaces",
+    "tenant_root_workspaces",
+    "api_keys",
+    "groups",
+    "relationships",
+    "relationship_revisions",
+    "relationship_changes",
+];
 
-/// A tenant made through the store: root, a child, a grandchild, one key.
+/// A tenant made through the store: root, a child, a grandchild, one key,
+/// one group, all created by one user (so every table of the tenant has
+/// rows, relationships included).
 #[derive(Debug, Clone)]
 pub struct SeededTenant {
     pub tenant: Tenant,
@@ -42,6 +52,7 @@ pub fn new_tenant(name: &str) -> NewTenant {
         deployment_model: DeploymentModel::HostedSaas,
         data_residency: DataResidency::Eu,
         root_workspace_name: WorkspaceName::default_root(),
+        creator: None,
     }
 }
 
@@ -50,23 +61,41 @@ pub fn new_workspace(name: &str, parent: &Workspace) -> NewWorkspace {
         name: WorkspaceName::parse(name).unwrap(),
         parent_workspace_id: Some(parent.id.clone()),
         environment: Environment::production(),
+        creator: None,
     }
 }
 
-/// Creates a tenant with a three-level tree and an API key of `username`.
+/// Creates a tenant with a three-level tree, a group and an API key, all
+/// created by `username`.
 pub async fn seed_tenant(store: &dyn Store, name: &str, username: &str) -> SeededTenant {
-    let (tenant, root) =
-        store.create_tenant(&PlatformScope::platform_admin(), new_tenant(name)).await.unwrap();
+    let user = store.ensure_user(NewUser::from_username(Username::parse(username).unwrap())).await.unwrap();
+    let creator = Some(user.id.clone());
+    let (tenant, root) = store
+        .create_tenant(
+            &PlatformScope::platform_admin(),
+            NewTenant { creator: creator.clone(), ..new_tenant(name) },
+        )
+        .await
+        .unwrap();
     let scope = TenantScope::new(tenant.id.clone());
-    let child = store.create_workspace(&scope, new_workspace(&format!("{name} child"), &root)).await.unwrap();
+    let child = store
+        .create_workspace(
+            &scope,
+            NewWorkspace { creator: creator.clone(), ..new_workspace(&format!("{name} child"), &root) },
+        )
+        .await
+        .unwrap();
     let grandchild =
         store.create_workspace(&scope, new_workspace(&format!("{name} grandchild"), &child)).await.unwrap();
-    let user = store.ensure_user(NewUser::from_username(Username::parse(username).unwrap())).await.unwrap();
+    store
+        .create_group(&scope, NewGroup { name: GroupName::parse(&format!("{name} team")).unwrap(), creator })
+        .await
+        .unwrap();
     let (api_key, _token) = mint_api_key(
         store,
         &hasher(),
         &scope,
-        user.id,
+        user.id.clone(),
         ApiKeyName::parse("ci").unwrap(),
         ApiKeyLifetime::default_lifetime(),
     )

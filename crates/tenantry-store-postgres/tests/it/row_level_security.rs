@@ -104,10 +104,25 @@ async fn policies_refuse_writing_another_tenants_rows() {
              now() + interval '1 day')"
         )
     };
+    let insert_relationship = |tenant_id: &str| {
+        format!(
+            "INSERT INTO relationships (tenant_id, resource_type, resource_id, relation, subject_type, \
+             subject_id, subject_relation) VALUES ('{tenant_id}', 'tenant', '{tenant_id}', 'admin', 'user', \
+             'usr_01HZZZZZZZZZZZZZZZZZZZZZZZ', '')"
+        )
+    };
+    let insert_group = |tenant_id: &str| {
+        format!(
+            "INSERT INTO groups (tenant_id, id, name, created_at, updated_at) \
+             VALUES ('{tenant_id}', 'grp_01HZZZZZZZZZZZZZZZZZZZZZZZ', 'intruders', now(), now())"
+        )
+    };
     let user_id = alpha.api_key.user_id.to_string();
     let refused = [
         insert_workspace(&beta.id(), &beta.root.id.to_string()),
         insert_api_key(&beta.id(), &user_id),
+        insert_relationship(&beta.id()),
+        insert_group(&beta.id()),
         format!(
             "INSERT INTO tenants (id, name, display_name, status, deployment_model, data_residency, \
              created_at, updated_at) VALUES ('{}', 'gamma', 'gamma', 'active', 'hosted_saas', 'global', \
@@ -140,8 +155,17 @@ async fn policies_refuse_writing_another_tenants_rows() {
         .await
         .unwrap();
     sqlx::query(&insert_api_key(&alpha.id(), &user_id)).execute(&mut *transaction).await.unwrap();
+    sqlx::query(&insert_relationship(&alpha.id())).execute(&mut *transaction).await.unwrap();
+    sqlx::query(&insert_group(&alpha.id())).execute(&mut *transaction).await.unwrap();
     // Updates and deletes of beta's rows find nothing to change.
     for statement in [
+        format!(
+            "UPDATE relationship_revisions SET revision = revision + 1 WHERE tenant_id = '{}'",
+            beta.id()
+        ),
+        format!("DELETE FROM relationships WHERE tenant_id = '{}'", beta.id()),
+        format!("DELETE FROM relationship_changes WHERE tenant_id = '{}'", beta.id()),
+        format!("UPDATE groups SET name = 'Hijacked' WHERE tenant_id = '{}'", beta.id()),
         format!("UPDATE workspaces SET name = 'Hijacked' WHERE tenant_id = '{}'", beta.id()),
         format!("UPDATE api_keys SET revoked_at = now() WHERE tenant_id = '{}'", beta.id()),
         format!("UPDATE tenants SET display_name = 'Hijacked' WHERE id = '{}'", beta.id()),

@@ -4,16 +4,17 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use tenantry_core::relationship;
 use tenantry_core::service::{self, BootstrapConfig};
 use tenantry_core::{
-    ConflictCode, Error, PageLimit, PageRequest, PlatformScope, Store, TenantPatch, TenantStatus,
-    WorkspacePatch,
+    ConflictCode, Error, PageLimit, PageRequest, PartitionScope, PlatformScope, Store, TenantPatch,
+    TenantScope, TenantStatus, WorkspacePatch,
 };
 use tenantry_store_postgres::PostgresStore;
 use tenantry_test_support::RawSql;
 use tenantry_test_support::postgres::{PostgresTestDb, RawPostgres};
 
-use crate::fixtures::{new_workspace, runtime_store, seed_tenant};
+use crate::fixtures::{TABLES_WITH_ROW_LEVEL_SECURITY, new_workspace, runtime_store, seed_tenant};
 
 #[tokio::test]
 async fn tenants_workspaces_and_keys_through_the_runtime_role() {
@@ -73,7 +74,7 @@ async fn tenants_workspaces_and_keys_through_the_runtime_role() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(error, Error::Conflict { code: ConflictCode::WorkspaceCycle }), "{error}");
+    assert!(matches!(error, Error::Conflict { code: ConflictCode::WorkspaceCycle, .. }), "{error}");
     let error = store
         .update_workspace(
             &alpha.scope,
@@ -82,7 +83,7 @@ async fn tenants_workspaces_and_keys_through_the_runtime_role() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(error, Error::Conflict { code: ConflictCode::RootWorkspace }), "{error}");
+    assert!(matches!(error, Error::Conflict { code: ConflictCode::RootWorkspace, .. }), "{error}");
     let moved = store
         .update_workspace(
             &alpha.scope,
@@ -96,9 +97,9 @@ async fn tenants_workspaces_and_keys_through_the_runtime_role() {
 
     // Deletes: a parent and the root are refused, a leaf goes.
     let error = store.delete_workspace(&alpha.scope, &sibling.id).await.unwrap_err();
-    assert!(matches!(error, Error::Conflict { code: ConflictCode::WorkspaceHasChildren }), "{error}");
+    assert!(matches!(error, Error::Conflict { code: ConflictCode::WorkspaceHasChildren, .. }), "{error}");
     let error = store.delete_workspace(&alpha.scope, &alpha.root.id).await.unwrap_err();
-    assert!(matches!(error, Error::Conflict { code: ConflictCode::RootWorkspace }), "{error}");
+    assert!(matches!(error, Error::Conflict { code: ConflictCode::RootWorkspace, .. }), "{error}");
     store.delete_workspace(&alpha.scope, &alpha.child.id).await.unwrap();
 
     // Tenant updates and name conflicts.
@@ -118,13 +119,12 @@ async fn tenants_workspaces_and_keys_through_the_runtime_role() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(error, Error::Conflict { code: ConflictCode::DuplicateTenantName }), "{error}");
+    assert!(matches!(error, Error::Conflict { code: ConflictCode::DuplicateTenantName, .. }), "{error}");
 
     // Keys: authentication reads one row; revoking twice conflicts.
     let credentials = store.api_key_credentials(&alpha.scope, &alpha.api_key.id).await.unwrap().unwrap();
     assert_eq!(credentials.api_key, alpha.api_key);
     assert_eq!(credentials.tenant_status, TenantStatus::Suspended);
-    assert!(!credentials.user_is_platform_admin);
     assert!(store.api_key_credentials(&beta.scope, &alpha.api_key.id).await.unwrap().is_none());
     store.record_api_key_use(&alpha.scope, &alpha.api_key.id, tenantry_core::now()).await.unwrap();
     let revoked = store.revoke_api_key(&alpha.scope, &alpha.api_key.id, tenantry_core::now()).await.unwrap();
@@ -132,7 +132,7 @@ async fn tenants_workspaces_and_keys_through_the_runtime_role() {
     assert!(revoked.last_used_at.is_some());
     let error =
         store.revoke_api_key(&alpha.scope, &alpha.api_key.id, tenantry_core::now()).await.unwrap_err();
-    assert!(matches!(error, Error::Conflict { code: ConflictCode::AlreadyRevoked }), "{error}");
+    assert!(matches!(error, Error::Conflict { code: ConflictCode::AlreadyRevoked, .. }), "{error}");
 
     // Deleting a tenant removes what it owns, and only that.
     store.delete_tenant(&PlatformScope::operator_cli(), &alpha.tenant.id).await.unwrap();
@@ -141,7 +141,7 @@ async fn tenants_workspaces_and_keys_through_the_runtime_role() {
     let error = store.delete_tenant(&PlatformScope::operator_cli(), &alpha.tenant.id).await.unwrap_err();
     assert!(matches!(error, Error::NotFound { resource: "tenant" }), "{error}");
     let owner = RawPostgres::connect(&db.owner_url).await;
-    for table in ["workspaces", "tenant_root_workspaces", "api_keys"] {
+    for table in TABLES_WITH_ROW_LEVEL_SECURITY.into_iter().filter(|table| *table != "tenants") {
         let alphas = owner
             .scalar_i64(&format!("SELECT count(*) FROM {table} WHERE tenant_id = '{}'", alpha.id()))
             .await
@@ -186,7 +186,6 @@ async fn ten_concurrent_bootstraps_create_one_default_tenant() {
     let (winner, token, _) = created[0];
     assert!(token.is_some(), "the creating caller got the operator key");
     let operator = winner.operator.as_ref().unwrap();
-    assert!(operator.is_platform_admin);
     let tenant_ids: BTreeSet<_> = outcomes.iter().map(|(outcome, _, _)| outcome.tenant.id.clone()).collect();
     let root_ids: BTreeSet<_> =
         outcomes.iter().map(|(outcome, _, _)| outcome.root_workspace.id.clone()).collect();
@@ -199,22 +198,48 @@ async fn ten_concurrent_bootstraps_create_one_default_tenant() {
         ("SELECT count(*) FROM tenants WHERE name = 'default'", 1),
         ("SELECT count(*) FROM workspaces WHERE is_root", 1),
         ("SELECT count(*) FROM tenant_root_workspaces", 1),
-        ("SELECT count(*) FROM users WHERE username = 'operator' AND is_platform_admin", 1),
+        ("SELECT count(*) FROM users WHERE username = 'operator'", 1),
         ("SELECT count(*) FROM api_keys", 1),
+        // The operator is the one platform admin, written once, at the
+        // platform's first revision.
+        (
+            "SELECT count(*) FROM platform_relationships WHERE resource_type = 'platform' \
+             AND resource_id = 'main' AND relation = 'admin' AND subject_type = 'user'",
+            1,
+        ),
+        ("SELECT revision FROM platform_relationship_revisions", 1),
+        ("SELECT count(*) FROM platform_relationship_changes WHERE revision = 1", 1),
+        // The default tenant's partition: its first revision holds the
+        // tenant's, the root's and the key's relationships, the operator
+        // as the tenant's admin among them.
+        ("SELECT revision FROM relationship_revisions", 1),
+        ("SELECT count(*) FROM relationship_changes WHERE revision = 1", 6),
+        ("SELECT count(*) FROM relationships WHERE relation = 'admin' AND resource_type = 'tenant'", 1),
         ("SELECT count(*) FROM deployment_settings WHERE name = 'api_key_pepper'", 1),
     ] {
         assert_eq!(owner.scalar_i64(sql).await.unwrap(), expected, "{sql}");
     }
 
-    // The key the winner got authenticates, as the platform admin, in the
-    // default tenant.
+    // The key the winner got authenticates in the default tenant.
     let store = runtime_store(&db).await;
     let hasher = service::api_key_hasher(&store, None).await.unwrap();
     let principal =
         service::authenticate(&store, &hasher, token.as_ref().unwrap().expose(), tenantry_core::now())
             .await
             .unwrap();
-    assert!(principal.is_platform_admin);
     assert_eq!(principal.api_key.tenant_id, winner.tenant.id);
     assert_eq!(principal.api_key.user_id, operator.id);
+    let platform =
+        store.relationship_snapshot(&PartitionScope::Platform(PlatformScope::authorization())).await.unwrap();
+    assert_eq!(platform.relationships, vec![relationship::platform_admin_relationship(&operator.id)]);
+    let tenant = store
+        .relationship_snapshot(&PartitionScope::Tenant(TenantScope::new(winner.tenant.id.clone())))
+        .await
+        .unwrap();
+    let tenant_admin = relationship::new_tenant_relationships(
+        &winner.tenant.id,
+        &winner.root_workspace.id,
+        Some(&operator.id),
+    );
+    assert!(tenant_admin.iter().all(|expected| tenant.relationships.contains(expected)), "{tenant:?}");
 }

@@ -59,8 +59,8 @@ async fn ten_stores_migrating_one_fresh_file_at_once_all_succeed() {
         assert_eq!(outcome.unwrap(), Vec::<i64>::new());
     }
     let raw = RawSqlite::connect(&path).await;
-    assert_eq!(raw.scalar_i64("SELECT count(*) FROM _sqlx_migrations").await, Ok(1));
-    assert_eq!(raw.scalar_i64("SELECT count(*) FROM _sqlx_migrations WHERE success").await, Ok(1));
+    assert_eq!(raw.scalar_i64("SELECT count(*) FROM _sqlx_migrations").await, Ok(2));
+    assert_eq!(raw.scalar_i64("SELECT count(*) FROM _sqlx_migrations WHERE success").await, Ok(2));
 }
 
 /// What one simulated server start saw.
@@ -104,7 +104,9 @@ async fn ten_stores_starting_on_one_fresh_file_at_once_create_one_default_tenant
         ("SELECT count(*) FROM workspaces", 1),
         ("SELECT count(*) FROM workspaces WHERE is_root", 1),
         ("SELECT count(*) FROM tenant_root_workspaces", 1),
-        ("SELECT count(*) FROM users WHERE is_platform_admin", 1),
+        ("SELECT count(*) FROM users", 1),
+        ("SELECT count(*) FROM platform_relationships WHERE relation = 'admin'", 1),
+        ("SELECT revision FROM platform_relationship_revisions", 1),
         ("SELECT count(*) FROM api_keys", 1),
         ("SELECT count(*) FROM deployment_settings", 1),
     ] {
@@ -117,5 +119,8 @@ async fn ten_stores_starting_on_one_fresh_file_at_once_create_one_default_tenant
     let token = creator.token.as_ref().unwrap();
     let principal = authenticate(&store, &hasher, token.expose(), tenantry_core::now()).await.unwrap();
     assert_eq!(principal.api_key.tenant_id, creator.bootstrap.tenant.id);
-    assert!(principal.is_platform_admin);
+    assert_eq!(
+        Some(&principal.api_key.user_id),
+        creator.bootstrap.operator.as_ref().map(|operator| &operator.id)
+    );
 }

@@ -3,10 +3,12 @@
 //!
 //! The shared conformance suite, which every backend must pass, runs here
 //! too (see the marked invocation below); the modules cover what is
-//! particular to SQLite: opening files, WAL, the migration lock, and races
-//! between separately opened stores on one file.
+//! particular to SQLite: opening files, WAL, the migration lock, migrating
+//! a database that holds data, and races between separately opened stores
+//! on one file.
 
 mod concurrency;
+mod migrations;
 mod smoke;
 
 // ---------------------------------------------------------------------------

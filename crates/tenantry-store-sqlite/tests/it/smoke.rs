@@ -1,11 +1,12 @@
 //! The store's operations through the `Store` trait, one scenario each, on
 //! a fresh SQLite file.
 
+use tenantry_core::relationship::platform_admin_relationship;
 use tenantry_core::service::{BootstrapConfig, api_key_hasher, authenticate, bootstrap};
 use tenantry_core::{
     ApiKeyLifetime, ApiKeyName, ConflictCode, DataResidency, DeploymentModel, DisplayName, Environment,
-    Error, NewTenant, NewUser, NewWorkspace, PageLimit, PageRequest, PlatformScope, Store, TenantName,
-    TenantScope, Username, WorkspaceId, WorkspaceName, WorkspacePatch,
+    Error, NewTenant, NewUser, NewWorkspace, PageLimit, PageRequest, PartitionScope, PlatformScope, Store,
+    TenantName, TenantScope, Username, WorkspaceId, WorkspaceName, WorkspacePatch,
 };
 use tenantry_store_sqlite::SqliteStore;
 use tenantry_test_support::RawSql;
@@ -18,6 +19,7 @@ fn new_tenant(name: &str) -> NewTenant {
         deployment_model: DeploymentModel::HostedSaas,
         data_residency: DataResidency::Eu,
         root_workspace_name: WorkspaceName::default_root(),
+        creator: None,
     }
 }
 
@@ -26,12 +28,13 @@ fn new_workspace(name: &str, parent_workspace_id: Option<WorkspaceId>) -> NewWor
         name: WorkspaceName::parse(name).unwrap(),
         parent_workspace_id,
         environment: Environment::production(),
+        creator: None,
     }
 }
 
 fn assert_conflict<T: std::fmt::Debug>(result: Result<T, Error>, expected: ConflictCode) {
     match result {
-        Err(Error::Conflict { code }) => assert_eq!(code, expected),
+        Err(Error::Conflict { code, .. }) => assert_eq!(code, expected),
         other => panic!("expected the conflict {expected}, got {other:?}"),
     }
 }
@@ -45,7 +48,7 @@ async fn open_creates_the_file_and_its_directories_and_migrate_brings_the_schema
     assert!(path.is_file());
     store.ping().await.unwrap();
 
-    assert_eq!(store.pending_migrations().await.unwrap(), vec![1]);
+    assert_eq!(store.pending_migrations().await.unwrap(), vec![1, 2]);
     store.migrate().await.unwrap();
     assert_eq!(store.pending_migrations().await.unwrap(), Vec::<i64>::new());
     // Migrating again finds nothing to do.
@@ -194,7 +197,10 @@ async fn bootstrapping_twice_creates_the_default_tenant_once() {
 
     let (first, first_token) = bootstrap(store, &hasher, &config).await.unwrap();
     assert!(first.created);
-    assert!(first.operator.as_ref().unwrap().is_platform_admin);
+    let operator = first.operator.as_ref().unwrap();
+    let platform = PartitionScope::Platform(PlatformScope::authorization());
+    let platform_admins = store.relationship_snapshot(&platform).await.unwrap().relationships;
+    assert_eq!(platform_admins, vec![platform_admin_relationship(&operator.id)]);
     let (second, second_token) = bootstrap(store, &hasher, &config).await.unwrap();
     assert!(!second.created);
     assert!(second.operator.is_none());
@@ -204,7 +210,7 @@ async fn bootstrapping_twice_creates_the_default_tenant_once() {
 
     let principal =
         authenticate(store, &hasher, first_token.unwrap().expose(), tenantry_core::now()).await.unwrap();
-    assert!(principal.is_platform_admin);
+    assert_eq!(principal.api_key.user_id, operator.id);
     assert_eq!(principal.api_key.tenant_id, first.tenant.id);
     for (query, expected) in [
         ("SELECT count(*) FROM tenants", 1),

@@ -1,0 +1,827 @@
+//! The authorizer: answers permission questions from in-memory indexes kept
+//! in step with the store.
+//!
+//! # How the indexes stay in step
+//!
+//! Each tenant's relationship partition is loaded into a
+//! [`tenantry_authz::Index`] on first use (one snapshot read) and then
+//! caught up by reading the partition's change log after the revision the
+//! index is at. The platform partition (who the platform admins are) and the
+//! schema in force are held the same way, once per process, and mirrored
+//! into every tenant's index, so that `tenant->platform->admin` resolves
+//! inside one index.
+//!
+//! How fresh an answer must be is the caller's choice ([`Consistency`]):
+//!
+//! * [`Consistency::MinimizeLatency`]: what this process has, caught up if
+//!   it was last synced longer ago than the configured staleness bound.
+//! * [`Consistency::AtLeastAsFresh`]: at least the revisions a
+//!   [`RevisionToken`] names. A process that is behind reads the change log
+//!   up to them before answering, so a write made through one process is
+//!   seen by a check with that write's token in any other.
+//! * [`Consistency::FullyConsistent`]: the newest committed state: one read
+//!   of the change log before answering.
+//!
+//! Writes go through the store in the same transaction as the data they
+//! describe; the process that made one then syncs the partition and hands
+//! back the token of the new state.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tenantry_authz::{DEFAULT_SCHEMA, Engine, EvalError, Index, ObjectRef, Relationship, Schema, SubjectRef};
+
+use crate::error::{Error, Result};
+use crate::id::{TenantId, UserId};
+use crate::relationship::{
+    PartitionScope, RelationshipChanges, RelationshipWrite, Revision, StoredSchema, names, platform_object,
+    timestamp_micros, user_subject,
+};
+use crate::scope::{PlatformScope, TenantScope};
+use crate::store::Store;
+
+/// How fresh the relationships behind an answer must be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Consistency {
+    /// What this process has, no older than the configured staleness bound.
+    MinimizeLatency,
+    /// At least as fresh as the state a token was taken from.
+    AtLeastAsFresh(RevisionToken),
+    /// The newest committed state.
+    FullyConsistent,
+}
+
+/// A point in a tenant's authorization history: the revisions of the
+/// tenant's partition and of the platform partition (which also counts
+/// schema changes). Written as `<tenant id>.<tenant revision>.<platform
+/// revision>`; clients treat it as opaque.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevisionToken {
+    tenant_id: TenantId,
+    tenant: Revision,
+    platform: Revision,
+}
+
+impl RevisionToken {
+    /// Parses a token; `field` names where it came from in errors.
+    pub fn parse(text: &str, field: &str) -> Result<Self> {
+        let invalid = || {
+            Error::invalid(field, "is not a revision token: use the `revision` a tenantry response returned")
+        };
+        let mut parts = text.trim().split('.');
+        let (Some(tenant_id), Some(tenant), Some(platform), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid());
+        };
+        let tenant_id = TenantId::parse(tenant_id).map_err(|_| invalid())?;
+        let tenant = tenant.parse::<u64>().map_err(|_| invalid())?;
+        let platform = platform.parse::<u64>().map_err(|_| invalid())?;
+        Ok(Self { tenant_id, tenant: Revision::new(tenant), platform: Revision::new(platform) })
+    }
+
+    /// The tenant whose history the token is a point in.
+    pub fn tenant_id(&self) -> &TenantId {
+        &self.tenant_id
+    }
+
+    /// The tenant partition's revision.
+    pub fn tenant_revision(&self) -> Revision {
+        self.tenant
+    }
+
+    /// The platform partition's revision.
+    pub fn platform_revision(&self) -> Revision {
+        self.platform
+    }
+}
+
+impl fmt::Display for RevisionToken {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}.{}.{}", self.tenant_id, self.tenant, self.platform)
+    }
+}
+
+/// The authorizer's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthorizerConfig {
+    /// How old an index may be before a [`Consistency::MinimizeLatency`]
+    /// question first catches it up.
+    pub max_staleness: Duration,
+}
+
+/// What [`Authorizer::sweep`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Expired relationships deleted from the database.
+    pub expired_relationships: u64,
+    /// Change-log entries pruned.
+    pub pruned_changes: u64,
+}
+
+/// The platform partition and the schema at one revision. Immutable: a sync
+/// builds a new one, so readers never wait for a writer.
+#[derive(Debug)]
+struct PlatformView {
+    revision: Revision,
+    /// Keyed by the relationship's text, so a change replaces its entry.
+    relationships: BTreeMap<String, Relationship>,
+    /// The platform partition alone, for platform-wide questions.
+    index: Index,
+    schema: Arc<Schema>,
+    schema_version: Option<i64>,
+}
+
+impl PlatformView {
+    fn build(
+        revision: Revision,
+        relationships: BTreeMap<String, Relationship>,
+        schema: Arc<Schema>,
+        schema_version: Option<i64>,
+    ) -> Result<Self> {
+        let mut index = Index::new();
+        for relationship in relationships.values() {
+            index.touch(relationship).map_err(Error::internal)?;
+        }
+        Ok(Self { revision, relationships, index, schema, schema_version })
+    }
+}
+
+#[derive(Debug)]
+struct PlatformState {
+    view: Arc<PlatformView>,
+    synced_at: Instant,
+}
+
+#[derive(Debug)]
+struct TenantState {
+    /// The tenant's relationships and the mirrored platform ones.
+    index: Index,
+    revision: Revision,
+    /// The platform view whose relationships are mirrored into `index`.
+    mirrored: Option<Arc<PlatformView>>,
+    synced_at: Instant,
+}
+
+/// One partition's state and the lock that lets one task at a time sync it.
+#[derive(Debug)]
+struct Cell<S> {
+    state: RwLock<Option<S>>,
+    syncing: tokio::sync::Mutex<()>,
+}
+
+impl<S> Default for Cell<S> {
+    fn default() -> Self {
+        Self { state: RwLock::new(None), syncing: tokio::sync::Mutex::new(()) }
+    }
+}
+
+/// What a sync must achieve.
+#[derive(Debug, Clone, Copy)]
+enum Freshness {
+    /// Synced within the staleness bound.
+    Recent,
+    /// At least this revision.
+    AtLeast(Revision),
+    /// Synced by a read that started after this instant.
+    SyncedAfter(Instant),
+}
+
+/// Answers permission questions; see the module documentation.
+#[derive(Debug)]
+pub struct Authorizer {
+    store: Arc<dyn Store>,
+    config: AuthorizerConfig,
+    platform: Cell<PlatformState>,
+    tenants: RwLock<HashMap<TenantId, Arc<Cell<TenantState>>>>,
+}
+
+/// A poisoned lock means a panic while an index was being changed; the index
+/// may be half-updated, so refuse to answer from it.
+fn poisoned<T>(_: T) -> Error {
+    Error::internal("an authorization index lock was poisoned by a panic")
+}
+
+/// The current time as the engine counts it.
+fn now_micros() -> i64 {
+    timestamp_micros(crate::now())
+}
+
+/// The engine's refusal of a question as the field error it is.
+pub fn eval_error(error: EvalError) -> Error {
+    match &error {
+        EvalError::UnknownType { .. } => Error::invalid("type", error),
+        EvalError::UnknownName { .. } => Error::invalid("permission", error),
+    }
+}
+
+impl Authorizer {
+    /// An authorizer over `store`. Nothing is read until the first question.
+    pub fn new(store: Arc<dyn Store>, config: AuthorizerConfig) -> Self {
+        Self { store, config, platform: Cell::default(), tenants: RwLock::new(HashMap::new()) }
+    }
+
+    /// The store the authorizer reads.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn freshness(
+        &self,
+        consistency: &Consistency,
+        revision_of: impl Fn(&RevisionToken) -> Revision,
+    ) -> Freshness {
+        match consistency {
+            Consistency::MinimizeLatency => Freshness::Recent,
+            Consistency::AtLeastAsFresh(token) => Freshness::AtLeast(revision_of(token)),
+            Consistency::FullyConsistent => Freshness::SyncedAfter(Instant::now()),
+        }
+    }
+
+    fn satisfied(&self, revision: Revision, synced_at: Instant, freshness: Freshness) -> bool {
+        match freshness {
+            Freshness::Recent => synced_at.elapsed() <= self.config.max_staleness,
+            Freshness::AtLeast(wanted) => revision >= wanted,
+            Freshness::SyncedAfter(instant) => synced_at >= instant,
+        }
+    }
+
+    // --- The platform partition and the schema -------------------------------
+
+    async fn platform_view(&self, freshness: Freshness) -> Result<Arc<PlatformView>> {
+        if let Some(view) = self.platform_view_if(freshness)? {
+            return Ok(view);
+        }
+        let _syncing = self.platform.syncing.lock().await;
+        if let Some(view) = self.platform_view_if(freshness)? {
+            return Ok(view);
+        }
+        let current = self.platform.state.read().map_err(poisoned)?.as_ref().map(|state| state.view.clone());
+        let started = Instant::now();
+        let partition = PartitionScope::Platform(PlatformScope::authorization());
+        let (revision, relationships) = match &current {
+            Some(view) => match self.store.relationship_changes(&partition, view.revision).await? {
+                RelationshipChanges::Since { revision, changes } => {
+                    let mut relationships = view.relationships.clone();
+                    for change in changes {
+                        match change {
+                            tenantry_authz::Change::Touch(relationship) => {
+                                relationships.insert(relationship.to_string(), relationship);
+                            }
+                            tenantry_authz::Change::Delete(relationship) => {
+                                relationships.remove(&relationship.to_string());
+                            }
+                        }
+                    }
+                    (revision, relationships)
+                }
+                RelationshipChanges::Pruned | RelationshipChanges::Gone => {
+                    self.platform_snapshot(&partition).await?
+                }
+            },
+            None => self.platform_snapshot(&partition).await?,
+        };
+        let unchanged = current.as_ref().filter(|view| view.revision == revision);
+        let view = match unchanged {
+            Some(view) => view.clone(),
+            None => {
+                let (schema, schema_version) = match &current {
+                    Some(view) => self.schema_after(view).await?,
+                    None => self.load_schema().await?,
+                };
+                Arc::new(PlatformView::build(revision, relationships, schema, schema_version)?)
+            }
+        };
+        if let Freshness::AtLeast(wanted) = freshness
+            && view.revision < wanted
+        {
+            return Err(token_from_elsewhere());
+        }
+        *self.platform.state.write().map_err(poisoned)? =
+            Some(PlatformState { view: view.clone(), synced_at: started });
+        Ok(view)
+    }
+
+    fn platform_view_if(&self, freshness: Freshness) -> Result<Option<Arc<PlatformView>>> {
+        let state = self.platform.state.read().map_err(poisoned)?;
+        Ok(state
+            .as_ref()
+            .filter(|state| self.satisfied(state.view.revision, state.synced_at, freshness))
+            .map(|state| state.view.clone()))
+    }
+
+    async fn platform_snapshot(
+        &self,
+        partition: &PartitionScope,
+    ) -> Result<(Revision, BTreeMap<String, Relationship>)> {
+        let snapshot = self.store.relationship_snapshot(partition).await?;
+        let relationships = snapshot
+            .relationships
+            .into_iter()
+            .map(|relationship| (relationship.to_string(), relationship))
+            .collect();
+        Ok((snapshot.revision, relationships))
+    }
+
+    /// The schema after the platform revision moved on: re-read, and parsed
+    /// again only if its version changed.
+    async fn schema_after(&self, view: &PlatformView) -> Result<(Arc<Schema>, Option<i64>)> {
+        let stored = self.store.authorization_schema().await?;
+        if stored.as_ref().map(|stored| stored.version) == view.schema_version {
+            return Ok((view.schema.clone(), view.schema_version));
+        }
+        parse_stored_schema(stored)
+    }
+
+    async fn load_schema(&self) -> Result<(Arc<Schema>, Option<i64>)> {
+        parse_stored_schema(self.store.authorization_schema().await?)
+    }
+
+    /// The schema in force and its stored version (`None`: the default).
+    pub async fn schema(&self, consistency: &Consistency) -> Result<(Arc<Schema>, Option<i64>)> {
+        let freshness = self.freshness(consistency, RevisionToken::platform_revision);
+        let view = self.platform_view(freshness).await?;
+        Ok((view.schema.clone(), view.schema_version))
+    }
+
+    // --- Tenant partitions --------------------------------------------------
+
+    fn tenant_cell(&self, tenant_id: &TenantId) -> Result<Arc<Cell<TenantState>>> {
+        if let Some(cell) = self.tenants.read().map_err(poisoned)?.get(tenant_id) {
+            return Ok(cell.clone());
+        }
+        Ok(self.tenants.write().map_err(poisoned)?.entry(tenant_id.clone()).or_default().clone())
+    }
+
+    fn tenant_satisfied(&self, cell: &Cell<TenantState>, freshness: Freshness) -> Result<bool> {
+        let state = cell.state.read().map_err(poisoned)?;
+        Ok(state.as_ref().is_some_and(|state| self.satisfied(state.revision, state.synced_at, freshness)))
+    }
+
+    async fn sync_tenant(
+        &self,
+        tenant_id: &TenantId,
+        freshness: Freshness,
+    ) -> Result<Arc<Cell<TenantState>>> {
+        let cell = self.tenant_cell(tenant_id)?;
+        self.sync_cell(tenant_id, &cell, freshness).await?;
+        Ok(cell)
+    }
+
+    async fn sync_cell(
+        &self,
+        tenant_id: &TenantId,
+        cell: &Cell<TenantState>,
+        freshness: Freshness,
+    ) -> Result<()> {
+        if self.tenant_satisfied(cell, freshness)? {
+            return Ok(());
+        }
+        let _syncing = cell.syncing.lock().await;
+        if self.tenant_satisfied(cell, freshness)? {
+            return Ok(());
+        }
+        let current = cell.state.read().map_err(poisoned)?.as_ref().map(|state| state.revision);
+        let started = Instant::now();
+        let partition = PartitionScope::Tenant(TenantScope::new(tenant_id.clone()));
+        let changes = match current {
+            Some(revision) => Some(self.store.relationship_changes(&partition, revision).await?),
+            None => None,
+        };
+        match changes {
+            Some(RelationshipChanges::Since { revision, changes }) => {
+                let mut guard = cell.state.write().map_err(poisoned)?;
+                let state = guard.as_mut().expect("a partition with a revision has a state");
+                state.index.apply(&changes).map_err(Error::internal)?;
+                state.revision = revision;
+                state.synced_at = started;
+            }
+            Some(RelationshipChanges::Gone) => {
+                self.forget_tenant(tenant_id)?;
+                return Err(Error::not_found("tenant"));
+            }
+            Some(RelationshipChanges::Pruned) | None => {
+                let snapshot = match self.store.relationship_snapshot(&partition).await {
+                    Ok(snapshot) => snapshot,
+                    Err(error @ Error::NotFound { .. }) => {
+                        self.forget_tenant(tenant_id)?;
+                        return Err(error);
+                    }
+                    Err(error) => return Err(error),
+                };
+                let mut index = Index::new();
+                for relationship in &snapshot.relationships {
+                    index.touch(relationship).map_err(Error::internal)?;
+                }
+                *cell.state.write().map_err(poisoned)? = Some(TenantState {
+                    index,
+                    revision: snapshot.revision,
+                    mirrored: None,
+                    synced_at: started,
+                });
+            }
+        }
+        if let Freshness::AtLeast(wanted) = freshness
+            && cell.state.read().map_err(poisoned)?.as_ref().is_some_and(|state| state.revision < wanted)
+        {
+            return Err(token_from_elsewhere());
+        }
+        Ok(())
+    }
+
+    fn forget_tenant(&self, tenant_id: &TenantId) -> Result<()> {
+        self.tenants.write().map_err(poisoned)?.remove(tenant_id);
+        Ok(())
+    }
+
+    /// Brings the tenant's mirror of the platform partition up to `view`,
+    /// unless it already mirrors a newer one.
+    fn mirror(cell: &Cell<TenantState>, view: &Arc<PlatformView>) -> Result<()> {
+        {
+            let state = cell.state.read().map_err(poisoned)?;
+            let state = state.as_ref().expect("a synced partition has a state");
+            if state.mirrored.as_ref().is_some_and(|mirrored| mirrored.revision >= view.revision) {
+                return Ok(());
+            }
+        }
+        let mut guard = cell.state.write().map_err(poisoned)?;
+        let state = guard.as_mut().expect("a synced partition has a state");
+        if state.mirrored.as_ref().is_some_and(|mirrored| mirrored.revision >= view.revision) {
+            return Ok(());
+        }
+        let empty = BTreeMap::new();
+        let old = state.mirrored.as_ref().map_or(&empty, |mirrored| &mirrored.relationships);
+        for (key, relationship) in old {
+            if !view.relationships.contains_key(key) {
+                state.index.delete(relationship);
+            }
+        }
+        for (key, relationship) in &view.relationships {
+            if old.get(key).is_none_or(|previous| previous.expires_at() != relationship.expires_at()) {
+                state.index.touch(relationship).map_err(Error::internal)?;
+            }
+        }
+        state.mirrored = Some(view.clone());
+        Ok(())
+    }
+
+    /// Answers with the engine over the tenant's relationships (and the
+    /// platform's), as fresh as `consistency` asks, and returns the token of
+    /// the state that answered.
+    ///
+    /// A token of another tenant is [`Error::Invalid`] on `consistency`.
+    pub async fn evaluate<T>(
+        &self,
+        scope: &TenantScope,
+        consistency: &Consistency,
+        question: impl FnOnce(&Engine<'_>) -> T,
+    ) -> Result<(T, RevisionToken)> {
+        let tenant_id = scope.tenant_id();
+        if let Consistency::AtLeastAsFresh(token) = consistency
+            && token.tenant_id() != tenant_id
+        {
+            return Err(Error::invalid("consistency", "the revision token belongs to another tenant"));
+        }
+        let view = self.platform_view(self.freshness(consistency, RevisionToken::platform_revision)).await?;
+        let cell =
+            self.sync_tenant(tenant_id, self.freshness(consistency, RevisionToken::tenant_revision)).await?;
+        Self::mirror(&cell, &view)?;
+        let state = cell.state.read().map_err(poisoned)?;
+        let state = state.as_ref().expect("a synced partition has a state");
+        let mirrored = state.mirrored.as_ref().expect("mirrored above");
+        let engine = Engine::new(&mirrored.schema, &state.index, now_micros());
+        let answer = question(&engine);
+        let token = RevisionToken {
+            tenant_id: tenant_id.clone(),
+            tenant: state.revision,
+            platform: mirrored.revision,
+        };
+        Ok((answer, token))
+    }
+
+    /// Answers a platform-wide question (about `platform:main`) from the
+    /// platform partition alone.
+    pub async fn evaluate_platform<T>(
+        &self,
+        consistency: &Consistency,
+        question: impl FnOnce(&Engine<'_>) -> T,
+    ) -> Result<T> {
+        let view = self.platform_view(self.freshness(consistency, RevisionToken::platform_revision)).await?;
+        let engine = Engine::new(&view.schema, &view.index, now_micros());
+        Ok(question(&engine))
+    }
+
+    /// Whether `subject` has `permission` on `resource` in the scope's
+    /// tenant, with the token of the state that answered.
+    pub async fn check(
+        &self,
+        scope: &TenantScope,
+        resource: &ObjectRef,
+        permission: &str,
+        subject: &SubjectRef,
+        consistency: &Consistency,
+    ) -> Result<(bool, RevisionToken)> {
+        let (answer, token) =
+            self.evaluate(scope, consistency, |engine| engine.check(resource, permission, subject)).await?;
+        Ok((answer.map_err(eval_error)?, token))
+    }
+
+    /// Requires `permission` on `resource` for `user`: `Ok` with the token
+    /// if granted; otherwise [`Error::Forbidden`] if the user may at least
+    /// view the resource and [`Error::NotFound`] (`resource_kind`) if not,
+    /// so that what a caller cannot see answers exactly like what does not
+    /// exist.
+    pub async fn require(
+        &self,
+        scope: &TenantScope,
+        resource: &ObjectRef,
+        permission: &str,
+        user_id: &UserId,
+        consistency: &Consistency,
+        resource_kind: &'static str,
+    ) -> Result<RevisionToken> {
+        let subject = user_subject(user_id);
+        let (answer, token) = self
+            .evaluate(scope, consistency, |engine| -> Result<(bool, bool)> {
+                let allowed = engine.check(resource, permission, &subject).map_err(eval_error)?;
+                // Whether to say "forbidden" rather than "not found": only
+                // to someone who may see the resource.
+                let visible = !allowed
+                    && permission != names::VIEW
+                    && engine.check(resource, names::VIEW, &subject).map_err(eval_error)?;
+                Ok((allowed, visible))
+            })
+            .await?;
+        let (allowed, visible) = answer?;
+        if allowed {
+            Ok(token)
+        } else if visible {
+            Err(Error::forbidden(format!(
+                "you may view this {resource_kind} but lack the `{permission}` permission on it"
+            )))
+        } else {
+            Err(Error::not_found(resource_kind))
+        }
+    }
+
+    /// Whether `user` holds `permission` on `platform:main`.
+    pub async fn check_platform(
+        &self,
+        user_id: &UserId,
+        permission: &str,
+        consistency: &Consistency,
+    ) -> Result<bool> {
+        let subject = user_subject(user_id);
+        self.evaluate_platform(consistency, |engine| engine.check(&platform_object(), permission, &subject))
+            .await?
+            .map_err(eval_error)
+    }
+
+    /// The tenants `user` may view, ordered by id: every tenant for a
+    /// platform admin is the caller's business (list them from the store);
+    /// this returns the tenants whose partitions grant the user `view` on
+    /// the tenant, read fully consistently.
+    pub async fn tenants_viewable_by(&self, user_id: &UserId) -> Result<Vec<TenantId>> {
+        let candidates = self.store.tenants_naming_user(&PlatformScope::authorization(), user_id).await?;
+        let subject = user_subject(user_id);
+        let mut viewable = Vec::new();
+        for tenant_id in candidates {
+            let scope = TenantScope::new(tenant_id.clone());
+            let object = crate::relationship::tenant_object(&tenant_id);
+            match self
+                .evaluate(&scope, &Consistency::MinimizeLatency, |engine| {
+                    engine.check(&object, names::VIEW, &subject)
+                })
+                .await
+            {
+                Ok((Ok(true), _)) => viewable.push(tenant_id),
+                Ok((Ok(false), _)) | Err(Error::NotFound { .. }) => {}
+                Ok((Err(error), _)) => return Err(eval_error(error)),
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(viewable)
+    }
+
+    // --- After writes -------------------------------------------------------
+
+    /// Catches the tenant's index up after a write this process made through
+    /// the store, and returns the token of the state that includes it.
+    pub async fn synced(&self, scope: &TenantScope) -> Result<RevisionToken> {
+        let ((), token) = self.evaluate(scope, &Consistency::FullyConsistent, |_| ()).await?;
+        Ok(token)
+    }
+
+    /// Writes relationships to a tenant's partition after checking every
+    /// touched one against the schema in force (and its expiry is in the
+    /// future), then syncs; returns the token of the state that includes
+    /// the write.
+    pub async fn write_relationships(
+        &self,
+        scope: &TenantScope,
+        write: RelationshipWrite,
+    ) -> Result<RevisionToken> {
+        let partition = PartitionScope::Tenant(scope.clone());
+        self.check_write(&partition, &write).await?;
+        self.store.write_relationships(&partition, write).await?;
+        self.synced(scope).await
+    }
+
+    /// Writes relationships to the platform partition, checked like
+    /// [`Self::write_relationships`]; returns the platform revision after it.
+    pub async fn write_platform_relationships(&self, write: RelationshipWrite) -> Result<Revision> {
+        let partition = PartitionScope::Platform(PlatformScope::authorization());
+        self.check_write(&partition, &write).await?;
+        self.store.write_relationships(&partition, write).await?;
+        let view = self.platform_view(Freshness::SyncedAfter(Instant::now())).await?;
+        Ok(view.revision)
+    }
+
+    async fn check_write(&self, partition: &PartitionScope, write: &RelationshipWrite) -> Result<()> {
+        let (schema, _) = self.schema(&Consistency::FullyConsistent).await?;
+        let now = now_micros();
+        for relationship in write.touch.iter().chain(&write.delete) {
+            partition.require_admits(relationship)?;
+        }
+        for relationship in &write.touch {
+            schema
+                .check_relationship(relationship)
+                .map_err(|error| Error::invalid("relationship", format!("{relationship}: {error}")))?;
+            if relationship.expires_at().is_some_and(|expires_at| expires_at <= now) {
+                return Err(Error::invalid("expires_at", "must be in the future"));
+            }
+        }
+        Ok(())
+    }
+
+    // --- The schema ---------------------------------------------------------
+
+    /// Replaces the schema in force, if it is still version
+    /// `expected_current` (`None`: the built-in default is in force). The new
+    /// schema must parse, keep every permission and relation tenantry's
+    /// routes use, and still allow every stored relationship; otherwise
+    /// nothing changes and the error says why (for orphans: which
+    /// relationships, with counts and an example each).
+    pub async fn put_schema(
+        &self,
+        text: &str,
+        expected_current: Option<i64>,
+    ) -> Result<(StoredSchema, Revision)> {
+        let schema = Schema::parse(text).map_err(|error| Error::invalid("schema", error))?;
+        product_requirements(&schema).map_err(|missing| {
+            Error::invalid(
+                "schema",
+                format!(
+                    "it must keep what tenantry's routes use; missing or changed: {}",
+                    missing.join("; ")
+                ),
+            )
+        })?;
+        let platform = PlatformScope::authorization();
+        let usage = self.store.relationship_usage(&platform).await?;
+        let orphans: Vec<String> = usage
+            .iter()
+            .filter(|usage| schema.check_relationship(&usage.example).is_err())
+            .map(|usage| {
+                let subject = match &usage.subject_relation {
+                    Some(relation) => format!("{}#{relation}", usage.subject_type),
+                    None => usage.subject_type.clone(),
+                };
+                format!(
+                    "{} relationship(s) {}#{}@{} (for example {})",
+                    usage.count, usage.resource_type, usage.relation, subject, usage.example
+                )
+            })
+            .collect();
+        if !orphans.is_empty() {
+            return Err(Error::conflict_with_detail(
+                crate::error::ConflictCode::SchemaOrphansRelationships,
+                orphans.join("; "),
+            ));
+        }
+        let (stored, revision) =
+            self.store.put_authorization_schema(&platform, text, expected_current).await?;
+        self.platform_view(Freshness::SyncedAfter(Instant::now())).await?;
+        Ok((stored, revision))
+    }
+
+    // --- Housekeeping -------------------------------------------------------
+
+    /// Deletes expired relationships from the database and from every index
+    /// in memory, and prunes change-log entries older than `log_retention`.
+    pub async fn sweep(&self, log_retention: Duration) -> Result<SweepReport> {
+        let platform = PlatformScope::authorization();
+        let now = crate::now();
+        let expired_relationships = self.store.delete_expired_relationships(&platform, now).await?;
+        let retention = chrono::Duration::from_std(log_retention).unwrap_or(chrono::Duration::MAX);
+        let pruned_changes = self
+            .store
+            .prune_relationship_changes(&platform, now.checked_sub_signed(retention).unwrap_or(now))
+            .await?;
+        let cells: Vec<_> = self.tenants.read().map_err(poisoned)?.values().cloned().collect();
+        let now_micros = timestamp_micros(now);
+        for cell in cells {
+            if let Some(state) = cell.state.write().map_err(poisoned)?.as_mut() {
+                state.index.remove_expired(now_micros);
+            }
+        }
+        Ok(SweepReport { expired_relationships, pruned_changes })
+    }
+}
+
+fn token_from_elsewhere() -> Error {
+    Error::invalid(
+        "consistency",
+        "the revision token is newer than this deployment's data: it was not issued by this deployment",
+    )
+}
+
+fn parse_stored_schema(stored: Option<StoredSchema>) -> Result<(Arc<Schema>, Option<i64>)> {
+    match stored {
+        None => Ok((Arc::new(Schema::parse(DEFAULT_SCHEMA).map_err(Error::internal)?), None)),
+        Some(stored) => {
+            let schema = Schema::parse(&stored.text).map_err(|error| {
+                Error::internal(format!(
+                    "the stored authorization schema version {} does not parse: {error}",
+                    stored.version
+                ))
+            })?;
+            Ok((Arc::new(schema), Some(stored.version)))
+        }
+    }
+}
+
+/// The permissions tenantry's routes ask for, as `(type, name)`.
+const ASKED: [(&str, &str); 19] = [
+    ("platform", names::CREATE_TENANT),
+    ("platform", names::LIST_TENANTS),
+    ("platform", names::SUSPEND_TENANT),
+    ("platform", names::DELETE_TENANT),
+    ("platform", names::MINT_KEY),
+    ("tenant", names::VIEW),
+    ("tenant", names::MANAGE),
+    ("workspace", names::VIEW),
+    ("workspace", names::EDIT),
+    ("workspace", names::MANAGE),
+    ("workspace", names::CREATE_CHILD),
+    ("group", names::VIEW),
+    ("group", names::MANAGE),
+    ("api_key", names::VIEW),
+    ("api_key", names::REVOKE),
+    ("tenant", names::ADMIN),
+    ("tenant", names::MEMBER),
+    ("workspace", names::EDITOR),
+    ("group", names::MEMBER),
+];
+
+/// Checks that `schema` keeps what the product needs: every permission the
+/// routes ask for, and every relationship shape the product writes. Returns
+/// what is missing.
+pub fn product_requirements(schema: &Schema) -> std::result::Result<(), Vec<String>> {
+    let mut missing: Vec<String> = ASKED
+        .iter()
+        .filter(|(object_type, name)| !schema.defines(object_type, name))
+        .map(|(object_type, name)| format!("{object_type}#{name}"))
+        .collect();
+    for relationship in crate::relationship::product_relationship_shapes() {
+        if let Err(error) = schema.check_relationship(&relationship) {
+            missing.push(format!("{relationship}: {error}"));
+        }
+    }
+    if missing.is_empty() { Ok(()) } else { Err(missing) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_reject_garbage() {
+        let token = RevisionToken {
+            tenant_id: TenantId::generate(),
+            tenant: Revision::new(42),
+            platform: Revision::new(7),
+        };
+        assert_eq!(RevisionToken::parse(&token.to_string(), "consistency").unwrap(), token);
+        for bad in [
+            "",
+            "1.2",
+            "x.1.2",
+            "ten_01HZX3J4Q8W6E5R7T9Y2U4I6O8.1",
+            "ten_01HZX3J4Q8W6E5R7T9Y2U4I6O8.-1.2",
+            "ten_01HZX3J4Q8W6E5R7T9Y2U4I6O8.1.2.3",
+        ] {
+            assert!(RevisionToken::parse(bad, "consistency").is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_default_schema_meets_the_product_requirements() {
+        assert_eq!(product_requirements(&Schema::parse(DEFAULT_SCHEMA).unwrap()), Ok(()));
+        let stripped = DEFAULT_SCHEMA.replace("permission create_child = edit + root_of->view", "");
+        let missing = product_requirements(&Schema::parse(&stripped).unwrap()).unwrap_err();
+        assert_eq!(missing, vec!["workspace#create_child".to_owned()]);
+    }
+}

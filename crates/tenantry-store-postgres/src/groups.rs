@@ -1,0 +1,147 @@
+//! Groups on PostgreSQL. A group is a row of `groups`; who belongs to it and
+//! who administers it are relationships, written and deleted in the same
+//! transaction as the row.
+
+use tenantry_core::relationship;
+use tenantry_core::{Error, Group, GroupId, GroupPatch, NewGroup, Page, PageRequest, Result, TenantScope};
+
+use crate::PostgresStore;
+use crate::error::{DatabaseResultExt, Operation};
+use crate::partition::{Partition, PartitionWriter, write_to_partition};
+use crate::rows::{self, group_columns};
+use crate::store::{TransactionScope, commit, tenant_rows_by_ids, tenant_rows_page};
+
+/// See [`tenantry_core::Store::create_group`].
+pub(crate) async fn create_group(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    group: NewGroup,
+) -> Result<Group> {
+    let operation = Operation::CreateGroup;
+    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let now = tenantry_core::now();
+    // A taken name and an unknown tenant surface as the constraints'
+    // violations, mapped by name. The row goes in before the partition
+    // is locked: its foreign key locks the tenant row, which is always
+    // locked before the partition.
+    let row = sqlx::query(concat!(
+        "INSERT INTO groups (",
+        group_columns!(),
+        ") VALUES ($1, $2, $3, $4, $4) RETURNING ",
+        group_columns!()
+    ))
+    .bind(scope.tenant_id().to_string())
+    .bind(GroupId::generate().to_string())
+    .bind(group.name.as_str())
+    .bind(now)
+    .fetch_one(&mut *transaction)
+    .await
+    .during(operation)?;
+    let created = rows::group(&row, operation)?;
+    let relationships = relationship::new_group_relationships(&created, group.creator.as_ref());
+    write_to_partition(&mut transaction, scope.tenant_id(), &relationships, &[], operation).await?;
+    commit(transaction, operation).await?;
+    Ok(created)
+}
+
+/// See [`tenantry_core::Store::get_group`].
+pub(crate) async fn get_group(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    group_id: &GroupId,
+) -> Result<Group> {
+    let operation = Operation::GetGroup;
+    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let row =
+        sqlx::query(concat!("SELECT ", group_columns!(), " FROM groups WHERE tenant_id = $1 AND id = $2"))
+            .bind(scope.tenant_id().to_string())
+            .bind(group_id.to_string())
+            .fetch_optional(&mut *transaction)
+            .await
+            .during(operation)?;
+    commit(transaction, operation).await?;
+    row.map(|row| rows::group(&row, operation)).transpose()?.ok_or(Error::not_found("group"))
+}
+
+/// See [`tenantry_core::Store::list_groups`].
+pub(crate) async fn list_groups(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    page: PageRequest<GroupId>,
+) -> Result<Page<Group>> {
+    let sql = concat!(
+        "SELECT ",
+        group_columns!(),
+        " FROM groups WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+    );
+    let groups = tenant_rows_page(store, scope, sql, &page, rows::group, Operation::ListGroups).await?;
+    Ok(Page::from_overfetched(groups, page.limit, |group| group.id.to_string()))
+}
+
+/// See [`tenantry_core::Store::groups_by_ids`].
+pub(crate) async fn groups_by_ids(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    group_ids: &[GroupId],
+) -> Result<Vec<Group>> {
+    let sql = concat!(
+        "SELECT ",
+        group_columns!(),
+        " FROM groups WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id"
+    );
+    tenant_rows_by_ids(store, scope, sql, group_ids, rows::group, Operation::GroupsByIds).await
+}
+
+/// See [`tenantry_core::Store::update_group`].
+pub(crate) async fn update_group(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    group_id: &GroupId,
+    patch: GroupPatch,
+) -> Result<Group> {
+    let operation = Operation::UpdateGroup;
+    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let row = sqlx::query(concat!(
+        "UPDATE groups SET name = COALESCE($3, name), updated_at = $4 \
+         WHERE tenant_id = $1 AND id = $2 RETURNING ",
+        group_columns!()
+    ))
+    .bind(scope.tenant_id().to_string())
+    .bind(group_id.to_string())
+    .bind(patch.name.as_ref().map(|name| name.as_str()))
+    .bind(tenantry_core::now())
+    .fetch_optional(&mut *transaction)
+    .await
+    .during(operation)?;
+    let updated = rows::group(&row.ok_or(Error::not_found("group"))?, operation)?;
+    commit(transaction, operation).await?;
+    Ok(updated)
+}
+
+/// See [`tenantry_core::Store::delete_group`].
+pub(crate) async fn delete_group(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    group_id: &GroupId,
+) -> Result<()> {
+    let operation = Operation::DeleteGroup;
+    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    // A deleted tenant has no groups: its missing partition reads as
+    // the group not found.
+    let mut partition =
+        PartitionWriter::lock(&mut transaction, Partition::tenant(scope.tenant_id()), operation)
+            .await?
+            .ok_or(Error::not_found("group"))?;
+    let deleted = sqlx::query("DELETE FROM groups WHERE tenant_id = $1 AND id = $2")
+        .bind(scope.tenant_id().to_string())
+        .bind(group_id.to_string())
+        .execute(&mut *transaction)
+        .await
+        .during(operation)?;
+    if deleted.rows_affected() == 0 {
+        return Err(Error::not_found("group"));
+    }
+    partition.delete_naming(&mut transaction, &relationship::group_object(group_id), operation).await?;
+    partition.finish(&mut transaction, operation).await?;
+    commit(transaction, operation).await
+}

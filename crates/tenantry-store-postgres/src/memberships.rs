@@ -1,0 +1,289 @@
+//! Memberships on PostgreSQL. A membership is one role relationship
+//! (`<resource>#<role>@user:<id>` or `...@group:<id>#member`) and nothing
+//! else; the rules the relationship alone cannot keep (one role per member
+//! per resource, the last admin stays) are checked here, under the
+//! partition's lock, so no concurrent writer can slip between a check and
+//! the write it permits.
+
+use sqlx::PgConnection;
+use tenantry_core::relationship::{self, ObjectRef, Relationship, SubjectRef, names};
+use tenantry_core::{
+    ConflictCode, Error, Member, Membership, MembershipResource, Page, PageRequest, Result, Role, TenantId,
+    TenantScope, Timestamp,
+};
+
+use crate::PostgresStore;
+use crate::error::{DatabaseResultExt, Operation};
+use crate::partition::{Partition, PartitionWriter};
+use crate::rows::{self, relationship_columns};
+use crate::store::{TransactionScope, commit, overfetch_limit};
+
+/// Every relation that stores a role, on any kind of resource: a member's
+/// other roles are found and replaced by these.
+fn role_relations() -> Vec<&'static str> {
+    Role::ALL.iter().map(|role| role.relation()).collect()
+}
+
+/// Fails with `NotFound` naming the resource's kind unless it exists in the
+/// tenant.
+async fn require_resource(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    resource: &MembershipResource,
+    operation: Operation,
+) -> Result<()> {
+    let tenant_id = tenant_id.to_string();
+    let query = match resource {
+        MembershipResource::Tenant => {
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1)").bind(&tenant_id)
+        }
+        MembershipResource::Workspace(workspace_id) => {
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM workspaces WHERE tenant_id = $1 AND id = $2)")
+                .bind(&tenant_id)
+                .bind(workspace_id.to_string())
+        }
+        MembershipResource::Group(group_id) => {
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM groups WHERE tenant_id = $1 AND id = $2)")
+                .bind(&tenant_id)
+                .bind(group_id.to_string())
+        }
+    };
+    let exists: bool = query.fetch_one(&mut *connection).await.during(operation)?;
+    if exists { Ok(()) } else { Err(Error::not_found(resource.kind())) }
+}
+
+/// Fails with `Invalid` on `member` unless the member exists: a user of the
+/// deployment, or a group of the tenant.
+async fn require_member(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    member: &Member,
+    operation: Operation,
+) -> Result<()> {
+    let (query, reason) = match member {
+        Member::User(user_id) => (
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)").bind(user_id.to_string()),
+            "no user with this id exists",
+        ),
+        Member::Group(group_id) => (
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM groups WHERE tenant_id = $1 AND id = $2)")
+                .bind(tenant_id.to_string())
+                .bind(group_id.to_string()),
+            "no group with this id exists in this tenant",
+        ),
+    };
+    let exists: bool = query.fetch_one(&mut *connection).await.during(operation)?;
+    if exists { Ok(()) } else { Err(Error::invalid("member", reason)) }
+}
+
+/// The role relationships `subject` holds on `resource`, expired ones
+/// included: one, unless written around the store.
+async fn held_roles(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    resource: &ObjectRef,
+    subject: &SubjectRef,
+    operation: Operation,
+) -> Result<Vec<Relationship>> {
+    let found = sqlx::query(concat!(
+        "SELECT ",
+        relationship_columns!(),
+        " FROM relationships WHERE tenant_id = $1 AND resource_type = $2 AND resource_id = $3 \
+          AND relation = ANY($4) AND subject_type = $5 AND subject_id = $6 AND subject_relation = $7 \
+          ORDER BY relation"
+    ))
+    .bind(tenant_id.to_string())
+    .bind(resource.object_type())
+    .bind(resource.id())
+    .bind(role_relations())
+    .bind(subject.object_ref().object_type())
+    .bind(subject.object_ref().id())
+    .bind(subject.relation().unwrap_or_default())
+    .fetch_all(&mut *connection)
+    .await
+    .during(operation)?;
+    found.iter().map(|row| rows::relationship(row, operation)).collect()
+}
+
+/// Whether the relationship grants anything at `now`.
+fn is_live(relationship: &Relationship, now: Timestamp) -> bool {
+    relationship.expires_at().is_none_or(|expires_at| expires_at > relationship::timestamp_micros(now))
+}
+
+/// Refuses, with `LastAdmin`, to take the admin role from `subject` when
+/// it holds it (unexpired) and no other subject does.
+async fn keep_an_admin(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    resource: &ObjectRef,
+    subject: &SubjectRef,
+    held: &[Relationship],
+    now: Timestamp,
+    operation: Operation,
+) -> Result<()> {
+    let is_admin =
+        held.iter().any(|relationship| relationship.relation() == names::ADMIN && is_live(relationship, now));
+    if !is_admin {
+        return Ok(());
+    }
+    let another_admin: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM relationships WHERE tenant_id = $1 AND resource_type = $2 \
+           AND resource_id = $3 AND relation = $4 \
+           AND NOT (subject_type = $5 AND subject_id = $6 AND subject_relation = $7) \
+           AND (expires_at IS NULL OR expires_at > $8))",
+    )
+    .bind(tenant_id.to_string())
+    .bind(resource.object_type())
+    .bind(resource.id())
+    .bind(names::ADMIN)
+    .bind(subject.object_ref().object_type())
+    .bind(subject.object_ref().id())
+    .bind(subject.relation().unwrap_or_default())
+    .bind(now)
+    .fetch_one(&mut *connection)
+    .await
+    .during(operation)?;
+    if another_admin { Ok(()) } else { Err(Error::conflict(ConflictCode::LastAdmin)) }
+}
+
+/// The membership as stored: expiry at the database's precision.
+fn as_stored(membership: Membership) -> Result<Membership> {
+    let expires_at = membership
+        .expires_at()
+        .map(|expires_at| relationship::timestamp_from_micros(relationship::timestamp_micros(expires_at)));
+    Membership::new(membership.resource().clone(), membership.member().clone(), membership.role(), expires_at)
+}
+
+/// See [`tenantry_core::Store::set_membership`].
+pub(crate) async fn set_membership(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    membership: Membership,
+) -> Result<Membership> {
+    let operation = Operation::SetMembership;
+    let tenant_id = scope.tenant_id();
+    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let mut partition =
+        PartitionWriter::lock_existing(&mut transaction, Partition::tenant(tenant_id), operation).await?;
+    require_resource(&mut transaction, tenant_id, membership.resource(), operation).await?;
+    require_member(&mut transaction, tenant_id, membership.member(), operation).await?;
+    let resource = relationship::membership_object(tenant_id, membership.resource());
+    let subject = relationship::member_subject(membership.member());
+    let held = held_roles(&mut transaction, tenant_id, &resource, &subject, operation).await?;
+    if membership.role() != Role::Admin {
+        let now = tenantry_core::now();
+        keep_an_admin(&mut transaction, tenant_id, &resource, &subject, &held, now, operation).await?;
+    }
+    // One role per member per resource: the others go, in the same
+    // revision as the new one arrives.
+    for other_role in held.iter().filter(|held| held.relation() != membership.role().relation()) {
+        partition.delete(&mut transaction, other_role, operation).await?;
+    }
+    let stored = relationship::membership_relationship(tenant_id, &membership);
+    partition.touch(&mut transaction, &stored, operation).await?;
+    partition.finish(&mut transaction, operation).await?;
+    commit(transaction, operation).await?;
+    as_stored(membership)
+}
+
+/// See [`tenantry_core::Store::remove_membership`].
+pub(crate) async fn remove_membership(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    resource: &MembershipResource,
+    member: &Member,
+) -> Result<()> {
+    let operation = Operation::RemoveMembership;
+    let tenant_id = scope.tenant_id();
+    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let mut partition =
+        PartitionWriter::lock_existing(&mut transaction, Partition::tenant(tenant_id), operation).await?;
+    require_resource(&mut transaction, tenant_id, resource, operation).await?;
+    let object = relationship::membership_object(tenant_id, resource);
+    let subject = relationship::member_subject(member);
+    let held = held_roles(&mut transaction, tenant_id, &object, &subject, operation).await?;
+    if held.is_empty() {
+        return Err(Error::not_found("membership"));
+    }
+    let now = tenantry_core::now();
+    keep_an_admin(&mut transaction, tenant_id, &object, &subject, &held, now, operation).await?;
+    for role in &held {
+        partition.delete(&mut transaction, role, operation).await?;
+    }
+    partition.finish(&mut transaction, operation).await?;
+    commit(transaction, operation).await
+}
+
+/// The membership a role relationship on `resource` stands for, if it is
+/// one: the relationships API can store role relations whose subject is no
+/// member (an id that is not a user id, a group made a member of itself),
+/// and those are not listed.
+fn membership_of(resource: &MembershipResource, relationship: &Relationship) -> Option<Membership> {
+    let member = relationship::member_of_subject(relationship.subject())?;
+    let role = Role::from_relation(relationship.relation())?;
+    let expires_at = relationship.expires_at().map(relationship::timestamp_from_micros);
+    Membership::new(resource.clone(), member, role, expires_at).ok()
+}
+
+/// See [`tenantry_core::Store::list_memberships`].
+pub(crate) async fn list_memberships(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    resource: &MembershipResource,
+    page: PageRequest<Member>,
+) -> Result<Page<Membership>> {
+    let operation = Operation::ListMemberships;
+    let tenant_id = scope.tenant_id();
+    let object = relationship::membership_object(tenant_id, resource);
+    let roles: Vec<&str> = resource.roles().iter().map(|role| role.relation()).collect();
+    let now = tenantry_core::now();
+    let wanted = overfetch_limit(&page);
+    // Members sort by kind, then id; the empty strings sort before every
+    // member, so the first page needs no query of its own.
+    let (mut after_type, mut after_id) =
+        page.after.as_ref().map(|member| (member.kind().to_owned(), member.id_string())).unwrap_or_default();
+    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    require_resource(&mut transaction, tenant_id, resource, operation).await?;
+    let mut memberships = Vec::new();
+    // Rows that are no membership are skipped, and the query reads on from
+    // the last row it saw, so a page is never cut short while more members
+    // follow.
+    loop {
+        let found = sqlx::query(concat!(
+            "SELECT ",
+            relationship_columns!(),
+            " FROM relationships WHERE tenant_id = $1 AND resource_type = $2 AND resource_id = $3 \
+              AND relation = ANY($4) \
+              AND ((subject_type = 'user' AND subject_relation = '') \
+                   OR (subject_type = 'group' AND subject_relation = 'member')) \
+              AND (expires_at IS NULL OR expires_at > $5) \
+              AND (subject_type, subject_id) > ($6, $7) \
+              ORDER BY subject_type, subject_id, relation LIMIT $8"
+        ))
+        .bind(tenant_id.to_string())
+        .bind(object.object_type())
+        .bind(object.id())
+        .bind(&roles)
+        .bind(now)
+        .bind(&after_type)
+        .bind(&after_id)
+        .bind(wanted)
+        .fetch_all(&mut *transaction)
+        .await
+        .during(operation)?;
+        let relationships =
+            found.iter().map(|row| rows::relationship(row, operation)).collect::<Result<Vec<_>>>()?;
+        memberships
+            .extend(relationships.iter().filter_map(|relationship| membership_of(resource, relationship)));
+        let read_everything = (relationships.len() as i64) < wanted;
+        let Some(last) =
+            relationships.last().filter(|_| !read_everything && (memberships.len() as i64) < wanted)
+        else {
+            break;
+        };
+        after_type = last.subject().object_ref().object_type().to_owned();
+        after_id = last.subject().object_ref().id().to_owned();
+    }
+    commit(transaction, operation).await?;
+    Ok(Page::from_overfetched(memberships, page.limit, |membership| membership.member().to_string()))
+}

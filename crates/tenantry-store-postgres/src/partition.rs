@@ -1,0 +1,522 @@
+//! Relationship partitions on PostgreSQL: which tables hold one, and how a
+//! transaction changes its relationships and logs them under the next
+//! revision.
+//!
+//! A tenant's partition is its rows of `relationships`,
+//! `relationship_changes` and `relationship_revisions` (every statement
+//! names `tenant_id`, so that Citus routes it to one shard); the platform
+//! partition is the whole of the three global `platform_*` tables. The
+//! statements differ only in table names and that one condition, so they are
+//! written once, with the partition's key as their last parameter, which the
+//! platform's statements simply do not have.
+
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{PgConnection, Postgres};
+use tenantry_core::relationship::{
+    Change, ObjectRef, PartitionScope, Relationship, Revision, timestamp_from_micros,
+};
+use tenantry_core::{Error, Result, TenantId, Timestamp};
+
+use crate::error::{DatabaseResultExt, Operation};
+use crate::rows::{self, relationship_columns};
+use crate::store::TransactionScope;
+
+/// One partition's tables and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Partition {
+    /// The platform partition: the `platform_*` tables, which hold nothing
+    /// else.
+    Platform,
+    /// A tenant's partition: the tenant tables' rows with this `tenant_id`.
+    Tenant(String),
+}
+
+/// What a stored change row says was done.
+const TOUCH: &str = "touch";
+const DELETE: &str = "delete";
+
+/// The six columns that identify a relationship, in key order; with
+/// `expires_at` they are [`relationship_columns`].
+const KEY_COLUMNS: &str = "resource_type, resource_id, relation, subject_type, subject_id, subject_relation";
+
+impl Partition {
+    /// The partition a scope names.
+    pub(crate) fn of(partition: &PartitionScope) -> Self {
+        match partition {
+            PartitionScope::Platform(_) => Self::Platform,
+            PartitionScope::Tenant(scope) => Self::tenant(scope.tenant_id()),
+        }
+    }
+
+    /// A tenant's partition.
+    pub(crate) fn tenant(tenant_id: &TenantId) -> Self {
+        Self::Tenant(tenant_id.to_string())
+    }
+
+    /// The scope a transaction on the partition sets: the platform
+    /// partition is read and written with the platform setting, like the
+    /// other operations that take a `PlatformScope`.
+    pub(crate) fn transaction_scope(partition: &PartitionScope) -> TransactionScope<'_> {
+        match partition {
+            PartitionScope::Platform(platform) => TransactionScope::Platform(platform),
+            PartitionScope::Tenant(scope) => TransactionScope::Tenant(scope),
+        }
+    }
+
+    /// The table holding the partition's relationships.
+    pub(crate) fn relationships_table(&self) -> &'static str {
+        match self {
+            Self::Platform => "platform_relationships",
+            Self::Tenant(_) => "relationships",
+        }
+    }
+
+    /// The table holding the partition's change log.
+    fn changes_table(&self) -> &'static str {
+        match self {
+            Self::Platform => "platform_relationship_changes",
+            Self::Tenant(_) => "relationship_changes",
+        }
+    }
+
+    /// The condition that confines a statement to the partition, on
+    /// parameter `$parameter`: `tenant_id = $n`, or `TRUE` for the platform,
+    /// whose tables hold nothing else.
+    pub(crate) fn key_condition(&self, parameter: usize) -> String {
+        match self {
+            Self::Platform => "TRUE".to_owned(),
+            Self::Tenant(_) => format!("tenant_id = ${parameter}"),
+        }
+    }
+
+    /// The condition selecting the partition's revision row, on parameter
+    /// `$parameter` for a tenant.
+    fn revision_condition(&self, parameter: usize) -> String {
+        match self {
+            Self::Platform => "singleton = 1".to_owned(),
+            Self::Tenant(_) => format!("tenant_id = ${parameter}"),
+        }
+    }
+
+    /// The table holding the partition's revision.
+    fn revisions_table(&self) -> &'static str {
+        match self {
+            Self::Platform => "platform_relationship_revisions",
+            Self::Tenant(_) => "relationship_revisions",
+        }
+    }
+
+    /// The key column and its value for an INSERT, the value on parameter
+    /// `$parameter`: empty for the platform.
+    fn key_insert(&self, parameter: usize) -> (&'static str, String) {
+        match self {
+            Self::Platform => ("", String::new()),
+            Self::Tenant(_) => ("tenant_id, ", format!("${parameter}, ")),
+        }
+    }
+
+    /// Binds the partition's key, the last parameter of its statements; the
+    /// platform's statements have none.
+    pub(crate) fn bind_key<'q>(
+        &'q self,
+        query: Query<'q, Postgres, PgArguments>,
+    ) -> Query<'q, Postgres, PgArguments> {
+        match self {
+            Self::Platform => query,
+            Self::Tenant(tenant_id) => query.bind(tenant_id.as_str()),
+        }
+    }
+
+    /// The partition's revision and how far its log was pruned, or `None`
+    /// when it does not exist (a tenant that is unknown or was deleted).
+    pub(crate) async fn read_revision(
+        &self,
+        connection: &mut PgConnection,
+        operation: Operation,
+    ) -> Result<Option<(Revision, Revision)>> {
+        let sql = format!(
+            "SELECT revision, pruned_through FROM {} WHERE {}",
+            self.revisions_table(),
+            self.revision_condition(1)
+        );
+        let row =
+            self.bind_key(sqlx::query(&sql)).fetch_optional(&mut *connection).await.during(operation)?;
+        row.map(|row| {
+            Ok((
+                rows::revision(&row, "revision", operation)?,
+                rows::revision(&row, "pruned_through", operation)?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Every relationship of the partition, in no particular order.
+    pub(crate) async fn relationships(
+        &self,
+        connection: &mut PgConnection,
+        operation: Operation,
+    ) -> Result<Vec<Relationship>> {
+        let sql = format!(
+            concat!("SELECT ", relationship_columns!(), " FROM {} WHERE {}"),
+            self.relationships_table(),
+            self.key_condition(1)
+        );
+        let found = self.bind_key(sqlx::query(&sql)).fetch_all(&mut *connection).await.during(operation)?;
+        found.iter().map(|row| rows::relationship(row, operation)).collect()
+    }
+
+    /// The logged changes with `after < revision <= through`, in order.
+    pub(crate) async fn changes(
+        &self,
+        connection: &mut PgConnection,
+        after: Revision,
+        through: Revision,
+        operation: Operation,
+    ) -> Result<Vec<Change>> {
+        let sql = format!(
+            concat!(
+                "SELECT operation, ",
+                relationship_columns!(),
+                " FROM {} WHERE {} AND revision > $1 AND revision <= $2 ORDER BY revision, ordinal"
+            ),
+            self.changes_table(),
+            self.key_condition(3)
+        );
+        let query = sqlx::query(&sql).bind(after.to_stored()).bind(through.to_stored());
+        let found = self.bind_key(query).fetch_all(&mut *connection).await.during(operation)?;
+        found
+            .iter()
+            .map(|row| {
+                let relationship = rows::relationship(row, operation)?;
+                match rows::text(row, "operation", operation)?.as_str() {
+                    TOUCH => Ok(Change::Touch(relationship)),
+                    DELETE => Ok(Change::Delete(relationship)),
+                    other => Err(rows::corrupt(operation, "operation", other, "must be touch or delete")),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Binds a relationship's six key columns as parameters `$1` to `$6` (or
+/// whichever come next), a plain subject's relation as ''.
+pub(crate) fn bind_relationship_key<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    relationship: &'q Relationship,
+) -> Query<'q, Postgres, PgArguments> {
+    query
+        .bind(relationship.resource().object_type())
+        .bind(relationship.resource().id())
+        .bind(relationship.relation())
+        .bind(relationship.subject().object_ref().object_type())
+        .bind(relationship.subject().object_ref().id())
+        .bind(relationship.subject().relation().unwrap_or_default())
+}
+
+/// A relationship's expiry as a timestamp column.
+fn expiry(relationship: &Relationship) -> Option<Timestamp> {
+    relationship.expires_at().map(timestamp_from_micros)
+}
+
+/// A partition whose revision row this transaction holds locked, and the
+/// changes it made through it so far.
+///
+/// The lock (`FOR UPDATE` on the revision row) is taken before anything is
+/// read or written, and held until commit, so that the writers of one
+/// partition run one after another: a check followed by a write (the last
+/// admin, one role per member) cannot interleave with another writer, and
+/// revision `n + 1` commits only after revision `n` has. Dropping a writer
+/// without [`PartitionWriter::finish`] is fine only when the transaction is
+/// rolled back.
+#[derive(Debug)]
+pub(crate) struct PartitionWriter {
+    partition: Partition,
+    revision: Revision,
+    changes: Vec<Change>,
+}
+
+impl PartitionWriter {
+    /// Locks the partition, or returns `None` when it does not exist.
+    ///
+    /// A tenant's row is first locked `FOR KEY SHARE`, the lock that writing
+    /// any of its rows takes anyway (their foreign keys to `tenants`). Taken
+    /// before the revision row's, it puts the two locks in the order every
+    /// other transaction takes them (deleting a tenant and changing its
+    /// workspace tree lock the tenant row first), so that none of them can
+    /// deadlock with a relationship writer.
+    pub(crate) async fn lock(
+        connection: &mut PgConnection,
+        partition: Partition,
+        operation: Operation,
+    ) -> Result<Option<Self>> {
+        if let Partition::Tenant(tenant_id) = &partition {
+            let tenant: Option<i32> = sqlx::query_scalar("SELECT 1 FROM tenants WHERE id = $1 FOR KEY SHARE")
+                .bind(tenant_id)
+                .fetch_optional(&mut *connection)
+                .await
+                .during(operation)?;
+            if tenant.is_none() {
+                return Ok(None);
+            }
+        }
+        let sql = format!(
+            "SELECT revision FROM {} WHERE {} FOR UPDATE",
+            partition.revisions_table(),
+            partition.revision_condition(1)
+        );
+        let row =
+            partition.bind_key(sqlx::query(&sql)).fetch_optional(&mut *connection).await.during(operation)?;
+        let Some(row) = row else { return Ok(None) };
+        let revision = rows::revision(&row, "revision", operation)?;
+        Ok(Some(Self { partition, revision, changes: Vec::new() }))
+    }
+
+    /// Locks the partition, which must exist: a missing one is the scope's
+    /// tenant not found.
+    pub(crate) async fn lock_existing(
+        connection: &mut PgConnection,
+        partition: Partition,
+        operation: Operation,
+    ) -> Result<Self> {
+        Self::lock(connection, partition, operation).await?.ok_or(Error::not_found("tenant"))
+    }
+
+    /// Creates a new tenant's partition at revision 0. The row is this
+    /// transaction's until it commits, so no other can lock it before.
+    pub(crate) async fn create(
+        connection: &mut PgConnection,
+        tenant_id: &TenantId,
+        operation: Operation,
+    ) -> Result<Self> {
+        let tenant_id = tenant_id.to_string();
+        sqlx::query(
+            "INSERT INTO relationship_revisions (tenant_id, revision, pruned_through) VALUES ($1, 0, 0)",
+        )
+        .bind(&tenant_id)
+        .execute(&mut *connection)
+        .await
+        .during(operation)?;
+        Ok(Self { partition: Partition::Tenant(tenant_id), revision: Revision::ZERO, changes: Vec::new() })
+    }
+
+    /// Inserts a relationship, or replaces the expiry of the stored one. It
+    /// is a change, and logged, only if a row was inserted or its expiry
+    /// differed.
+    pub(crate) async fn touch(
+        &mut self,
+        connection: &mut PgConnection,
+        relationship: &Relationship,
+        operation: Operation,
+    ) -> Result<()> {
+        let table = self.partition.relationships_table();
+        let (key_column, key_value) = self.partition.key_insert(8);
+        let sql = format!(
+            "INSERT INTO {table} ({key_column}{KEY_COLUMNS}, expires_at) \
+             VALUES ({key_value}$1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT ON CONSTRAINT {table}_pkey DO UPDATE SET expires_at = EXCLUDED.expires_at \
+             WHERE {table}.expires_at IS DISTINCT FROM EXCLUDED.expires_at \
+             RETURNING true"
+        );
+        let query = bind_relationship_key(sqlx::query(&sql), relationship).bind(expiry(relationship));
+        let changed =
+            self.partition.bind_key(query).fetch_optional(&mut *connection).await.during(operation)?;
+        if changed.is_some() {
+            self.changes.push(Change::Touch(relationship.clone()));
+        }
+        Ok(())
+    }
+
+    /// Deletes a relationship, whatever its expiry. It is a change, and
+    /// logged as given, only if it was stored.
+    pub(crate) async fn delete(
+        &mut self,
+        connection: &mut PgConnection,
+        relationship: &Relationship,
+        operation: Operation,
+    ) -> Result<()> {
+        let sql = format!(
+            "DELETE FROM {} WHERE {} AND resource_type = $1 AND resource_id = $2 AND relation = $3 \
+             AND subject_type = $4 AND subject_id = $5 AND subject_relation = $6 RETURNING true",
+            self.partition.relationships_table(),
+            self.partition.key_condition(7)
+        );
+        let query = bind_relationship_key(sqlx::query(&sql), relationship);
+        let deleted =
+            self.partition.bind_key(query).fetch_optional(&mut *connection).await.during(operation)?;
+        if deleted.is_some() {
+            self.changes.push(Change::Delete(relationship.clone()));
+        }
+        Ok(())
+    }
+
+    /// Deletes every relationship that names `object`, as its resource or as
+    /// its subject (with any subject relation), and logs each deletion as
+    /// it was stored, in key order so that the log reads the same every
+    /// time.
+    pub(crate) async fn delete_naming(
+        &mut self,
+        connection: &mut PgConnection,
+        object: &ObjectRef,
+        operation: Operation,
+    ) -> Result<()> {
+        let sql = format!(
+            concat!(
+                "DELETE FROM {} WHERE {} AND ((resource_type = $1 AND resource_id = $2) \
+                 OR (subject_type = $1 AND subject_id = $2)) RETURNING ",
+                relationship_columns!()
+            ),
+            self.partition.relationships_table(),
+            self.partition.key_condition(3)
+        );
+        let query = sqlx::query(&sql).bind(object.object_type()).bind(object.id());
+        let deleted = self.partition.bind_key(query).fetch_all(&mut *connection).await.during(operation)?;
+        let mut deleted =
+            deleted.iter().map(|row| rows::relationship(row, operation)).collect::<Result<Vec<_>>>()?;
+        deleted.sort_by(|first, second| {
+            (first.resource(), first.relation(), first.subject()).cmp(&(
+                second.resource(),
+                second.relation(),
+                second.subject(),
+            ))
+        });
+        self.changes.extend(deleted.into_iter().map(Change::Delete));
+        Ok(())
+    }
+
+    /// Ends the writer's part of the transaction: if anything changed,
+    /// advances the revision by one and logs the changes under it (see
+    /// [`PartitionWriter::advance`]). Returns the partition's revision
+    /// after the transaction.
+    pub(crate) async fn finish(
+        self,
+        connection: &mut PgConnection,
+        operation: Operation,
+    ) -> Result<Revision> {
+        if self.changes.is_empty() {
+            return Ok(self.revision);
+        }
+        self.advance(connection, operation).await
+    }
+
+    /// Advances the revision by one, whether or not a relationship changed
+    /// (a new authorization schema does so, to give its readers a token),
+    /// and logs the changes under the new revision, numbered in the order
+    /// they were made, in one statement.
+    pub(crate) async fn advance(
+        self,
+        connection: &mut PgConnection,
+        operation: Operation,
+    ) -> Result<Revision> {
+        let next = self.revision.next();
+        let sql = format!(
+            "UPDATE {} SET revision = $1 WHERE {}",
+            self.partition.revisions_table(),
+            self.partition.revision_condition(2)
+        );
+        let query = sqlx::query(&sql).bind(next.to_stored());
+        self.partition.bind_key(query).execute(&mut *connection).await.during(operation)?;
+        if self.changes.is_empty() {
+            return Ok(next);
+        }
+        let mut columns = ChangeColumns::default();
+        for (ordinal, change) in self.changes.iter().enumerate() {
+            columns.push(ordinal, change)?;
+        }
+        let (key_column, key_value) = self.partition.key_insert(12);
+        let sql = format!(
+            "INSERT INTO {} ({key_column}revision, ordinal, operation, {KEY_COLUMNS}, expires_at, recorded_at) \
+             SELECT {key_value}$1, change.*, $2 FROM UNNEST($3::int4[], $4::text[], $5::text[], $6::text[], \
+                 $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[]) \
+             AS change (ordinal, operation, {KEY_COLUMNS}, expires_at)",
+            self.partition.changes_table()
+        );
+        // `recorded_at` is the application's clock after the lock, not the
+        // transaction's start time (`now()`), so that a later revision is
+        // not recorded as older than an earlier one by much.
+        let query = sqlx::query(&sql)
+            .bind(next.to_stored())
+            .bind(tenantry_core::now())
+            .bind(columns.ordinal)
+            .bind(columns.operation)
+            .bind(columns.resource_type)
+            .bind(columns.resource_id)
+            .bind(columns.relation)
+            .bind(columns.subject_type)
+            .bind(columns.subject_id)
+            .bind(columns.subject_relation)
+            .bind(columns.expires_at);
+        self.partition.bind_key(query).execute(&mut *connection).await.during(operation)?;
+        Ok(next)
+    }
+}
+
+/// Creates a new tenant's relationship partition with its first
+/// relationships, at revision 1.
+pub(crate) async fn create_partition(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    relationships: &[Relationship],
+    operation: Operation,
+) -> Result<Revision> {
+    let mut partition = PartitionWriter::create(connection, tenant_id, operation).await?;
+    for relationship in relationships {
+        partition.touch(connection, relationship, operation).await?;
+    }
+    partition.finish(connection, operation).await
+}
+
+/// Locks a tenant's partition and applies deletions, then touches: how an
+/// operation on the tenant's data writes the relationships describing it.
+pub(crate) async fn write_to_partition(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    touch: &[Relationship],
+    delete: &[Relationship],
+    operation: Operation,
+) -> Result<Revision> {
+    let mut partition =
+        PartitionWriter::lock_existing(connection, Partition::tenant(tenant_id), operation).await?;
+    for relationship in delete {
+        partition.delete(connection, relationship, operation).await?;
+    }
+    for relationship in touch {
+        partition.touch(connection, relationship, operation).await?;
+    }
+    partition.finish(connection, operation).await
+}
+
+/// The changes of one revision as column arrays, for one `UNNEST` insert.
+#[derive(Debug, Default)]
+struct ChangeColumns {
+    ordinal: Vec<i32>,
+    operation: Vec<&'static str>,
+    resource_type: Vec<String>,
+    resource_id: Vec<String>,
+    relation: Vec<String>,
+    subject_type: Vec<String>,
+    subject_id: Vec<String>,
+    subject_relation: Vec<String>,
+    expires_at: Vec<Option<Timestamp>>,
+}
+
+impl ChangeColumns {
+    fn push(&mut self, ordinal: usize, change: &Change) -> Result<()> {
+        let (operation, relationship) = match change {
+            Change::Touch(relationship) => (TOUCH, relationship),
+            Change::Delete(relationship) => (DELETE, relationship),
+        };
+        let ordinal = i32::try_from(ordinal)
+            .map_err(|_| Error::invalid("relationships", "too many changes in one transaction"))?;
+        self.ordinal.push(ordinal);
+        self.operation.push(operation);
+        self.resource_type.push(relationship.resource().object_type().to_owned());
+        self.resource_id.push(relationship.resource().id().to_owned());
+        self.relation.push(relationship.relation().to_owned());
+        self.subject_type.push(relationship.subject().object_ref().object_type().to_owned());
+        self.subject_id.push(relationship.subject().object_ref().id().to_owned());
+        self.subject_relation.push(relationship.subject().relation().unwrap_or_default().to_owned());
+        self.expires_at.push(expiry(relationship));
+        Ok(())
+    }
+}

@@ -1,0 +1,153 @@
+//! Users on PostgreSQL beyond the foundation's: looking many up at once, and
+//! signing in with an OIDC identity. `users` is a global table, without
+//! row-level security, so these run without a scope.
+
+use sqlx::PgConnection;
+use tenantry_core::{ConflictCode, Error, NewUser, OidcIdentity, OidcSignIn, Result, User, UserId, Username};
+
+use crate::PostgresStore;
+use crate::error::{DatabaseResultExt, Operation};
+use crate::rows::{self, user_columns};
+use crate::store::{TransactionScope, commit};
+
+/// See [`tenantry_core::Store::users_by_ids`].
+pub(crate) async fn users_by_ids(store: &PostgresStore, user_ids: &[UserId]) -> Result<Vec<User>> {
+    let operation = Operation::UsersByIds;
+    let ids: Vec<String> = user_ids.iter().map(ToString::to_string).collect();
+    let mut transaction = store.begin(TransactionScope::Global, operation).await?;
+    let found =
+        sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE id = ANY($1) ORDER BY id"))
+            .bind(ids)
+            .fetch_all(&mut *transaction)
+            .await
+            .during(operation)?;
+    commit(transaction, operation).await?;
+    found.iter().map(|row| rows::user(row, operation)).collect()
+}
+
+/// The user an identity signed in as before, if any.
+async fn find_by_identity(
+    connection: &mut PgConnection,
+    identity: &OidcIdentity,
+    operation: Operation,
+) -> Result<Option<User>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE oidc_issuer = $1 AND oidc_subject = $2"
+    ))
+    .bind(&identity.issuer)
+    .bind(&identity.subject)
+    .fetch_optional(&mut *connection)
+    .await
+    .during(operation)?;
+    row.map(|row| rows::user(&row, operation)).transpose()
+}
+
+/// Inserts the identity's user under `username`, unless that username or
+/// the identity is taken: `ON CONFLICT DO NOTHING` covers both unique
+/// constraints, and waits for a concurrent insert of either to commit.
+async fn insert_if_free(
+    connection: &mut PgConnection,
+    identity: &OidcIdentity,
+    profile: &NewUser,
+    username: &Username,
+    operation: Operation,
+) -> Result<Option<User>> {
+    let row = sqlx::query(concat!(
+        "INSERT INTO users (",
+        user_columns!(),
+        ", oidc_issuer, oidc_subject) VALUES ($1, $2, $3, $4, $5, $5, $6, $7) \
+         ON CONFLICT DO NOTHING RETURNING ",
+        user_columns!()
+    ))
+    .bind(UserId::generate().to_string())
+    .bind(username.as_str())
+    .bind(profile.display_name.as_str())
+    .bind(profile.email.as_ref().map(|email| email.as_str()))
+    .bind(tenantry_core::now())
+    .bind(&identity.issuer)
+    .bind(&identity.subject)
+    .fetch_optional(&mut *connection)
+    .await
+    .during(operation)?;
+    row.map(|row| rows::user(&row, operation)).transpose()
+}
+
+/// Brings a stored user in step with the profile: display name and e-mail
+/// always, the username when nobody holds the new one. Writes nothing when
+/// nothing changed.
+async fn bring_in_step(
+    connection: &mut PgConnection,
+    user: User,
+    profile: &NewUser,
+    operation: Operation,
+) -> Result<User> {
+    let username_is_free = profile.username != user.username && {
+        let taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE username = $1)")
+            .bind(profile.username.as_str())
+            .fetch_one(&mut *connection)
+            .await
+            .during(operation)?;
+        !taken
+    };
+    let username = if username_is_free { &profile.username } else { &user.username };
+    if *username == user.username && profile.display_name == user.display_name && profile.email == user.email
+    {
+        return Ok(user);
+    }
+    // A username taken between the check and this update is the unique
+    // constraint's conflict, mapped by name: the next sign-in succeeds.
+    let row = sqlx::query(concat!(
+        "UPDATE users SET username = $2, display_name = $3, email = $4, updated_at = $5 WHERE id = $1 \
+         RETURNING ",
+        user_columns!()
+    ))
+    .bind(user.id.to_string())
+    .bind(username.as_str())
+    .bind(profile.display_name.as_str())
+    .bind(profile.email.as_ref().map(|email| email.as_str()))
+    .bind(tenantry_core::now())
+    .fetch_one(&mut *connection)
+    .await
+    .during(operation)?;
+    rows::user(&row, operation)
+}
+
+/// See [`tenantry_core::Store::sign_in_oidc_user`].
+pub(crate) async fn sign_in_oidc_user(store: &PostgresStore, sign_in: OidcSignIn) -> Result<User> {
+    let operation = Operation::SignInOidcUser;
+    let mut transaction = store.begin(TransactionScope::Global, operation).await?;
+    let user = match find_by_identity(&mut transaction, &sign_in.identity, operation).await? {
+        Some(user) => bring_in_step(&mut transaction, user, &sign_in.profile, operation).await?,
+        None => {
+            let mut signed_in = None;
+            for username in [&sign_in.profile.username, &sign_in.fallback_username] {
+                let inserted = insert_if_free(
+                    &mut transaction,
+                    &sign_in.identity,
+                    &sign_in.profile,
+                    username,
+                    operation,
+                )
+                .await?;
+                if inserted.is_some() {
+                    signed_in = inserted;
+                    break;
+                }
+                // Nothing inserted: either a concurrent first sign-in of
+                // the same identity committed its user (found here, under
+                // READ COMMITTED's new snapshot), or another user holds
+                // the username, and the fallback is tried.
+                if let Some(user) = find_by_identity(&mut transaction, &sign_in.identity, operation).await? {
+                    signed_in =
+                        Some(bring_in_step(&mut transaction, user, &sign_in.profile, operation).await?);
+                    break;
+                }
+            }
+            signed_in.ok_or_else(|| Error::conflict(ConflictCode::DuplicateUsername))?
+        }
+    };
+    commit(transaction, operation).await?;
+    Ok(user)
+}

@@ -1,0 +1,308 @@
+//! Memberships: a member's role on the tenant, a workspace or a group,
+//! stored only as one relationship in the tenant's partition (see
+//! `tenantry_core::membership`). The rules the relationship alone cannot
+//! express, one role per member per resource and a last admin who cannot
+//! leave, are checked here inside the write transaction, whose lock keeps
+//! every other writer out between the check and the write.
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{SqliteConnection, SqlitePool};
+use tenantry_core::relationship::{
+    Relationship, member_of_subject, member_subject, membership_object, membership_relationship,
+    timestamp_from_micros, timestamp_micros,
+};
+use tenantry_core::{
+    ConflictCode, Error, Member, Membership, MembershipResource, Page, PageRequest, Result, Role, TenantId,
+    TenantScope, Timestamp, now,
+};
+
+use crate::error::{Operation, map_database_error};
+use crate::groups::GROUPS;
+use crate::relationships::{Partition, RelationshipWriter};
+use crate::rows::{self, RELATIONSHIP_COLUMNS};
+use crate::tenants::tenant_exists;
+use crate::workspaces::WORKSPACES;
+use crate::{begin_write, commit, overfetch_limit};
+
+/// `'admin', 'editor', 'member'`: the role relations, as SQL literals (the
+/// names are fixed identifiers, nothing to escape).
+fn role_relations_sql(roles: &[Role]) -> String {
+    let quoted: Vec<String> = roles.iter().map(|role| format!("'{}'", role.relation())).collect();
+    quoted.join(", ")
+}
+
+/// A relationship that has not expired at `at` (expiry is exclusive: from
+/// that instant on it grants nothing), as SQL over `expires_at` compared
+/// with the parameter `?{parameter}`.
+fn live_sql(parameter: usize) -> String {
+    format!("(expires_at IS NULL OR expires_at > ?{parameter})")
+}
+
+/// Fails with the resource's kind when it is not in the tenant.
+async fn require_resource(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    resource: &MembershipResource,
+    operation: Operation,
+) -> Result<()> {
+    let exists = match resource {
+        MembershipResource::Tenant => tenant_exists(connection, tenant_id, operation).await?,
+        MembershipResource::Workspace(workspace_id) => {
+            WORKSPACES.exists(connection, tenant_id, workspace_id, operation).await?
+        }
+        MembershipResource::Group(group_id) => {
+            GROUPS.exists(connection, tenant_id, group_id, operation).await?
+        }
+    };
+    if exists { Ok(()) } else { Err(Error::not_found(resource.kind())) }
+}
+
+/// Fails with [`Error::Invalid`] on `member` when the member does not
+/// exist: a user anywhere, a group in the tenant.
+async fn require_member(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    member: &Member,
+    operation: Operation,
+) -> Result<()> {
+    let (exists, reason) = match member {
+        Member::User(user_id) => (
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)")
+                .bind(user_id.to_string())
+                .fetch_one(&mut *connection)
+                .await
+                .map_err(|error| map_database_error(error, operation))?,
+            "no user with this id exists",
+        ),
+        Member::Group(group_id) => (
+            GROUPS.exists(connection, tenant_id, group_id, operation).await?,
+            "no group with this id exists in this tenant",
+        ),
+    };
+    if exists { Ok(()) } else { Err(Error::invalid("member", reason)) }
+}
+
+/// The member's stored role relationships on the resource, expired ones
+/// included: normally at most one.
+async fn member_roles(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    resource: &MembershipResource,
+    member: &Member,
+    operation: Operation,
+) -> Result<Vec<Relationship>> {
+    let object = membership_object(tenant_id, resource);
+    let subject = member_subject(member);
+    let rows = sqlx::query(&format!(
+        "SELECT {RELATIONSHIP_COLUMNS} FROM relationships \
+         WHERE tenant_id = ?1 AND resource_type = ?2 AND resource_id = ?3 AND relation IN ({}) \
+           AND subject_type = ?4 AND subject_id = ?5 AND subject_relation = ?6",
+        role_relations_sql(Role::ALL)
+    ))
+    .bind(tenant_id.to_string())
+    .bind(object.object_type())
+    .bind(object.id())
+    .bind(subject.object_ref().object_type())
+    .bind(subject.object_ref().id())
+    .bind(subject.relation().unwrap_or(""))
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    rows.iter().map(rows::relationship).collect()
+}
+
+/// Whether `relationship` makes its subject a live admin at `at`.
+fn is_live_admin(relationship: &Relationship, at: Timestamp) -> bool {
+    relationship.relation() == Role::Admin.relation()
+        && relationship.expires_at().is_none_or(|expires_at| expires_at > timestamp_micros(at))
+}
+
+/// Whether the resource has a live admin other than `member`.
+async fn has_other_live_admin(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    resource: &MembershipResource,
+    member: &Member,
+    at: Timestamp,
+    operation: Operation,
+) -> Result<bool> {
+    let object = membership_object(tenant_id, resource);
+    let subject = member_subject(member);
+    sqlx::query_scalar(&format!(
+        "SELECT EXISTS (SELECT 1 FROM relationships \
+         WHERE tenant_id = ?1 AND resource_type = ?2 AND resource_id = ?3 AND relation = ?4 \
+           AND NOT (subject_type = ?5 AND subject_id = ?6 AND subject_relation = ?7) AND {})",
+        live_sql(8)
+    ))
+    .bind(tenant_id.to_string())
+    .bind(object.object_type())
+    .bind(object.id())
+    .bind(Role::Admin.relation())
+    .bind(subject.object_ref().object_type())
+    .bind(subject.object_ref().id())
+    .bind(subject.relation().unwrap_or(""))
+    .bind(timestamp_micros(at))
+    .fetch_one(&mut *connection)
+    .await
+    .map_err(|error| map_database_error(error, operation))
+}
+
+/// Refuses, with `LastAdmin`, a change that takes the admin role from a
+/// member who holds it live when nobody else does.
+async fn refuse_removing_last_admin(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    resource: &MembershipResource,
+    member: &Member,
+    current_roles: &[Relationship],
+    at: Timestamp,
+    operation: Operation,
+) -> Result<()> {
+    let is_admin = current_roles.iter().any(|relationship| is_live_admin(relationship, at));
+    if is_admin && !has_other_live_admin(connection, tenant_id, resource, member, at, operation).await? {
+        return Err(Error::conflict(ConflictCode::LastAdmin));
+    }
+    Ok(())
+}
+
+/// See [`tenantry_core::Store::set_membership`].
+pub(crate) async fn set_membership(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    membership: Membership,
+) -> Result<Membership> {
+    let operation = Operation::SetMembership;
+    let tenant_id = scope.tenant_id();
+    let resource = membership.resource();
+    let member = membership.member();
+    let mut transaction = begin_write(pool, operation).await?;
+    require_resource(&mut transaction, tenant_id, resource, operation).await?;
+    require_member(&mut transaction, tenant_id, member, operation).await?;
+    let at = now();
+    let granted = membership_relationship(tenant_id, &membership);
+    let current_roles = member_roles(&mut transaction, tenant_id, resource, member, operation).await?;
+    if membership.role() != Role::Admin {
+        refuse_removing_last_admin(
+            &mut transaction,
+            tenant_id,
+            resource,
+            member,
+            &current_roles,
+            at,
+            operation,
+        )
+        .await?;
+    }
+    let mut writer =
+        RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
+    for other_role in current_roles.iter().filter(|stored| stored.relation() != granted.relation()) {
+        writer.delete(&mut transaction, other_role).await?;
+    }
+    writer.touch(&mut transaction, &granted).await?;
+    writer.finish(&mut transaction, at).await?;
+    commit(transaction, operation).await?;
+    Ok(membership)
+}
+
+/// See [`tenantry_core::Store::remove_membership`].
+pub(crate) async fn remove_membership(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    resource: &MembershipResource,
+    member: &Member,
+) -> Result<()> {
+    let operation = Operation::RemoveMembership;
+    let tenant_id = scope.tenant_id();
+    let mut transaction = begin_write(pool, operation).await?;
+    require_resource(&mut transaction, tenant_id, resource, operation).await?;
+    let current_roles = member_roles(&mut transaction, tenant_id, resource, member, operation).await?;
+    if current_roles.is_empty() {
+        return Err(Error::not_found("membership"));
+    }
+    let at = now();
+    refuse_removing_last_admin(&mut transaction, tenant_id, resource, member, &current_roles, at, operation)
+        .await?;
+    let mut writer =
+        RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
+    for role in &current_roles {
+        writer.delete(&mut transaction, role).await?;
+    }
+    writer.finish(&mut transaction, at).await?;
+    commit(transaction, operation).await
+}
+
+/// The membership a role relationship on `resource` stands for, if it is
+/// one: the relationships API can store role relations whose subject is no
+/// member (an id that is not a user id, a group as a group's admin), and
+/// those are not listed.
+fn membership_of_row(resource: &MembershipResource, row: &SqliteRow) -> Result<Option<Membership>> {
+    let relationship = rows::relationship(row)?;
+    let (Some(member), Some(role)) =
+        (member_of_subject(relationship.subject()), Role::from_relation(relationship.relation()))
+    else {
+        return Ok(None);
+    };
+    let expires_at = relationship.expires_at().map(timestamp_from_micros);
+    Ok(Membership::new(resource.clone(), member, role, expires_at).ok())
+}
+
+/// See [`tenantry_core::Store::list_memberships`]: the live role
+/// relationships on the resource whose subject is a user or a group's
+/// members, by `(subject_type, subject_id)`. Rows that are no membership
+/// are skipped; the query then reads on from the last row it saw, so a
+/// page is never cut short while more members follow.
+pub(crate) async fn list_memberships(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    resource: &MembershipResource,
+    page: PageRequest<Member>,
+) -> Result<Page<Membership>> {
+    let operation = Operation::ListMemberships;
+    let tenant_id = scope.tenant_id();
+    let mut transaction = pool.begin().await.map_err(|error| map_database_error(error, operation))?;
+    require_resource(&mut transaction, tenant_id, resource, operation).await?;
+    let object = membership_object(tenant_id, resource);
+    let sql = format!(
+        "SELECT {RELATIONSHIP_COLUMNS} FROM relationships \
+         WHERE tenant_id = ?1 AND resource_type = ?2 AND resource_id = ?3 AND relation IN ({}) \
+           AND ((subject_type = 'user' AND subject_relation = '') \
+                OR (subject_type = 'group' AND subject_relation = 'member')) \
+           AND {} AND (subject_type, subject_id) > (?5, ?6) \
+         ORDER BY subject_type, subject_id, relation LIMIT ?7",
+        role_relations_sql(resource.roles()),
+        live_sql(4),
+    );
+    let at = timestamp_micros(now());
+    let (mut after_type, mut after_id) = match &page.after {
+        Some(member) => (member.kind().to_owned(), member.id_string()),
+        None => (String::new(), String::new()),
+    };
+    let wanted = overfetch_limit(page.limit);
+    let mut memberships = Vec::new();
+    loop {
+        let rows = sqlx::query(&sql)
+            .bind(tenant_id.to_string())
+            .bind(object.object_type())
+            .bind(object.id())
+            .bind(at)
+            .bind(&after_type)
+            .bind(&after_id)
+            .bind(wanted)
+            .fetch_all(&mut *transaction)
+            .await
+            .map_err(|error| map_database_error(error, operation))?;
+        for row in &rows {
+            memberships.extend(membership_of_row(resource, row)?);
+        }
+        let read_everything = (rows.len() as i64) < wanted;
+        let Some(last) = rows.last().filter(|_| !read_everything && (memberships.len() as i64) < wanted)
+        else {
+            break;
+        };
+        let last = rows::relationship(last)?;
+        after_type = last.subject().object_ref().object_type().to_owned();
+        after_id = last.subject().object_ref().id().to_owned();
+    }
+    commit(transaction, operation).await?;
+    Ok(Page::from_overfetched(memberships, page.limit, |membership| membership.member().to_string()))
+}

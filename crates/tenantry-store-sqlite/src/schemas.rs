@@ -1,0 +1,80 @@
+//! The deployment's authorization schema: versions count up from 1 and the
+//! highest is in force. Storing one advances the platform partition's
+//! revision, so that a consistency token taken afterwards sees it.
+
+use sqlx::{SqliteConnection, SqlitePool};
+use tenantry_core::{ConflictCode, Error, PlatformScope, Result, Revision, StoredSchema, now};
+
+use crate::error::{Operation, map_database_error};
+use crate::relationships::Partition;
+use crate::rows::{self, STORED_SCHEMA_COLUMNS};
+use crate::{begin_write, commit};
+
+async fn select_current_schema(
+    connection: &mut SqliteConnection,
+    operation: Operation,
+) -> Result<Option<StoredSchema>> {
+    let row = sqlx::query(&format!(
+        "SELECT {STORED_SCHEMA_COLUMNS} FROM authorization_schemas ORDER BY version DESC LIMIT 1"
+    ))
+    .fetch_optional(&mut *connection)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    row.as_ref().map(rows::stored_schema).transpose()
+}
+
+/// See [`tenantry_core::Store::authorization_schema`].
+pub(crate) async fn authorization_schema(pool: &SqlitePool) -> Result<Option<StoredSchema>> {
+    let operation = Operation::AuthorizationSchema;
+    let mut connection = pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+    select_current_schema(&mut connection, operation).await
+}
+
+/// See [`tenantry_core::Store::put_authorization_schema`]. The version
+/// check and the insert happen under the write lock, so of two callers that
+/// read the same version, the second gets `SchemaChanged`.
+pub(crate) async fn put_authorization_schema(
+    pool: &SqlitePool,
+    platform: &PlatformScope,
+    text: &str,
+    expected_current: Option<i64>,
+) -> Result<(StoredSchema, Revision)> {
+    let operation = Operation::PutAuthorizationSchema;
+    let mut transaction = begin_write(pool, operation).await?;
+    let current = select_current_schema(&mut transaction, operation).await?.map(|schema| schema.version);
+    if current != expected_current {
+        return Err(Error::conflict(ConflictCode::SchemaChanged));
+    }
+    let stored = StoredSchema {
+        version: current.map_or(1, |version| version + 1),
+        text: text.to_owned(),
+        created_at: now(),
+    };
+    sqlx::query("INSERT INTO authorization_schemas (version, text, created_at) VALUES (?1, ?2, ?3)")
+        .bind(stored.version)
+        .bind(&stored.text)
+        .bind(stored.created_at)
+        .execute(&mut *transaction)
+        .await
+        .map_err(|error| map_database_error(error, operation))?;
+    // A schema change logs no relationship change: readers that see the
+    // revision move re-read the schema.
+    let revision = sqlx::query(
+        "UPDATE platform_relationship_revisions SET revision = revision + 1 WHERE singleton = 1 \
+         RETURNING revision",
+    )
+    .fetch_optional(&mut *transaction)
+    .await
+    .map_err(|error| map_database_error(error, operation))?
+    .map(|row| rows::revision(&row, "revision"))
+    .transpose()?
+    .ok_or_else(|| Partition::Platform.missing())?;
+    commit(transaction, operation).await?;
+    tracing::info!(
+        reason = platform.reason(),
+        version = stored.version,
+        %revision,
+        "stored a new authorization schema"
+    );
+    Ok((stored, revision))
+}

@@ -1,0 +1,200 @@
+//! The authorization migration (0002) on a database that already holds
+//! foundation data (0001): it rebuilds `users` without losing a row or a
+//! reference, and backfills the relationships the data describes.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use tenantry_core::relationship::{
+    Relationship, new_api_key_relationships, new_tenant_relationships, new_workspace_relationships,
+    platform_admin_relationship,
+};
+use tenantry_core::{
+    ApiKeyId, Environment, NewWorkspace, PartitionScope, PlatformScope, RelationshipChanges, Revision, Store,
+    TenantId, TenantScope, UserId, WorkspaceId, WorkspaceName,
+};
+use tenantry_store_sqlite::SqliteStore;
+use tenantry_test_support::RawSql;
+use tenantry_test_support::sqlite::{DATABASE_FILE_NAME, RawSqlite};
+
+/// Every migration of the crate, embedded as the store embeds them.
+static ALL_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
+
+/// A fixed list of migrations, so that a test can stop the schema at an
+/// earlier version.
+#[derive(Debug)]
+struct Only(Vec<Migration>);
+
+impl MigrationSource<'static> for Only {
+    fn resolve(self) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send>> {
+        Box::pin(async move { Ok(self.0) })
+    }
+}
+
+/// Relationships as a set of their texts; the backfill writes no expiry.
+fn texts(relationships: &[Relationship]) -> BTreeSet<String> {
+    assert!(relationships.iter().all(|relationship| relationship.expires_at().is_none()));
+    relationships.iter().map(ToString::to_string).collect()
+}
+
+/// The foundation data, inserted with the foundation schema's own columns.
+struct Foundation {
+    tenant_id: TenantId,
+    root_id: WorkspaceId,
+    child_id: WorkspaceId,
+    admin_id: UserId,
+    user_id: UserId,
+    admin_key_id: ApiKeyId,
+    user_key_id: ApiKeyId,
+}
+
+impl Foundation {
+    fn new() -> Self {
+        Self {
+            tenant_id: TenantId::generate(),
+            root_id: WorkspaceId::generate(),
+            child_id: WorkspaceId::generate(),
+            admin_id: UserId::generate(),
+            user_id: UserId::generate(),
+            admin_key_id: ApiKeyId::generate(),
+            user_key_id: ApiKeyId::generate(),
+        }
+    }
+
+    fn statements(&self) -> Vec<String> {
+        let Self { tenant_id, root_id, child_id, admin_id, user_id, admin_key_id, user_key_id } = self;
+        let at = "'2024-01-01T00:00:00+00:00'";
+        vec![
+            format!(
+                "INSERT INTO tenants VALUES ('{tenant_id}', 'acme', 'Acme', 'active', 'hosted_saas', 'global', {at}, {at})"
+            ),
+            format!(
+                "INSERT INTO workspaces VALUES ('{tenant_id}', '{root_id}', 'Root', NULL, 1, 'active', 'production', {at}, {at})"
+            ),
+            format!(
+                "INSERT INTO workspaces VALUES ('{tenant_id}', '{child_id}', 'child', '{root_id}', 0, 'active', 'production', {at}, {at})"
+            ),
+            format!("INSERT INTO tenant_root_workspaces VALUES ('{tenant_id}', '{root_id}')"),
+            format!(
+                "INSERT INTO users (id, username, display_name, email, is_platform_admin, created_at, updated_at) \
+                 VALUES ('{admin_id}', 'operator', 'Operator', 'op@example.com', 1, {at}, {at})"
+            ),
+            format!(
+                "INSERT INTO users (id, username, display_name, email, is_platform_admin, created_at, updated_at) \
+                 VALUES ('{user_id}', 'ada', 'Ada', NULL, 0, {at}, {at})"
+            ),
+            format!(
+                "INSERT INTO api_keys (tenant_id, id, user_id, name, secret_hash, created_at, expires_at) \
+                 VALUES ('{tenant_id}', '{admin_key_id}', '{admin_id}', 'bootstrap', X'00', {at}, {at})"
+            ),
+            format!(
+                "INSERT INTO api_keys (tenant_id, id, user_id, name, secret_hash, created_at, expires_at) \
+                 VALUES ('{tenant_id}', '{user_key_id}', '{user_id}', 'ci', X'01', {at}, {at})"
+            ),
+        ]
+    }
+}
+
+#[tokio::test]
+async fn the_authorization_migration_backfills_a_foundation_database() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join(DATABASE_FILE_NAME);
+    let store = SqliteStore::open(&path).await.unwrap();
+
+    // The foundation schema only, applied the way sqlx applies any
+    // migration, then data written with it.
+    let foundation_only: Vec<Migration> =
+        ALL_MIGRATIONS.iter().filter(|migration| migration.version == 1).cloned().collect();
+    assert_eq!(foundation_only.len(), 1);
+    let options = SqliteConnectOptions::new().filename(&path).foreign_keys(true);
+    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+    Migrator::new(Only(foundation_only)).await.unwrap().run(&pool).await.unwrap();
+    let foundation = Foundation::new();
+    for statement in foundation.statements() {
+        sqlx::query(&statement).execute(&pool).await.unwrap_or_else(|error| panic!("{statement}: {error}"));
+    }
+    pool.close().await;
+    assert_eq!(store.pending_migrations().await.unwrap(), vec![2]);
+
+    store.migrate().await.unwrap();
+    assert_eq!(store.pending_migrations().await.unwrap(), Vec::<i64>::new());
+
+    // The users survived the rebuild, without the flag, and every key
+    // still points at its user.
+    let raw = RawSqlite::connect(&path).await;
+    let admin = store.get_user(&foundation.admin_id).await.unwrap();
+    assert_eq!(
+        (admin.username.as_str(), admin.email.as_ref().map(|email| email.as_str())),
+        ("operator", Some("op@example.com"))
+    );
+    assert_eq!(store.get_user(&foundation.user_id).await.unwrap().username.as_str(), "ada");
+    for (query, expected) in [
+        ("SELECT count(*) FROM users", 2),
+        ("SELECT count(*) FROM pragma_table_info('users') WHERE name = 'is_platform_admin'", 0),
+        ("SELECT count(*) FROM pragma_foreign_key_check", 0),
+        ("SELECT count(*) FROM api_keys", 2),
+    ] {
+        assert_eq!(raw.scalar_i64(query).await, Ok(expected), "{query}");
+    }
+    // The rebuilt table is still the keys' parent: a user with keys cannot go.
+    let delete_admin = format!("DELETE FROM users WHERE id = '{}'", foundation.admin_id);
+    let refused = raw.execute(&delete_admin).await.unwrap_err();
+    assert!(refused.contains("FOREIGN KEY constraint failed"), "{refused}");
+
+    // The tenant's partition holds what the data describes, at revision 1,
+    // and its log starts after it.
+    let scope = TenantScope::new(foundation.tenant_id.clone());
+    let tenant_partition = PartitionScope::Tenant(scope.clone());
+    let child = store.get_workspace(&scope, &foundation.child_id).await.unwrap();
+    let mut expected = new_tenant_relationships(&foundation.tenant_id, &foundation.root_id, None);
+    expected.extend(new_workspace_relationships(&child, None));
+    for key_id in [&foundation.admin_key_id, &foundation.user_key_id] {
+        expected.extend(new_api_key_relationships(&store.get_api_key(&scope, key_id).await.unwrap()));
+    }
+    // Every key's user became an admin of the key's tenant.
+    for user_id in [&foundation.admin_id, &foundation.user_id] {
+        expected.push(format!("tenant:{}#admin@user:{user_id}", foundation.tenant_id).parse().unwrap());
+    }
+    let snapshot = store.relationship_snapshot(&tenant_partition).await.unwrap();
+    assert_eq!(snapshot.revision, Revision::new(1));
+    assert_eq!(snapshot.relationships.len(), expected.len());
+    assert_eq!(texts(&snapshot.relationships), texts(&expected));
+    assert_eq!(
+        store.relationship_changes(&tenant_partition, Revision::ZERO).await.unwrap(),
+        RelationshipChanges::Pruned
+    );
+    assert_eq!(
+        store.relationship_changes(&tenant_partition, Revision::new(1)).await.unwrap(),
+        RelationshipChanges::Since { revision: Revision::new(1), changes: vec![] }
+    );
+
+    // The flag became the platform admin relationship, at revision 1.
+    let platform = PartitionScope::Platform(PlatformScope::authorization());
+    let snapshot = store.relationship_snapshot(&platform).await.unwrap();
+    assert_eq!(snapshot.revision, Revision::new(1));
+    assert_eq!(snapshot.relationships, vec![platform_admin_relationship(&foundation.admin_id)]);
+    assert_eq!(
+        store.relationship_changes(&platform, Revision::ZERO).await.unwrap(),
+        RelationshipChanges::Pruned
+    );
+
+    // The partition goes on from there.
+    let new_workspace = NewWorkspace {
+        name: WorkspaceName::parse("grandchild").unwrap(),
+        parent_workspace_id: Some(child.id.clone()),
+        environment: Environment::production(),
+        creator: Some(foundation.user_id.clone()),
+    };
+    let grandchild = store.create_workspace(&scope, new_workspace).await.unwrap();
+    let RelationshipChanges::Since { revision, changes } =
+        store.relationship_changes(&tenant_partition, Revision::new(1)).await.unwrap()
+    else {
+        panic!("the log reaches back to revision 1");
+    };
+    assert_eq!(revision, Revision::new(2));
+    assert_eq!(changes.len(), new_workspace_relationships(&grandchild, Some(&foundation.user_id)).len());
+}
