@@ -33,8 +33,11 @@ pub enum ErrorCode {
     InvalidCursor,
     /// 400: the query string cannot be decoded.
     InvalidQuery,
-    /// 400: `Authorization` and `X-API-Key` carry different keys.
+    /// 400: the request presents two different credentials.
     AmbiguousCredentials,
+    /// 400: an OIDC bearer token was sent without `X-Tenant-ID` and the
+    /// server is not in single-tenant mode.
+    TenantRequired,
     /// 401: no API key was presented.
     MissingCredentials,
     /// 401: the API key is malformed, fails its checksum, is unknown, or its
@@ -44,6 +47,10 @@ pub enum ErrorCode {
     ApiKeyRevoked,
     /// 401: the API key has expired.
     ApiKeyExpired,
+    /// 401: with OIDC configured, a bearer token that is not an API key and
+    /// not a valid OIDC token (malformed, expired, wrong issuer or audience,
+    /// unknown key, bad signature).
+    InvalidBearerToken,
     /// 403: the caller's tenant is not active.
     TenantInactive,
     /// 403: the caller may not do this.
@@ -67,6 +74,9 @@ pub enum ErrorCode {
     /// 503: the server is up but cannot serve yet (database unreachable or
     /// migrations pending).
     NotReady,
+    /// 503: the OIDC issuer's signing keys cannot be fetched, so no bearer
+    /// token can be verified right now.
+    IdentityProviderUnavailable,
 }
 
 impl ErrorCode {
@@ -79,10 +89,12 @@ impl ErrorCode {
             Self::InvalidCursor => "invalid_cursor",
             Self::InvalidQuery => "invalid_query",
             Self::AmbiguousCredentials => "ambiguous_credentials",
+            Self::TenantRequired => "tenant_required",
             Self::MissingCredentials => "missing_credentials",
             Self::InvalidApiKey => "invalid_api_key",
             Self::ApiKeyRevoked => "api_key_revoked",
             Self::ApiKeyExpired => "api_key_expired",
+            Self::InvalidBearerToken => "invalid_bearer_token",
             Self::TenantInactive => "tenant_inactive",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
@@ -94,6 +106,7 @@ impl ErrorCode {
             Self::UnknownField => "unknown_field",
             Self::Internal => "internal",
             Self::NotReady => "not_ready",
+            Self::IdentityProviderUnavailable => "identity_provider_unavailable",
         }
     }
 
@@ -105,10 +118,13 @@ impl ErrorCode {
             | Self::InvalidId
             | Self::InvalidCursor
             | Self::InvalidQuery
-            | Self::AmbiguousCredentials => StatusCode::BAD_REQUEST,
-            Self::MissingCredentials | Self::InvalidApiKey | Self::ApiKeyRevoked | Self::ApiKeyExpired => {
-                StatusCode::UNAUTHORIZED
-            }
+            | Self::AmbiguousCredentials
+            | Self::TenantRequired => StatusCode::BAD_REQUEST,
+            Self::MissingCredentials
+            | Self::InvalidApiKey
+            | Self::ApiKeyRevoked
+            | Self::ApiKeyExpired
+            | Self::InvalidBearerToken => StatusCode::UNAUTHORIZED,
             Self::TenantInactive | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -117,7 +133,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InvalidField | Self::UnknownField => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotReady | Self::IdentityProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -217,7 +233,7 @@ impl From<tenantry_core::Error> for ApiError {
         use tenantry_core::Error;
         match error {
             Error::NotFound { resource } => Self::not_found(resource),
-            Error::Conflict { code } => Self::new(ErrorCode::Conflict(code), code.message()),
+            error @ Error::Conflict { code, .. } => Self::new(ErrorCode::Conflict(code), error.to_string()),
             Error::Forbidden { reason } => Self::forbidden(reason),
             Error::Invalid { field, reason } => Self::for_field(ErrorCode::InvalidField, field, reason),
             Error::Internal(cause) => {
@@ -284,11 +300,13 @@ pub struct ErrorBody {
     /// A stable snake_case code, for programs: for example `not_found`,
     /// `invalid_field`, `unknown_field`, `malformed_json`, `invalid_id`,
     /// `invalid_cursor`, `missing_credentials`, `invalid_api_key`,
-    /// `api_key_revoked`, `api_key_expired`, `ambiguous_credentials`,
-    /// `tenant_inactive`, `forbidden`, `payload_too_large`,
-    /// `unsupported_media_type`, `method_not_allowed`, `duplicate_name`,
-    /// `root_workspace`, `workspace_has_children`, `workspace_cycle`,
-    /// `already_revoked`, `not_ready`, `internal`.
+    /// `api_key_revoked`, `api_key_expired`, `invalid_bearer_token`,
+    /// `ambiguous_credentials`, `tenant_required`, `tenant_inactive`,
+    /// `forbidden`, `payload_too_large`, `unsupported_media_type`,
+    /// `method_not_allowed`, `duplicate_name`, `root_workspace`,
+    /// `workspace_has_children`, `workspace_cycle`, `already_revoked`,
+    /// `last_admin`, `schema_orphans_relationships`, `schema_changed`,
+    /// `not_ready`, `identity_provider_unavailable`, `internal`.
     #[schema(example = "not_found")]
     pub code: String,
     /// What went wrong, for people. Names the field and the rule where a

@@ -3,8 +3,9 @@
 //!
 //! [`router`] builds everything; the binary serves it and the tests drive it
 //! with `tower::ServiceExt::oneshot`, so both exercise the same stack.
-//! Handlers only call `tenantry_core`'s use cases and the [`Store`] trait:
-//! this crate knows no SQL and picks no backend.
+//! Handlers ask the [`Authorizer`] whether the caller may act and call
+//! `tenantry_core`'s use cases and the [`Store`] trait: this crate knows no
+//! SQL and picks no backend.
 //!
 //! Layers, outermost first: the request context (request id; writes the
 //! error envelope of every error response and echoes `x-request-id`), the
@@ -16,7 +17,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::get;
-use tenantry_core::{ApiKeyHasher, Store};
+use tenantry_core::{ApiKeyHasher, Authorizer, Store, TenantId};
+use tenantry_oidc::OidcVerifier;
 use tower::ServiceBuilder;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi;
@@ -30,7 +32,7 @@ mod openapi;
 pub mod request_context;
 mod routes;
 
-pub use auth::{Caller, TenantRouteCaller};
+pub use auth::{API_KEY_HEADER, Authenticated, Caller, Credential, REVISION_HEADER, TENANT_HEADER};
 pub use error::{ApiError, ErrorCode, ErrorEnvelope};
 pub use openapi::{API_KEY_SCHEME, BEARER_SCHEME};
 pub use request_context::{REQUEST_ID_HEADER, RequestId};
@@ -40,33 +42,57 @@ pub use request_context::{REQUEST_ID_HEADER, RequestId};
 pub struct ApiConfig {
     /// The largest request body accepted, in bytes; larger ones are a 413.
     pub max_body_bytes: usize,
+    /// Single-tenant mode: the tenant an OIDC-authenticated request acts in
+    /// when it sends no `X-Tenant-ID`. `None`: the header is required.
+    pub single_tenant: Option<TenantId>,
 }
 
 impl ApiConfig {
-    /// The default body limit: 64 KiB, far above any body this API takes.
-    pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+    /// The default body limit: 256 KiB, room for the largest body this API
+    /// takes (a bulk check of 1000 questions, about 200 bytes each).
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
     /// The defaults.
     pub fn defaults() -> Self {
-        Self { max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES }
+        Self { max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES, single_tenant: None }
     }
 }
 
-/// What every handler shares: the store, the API key hasher, the settings
-/// and the metrics. Cheap to clone.
+/// What every handler shares: the store, the authorizer over it, the API
+/// key hasher, the OIDC verifier if sign-in is configured, the settings and
+/// the metrics. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ApiState {
     store: Arc<dyn Store>,
+    authorizer: Arc<Authorizer>,
     hasher: ApiKeyHasher,
+    oidc: Option<Arc<OidcVerifier>>,
+    oidc_users: Arc<auth::OidcUsers>,
     config: ApiConfig,
     metrics: Arc<metrics::HttpMetrics>,
 }
 
 impl ApiState {
-    /// The state for a router over `store`, verifying keys with `hasher`.
-    /// Each state has its own metrics registry.
-    pub fn new(store: Arc<dyn Store>, hasher: ApiKeyHasher, config: ApiConfig) -> Self {
-        Self { store, hasher, config, metrics: Arc::new(metrics::HttpMetrics::new()) }
+    /// The state for a router over the authorizer's store, verifying keys
+    /// with `hasher`. Each state has its own metrics registry. OIDC bearer
+    /// tokens are refused until [`ApiState::with_oidc`] configures them.
+    pub fn new(authorizer: Arc<Authorizer>, hasher: ApiKeyHasher, config: ApiConfig) -> Self {
+        Self {
+            store: authorizer.store().clone(),
+            authorizer,
+            hasher,
+            oidc: None,
+            oidc_users: Arc::default(),
+            config,
+            metrics: Arc::new(metrics::HttpMetrics::new()),
+        }
+    }
+
+    /// The same state, accepting OIDC bearer tokens that `verifier` accepts.
+    #[must_use]
+    pub fn with_oidc(mut self, verifier: Arc<OidcVerifier>) -> Self {
+        self.oidc = Some(verifier);
+        self
     }
 }
 
@@ -74,7 +100,8 @@ impl ApiState {
 /// `/openapi.json`, with request ids, tracing, metrics, the body limit and
 /// the error envelope on every response.
 pub fn router(state: ApiState) -> Router {
-    use routes::{api_keys, system, tenants, workspaces};
+    use axum::routing::post;
+    use routes::{api_keys, groups, permissions, relationships, schema, system, tenants, workspaces};
 
     let layers = ServiceBuilder::new()
         .layer(middleware::from_fn(request_context::request_context))
@@ -92,6 +119,11 @@ pub fn router(state: ApiState) -> Router {
             "/v1/tenants/{id}",
             get(tenants::get_tenant).patch(tenants::update_tenant).delete(tenants::delete_tenant),
         )
+        .route("/v1/tenants/{id}/members", get(tenants::list_tenant_members).post(tenants::add_tenant_member))
+        .route(
+            "/v1/tenants/{id}/members/{member_id}",
+            axum::routing::patch(tenants::update_tenant_member).delete(tenants::remove_tenant_member),
+        )
         .route("/v1/workspaces", get(workspaces::list_workspaces).post(workspaces::create_workspace))
         .route(
             "/v1/workspaces/{id}",
@@ -99,6 +131,37 @@ pub fn router(state: ApiState) -> Router {
                 .patch(workspaces::update_workspace)
                 .delete(workspaces::delete_workspace),
         )
+        .route(
+            "/v1/workspaces/{id}/members",
+            get(workspaces::list_workspace_members).post(workspaces::add_workspace_member),
+        )
+        .route(
+            "/v1/workspaces/{id}/members/{member_id}",
+            axum::routing::patch(workspaces::update_workspace_member)
+                .delete(workspaces::remove_workspace_member),
+        )
+        .route("/v1/groups", get(groups::list_groups).post(groups::create_group))
+        .route(
+            "/v1/groups/{id}",
+            get(groups::get_group).patch(groups::update_group).delete(groups::delete_group),
+        )
+        .route("/v1/groups/{id}/members", get(groups::list_group_members).post(groups::add_group_member))
+        .route(
+            "/v1/groups/{id}/members/{member_id}",
+            axum::routing::patch(groups::update_group_member).delete(groups::remove_group_member),
+        )
+        .route("/v1/permissions/check", post(permissions::check_permission))
+        .route("/v1/permissions/check-bulk", post(permissions::check_bulk))
+        .route("/v1/permissions/lookup-resources", post(permissions::lookup_resources))
+        .route("/v1/permissions/lookup-subjects", post(permissions::lookup_subjects))
+        .route("/v1/permissions/expand", post(permissions::expand))
+        .route(
+            "/v1/relationships",
+            get(relationships::list_relationships)
+                .post(relationships::write_relationship)
+                .delete(relationships::delete_relationship),
+        )
+        .route("/v1/schema", get(schema::get_schema).put(schema::put_schema))
         .route("/v1/api-keys", get(api_keys::list_api_keys).post(api_keys::create_api_key))
         .route("/v1/api-keys/{id}", get(api_keys::get_api_key).delete(api_keys::revoke_api_key))
         .route("/healthz", get(system::healthz))

@@ -14,12 +14,17 @@ use utoipa::openapi::{Content, Header, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use crate::dto::{
-    ApiKeyResponse, CreateApiKeyRequest, CreateTenantRequest, CreateWorkspaceRequest, CreatedApiKeyResponse,
-    CreatedTenantResponse, StatusResponse, TenantResponse, UpdateTenantRequest, UpdateWorkspaceRequest,
-    WorkspaceResponse,
+    AddMemberRequest, ApiKeyResponse, BulkCheckItem, BulkCheckRequest, BulkCheckResponse, BulkCheckResult,
+    CheckPermissionRequest, CheckPermissionResponse, ConsistencyDto, CreateApiKeyRequest, CreateGroupRequest,
+    CreateTenantRequest, CreateWorkspaceRequest, CreatedApiKeyResponse, CreatedTenantResponse,
+    DeleteRelationshipRequest, ExpandRequest, ExpandResponse, ExplanationDto, ExplanationStepDto,
+    GroupResponse, LookupResourcesRequest, LookupResourcesResponse, LookupSubjectsRequest,
+    LookupSubjectsResponse, MemberResponse, ObjectDto, PutSchemaRequest, RelationshipDto, SchemaResponse,
+    StatusResponse, SubjectDto, TenantResponse, UpdateGroupRequest, UpdateMemberRequest, UpdateTenantRequest,
+    UpdateWorkspaceRequest, WorkspaceResponse, WriteRelationshipRequest, WrittenRelationshipResponse,
 };
 use crate::error::{ErrorBody, ErrorEnvelope};
-use crate::routes::{api_keys, system, tenants, workspaces};
+use crate::routes::{api_keys, groups, permissions, relationships, schema, system, tenants, workspaces};
 
 /// The name of the bearer security scheme (`Authorization: Bearer <key>`).
 pub const BEARER_SCHEME: &str = "bearer";
@@ -30,7 +35,7 @@ pub const API_KEY_SCHEME: &str = "api_key";
 #[openapi(
     info(
         title = "tenantry",
-        description = "The tenantry control plane: tenants, their workspace trees and API keys."
+        description = "The tenantry control plane: tenants, their workspace trees, users, groups, memberships and API keys, authorized by a relationship-based engine."
     ),
     paths(
         tenants::create_tenant,
@@ -38,11 +43,38 @@ pub const API_KEY_SCHEME: &str = "api_key";
         tenants::get_tenant,
         tenants::update_tenant,
         tenants::delete_tenant,
+        tenants::list_tenant_members,
+        tenants::add_tenant_member,
+        tenants::update_tenant_member,
+        tenants::remove_tenant_member,
         workspaces::create_workspace,
         workspaces::list_workspaces,
         workspaces::get_workspace,
         workspaces::update_workspace,
         workspaces::delete_workspace,
+        workspaces::list_workspace_members,
+        workspaces::add_workspace_member,
+        workspaces::update_workspace_member,
+        workspaces::remove_workspace_member,
+        groups::create_group,
+        groups::list_groups,
+        groups::get_group,
+        groups::update_group,
+        groups::delete_group,
+        groups::list_group_members,
+        groups::add_group_member,
+        groups::update_group_member,
+        groups::remove_group_member,
+        permissions::check_permission,
+        permissions::check_bulk,
+        permissions::lookup_resources,
+        permissions::lookup_subjects,
+        permissions::expand,
+        relationships::list_relationships,
+        relationships::write_relationship,
+        relationships::delete_relationship,
+        schema::get_schema,
+        schema::put_schema,
         api_keys::create_api_key,
         api_keys::list_api_keys,
         api_keys::get_api_key,
@@ -65,13 +97,46 @@ pub const API_KEY_SCHEME: &str = "api_key";
         ApiKeyResponse,
         CreatedApiKeyResponse,
         CreateApiKeyRequest,
+        GroupResponse,
+        CreateGroupRequest,
+        UpdateGroupRequest,
+        AddMemberRequest,
+        UpdateMemberRequest,
+        MemberResponse,
+        ObjectDto,
+        SubjectDto,
+        ConsistencyDto,
+        CheckPermissionRequest,
+        CheckPermissionResponse,
+        ExplanationDto,
+        ExplanationStepDto,
+        BulkCheckItem,
+        BulkCheckRequest,
+        BulkCheckResult,
+        BulkCheckResponse,
+        LookupResourcesRequest,
+        LookupResourcesResponse,
+        LookupSubjectsRequest,
+        LookupSubjectsResponse,
+        ExpandRequest,
+        ExpandResponse,
+        RelationshipDto,
+        WriteRelationshipRequest,
+        DeleteRelationshipRequest,
+        WrittenRelationshipResponse,
+        SchemaResponse,
+        PutSchemaRequest,
         StatusResponse,
     )),
     modifiers(&SecuritySchemes, &SharedErrorResponses),
     tags(
         (name = "tenants", description = "Tenants, the unit of isolation"),
         (name = "workspaces", description = "The workspace tree of the caller's tenant"),
+        (name = "groups", description = "Groups of users in the caller's tenant"),
         (name = "api-keys", description = "API keys of the caller's tenant"),
+        (name = "permissions", description = "Authorization questions: check, lookups, expand"),
+        (name = "relationships", description = "The relationships authorization is computed from"),
+        (name = "schema", description = "The deployment's authorization schema"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]
@@ -87,8 +152,10 @@ impl Modify for SecuritySchemes {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("tenantry API key (tnty_...)")
-                    .description(Some("`Authorization: Bearer <api key>`"))
+                    .bearer_format("tenantry API key (tnty_...) or OIDC JWT")
+                    .description(Some(
+                        "`Authorization: Bearer <api key or OIDC token>`; with an OIDC token, `X-Tenant-ID` names the tenant to act in (optional in single-tenant mode)",
+                    ))
                     .build(),
             ),
         );
@@ -139,7 +206,9 @@ fn add_shared_error_responses(operation: &mut Operation) {
         bad_request.push("`invalid_cursor`: the cursor is not one this list returned");
     }
     if authenticated {
-        bad_request.push("`ambiguous_credentials`: `Authorization` and `X-API-Key` carry different keys");
+        bad_request.push(
+            "`ambiguous_credentials`: two different credentials; `tenant_required`: an OIDC token without `X-Tenant-ID`; `bad_request`: a malformed `X-Tenantry-Revision`",
+        );
     }
     if !bad_request.is_empty() {
         add_error_response(operation, "400", &bad_request.join("; "), false);
@@ -148,10 +217,21 @@ fn add_shared_error_responses(operation: &mut Operation) {
         add_error_response(
             operation,
             "401",
-            "`missing_credentials`, `invalid_api_key`, `api_key_revoked` or `api_key_expired`",
+            "`missing_credentials`, `invalid_api_key`, `api_key_revoked`, `api_key_expired` or `invalid_bearer_token`",
             true,
         );
-        add_error_response(operation, "403", "`tenant_inactive`: the key's tenant is not active", false);
+        add_error_response(
+            operation,
+            "403",
+            "`tenant_inactive`: the tenant is not active; `forbidden`: the caller is not a member of the tenant",
+            false,
+        );
+        add_error_response(
+            operation,
+            "503",
+            "`identity_provider_unavailable`: the OIDC issuer's signing keys cannot be fetched",
+            false,
+        );
     }
     if has_body {
         add_error_response(

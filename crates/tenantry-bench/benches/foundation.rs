@@ -12,9 +12,10 @@
 //! so that noise from this shared machine falls on both sides alike.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sqlx::Row;
+use tenantry_bench::timing::{Samples, report, report_ratio};
 use tenantry_core::service::{authenticate, mint_api_key};
 use tenantry_core::{
     ApiKeyHasher, ApiKeyLifetime, ApiKeyName, DataResidency, DeploymentModel, DisplayName, Environment,
@@ -30,48 +31,6 @@ const CREATE_SAMPLES: usize = 2_000;
 const VERIFY_SAMPLES: usize = 200_000;
 const AUTHENTICATE_SAMPLES: usize = 5_000;
 
-/// Durations of single operations.
-struct Samples(Vec<Duration>);
-
-impl Samples {
-    fn with_capacity(capacity: usize) -> Self {
-        Self(Vec::with_capacity(capacity))
-    }
-
-    fn push(&mut self, duration: Duration) {
-        self.0.push(duration);
-    }
-
-    fn percentile(&self, fraction: f64) -> Duration {
-        let mut sorted = self.0.clone();
-        sorted.sort_unstable();
-        let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
-        sorted[index]
-    }
-
-    fn median(&self) -> Duration {
-        self.percentile(0.5)
-    }
-}
-
-fn micros(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1e6
-}
-
-fn report(name: &str, samples: &Samples) {
-    println!(
-        "{name:<58} n={:<7} median={:>9.2} µs  p99={:>9.2} µs",
-        samples.0.len(),
-        micros(samples.median()),
-        micros(samples.percentile(0.99)),
-    );
-}
-
-fn report_ratio(name: &str, numerator: &Samples, denominator: &Samples) {
-    let ratio = numerator.median().as_secs_f64() / denominator.median().as_secs_f64();
-    println!("{name:<58} ratio of medians = {ratio:.3}");
-}
-
 fn new_tenant(name: &str) -> NewTenant {
     NewTenant {
         name: TenantName::parse(name).expect("valid tenant name"),
@@ -79,6 +38,7 @@ fn new_tenant(name: &str) -> NewTenant {
         deployment_model: DeploymentModel::HostedSaas,
         data_residency: DataResidency::Global,
         root_workspace_name: WorkspaceName::default_root(),
+        creator: None,
     }
 }
 
@@ -157,6 +117,7 @@ async fn bench_workspace_create(backend: &str, store: &dyn Store) {
             name: WorkspaceName::parse(&format!("workspace-{index}")).expect("valid"),
             parent_workspace_id: Some(root.id.clone()),
             environment: Environment::production(),
+            creator: None,
         };
         let started = Instant::now();
         store.create_workspace(&scope, workspace).await.expect("create workspace");

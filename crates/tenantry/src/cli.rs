@@ -12,8 +12,8 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tenantry_core::name::NameError;
 use tenantry_core::{
-    ApiKeyId, ApiKeyLifetime, ApiKeyName, DataResidency, DeploymentModel, DisplayName, Environment, TenantId,
-    TenantName, TenantStatus, Username, WorkspaceId, WorkspaceName,
+    ApiKeyId, ApiKeyLifetime, ApiKeyName, DataResidency, DeploymentModel, DisplayName, Email, Environment,
+    Role, TenantId, TenantName, TenantStatus, Username, WorkspaceId, WorkspaceName,
 };
 
 /// What each exit code means; shown at the end of `--help`.
@@ -94,6 +94,18 @@ pub enum Command {
     /// Manage API keys (operator, directly on the database).
     #[command(subcommand)]
     ApiKey(ApiKeyCommand),
+    /// Manage users (operator, directly on the database).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage roles on a tenant, workspace or group (operator, directly on
+    /// the database).
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Ask whether a subject has a permission on an object in a tenant.
+    Check(CheckArgs),
+    /// Validate, show or apply the authorization schema.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
 }
 
 /// Where the API key pepper comes from; shared by `serve` and
@@ -139,6 +151,53 @@ pub struct ServeArgs {
     /// Where API key hashes get their pepper.
     #[command(flatten)]
     pub pepper: PepperOptions,
+
+    /// Single-tenant mode: an OIDC-authenticated request without
+    /// `X-Tenant-ID` acts in the default tenant.
+    #[arg(long, env = "TENANTRY_SINGLE_TENANT", value_parser = clap::builder::BoolishValueParser::new())]
+    pub single_tenant: bool,
+
+    /// How long, in milliseconds, this process may answer authorization
+    /// questions from its in-memory index before it first reads the
+    /// database's change log again (requests with a revision token or a
+    /// write are always at least as fresh as needed).
+    #[arg(long, env = "TENANTRY_AUTHZ_MAX_STALENESS_MS", default_value = "1000", value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub authz_max_staleness_ms: u64,
+
+    /// How long, in hours, the relationship change log keeps entries; a
+    /// process further behind reloads a tenant's relationships instead.
+    #[arg(long, env = "TENANTRY_RELATIONSHIP_LOG_RETENTION_HOURS", default_value = "24", value_parser = clap::value_parser!(u64).range(1..=8760))]
+    pub relationship_log_retention_hours: u64,
+
+    /// OIDC sign-in.
+    #[command(flatten)]
+    pub oidc: OidcOptions,
+}
+
+/// OIDC bearer-token sign-in; off unless `--oidc-issuer` is given, which
+/// then needs `--oidc-audience` and `--oidc-jwks-url`.
+#[derive(Debug, Args)]
+pub struct OidcOptions {
+    /// The issuer (`iss`) tokens must come from, exactly as it appears in them.
+    #[arg(long, env = "TENANTRY_OIDC_ISSUER", requires_all = ["oidc_audience", "oidc_jwks_url"])]
+    pub oidc_issuer: Option<String>,
+
+    /// The audience (`aud`) tokens must be meant for.
+    #[arg(long, env = "TENANTRY_OIDC_AUDIENCE", requires = "oidc_issuer")]
+    pub oidc_audience: Option<String>,
+
+    /// Where the issuer publishes its signing keys (JWKS); https, or http on
+    /// a loopback host.
+    #[arg(long, env = "TENANTRY_OIDC_JWKS_URL", requires = "oidc_issuer")]
+    pub oidc_jwks_url: Option<String>,
+
+    /// How long fetched signing keys are kept, in seconds (20 to 86400).
+    #[arg(long, env = "TENANTRY_OIDC_JWKS_CACHE_TTL_SECS", default_value = "300")]
+    pub oidc_jwks_cache_ttl_secs: u64,
+
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds (at most 600).
+    #[arg(long, env = "TENANTRY_OIDC_CLOCK_SKEW_SECS", default_value = "60")]
+    pub oidc_clock_skew_secs: u64,
 }
 
 /// Options of `tenantry migrate`.
@@ -322,6 +381,152 @@ pub struct ApiKeyCreateArgs {
     pub pepper: PepperOptions,
 }
 
+/// `tenantry user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Create(UserCreateArgs),
+    /// Show a user, by id or username.
+    Show {
+        /// User id (`usr_...`) or username.
+        #[arg(value_name = "USER")]
+        user: String,
+    },
+    /// Make a user a platform admin (`platform:main#admin`): they may create,
+    /// list, suspend and delete tenants and mint keys in any tenant.
+    GrantPlatformAdmin {
+        /// User id (`usr_...`) or username.
+        #[arg(value_name = "USER")]
+        user: String,
+    },
+    /// Take the platform admin role away from a user.
+    RevokePlatformAdmin {
+        /// User id (`usr_...`) or username.
+        #[arg(value_name = "USER")]
+        user: String,
+    },
+}
+
+/// Options of `tenantry user create`.
+#[derive(Debug, Args)]
+pub struct UserCreateArgs {
+    /// Unique username, no white space.
+    #[arg(value_name = "USERNAME", value_parser = parse_username)]
+    pub username: Username,
+    /// Name for people to read (defaults to the username).
+    #[arg(long, value_parser = parse_display_name)]
+    pub display_name: Option<DisplayName>,
+    /// E-mail address.
+    #[arg(long, value_parser = parse_email)]
+    pub email: Option<Email>,
+}
+
+/// What a membership command is about: the tenant itself, or one of its
+/// workspaces or groups.
+#[derive(Debug, Args)]
+pub struct MembershipTarget {
+    /// The tenant.
+    #[command(flatten)]
+    pub tenant: TenantOption,
+    /// A workspace of the tenant (id or name) instead of the tenant itself.
+    #[arg(long, value_name = "WS", value_parser = parse_workspace_reference, conflicts_with = "group")]
+    pub workspace: Option<WorkspaceReference>,
+    /// A group of the tenant (id or name) instead of the tenant itself.
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+}
+
+/// Who a membership command is about: a user or a group.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct MemberOption {
+    /// The user (id or username).
+    #[arg(long = "user", value_name = "USER")]
+    pub user: Option<String>,
+    /// A group (id or name), all of whose members get the role.
+    #[arg(long = "member-group", value_name = "GROUP")]
+    pub member_group: Option<String>,
+}
+
+/// `tenantry member ...`
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Give a user or group a role, replacing the role it had there.
+    Add {
+        /// The tenant, workspace or group.
+        #[command(flatten)]
+        target: MembershipTarget,
+        /// Who.
+        #[command(flatten)]
+        member: MemberOption,
+        /// `admin`, `editor` (workspaces only) or `member`.
+        #[arg(long, value_parser = DomainEnumParser::new(Role::ALL))]
+        role: Role,
+    },
+    /// Remove a user's or group's role.
+    Remove {
+        /// The tenant, workspace or group.
+        #[command(flatten)]
+        target: MembershipTarget,
+        /// Who.
+        #[command(flatten)]
+        member: MemberOption,
+    },
+    /// List the members and their roles.
+    List {
+        /// The tenant, workspace or group.
+        #[command(flatten)]
+        target: MembershipTarget,
+    },
+}
+
+/// Options of `tenantry check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The tenant whose relationships answer.
+    #[command(flatten)]
+    pub tenant: TenantOption,
+    /// The object, `type:id`; for a workspace the id may be its name, for
+    /// example `workspace:billing`.
+    #[arg(value_name = "RESOURCE")]
+    pub resource: String,
+    /// The permission or relation, for example `edit`.
+    #[arg(value_name = "PERMISSION")]
+    pub permission: String,
+    /// The subject, `type:id` or `type:id#relation`; for a user the id may
+    /// be the username, for example `user:ada`.
+    #[arg(value_name = "SUBJECT")]
+    pub subject: String,
+    /// Also print why: the relationships that grant it.
+    #[arg(long)]
+    pub explain: bool,
+}
+
+/// `tenantry schema ...`
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Check a schema file: syntax, types, relations, cycles, and that it
+    /// keeps what tenantry's routes use. Reads no database.
+    Validate {
+        /// The schema file (`-` for standard input).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Print the schema in force and its version.
+    Show,
+    /// Replace the schema in force, if it still allows every stored
+    /// relationship.
+    Apply {
+        /// The schema file (`-` for standard input).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The version this replaces, as `schema show` printed it (0 for the
+        /// built-in default); refused if the schema changed since.
+        #[arg(long)]
+        expected_version: Option<i64>,
+    },
+}
+
 /// A tenant named on the command line, by id or by name. Text that parses
 /// as a tenant id is taken as one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -356,6 +561,10 @@ fn parse_display_name(input: &str) -> Result<DisplayName, NameError> {
 
 fn parse_username(input: &str) -> Result<Username, NameError> {
     Username::parse(input)
+}
+
+fn parse_email(input: &str) -> Result<Email, NameError> {
+    Email::parse(input)
 }
 
 fn parse_api_key_name(input: &str) -> Result<ApiKeyName, NameError> {
@@ -404,7 +613,7 @@ macro_rules! domain_enum {
         })+
     };
 }
-domain_enum!(TenantStatus, DeploymentModel, DataResidency);
+domain_enum!(TenantStatus, DeploymentModel, DataResidency, Role);
 
 /// A clap value parser for one of the core's enums: lists the allowed values
 /// in `--help` and suggests the closest one on a typo.

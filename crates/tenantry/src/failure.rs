@@ -40,7 +40,7 @@ pub fn error_code(error: &anyhow::Error) -> &'static str {
     match domain_error(error) {
         Some(Error::Invalid { .. }) => "invalid_field",
         Some(Error::NotFound { .. }) => "not_found",
-        Some(Error::Conflict { code }) => code.as_str(),
+        Some(Error::Conflict { code, .. }) => code.as_str(),
         Some(Error::Forbidden { .. }) => "forbidden",
         Some(Error::Internal(_)) | None => "internal",
     }

@@ -5,13 +5,19 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use anyhow::{Context, bail};
 use tenantry_api::{ApiConfig, ApiState, router};
 use tenantry_core::service::{BootstrapConfig, bootstrap};
-use tenantry_core::{ApiKeyToken, Error, Store};
+use tenantry_core::{ApiKeyToken, Authorizer, AuthorizerConfig, Error, Store};
+use tenantry_oidc::{OidcConfig, OidcSettings, OidcVerifier};
 
 use crate::backend::{self, DatabaseLocation};
-use crate::cli::{GlobalOptions, ServeArgs};
+use crate::cli::{GlobalOptions, OidcOptions, ServeArgs};
+
+/// How often expired relationships are swept and the change log pruned.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 use crate::pepper::hasher_for;
 
 /// The bootstrap operator key's file name inside the data directory.
@@ -55,7 +61,21 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
         api_config.max_body_bytes = usize::try_from(max_body_bytes)
             .map_err(|_| Error::invalid("--max-body-bytes", "is larger than this platform can address"))?;
     }
-    let app = router(ApiState::new(store, hasher, api_config));
+    if arguments.single_tenant {
+        api_config.single_tenant = Some(outcome.tenant.id.clone());
+    }
+    let authorizer = Arc::new(Authorizer::new(
+        store,
+        AuthorizerConfig { max_staleness: Duration::from_millis(arguments.authz_max_staleness_ms) },
+    ));
+    let mut state = ApiState::new(authorizer.clone(), hasher, api_config);
+    if let Some(verifier) = oidc_verifier(&arguments.oidc)? {
+        tracing::info!(issuer = %verifier.config().issuer(), jwks_url = %verifier.config().jwks_url(), "OIDC sign-in enabled");
+        state = state.with_oidc(Arc::new(verifier));
+    }
+    let app = router(state);
+    let log_retention = Duration::from_secs(arguments.relationship_log_retention_hours * 3600);
+    let sweeper = tokio::spawn(sweep_forever(authorizer, log_retention));
 
     let listener = tokio::net::TcpListener::bind(&arguments.listen)
         .await
@@ -66,8 +86,49 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving the HTTP API")?;
+    sweeper.abort();
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// The OIDC verifier the options describe, or `None` when OIDC is off.
+fn oidc_verifier(options: &OidcOptions) -> anyhow::Result<Option<OidcVerifier>> {
+    let (Some(issuer), Some(audience), Some(jwks_url)) =
+        (&options.oidc_issuer, &options.oidc_audience, &options.oidc_jwks_url)
+    else {
+        return Ok(None);
+    };
+    let settings = OidcSettings {
+        issuer: issuer.clone(),
+        audience: audience.clone(),
+        jwks_url: jwks_url.clone(),
+        jwks_cache_ttl: Duration::from_secs(options.oidc_jwks_cache_ttl_secs),
+        clock_skew: Duration::from_secs(options.oidc_clock_skew_secs),
+    };
+    let config = OidcConfig::new(settings).map_err(|error| Error::invalid("--oidc-*", error))?;
+    Ok(Some(OidcVerifier::new(config).map_err(|error| Error::invalid("--oidc-*", error))?))
+}
+
+/// Deletes expired relationships and prunes the change log, once a minute,
+/// for as long as the server runs. A failed sweep is logged and retried at
+/// the next tick: expired relationships grant nothing meanwhile.
+async fn sweep_forever(authorizer: Arc<Authorizer>, log_retention: Duration) {
+    let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match authorizer.sweep(log_retention).await {
+            Ok(report) if report == tenantry_core::SweepReport::default() => {}
+            Ok(report) => tracing::info!(
+                expired_relationships = report.expired_relationships,
+                pruned_changes = report.pruned_changes,
+                "swept expired relationships and old change-log entries"
+            ),
+            Err(error) => {
+                tracing::warn!(error = %error, "sweeping expired relationships failed; retrying in a minute")
+            }
+        }
+    }
 }
 
 /// Opens the store and makes sure its schema is current: SQLite is

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tenantry_core::{
     ApiKey, ApiKeyName, DataResidency, DeploymentModel, DisplayName, Environment, NewTenant, NewWorkspace,
-    Page, Tenant, TenantId, TenantName, TenantPatch, TenantStatus, Username, Workspace, WorkspaceId,
+    Page, Tenant, TenantId, TenantName, TenantPatch, TenantStatus, UserId, Username, Workspace, WorkspaceId,
     WorkspaceName, WorkspacePatch, WorkspaceStatus,
 };
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
@@ -19,6 +19,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::BODY_FIELD;
+
+mod authorization;
+mod groups;
+
+pub use authorization::*;
+pub use groups::*;
 
 /// Declares two functions giving the OpenAPI schema of one of the domain's
 /// closed string sets, listing its values from the domain type itself: one
@@ -146,8 +152,9 @@ pub struct CreateTenantRequest {
 }
 
 impl CreateTenantRequest {
-    /// The domain's request, with the defaults filled in.
-    pub fn into_new_tenant(self) -> Result<NewTenant, ApiError> {
+    /// The domain's request, with the defaults filled in; `creator`
+    /// becomes the tenant's admin.
+    pub fn into_new_tenant(self, creator: UserId) -> Result<NewTenant, ApiError> {
         let display_name = match self.display_name {
             Some(display_name) => display_name,
             // A valid tenant name is a valid display name (same rules); the
@@ -161,6 +168,7 @@ impl CreateTenantRequest {
             deployment_model: self.deployment_model.unwrap_or(DeploymentModel::HostedSaas),
             data_residency: self.data_residency.unwrap_or(DataResidency::Global),
             root_workspace_name: self.root_workspace_name.unwrap_or_else(WorkspaceName::default_root),
+            creator: Some(creator),
         })
     }
 }
@@ -203,7 +211,7 @@ impl UpdateTenantRequest {
     }
 }
 
-fn empty_patch(fields: &str) -> ApiError {
+pub(crate) fn empty_patch(fields: &str) -> ApiError {
     ApiError::for_field(ErrorCode::InvalidField, BODY_FIELD, format!("must change at least one of {fields}"))
 }
 
@@ -267,12 +275,14 @@ pub struct CreateWorkspaceRequest {
 }
 
 impl CreateWorkspaceRequest {
-    /// The domain's request, with the defaults filled in.
-    pub fn into_new_workspace(self) -> NewWorkspace {
+    /// The domain's request, with the defaults filled in; `creator`
+    /// becomes the workspace's admin.
+    pub fn into_new_workspace(self, creator: UserId) -> NewWorkspace {
         NewWorkspace {
             name: self.name,
             parent_workspace_id: self.parent_workspace_id,
             environment: self.environment.unwrap_or_else(Environment::production),
+            creator: Some(creator),
         }
     }
 }
@@ -385,12 +395,12 @@ pub struct CreateApiKeyRequest {
     /// Lifetime in days, 1 to 3650; 30 when absent.
     #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<i64>,
-    /// Platform admins only: the tenant to mint the key in (the caller's own
-    /// when absent).
+    /// Platform admins only (`mint_key`): the tenant to mint the key in (the
+    /// caller's own when absent).
     #[schema(value_type = Option<String>)]
     pub tenant_id: Option<TenantId>,
-    /// Platform admins only: the user the key acts as, created if new (the
-    /// caller's own user when absent).
+    /// Platform admins only (`mint_key`): the user the key acts as, created
+    /// if new (the caller's own user when absent).
     #[schema(value_type = Option<String>)]
     pub username: Option<Username>,
 }

@@ -1,20 +1,24 @@
 //! `/v1/api-keys`: minting, listing, reading and revoking API keys.
 //!
-//! Keys are minted in the caller's tenant, for the caller's user. A platform
-//! admin may name another tenant and a username, so that an operator can
-//! hand a new tenant its first key; anyone else naming either gets a 403.
+//! Any member of a tenant may mint keys for themselves in it. Minting in
+//! another tenant or for another user (so that an operator can hand a new
+//! tenant its first key) needs `platform:main#mint_key`; anyone else naming
+//! either gets a 403. A key is visible to its owner and to the tenant's
+//! admins, and revocable by them.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use tenantry_core::relationship::{api_key_object, names, object_types};
 use tenantry_core::service::mint_api_key;
-use tenantry_core::{ApiKeyId, ApiKeyLifetime, NewUser, TenantScope};
+use tenantry_core::{ApiKeyId, ApiKeyLifetime, Consistency, NewUser, TenantScope};
 
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::dto::{ApiKeyResponse, CreateApiKeyRequest, CreatedApiKeyResponse, ListParams, ListResponse};
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::extract::{JsonBody, ListQuery, PathId};
+use crate::routes::support::{self, Revisioned};
 
 /// Mints an API key. Its secret is in this response and nowhere else.
 #[utoipa::path(
@@ -24,6 +28,7 @@ use crate::extract::{JsonBody, ListQuery, PathId};
     request_body = CreateApiKeyRequest,
     responses(
         (status = 201, description = "The key, with its secret", body = CreatedApiKeyResponse),
+        (status = 403, description = "`forbidden`: only platform admins mint keys in another tenant or for another user", body = ErrorEnvelope),
         (status = 409, description = "`duplicate_name`: the user has a key with this name in the tenant", body = ErrorEnvelope),
     ),
     security(("bearer" = []), ("api_key" = []))
@@ -32,7 +37,7 @@ pub(crate) async fn create_api_key(
     State(state): State<ApiState>,
     caller: Caller,
     JsonBody(request): JsonBody<CreateApiKeyRequest>,
-) -> Result<(StatusCode, Json<CreatedApiKeyResponse>), ApiError> {
+) -> Result<(StatusCode, Revisioned<Json<CreatedApiKeyResponse>>), ApiError> {
     let lifetime = match request.expires_in_days {
         None => ApiKeyLifetime::default_lifetime(),
         Some(days) => ApiKeyLifetime::from_days(days)
@@ -40,7 +45,8 @@ pub(crate) async fn create_api_key(
     };
     let tenant_id = request.tenant_id.unwrap_or_else(|| caller.tenant_id().clone());
     let in_own_tenant = &tenant_id == caller.tenant_id();
-    if !caller.is_platform_admin() {
+    let for_someone_else = !in_own_tenant || request.username.is_some();
+    if for_someone_else && !caller.authenticated().has_platform_permission(&state, names::MINT_KEY).await? {
         if !in_own_tenant {
             return Err(ApiError::forbidden("only a platform admin may mint keys in another tenant"));
         }
@@ -65,6 +71,7 @@ pub(crate) async fn create_api_key(
     };
     let (api_key, token) =
         mint_api_key(state.store.as_ref(), &state.hasher, &scope, user_id, request.name, lifetime).await?;
+    let revision = state.authorizer.synced(&scope).await?;
     tracing::info!(
         tenant_id = %api_key.tenant_id,
         api_key_id = %api_key.id,
@@ -72,10 +79,11 @@ pub(crate) async fn create_api_key(
         "api key created"
     );
     let response = CreatedApiKeyResponse { api_key: api_key.into(), secret: token.expose().to_owned() };
-    Ok((StatusCode::CREATED, Json(response)))
+    Ok((StatusCode::CREATED, Revisioned(revision, Json(response))))
 }
 
-/// Lists the caller's tenant's API keys, without their secrets.
+/// Lists the API keys of the caller's tenant that the caller may view (their
+/// own; every key for a tenant admin), without their secrets.
 #[utoipa::path(
     get,
     path = "/v1/api-keys",
@@ -88,9 +96,19 @@ pub(crate) async fn list_api_keys(
     State(state): State<ApiState>,
     caller: Caller,
     ListQuery(page_request): ListQuery<ApiKeyId>,
-) -> Result<Json<ListResponse<ApiKeyResponse>>, ApiError> {
-    let page = state.store.list_api_keys(&caller.tenant_scope(), page_request).await?;
-    Ok(Json(ListResponse::from_page(page)))
+) -> Result<Revisioned<Json<ListResponse<ApiKeyResponse>>>, ApiError> {
+    let scope = caller.tenant_scope();
+    let (ids, next_cursor, token) = support::viewable_ids(
+        &state,
+        scope,
+        caller.user_id(),
+        caller.consistency(),
+        object_types::API_KEY,
+        &page_request,
+    )
+    .await?;
+    let api_keys = state.store.api_keys_by_ids(scope, &support::parse_ids(&ids)).await?;
+    Ok(Revisioned(token, Json(ListResponse::from_page(support::page_of(api_keys, next_cursor)))))
 }
 
 /// Reads an API key, without its secret.
@@ -109,9 +127,21 @@ pub(crate) async fn get_api_key(
     State(state): State<ApiState>,
     caller: Caller,
     PathId(api_key_id): PathId<ApiKeyId>,
-) -> Result<Json<ApiKeyResponse>, ApiError> {
-    let api_key = state.store.get_api_key(&caller.tenant_scope(), &api_key_id).await?;
-    Ok(Json(api_key.into()))
+) -> Result<Revisioned<Json<ApiKeyResponse>>, ApiError> {
+    let scope = caller.tenant_scope();
+    let token = state
+        .authorizer
+        .require(
+            scope,
+            &api_key_object(&api_key_id),
+            names::VIEW,
+            caller.user_id(),
+            caller.consistency(),
+            "api key",
+        )
+        .await?;
+    let api_key = state.store.get_api_key(scope, &api_key_id).await?;
+    Ok(Revisioned(token, Json(api_key.into())))
 }
 
 /// Revokes an API key; it stops working at once.
@@ -122,7 +152,8 @@ pub(crate) async fn get_api_key(
     params(("id" = String, Path, description = "The API key's id")),
     responses(
         (status = 204, description = "The key is revoked"),
-        (status = 404, description = "`not_found`: no such key in the caller's tenant", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: the caller may view the key but not revoke it", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such key in the caller's tenant, or not visible to the caller", body = ErrorEnvelope),
         (status = 409, description = "`already_revoked`", body = ErrorEnvelope),
     ),
     security(("bearer" = []), ("api_key" = []))
@@ -132,8 +163,19 @@ pub(crate) async fn revoke_api_key(
     caller: Caller,
     PathId(api_key_id): PathId<ApiKeyId>,
 ) -> Result<StatusCode, ApiError> {
-    let api_key =
-        state.store.revoke_api_key(&caller.tenant_scope(), &api_key_id, tenantry_core::now()).await?;
-    tracing::info!(tenant_id = %api_key.tenant_id, api_key_id = %api_key.id, "api key revoked");
+    let scope = caller.tenant_scope();
+    state
+        .authorizer
+        .require(
+            scope,
+            &api_key_object(&api_key_id),
+            names::REVOKE,
+            caller.user_id(),
+            &Consistency::FullyConsistent,
+            "api key",
+        )
+        .await?;
+    let api_key = state.store.revoke_api_key(scope, &api_key_id, tenantry_core::now()).await?;
+    tracing::info!(tenant_id = %api_key.tenant_id, api_key_id = %api_key.id, user_id = %caller.user_id(), "api key revoked");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,8 +1,14 @@
-//! The handlers, one module per resource. Each handler calls the store or a
-//! `tenantry_core::service` use case and converts between wire and domain
-//! types; nothing here knows SQL.
+//! The handlers, one module per resource. Each handler asks the authorizer
+//! whether the caller may act, calls the store or a `tenantry_core::service`
+//! use case, and converts between wire and domain types; nothing here knows
+//! SQL.
 
 pub(crate) mod api_keys;
+pub(crate) mod groups;
+pub(crate) mod permissions;
+pub(crate) mod relationships;
+pub(crate) mod schema;
+pub(crate) mod support;
 pub(crate) mod system;
 pub(crate) mod tenants;
 pub(crate) mod workspaces;

@@ -1,23 +1,57 @@
-//! `/v1/workspaces`: the workspace tree of the caller's tenant.
+//! `/v1/workspaces`: the workspace tree of the caller's tenant, and each
+//! workspace's members.
 //!
 //! Every operation runs in the caller's own tenant scope, so a workspace of
-//! another tenant is simply not found.
+//! another tenant is simply not found, and asks the engine: creating needs
+//! `create_child` on the parent; reading needs `view`; renaming or changing
+//! the environment needs `edit`; moving, changing the status, deleting and
+//! changing members need `manage`. A workspace the caller cannot view
+//! answers 404; one they can view but not change, 403.
+
+use std::num::NonZeroUsize;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use tenantry_core::WorkspaceId;
+use tenantry_authz::{LookupResources, SubjectRef};
+use tenantry_core::relationship::{names, object_types, tenant_object, workspace_object};
+use tenantry_core::{Consistency, Error, MembershipResource, TenantScope, WorkspaceId};
 
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::dto::{
-    CreateWorkspaceRequest, ListParams, ListResponse, UpdateWorkspaceRequest, WorkspaceResponse,
+    AddMemberRequest, CreateWorkspaceRequest, ListParams, ListResponse, MemberResponse, UpdateMemberRequest,
+    UpdateWorkspaceRequest, WorkspaceResponse,
 };
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{JsonBody, ListQuery, PathId};
+use crate::routes::support::{self, MemberCursor, MemberPath, Revisioned};
+
+/// The tenant's root workspace, found through its `root_of` relationship.
+async fn root_workspace_id(state: &ApiState, scope: &TenantScope) -> Result<WorkspaceId, ApiError> {
+    let tenant = SubjectRef::object(tenant_object(scope.tenant_id()));
+    let (found, _) = state
+        .authorizer
+        .evaluate(scope, &Consistency::FullyConsistent, |engine| {
+            engine.lookup_resources(&LookupResources {
+                resource_type: object_types::WORKSPACE,
+                permission: names::ROOT_OF,
+                subject: &tenant,
+                after: None,
+                limit: NonZeroUsize::MIN,
+            })
+        })
+        .await?;
+    let found = found.map_err(tenantry_core::authorizer::eval_error)?;
+    found.items.first().and_then(|object| WorkspaceId::parse(object.id()).ok()).ok_or_else(|| {
+        Error::internal(format!("tenant {} has no root_of relationship", scope.tenant_id())).into()
+    })
+}
 
 /// Creates a workspace beneath another of the caller's tenant (the root
-/// when no parent is named).
+/// when no parent is named). Needs `create_child` on the parent: every
+/// tenant member has it on the root, editors and admins below. The caller
+/// becomes the new workspace's admin.
 #[utoipa::path(
     post,
     path = "/v1/workspaces",
@@ -25,7 +59,9 @@ use crate::extract::{JsonBody, ListQuery, PathId};
     request_body = CreateWorkspaceRequest,
     responses(
         (status = 201, description = "The workspace", body = WorkspaceResponse),
+        (status = 403, description = "`forbidden`: the caller may view the parent but not create beneath it", body = ErrorEnvelope),
         (status = 409, description = "`duplicate_name`: the tenant has a workspace with this name", body = ErrorEnvelope),
+        (status = 422, description = "`invalid_field`: the parent is not a workspace the caller can see", body = ErrorEnvelope),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -33,14 +69,53 @@ pub(crate) async fn create_workspace(
     State(state): State<ApiState>,
     caller: Caller,
     JsonBody(request): JsonBody<CreateWorkspaceRequest>,
-) -> Result<(StatusCode, Json<WorkspaceResponse>), ApiError> {
+) -> Result<(StatusCode, Revisioned<Json<WorkspaceResponse>>), ApiError> {
+    let scope = caller.tenant_scope();
+    let parent_id = match &request.parent_workspace_id {
+        Some(parent_id) => parent_id.clone(),
+        None => root_workspace_id(&state, scope).await?,
+    };
+    require_create_child(&state, &caller, &parent_id).await?;
     let workspace =
-        state.store.create_workspace(&caller.tenant_scope(), request.into_new_workspace()).await?;
-    tracing::info!(tenant_id = %workspace.tenant_id, workspace_id = %workspace.id, "workspace created");
-    Ok((StatusCode::CREATED, Json(workspace.into())))
+        state.store.create_workspace(scope, request.into_new_workspace(caller.user_id().clone())).await?;
+    let token = state.authorizer.synced(scope).await?;
+    tracing::info!(tenant_id = %workspace.tenant_id, workspace_id = %workspace.id, user_id = %caller.user_id(), "workspace created");
+    Ok((StatusCode::CREATED, Revisioned(token, Json(workspace.into()))))
 }
 
-/// Lists the caller's tenant's workspaces.
+/// Requires `create_child` on the parent; a parent the caller cannot see is
+/// an invalid `parent_workspace_id`, as if it did not exist.
+async fn require_create_child(
+    state: &ApiState,
+    caller: &Caller,
+    parent_id: &WorkspaceId,
+) -> Result<(), ApiError> {
+    let object = workspace_object(parent_id);
+    let outcome = state
+        .authorizer
+        .require(
+            caller.tenant_scope(),
+            &object,
+            names::CREATE_CHILD,
+            caller.user_id(),
+            &Consistency::FullyConsistent,
+            "workspace",
+        )
+        .await;
+    match outcome {
+        Ok(_) => Ok(()),
+        Err(Error::NotFound { .. }) => {
+            Err(Error::invalid("parent_workspace_id", "no workspace with this id exists in this tenant")
+                .into())
+        }
+        Err(Error::Forbidden { .. }) => Err(ApiError::forbidden(
+            "you may view the parent workspace but not create workspaces beneath it (`create_child`)",
+        )),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Lists the caller's tenant's workspaces that the caller may view.
 #[utoipa::path(
     get,
     path = "/v1/workspaces",
@@ -53,9 +128,19 @@ pub(crate) async fn list_workspaces(
     State(state): State<ApiState>,
     caller: Caller,
     ListQuery(page_request): ListQuery<WorkspaceId>,
-) -> Result<Json<ListResponse<WorkspaceResponse>>, ApiError> {
-    let page = state.store.list_workspaces(&caller.tenant_scope(), page_request).await?;
-    Ok(Json(ListResponse::from_page(page)))
+) -> Result<Revisioned<Json<ListResponse<WorkspaceResponse>>>, ApiError> {
+    let scope = caller.tenant_scope();
+    let (ids, next_cursor, token) = support::viewable_ids(
+        &state,
+        scope,
+        caller.user_id(),
+        caller.consistency(),
+        object_types::WORKSPACE,
+        &page_request,
+    )
+    .await?;
+    let workspaces = state.store.workspaces_by_ids(scope, &support::parse_ids(&ids)).await?;
+    Ok(Revisioned(token, Json(ListResponse::from_page(support::page_of(workspaces, next_cursor)))))
 }
 
 /// Reads a workspace.
@@ -66,7 +151,7 @@ pub(crate) async fn list_workspaces(
     params(("id" = String, Path, description = "The workspace's id")),
     responses(
         (status = 200, description = "The workspace", body = WorkspaceResponse),
-        (status = 404, description = "`not_found`: no such workspace in the caller's tenant", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such workspace in the caller's tenant, or not visible to the caller", body = ErrorEnvelope),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -74,13 +159,26 @@ pub(crate) async fn get_workspace(
     State(state): State<ApiState>,
     caller: Caller,
     PathId(workspace_id): PathId<WorkspaceId>,
-) -> Result<Json<WorkspaceResponse>, ApiError> {
-    let workspace = state.store.get_workspace(&caller.tenant_scope(), &workspace_id).await?;
-    Ok(Json(workspace.into()))
+) -> Result<Revisioned<Json<WorkspaceResponse>>, ApiError> {
+    let scope = caller.tenant_scope();
+    let token = state
+        .authorizer
+        .require(
+            scope,
+            &workspace_object(&workspace_id),
+            names::VIEW,
+            caller.user_id(),
+            caller.consistency(),
+            "workspace",
+        )
+        .await?;
+    let workspace = state.store.get_workspace(scope, &workspace_id).await?;
+    Ok(Revisioned(token, Json(workspace.into())))
 }
 
-/// Renames a workspace, moves it (with its subtree) beneath another, or
-/// changes its status or environment.
+/// Renames a workspace or changes its environment (`edit`), moves it with
+/// its subtree beneath another (`manage`, and `create_child` on the new
+/// parent), or changes its status (`manage`).
 #[utoipa::path(
     patch,
     path = "/v1/workspaces/{id}",
@@ -89,7 +187,8 @@ pub(crate) async fn get_workspace(
     request_body = UpdateWorkspaceRequest,
     responses(
         (status = 200, description = "The changed workspace", body = WorkspaceResponse),
-        (status = 404, description = "`not_found`: no such workspace in the caller's tenant", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: the caller may view the workspace but lacks the permission the change needs", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such workspace in the caller's tenant, or not visible to the caller", body = ErrorEnvelope),
         (
             status = 409,
             description = "`duplicate_name`, `root_workspace` (the root cannot move) or `workspace_cycle` (a move beneath itself)",
@@ -103,14 +202,33 @@ pub(crate) async fn update_workspace(
     caller: Caller,
     PathId(workspace_id): PathId<WorkspaceId>,
     JsonBody(request): JsonBody<UpdateWorkspaceRequest>,
-) -> Result<Json<WorkspaceResponse>, ApiError> {
+) -> Result<Revisioned<Json<WorkspaceResponse>>, ApiError> {
+    let scope = caller.tenant_scope();
     let patch = request.into_patch()?;
-    let workspace = state.store.update_workspace(&caller.tenant_scope(), &workspace_id, patch).await?;
+    let needs_manage = patch.parent_workspace_id.is_some() || patch.status.is_some();
+    let permission = if needs_manage { names::MANAGE } else { names::EDIT };
+    state
+        .authorizer
+        .require(
+            scope,
+            &workspace_object(&workspace_id),
+            permission,
+            caller.user_id(),
+            &Consistency::FullyConsistent,
+            "workspace",
+        )
+        .await?;
+    if let Some(parent_id) = &patch.parent_workspace_id {
+        require_create_child(&state, &caller, parent_id).await?;
+    }
+    let workspace = state.store.update_workspace(scope, &workspace_id, patch).await?;
+    let token = state.authorizer.synced(scope).await?;
     tracing::info!(tenant_id = %workspace.tenant_id, workspace_id = %workspace.id, "workspace updated");
-    Ok(Json(workspace.into()))
+    Ok(Revisioned(token, Json(workspace.into())))
 }
 
-/// Deletes a workspace that is not the root and has no children.
+/// Deletes a workspace that is not the root and has no children, with its
+/// members. Needs `manage`.
 #[utoipa::path(
     delete,
     path = "/v1/workspaces/{id}",
@@ -118,7 +236,8 @@ pub(crate) async fn update_workspace(
     params(("id" = String, Path, description = "The workspace's id")),
     responses(
         (status = 204, description = "The workspace is deleted"),
-        (status = 404, description = "`not_found`: no such workspace in the caller's tenant", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: the caller may view the workspace but not manage it", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such workspace in the caller's tenant, or not visible to the caller", body = ErrorEnvelope),
         (
             status = 409,
             description = "`root_workspace` (the root cannot be deleted) or `workspace_has_children`",
@@ -131,8 +250,136 @@ pub(crate) async fn delete_workspace(
     State(state): State<ApiState>,
     caller: Caller,
     PathId(workspace_id): PathId<WorkspaceId>,
-) -> Result<StatusCode, ApiError> {
-    state.store.delete_workspace(&caller.tenant_scope(), &workspace_id).await?;
+) -> Result<Revisioned<StatusCode>, ApiError> {
+    let scope = caller.tenant_scope();
+    state
+        .authorizer
+        .require(
+            scope,
+            &workspace_object(&workspace_id),
+            names::MANAGE,
+            caller.user_id(),
+            &Consistency::FullyConsistent,
+            "workspace",
+        )
+        .await?;
+    state.store.delete_workspace(scope, &workspace_id).await?;
+    let token = state.authorizer.synced(scope).await?;
     tracing::info!(tenant_id = %caller.tenant_id(), workspace_id = %workspace_id, "workspace deleted");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Revisioned(token, StatusCode::NO_CONTENT))
+}
+
+/// Lists the workspace's members with their roles (roles held on the
+/// workspace itself, not inherited ones). Needs `view`.
+#[utoipa::path(
+    get,
+    path = "/v1/workspaces/{id}/members",
+    tag = "workspaces",
+    params(("id" = String, Path, description = "The workspace's id"), ListParams),
+    responses(
+        (status = 200, description = "One page of members, groups first, then users, by id", body = ListResponse<MemberResponse>),
+        (status = 404, description = "`not_found`: no such workspace, or not visible to the caller", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
+pub(crate) async fn list_workspace_members(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathId(workspace_id): PathId<WorkspaceId>,
+    ListQuery(page_request): ListQuery<MemberCursor>,
+) -> Result<Revisioned<Json<ListResponse<MemberResponse>>>, ApiError> {
+    let resource = MembershipResource::Workspace(workspace_id);
+    let page = support::member_page(page_request);
+    support::list_members(
+        &state,
+        caller.tenant_scope(),
+        resource,
+        caller.user_id(),
+        caller.consistency(),
+        page,
+    )
+    .await
+}
+
+/// Gives a user or group a role on the workspace (`admin`, `editor` or
+/// `member`; it holds on every descendant too), replacing the role it had
+/// there. Needs `manage`.
+#[utoipa::path(
+    post,
+    path = "/v1/workspaces/{id}/members",
+    tag = "workspaces",
+    params(("id" = String, Path, description = "The workspace's id")),
+    request_body = AddMemberRequest,
+    responses(
+        (status = 201, description = "The member's role as stored", body = MemberResponse),
+        (status = 403, description = "`forbidden`: the caller may view the workspace but not manage it", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such workspace, or not visible to the caller", body = ErrorEnvelope),
+        (status = 409, description = "`last_admin`: the change would demote the workspace's last admin", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
+pub(crate) async fn add_workspace_member(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathId(workspace_id): PathId<WorkspaceId>,
+    JsonBody(request): JsonBody<AddMemberRequest>,
+) -> Result<(StatusCode, Revisioned<Json<MemberResponse>>), ApiError> {
+    let resource = MembershipResource::Workspace(workspace_id);
+    support::add_member(&state, caller.tenant_scope(), resource, caller.user_id(), request).await
+}
+
+/// Changes a member's role on the workspace. Needs `manage`.
+#[utoipa::path(
+    patch,
+    path = "/v1/workspaces/{id}/members/{member_id}",
+    tag = "workspaces",
+    params(
+        ("id" = String, Path, description = "The workspace's id"),
+        ("member_id" = String, Path, description = "The member: a user id or a group id"),
+    ),
+    request_body = UpdateMemberRequest,
+    responses(
+        (status = 200, description = "The member's role as stored", body = MemberResponse),
+        (status = 403, description = "`forbidden`: the caller may view the workspace but not manage it", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such workspace, or the member has no role on it", body = ErrorEnvelope),
+        (status = 409, description = "`last_admin`: the change would demote the workspace's last admin", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
+pub(crate) async fn update_workspace_member(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: MemberPath<WorkspaceId>,
+    JsonBody(request): JsonBody<UpdateMemberRequest>,
+) -> Result<Revisioned<Json<MemberResponse>>, ApiError> {
+    let resource = MembershipResource::Workspace(path.id);
+    support::update_member(&state, caller.tenant_scope(), resource, path.member, caller.user_id(), request)
+        .await
+}
+
+/// Removes a member's role on the workspace. Needs `manage`, except to
+/// leave it yourself.
+#[utoipa::path(
+    delete,
+    path = "/v1/workspaces/{id}/members/{member_id}",
+    tag = "workspaces",
+    params(
+        ("id" = String, Path, description = "The workspace's id"),
+        ("member_id" = String, Path, description = "The member: a user id or a group id"),
+    ),
+    responses(
+        (status = 204, description = "The member's role is removed"),
+        (status = 403, description = "`forbidden`: the caller may view the workspace but not manage it", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such workspace, or the member has no role on it", body = ErrorEnvelope),
+        (status = 409, description = "`last_admin`: the member is the workspace's last admin", body = ErrorEnvelope),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
+pub(crate) async fn remove_workspace_member(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: MemberPath<WorkspaceId>,
+) -> Result<Revisioned<StatusCode>, ApiError> {
+    let resource = MembershipResource::Workspace(path.id);
+    support::remove_member(&state, caller.tenant_scope(), resource, path.member, caller.user_id()).await
 }

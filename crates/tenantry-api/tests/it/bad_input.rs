@@ -31,7 +31,7 @@ async fn bad_input_is_refused_and_changes_nothing(app: TestApp) {
     let new_workspace = |body: serde_json::Value| Call::post("/v1/workspaces").key(key).json(body);
     let new_tenant = |body: serde_json::Value| Call::post("/v1/tenants").key(admin).json(body);
     let new_api_key = |body: serde_json::Value| Call::post("/v1/api-keys").key(key).json(body);
-    let oversized_name = "x".repeat(70 * 1024);
+    let oversized_name = "x".repeat(tenantry_api::ApiConfig::DEFAULT_MAX_BODY_BYTES + 1);
 
     use StatusCode as S;
     let cases = vec![

@@ -73,9 +73,17 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
     let beta = app.tenant_with_key("beta").await;
     let alpha_child = app.create_workspace(&alpha.token, "alpha-private-project", None).await;
     let alpha_child_id = alpha_child["id"].as_str().unwrap().to_owned();
+    let alpha_group = app
+        .send(Call::post("/v1/groups").key(&alpha.token).json(json!({ "name": "alpha-secret-group" })))
+        .await
+        .expect(StatusCode::CREATED);
+    let alpha_group_id = alpha_group["id"].as_str().unwrap().to_owned();
+    let alpha_user = alpha.user_id.to_string();
     let beta_workspace = app.create_workspace(&beta.token, "beta-project", None).await;
     let beta_workspace_id = beta_workspace["id"].as_str().unwrap().to_owned();
-    let secrets = secrets_of(&alpha, &alpha_child);
+    let mut secrets = secrets_of(&alpha, &alpha_child);
+    secrets.push(alpha_group_id.clone());
+    secrets.push("alpha-secret-group".to_owned());
 
     let counts_before = app.row_counts().await;
     let view_before = alpha_view(&app, &alpha, &alpha_child_id).await;
@@ -84,7 +92,12 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
     let missing_tenant = unused_id("ten");
     let missing_workspace = unused_id("ws");
     let missing_key = unused_id("key");
+    let missing_group = unused_id("grp");
     let rename = json!({ "name": "taken-over" });
+    let grant = json!({ "user_id": beta.user_id.to_string(), "role": "admin" });
+    let demote = json!({ "role": "member" });
+    let beta_user = beta.user_id.to_string();
+    let tenant_id = alpha.tenant_id();
     // (request about A's resource, the same request about a nonexistent one, status, code)
     let matrix: Vec<(Call, Call, StatusCode, &str)> = vec![
         (
@@ -162,6 +175,89 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
             "not_found",
         ),
     ];
+    let mut matrix = matrix;
+    // The members routes of A's tenant, workspace and group.
+    for (resource, missing, code) in [
+        (format!("/v1/tenants/{tenant_id}"), format!("/v1/tenants/{missing_tenant}"), "not_found"),
+        (
+            format!("/v1/workspaces/{alpha_child_id}"),
+            format!("/v1/workspaces/{missing_workspace}"),
+            "not_found",
+        ),
+        (format!("/v1/groups/{alpha_group_id}"), format!("/v1/groups/{missing_group}"), "not_found"),
+    ] {
+        matrix.push((
+            Call::get(format!("{resource}/members")).key(b),
+            Call::get(format!("{missing}/members")).key(b),
+            StatusCode::NOT_FOUND,
+            code,
+        ));
+        matrix.push((
+            Call::post(format!("{resource}/members")).key(b).json(grant.clone()),
+            Call::post(format!("{missing}/members")).key(b).json(grant.clone()),
+            StatusCode::NOT_FOUND,
+            code,
+        ));
+        matrix.push((
+            Call::patch(format!("{resource}/members/{alpha_user}")).key(b).json(demote.clone()),
+            Call::patch(format!("{missing}/members/{alpha_user}")).key(b).json(demote.clone()),
+            StatusCode::NOT_FOUND,
+            code,
+        ));
+        matrix.push((
+            Call::delete(format!("{resource}/members/{alpha_user}")).key(b),
+            Call::delete(format!("{missing}/members/{alpha_user}")).key(b),
+            StatusCode::NOT_FOUND,
+            code,
+        ));
+    }
+    // A's group itself.
+    matrix.push((
+        Call::get(format!("/v1/groups/{alpha_group_id}")).key(b),
+        Call::get(format!("/v1/groups/{missing_group}")).key(b),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    ));
+    matrix.push((
+        Call::patch(format!("/v1/groups/{alpha_group_id}")).key(b).json(rename.clone()),
+        Call::patch(format!("/v1/groups/{missing_group}")).key(b).json(rename.clone()),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    ));
+    matrix.push((
+        Call::delete(format!("/v1/groups/{alpha_group_id}")).key(b),
+        Call::delete(format!("/v1/groups/{missing_group}")).key(b),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    ));
+    // A's group as a member of B's workspace: unknown to B's tenant.
+    matrix.push((
+        Call::post(format!("/v1/workspaces/{beta_workspace_id}/members"))
+            .key(b)
+            .json(json!({ "group_id": alpha_group_id, "role": "member" })),
+        Call::post(format!("/v1/workspaces/{beta_workspace_id}/members"))
+            .key(b)
+            .json(json!({ "group_id": missing_group, "role": "member" })),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    ));
+    // Relationships naming A's objects, written into B's tenant.
+    for (resource, missing) in [
+        (
+            json!({ "type": "workspace", "id": alpha_child_id }),
+            json!({ "type": "workspace", "id": missing_workspace }),
+        ),
+        (json!({ "type": "group", "id": alpha_group_id }), json!({ "type": "group", "id": missing_group })),
+        (json!({ "type": "tenant", "id": tenant_id }), json!({ "type": "tenant", "id": missing_tenant })),
+    ] {
+        let body = |resource: &Value| json!({ "resource": resource, "relation": "member", "subject": { "type": "user", "id": beta_user } });
+        matrix.push((
+            Call::post("/v1/relationships").key(b).json(body(&resource)),
+            Call::post("/v1/relationships").key(b).json(body(&missing)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ));
+    }
     for (about_alpha, about_nothing, status, code) in matrix {
         let reply = app.send(about_alpha).await;
         assert_reveals_nothing(&reply, &secrets);
@@ -189,11 +285,57 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
     let code = nonexistent.error_code();
     assert_same_answer(&reply, &nonexistent, nonexistent.status, &code);
 
+    // Questions about A's objects, asked in B's tenant, are about objects
+    // B's tenant does not have: no, exactly like a nonexistent one.
+    for (resource, missing) in [
+        (
+            json!({ "type": "workspace", "id": alpha_child_id }),
+            json!({ "type": "workspace", "id": missing_workspace }),
+        ),
+        (json!({ "type": "tenant", "id": tenant_id }), json!({ "type": "tenant", "id": missing_tenant })),
+        (json!({ "type": "group", "id": alpha_group_id }), json!({ "type": "group", "id": missing_group })),
+    ] {
+        for subject in
+            [json!({ "type": "user", "id": alpha_user }), json!({ "type": "user", "id": beta_user })]
+        {
+            let ask = |resource: &Value| {
+                Call::post("/v1/permissions/check").key(b).json(json!({ "resource": resource, "permission": "view", "subject": subject, "explain": true }))
+            };
+            let reply = app.send(ask(&resource)).await;
+            assert_reveals_nothing(&reply, &secrets);
+            assert_eq!(reply.expect(StatusCode::OK)["allowed"], false, "{}", reply.description);
+            assert_eq!(app.send(ask(&missing)).await.expect(StatusCode::OK)["allowed"], false);
+        }
+        let subjects = |resource: &Value| {
+            Call::post("/v1/permissions/lookup-subjects")
+                .key(b)
+                .json(json!({ "resource": resource, "permission": "view", "subject_type": "user" }))
+        };
+        let reply = app.send(subjects(&resource)).await;
+        assert_reveals_nothing(&reply, &secrets);
+        assert_eq!(reply.expect(StatusCode::OK)["subjects"], json!([]));
+        // Expand echoes the object asked about, and finds no subject of A's.
+        let expand = |resource: &Value| {
+            Call::post("/v1/permissions/expand")
+                .key(b)
+                .json(json!({ "resource": resource, "permission": "view" }))
+        };
+        let expanded = app.send(expand(&resource)).await.expect(StatusCode::OK);
+        let expanded_missing = app.send(expand(&missing)).await.expect(StatusCode::OK);
+        assert_eq!(expanded["tree"], expanded_missing["tree"]);
+    }
+    let found = app
+        .send(Call::post("/v1/permissions/lookup-resources").key(b).json(json!({ "resource_type": "workspace", "permission": "view", "subject": { "type": "user", "id": alpha_user } })))
+        .await;
+    assert_reveals_nothing(&found, &secrets);
+    assert_eq!(found.expect(StatusCode::OK)["resources"], json!([]));
+
     // Lists answer with B's own data only.
     for (path, mut expected_ids) in [
         ("/v1/tenants", vec![beta.tenant_id()]),
         ("/v1/workspaces", vec![beta.root_id(), beta_workspace_id.clone()]),
         ("/v1/api-keys", vec![beta.api_key.id.to_string()]),
+        ("/v1/groups", vec![]),
     ] {
         let reply = app.send(Call::get(path).key(b)).await;
         assert_reveals_nothing(&reply, &secrets);
@@ -207,6 +349,12 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
         expected_ids.sort();
         assert_eq!(ids, expected_ids, "{path}");
     }
+    let relationships = app.send(Call::get("/v1/relationships").key(b)).await;
+    assert_reveals_nothing(&relationships, &secrets);
+    relationships.expect(StatusCode::OK);
+    let members = app.send(Call::get(format!("/v1/tenants/{}/members", beta.tenant_id())).key(b)).await;
+    assert_reveals_nothing(&members, &secrets);
+    members.expect(StatusCode::OK);
     // Paging past A's ids changes nothing either.
     let reply = app.send(Call::get(format!("/v1/workspaces?cursor={}", alpha.root_id())).key(b)).await;
     assert_reveals_nothing(&reply, &secrets);

@@ -4,10 +4,13 @@
 //! reached through the runtime role).
 
 mod authentication;
+mod authorization;
 mod bad_input;
 mod conflicts;
+mod consistency;
 mod cross_tenant;
 mod operations;
+mod permissions;
 mod resources;
 mod status_rules;
 mod support;

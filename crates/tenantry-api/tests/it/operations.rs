@@ -8,11 +8,17 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use axum::http::StatusCode;
 use serde_json::Value;
+use std::time::Duration;
 use tenantry_api::{ApiConfig, ApiState, router};
+
+use tenantry_authz::Relationship;
 use tenantry_core::{
-    ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyId, BootstrapOutcome, BootstrapRequest, Error, NewApiKey,
-    NewTenant, NewUser, NewWorkspace, Page, PageRequest, PlatformScope, Result, Store, Tenant, TenantId,
-    TenantPatch, TenantScope, Timestamp, User, UserId, Username, Workspace, WorkspaceId, WorkspacePatch,
+    ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyId, Authorizer, AuthorizerConfig, BootstrapOutcome,
+    BootstrapRequest, Error, Group, GroupId, GroupPatch, Member, Membership, MembershipResource, NewApiKey,
+    NewGroup, NewTenant, NewUser, NewWorkspace, OidcSignIn, Page, PageRequest, PartitionScope, PlatformScope,
+    RelationshipChanges, RelationshipFilter, RelationshipSnapshot, RelationshipUsage, RelationshipWrite,
+    Result, Revision, Store, StoredSchema, Tenant, TenantId, TenantPatch, TenantScope, Timestamp, User,
+    UserId, Username, Workspace, WorkspaceId, WorkspacePatch,
 };
 
 use crate::support::{Call, TEST_PEPPER, TestApp, unused_id};
@@ -26,17 +32,44 @@ crate::on_both_backends!(
 );
 
 /// Every operation the router serves, as (method, path template).
-const ROUTES: [(&str, &str); 18] = [
+const ROUTES: [(&str, &str); 45] = [
     ("get", "/v1/tenants"),
     ("post", "/v1/tenants"),
     ("get", "/v1/tenants/{id}"),
     ("patch", "/v1/tenants/{id}"),
     ("delete", "/v1/tenants/{id}"),
+    ("get", "/v1/tenants/{id}/members"),
+    ("post", "/v1/tenants/{id}/members"),
+    ("patch", "/v1/tenants/{id}/members/{member_id}"),
+    ("delete", "/v1/tenants/{id}/members/{member_id}"),
     ("get", "/v1/workspaces"),
     ("post", "/v1/workspaces"),
     ("get", "/v1/workspaces/{id}"),
     ("patch", "/v1/workspaces/{id}"),
     ("delete", "/v1/workspaces/{id}"),
+    ("get", "/v1/workspaces/{id}/members"),
+    ("post", "/v1/workspaces/{id}/members"),
+    ("patch", "/v1/workspaces/{id}/members/{member_id}"),
+    ("delete", "/v1/workspaces/{id}/members/{member_id}"),
+    ("get", "/v1/groups"),
+    ("post", "/v1/groups"),
+    ("get", "/v1/groups/{id}"),
+    ("patch", "/v1/groups/{id}"),
+    ("delete", "/v1/groups/{id}"),
+    ("get", "/v1/groups/{id}/members"),
+    ("post", "/v1/groups/{id}/members"),
+    ("patch", "/v1/groups/{id}/members/{member_id}"),
+    ("delete", "/v1/groups/{id}/members/{member_id}"),
+    ("post", "/v1/permissions/check"),
+    ("post", "/v1/permissions/check-bulk"),
+    ("post", "/v1/permissions/lookup-resources"),
+    ("post", "/v1/permissions/lookup-subjects"),
+    ("post", "/v1/permissions/expand"),
+    ("get", "/v1/relationships"),
+    ("post", "/v1/relationships"),
+    ("delete", "/v1/relationships"),
+    ("get", "/v1/schema"),
+    ("put", "/v1/schema"),
     ("get", "/v1/api-keys"),
     ("post", "/v1/api-keys"),
     ("get", "/v1/api-keys/{id}"),
@@ -324,6 +357,90 @@ impl Store for UnhealthyStore {
     async fn record_api_key_use(&self, _: &TenantScope, _: &ApiKeyId, _: Timestamp) -> Result<()> {
         unreachable()
     }
+    async fn api_keys_by_ids(&self, _: &TenantScope, _: &[ApiKeyId]) -> Result<Vec<ApiKey>> {
+        unreachable()
+    }
+    async fn workspaces_by_ids(&self, _: &TenantScope, _: &[WorkspaceId]) -> Result<Vec<Workspace>> {
+        unreachable()
+    }
+    async fn users_by_ids(&self, _: &[UserId]) -> Result<Vec<User>> {
+        unreachable()
+    }
+    async fn sign_in_oidc_user(&self, _: OidcSignIn) -> Result<User> {
+        unreachable()
+    }
+    async fn create_group(&self, _: &TenantScope, _: NewGroup) -> Result<Group> {
+        unreachable()
+    }
+    async fn get_group(&self, _: &TenantScope, _: &GroupId) -> Result<Group> {
+        unreachable()
+    }
+    async fn list_groups(&self, _: &TenantScope, _: PageRequest<GroupId>) -> Result<Page<Group>> {
+        unreachable()
+    }
+    async fn groups_by_ids(&self, _: &TenantScope, _: &[GroupId]) -> Result<Vec<Group>> {
+        unreachable()
+    }
+    async fn update_group(&self, _: &TenantScope, _: &GroupId, _: GroupPatch) -> Result<Group> {
+        unreachable()
+    }
+    async fn delete_group(&self, _: &TenantScope, _: &GroupId) -> Result<()> {
+        unreachable()
+    }
+    async fn set_membership(&self, _: &TenantScope, _: Membership) -> Result<Membership> {
+        unreachable()
+    }
+    async fn remove_membership(&self, _: &TenantScope, _: &MembershipResource, _: &Member) -> Result<()> {
+        unreachable()
+    }
+    async fn list_memberships(
+        &self,
+        _: &TenantScope,
+        _: &MembershipResource,
+        _: PageRequest<Member>,
+    ) -> Result<Page<Membership>> {
+        unreachable()
+    }
+    async fn relationship_snapshot(&self, _: &PartitionScope) -> Result<RelationshipSnapshot> {
+        unreachable()
+    }
+    async fn relationship_changes(&self, _: &PartitionScope, _: Revision) -> Result<RelationshipChanges> {
+        unreachable()
+    }
+    async fn write_relationships(&self, _: &PartitionScope, _: RelationshipWrite) -> Result<Revision> {
+        unreachable()
+    }
+    async fn list_relationships(
+        &self,
+        _: &PartitionScope,
+        _: &RelationshipFilter,
+        _: PageRequest<Relationship>,
+    ) -> Result<Page<Relationship>> {
+        unreachable()
+    }
+    async fn delete_expired_relationships(&self, _: &PlatformScope, _: Timestamp) -> Result<u64> {
+        unreachable()
+    }
+    async fn prune_relationship_changes(&self, _: &PlatformScope, _: Timestamp) -> Result<u64> {
+        unreachable()
+    }
+    async fn relationship_usage(&self, _: &PlatformScope) -> Result<Vec<RelationshipUsage>> {
+        unreachable()
+    }
+    async fn tenants_naming_user(&self, _: &PlatformScope, _: &UserId) -> Result<Vec<TenantId>> {
+        unreachable()
+    }
+    async fn authorization_schema(&self) -> Result<Option<StoredSchema>> {
+        unreachable()
+    }
+    async fn put_authorization_schema(
+        &self,
+        _: &PlatformScope,
+        _: &str,
+        _: Option<i64>,
+    ) -> Result<(StoredSchema, Revision)> {
+        unreachable()
+    }
 }
 
 async fn unhealthy_app(ping_answers: bool) -> TestApp {
@@ -331,7 +448,10 @@ async fn unhealthy_app(ping_answers: bool) -> TestApp {
     // test runs over the unhealthy store.
     let mut app = TestApp::new(tenantry_test_support::sqlite::backend().await).await;
     let hasher = ApiKeyHasher::new(&TEST_PEPPER).unwrap();
-    let state = ApiState::new(Arc::new(UnhealthyStore { ping_answers }), hasher, ApiConfig::defaults());
+    let store: Arc<dyn Store> = Arc::new(UnhealthyStore { ping_answers });
+    let authorizer =
+        Arc::new(Authorizer::new(store, AuthorizerConfig { max_staleness: Duration::from_secs(1) }));
+    let state = ApiState::new(authorizer, hasher, ApiConfig::defaults());
     app.router = router(state);
     app
 }

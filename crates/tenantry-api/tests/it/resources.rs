@@ -279,10 +279,26 @@ async fn platform_admin_hands_a_tenant_its_first_key(app: TestApp) {
     let newco_user =
         app.store().find_user_by_username(&Username::parse("newco-admin").unwrap()).await.unwrap().unwrap();
     assert_eq!(key["user_id"], newco_user.id.to_string().as_str());
-    assert!(!newco_user.is_platform_admin);
+    let is_platform_admin = app
+        .authorizer
+        .check_platform(&newco_user.id, "admin", &tenantry_core::Consistency::FullyConsistent)
+        .await
+        .unwrap();
+    assert!(!is_platform_admin);
+
+    // The key authenticates, but its user holds no role in the tenant yet:
+    // the operator (the tenant's creator and admin) grants one.
+    let secret = key["secret"].as_str().unwrap();
+    app.send(Call::get("/v1/workspaces").key(secret)).await.expect_error(StatusCode::FORBIDDEN, "forbidden");
+    app.send(
+        Call::post(format!("/v1/tenants/{tenant_id}/members"))
+            .key(admin)
+            .json(json!({ "username": "newco-admin", "role": "admin" })),
+    )
+    .await
+    .expect(StatusCode::CREATED);
 
     // The new key acts in the new tenant, and only there.
-    let secret = key["secret"].as_str().unwrap();
     let workspaces = app.send(Call::get("/v1/workspaces").key(secret)).await.expect(StatusCode::OK);
     assert_eq!(workspaces["items"][0]["name"], "Main");
     app.send(Call::post("/v1/tenants").key(secret).json(json!({ "name": "other" })))

@@ -13,9 +13,9 @@ use serde_json::Value;
 use tenantry_api::{ApiConfig, ApiState, router};
 use tenantry_core::service::{BootstrapConfig, bootstrap, mint_api_key};
 use tenantry_core::{
-    ApiKey, ApiKeyHasher, ApiKeyLifetime, ApiKeyName, DataResidency, DeploymentModel, DisplayName, NewTenant,
-    NewUser, PlatformScope, Store, Tenant, TenantName, TenantScope, UserId, Username, Workspace,
-    WorkspaceName,
+    ApiKey, ApiKeyHasher, ApiKeyLifetime, ApiKeyName, Authorizer, AuthorizerConfig, DataResidency,
+    DeploymentModel, DisplayName, Member, Membership, MembershipResource, NewTenant, NewUser, PlatformScope,
+    Role, Store, Tenant, TenantName, TenantScope, UserId, Username, Workspace, WorkspaceName,
 };
 use tenantry_test_support::TestBackend;
 use tower::ServiceExt;
@@ -24,8 +24,20 @@ use tower::ServiceExt;
 pub const TEST_PEPPER: [u8; 32] = [7u8; 32];
 
 /// The tables whose row counts tell whether a request changed anything.
-pub const COUNTED_TABLES: [&str; 5] =
-    ["tenants", "workspaces", "tenant_root_workspaces", "users", "api_keys"];
+pub const COUNTED_TABLES: [&str; 8] = [
+    "tenants",
+    "workspaces",
+    "tenant_root_workspaces",
+    "users",
+    "api_keys",
+    "groups",
+    "relationships",
+    "platform_relationships",
+];
+
+/// How stale a test app's authorizer may be: long, so that a test that
+/// relies on freshness must ask for it (a write, a token, full consistency).
+pub const TEST_MAX_STALENESS: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// A tenant with a user and an API key in it.
 #[derive(Debug, Clone)]
@@ -57,9 +69,18 @@ impl Actor {
 pub struct TestApp {
     pub backend: TestBackend,
     pub router: Router,
+    pub authorizer: Arc<Authorizer>,
     pub hasher: ApiKeyHasher,
     /// The bootstrap operator: a platform admin in the default tenant.
     pub operator: Actor,
+}
+
+/// A user of a tenant with a key, but no role beyond what the test gives.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub user_id: UserId,
+    pub username: String,
+    pub token: String,
 }
 
 impl TestApp {
@@ -77,8 +98,26 @@ impl TestApp {
             api_key,
             token: token.expose().to_owned(),
         };
-        let state = ApiState::new(backend.store.clone(), hasher.clone(), ApiConfig::defaults());
-        Self { router: router(state), backend, hasher, operator }
+        let authorizer = Self::new_authorizer(&backend);
+        let state = ApiState::new(authorizer.clone(), hasher.clone(), ApiConfig::defaults());
+        Self { router: router(state), authorizer, backend, hasher, operator }
+    }
+
+    /// An authorizer of its own over the backend's store: what another
+    /// server process on the same database has.
+    pub fn new_authorizer(backend: &TestBackend) -> Arc<Authorizer> {
+        Arc::new(Authorizer::new(
+            backend.store.clone(),
+            AuthorizerConfig { max_staleness: TEST_MAX_STALENESS },
+        ))
+    }
+
+    /// Another router over the same database with its own authorizer: a
+    /// second server process.
+    pub fn second_process(&self) -> Router {
+        let state =
+            ApiState::new(Self::new_authorizer(&self.backend), self.hasher.clone(), ApiConfig::defaults());
+        router(state)
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -86,9 +125,13 @@ impl TestApp {
     }
 
     /// A new tenant (made through the store, as an operator would) with a
-    /// user `<name>-user` that holds a key `<name>-key`.
+    /// user `<name>-user`, its admin, who holds a key `<name>-key`.
     pub async fn tenant_with_key(&self, name: &str) -> Actor {
         let store = self.store();
+        let user = store
+            .ensure_user(NewUser::from_username(Username::parse(&format!("{name}-user")).unwrap()))
+            .await
+            .unwrap();
         let (tenant, root_workspace) = store
             .create_tenant(
                 &PlatformScope::operator_cli(),
@@ -98,12 +141,9 @@ impl TestApp {
                     deployment_model: DeploymentModel::HostedSaas,
                     data_residency: DataResidency::Eu,
                     root_workspace_name: WorkspaceName::parse(&format!("{name}-root")).unwrap(),
+                    creator: Some(user.id.clone()),
                 },
             )
-            .await
-            .unwrap();
-        let user = store
-            .ensure_user(NewUser::from_username(Username::parse(&format!("{name}-user")).unwrap()))
             .await
             .unwrap();
         let scope = TenantScope::new(tenant.id.clone());
@@ -120,18 +160,36 @@ impl TestApp {
         Actor { tenant, root_workspace, user_id: user.id, api_key, token: token.expose().to_owned() }
     }
 
-    pub async fn send(&self, call: Call) -> Reply {
-        let description = format!("{} {}", call.method, call.path);
-        let mut builder = Request::builder().method(call.method).uri(&call.path);
-        for (name, value) in &call.headers {
-            builder = builder.header(name.as_str(), value.as_str());
+    /// A new user `username` with a key in the actor's tenant, given `role`
+    /// on the tenant (none when `None`).
+    pub async fn person(&self, actor: &Actor, username: &str, role: Option<Role>) -> Person {
+        let store = self.store();
+        let user =
+            store.ensure_user(NewUser::from_username(Username::parse(username).unwrap())).await.unwrap();
+        let scope = actor.scope();
+        if let Some(role) = role {
+            let membership =
+                Membership::new(MembershipResource::Tenant, Member::User(user.id.clone()), role, None)
+                    .unwrap();
+            store.set_membership(&scope, membership).await.unwrap();
         }
-        let request = builder.body(Body::from(call.body)).unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        Reply { description, status, headers, text: String::from_utf8(bytes.to_vec()).unwrap() }
+        let (_, token) = mint_api_key(
+            store.as_ref(),
+            &self.hasher,
+            &scope,
+            user.id.clone(),
+            ApiKeyName::parse(&format!("{username}-key")).unwrap(),
+            ApiKeyLifetime::default_lifetime(),
+        )
+        .await
+        .unwrap();
+        // The fixture wrote through the store, behind the authorizer's back.
+        self.authorizer.synced(&scope).await.unwrap();
+        Person { user_id: user.id, username: username.to_owned(), token: token.expose().to_owned() }
+    }
+
+    pub async fn send(&self, call: Call) -> Reply {
+        send_to(&self.router, call).await
     }
 
     /// Creates a workspace over HTTP and returns its JSON.
@@ -177,6 +235,10 @@ impl Call {
 
     pub fn post(path: impl Into<String>) -> Self {
         Self::new(Method::POST, path)
+    }
+
+    pub fn put(path: impl Into<String>) -> Self {
+        Self::new(Method::PUT, path)
     }
 
     pub fn patch(path: impl Into<String>) -> Self {
@@ -284,4 +346,19 @@ impl Reply {
 /// A well-formed id of the given kind that no test ever created.
 pub fn unused_id(prefix: &str) -> String {
     format!("{prefix}_{}", ulid::Ulid::new())
+}
+
+/// Sends a request through `router` and reads the whole response.
+pub async fn send_to(router: &Router, call: Call) -> Reply {
+    let description = format!("{} {}", call.method, call.path);
+    let mut builder = Request::builder().method(call.method).uri(&call.path);
+    for (name, value) in &call.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let request = builder.body(Body::from(call.body)).unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Reply { description, status, headers, text: String::from_utf8(bytes.to_vec()).unwrap() }
 }

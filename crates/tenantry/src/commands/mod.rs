@@ -2,8 +2,12 @@
 //! a tenant or workspace named on the command line by id or by name.
 
 pub mod api_key;
+pub mod check;
+pub mod member;
 pub mod migrate;
+pub mod schema;
 pub mod tenant;
+pub mod user;
 pub mod workspace;
 
 use anyhow::Context;
@@ -20,10 +24,22 @@ fn full_page_limit() -> Result<PageLimit, Error> {
 }
 
 /// Reads every page of a list, following cursors until the last page.
-async fn collect_pages<T, Id, Fetch, Parse>(mut fetch: Fetch, parse_cursor: Parse) -> Result<Vec<T>, Error>
+async fn collect_pages<T, Id, Fetch, Parse>(fetch: Fetch, parse_cursor: Parse) -> Result<Vec<T>, Error>
 where
     Fetch: AsyncFnMut(PageRequest<Id>) -> Result<Page<T>, Error>,
     Parse: Fn(&str) -> Result<Id, tenantry_core::IdError>,
+{
+    collect_pages_with(fetch, |cursor| parse_cursor(cursor).ok()).await
+}
+
+/// [`collect_pages`] for lists whose cursor is not an id.
+async fn collect_pages_with<T, Cursor, Fetch, Parse>(
+    mut fetch: Fetch,
+    parse_cursor: Parse,
+) -> Result<Vec<T>, Error>
+where
+    Fetch: AsyncFnMut(PageRequest<Cursor>) -> Result<Page<T>, Error>,
+    Parse: Fn(&str) -> Option<Cursor>,
 {
     let limit = full_page_limit()?;
     let mut items = Vec::new();
@@ -33,8 +49,8 @@ where
         items.extend(page.items);
         match page.next_cursor {
             Some(cursor) => {
-                after = Some(parse_cursor(&cursor).map_err(|error| {
-                    Error::internal(format!("the store returned an unreadable cursor {cursor:?}: {error}"))
+                after = Some(parse_cursor(&cursor).ok_or_else(|| {
+                    Error::internal(format!("the store returned an unreadable cursor {cursor:?}"))
                 })?);
             }
             None => return Ok(items),
@@ -98,4 +114,48 @@ pub async fn resolve_workspace(
                 })
         }
     }
+}
+
+/// The user named by id (`usr_...`) or by username.
+pub async fn resolve_user(store: &dyn Store, reference: &str) -> anyhow::Result<tenantry_core::User> {
+    let reference = reference.trim();
+    if let Ok(user_id) = tenantry_core::UserId::parse(reference) {
+        return store.get_user(&user_id).await.with_context(|| format!("finding user {user_id}"));
+    }
+    let username = tenantry_core::Username::parse(reference).map_err(|reason| {
+        Error::invalid("user", format!("{reference:?} is neither a user id nor a username: {reason}"))
+    })?;
+    store
+        .find_user_by_username(&username)
+        .await
+        .with_context(|| format!("finding user {:?}", username.as_str()))?
+        .ok_or_else(|| Error::not_found("user"))
+        .with_context(|| format!("finding user {:?}", username.as_str()))
+}
+
+/// The group of the scope's tenant named by id (`grp_...`) or by name.
+pub async fn resolve_group(
+    store: &dyn Store,
+    scope: &TenantScope,
+    reference: &str,
+) -> anyhow::Result<tenantry_core::Group> {
+    let reference = reference.trim();
+    if let Ok(group_id) = tenantry_core::GroupId::parse(reference) {
+        return store
+            .get_group(scope, &group_id)
+            .await
+            .with_context(|| format!("finding group {group_id} in tenant {}", scope.tenant_id()));
+    }
+    let name = tenantry_core::GroupName::parse(reference).map_err(|reason| {
+        Error::invalid("group", format!("{reference:?} is neither a group id nor a name: {reason}"))
+    })?;
+    let groups =
+        collect_pages(async |page| store.list_groups(scope, page).await, tenantry_core::GroupId::parse)
+            .await
+            .with_context(|| format!("listing the groups of tenant {}", scope.tenant_id()))?;
+    groups
+        .into_iter()
+        .find(|group| group.name == name)
+        .ok_or_else(|| Error::not_found("group"))
+        .with_context(|| format!("finding group {:?} in tenant {}", name.as_str(), scope.tenant_id()))
 }

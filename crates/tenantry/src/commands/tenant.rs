@@ -38,8 +38,16 @@ async fn create(store: &dyn Store, arguments: TenantCreateArgs, output: Output) 
             DisplayName::parse(name.as_str()).map_err(|reason| Error::invalid("--display-name", reason))?
         }
     };
-    let new_tenant =
-        NewTenant { name: name.clone(), display_name, deployment_model, data_residency, root_workspace_name };
+    let new_tenant = NewTenant {
+        name: name.clone(),
+        display_name,
+        deployment_model,
+        data_residency,
+        root_workspace_name,
+        // Platform admins manage every tenant; an operator at the CLI
+        // grants the first tenant admin with `tenantry member add`.
+        creator: None,
+    };
     let (tenant, root_workspace) = store
         .create_tenant(&PlatformScope::operator_cli(), new_tenant)
         .await

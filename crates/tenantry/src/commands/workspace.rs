@@ -47,7 +47,7 @@ async fn create(
         }
         None => None,
     };
-    let new_workspace = NewWorkspace { name: name.clone(), parent_workspace_id, environment };
+    let new_workspace = NewWorkspace { name: name.clone(), parent_workspace_id, environment, creator: None };
     let workspace = store
         .create_workspace(&scope, new_workspace)
         .await

@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use tenantry_test_support::postgres::PostgresTestDb;
 
-use crate::support::{Tenantry, http_get, key_file, key_files};
+use crate::support::{Tenantry, http, http_get, key_file, key_files};
 
 #[test]
 fn serves_on_sqlite_and_keeps_the_bootstrap_key_across_restarts() {
@@ -130,7 +130,16 @@ fn a_pepper_file_is_shared_by_serve_and_api_key_create() {
         pepper,
     ]);
     let token = with_pepper["secret"].as_str().unwrap();
-    assert_eq!(http_get(address, "/v1/workspaces", Some(token)).status, 200);
+    // Verified, but bob holds no role in the tenant yet.
+    assert_eq!(http_get(address, "/v1/workspaces", Some(token)).status, 403);
+    // The CLI grants one and prints the revision that includes it; the
+    // running server, another process, answers at least that fresh when
+    // asked with it.
+    let granted =
+        tenantry.json(&["member", "add", "--tenant", "default", "--user", "bob", "--role", "member"]);
+    let revision = granted["revision"].as_str().unwrap().to_owned();
+    let headers = [("Authorization", format!("Bearer {token}")), ("X-Tenantry-Revision", revision)];
+    assert_eq!(http(address, "GET", "/v1/workspaces", &headers, None).status, 200);
 
     // A key hashed under the database's pepper does not verify on a server
     // configured with another one.

@@ -299,14 +299,48 @@ pub fn try_http_get(
     path: &str,
     bearer_token: Option<&str>,
 ) -> Result<HttpResponse, String> {
+    let headers: Vec<(&str, String)> =
+        bearer_token.map(|token| ("Authorization", format!("Bearer {token}"))).into_iter().collect();
+    try_http(address, "GET", path, &headers, None)
+}
+
+/// Any request, with headers and an optional JSON body; panics on a
+/// transport error.
+#[track_caller]
+pub fn http(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Option<&Value>,
+) -> HttpResponse {
+    try_http(address, method, path, headers, body)
+        .unwrap_or_else(|error| panic!("{method} {path} on {address}: {error}"))
+}
+
+/// Any request over a fresh connection with `Connection: close`, reading the
+/// response to the end.
+pub fn try_http(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Option<&Value>,
+) -> Result<HttpResponse, String> {
     let mut stream = TcpStream::connect(address).map_err(|error| error.to_string())?;
     stream.set_read_timeout(Some(Duration::from_secs(60))).map_err(|error| error.to_string())?;
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
-    if let Some(token) = bearer_token {
-        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let body = body.map(|body| serde_json::to_vec(body).expect("JSON")).unwrap_or_default();
+    if !body.is_empty() {
+        request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
     }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).map_err(|error| error.to_string())?;
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(&body);
+    stream.write_all(&bytes).map_err(|error| error.to_string())?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).map_err(|error| error.to_string())?;
     parse_response(&raw)
