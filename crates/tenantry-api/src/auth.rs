@@ -251,16 +251,35 @@ async fn select_tenant(authenticated: &Authenticated, state: &ApiState) -> Resul
             (scope, tenant.status)
         }
     };
-    if status != TenantStatus::Active {
-        return Err(tenant_inactive(status));
+    let is_member = async {
+        let object = tenant_object(scope.tenant_id());
+        let subject = tenantry_core::relationship::user_subject(&authenticated.user_id);
+        match state.authorizer.check(&scope, &object, names::VIEW, &subject, &authenticated.consistency).await
+        {
+            Ok((true, _)) => Ok(()),
+            Ok((false, _)) | Err(Error::NotFound { .. }) => Err(not_a_member()),
+            Err(error) => Err(ApiError::from(error)),
+        }
+    };
+    match &authenticated.credential {
+        // A key's tenant is its own: saying that it is suspended tells the
+        // key's holder nothing they could not know.
+        Credential::ApiKey(_) => {
+            if status != TenantStatus::Active {
+                return Err(tenant_inactive(status));
+            }
+            is_member.await?;
+        }
+        // A tenant named in a header is described only to its members, so
+        // that the header cannot probe for suspended tenants.
+        Credential::Oidc => {
+            is_member.await?;
+            if status != TenantStatus::Active {
+                return Err(tenant_inactive(status));
+            }
+        }
     }
-    let object = tenant_object(scope.tenant_id());
-    let subject = tenantry_core::relationship::user_subject(&authenticated.user_id);
-    match state.authorizer.check(&scope, &object, names::VIEW, &subject, &authenticated.consistency).await {
-        Ok((true, _)) => Ok(scope),
-        Ok((false, _)) | Err(Error::NotFound { .. }) => Err(not_a_member()),
-        Err(error) => Err(error.into()),
-    }
+    Ok(scope)
 }
 
 /// The credentials a request presents, sorted by kind.

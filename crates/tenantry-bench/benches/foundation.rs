@@ -15,12 +15,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sqlx::Row;
-use tenantry_bench::timing::{Samples, report, report_ratio};
+use tenantry_bench::store_fixtures::{create_tenant, new_workspace};
+use tenantry_bench::timing::{Samples, report, report_ratio, sides_in_turn};
 use tenantry_core::service::{authenticate, mint_api_key};
 use tenantry_core::{
-    ApiKeyHasher, ApiKeyLifetime, ApiKeyName, DataResidency, DeploymentModel, DisplayName, Environment,
-    NewTenant, NewUser, NewWorkspace, PageLimit, PageRequest, PlatformScope, Store, TenantId, TenantName,
-    TenantScope, Username, WorkspaceId, WorkspaceName, now,
+    ApiKeyHasher, ApiKeyLifetime, ApiKeyName, NewUser, PageLimit, PageRequest, Store, TenantId, TenantScope,
+    Username, WorkspaceId, now,
 };
 use tenantry_test_support::postgres::PostgresTestDb;
 
@@ -30,17 +30,6 @@ const LIST_SAMPLES: usize = 2_000;
 const CREATE_SAMPLES: usize = 2_000;
 const VERIFY_SAMPLES: usize = 200_000;
 const AUTHENTICATE_SAMPLES: usize = 5_000;
-
-fn new_tenant(name: &str) -> NewTenant {
-    NewTenant {
-        name: TenantName::parse(name).expect("valid tenant name"),
-        display_name: DisplayName::parse(name).expect("valid display name"),
-        deployment_model: DeploymentModel::HostedSaas,
-        data_residency: DataResidency::Global,
-        root_workspace_name: WorkspaceName::default_root(),
-        creator: None,
-    }
-}
 
 fn hasher() -> ApiKeyHasher {
     ApiKeyHasher::new(&[42u8; 32]).expect("32-byte pepper")
@@ -69,18 +58,11 @@ fn bench_verify_in_memory() {
 /// compare, revocation and expiry checks.
 async fn bench_authenticate(backend: &str, store: &dyn Store) {
     let hasher = hasher();
-    let (_, root) = store
-        .create_tenant(
-            &PlatformScope::bootstrap(),
-            new_tenant(&format!("auth-bench-{}", TenantId::generate())),
-        )
-        .await
-        .expect("create tenant");
+    let (scope, _) = create_tenant(store, "auth-bench").await;
     let user = store
         .ensure_user(NewUser::from_username(Username::parse("bench-user").expect("valid")))
         .await
         .expect("user");
-    let scope = TenantScope::new(root.tenant_id.clone());
     let (_, token) = mint_api_key(
         store,
         &hasher,
@@ -103,22 +85,10 @@ async fn bench_authenticate(backend: &str, store: &dyn Store) {
 }
 
 async fn bench_workspace_create(backend: &str, store: &dyn Store) {
-    let (_, root) = store
-        .create_tenant(
-            &PlatformScope::bootstrap(),
-            new_tenant(&format!("create-bench-{}", TenantId::generate())),
-        )
-        .await
-        .expect("create tenant");
-    let scope = TenantScope::new(root.tenant_id.clone());
+    let (scope, root) = create_tenant(store, "create-bench").await;
     let mut samples = Samples::with_capacity(CREATE_SAMPLES);
     for index in 0..CREATE_SAMPLES {
-        let workspace = NewWorkspace {
-            name: WorkspaceName::parse(&format!("workspace-{index}")).expect("valid"),
-            parent_workspace_id: Some(root.id.clone()),
-            environment: Environment::production(),
-            creator: None,
-        };
+        let workspace = new_workspace(&root.id, &format!("workspace-{index}"));
         let started = Instant::now();
         store.create_workspace(&scope, workspace).await.expect("create workspace");
         samples.push(started.elapsed());
@@ -319,8 +289,9 @@ async fn bench_rls_overhead(db: &PostgresTestDb, store: &dyn Store, tenant_ids: 
 
         // Alternate which side goes first, so that neither always runs on
         // a cache the other has just warmed.
-        for side in if index % 2 == 0 { [true, false] } else { [false, true] } {
-            let (pool, samples) = if side { (&runtime, &mut policy_on) } else { (&owner, &mut policy_off) };
+        for side in sides_in_turn(index) {
+            let (pool, samples) =
+                if side == 0 { (&runtime, &mut policy_on) } else { (&owner, &mut policy_off) };
             let started = Instant::now();
             let rows = list_in_transaction(pool, tenant_id, true).await;
             samples.push(started.elapsed());
@@ -328,9 +299,9 @@ async fn bench_rls_overhead(db: &PostgresTestDb, store: &dyn Store, tenant_ids: 
         }
 
         let scope = TenantScope::new(TenantId::parse(tenant_id).expect("seeded id"));
-        for side in if index % 2 == 0 { [true, false] } else { [false, true] } {
+        for side in sides_in_turn(index) {
             let started = Instant::now();
-            let rows = if side {
+            let rows = if side == 0 {
                 let page = store.list_workspaces(&scope, page_of_100()).await.expect("list");
                 store_path.push(started.elapsed());
                 page.items.len()

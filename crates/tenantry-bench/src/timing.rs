@@ -19,6 +19,12 @@ impl Samples {
         self.0.push(duration);
     }
 
+    /// Adds the durations another run recorded, for example another
+    /// concurrent task's.
+    pub fn append(&mut self, mut other: Samples) {
+        self.0.append(&mut other.0);
+    }
+
     /// How many operations were recorded.
     pub fn len(&self) -> usize {
         self.0.len()
@@ -94,7 +100,30 @@ pub fn per_second<T>(questions: &[T], rounds: usize, mut ask: impl FnMut(&T) -> 
 
 /// Prints a throughput figure in the same layout as [`report`].
 pub fn report_per_second(name: &str, checks: usize, per_second: f64) {
-    println!("{name:<58} n={checks:<7} {per_second:>10.0} checks/s on one thread");
+    report_rate(name, checks, per_second, "checks/s on one thread");
+}
+
+/// How many operations per second `count` operations in `elapsed` make.
+pub fn rate(count: usize, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64()
+}
+
+/// Prints a throughput figure, `unit` naming what was counted (for example
+/// `memberships/s`), in the same layout as [`report`].
+pub fn report_rate(name: &str, count: usize, per_second: f64, unit: &str) {
+    println!("{name:<58} n={count:<7} {per_second:>10.0} {unit}");
+}
+
+/// Prints the ratio of two throughputs.
+pub fn report_rate_ratio(name: &str, numerator: f64, denominator: f64) {
+    println!("{name:<58} ratio of throughputs = {:.3}", numerator / denominator);
+}
+
+/// The order in which the two sides of a side-by-side comparison (0 and 1)
+/// run on the `turn`-th round: 0 first on even turns, 1 first on odd ones,
+/// so that neither side always runs on a cache the other has just warmed.
+pub fn sides_in_turn(turn: usize) -> [usize; 2] {
+    if turn % 2 == 0 { [0, 1] } else { [1, 0] }
 }
 
 /// What [`measure_build`] measured.

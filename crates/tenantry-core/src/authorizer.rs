@@ -484,9 +484,22 @@ impl Authorizer {
         {
             return Err(Error::invalid("consistency", "the revision token belongs to another tenant"));
         }
-        let view = self.platform_view(self.freshness(consistency, RevisionToken::platform_revision)).await?;
-        let cell =
-            self.sync_tenant(tenant_id, self.freshness(consistency, RevisionToken::tenant_revision)).await?;
+        let platform_freshness = self.freshness(consistency, RevisionToken::platform_revision);
+        let tenant_freshness = self.freshness(consistency, RevisionToken::tenant_revision);
+        self.evaluate_at(scope, platform_freshness, tenant_freshness, question).await
+    }
+
+    /// [`Self::evaluate`] with the freshness of each partition given apart.
+    async fn evaluate_at<T>(
+        &self,
+        scope: &TenantScope,
+        platform_freshness: Freshness,
+        tenant_freshness: Freshness,
+        question: impl FnOnce(&Engine<'_>) -> T,
+    ) -> Result<(T, RevisionToken)> {
+        let tenant_id = scope.tenant_id();
+        let view = self.platform_view(platform_freshness).await?;
+        let cell = self.sync_tenant(tenant_id, tenant_freshness).await?;
         Self::mirror(&cell, &view)?;
         let state = cell.state.read().map_err(poisoned)?;
         let state = state.as_ref().expect("a synced partition has a state");
@@ -609,8 +622,12 @@ impl Authorizer {
 
     /// Catches the tenant's index up after a write this process made through
     /// the store, and returns the token of the state that includes it.
+    ///
+    /// Only the tenant's partition is read: a write to a tenant's partition
+    /// does not change the platform's, which is caught up as usual.
     pub async fn synced(&self, scope: &TenantScope) -> Result<RevisionToken> {
-        let ((), token) = self.evaluate(scope, &Consistency::FullyConsistent, |_| ()).await?;
+        let tenant_freshness = Freshness::SyncedAfter(Instant::now());
+        let ((), token) = self.evaluate_at(scope, Freshness::Recent, tenant_freshness, |_| ()).await?;
         Ok(token)
     }
 

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use tenantry_core::Store;
 
 pub mod conformance;
+pub mod oidc_issuer;
 pub mod postgres;
 pub mod sqlite;
 

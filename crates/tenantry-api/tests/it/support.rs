@@ -17,6 +17,7 @@ use tenantry_core::{
     DeploymentModel, DisplayName, Member, Membership, MembershipResource, NewTenant, NewUser, PlatformScope,
     Role, Store, Tenant, TenantName, TenantScope, UserId, Username, Workspace, WorkspaceName,
 };
+use tenantry_oidc::OidcVerifier;
 use tenantry_test_support::TestBackend;
 use tower::ServiceExt;
 
@@ -118,6 +119,14 @@ impl TestApp {
         let state =
             ApiState::new(Self::new_authorizer(&self.backend), self.hasher.clone(), ApiConfig::defaults());
         router(state)
+    }
+
+    /// The same app, its router replaced by one under `config` that also
+    /// accepts the OIDC bearer tokens `verifier` accepts: the same database
+    /// and authorizer, so fixtures made either way are seen by both.
+    pub fn with_oidc(self, verifier: Arc<OidcVerifier>, config: ApiConfig) -> Self {
+        let state = ApiState::new(self.authorizer.clone(), self.hasher.clone(), config).with_oidc(verifier);
+        Self { router: router(state), ..self }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -252,6 +261,11 @@ impl Call {
     /// Presents `token` as `Authorization: Bearer`.
     pub fn key(self, token: &str) -> Self {
         self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    /// Names the tenant to act in with `X-Tenant-ID`.
+    pub fn tenant(self, tenant_id: &str) -> Self {
+        self.header("x-tenant-id", tenant_id)
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {

@@ -4,13 +4,12 @@
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use tenantry_oidc::{JwksError, MIN_JWKS_REFETCH_INTERVAL, OidcError};
-use tokio::task::JoinSet;
-
-use crate::issuer::{
-    EC_KEY, JWKS_CACHE_TTL, ManualClock, RSA_KEY, RSA_KEY_ROTATED, Served, TestIssuer, TestKey,
+use tenantry_test_support::oidc_issuer::{
+    EC_KEY, JWKS_CACHE_TTL, ManualClock, RSA_KEY, RSA_KEY_ROTATED, Served, StatusCode, TestIssuer, TestKey,
+    jwks,
 };
+use tokio::task::JoinSet;
 
 /// A token signed by `key` but naming `kid`, as an attacker's would.
 fn token_naming(key: &TestKey, kid: &str, issuer: &TestIssuer, clock: &ManualClock) -> String {
@@ -237,7 +236,7 @@ async fn broken_key_sets_are_refused_and_mixed_ones_used() {
 
     // Keys this verifier cannot use, next to one it can, do not spoil the set.
     let issuer = TestIssuer::start(&[]).await;
-    let mut document = crate::issuer::jwks(&[&EC_KEY]);
+    let mut document = jwks(&[&EC_KEY]);
     let keys = document["keys"].as_array_mut().expect("keys");
     keys.insert(0, serde_json::json!({"kty": "oct", "k": "c2VjcmV0", "kid": "hmac"}));
     keys.insert(0, serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}));

@@ -3,26 +3,12 @@
 
 use std::time::Duration;
 
-use hmac::{Hmac, Mac as _};
-use serde_json::{Value, json};
-use sha2::Sha256;
+use serde_json::json;
 use tenantry_oidc::{OidcError, OidcVerifier};
-
-use crate::issuer::{
+use tenantry_test_support::oidc_issuer::{
     AUDIENCE, CLOCK_SKEW, EC_KEY, ManualClock, RSA_KEY, RSA_KEY_ROTATED, TestIssuer, base64url,
+    signature_bytes, token_parts, with_changes, with_payload_replaced, with_signature_bit_flipped,
 };
-
-/// `claims` with the members in `changes` set, or removed where `null`.
-fn with(mut claims: Value, changes: Value) -> Value {
-    for (name, value) in changes.as_object().expect("an object") {
-        if value.is_null() {
-            claims.as_object_mut().expect("an object").remove(name);
-        } else {
-            claims[name] = value.clone();
-        }
-    }
-    claims
-}
 
 /// The error's variant name, for tables of expected outcomes.
 fn variant(error: &OidcError) -> &'static str {
@@ -90,7 +76,7 @@ async fn claim_checks_refuse_what_is_not_for_us() {
         ("no profile claims", json!({"name": null, "email": null, "preferred_username": null}), "ok"),
     ];
     for (case, changes, expected) in cases {
-        let token = RSA_KEY.token(&with(issuer.claims(&clock), changes));
+        let token = RSA_KEY.token(&with_changes(issuer.claims(&clock), changes));
         let outcome = match verifier.verify(&token).await {
             Ok(_) => "ok",
             Err(error) => variant(&error),
@@ -150,29 +136,21 @@ async fn tampering_breaks_the_signature() {
 
     for key in [&*RSA_KEY, &*EC_KEY] {
         let token = key.token(&issuer.claims(&clock));
-        let parts: Vec<&str> = token.split('.').collect();
+        let [header, payload, _] = token_parts(&token);
 
         // A payload that makes the caller someone else, under the original
         // signature.
-        let forged_claims = with(issuer.claims(&clock), json!({"sub": "admin"}));
-        let forged_payload = base64url(forged_claims.to_string().as_bytes());
-        let tampered_payload = format!("{}.{forged_payload}.{}", parts[0], parts[2]);
-
-        // The same signature with one bit flipped.
-        let mut signature =
-            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, parts[2])
-                .expect("base64url signature");
-        signature[10] ^= 0x01;
-        let tampered_signature = format!("{}.{}.{}", parts[0], parts[1], base64url(&signature));
+        let tampered_payload =
+            with_payload_replaced(&token, &with_changes(issuer.claims(&clock), json!({"sub": "admin"})));
 
         // Too short a signature, and none at all.
-        let truncated_signature = format!("{}.{}.{}", parts[0], parts[1], base64url(&signature[..20]));
+        let truncated_signature = format!("{header}.{payload}.{}", base64url(&signature_bytes(&token)[..20]));
 
         for (case, token, expected) in [
             ("tampered payload", tampered_payload, "BadSignature"),
-            ("tampered signature", tampered_signature, "BadSignature"),
+            ("tampered signature", with_signature_bit_flipped(&token), "BadSignature"),
             ("truncated signature", truncated_signature, "BadSignature"),
-            ("no signature", format!("{}.{}.", parts[0], parts[1]), "Malformed"),
+            ("no signature", format!("{header}.{payload}."), "Malformed"),
         ] {
             let error = verifier.verify(&token).await.expect_err(case);
             assert_eq!(variant(&error), expected, "{} {case}: {error}", key.algorithm());
@@ -186,25 +164,15 @@ async fn algorithm_attacks_are_refused_before_any_key_is_fetched() {
     let clock = ManualClock::new();
     let verifier = issuer.verifier(&clock);
     let claims = issuer.claims(&clock);
-    let encode = |value: &Value| base64url(value.to_string().as_bytes());
-
-    // `alg: none`, with and without an (ignored) signature.
-    let none_header = json!({"alg": "none", "kid": RSA_KEY.kid()});
-    let unsigned = format!("{}.{}.", encode(&none_header), encode(&claims));
-    let none_with_signature = format!("{}.{}.c2ln", encode(&none_header), encode(&claims));
-
-    // The classic confusion: HS256, keyed with the RSA public key's bytes, in
-    // the hope that the verifier feeds "the key" to HMAC.
-    let hs256_header = json!({"alg": "HS256", "kid": RSA_KEY.kid()});
-    let signing_input = format!("{}.{}", encode(&hs256_header), encode(&claims));
-    let mut mac = Hmac::<Sha256>::new_from_slice(&RSA_KEY.public_key_der()).expect("any key size");
-    mac.update(signing_input.as_bytes());
-    let hs256 = format!("{signing_input}.{}", base64url(&mac.finalize().into_bytes()));
 
     for (case, token) in [
-        ("alg none", unsigned),
-        ("alg none with a signature", none_with_signature),
-        ("HS256 keyed with the public key", hs256),
+        // `alg: none`, with and without an (ignored) signature.
+        ("alg none", RSA_KEY.alg_none_token(&claims, b"")),
+        ("alg none with a signature", RSA_KEY.alg_none_token(&claims, b"sig")),
+        // The classic confusion: HS256, keyed with the RSA public key's
+        // bytes, in the hope that the verifier feeds "the key" to HMAC.
+        ("HS256 keyed with the public key", RSA_KEY.hs256_confusion_token(&claims)),
+        ("HS256 keyed with the EC public key", EC_KEY.hs256_confusion_token(&claims)),
     ] {
         let error = verifier.verify(&token).await.expect_err(case);
         assert_eq!(variant(&error), "UnsupportedAlgorithm", "{case}: {error}");
@@ -279,7 +247,7 @@ async fn error_messages_do_not_echo_the_token() {
     let issuer = TestIssuer::start(&[&RSA_KEY]).await;
     let clock = ManualClock::new();
     let verifier = issuer.verifier(&clock);
-    let claims = with(issuer.claims(&clock), json!({"iss": "https://other.example.com"}));
+    let claims = with_changes(issuer.claims(&clock), json!({"iss": "https://other.example.com"}));
     let token = RSA_KEY.token(&claims);
     let (_, signature) = token.rsplit_once('.').expect("three parts");
     let error = verifier.verify(&token).await.expect_err("wrong issuer");

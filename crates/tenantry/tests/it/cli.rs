@@ -428,3 +428,146 @@ fn the_database_and_output_format_come_from_flags_or_the_environment() {
     // The data directory holds no `tenantry.db`: the flag is honoured.
     assert_eq!(by_flag.status.code(), Some(2), "{}", String::from_utf8_lossy(&by_flag.stderr));
 }
+
+/// The authorization commands: users, memberships, checks and the schema,
+/// on whatever database `tenantry` points at (migrated, with no tenants).
+fn authorization_flow(tenantry: &Tenantry, data_dir: &std::path::Path) {
+    tenantry.run(&["tenant", "create", "acme"]).assert_code(0);
+    let ada = tenantry.json(&[
+        "user",
+        "create",
+        "ada",
+        "--display-name",
+        "Ada Lovelace",
+        "--email",
+        "ada@example.com",
+    ]);
+    assert_eq!(ada["username"], "ada");
+    assert_eq!(ada["is_platform_admin"], false);
+    tenantry.json(&["user", "create", "bob"]);
+    tenantry.json(&["workspace", "create", "--tenant", "acme", "billing"]);
+
+    // Before any role: denied, with the reason for an allow only.
+    let denied =
+        tenantry.json(&["check", "--tenant", "acme", "workspace:billing", "edit", "user:ada", "--explain"]);
+    assert_eq!(denied["allowed"], false);
+    assert!(denied.get("relationships").is_none(), "{denied}");
+
+    // A group editor of the workspace, with ada in the group.
+    let added = tenantry.json(&["member", "add", "--tenant", "acme", "--user", "ada", "--role", "admin"]);
+    assert!(added["revision"].as_str().unwrap().starts_with("ten_"), "{added}");
+    let tenant_id = tenantry.json(&["tenant", "show", "acme"])["id"].as_str().unwrap().to_owned();
+    let explained =
+        tenantry.json(&["check", "--tenant", "acme", "workspace:billing", "manage", "user:ada", "--explain"]);
+    assert_eq!(explained["allowed"], true);
+    let because = explained["relationships"].to_string();
+    assert!(because.contains(&format!("tenant:{tenant_id}#admin@user:")), "{because}");
+    tenantry.json(&[
+        "member",
+        "add",
+        "--tenant",
+        "acme",
+        "--workspace",
+        "billing",
+        "--user",
+        "bob",
+        "--role",
+        "editor",
+    ]);
+    let listed = tenantry.json(&["member", "list", "--tenant", "acme", "--workspace", "billing"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["name"], "bob");
+    assert_eq!(listed[0]["role"], "editor");
+    let human = tenantry.run(&["check", "--tenant", "acme", "workspace:billing", "edit", "user:bob"]);
+    human.assert_code(0);
+    assert!(human.stdout.starts_with("allowed:"), "{}", human.stdout);
+    let human = tenantry.run(&["check", "--tenant", "acme", "workspace:billing", "manage", "user:bob"]);
+    assert!(human.stdout.starts_with("denied:"), "{}", human.stdout);
+
+    // Rules and refusals, with their exit codes.
+    let last_admin = tenantry.run(&["member", "remove", "--tenant", "acme", "--user", "ada"]);
+    last_admin.assert_code(4);
+    assert!(last_admin.error_line().starts_with("error (last_admin): "), "{}", last_admin.stderr);
+    tenantry.run(&["member", "add", "--tenant", "acme", "--user", "bob", "--role", "editor"]).assert_code(2);
+    tenantry
+        .run(&["member", "add", "--tenant", "acme", "--user", "nobody", "--role", "member"])
+        .assert_code(3);
+    tenantry.run(&["check", "--tenant", "acme", "spaceship:x", "fly", "user:ada"]).assert_code(2);
+    tenantry.run(&["check", "--tenant", "acme", "workspace", "view", "user:ada"]).assert_code(2);
+    tenantry.json(&["member", "remove", "--tenant", "acme", "--workspace", "billing", "--user", "bob"]);
+    assert_eq!(
+        tenantry.json(&["member", "list", "--tenant", "acme", "--workspace", "billing"]),
+        serde_json::json!([])
+    );
+
+    // Platform admins.
+    let promoted = tenantry.json(&["user", "grant-platform-admin", "ada"]);
+    assert_eq!(promoted["is_platform_admin"], true);
+    assert_eq!(tenantry.json(&["user", "revoke-platform-admin", "ada"])["is_platform_admin"], false);
+
+    // The schema: the default, then a version with a custom type, then a
+    // refusal to orphan what is stored.
+    let shown = tenantry.json(&["schema", "show"]);
+    assert!(shown["version"].is_null(), "{shown}");
+    let default_schema = shown["schema"].as_str().unwrap().to_owned();
+    let extended_path = data_dir.join("extended.zed");
+    let extended = format!(
+        "{default_schema}\ndefinition document {{\n  relation viewer: user\n  permission view = viewer\n}}\n"
+    );
+    std::fs::write(&extended_path, &extended).unwrap();
+    let validated = tenantry.json(&["schema", "validate", extended_path.to_str().unwrap()]);
+    assert_eq!(validated["valid"], true);
+    let applied =
+        tenantry.json(&["schema", "apply", extended_path.to_str().unwrap(), "--expected-version", "0"]);
+    assert_eq!(applied["version"], 1);
+    let stale =
+        tenantry.run(&["schema", "apply", extended_path.to_str().unwrap(), "--expected-version", "0"]);
+    stale.assert_code(4);
+    assert!(stale.error_line().starts_with("error (schema_changed): "), "{}", stale.stderr);
+    let broken_path = data_dir.join("broken.zed");
+    std::fs::write(&broken_path, "definition user {}\ndefinition doc {\n  relation owner: nobody\n}\n")
+        .unwrap();
+    let broken = tenantry.run(&["schema", "validate", broken_path.to_str().unwrap()]);
+    broken.assert_code(2);
+    assert!(broken.error_line().contains("line 3"), "{}", broken.stderr);
+    // A workspace role relationship stored under a relation the new schema
+    // drops is named in the refusal.
+    tenantry.json(&[
+        "member",
+        "add",
+        "--tenant",
+        "acme",
+        "--workspace",
+        "billing",
+        "--user",
+        "bob",
+        "--role",
+        "editor",
+    ]);
+    let without_editor = default_schema.replace("relation editor: user | group#member", "").replace(
+        "permission edit = editor + manage + parent->edit",
+        "permission edit = manage + parent->edit",
+    );
+    let without_editor_path = data_dir.join("without-editor.zed");
+    std::fs::write(&without_editor_path, without_editor).unwrap();
+    let refused = tenantry.run(&["schema", "apply", without_editor_path.to_str().unwrap()]);
+    assert_ne!(refused.code, Some(0), "{}", refused.stdout);
+    assert!(refused.error_line().contains("workspace#editor"), "{}", refused.stderr);
+    assert_eq!(tenantry.json(&["schema", "show"])["version"], 1);
+}
+
+#[test]
+fn authorization_commands_on_sqlite() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let tenantry = Tenantry::sqlite(data_dir.path());
+    tenantry.run(&["migrate"]).assert_code(0);
+    authorization_flow(&tenantry, data_dir.path());
+}
+
+#[tokio::test]
+async fn authorization_commands_on_postgres() {
+    let Some(database) = PostgresTestDb::create().await else { return };
+    let data_dir = tempfile::tempdir().unwrap();
+    let tenantry = Tenantry::postgres(data_dir.path(), &database.runtime_url);
+    authorization_flow(&tenantry, data_dir.path());
+}

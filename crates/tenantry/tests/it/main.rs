@@ -5,3 +5,4 @@ mod bootstrap_race;
 mod cli;
 mod serve;
 mod support;
+mod two_servers;

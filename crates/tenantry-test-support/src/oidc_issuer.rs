@@ -1,19 +1,38 @@
-//! A local OIDC issuer for the tests: keys generated here, tokens signed
-//! here, and the JWKS served over HTTP on a loopback port, with knobs to
-//! rotate keys, take the endpoint down, hold responses and count requests.
+//! A local OIDC issuer for tests: keys generated in the test process, tokens
+//! signed here, and the JWKS served over HTTP on a loopback port, with knobs
+//! to rotate keys, take the endpoint down, hold responses and count requests,
+//! and a [`ManualClock`] so that expiry and cache ages move only by hand.
+//!
+//! It also forges the tokens an attacker would send (`alg: none`, HS256 keyed
+//! with the public key, a payload or signature altered after signing), so
+//! that every suite asks the same questions of the verifier.
+//!
+//! ```no_run
+//! # async fn example() {
+//! use tenantry_test_support::oidc_issuer::{ManualClock, RSA_KEY, TestIssuer};
+//!
+//! let issuer = TestIssuer::start(&[&RSA_KEY]).await;
+//! let clock = ManualClock::new();
+//! let verifier = issuer.verifier(&clock);
+//! let token = RSA_KEY.token(&issuer.claims(&clock));
+//! assert!(verifier.verify(&token).await.is_ok());
+//! # }
+//! ```
 
+use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac as _};
 use p256::ecdsa::signature::Signer as _;
 use rsa::rand_core::OsRng;
 use rsa::traits::PublicKeyParts as _;
@@ -23,63 +42,97 @@ use sha2::{Digest as _, Sha256};
 use tenantry_oidc::{Clock, OidcConfig, OidcSettings, OidcVerifier};
 use tokio::sync::{Notify, watch};
 
+/// The status type of [`Served::Status`], re-exported so that a test needs
+/// no HTTP crate of its own to take the endpoint down.
+pub use axum::http::StatusCode;
+
+/// The audience the issuer's tokens are for, and its verifiers expect.
 pub const AUDIENCE: &str = "tenantry";
+
+/// The JWKS cache TTL of the issuer's verifiers.
 pub const JWKS_CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// The clock skew the issuer's verifiers tolerate.
 pub const CLOCK_SKEW: Duration = Duration::from_secs(60);
 
-/// A signing key of the test issuer, with the `kid` it is published under.
-pub enum TestKey {
-    Rsa { kid: &'static str, private_key: Box<RsaPrivateKey> },
-    Ec { kid: &'static str, signing_key: p256::ecdsa::SigningKey },
-}
-
-// Generated once per test run: RSA key generation is the slow part of this
-// suite, and each key serves many tests.
+/// An RSA key published as `rsa-1`.
+///
+/// The keys are generated once per test binary: RSA key generation is the
+/// slow part of these suites, and each key serves many tests.
 pub static RSA_KEY: LazyLock<TestKey> = LazyLock::new(|| TestKey::new_rsa("rsa-1"));
+
+/// A second RSA key, `rsa-2`: the one rotated in, or a key the issuer does
+/// not publish.
 pub static RSA_KEY_ROTATED: LazyLock<TestKey> = LazyLock::new(|| TestKey::new_rsa("rsa-2"));
+
+/// A P-256 key published as `ec-1`.
 pub static EC_KEY: LazyLock<TestKey> = LazyLock::new(|| TestKey::new_ec("ec-1"));
 
+/// A signing key of the test issuer, with the `kid` it is published under.
+pub struct TestKey {
+    kid: &'static str,
+    material: KeyMaterial,
+}
+
+enum KeyMaterial {
+    Rsa(Box<RsaPrivateKey>),
+    Ec(p256::ecdsa::SigningKey),
+}
+
+impl fmt::Debug for TestKey {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The private key stays out of test output.
+        formatter
+            .debug_struct("TestKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm())
+            .finish_non_exhaustive()
+    }
+}
+
 impl TestKey {
-    fn new_rsa(kid: &'static str) -> Self {
+    /// A fresh 2048-bit RSA key for RS256, published as `kid`.
+    pub fn new_rsa(kid: &'static str) -> Self {
         let private_key = RsaPrivateKey::new(&mut OsRng, 2048).expect("RSA key generation");
-        Self::Rsa { kid, private_key: Box::new(private_key) }
+        Self { kid, material: KeyMaterial::Rsa(Box::new(private_key)) }
     }
 
-    fn new_ec(kid: &'static str) -> Self {
-        Self::Ec { kid, signing_key: p256::ecdsa::SigningKey::random(&mut OsRng) }
+    /// A fresh P-256 key for ES256, published as `kid`.
+    pub fn new_ec(kid: &'static str) -> Self {
+        Self { kid, material: KeyMaterial::Ec(p256::ecdsa::SigningKey::random(&mut OsRng)) }
     }
 
+    /// The key id the issuer publishes this key under.
     pub fn kid(&self) -> &'static str {
-        match self {
-            Self::Rsa { kid, .. } | Self::Ec { kid, .. } => kid,
-        }
+        self.kid
     }
 
+    /// The JWS algorithm this key signs with: `RS256` or `ES256`.
     pub fn algorithm(&self) -> &'static str {
-        match self {
-            Self::Rsa { .. } => "RS256",
-            Self::Ec { .. } => "ES256",
+        match self.material {
+            KeyMaterial::Rsa(_) => "RS256",
+            KeyMaterial::Ec(_) => "ES256",
         }
     }
 
     /// The public key as a JWK, the way an issuer publishes it.
     pub fn jwk(&self) -> Value {
-        match self {
-            Self::Rsa { kid, private_key } => json!({
+        match &self.material {
+            KeyMaterial::Rsa(private_key) => json!({
                 "kty": "RSA",
                 "use": "sig",
                 "alg": "RS256",
-                "kid": kid,
+                "kid": self.kid,
                 "n": base64url(&private_key.n().to_bytes_be()),
                 "e": base64url(&private_key.e().to_bytes_be()),
             }),
-            Self::Ec { kid, signing_key } => {
+            KeyMaterial::Ec(signing_key) => {
                 let point = signing_key.verifying_key().to_encoded_point(false);
                 json!({
                     "kty": "EC",
                     "use": "sig",
                     "crv": "P-256",
-                    "kid": kid,
+                    "kid": self.kid,
                     "x": base64url(point.x().expect("uncompressed point")),
                     "y": base64url(point.y().expect("uncompressed point")),
                 })
@@ -87,15 +140,16 @@ impl TestKey {
         }
     }
 
-    /// The public key in DER (SubjectPublicKeyInfo), the bytes an attacker
-    /// would use as an HMAC secret in the algorithm-confusion attack.
-    pub fn public_key_der(&self) -> Vec<u8> {
+    /// The public key's bytes (DER SubjectPublicKeyInfo for RSA, the
+    /// uncompressed point for EC): what an attacker would use as an HMAC
+    /// secret in the algorithm-confusion attack.
+    pub fn public_key_bytes(&self) -> Vec<u8> {
         use rsa::pkcs8::EncodePublicKey as _;
-        match self {
-            Self::Rsa { private_key, .. } => {
+        match &self.material {
+            KeyMaterial::Rsa(private_key) => {
                 private_key.to_public_key().to_public_key_der().expect("DER encoding").into_vec()
             }
-            Self::Ec { signing_key, .. } => {
+            KeyMaterial::Ec(signing_key) => {
                 signing_key.verifying_key().to_encoded_point(false).as_bytes().to_vec()
             }
         }
@@ -103,11 +157,11 @@ impl TestKey {
 
     /// Signs `signing_input` with this key's own algorithm.
     pub fn sign(&self, signing_input: &[u8]) -> Vec<u8> {
-        match self {
-            Self::Rsa { private_key, .. } => private_key
+        match &self.material {
+            KeyMaterial::Rsa(private_key) => private_key
                 .sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(signing_input))
                 .expect("RSA signing"),
-            Self::Ec { signing_key, .. } => {
+            KeyMaterial::Ec(signing_key) => {
                 let signature: p256::ecdsa::Signature = signing_key.sign(signing_input);
                 signature.to_bytes().to_vec()
             }
@@ -116,27 +170,92 @@ impl TestKey {
 
     /// A compact JWS of `claims` under this key's algorithm and `kid`.
     pub fn token(&self, claims: &Value) -> String {
-        self.token_with_header(&json!({"alg": self.algorithm(), "kid": self.kid(), "typ": "JWT"}), claims)
+        self.token_with_header(&json!({"alg": self.algorithm(), "kid": self.kid, "typ": "JWT"}), claims)
     }
 
     /// A compact JWS of `claims` under `header`, signed with this key
     /// whatever the header says.
     pub fn token_with_header(&self, header: &Value, claims: &Value) -> String {
-        let signing_input = format!(
-            "{}.{}",
-            base64url(header.to_string().as_bytes()),
-            base64url(claims.to_string().as_bytes())
-        );
+        let signing_input = signing_input(header, claims);
         let signature = self.sign(signing_input.as_bytes());
         format!("{signing_input}.{}", base64url(&signature))
     }
+
+    /// The algorithm-confusion attack: `claims` under an HS256 header naming
+    /// this key, MACed with the public key's bytes, in the hope that the
+    /// verifier feeds "the key" to HMAC.
+    pub fn hs256_confusion_token(&self, claims: &Value) -> String {
+        let signing_input = signing_input(&json!({"alg": "HS256", "kid": self.kid}), claims);
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.public_key_bytes()).expect("any key size");
+        mac.update(signing_input.as_bytes());
+        format!("{signing_input}.{}", base64url(&mac.finalize().into_bytes()))
+    }
+
+    /// An `alg: none` token naming this key, carrying `signature` (usually
+    /// empty) as its third part.
+    pub fn alg_none_token(&self, claims: &Value, signature: &[u8]) -> String {
+        let signing_input = signing_input(&json!({"alg": "none", "kid": self.kid}), claims);
+        format!("{signing_input}.{}", base64url(signature))
+    }
 }
 
+/// `base64url(header).base64url(claims)`: the part of a JWS that is signed.
+fn signing_input(header: &Value, claims: &Value) -> String {
+    format!("{}.{}", base64url(header.to_string().as_bytes()), base64url(claims.to_string().as_bytes()))
+}
+
+/// Base64url without padding, as JWS uses it.
 pub fn base64url(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// A clock the test moves by hand. Both of its clocks advance together.
+/// `token`'s three parts: header, payload and signature, still encoded.
+///
+/// # Panics
+///
+/// If `token` does not have exactly three parts.
+pub fn token_parts(token: &str) -> [&str; 3] {
+    let parts: Vec<&str> = token.split('.').collect();
+    parts.try_into().unwrap_or_else(|parts: Vec<&str>| panic!("a JWS has 3 parts, not {}", parts.len()))
+}
+
+/// `token` with its payload replaced by `claims` and its header and
+/// signature kept: a forgery that must fail the signature check.
+pub fn with_payload_replaced(token: &str, claims: &Value) -> String {
+    let [header, _, signature] = token_parts(token);
+    format!("{header}.{}.{signature}", base64url(claims.to_string().as_bytes()))
+}
+
+/// `token`'s signature, decoded.
+pub fn signature_bytes(token: &str) -> Vec<u8> {
+    URL_SAFE_NO_PAD.decode(token_parts(token)[2]).expect("a base64url signature")
+}
+
+/// `token` with one bit of its signature flipped.
+pub fn with_signature_bit_flipped(token: &str) -> String {
+    let [header, payload, _] = token_parts(token);
+    let mut signature = signature_bytes(token);
+    signature[10] ^= 0x01;
+    format!("{header}.{payload}.{}", base64url(&signature))
+}
+
+/// `claims` with the members of the object `changes` set, or removed where
+/// they are `null`.
+pub fn with_changes(mut claims: Value, changes: Value) -> Value {
+    let object = claims.as_object_mut().expect("claims are an object");
+    for (name, value) in changes.as_object().expect("changes are an object") {
+        if value.is_null() {
+            object.remove(name);
+        } else {
+            object.insert(name.clone(), value.clone());
+        }
+    }
+    claims
+}
+
+/// A clock the test moves by hand. Its wall clock and its monotonic clock
+/// start at the real ones' readings and advance together, only through
+/// [`advance`](Self::advance).
 #[derive(Debug)]
 pub struct ManualClock {
     wall_start: DateTime<Utc>,
@@ -145,6 +264,8 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
+    /// A clock reading the current time, shared with the verifiers it is
+    /// given to.
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
             wall_start: Utc::now(),
@@ -153,6 +274,7 @@ impl ManualClock {
         })
     }
 
+    /// Moves both clocks forward by `by`.
     pub fn advance(&self, by: Duration) {
         *self.elapsed.lock().expect("clock lock") += by;
     }
@@ -183,6 +305,7 @@ pub enum Served {
     Redirect(String),
 }
 
+#[derive(Debug)]
 struct ServerState {
     served: Mutex<Served>,
     jwks_requests: AtomicUsize,
@@ -191,8 +314,9 @@ struct ServerState {
     held: watch::Sender<bool>,
 }
 
-/// The issuer: an HTTP server on 127.0.0.1 serving `/jwks`, stopped when
-/// dropped.
+/// The issuer: an HTTP server on 127.0.0.1 serving its JWKS at `/jwks`,
+/// stopped when dropped. Its issuer identifier is its base URL.
+#[derive(Debug)]
 pub struct TestIssuer {
     base_url: String,
     state: Arc<ServerState>,
@@ -200,7 +324,7 @@ pub struct TestIssuer {
 }
 
 impl TestIssuer {
-    /// Starts an issuer that publishes `keys`.
+    /// Starts an issuer that publishes `keys`, on a free loopback port.
     pub async fn start(keys: &[&TestKey]) -> Self {
         let state = Arc::new(ServerState {
             served: Mutex::new(Served::Body(jwks(keys).to_string())),
@@ -239,7 +363,9 @@ impl TestIssuer {
         OidcVerifier::with_clock(config, Arc::clone(clock) as Arc<dyn Clock>).expect("verifier")
     }
 
-    /// Claims a verifier of this issuer accepts at `clock`'s time.
+    /// Claims a verifier of this issuer accepts at `clock`'s time: subject
+    /// `user-42`, who is `ada`, Ada Lovelace, `ada@example.com`; valid for
+    /// 300 s.
     pub fn claims(&self, clock: &ManualClock) -> Value {
         let now = clock.now().timestamp();
         json!({
@@ -271,11 +397,13 @@ impl TestIssuer {
         self.state.jwks_requests.load(Ordering::SeqCst)
     }
 
-    /// Holds answers back until [`release`](Self::release).
+    /// Holds answers back until [`release`](Self::release); requests are
+    /// still counted as they arrive.
     pub fn hold(&self) {
         self.state.held.send_replace(true);
     }
 
+    /// Answers the held requests, and from now on answers at once.
     pub fn release(&self) {
         self.state.held.send_replace(false);
     }
@@ -292,6 +420,7 @@ impl Drop for TestIssuer {
     }
 }
 
+/// The JWKS document that publishes `keys`.
 pub fn jwks(keys: &[&TestKey]) -> Value {
     json!({ "keys": keys.iter().map(|key| key.jwk()).collect::<Vec<_>>() })
 }
