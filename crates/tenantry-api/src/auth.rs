@@ -96,13 +96,37 @@ impl Authenticated {
         &self.consistency
     }
 
-    /// Whether the caller's user holds `permission` on `platform:main`.
+    /// The consistency of the checks that decide whether the caller may
+    /// address a tenant at all (membership, platform permissions on reads).
+    /// A revision token makes them read the newest state rather than honour
+    /// the token: a token can be of another tenant, or ahead of the
+    /// database, and how such a token fails must not tell a caller anything
+    /// about a tenant they are not a member of.
+    pub fn gate_consistency(&self) -> Consistency {
+        match self.consistency {
+            Consistency::AtLeastAsFresh(_) => Consistency::FullyConsistent,
+            ref other => other.clone(),
+        }
+    }
+
+    /// Whether the caller's user holds `permission` on `platform:main`, for
+    /// a route that only reads.
     pub async fn has_platform_permission(
         &self,
         state: &ApiState,
         permission: &str,
     ) -> Result<bool, ApiError> {
-        Ok(state.authorizer.check_platform(&self.user_id, permission, &self.consistency).await?)
+        Ok(state.authorizer.check_platform(&self.user_id, permission, &self.gate_consistency()).await?)
+    }
+
+    /// Whether the caller's user holds `permission` on `platform:main` now,
+    /// read from the newest state: for a route that changes data.
+    pub async fn has_platform_permission_for_change(
+        &self,
+        state: &ApiState,
+        permission: &str,
+    ) -> Result<bool, ApiError> {
+        Ok(state.authorizer.check_platform(&self.user_id, permission, &Consistency::FullyConsistent).await?)
     }
 
     /// The scope in which the caller may address tenant `tenant_id` on the
@@ -132,7 +156,7 @@ impl Authenticated {
                 &tenant_object(&tenant.id),
                 names::VIEW,
                 &self.user_id,
-                &self.consistency,
+                &self.gate_consistency(),
                 "tenant",
             )
             .await?;
@@ -254,7 +278,10 @@ async fn select_tenant(authenticated: &Authenticated, state: &ApiState) -> Resul
     let is_member = async {
         let object = tenant_object(scope.tenant_id());
         let subject = tenantry_core::relationship::user_subject(&authenticated.user_id);
-        match state.authorizer.check(&scope, &object, names::VIEW, &subject, &authenticated.consistency).await
+        match state
+            .authorizer
+            .check(&scope, &object, names::VIEW, &subject, &authenticated.gate_consistency())
+            .await
         {
             Ok((true, _)) => Ok(()),
             Ok((false, _)) | Err(Error::NotFound { .. }) => Err(not_a_member()),

@@ -101,7 +101,7 @@ impl ApiState {
 /// the error envelope on every response.
 pub fn router(state: ApiState) -> Router {
     use axum::routing::post;
-    use routes::{api_keys, groups, permissions, relationships, schema, system, tenants, workspaces};
+    use routes::{api_keys, groups, permissions, relationships, schema, system, tenants, users, workspaces};
 
     let layers = ServiceBuilder::new()
         .layer(middleware::from_fn(request_context::request_context))
@@ -162,6 +162,7 @@ pub fn router(state: ApiState) -> Router {
                 .delete(relationships::delete_relationship),
         )
         .route("/v1/schema", get(schema::get_schema).put(schema::put_schema))
+        .route("/v1/me", get(users::get_me))
         .route("/v1/api-keys", get(api_keys::list_api_keys).post(api_keys::create_api_key))
         .route("/v1/api-keys/{id}", get(api_keys::get_api_key).delete(api_keys::revoke_api_key))
         .route("/healthz", get(system::healthz))

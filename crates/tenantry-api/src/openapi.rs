@@ -19,12 +19,15 @@ use crate::dto::{
     CreateTenantRequest, CreateWorkspaceRequest, CreatedApiKeyResponse, CreatedTenantResponse,
     DeleteRelationshipRequest, ExpandRequest, ExpandResponse, ExplanationDto, ExplanationStepDto,
     GroupResponse, LookupResourcesRequest, LookupResourcesResponse, LookupSubjectsRequest,
-    LookupSubjectsResponse, MemberResponse, ObjectDto, PutSchemaRequest, RelationshipDto, SchemaResponse,
-    StatusResponse, SubjectDto, TenantResponse, UpdateGroupRequest, UpdateMemberRequest, UpdateTenantRequest,
-    UpdateWorkspaceRequest, WorkspaceResponse, WriteRelationshipRequest, WrittenRelationshipResponse,
+    LookupSubjectsResponse, MeResponse, MemberResponse, ObjectDto, PutSchemaRequest, RelationshipDto,
+    SchemaResponse, StatusResponse, SubjectDto, TenantResponse, UpdateGroupRequest, UpdateMemberRequest,
+    UpdateTenantRequest, UpdateWorkspaceRequest, WorkspaceResponse, WriteRelationshipRequest,
+    WrittenRelationshipResponse,
 };
 use crate::error::{ErrorBody, ErrorEnvelope};
-use crate::routes::{api_keys, groups, permissions, relationships, schema, system, tenants, workspaces};
+use crate::routes::{
+    api_keys, groups, permissions, relationships, schema, system, tenants, users, workspaces,
+};
 
 /// The name of the bearer security scheme (`Authorization: Bearer <key>`).
 pub const BEARER_SCHEME: &str = "bearer";
@@ -75,6 +78,7 @@ pub const API_KEY_SCHEME: &str = "api_key";
         relationships::delete_relationship,
         schema::get_schema,
         schema::put_schema,
+        users::get_me,
         api_keys::create_api_key,
         api_keys::list_api_keys,
         api_keys::get_api_key,
@@ -126,6 +130,7 @@ pub const API_KEY_SCHEME: &str = "api_key";
         WrittenRelationshipResponse,
         SchemaResponse,
         PutSchemaRequest,
+        MeResponse,
         StatusResponse,
     )),
     modifiers(&SecuritySchemes, &SharedErrorResponses),
@@ -137,6 +142,7 @@ pub const API_KEY_SCHEME: &str = "api_key";
         (name = "permissions", description = "Authorization questions: check, lookups, expand"),
         (name = "relationships", description = "The relationships authorization is computed from"),
         (name = "schema", description = "The deployment's authorization schema"),
+        (name = "users", description = "The caller's own user"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]

@@ -178,6 +178,10 @@ impl<S> Default for Cell<S> {
     }
 }
 
+/// How many times a question mirrors the platform partition into a tenant's
+/// index that concurrent reloads keep replacing, before it gives up.
+const MIRROR_ATTEMPTS: usize = 3;
+
 /// What a sync must achieve.
 #[derive(Debug, Clone, Copy)]
 enum Freshness {
@@ -243,7 +247,11 @@ impl Authorizer {
     fn satisfied(&self, revision: Revision, synced_at: Instant, freshness: Freshness) -> bool {
         match freshness {
             Freshness::Recent => synced_at.elapsed() <= self.config.max_staleness,
-            Freshness::AtLeast(wanted) => revision >= wanted,
+            // A token asks for at least its state, never for less than the
+            // default: an old token must not pin a process to old state.
+            Freshness::AtLeast(wanted) => {
+                revision >= wanted && synced_at.elapsed() <= self.config.max_staleness
+            }
             Freshness::SyncedAfter(instant) => synced_at >= instant,
         }
     }
@@ -393,7 +401,10 @@ impl Authorizer {
         match changes {
             Some(RelationshipChanges::Since { revision, changes }) => {
                 let mut guard = cell.state.write().map_err(poisoned)?;
-                let state = guard.as_mut().expect("a partition with a revision has a state");
+                // Only this task, holding `syncing`, replaces the state.
+                let state = guard
+                    .as_mut()
+                    .ok_or_else(|| Error::internal("an authorization index vanished while it was synced"))?;
                 state.index.apply(&changes).map_err(Error::internal)?;
                 state.revision = revision;
                 state.synced_at = started;
@@ -431,26 +442,27 @@ impl Authorizer {
         Ok(())
     }
 
-    fn forget_tenant(&self, tenant_id: &TenantId) -> Result<()> {
+    /// Drops the tenant's index from memory: after the tenant was deleted,
+    /// or to free the memory of one not asked about for a while. The next
+    /// question loads it again.
+    pub fn forget_tenant(&self, tenant_id: &TenantId) -> Result<()> {
         self.tenants.write().map_err(poisoned)?.remove(tenant_id);
         Ok(())
     }
 
     /// Brings the tenant's mirror of the platform partition up to `view`,
-    /// unless it already mirrors a newer one.
+    /// unless it already mirrors a newer one (or holds nothing yet).
     fn mirror(cell: &Cell<TenantState>, view: &Arc<PlatformView>) -> Result<()> {
-        {
-            let state = cell.state.read().map_err(poisoned)?;
-            let state = state.as_ref().expect("a synced partition has a state");
-            if state.mirrored.as_ref().is_some_and(|mirrored| mirrored.revision >= view.revision) {
-                return Ok(());
-            }
-        }
-        let mut guard = cell.state.write().map_err(poisoned)?;
-        let state = guard.as_mut().expect("a synced partition has a state");
-        if state.mirrored.as_ref().is_some_and(|mirrored| mirrored.revision >= view.revision) {
+        let current = |state: &TenantState| {
+            state.mirrored.as_ref().is_some_and(|mirrored| mirrored.revision >= view.revision)
+        };
+        if cell.state.read().map_err(poisoned)?.as_ref().is_none_or(current) {
             return Ok(());
         }
+        let mut guard = cell.state.write().map_err(poisoned)?;
+        let Some(state) = guard.as_mut().filter(|state| !current(state)) else {
+            return Ok(());
+        };
         let empty = BTreeMap::new();
         let old = state.mirrored.as_ref().map_or(&empty, |mirrored| &mirrored.relationships);
         for (key, relationship) in old {
@@ -500,18 +512,27 @@ impl Authorizer {
         let tenant_id = scope.tenant_id();
         let view = self.platform_view(platform_freshness).await?;
         let cell = self.sync_tenant(tenant_id, tenant_freshness).await?;
-        Self::mirror(&cell, &view)?;
-        let state = cell.state.read().map_err(poisoned)?;
-        let state = state.as_ref().expect("a synced partition has a state");
-        let mirrored = state.mirrored.as_ref().expect("mirrored above");
-        let engine = Engine::new(&mirrored.schema, &state.index, now_micros());
-        let answer = question(&engine);
-        let token = RevisionToken {
-            tenant_id: tenant_id.clone(),
-            tenant: state.revision,
-            platform: mirrored.revision,
-        };
-        Ok((answer, token))
+        // A concurrent reload (after the change log was pruned) may replace
+        // the state between mirroring and reading it; mirror again then.
+        for _ in 0..MIRROR_ATTEMPTS {
+            Self::mirror(&cell, &view)?;
+            let guard = cell.state.read().map_err(poisoned)?;
+            if let Some(state) = guard.as_ref()
+                && let Some(mirrored) = state.mirrored.as_ref()
+            {
+                let engine = Engine::new(&mirrored.schema, &state.index, now_micros());
+                let answer = question(&engine);
+                let token = RevisionToken {
+                    tenant_id: tenant_id.clone(),
+                    tenant: state.revision,
+                    platform: mirrored.revision,
+                };
+                return Ok((answer, token));
+            }
+        }
+        Err(Error::internal(format!(
+            "the authorization index of tenant {tenant_id} was reloaded {MIRROR_ATTEMPTS} times while a question waited"
+        )))
     }
 
     /// Answers a platform-wide question (about `platform:main`) from the

@@ -199,8 +199,9 @@ ALTER TABLE users ADD CONSTRAINT users_oidc_identity_check
 -- writes them (tenantry_core::relationship): every tenant belongs to the
 -- platform; every workspace to its tenant and its parent; the root is
 -- marked; every key has its owner and tenant. Before this migration any key
--- could act anywhere in its own tenant, so each key's user becomes an admin
--- of that tenant, and nobody loses access.
+-- could act anywhere in its own tenant, so the user of each key that still
+-- works (not revoked, not expired) becomes an admin of that tenant, and
+-- nobody who could act loses access; holders of dead keys gain nothing.
 INSERT INTO relationships
     (tenant_id, resource_type, resource_id, relation, subject_type, subject_id, subject_relation)
 SELECT id, 'tenant', id, 'platform', 'platform', 'main', '' FROM tenants
@@ -217,7 +218,8 @@ SELECT tenant_id, 'api_key', id, 'owner', 'user', user_id, '' FROM api_keys
 UNION ALL
 SELECT tenant_id, 'api_key', id, 'tenant', 'tenant', tenant_id, '' FROM api_keys
 UNION ALL
-SELECT DISTINCT tenant_id, 'tenant', tenant_id, 'admin', 'user', user_id, '' FROM api_keys;
+SELECT DISTINCT tenant_id, 'tenant', tenant_id, 'admin', 'user', user_id, ''
+    FROM api_keys WHERE revoked_at IS NULL AND expires_at > now();
 
 -- Every existing tenant's partition starts at revision 1 (what the backfill
 -- wrote); the log starts after it, as if pruned.
@@ -261,3 +263,38 @@ CREATE POLICY tenant_isolation ON relationship_changes
            OR current_setting('tenantry.platform', true) = 'on')
     WITH CHECK (tenant_id = current_setting('tenantry.tenant_id', true)
                 OR current_setting('tenantry.platform', true) = 'on');
+
+-- The platform partition and the schema are global, but not everyone's to
+-- write: a statement made in a tenant's scope (through a bug, or an
+-- injection) must not be able to make anyone a platform admin. Their rows
+-- are read and written only in the platform scope, except that anyone may
+-- read the schema in force (it is not secret; `GET /v1/schema` shows it).
+ALTER TABLE platform_relationships ENABLE ROW LEVEL SECURITY;
+ALTER TABLE platform_relationships FORCE ROW LEVEL SECURITY;
+CREATE POLICY platform_only ON platform_relationships
+    FOR ALL
+    USING (current_setting('tenantry.platform', true) = 'on')
+    WITH CHECK (current_setting('tenantry.platform', true) = 'on');
+
+ALTER TABLE platform_relationship_revisions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE platform_relationship_revisions FORCE ROW LEVEL SECURITY;
+CREATE POLICY platform_only ON platform_relationship_revisions
+    FOR ALL
+    USING (current_setting('tenantry.platform', true) = 'on')
+    WITH CHECK (current_setting('tenantry.platform', true) = 'on');
+
+ALTER TABLE platform_relationship_changes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE platform_relationship_changes FORCE ROW LEVEL SECURITY;
+CREATE POLICY platform_only ON platform_relationship_changes
+    FOR ALL
+    USING (current_setting('tenantry.platform', true) = 'on')
+    WITH CHECK (current_setting('tenantry.platform', true) = 'on');
+
+ALTER TABLE authorization_schemas ENABLE ROW LEVEL SECURITY;
+ALTER TABLE authorization_schemas FORCE ROW LEVEL SECURITY;
+CREATE POLICY anyone_reads ON authorization_schemas
+    FOR SELECT
+    USING (true);
+CREATE POLICY platform_writes ON authorization_schemas
+    FOR INSERT
+    WITH CHECK (current_setting('tenantry.platform', true) = 'on');

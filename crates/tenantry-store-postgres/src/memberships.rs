@@ -6,7 +6,7 @@
 //! the write it permits.
 
 use sqlx::PgConnection;
-use tenantry_core::relationship::{self, ObjectRef, Relationship, SubjectRef, names};
+use tenantry_core::relationship::{self, ObjectRef, Relationship, SubjectRef, names, object_types};
 use tenantry_core::{
     ConflictCode, Error, Member, Membership, MembershipResource, Page, PageRequest, Result, Role, TenantId,
     TenantScope, Timestamp,
@@ -110,8 +110,11 @@ fn is_live(relationship: &Relationship, now: Timestamp) -> bool {
     relationship.expires_at().is_none_or(|expires_at| expires_at > relationship::timestamp_micros(now))
 }
 
-/// Refuses, with `LastAdmin`, to take the admin role from `subject` when
-/// it holds it (unexpired) and no other subject does.
+/// Refuses, with `LastAdmin`, to take the admin role from a user `subject`
+/// when it holds it (unexpired) and no other user that exists does. An
+/// admin role held by a group does not count, since the group's membership
+/// changes without touching the resource, so taking it from a group is
+/// never refused.
 async fn keep_an_admin(
     connection: &mut PgConnection,
     tenant_id: &TenantId,
@@ -121,16 +124,19 @@ async fn keep_an_admin(
     now: Timestamp,
     operation: Operation,
 ) -> Result<()> {
+    let is_user = subject.object_ref().object_type() == object_types::USER && subject.relation().is_none();
     let is_admin =
         held.iter().any(|relationship| relationship.relation() == names::ADMIN && is_live(relationship, now));
-    if !is_admin {
+    if !is_user || !is_admin {
         return Ok(());
     }
     let another_admin: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM relationships WHERE tenant_id = $1 AND resource_type = $2 \
            AND resource_id = $3 AND relation = $4 \
            AND NOT (subject_type = $5 AND subject_id = $6 AND subject_relation = $7) \
-           AND (expires_at IS NULL OR expires_at > $8))",
+           AND (expires_at IS NULL OR expires_at > $8) \
+           AND subject_type = 'user' AND subject_relation = '' \
+           AND subject_id IN (SELECT id FROM users))",
     )
     .bind(tenant_id.to_string())
     .bind(resource.object_type())

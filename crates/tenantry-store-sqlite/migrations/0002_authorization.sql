@@ -230,8 +230,9 @@ DROP TABLE users_before_authorization;
 -- writes them (tenantry_core::relationship): every tenant belongs to the
 -- platform; every workspace to its tenant and its parent; the root is
 -- marked; every key has its owner and tenant. Before this migration any key
--- could act anywhere in its own tenant, so each key's user becomes an admin
--- of that tenant, and nobody loses access.
+-- could act anywhere in its own tenant, so the user of each key that still
+-- works (not revoked, not expired) becomes an admin of that tenant, and
+-- nobody who could act loses access; holders of dead keys gain nothing.
 INSERT INTO relationships
     (tenant_id, resource_type, resource_id, relation, subject_type, subject_id, subject_relation, expires_at)
 SELECT id, 'tenant', id, 'platform', 'platform', 'main', '', NULL FROM tenants
@@ -248,7 +249,8 @@ SELECT tenant_id, 'api_key', id, 'owner', 'user', user_id, '', NULL FROM api_key
 UNION ALL
 SELECT tenant_id, 'api_key', id, 'tenant', 'tenant', tenant_id, '', NULL FROM api_keys
 UNION ALL
-SELECT DISTINCT tenant_id, 'tenant', tenant_id, 'admin', 'user', user_id, '', NULL FROM api_keys;
+SELECT DISTINCT tenant_id, 'tenant', tenant_id, 'admin', 'user', user_id, '', NULL
+    FROM api_keys WHERE revoked_at IS NULL AND julianday(expires_at) > julianday('now');
 
 -- Every existing tenant's partition starts at revision 1 (what the backfill
 -- wrote); the log starts after it, as if pruned.

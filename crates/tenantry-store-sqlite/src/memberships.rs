@@ -117,7 +117,9 @@ fn is_live_admin(relationship: &Relationship, at: Timestamp) -> bool {
         && relationship.expires_at().is_none_or(|expires_at| expires_at > timestamp_micros(at))
 }
 
-/// Whether the resource has a live admin other than `member`.
+/// Whether the resource has a live admin other than `member` who is a user
+/// that exists. An admin role held by a group does not count: its
+/// membership changes without touching the resource, so it may be empty.
 async fn has_other_live_admin(
     connection: &mut SqliteConnection,
     tenant_id: &TenantId,
@@ -131,7 +133,9 @@ async fn has_other_live_admin(
     sqlx::query_scalar(&format!(
         "SELECT EXISTS (SELECT 1 FROM relationships \
          WHERE tenant_id = ?1 AND resource_type = ?2 AND resource_id = ?3 AND relation = ?4 \
-           AND NOT (subject_type = ?5 AND subject_id = ?6 AND subject_relation = ?7) AND {})",
+           AND NOT (subject_type = ?5 AND subject_id = ?6 AND subject_relation = ?7) AND {} \
+           AND subject_type = 'user' AND subject_relation = '' \
+           AND subject_id IN (SELECT id FROM users))",
         live_sql(8)
     ))
     .bind(tenant_id.to_string())
@@ -148,7 +152,9 @@ async fn has_other_live_admin(
 }
 
 /// Refuses, with `LastAdmin`, a change that takes the admin role from a
-/// member who holds it live when nobody else does.
+/// user who holds it live when no other user does. Taking it from a group
+/// is never refused: groups do not count as admins (see
+/// [`has_other_live_admin`]), so it leaves the user admins as they were.
 async fn refuse_removing_last_admin(
     connection: &mut SqliteConnection,
     tenant_id: &TenantId,
@@ -158,8 +164,12 @@ async fn refuse_removing_last_admin(
     at: Timestamp,
     operation: Operation,
 ) -> Result<()> {
+    let is_user = matches!(member, Member::User(_));
     let is_admin = current_roles.iter().any(|relationship| is_live_admin(relationship, at));
-    if is_admin && !has_other_live_admin(connection, tenant_id, resource, member, at, operation).await? {
+    if is_user
+        && is_admin
+        && !has_other_live_admin(connection, tenant_id, resource, member, at, operation).await?
+    {
         return Err(Error::conflict(ConflictCode::LastAdmin));
     }
     Ok(())

@@ -86,7 +86,8 @@ pub struct AddMemberRequest {
     #[serde(default)]
     #[schema(value_type = Option<String>, example = "usr_01J9Z8Y7X6W5V4T3S2R1Q0P9N8")]
     pub user_id: Option<UserId>,
-    /// The user to grant the role to, by username.
+    /// The user to grant the role to, by username: platform admins only
+    /// (usernames are global; everyone else names members by `user_id`).
     #[serde(default)]
     #[schema(value_type = Option<String>, example = "ada")]
     pub username: Option<Username>,
@@ -168,4 +169,26 @@ impl MemberResponse {
             expires_at: membership.expires_at(),
         }
     }
+}
+
+/// The answer of `GET /v1/me`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MeResponse {
+    /// The caller's user id: what tenant, workspace and group admins name
+    /// members by.
+    #[schema(example = "usr_01J9Z8Y7X6W5V4T3S2R1Q0P9N8")]
+    pub id: String,
+    /// Unique across the deployment.
+    pub username: String,
+    /// For people to read.
+    pub display_name: String,
+    /// Contact address, if known.
+    #[schema(required = true)]
+    pub email: Option<String>,
+    /// Whether the user is a platform admin (`platform:main#admin`).
+    pub is_platform_admin: bool,
+    /// For an API key: the tenant it acts in. Null for an OIDC token, which
+    /// names its tenant per request.
+    #[schema(required = true)]
+    pub api_key_tenant_id: Option<String>,
 }

@@ -9,7 +9,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use tenantry_core::relationship::{api_key_object, names, object_types};
+use tenantry_core::relationship::{api_key_object, names, object_types, tenant_object};
 use tenantry_core::service::mint_api_key;
 use tenantry_core::{ApiKeyId, ApiKeyLifetime, Consistency, NewUser, TenantScope};
 
@@ -46,13 +46,33 @@ pub(crate) async fn create_api_key(
     let tenant_id = request.tenant_id.unwrap_or_else(|| caller.tenant_id().clone());
     let in_own_tenant = &tenant_id == caller.tenant_id();
     let for_someone_else = !in_own_tenant || request.username.is_some();
-    if for_someone_else && !caller.authenticated().has_platform_permission(&state, names::MINT_KEY).await? {
+    if for_someone_else
+        && !caller.authenticated().has_platform_permission_for_change(&state, names::MINT_KEY).await?
+    {
         if !in_own_tenant {
             return Err(ApiError::forbidden("only a platform admin may mint keys in another tenant"));
         }
         if request.username.is_some() {
             return Err(ApiError::forbidden("only a platform admin may mint keys for another user"));
         }
+    }
+    if !for_someone_else {
+        // The extractor let the caller in with the freshness reads get; a
+        // new credential needs the newest state: a member removed a moment
+        // ago through another process must not mint one.
+        let own = caller.tenant_scope();
+        state
+            .authorizer
+            .require(
+                own,
+                &tenant_object(own.tenant_id()),
+                names::VIEW,
+                caller.user_id(),
+                &Consistency::FullyConsistent,
+                "tenant",
+            )
+            .await
+            .map_err(|_| ApiError::forbidden("you are not a member of this tenant"))?;
     }
     let scope = TenantScope::new(tenant_id);
     if !in_own_tenant {

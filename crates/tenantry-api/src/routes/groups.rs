@@ -251,7 +251,7 @@ pub(crate) async fn add_group_member(
     JsonBody(request): JsonBody<AddMemberRequest>,
 ) -> Result<(StatusCode, Revisioned<Json<MemberResponse>>), ApiError> {
     let resource = MembershipResource::Group(group_id);
-    support::add_member(&state, caller.tenant_scope(), resource, caller.user_id(), request).await
+    support::add_member(&state, caller.tenant_scope(), resource, caller.authenticated(), request).await
 }
 
 /// Changes a member's role in the group. Needs `manage` on the group.

@@ -11,6 +11,7 @@ pub(crate) mod schema;
 pub(crate) mod support;
 pub(crate) mod system;
 pub(crate) mod tenants;
+pub(crate) mod users;
 pub(crate) mod workspaces;
 
 use crate::error::{ApiError, ErrorCode};

@@ -168,7 +168,7 @@ async fn destination(
     let resource = relationship.resource();
     let resource_type = resource.object_type();
     if resource_type == object_types::PLATFORM {
-        if !caller.authenticated().has_platform_permission(state, names::ADMIN).await? {
+        if !caller.authenticated().has_platform_permission_for_change(state, names::ADMIN).await? {
             return Err(ApiError::forbidden(
                 "only a platform admin may write relationships on `platform:main`",
             ));
@@ -210,9 +210,16 @@ async fn destination(
             ),
             other => other.into(),
         })?;
-    if let (true, Some(role), Some(member)) =
-        (builtin, Role::from_relation(relationship.relation()), member_of_subject(relationship.subject()))
-    {
+    if let (true, Some(role)) = (builtin, Role::from_relation(relationship.relation())) {
+        // A role on a tenant, workspace or group is a membership, held by a
+        // user or by a group's members, and kept by the membership rules.
+        let member = member_of_subject(relationship.subject()).ok_or_else(|| {
+            ApiError::for_field(
+                ErrorCode::InvalidField,
+                "subject",
+                "a role is held by a user (`user:<user id>`) or by a group's members (`group:<group id>#member`)",
+            )
+        })?;
         return Ok(Destination::Membership(membership_resource(scope, resource)?, member, role));
     }
     Ok(Destination::Tenant)

@@ -53,7 +53,7 @@ pub(crate) async fn put_schema(
     caller: Authenticated,
     JsonBody(request): JsonBody<PutSchemaRequest>,
 ) -> Result<Json<SchemaResponse>, ApiError> {
-    if !caller.has_platform_permission(&state, names::ADMIN).await? {
+    if !caller.has_platform_permission_for_change(&state, names::ADMIN).await? {
         return Err(ApiError::forbidden("only a platform admin may change the authorization schema"));
     }
     let expected = match request.expected_version {

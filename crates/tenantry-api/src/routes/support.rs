@@ -18,7 +18,7 @@ use tenantry_core::{
 };
 
 use crate::ApiState;
-use crate::auth::REVISION_HEADER;
+use crate::auth::{Authenticated, REVISION_HEADER};
 use crate::dto::{AddMemberRequest, ListResponse, MemberReference, MemberResponse, UpdateMemberRequest};
 use crate::error::{ApiError, ErrorCode};
 
@@ -173,14 +173,19 @@ pub(crate) async fn list_members(
     Ok(Revisioned(token, Json(ListResponse { items, next_cursor: page.next_cursor })))
 }
 
-/// `POST .../members`: needs `manage` on the resource.
+/// `POST .../members`: needs `manage` on the resource. Naming the member by
+/// username needs a platform admin: usernames are global and chosen by
+/// their users (an OIDC user's comes from their token), so a tenant's admin
+/// could otherwise probe which usernames exist in other tenants, or grant a
+/// role to whoever took a name first. Everyone else names members by id.
 pub(crate) async fn add_member(
     state: &ApiState,
     scope: &TenantScope,
     resource: MembershipResource,
-    user_id: &UserId,
+    caller: &Authenticated,
     request: AddMemberRequest,
 ) -> Result<(StatusCode, Revisioned<Json<MemberResponse>>), ApiError> {
+    let user_id = caller.user_id();
     let object = membership_object(scope.tenant_id(), &resource);
     let kind = resource_kind(&resource);
     state
@@ -190,6 +195,13 @@ pub(crate) async fn add_member(
     expiry_in_future(request.expires_at)?;
     let member = match request.member()? {
         MemberReference::Member(member) => member,
+        MemberReference::Username(_)
+            if !caller.has_platform_permission_for_change(state, names::ADMIN).await? =>
+        {
+            return Err(ApiError::forbidden(
+                "only a platform admin may name a member by username; name them by `user_id` (GET /v1/me shows a user their id)",
+            ));
+        }
         MemberReference::Username(username) => match state.store.find_user_by_username(&username).await? {
             Some(user) => Member::User(user.id),
             None => {

@@ -41,7 +41,7 @@ pub(crate) async fn create_tenant(
     caller: Authenticated,
     JsonBody(request): JsonBody<CreateTenantRequest>,
 ) -> Result<(StatusCode, Revisioned<Json<CreatedTenantResponse>>), ApiError> {
-    if !caller.has_platform_permission(&state, names::CREATE_TENANT).await? {
+    if !caller.has_platform_permission_for_change(&state, names::CREATE_TENANT).await? {
         return Err(ApiError::forbidden("only a platform admin may create tenants"));
     }
     let new_tenant = request.into_new_tenant(caller.user_id().clone())?;
@@ -95,7 +95,7 @@ pub(crate) async fn list_tenants(
         let object = tenant_object(scope.tenant_id());
         match state
             .authorizer
-            .require(&scope, &object, names::VIEW, caller.user_id(), caller.consistency(), "tenant")
+            .require(&scope, &object, names::VIEW, caller.user_id(), &caller.gate_consistency(), "tenant")
             .await
         {
             Ok(_) => {}
@@ -161,7 +161,7 @@ pub(crate) async fn update_tenant(
     let scope = caller.tenant_scope_for(&state, tenant_id).await?;
     let patch = request.into_patch()?;
     if patch.status.is_some() {
-        if !caller.has_platform_permission(&state, names::SUSPEND_TENANT).await? {
+        if !caller.has_platform_permission_for_change(&state, names::SUSPEND_TENANT).await? {
             return Err(ApiError::forbidden("only a platform admin may change a tenant's status"));
         }
     } else {
@@ -201,13 +201,14 @@ pub(crate) async fn delete_tenant(
     caller: Authenticated,
     PathId(tenant_id): PathId<TenantId>,
 ) -> Result<StatusCode, ApiError> {
-    if !caller.has_platform_permission(&state, names::DELETE_TENANT).await? {
+    if !caller.has_platform_permission_for_change(&state, names::DELETE_TENANT).await? {
         // A tenant the caller can see is forbidden to them; any other is
         // not found, like one that does not exist.
         caller.tenant_scope_for(&state, tenant_id).await?;
         return Err(ApiError::forbidden("only a platform admin may delete tenants"));
     }
     state.store.delete_tenant(&PlatformScope::platform_admin(), &tenant_id).await?;
+    state.authorizer.forget_tenant(&tenant_id)?;
     tracing::info!(tenant_id = %tenant_id, "tenant deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -266,7 +267,7 @@ pub(crate) async fn add_tenant_member(
     JsonBody(request): JsonBody<AddMemberRequest>,
 ) -> Result<(StatusCode, Revisioned<Json<MemberResponse>>), ApiError> {
     let scope = caller.tenant_scope_for(&state, tenant_id).await?;
-    support::add_member(&state, &scope, MembershipResource::Tenant, caller.user_id(), request).await
+    support::add_member(&state, &scope, MembershipResource::Tenant, &caller, request).await
 }
 
 /// Changes a member's role on the tenant. Needs `manage` on the tenant.

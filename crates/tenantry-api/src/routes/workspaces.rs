@@ -325,7 +325,7 @@ pub(crate) async fn add_workspace_member(
     JsonBody(request): JsonBody<AddMemberRequest>,
 ) -> Result<(StatusCode, Revisioned<Json<MemberResponse>>), ApiError> {
     let resource = MembershipResource::Workspace(workspace_id);
-    support::add_member(&state, caller.tenant_scope(), resource, caller.user_id(), request).await
+    support::add_member(&state, caller.tenant_scope(), resource, caller.authenticated(), request).await
 }
 
 /// Changes a member's role on the workspace. Needs `manage`.

@@ -21,6 +21,9 @@ crate::on_both_backends!(
     one_role_per_member_per_resource,
     api_keys_are_visible_to_their_owner_and_the_tenant_admins,
     a_key_whose_user_lost_the_tenant_can_do_nothing_there,
+    admins_through_groups_do_not_keep_a_resource_administered,
+    me_shows_the_caller_their_user,
+    a_revoked_platform_admin_is_refused_by_a_stale_process_whatever_the_token,
 );
 
 fn id(value: &Value) -> String {
@@ -96,7 +99,7 @@ async fn an_editor_of_a_child_creates_beneath_it(app: TestApp) {
         &app,
         &admin.token,
         &format!("/v1/workspaces/{child_id}/members"),
-        json!({ "username": member.username, "role": "editor" }),
+        json!({ "user_id": member.user_id.to_string(), "role": "editor" }),
     )
     .await;
     let grandchild = app.create_workspace(&member.token, "grandchild", Some(&child_id)).await;
@@ -436,7 +439,6 @@ async fn one_role_per_member_per_resource(app: TestApp) {
     for (body, field) in [
         (json!({ "role": "member" }), "body"),
         (json!({ "user_id": member.user_id.to_string(), "username": "mia", "role": "member" }), "body"),
-        (json!({ "username": "nobody-has-this", "role": "member" }), "username"),
         (json!({ "user_id": member.user_id.to_string(), "role": "owner" }), "role"),
         (
             json!({ "user_id": member.user_id.to_string(), "role": "member", "expires_at": "2001-01-01T00:00:00Z" }),
@@ -449,6 +451,22 @@ async fn one_role_per_member_per_resource(app: TestApp) {
             .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
         assert_eq!(error["field"], field, "{body}");
     }
+    // Usernames are global: only a platform admin names members by one, so
+    // a tenant's admin cannot probe which usernames exist elsewhere.
+    for username in ["mia", "nobody-has-this"] {
+        app.send(Call::post(&path).key(&admin.token).json(json!({ "username": username, "role": "member" })))
+            .await
+            .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    }
+    // A platform admin may, on the tenant routes (which address any tenant).
+    let by_operator = app
+        .send(
+            Call::post(format!("/v1/tenants/{}/members", admin.tenant_id()))
+                .key(&app.operator.token)
+                .json(json!({ "username": "mia", "role": "member" })),
+        )
+        .await;
+    assert_eq!(by_operator.expect(StatusCode::CREATED)["member_id"], member.user_id.to_string());
     let error = app
         .send(
             Call::post(format!("/v1/tenants/{}/members", admin.tenant_id()))
@@ -514,4 +532,111 @@ async fn a_key_whose_user_lost_the_tenant_can_do_nothing_there(app: TestApp) {
     ] {
         app.send(call.key(&member.token)).await.expect_error(StatusCode::FORBIDDEN, "forbidden");
     }
+}
+
+async fn admins_through_groups_do_not_keep_a_resource_administered(app: TestApp) {
+    let admin = app.tenant_with_key("group-admins").await;
+    let members = format!("/v1/tenants/{}/members", admin.tenant_id());
+    // An empty group made a tenant admin: it administers nothing, since
+    // nobody is in it, so the creator remains the last admin.
+    let group = create_group(&app, &admin.token, "empty-admins").await;
+    add_member(&app, &admin.token, &members, json!({ "group_id": group, "role": "admin" })).await;
+    app.send(Call::delete(format!("{members}/{}", admin.user_id)).key(&admin.token))
+        .await
+        .expect_error(StatusCode::CONFLICT, "last_admin");
+    // Removing the group's admin role is never refused.
+    app.send(Call::delete(format!("{members}/{group}")).key(&admin.token))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    // A role written as a relationship must name a real member shape: a
+    // "user" id that is no user id would count for nothing.
+    let error = app
+        .send(Call::post("/v1/relationships").key(&admin.token).json(json!({
+            "resource": { "type": "tenant", "id": admin.tenant_id() },
+            "relation": "admin",
+            "subject": { "type": "user", "id": "not-a-user-id" },
+        })))
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+    assert_eq!(error["field"], "subject");
+    app.send(Call::delete(format!("{members}/{}", admin.user_id)).key(&admin.token))
+        .await
+        .expect_error(StatusCode::CONFLICT, "last_admin");
+}
+
+async fn a_revoked_platform_admin_is_refused_by_a_stale_process_whatever_the_token(app: TestApp) {
+    let victim = app.tenant_with_key("victim").await;
+    let insider = app.tenant_with_key("insider").await;
+    let platform_admin = json!({
+        "resource": { "type": "platform", "id": "main" },
+        "relation": "admin",
+        "subject": { "type": "user", "id": insider.user_id.to_string() },
+    });
+    let operator = &app.operator.token;
+    app.send(Call::post("/v1/relationships").key(operator).json(platform_admin.clone()))
+        .await
+        .expect(StatusCode::CREATED);
+    // The second process sees the insider as a platform admin, and the
+    // insider keeps a token of that state.
+    let second = app.second_process();
+    let seen = crate::support::send_to(&second, Call::get("/v1/tenants").key(&insider.token)).await;
+    let listed = seen.expect(StatusCode::OK);
+    assert!(
+        listed.to_string().contains(&victim.tenant_id()),
+        "a platform admin lists every tenant: {listed}"
+    );
+    let old_token = crate::support::send_to(
+        &second,
+        Call::get(format!("/v1/workspaces/{}", insider.root_id())).key(&insider.token),
+    )
+    .await
+    .headers
+    .get("x-tenantry-revision")
+    .unwrap()
+    .to_str()
+    .unwrap()
+    .to_owned();
+    // Revoked through the first process.
+    app.send(Call::delete("/v1/relationships").key(operator).json(platform_admin))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    // Platform operations through the second process read the newest state,
+    // with the old token or without one.
+    for call in [
+        Call::delete(format!("/v1/tenants/{}", victim.tenant_id())),
+        Call::post("/v1/tenants").json(json!({ "name": "made-by-an-ex-admin" })),
+        Call::patch(format!("/v1/tenants/{}", insider.tenant_id())).json(json!({ "status": "suspended" })),
+        Call::post("/v1/api-keys")
+            .json(json!({ "name": "stolen", "tenant_id": victim.tenant_id(), "username": "victim-user" })),
+    ] {
+        for token in [Some(old_token.as_str()), None] {
+            let mut call = call.clone().key(&insider.token);
+            if let Some(token) = token {
+                call = call.header("x-tenantry-revision", token);
+            }
+            let reply = crate::support::send_to(&second, call).await;
+            assert!(
+                [StatusCode::FORBIDDEN, StatusCode::NOT_FOUND].contains(&reply.status),
+                "{}: {}",
+                reply.description,
+                reply.text
+            );
+        }
+    }
+    app.send(Call::get(format!("/v1/tenants/{}", victim.tenant_id())).key(operator))
+        .await
+        .expect(StatusCode::OK);
+}
+
+async fn me_shows_the_caller_their_user(app: TestApp) {
+    let admin = app.tenant_with_key("me").await;
+    let member = app.person(&admin, "me-member", Some(Role::Member)).await;
+    let me = app.send(Call::get("/v1/me").key(&member.token)).await.expect(StatusCode::OK);
+    assert_eq!(me["id"], member.user_id.to_string());
+    assert_eq!(me["username"], "me-member");
+    assert_eq!(me["is_platform_admin"], false);
+    assert_eq!(me["api_key_tenant_id"], admin.tenant_id());
+    let operator = app.send(Call::get("/v1/me").key(&app.operator.token)).await.expect(StatusCode::OK);
+    assert_eq!(operator["is_platform_admin"], true);
+    app.send(Call::get("/v1/me")).await.expect_error(StatusCode::UNAUTHORIZED, "missing_credentials");
 }

@@ -103,9 +103,18 @@ impl OidcApp {
         self.app.store().find_user_by_username(&Username::parse(username).unwrap()).await.unwrap()
     }
 
-    /// `admin` gives `member` (a `user_id` or `username` body member) the
-    /// tenant role `role`, over HTTP with the admin's key.
+    /// `admin` gives `member` the tenant role `role`, over HTTP with the
+    /// admin's key. A `username` body member is looked up in the store and
+    /// sent as its `user_id`, since only platform admins name members by
+    /// username.
     async fn grant(&self, admin: &Actor, member: Value, role: &str) {
+        let member = match member.get("username").and_then(Value::as_str) {
+            Some(username) => {
+                let user = self.user(username).await.unwrap_or_else(|| panic!("no user {username}"));
+                json!({ "user_id": user.id.to_string() })
+            }
+            None => member,
+        };
         let body = with_changes(member, json!({ "role": role }));
         self.send(
             Call::post(format!("/v1/tenants/{}/members", admin.tenant_id())).key(&admin.token).json(body),
@@ -363,6 +372,46 @@ async fn the_tenant_comes_from_x_tenant_id_and_needs_membership(app: TestApp) {
         .await
         .expect_error(StatusCode::FORBIDDEN, "forbidden");
     assert_eq!(without_request_id(not_a_member), without_request_id(nonexistent));
+
+    // Nor can a revision token sent beside it: one of the caller's own
+    // tenant, or one naming the target with a revision far ahead. Both
+    // routes that select a tenant (the header, the tenant path) answer a
+    // non-member alike for a tenant that exists and one that does not.
+    let acme_revision = oidc
+        .send(
+            Call::post("/v1/workspaces")
+                .key(&token)
+                .tenant(&acme.tenant_id())
+                .json(json!({ "name": "kims" })),
+        )
+        .await;
+    acme_revision.expect(StatusCode::CREATED);
+    let acme_revision =
+        acme_revision.headers.get("x-tenantry-revision").unwrap().to_str().unwrap().to_owned();
+    let missing = unused_id("ten");
+    for target in [other.tenant_id(), missing.clone()] {
+        for revision in [acme_revision.clone(), format!("{target}.999.0"), format!("{target}.1.999")] {
+            let by_header = oidc
+                .send(
+                    Call::get("/v1/workspaces")
+                        .key(&token)
+                        .tenant(&target)
+                        .header("x-tenantry-revision", &revision),
+                )
+                .await
+                .expect_error(StatusCode::FORBIDDEN, "forbidden");
+            assert_eq!(without_request_id(by_header)["message"], "you are not a member of this tenant");
+            let by_path = oidc
+                .send(
+                    Call::get(format!("/v1/tenants/{target}"))
+                        .key(&token)
+                        .header("x-tenantry-revision", &revision),
+                )
+                .await
+                .expect_error(StatusCode::NOT_FOUND, "not_found");
+            assert_eq!(by_path["message"], "tenant not found", "{target} with {revision}");
+        }
+    }
 }
 
 async fn a_suspended_tenant_answers_a_non_member_like_a_missing_one(app: TestApp) {

@@ -32,7 +32,7 @@ crate::on_both_backends!(
 );
 
 /// Every operation the router serves, as (method, path template).
-const ROUTES: [(&str, &str); 45] = [
+const ROUTES: [(&str, &str); 46] = [
     ("get", "/v1/tenants"),
     ("post", "/v1/tenants"),
     ("get", "/v1/tenants/{id}"),
@@ -70,6 +70,7 @@ const ROUTES: [(&str, &str); 45] = [
     ("delete", "/v1/relationships"),
     ("get", "/v1/schema"),
     ("put", "/v1/schema"),
+    ("get", "/v1/me"),
     ("get", "/v1/api-keys"),
     ("post", "/v1/api-keys"),
     ("get", "/v1/api-keys/{id}"),

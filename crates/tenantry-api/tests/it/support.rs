@@ -80,7 +80,6 @@ pub struct TestApp {
 #[derive(Debug, Clone)]
 pub struct Person {
     pub user_id: UserId,
-    pub username: String,
     pub token: String,
 }
 
@@ -194,7 +193,7 @@ impl TestApp {
         .unwrap();
         // The fixture wrote through the store, behind the authorizer's back.
         self.authorizer.synced(&scope).await.unwrap();
-        Person { user_id: user.id, username: username.to_owned(), token: token.expose().to_owned() }
+        Person { user_id: user.id, token: token.expose().to_owned() }
     }
 
     pub async fn send(&self, call: Call) -> Reply {

@@ -54,6 +54,11 @@ async fn the_authorization_migration_backfills_foundation_data() {
     let developer_id = UserId::generate();
     let operator_key_id = ApiKeyId::generate();
     let developer_key_id = ApiKeyId::generate();
+    // Users whose only keys no longer work: one expired, one revoked.
+    let expired_id = UserId::generate();
+    let revoked_id = UserId::generate();
+    let expired_key_id = ApiKeyId::generate();
+    let revoked_key_id = ApiKeyId::generate();
     let mut owner = PgConnection::connect(&db.owner_url).await.unwrap();
     let foundation_rows = [
         format!(
@@ -77,14 +82,23 @@ async fn the_authorization_migration_backfills_foundation_data() {
         format!(
             "INSERT INTO users (id, username, display_name, email, is_platform_admin, created_at, updated_at) \
              VALUES ('{operator_id}', 'operator', 'operator', NULL, true, now(), now()), \
-                    ('{developer_id}', 'dev', 'dev', NULL, false, now(), now())"
+                    ('{developer_id}', 'dev', 'dev', NULL, false, now(), now()), \
+                    ('{expired_id}', 'expired', 'expired', NULL, false, now(), now()), \
+                    ('{revoked_id}', 'revoked', 'revoked', NULL, false, now(), now())"
         ),
         format!(
             "INSERT INTO api_keys (tenant_id, id, user_id, name, secret_hash, created_at, expires_at) \
              VALUES ('{tenant_id}', '{operator_key_id}', '{operator_id}', 'bootstrap', '\\x00', now(), \
                      now() + interval '1 day'), \
                     ('{tenant_id}', '{developer_key_id}', '{developer_id}', 'ci', '\\x00', now(), \
-                     now() + interval '1 day')"
+                     now() + interval '1 day'), \
+                    ('{tenant_id}', '{expired_key_id}', '{expired_id}', 'old', '\\x00', \
+                     now() - interval '2 days', now() - interval '1 day')"
+        ),
+        format!(
+            "INSERT INTO api_keys (tenant_id, id, user_id, name, secret_hash, created_at, expires_at, revoked_at) \
+             VALUES ('{tenant_id}', '{revoked_key_id}', '{revoked_id}', 'revoked', '\\x00', now(), \
+                     now() + interval '1 day', now())"
         ),
     ];
     let mut transaction = owner.begin().await.unwrap();
@@ -114,18 +128,19 @@ async fn the_authorization_migration_backfills_foundation_data() {
     let tenant_partition = PartitionScope::Tenant(scope.clone());
     let child = store.get_workspace(&scope, &child_id).await.unwrap();
     let mut expected = Vec::new();
-    // Each key's user is an admin of its tenant: nobody loses access.
+    // The user of each working key is an admin of its tenant: nobody who
+    // could act loses access. Dead keys make nobody an admin.
     expected.extend(relationship::new_tenant_relationships(&tenant_id, &root_id, Some(&operator_id)));
     expected.extend(relationship::new_tenant_relationships(&tenant_id, &root_id, Some(&developer_id)));
     expected.extend(relationship::new_workspace_relationships(&child, None));
-    for api_key_id in [&operator_key_id, &developer_key_id] {
+    for api_key_id in [&operator_key_id, &developer_key_id, &expired_key_id, &revoked_key_id] {
         let api_key = store.get_api_key(&scope, api_key_id).await.unwrap();
         expected.extend(relationship::new_api_key_relationships(&api_key));
     }
     let snapshot = store.relationship_snapshot(&tenant_partition).await.unwrap();
     assert_eq!(snapshot.revision, Revision::new(1));
     assert_eq!(texts(&snapshot.relationships), texts(&expected));
-    assert_eq!(snapshot.relationships.len(), 11, "no duplicates: {snapshot:?}");
+    assert_eq!(snapshot.relationships.len(), 15, "no duplicates: {snapshot:?}");
     assert!(snapshot.relationships.iter().all(|relationship| relationship.expires_at().is_none()));
     // The backfill is not in the log: a reader starts from the snapshot.
     let changes = store.relationship_changes(&tenant_partition, Revision::ZERO).await.unwrap();

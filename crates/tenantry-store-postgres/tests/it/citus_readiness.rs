@@ -28,9 +28,11 @@ const REFERENCE_TABLES: [&str; 8] = [
 
 /// The global tables that must have no row-level security: nothing in them
 /// belongs to a tenant, and every scope reads them.
-const GLOBAL_TABLES_WITHOUT_SECURITY: [&str; 6] = [
-    "users",
-    "deployment_settings",
+const GLOBAL_TABLES_WITHOUT_SECURITY: [&str; 2] = ["users", "deployment_settings"];
+
+/// The global tables that only the platform scope writes (and, but for the
+/// schema, reads): their policies compare with `tenantry.platform` only.
+const PLATFORM_TABLES: [&str; 4] = [
     "platform_relationships",
     "platform_relationship_changes",
     "platform_relationship_revisions",
@@ -245,12 +247,30 @@ async fn row_level_security_is_forced_with_subquery_free_policies() {
     .await
     .unwrap();
     let mut tables_with_policy = BTreeSet::new();
+    let mut platform_tables_with_policy = BTreeSet::new();
     for policy in &policies {
         let table: String = policy.get("table_name");
         let name: String = policy.get("name");
         let command: String = policy.get("cmd");
         let qual: Option<String> = policy.get("qual");
         let with_check: Option<String> = policy.get("with_check");
+        if PLATFORM_TABLES.contains(&table.as_str()) {
+            // Writes need the platform scope; only the schema is readable
+            // by everyone. No subquery, no tenant setting.
+            for text in [&qual, &with_check].into_iter().flatten() {
+                assert!(!text.to_uppercase().contains("SELECT"), "{table}.{name} has a subquery: {text}");
+                assert!(!text.contains("tenantry.tenant_id"), "{table}.{name}: {text}");
+            }
+            let writes = ["ALL", "INSERT", "UPDATE", "DELETE"].contains(&command.as_str());
+            if writes {
+                let check = with_check.as_deref().unwrap_or_default();
+                assert!(check.contains("current_setting('tenantry.platform'"), "{table}.{name}: {check}");
+            } else {
+                assert_eq!((table.as_str(), command.as_str()), ("authorization_schemas", "SELECT"), "{name}");
+            }
+            platform_tables_with_policy.insert(table);
+            continue;
+        }
         assert_eq!((name.as_str(), command.as_str()), ("tenant_isolation", "ALL"), "on {table}");
         for (clause, text) in [("USING", &qual), ("WITH CHECK", &with_check)] {
             let text = text.as_deref().unwrap_or_else(|| panic!("{table}.{name} has a {clause} clause"));
@@ -265,6 +285,17 @@ async fn row_level_security_is_forced_with_subquery_free_policies() {
     }
     let protected: BTreeSet<String> = protected.into_iter().collect();
     assert_eq!(tables_with_policy, protected, "exactly the protected tables have a policy");
+    let platform_tables: BTreeSet<String> = PLATFORM_TABLES.iter().map(|table| (*table).to_owned()).collect();
+    assert_eq!(platform_tables_with_policy, platform_tables, "every platform table has a policy");
+    let forced: BTreeSet<String> = names(
+        &mut connection,
+        "SELECT relname::text FROM pg_class WHERE relnamespace = current_schema()::regnamespace \
+         AND relrowsecurity AND relforcerowsecurity \
+         AND relname IN ('platform_relationships', 'platform_relationship_changes', \
+                         'platform_relationship_revisions', 'authorization_schemas')",
+    )
+    .await;
+    assert_eq!(forced, platform_tables, "row-level security is forced on the platform tables");
 }
 
 #[tokio::test]

@@ -257,3 +257,72 @@ async fn the_store_pool_never_carries_a_scope_into_the_next_operation() {
         .unwrap();
     assert_eq!(page.items.len(), 2);
 }
+
+#[tokio::test]
+async fn only_the_platform_scope_writes_the_platform_tables() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let (alpha, _beta) = seed_two_tenants(&db).await;
+    let mut runtime = PgConnection::connect(&db.runtime_url).await.unwrap();
+    let make_admin = format!(
+        "INSERT INTO platform_relationships (resource_type, resource_id, relation, subject_type, subject_id, \
+         subject_relation) VALUES ('platform', 'main', 'admin', 'user', '{}', '')",
+        alpha.api_key.user_id
+    );
+    let new_schema = "INSERT INTO authorization_schemas (version, text, created_at) VALUES (99, 'definition user {}', now())";
+    // In a tenant's scope (a bug or an injection in a tenant request) and
+    // in none, the platform tables cannot be written, and only the schema
+    // can be read.
+    for setting in [Some(("tenantry.tenant_id", alpha.id())), None] {
+        for statement in [make_admin.as_str(), new_schema] {
+            let mut transaction = runtime.begin().await.unwrap();
+            if let Some((name, value)) = &setting {
+                sqlx::query("SELECT set_config($1, $2, true)")
+                    .bind(name)
+                    .bind(value)
+                    .execute(&mut *transaction)
+                    .await
+                    .unwrap();
+            }
+            let error = sqlx::query(statement).execute(&mut *transaction).await.unwrap_err();
+            assert_eq!(sqlstate(&error).as_deref(), Some(POLICY_VIOLATION), "{statement}: {error}");
+            transaction.rollback().await.unwrap();
+        }
+        let mut transaction = runtime.begin().await.unwrap();
+        if let Some((name, value)) = &setting {
+            sqlx::query("SELECT set_config($1, $2, true)")
+                .bind(name)
+                .bind(value)
+                .execute(&mut *transaction)
+                .await
+                .unwrap();
+        }
+        for table in
+            ["platform_relationships", "platform_relationship_revisions", "platform_relationship_changes"]
+        {
+            assert_eq!(
+                count(&mut *transaction, &format!("SELECT count(*) FROM {table}")).await,
+                0,
+                "{table}"
+            );
+        }
+        let deleted =
+            sqlx::query("DELETE FROM platform_relationships").execute(&mut *transaction).await.unwrap();
+        assert_eq!(deleted.rows_affected(), 0);
+        transaction.rollback().await.unwrap();
+    }
+    // Positive control: in the platform scope the same statements pass, and
+    // the bootstrap's platform admin is there to be read.
+    let mut transaction = runtime.begin().await.unwrap();
+    sqlx::query("SELECT set_config('tenantry.platform', 'on', true)")
+        .execute(&mut *transaction)
+        .await
+        .unwrap();
+    assert!(count(&mut *transaction, "SELECT count(*) FROM platform_relationship_revisions").await >= 1);
+    sqlx::query(&make_admin).execute(&mut *transaction).await.unwrap();
+    sqlx::query(new_schema).execute(&mut *transaction).await.unwrap();
+    transaction.commit().await.unwrap();
+    // Anyone may read the schema in force; the platform's relationships
+    // stay hidden outside the platform scope.
+    assert_eq!(count(&mut runtime, "SELECT count(*) FROM authorization_schemas").await, 1);
+    assert_eq!(count(&mut runtime, "SELECT count(*) FROM platform_relationships").await, 0);
+}

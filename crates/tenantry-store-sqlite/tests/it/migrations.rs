@@ -50,6 +50,11 @@ struct Foundation {
     user_id: UserId,
     admin_key_id: ApiKeyId,
     user_key_id: ApiKeyId,
+    /// A user whose only key expired, and one whose only key was revoked.
+    expired_id: UserId,
+    revoked_id: UserId,
+    expired_key_id: ApiKeyId,
+    revoked_key_id: ApiKeyId,
 }
 
 impl Foundation {
@@ -62,12 +67,29 @@ impl Foundation {
             user_id: UserId::generate(),
             admin_key_id: ApiKeyId::generate(),
             user_key_id: ApiKeyId::generate(),
+            expired_id: UserId::generate(),
+            revoked_id: UserId::generate(),
+            expired_key_id: ApiKeyId::generate(),
+            revoked_key_id: ApiKeyId::generate(),
         }
     }
 
     fn statements(&self) -> Vec<String> {
-        let Self { tenant_id, root_id, child_id, admin_id, user_id, admin_key_id, user_key_id } = self;
+        let Self {
+            tenant_id,
+            root_id,
+            child_id,
+            admin_id,
+            user_id,
+            admin_key_id,
+            user_key_id,
+            expired_id,
+            revoked_id,
+            expired_key_id,
+            revoked_key_id,
+        } = self;
         let at = "'2024-01-01T00:00:00+00:00'";
+        let later = "'2099-01-01T00:00:00+00:00'";
         vec![
             format!(
                 "INSERT INTO tenants VALUES ('{tenant_id}', 'acme', 'Acme', 'active', 'hosted_saas', 'global', {at}, {at})"
@@ -89,11 +111,24 @@ impl Foundation {
             ),
             format!(
                 "INSERT INTO api_keys (tenant_id, id, user_id, name, secret_hash, created_at, expires_at) \
-                 VALUES ('{tenant_id}', '{admin_key_id}', '{admin_id}', 'bootstrap', X'00', {at}, {at})"
+                 VALUES ('{tenant_id}', '{admin_key_id}', '{admin_id}', 'bootstrap', X'00', {at}, {later})"
             ),
             format!(
                 "INSERT INTO api_keys (tenant_id, id, user_id, name, secret_hash, created_at, expires_at) \
-                 VALUES ('{tenant_id}', '{user_key_id}', '{user_id}', 'ci', X'01', {at}, {at})"
+                 VALUES ('{tenant_id}', '{user_key_id}', '{user_id}', 'ci', X'01', {at}, {later})"
+            ),
+            format!(
+                "INSERT INTO users (id, username, display_name, email, is_platform_admin, created_at, updated_at) \
+                 VALUES ('{expired_id}', 'expired', 'Expired', NULL, 0, {at}, {at}), \
+                        ('{revoked_id}', 'revoked', 'Revoked', NULL, 0, {at}, {at})"
+            ),
+            format!(
+                "INSERT INTO api_keys (tenant_id, id, user_id, name, secret_hash, created_at, expires_at) \
+                 VALUES ('{tenant_id}', '{expired_key_id}', '{expired_id}', 'old', X'02', {at}, {at})"
+            ),
+            format!(
+                "INSERT INTO api_keys (tenant_id, id, user_id, name, secret_hash, created_at, expires_at, revoked_at) \
+                 VALUES ('{tenant_id}', '{revoked_key_id}', '{revoked_id}', 'revoked', X'03', {at}, {later}, {at})"
             ),
         ]
     }
@@ -133,10 +168,10 @@ async fn the_authorization_migration_backfills_a_foundation_database() {
     );
     assert_eq!(store.get_user(&foundation.user_id).await.unwrap().username.as_str(), "ada");
     for (query, expected) in [
-        ("SELECT count(*) FROM users", 2),
+        ("SELECT count(*) FROM users", 4),
         ("SELECT count(*) FROM pragma_table_info('users') WHERE name = 'is_platform_admin'", 0),
         ("SELECT count(*) FROM pragma_foreign_key_check", 0),
-        ("SELECT count(*) FROM api_keys", 2),
+        ("SELECT count(*) FROM api_keys", 4),
     ] {
         assert_eq!(raw.scalar_i64(query).await, Ok(expected), "{query}");
     }
@@ -152,10 +187,17 @@ async fn the_authorization_migration_backfills_a_foundation_database() {
     let child = store.get_workspace(&scope, &foundation.child_id).await.unwrap();
     let mut expected = new_tenant_relationships(&foundation.tenant_id, &foundation.root_id, None);
     expected.extend(new_workspace_relationships(&child, None));
-    for key_id in [&foundation.admin_key_id, &foundation.user_key_id] {
+    let keys = [
+        &foundation.admin_key_id,
+        &foundation.user_key_id,
+        &foundation.expired_key_id,
+        &foundation.revoked_key_id,
+    ];
+    for key_id in keys {
         expected.extend(new_api_key_relationships(&store.get_api_key(&scope, key_id).await.unwrap()));
     }
-    // Every key's user became an admin of the key's tenant.
+    // The user of every working key became an admin of the key's tenant;
+    // the holders of the expired and the revoked key did not.
     for user_id in [&foundation.admin_id, &foundation.user_id] {
         expected.push(format!("tenant:{}#admin@user:{user_id}", foundation.tenant_id).parse().unwrap());
     }

@@ -303,17 +303,29 @@ pub async fn the_last_admin_can_neither_leave_nor_be_demoted(backend: &TestBacke
         );
     }
 
-    // A group that holds the admin role on a workspace is another admin.
+    // A group's admin role is no other admin: the group's membership changes
+    // without touching the resource, and it may be empty. So the last user
+    // admin stays, and taking the admin role from a group is never refused.
     let readers = create_group(backend, &scope, "readers", None).await;
     store
         .set_membership(&scope, membership(&on_team, Member::Group(readers.id.clone()), Role::Admin))
         .await
         .unwrap();
-    store.remove_membership(&scope, &on_team, &user(&bob)).await.unwrap();
-    expect_conflict(
-        store.remove_membership(&scope, &on_team, &Member::Group(readers.id.clone())).await,
-        ConflictCode::LastAdmin,
-    );
+    expect_conflict(store.remove_membership(&scope, &on_team, &user(&bob)).await, ConflictCode::LastAdmin);
+    store.remove_membership(&scope, &on_team, &Member::Group(readers.id.clone())).await.unwrap();
+    // Nor does a stored "user" that is no user (written by hand) count.
+    let ghost = format!("workspace:{}#admin@user:{}", team_id(&on_team), tenantry_core::UserId::generate());
+    let ghost_write = RelationshipWrite { touch: vec![ghost.parse().unwrap()], delete: vec![] };
+    store.write_relationships(&partition, ghost_write).await.unwrap();
+    expect_conflict(store.remove_membership(&scope, &on_team, &user(&bob)).await, ConflictCode::LastAdmin);
+}
+
+/// The workspace id of a workspace membership resource.
+fn team_id(resource: &MembershipResource) -> String {
+    match resource {
+        MembershipResource::Workspace(workspace_id) => workspace_id.to_string(),
+        other => panic!("not a workspace: {other:?}"),
+    }
 }
 
 /// Unknown resources are not found (another tenant's included), unknown
