@@ -258,6 +258,18 @@ async fn the_store_pool_never_carries_a_scope_into_the_next_operation() {
     assert_eq!(page.items.len(), 2);
 }
 
+/// Sets a transaction-local setting, when there is one.
+async fn set_local(transaction: &mut sqlx::PgConnection, setting: Option<&(&str, String)>) {
+    if let Some((name, value)) = setting {
+        sqlx::query("SELECT set_config($1, $2, true)")
+            .bind(name)
+            .bind(value)
+            .execute(transaction)
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test]
 async fn only_the_platform_scope_writes_the_platform_tables() {
     let Some(db) = PostgresTestDb::create().await else { return };
@@ -275,27 +287,13 @@ async fn only_the_platform_scope_writes_the_platform_tables() {
     for setting in [Some(("tenantry.tenant_id", alpha.id())), None] {
         for statement in [make_admin.as_str(), new_schema] {
             let mut transaction = runtime.begin().await.unwrap();
-            if let Some((name, value)) = &setting {
-                sqlx::query("SELECT set_config($1, $2, true)")
-                    .bind(name)
-                    .bind(value)
-                    .execute(&mut *transaction)
-                    .await
-                    .unwrap();
-            }
+            set_local(&mut transaction, setting.as_ref()).await;
             let error = sqlx::query(statement).execute(&mut *transaction).await.unwrap_err();
             assert_eq!(sqlstate(&error).as_deref(), Some(POLICY_VIOLATION), "{statement}: {error}");
             transaction.rollback().await.unwrap();
         }
         let mut transaction = runtime.begin().await.unwrap();
-        if let Some((name, value)) = &setting {
-            sqlx::query("SELECT set_config($1, $2, true)")
-                .bind(name)
-                .bind(value)
-                .execute(&mut *transaction)
-                .await
-                .unwrap();
-        }
+        set_local(&mut transaction, setting.as_ref()).await;
         for table in
             ["platform_relationships", "platform_relationship_revisions", "platform_relationship_changes"]
         {
