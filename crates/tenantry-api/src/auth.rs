@@ -340,7 +340,7 @@ async fn authenticate_request(headers: &HeaderMap, state: &ApiState) -> Result<A
     } else if let Some(api_key) = one_credential(&presented.api_keys)? {
         let principal =
             authenticate(state.store.as_ref(), &state.hasher, api_key, tenantry_core::now()).await?;
-        span.record("tenant_id", tracing::field::display(&principal.api_key.tenant_id));
+        // The tenant is recorded once it is selected (by `Caller`).
         span.record("api_key_id", tracing::field::display(&principal.api_key.id));
         (principal.api_key.user_id.clone(), Credential::ApiKey(principal))
     } else {

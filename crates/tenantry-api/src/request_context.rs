@@ -106,7 +106,7 @@ pub(crate) fn route_of<B>(request: &axum::http::Request<B>) -> String {
 }
 
 /// The tracing span of a request: method, route template and request id,
-/// plus the tenant and key filled in by authentication. Headers are not
+/// plus the user, tenant and key filled in by authentication. Headers are not
 /// recorded, so no API key can reach the logs through the span.
 pub(crate) fn make_request_span(request: &axum::http::Request<Body>) -> Span {
     let request_id = request.extensions().get::<RequestId>().map_or("", RequestId::as_str);
@@ -117,6 +117,7 @@ pub(crate) fn make_request_span(request: &axum::http::Request<Body>) -> Span {
         request_id = %request_id,
         tenant_id = tracing::field::Empty,
         api_key_id = tracing::field::Empty,
+        user_id = tracing::field::Empty,
     )
 }
 
