@@ -222,8 +222,10 @@ async fn bench_concurrent_writers(backend: &str, store: &Arc<dyn Store>, users: 
 /// 0), as an API handler does before it answers, against the membership
 /// alone in another tenant (side 1).
 async fn bench_write_then_sync(backend: &str, store: &Arc<dyn Store>, users: &[UserId]) {
-    let authorizer =
-        Authorizer::new(store.clone(), AuthorizerConfig { max_staleness: Duration::from_secs(1) });
+    let authorizer = Authorizer::new(
+        store.clone(),
+        AuthorizerConfig { max_staleness: Duration::from_secs(1), idle_eviction: Duration::from_secs(3600) },
+    );
     let mut synced_tenant = SeededTenant::create(store.as_ref(), "synced", SYNC_SAMPLES).await;
     let mut alone_tenant = SeededTenant::create(store.as_ref(), "alone", SYNC_SAMPLES).await;
     // The first sync loads the partition; the ones measured read the change

@@ -110,6 +110,10 @@ pub struct AuthorizerConfig {
     /// How old an index may be before a [`Consistency::MinimizeLatency`]
     /// question first catches it up.
     pub max_staleness: Duration,
+    /// How long a tenant's index may go unasked before
+    /// [`Authorizer::sweep`] drops it from memory (the next question loads
+    /// it again).
+    pub idle_eviction: Duration,
 }
 
 /// What [`Authorizer::sweep`] removed.
@@ -119,6 +123,8 @@ pub struct SweepReport {
     pub expired_relationships: u64,
     /// Change-log entries pruned.
     pub pruned_changes: u64,
+    /// Tenants' indexes dropped from memory for being idle.
+    pub evicted_indexes: u64,
 }
 
 /// The platform partition and the schema at one revision. Immutable: a sync
@@ -170,11 +176,28 @@ struct TenantState {
 struct Cell<S> {
     state: RwLock<Option<S>>,
     syncing: tokio::sync::Mutex<()>,
+    /// When a question last used it, for idle eviction.
+    last_used: std::sync::Mutex<Instant>,
 }
 
 impl<S> Default for Cell<S> {
     fn default() -> Self {
-        Self { state: RwLock::new(None), syncing: tokio::sync::Mutex::new(()) }
+        Self {
+            state: RwLock::new(None),
+            syncing: tokio::sync::Mutex::new(()),
+            last_used: std::sync::Mutex::new(Instant::now()),
+        }
+    }
+}
+
+impl<S> Cell<S> {
+    fn touch(&self) -> Result<()> {
+        *self.last_used.lock().map_err(poisoned)? = Instant::now();
+        Ok(())
+    }
+
+    fn idle_for(&self) -> Result<Duration> {
+        Ok(self.last_used.lock().map_err(poisoned)?.elapsed())
     }
 }
 
@@ -512,6 +535,7 @@ impl Authorizer {
         let tenant_id = scope.tenant_id();
         let view = self.platform_view(platform_freshness).await?;
         let cell = self.sync_tenant(tenant_id, tenant_freshness).await?;
+        cell.touch()?;
         // A concurrent reload (after the change log was pruned) may replace
         // the state between mirroring and reading it; mirror again then.
         for _ in 0..MIRROR_ATTEMPTS {
@@ -748,7 +772,10 @@ impl Authorizer {
     // --- Housekeeping -------------------------------------------------------
 
     /// Deletes expired relationships from the database and from every index
-    /// in memory, and prunes change-log entries older than `log_retention`.
+    /// in memory, prunes change-log entries older than `log_retention`, and
+    /// drops the indexes of tenants no question used for the configured
+    /// idle time. A question about a dropped tenant loads it again; one
+    /// being answered meanwhile keeps its own reference and finishes.
     pub async fn sweep(&self, log_retention: Duration) -> Result<SweepReport> {
         let platform = PlatformScope::authorization();
         let now = crate::now();
@@ -758,14 +785,38 @@ impl Authorizer {
             .store
             .prune_relationship_changes(&platform, now.checked_sub_signed(retention).unwrap_or(now))
             .await?;
-        let cells: Vec<_> = self.tenants.read().map_err(poisoned)?.values().cloned().collect();
         let now_micros = timestamp_micros(now);
-        for cell in cells {
-            if let Some(state) = cell.state.write().map_err(poisoned)?.as_mut() {
+        let cells: Vec<_> = self
+            .tenants
+            .read()
+            .map_err(poisoned)?
+            .iter()
+            .map(|(id, cell)| (id.clone(), cell.clone()))
+            .collect();
+        let mut idle = Vec::new();
+        for (tenant_id, cell) in cells {
+            if cell.idle_for()? >= self.config.idle_eviction {
+                idle.push(tenant_id);
+            } else if let Some(state) = cell.state.write().map_err(poisoned)?.as_mut() {
                 state.index.remove_expired(now_micros);
             }
         }
-        Ok(SweepReport { expired_relationships, pruned_changes })
+        let mut evicted_indexes = 0;
+        if !idle.is_empty() {
+            let mut tenants = self.tenants.write().map_err(poisoned)?;
+            for tenant_id in idle {
+                // Asked about since it was found idle: keep it.
+                let still_idle = match tenants.get(&tenant_id) {
+                    Some(cell) => cell.idle_for()? >= self.config.idle_eviction,
+                    None => false,
+                };
+                if still_idle {
+                    tenants.remove(&tenant_id);
+                    evicted_indexes += 1;
+                }
+            }
+        }
+        Ok(SweepReport { expired_relationships, pruned_changes, evicted_indexes })
     }
 }
 

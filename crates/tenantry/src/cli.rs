@@ -164,6 +164,12 @@ pub struct ServeArgs {
     #[arg(long, env = "TENANTRY_AUTHZ_MAX_STALENESS_MS", default_value = "1000", value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub authz_max_staleness_ms: u64,
 
+    /// How long, in minutes, a tenant's authorization index may go unused
+    /// before it is dropped from this process's memory (it is loaded again
+    /// at the next question about the tenant).
+    #[arg(long, env = "TENANTRY_AUTHZ_IDLE_EVICTION_MINUTES", default_value = "30", value_parser = clap::value_parser!(u64).range(1..=10_080))]
+    pub authz_idle_eviction_minutes: u64,
+
     /// How long, in hours, the relationship change log keeps entries; a
     /// process further behind reloads a tenant's relationships instead.
     #[arg(long, env = "TENANTRY_RELATIONSHIP_LOG_RETENTION_HOURS", default_value = "24", value_parser = clap::value_parser!(u64).range(1..=8760))]

@@ -66,7 +66,10 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
     }
     let authorizer = Arc::new(Authorizer::new(
         store,
-        AuthorizerConfig { max_staleness: Duration::from_millis(arguments.authz_max_staleness_ms) },
+        AuthorizerConfig {
+            max_staleness: Duration::from_millis(arguments.authz_max_staleness_ms),
+            idle_eviction: Duration::from_secs(arguments.authz_idle_eviction_minutes * 60),
+        },
     ));
     let mut state = ApiState::new(authorizer.clone(), hasher, api_config);
     if let Some(verifier) = oidc_verifier(&arguments.oidc)? {
@@ -122,7 +125,8 @@ async fn sweep_forever(authorizer: Arc<Authorizer>, log_retention: Duration) {
             Ok(report) => tracing::info!(
                 expired_relationships = report.expired_relationships,
                 pruned_changes = report.pruned_changes,
-                "swept expired relationships and old change-log entries"
+                evicted_indexes = report.evicted_indexes,
+                "swept expired relationships, old change-log entries and idle indexes"
             ),
             Err(error) => {
                 tracing::warn!(error = %error, "sweeping expired relationships failed; retrying in a minute")

@@ -13,6 +13,7 @@ crate::on_both_backends!(
     a_write_in_one_process_is_seen_with_its_token_in_another,
     a_revocation_in_one_process_is_seen_with_its_token_in_another,
     tokens_from_elsewhere_are_refused,
+    idle_indexes_are_dropped_and_loaded_again,
 );
 
 fn revision_of(reply: &Reply) -> String {
@@ -167,4 +168,43 @@ async fn tokens_from_elsewhere_are_refused(app: TestApp) {
             app.send(Call::get("/v1/workspaces").key(&key).header("x-tenantry-revision", &token)).await;
         assert!(header.status.is_client_error(), "{}: {}", header.description, header.text);
     }
+}
+
+async fn idle_indexes_are_dropped_and_loaded_again(app: TestApp) {
+    use std::time::Duration;
+
+    use tenantry_core::relationship::{names, tenant_object, user_subject};
+    use tenantry_core::{Authorizer, AuthorizerConfig, Consistency, Member, Membership, MembershipResource};
+
+    let admin = app.tenant_with_key("idle").await;
+    let user = app.person(&admin, "idle-reader", None).await;
+    // An hour of staleness, and indexes dropped as soon as a sweep finds
+    // them unused.
+    let config = AuthorizerConfig { max_staleness: Duration::from_secs(3600), idle_eviction: Duration::ZERO };
+    let authorizer = Authorizer::new(app.store().clone(), config);
+    let scope = admin.scope();
+    let is_member = || async {
+        let object = tenant_object(scope.tenant_id());
+        let subject = user_subject(&user.user_id);
+        authorizer
+            .check(&scope, &object, names::VIEW, &subject, &Consistency::MinimizeLatency)
+            .await
+            .unwrap()
+            .0
+    };
+    assert!(!is_member().await);
+    // Granted behind this authorizer's back: its index does not know yet.
+    let membership = Membership::new(
+        MembershipResource::Tenant,
+        Member::User(user.user_id.clone()),
+        tenantry_core::Role::Member,
+        None,
+    )
+    .unwrap();
+    app.store().set_membership(&scope, membership).await.unwrap();
+    assert!(!is_member().await, "the index is an hour fresh and was not caught up");
+    let report = authorizer.sweep(Duration::from_secs(3600)).await.unwrap();
+    assert!(report.evicted_indexes >= 1, "{report:?}");
+    // Dropped, so the next question loads the tenant again, grant included.
+    assert!(is_member().await);
 }

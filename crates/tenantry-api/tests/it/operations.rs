@@ -450,8 +450,10 @@ async fn unhealthy_app(ping_answers: bool) -> TestApp {
     let mut app = TestApp::new(tenantry_test_support::sqlite::backend().await).await;
     let hasher = ApiKeyHasher::new(&TEST_PEPPER).unwrap();
     let store: Arc<dyn Store> = Arc::new(UnhealthyStore { ping_answers });
-    let authorizer =
-        Arc::new(Authorizer::new(store, AuthorizerConfig { max_staleness: Duration::from_secs(1) }));
+    let authorizer = Arc::new(Authorizer::new(
+        store,
+        AuthorizerConfig { max_staleness: Duration::from_secs(1), idle_eviction: Duration::from_secs(3600) },
+    ));
     let state = ApiState::new(authorizer, hasher, ApiConfig::defaults());
     app.router = router(state);
     app

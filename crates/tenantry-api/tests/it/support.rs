@@ -108,7 +108,7 @@ impl TestApp {
     pub fn new_authorizer(backend: &TestBackend) -> Arc<Authorizer> {
         Arc::new(Authorizer::new(
             backend.store.clone(),
-            AuthorizerConfig { max_staleness: TEST_MAX_STALENESS },
+            AuthorizerConfig { max_staleness: TEST_MAX_STALENESS, idle_eviction: TEST_MAX_STALENESS },
         ))
     }
 
@@ -172,8 +172,12 @@ impl TestApp {
     /// on the tenant (none when `None`).
     pub async fn person(&self, actor: &Actor, username: &str, role: Option<Role>) -> Person {
         let store = self.store();
-        let user =
-            store.ensure_user(NewUser::from_username(Username::parse(username).unwrap())).await.unwrap();
+        // A new user, always: a name taken already (`<tenant>-user` is each
+        // tenant's admin) would silently hand the test someone else.
+        let user = store
+            .create_user(NewUser::from_username(Username::parse(username).unwrap()))
+            .await
+            .unwrap_or_else(|error| panic!("person {username}: {error}"));
         let scope = actor.scope();
         if let Some(role) = role {
             let membership =
