@@ -30,7 +30,7 @@ use axum::http::{HeaderMap, HeaderName, header};
 use tenantry_core::relationship::{names, tenant_object};
 use tenantry_core::service::{Principal, authenticate, oidc_sign_in};
 use tenantry_core::{
-    ApiKeyId, Consistency, Error, RevisionToken, TenantId, TenantScope, TenantStatus, UserId,
+    ApiKeyId, Consistency, Error, RevisionToken, Tenant, TenantId, TenantScope, TenantStatus, UserId,
 };
 use tenantry_oidc::VerifiedClaims;
 
@@ -129,17 +129,18 @@ impl Authenticated {
         Ok(state.authorizer.check_platform(&self.user_id, permission, &Consistency::FullyConsistent).await?)
     }
 
-    /// The scope in which the caller may address tenant `tenant_id` on the
+    /// The tenant `tenant_id`, as read, and the scope in which the caller may
+    /// address it on the
     /// `/v1/tenants/{id}` routes: an API key addresses its own tenant only,
     /// unless its user is a platform admin; the tenant must be active unless
     /// the caller is a platform admin (who must be able to read and
     /// re-activate it); and the caller must be able to see the tenant,
     /// else it is not found.
-    pub async fn tenant_scope_for(
+    pub async fn tenant_for(
         &self,
         state: &ApiState,
         tenant_id: TenantId,
-    ) -> Result<TenantScope, ApiError> {
+    ) -> Result<(TenantScope, Tenant), ApiError> {
         let is_platform_admin = self.has_platform_permission(state, names::SUSPEND_TENANT).await?;
         if let Some(key_tenant_id) = self.key_tenant_id()
             && key_tenant_id != &tenant_id
@@ -163,7 +164,7 @@ impl Authenticated {
         if tenant.status != TenantStatus::Active && !is_platform_admin {
             return Err(tenant_inactive(tenant.status));
         }
-        Ok(scope)
+        Ok((scope, tenant))
     }
 }
 

@@ -351,6 +351,21 @@ pub struct RelationshipFilter {
     pub subject_relation: Option<String>,
 }
 
+impl RelationshipFilter {
+    /// The relationships between one resource and one subject (a plain
+    /// subject when it names no relation), of `relation` or of any.
+    pub fn between(resource: &ObjectRef, relation: Option<&str>, subject: &SubjectRef) -> Self {
+        Self {
+            resource_type: Some(resource.object_type().to_owned()),
+            resource_id: Some(resource.id().to_owned()),
+            relation: relation.map(str::to_owned),
+            subject_type: Some(subject.object_ref().object_type().to_owned()),
+            subject_id: Some(subject.object_ref().id().to_owned()),
+            subject_relation: Some(subject.relation().unwrap_or_default().to_owned()),
+        }
+    }
+}
+
 /// How many stored relationships have one shape, across all partitions:
 /// what a schema change must keep allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use tenantry_authz::{
     Expansion, ExpansionNode, Explanation, Link, ObjectRef, Reason, Relationship, SubjectRef,
 };
 use tenantry_core::relationship::{timestamp_from_micros, timestamp_micros};
-use tenantry_core::{Consistency, Error, RevisionToken};
+use tenantry_core::{Consistency, RevisionToken};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorCode};
@@ -173,13 +173,6 @@ pub struct ExplanationStepDto {
 
 impl From<&Explanation> for ExplanationDto {
     fn from(explanation: &Explanation) -> Self {
-        let index = |step: tenantry_authz::StepId| {
-            explanation
-                .steps()
-                .iter()
-                .position(|candidate| Some(candidate) == explanation.step(step))
-                .unwrap_or_default()
-        };
         let steps = explanation
             .steps()
             .iter()
@@ -187,17 +180,17 @@ impl From<&Explanation> for ExplanationDto {
                 let (reason, relationships, then) = match step.reason() {
                     Reason::Direct { relationship } => ("direct", vec![relationship.to_string()], Vec::new()),
                     Reason::SubjectSet { relationship, then } => {
-                        ("subject_set", vec![relationship.to_string()], vec![index(*then)])
+                        ("subject_set", vec![relationship.to_string()], vec![then.index()])
                     }
                     Reason::Expression { because } => {
                         let mut relationships = Vec::new();
                         let mut then = Vec::new();
                         for link in because {
                             match link {
-                                Link::SameObject { then: step } => then.push(index(*step)),
+                                Link::SameObject { then: step } => then.push(step.index()),
                                 Link::Arrow { relationship, then: step } => {
                                     relationships.push(relationship.to_string());
-                                    then.push(index(*step));
+                                    then.push(step.index());
                                 }
                             }
                         }
@@ -562,9 +555,4 @@ pub fn lookup_limit(limit: Option<u32>) -> Result<std::num::NonZeroUsize, ApiErr
     } else {
         Err(ApiError::for_field(ErrorCode::InvalidField, "limit", "must be an integer between 1 and 1000"))
     }
-}
-
-/// Turns a domain error about the consistency token into the API's.
-pub fn consistency_error(error: Error) -> ApiError {
-    error.into()
 }

@@ -186,17 +186,13 @@ async fn destination(
         ));
     }
     let scope = caller.tenant_scope();
-    let builtin =
-        matches!(resource_type, object_types::TENANT | object_types::WORKSPACE | object_types::GROUP);
-    let (object, kind) = if builtin {
-        (resource.clone(), resource_type)
-    } else {
-        (tenant_object(scope.tenant_id()), "tenant")
-    };
-    let kind = match kind {
-        object_types::WORKSPACE => "workspace",
-        object_types::GROUP => "group",
-        _ => "tenant",
+    // Tenantry's own types are managed by their `manage`; the types a
+    // platform adds, by the tenant's.
+    let (object, kind, builtin) = match resource_type {
+        object_types::TENANT => (resource.clone(), object_types::TENANT, true),
+        object_types::WORKSPACE => (resource.clone(), object_types::WORKSPACE, true),
+        object_types::GROUP => (resource.clone(), object_types::GROUP, true),
+        _ => (tenant_object(scope.tenant_id()), object_types::TENANT, false),
     };
     state
         .authorizer
@@ -352,15 +348,11 @@ async fn is_stored(
     partition: &PartitionScope,
     relationship: &Relationship,
 ) -> Result<bool, ApiError> {
-    let subject = relationship.subject();
-    let filter = RelationshipFilter {
-        resource_type: Some(relationship.resource().object_type().to_owned()),
-        resource_id: Some(relationship.resource().id().to_owned()),
-        relation: Some(relationship.relation().to_owned()),
-        subject_type: Some(subject.object_ref().object_type().to_owned()),
-        subject_id: Some(subject.object_ref().id().to_owned()),
-        subject_relation: Some(subject.relation().unwrap_or_default().to_owned()),
-    };
+    let filter = RelationshipFilter::between(
+        relationship.resource(),
+        Some(relationship.relation()),
+        relationship.subject(),
+    );
     let page = PageRequest { limit: PageLimit::new(1).expect("valid literal"), after: None };
     Ok(!state.store.list_relationships(partition, &filter, page).await?.items.is_empty())
 }

@@ -62,6 +62,7 @@ pub(crate) async fn put_schema(
     };
     let (stored, _) = state.authorizer.put_schema(&request.schema, expected).await?;
     tracing::info!(version = stored.version, user_id = %caller.user_id(), "authorization schema replaced");
-    let (schema, version) = state.authorizer.schema(&Consistency::FullyConsistent).await?;
+    // `put_schema` has just caught this process up: no further read.
+    let (schema, version) = state.authorizer.schema(&Consistency::MinimizeLatency).await?;
     Ok(Json(SchemaResponse { version, schema: schema.to_string() }))
 }

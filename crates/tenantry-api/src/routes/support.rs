@@ -117,10 +117,6 @@ pub(crate) fn page_of<T>(items: Vec<T>, next_cursor: Option<String>) -> Page<T> 
     Page { items, next_cursor }
 }
 
-fn resource_kind(resource: &MembershipResource) -> &'static str {
-    resource.kind()
-}
-
 fn expiry_in_future(expires_at: Option<chrono::DateTime<chrono::Utc>>) -> Result<(), ApiError> {
     match expires_at {
         Some(expires_at) if expires_at <= tenantry_core::now() => {
@@ -164,10 +160,8 @@ pub(crate) async fn list_members(
     page: PageRequest<Member>,
 ) -> Result<Revisioned<Json<ListResponse<MemberResponse>>>, ApiError> {
     let object = membership_object(scope.tenant_id(), &resource);
-    let token = state
-        .authorizer
-        .require(scope, &object, names::VIEW, user_id, consistency, resource_kind(&resource))
-        .await?;
+    let token =
+        state.authorizer.require(scope, &object, names::VIEW, user_id, consistency, resource.kind()).await?;
     let page = state.store.list_memberships(scope, &resource, page).await?;
     let items = member_responses(state, &page.items).await?;
     Ok(Revisioned(token, Json(ListResponse { items, next_cursor: page.next_cursor })))
@@ -187,7 +181,7 @@ pub(crate) async fn add_member(
 ) -> Result<(StatusCode, Revisioned<Json<MemberResponse>>), ApiError> {
     let user_id = caller.user_id();
     let object = membership_object(scope.tenant_id(), &resource);
-    let kind = resource_kind(&resource);
+    let kind = resource.kind();
     state
         .authorizer
         .require(scope, &object, names::MANAGE, user_id, &Consistency::FullyConsistent, kind)
@@ -235,15 +229,7 @@ async fn has_role(
     member: &Member,
 ) -> Result<bool, ApiError> {
     let object = membership_object(scope.tenant_id(), resource);
-    let subject = member_subject(member);
-    let filter = RelationshipFilter {
-        resource_type: Some(object.object_type().to_owned()),
-        resource_id: Some(object.id().to_owned()),
-        relation: None,
-        subject_type: Some(subject.object_ref().object_type().to_owned()),
-        subject_id: Some(subject.object_ref().id().to_owned()),
-        subject_relation: Some(subject.relation().unwrap_or_default().to_owned()),
-    };
+    let filter = RelationshipFilter::between(&object, None, &member_subject(member));
     let partition = tenantry_core::PartitionScope::Tenant(scope.clone());
     let now = timestamp_micros(tenantry_core::now());
     let page = PageRequest { limit: tenantry_core::PageLimit::new(10).expect("valid literal"), after: None };
@@ -265,7 +251,7 @@ pub(crate) async fn update_member(
     request: UpdateMemberRequest,
 ) -> Result<Revisioned<Json<MemberResponse>>, ApiError> {
     let object = membership_object(scope.tenant_id(), &resource);
-    let kind = resource_kind(&resource);
+    let kind = resource.kind();
     state
         .authorizer
         .require(scope, &object, names::MANAGE, user_id, &Consistency::FullyConsistent, kind)
@@ -292,7 +278,7 @@ pub(crate) async fn remove_member(
     user_id: &UserId,
 ) -> Result<Revisioned<StatusCode>, ApiError> {
     let object = membership_object(scope.tenant_id(), &resource);
-    let kind = resource_kind(&resource);
+    let kind = resource.kind();
     let leaving = member == Member::User(user_id.clone());
     let permission = if leaving { names::VIEW } else { names::MANAGE };
     state

@@ -130,8 +130,7 @@ pub(crate) async fn get_tenant(
     caller: Authenticated,
     PathId(tenant_id): PathId<TenantId>,
 ) -> Result<Json<TenantResponse>, ApiError> {
-    let scope = caller.tenant_scope_for(&state, tenant_id).await?;
-    let tenant = state.store.get_tenant(&scope).await?;
+    let (_, tenant) = caller.tenant_for(&state, tenant_id).await?;
     Ok(Json(tenant.into()))
 }
 
@@ -158,7 +157,7 @@ pub(crate) async fn update_tenant(
     PathId(tenant_id): PathId<TenantId>,
     JsonBody(request): JsonBody<UpdateTenantRequest>,
 ) -> Result<Json<TenantResponse>, ApiError> {
-    let scope = caller.tenant_scope_for(&state, tenant_id).await?;
+    let (scope, _) = caller.tenant_for(&state, tenant_id).await?;
     let patch = request.into_patch()?;
     if patch.status.is_some() {
         if !caller.has_platform_permission_for_change(&state, names::SUSPEND_TENANT).await? {
@@ -204,7 +203,7 @@ pub(crate) async fn delete_tenant(
     if !caller.has_platform_permission_for_change(&state, names::DELETE_TENANT).await? {
         // A tenant the caller can see is forbidden to them; any other is
         // not found, like one that does not exist.
-        caller.tenant_scope_for(&state, tenant_id).await?;
+        caller.tenant_for(&state, tenant_id).await?;
         return Err(ApiError::forbidden("only a platform admin may delete tenants"));
     }
     state.store.delete_tenant(&PlatformScope::platform_admin(), &tenant_id).await?;
@@ -231,7 +230,7 @@ pub(crate) async fn list_tenant_members(
     PathId(tenant_id): PathId<TenantId>,
     ListQuery(page_request): ListQuery<MemberCursor>,
 ) -> Result<Revisioned<Json<ListResponse<MemberResponse>>>, ApiError> {
-    let scope = caller.tenant_scope_for(&state, tenant_id).await?;
+    let (scope, _) = caller.tenant_for(&state, tenant_id).await?;
     let page = support::member_page(page_request);
     support::list_members(
         &state,
@@ -266,7 +265,7 @@ pub(crate) async fn add_tenant_member(
     PathId(tenant_id): PathId<TenantId>,
     JsonBody(request): JsonBody<AddMemberRequest>,
 ) -> Result<(StatusCode, Revisioned<Json<MemberResponse>>), ApiError> {
-    let scope = caller.tenant_scope_for(&state, tenant_id).await?;
+    let (scope, _) = caller.tenant_for(&state, tenant_id).await?;
     support::add_member(&state, &scope, MembershipResource::Tenant, &caller, request).await
 }
 
@@ -294,7 +293,7 @@ pub(crate) async fn update_tenant_member(
     path: MemberPath<TenantId>,
     JsonBody(request): JsonBody<UpdateMemberRequest>,
 ) -> Result<Revisioned<Json<MemberResponse>>, ApiError> {
-    let scope = caller.tenant_scope_for(&state, path.id).await?;
+    let (scope, _) = caller.tenant_for(&state, path.id).await?;
     support::update_member(&state, &scope, MembershipResource::Tenant, path.member, caller.user_id(), request)
         .await
 }
@@ -322,6 +321,6 @@ pub(crate) async fn remove_tenant_member(
     caller: Authenticated,
     path: MemberPath<TenantId>,
 ) -> Result<Revisioned<StatusCode>, ApiError> {
-    let scope = caller.tenant_scope_for(&state, path.id).await?;
+    let (scope, _) = caller.tenant_for(&state, path.id).await?;
     support::remove_member(&state, &scope, MembershipResource::Tenant, path.member, caller.user_id()).await
 }

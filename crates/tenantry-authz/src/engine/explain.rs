@@ -15,6 +15,13 @@ use crate::schema::{Expression, ItemKind, Operator};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct StepId(usize);
 
+impl StepId {
+    /// The step's position in [`Explanation::steps`].
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
 /// One proven fact: the subject holds `name` on `resource`, for `reason`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {

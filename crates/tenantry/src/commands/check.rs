@@ -34,14 +34,16 @@ pub async fn run(authorizer: &Authorizer, arguments: CheckArgs, output: Output) 
     let explain = arguments.explain;
     let (answer, token) = authorizer
         .evaluate(&scope, &Consistency::FullyConsistent, |engine| {
-            engine.explain(&resource, &permission, &subject).map(|explanation| {
-                (
-                    explanation.is_some(),
-                    explanation.map(|explanation| {
+            if explain {
+                engine.explain(&resource, &permission, &subject).map(|explanation| {
+                    let relationships = explanation.as_ref().map(|explanation| {
                         explanation.relationships().iter().map(ToString::to_string).collect::<Vec<_>>()
-                    }),
-                )
-            })
+                    });
+                    (explanation.is_some(), relationships)
+                })
+            } else {
+                engine.check(&resource, &permission, &subject).map(|allowed| (allowed, None))
+            }
         })
         .await
         .with_context(|| format!("checking {resource}#{permission}@{subject} in tenant {}", tenant.name))?;
@@ -52,7 +54,7 @@ pub async fn run(authorizer: &Authorizer, arguments: CheckArgs, output: Output) 
         permission: permission.clone(),
         subject: subject.to_string(),
         revision: token.to_string(),
-        relationships: relationships.filter(|_| explain),
+        relationships,
     };
     output.emit(&view, || {
         let mut text = format!(

@@ -4,6 +4,8 @@
 //! token of the change, which a running server honours in
 //! `X-Tenantry-Revision`.
 
+use std::collections::HashMap;
+
 use anyhow::Context;
 use serde::Serialize;
 use tenantry_core::{
@@ -66,10 +68,7 @@ pub async fn run(authorizer: &Authorizer, command: MemberCommand, output: Output
             )
             .await
             .with_context(|| format!("listing the members of {described}"))?;
-            let mut views = Vec::with_capacity(memberships.len());
-            for membership in &memberships {
-                views.push(view(store, &scope, membership).await?);
-            }
+            let views = views(store, &scope, &memberships).await?;
             let rows: Vec<Vec<String>> = views
                 .iter()
                 .map(|view| {
@@ -87,19 +86,43 @@ pub async fn run(authorizer: &Authorizer, command: MemberCommand, output: Output
     }
 }
 
-async fn view(store: &dyn Store, scope: &TenantScope, membership: &Membership) -> anyhow::Result<MemberView> {
-    let name = match membership.member() {
-        Member::User(user_id) => store.get_user(user_id).await.map(|user| user.username.to_string()),
-        Member::Group(group_id) => store.get_group(scope, group_id).await.map(|group| group.name.to_string()),
+/// The memberships as printed, with each member's name, read in two
+/// queries (one for the users, one for the groups).
+async fn views(
+    store: &dyn Store,
+    scope: &TenantScope,
+    memberships: &[Membership],
+) -> anyhow::Result<Vec<MemberView>> {
+    let mut user_ids = Vec::new();
+    let mut group_ids = Vec::new();
+    for membership in memberships {
+        match membership.member() {
+            Member::User(user_id) => user_ids.push(user_id.clone()),
+            Member::Group(group_id) => group_ids.push(group_id.clone()),
+        }
     }
-    .with_context(|| format!("reading member {}", membership.member()))?;
-    Ok(MemberView {
-        member_type: membership.member().kind(),
-        member_id: membership.member().id_string(),
-        name,
-        role: membership.role(),
-        expires_at: membership.expires_at().map(|at| output::timestamp(&at)),
-    })
+    let mut names = HashMap::new();
+    for user in store.users_by_ids(&user_ids).await.context("reading the members' users")? {
+        names.insert(Member::User(user.id), user.username.into_string());
+    }
+    for group in store.groups_by_ids(scope, &group_ids).await.context("reading the members' groups")? {
+        names.insert(Member::Group(group.id), group.name.into_string());
+    }
+    memberships
+        .iter()
+        .map(|membership| {
+            let name = names.get(membership.member()).cloned().ok_or_else(|| {
+                tenantry_core::Error::internal(format!("member {} vanished", membership.member()))
+            })?;
+            Ok(MemberView {
+                member_type: membership.member().kind(),
+                member_id: membership.member().id_string(),
+                name,
+                role: membership.role(),
+                expires_at: membership.expires_at().map(|at| output::timestamp(&at)),
+            })
+        })
+        .collect()
 }
 
 /// The tenant and the resource of a membership command, and words for it.
