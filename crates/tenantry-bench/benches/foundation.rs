@@ -352,10 +352,7 @@ async fn main() {
         match PostgresTestDb::create().await {
             None => println!("postgres benchmarks skipped: PostgreSQL is not reachable"),
             Some(db) => {
-                let store = tenantry_store_postgres::PostgresStore::connect(&db.runtime_url)
-                    .await
-                    .expect("connect as the runtime role");
-                let store: Arc<dyn Store> = Arc::new(store);
+                let store: Arc<dyn Store> = Arc::new(db.server_store().await);
                 bench_authenticate("postgres", store.as_ref()).await;
                 bench_workspace_create("postgres", store.as_ref()).await;
                 let tenant_ids = seed_postgres(&db.owner_url).await;

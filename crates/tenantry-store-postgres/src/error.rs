@@ -17,9 +17,9 @@ use tenantry_core::{ConflictCode, Error};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Operation {
     Connect,
-    CheckRuntimeRole,
+    CheckConnectedRole,
     Migrate,
-    GrantRuntimeRole,
+    GrantRole,
     Ping,
     ReadMigrations,
     ApiKeyPepper,
@@ -74,9 +74,9 @@ impl Operation {
     pub(crate) fn describe(self) -> &'static str {
         match self {
             Self::Connect => "connecting to PostgreSQL",
-            Self::CheckRuntimeRole => "checking the connected role",
+            Self::CheckConnectedRole => "checking a role",
             Self::Migrate => "migrating the PostgreSQL database",
-            Self::GrantRuntimeRole => "granting the runtime role its privileges",
+            Self::GrantRole => "granting a role its privileges",
             Self::Ping => "pinging the PostgreSQL database",
             Self::ReadMigrations => "reading the applied migrations",
             Self::ApiKeyPepper => "reading or creating the API key pepper",

@@ -27,11 +27,16 @@ use crate::{PostgresStore, groups, memberships, relationships, users};
 pub(crate) enum TransactionScope<'scope> {
     /// One tenant's rows: `SET LOCAL tenantry.tenant_id`.
     Tenant(&'scope TenantScope),
-    /// Every tenant's rows, for the named operator operations:
-    /// `SET LOCAL tenantry.platform = 'on'`.
+    /// Every tenant's rows and the platform's tables, for the named
+    /// operations: a platform-role connection, which the `platform_scope`
+    /// policies admit by its identity.
     Platform(&'scope PlatformScope),
-    /// The global tables only (users, deployment settings): no setting, so
-    /// row-level security hides every tenant-owned row.
+    /// The deployment settings (the API key pepper): a platform-role
+    /// connection, since the runtime role has no privilege on them.
+    Deployment,
+    /// The global tables only (users, the schema, the migrations): a
+    /// runtime connection with no tenant setting, so row-level security
+    /// hides every tenant-owned row.
     Global,
 }
 
@@ -104,11 +109,14 @@ impl PostgresStore {
         // The setting is worked out before the first await, so that the
         // future holds no borrowed scope across it (which would keep it
         // from being provably `Send` for `async_trait`).
-        let statement = match scope {
-            TransactionScope::Tenant(scope) => Some(format!(
-                "SET LOCAL tenantry.tenant_id = {}",
-                quote_literal(&scope.tenant_id().to_string())
-            )),
+        let (pool, statement) = match scope {
+            TransactionScope::Tenant(scope) => (
+                &self.tenant_pool,
+                Some(format!(
+                    "SET LOCAL tenantry.tenant_id = {}",
+                    quote_literal(&scope.tenant_id().to_string())
+                )),
+            ),
             TransactionScope::Platform(platform) => {
                 // The authorizer reads the platform partition and sweeps
                 // every few seconds; an operator's operations are rare and
@@ -126,15 +134,14 @@ impl PostgresStore {
                         "cross-tenant operation in platform scope"
                     );
                 }
-                Some("SET LOCAL tenantry.platform = 'on'".to_owned())
+                (&self.platform_pool, None)
             }
-            TransactionScope::Global => None,
+            TransactionScope::Deployment => (&self.platform_pool, None),
+            TransactionScope::Global => (&self.tenant_pool, None),
         };
         let transaction = match isolation {
-            Isolation::ReadCommitted => self.pool.begin().await,
-            Isolation::Snapshot => {
-                self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await
-            }
+            Isolation::ReadCommitted => pool.begin().await,
+            Isolation::Snapshot => pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await,
         };
         let mut transaction = transaction.during(operation)?;
         if let Some(statement) = statement {
@@ -335,7 +342,9 @@ pub(crate) async fn tenant_rows_by_ids<T>(
 #[async_trait]
 impl Store for PostgresStore {
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.during(Operation::Ping)?;
+        // Both roles must be able to connect for the server to be ready.
+        sqlx::query("SELECT 1").execute(&self.tenant_pool).await.during(Operation::Ping)?;
+        sqlx::query("SELECT 1").execute(&self.platform_pool).await.during(Operation::Ping)?;
         Ok(())
     }
 
@@ -349,7 +358,7 @@ impl Store for PostgresStore {
 
     async fn api_key_pepper(&self) -> Result<Vec<u8>> {
         let operation = Operation::ApiKeyPepper;
-        let mut transaction = self.begin(TransactionScope::Global, operation).await?;
+        let mut transaction = self.begin(TransactionScope::Deployment, operation).await?;
         let select = "SELECT value FROM deployment_settings WHERE name = $1";
         let existing: Option<Vec<u8>> = sqlx::query_scalar(select)
             .bind(API_KEY_PEPPER_SETTING)

@@ -1,7 +1,9 @@
-//! Throwaway PostgreSQL databases, each with its own two roles, shaped like
-//! a production deployment: an owner that runs the migrations and owns the
-//! tables, and a runtime role (neither owner, nor superuser, nor
-//! BYPASSRLS) that the store connects as, so row-level security binds it.
+//! Throwaway PostgreSQL databases, each with its own three roles, shaped
+//! like a production deployment: an owner that runs the migrations and owns
+//! the tables, a runtime role (neither owner, nor superuser, nor BYPASSRLS)
+//! that the store serves tenants as, so row-level security binds it, and a
+//! platform role (the same, but admitted by the platform's policies) for
+//! the platform's named operations.
 //!
 //! The server is found through `TENANTRY_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`), which must name a
@@ -18,7 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Executor, PgConnection, Row};
-use tenantry_store_postgres::PostgresStore;
+use tenantry_store_postgres::{MigrationRoles, PostgresStore};
 
 use crate::{RawSql, TestBackend};
 
@@ -31,9 +33,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Prints the skip line once per test process.
 static SKIP_NOTICE: Once = Once::new();
 
-/// A fresh database on the test server with its own owner and runtime
-/// roles. Dropping it drops the database (terminating its sessions) and
-/// both roles.
+/// A fresh database on the test server with its own owner, runtime and
+/// platform roles. Dropping it drops the database (terminating its
+/// sessions) and the roles.
 #[derive(Debug)]
 pub struct PostgresTestDb {
     /// A superuser URL on the server's maintenance database.
@@ -51,6 +53,11 @@ pub struct PostgresTestDb {
     pub runtime_role: String,
     /// The runtime role's URL on this database.
     pub runtime_url: String,
+    /// The role the platform's operations run as: LOGIN NOSUPERUSER
+    /// NOBYPASSRLS, granted its privileges and policies by `migrate`.
+    pub platform_role: String,
+    /// The platform role's URL on this database.
+    pub platform_url: String,
 }
 
 /// Whether a missing PostgreSQL server must fail the tests.
@@ -125,16 +132,29 @@ fn quoted(identifier: &str) -> String {
 }
 
 impl PostgresTestDb {
-    /// A fresh database with its two roles, migrated by the owner with
+    /// A fresh database with its three roles, migrated by the owner with
     /// `tenantry_store_postgres::migrate`, which also grants the runtime
-    /// role its privileges. `None` after the skip line when the server is
-    /// unreachable and not required.
+    /// and platform roles their privileges. `None` after the skip line when
+    /// the server is unreachable and not required.
     pub async fn create() -> Option<PostgresTestDb> {
         let db = Self::create_unmigrated().await?;
-        tenantry_store_postgres::migrate(&db.owner_url, Some(&db.runtime_role))
+        tenantry_store_postgres::migrate(&db.owner_url, db.migration_roles())
             .await
             .unwrap_or_else(|error| panic!("migrating the test database {} failed: {error}", db.database));
         Some(db)
+    }
+
+    /// The runtime and platform roles, as `migrate` takes them.
+    pub fn migration_roles(&self) -> MigrationRoles<'_> {
+        MigrationRoles { runtime_role: Some(&self.runtime_role), platform_role: Some(&self.platform_role) }
+    }
+
+    /// The store as the server connects it: the runtime role for tenants,
+    /// the platform role for the platform's operations.
+    pub async fn server_store(&self) -> PostgresStore {
+        PostgresStore::connect(&self.runtime_url, &self.platform_url)
+            .await
+            .unwrap_or_else(|error| panic!("connecting the store as the server's roles failed: {error}"))
     }
 
     /// Like [`PostgresTestDb::create`], but leaves the database empty, for
@@ -159,17 +179,21 @@ impl PostgresTestDb {
         let name = format!("tenantry_t_{}", ulid::Ulid::new().to_string().to_lowercase());
         let owner_role = format!("{name}_owner");
         let runtime_role = format!("{name}_app");
+        let platform_role = format!("{name}_platform");
         // Passwords make the URLs work on servers with password
         // authentication too; on trust authentication they are ignored.
         let owner_password = ulid::Ulid::new().to_string();
         let runtime_password = ulid::Ulid::new().to_string();
+        let platform_password = ulid::Ulid::new().to_string();
         let db = PostgresTestDb {
             owner_url: url_for(&admin_url, &owner_role, &owner_password, &name),
             runtime_url: url_for(&admin_url, &runtime_role, &runtime_password, &name),
+            platform_url: url_for(&admin_url, &platform_role, &platform_password, &name),
             admin_url,
             database: name,
             owner_role,
             runtime_role,
+            platform_role,
         };
         // From here on, a failure drops `db`, which removes whatever was
         // created.
@@ -181,6 +205,10 @@ impl PostgresTestDb {
             format!(
                 "CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '{runtime_password}'",
                 quoted(&db.runtime_role)
+            ),
+            format!(
+                "CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '{platform_password}'",
+                quoted(&db.platform_role)
             ),
             format!("CREATE DATABASE {} OWNER {}", quoted(&db.database), quoted(&db.owner_role)),
         ];
@@ -202,16 +230,18 @@ struct Cleanup {
     database: String,
     owner_role: String,
     runtime_role: String,
+    platform_role: String,
 }
 
 impl Cleanup {
-    /// Drops the database (terminating its sessions) and both roles.
+    /// Drops the database (terminating its sessions) and the roles.
     async fn run(&self) -> Result<(), String> {
         let mut admin = connect_admin(&self.admin_url).await?;
         let statements = [
             format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quoted(&self.database)),
             format!("DROP ROLE IF EXISTS {}", quoted(&self.owner_role)),
             format!("DROP ROLE IF EXISTS {}", quoted(&self.runtime_role)),
+            format!("DROP ROLE IF EXISTS {}", quoted(&self.platform_role)),
         ];
         for statement in statements {
             admin.execute(statement.as_str()).await.map_err(|error| format!("{statement}: {error}"))?;
@@ -228,6 +258,7 @@ impl Drop for PostgresTestDb {
             database: std::mem::take(&mut self.database),
             owner_role: std::mem::take(&mut self.owner_role),
             runtime_role: std::mem::take(&mut self.runtime_role),
+            platform_role: std::mem::take(&mut self.platform_role),
         };
         // Drop runs in synchronous code, often inside an async test's
         // runtime, where blocking on that runtime would panic. So the
@@ -248,14 +279,12 @@ impl Drop for PostgresTestDb {
     }
 }
 
-/// A store on a fresh database, connected as the runtime role, with raw SQL
-/// as the owner. `None` (after the skip line) when PostgreSQL is unreachable
-/// and not required.
+/// A store on a fresh database, connected as the server connects (the
+/// runtime and platform roles), with raw SQL as the owner. `None` (after
+/// the skip line) when PostgreSQL is unreachable and not required.
 pub async fn backend() -> Option<TestBackend> {
     let db = PostgresTestDb::create().await?;
-    let store = PostgresStore::connect(&db.runtime_url)
-        .await
-        .unwrap_or_else(|error| panic!("connecting the store as the runtime role failed: {error}"));
+    let store = db.server_store().await;
     let raw = RawPostgres::connect(&db.owner_url).await;
     Some(TestBackend { name: "postgres", store: Arc::new(store), raw: Arc::new(raw), guard: Box::new(db) })
 }

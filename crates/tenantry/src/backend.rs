@@ -2,8 +2,11 @@
 //!
 //! `--database-url` (or `TENANTRY_DATABASE_URL`) starting with `postgres://`
 //! or `postgresql://` selects PostgreSQL; `sqlite://PATH`, or no URL at all,
-//! selects the SQLite file (by default `<data dir>/tenantry.db`). Every
-//! subcommand opens its store through this module.
+//! selects the SQLite file (by default `<data dir>/tenantry.db`). On
+//! PostgreSQL, `serve` connects as two roles (`--database-url`, the runtime
+//! role; `--platform-database-url`, the platform role) and operator commands
+//! as the platform role alone. Every subcommand opens its store through
+//! this module.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -107,12 +110,33 @@ pub async fn open_and_migrate_sqlite(path: &Path) -> anyhow::Result<(SqliteStore
     Ok((store, pending))
 }
 
-/// Connects to PostgreSQL as the runtime role. The store refuses roles that
-/// would bypass row-level security (superuser, BYPASSRLS, the owner).
-pub async fn connect_postgres(url: &str) -> anyhow::Result<PostgresStore> {
-    PostgresStore::connect(url)
-        .await
-        .context("connecting to PostgreSQL as the runtime role given by --database-url")
+/// The platform role's URL from `--platform-database-url`, which PostgreSQL
+/// needs; `why` says what it is needed for.
+pub fn platform_database_url<'options>(
+    options: &'options GlobalOptions,
+    why: &str,
+) -> Result<&'options str, Error> {
+    options.platform_database_url.as_deref().map(str::trim).filter(|url| !url.is_empty()).ok_or_else(|| {
+        Error::invalid(
+            "--platform-database-url",
+            format!(
+                "is required on PostgreSQL: {why}; pass the platform role's URL \
+                 (postgres://PLATFORM_ROLE:PASSWORD@HOST/DATABASE), the role `tenantry migrate \
+                 --platform-role` granted"
+            ),
+        )
+    })
+}
+
+/// Connects the server's store: the runtime role of `url` for tenants'
+/// requests, the platform role of `platform_url` for the platform's
+/// operations. The store refuses roles that would bypass row-level
+/// security (superuser, BYPASSRLS, the owner) and mixed-up roles.
+pub async fn connect_postgres(url: &str, platform_url: &str) -> anyhow::Result<PostgresStore> {
+    PostgresStore::connect(url, platform_url).await.context(
+        "connecting to PostgreSQL as the runtime role of --database-url and the platform role of \
+         --platform-database-url",
+    )
 }
 
 /// Fails with a message naming `tenantry migrate` when the schema is behind
@@ -129,17 +153,27 @@ pub async fn require_current_schema(store: &dyn Store, location: &DatabaseLocati
         }
         DatabaseLocation::Postgres { .. } => bail!(
             "the database has pending migrations (versions {versions}); run `tenantry migrate \
-             --database-url <owner url> --runtime-role <runtime role>` as the schema owner first, \
-             or start `tenantry serve` with --owner-database-url"
+             --database-url <owner url> --runtime-role <runtime role> --platform-role <platform role>` \
+             as the schema owner first, or start `tenantry serve` with --owner-database-url"
         ),
     }
 }
 
 /// Opens the store for an operator command. Operator commands never change
 /// the schema and never create a database: a mistyped data directory must
-/// not silently produce an empty one.
+/// not silently produce an empty one. On PostgreSQL they act across
+/// tenants, so they connect as the platform role of
+/// `--platform-database-url`; `--database-url` may then be left out.
 pub async fn open_for_operator(options: &GlobalOptions) -> anyhow::Result<Arc<dyn Store>> {
-    let location = DatabaseLocation::from_options(options)?;
+    let platform_url = options.platform_database_url.as_deref().map(str::trim).filter(|url| !url.is_empty());
+    let location = match platform_url {
+        Some(url) if options.database_url.is_none() => {
+            DatabaseLocation::from_url(&options.data_dir, Some(url)).map_err(|_| {
+                Error::invalid("--platform-database-url", "must start with postgres:// or postgresql://")
+            })?
+        }
+        _ => DatabaseLocation::from_options(options)?,
+    };
     let store: Arc<dyn Store> = match &location {
         DatabaseLocation::Sqlite { path } => {
             if !path.is_file() {
@@ -158,7 +192,17 @@ pub async fn open_for_operator(options: &GlobalOptions) -> anyhow::Result<Arc<dy
                 .with_context(|| format!("opening the SQLite database {}", path.display()))?;
             Arc::new(store)
         }
-        DatabaseLocation::Postgres { url } => Arc::new(connect_postgres(url).await?),
+        DatabaseLocation::Postgres { .. } => {
+            let platform_url = platform_database_url(
+                options,
+                "operator commands act across tenants, so they connect as the platform role, not the \
+                 runtime role of --database-url",
+            )?;
+            let store = PostgresStore::connect_platform(platform_url)
+                .await
+                .context("connecting to PostgreSQL as the platform role of --platform-database-url")?;
+            Arc::new(store)
+        }
     };
     require_current_schema(store.as_ref(), &location).await?;
     Ok(store)
@@ -166,12 +210,12 @@ pub async fn open_for_operator(options: &GlobalOptions) -> anyhow::Result<Arc<dy
 
 /// The role a PostgreSQL URL logs in as: the user part of the URL, or a
 /// `user` query parameter. The server grants this role what it needs when
-/// it migrates with an owner URL.
-pub fn role_of_postgres_url(url: &str) -> Result<String, Error> {
+/// it migrates with an owner URL. `flag` names the URL's flag in errors.
+pub fn role_of_postgres_url(url: &str, flag: &'static str) -> Result<String, Error> {
     let missing = || {
         Error::invalid(
-            "--database-url",
-            "names no user; put the runtime role in the URL (postgres://ROLE:PASSWORD@HOST/DATABASE)",
+            flag,
+            "names no user; put the role in the URL (postgres://ROLE:PASSWORD@HOST/DATABASE)",
         )
     };
     let rest = url.split_once("://").map(|(_, rest)| rest).ok_or_else(missing)?;
@@ -194,7 +238,7 @@ pub fn role_of_postgres_url(url: &str) -> Result<String, Error> {
     });
     let encoded = from_authority.or(from_query).ok_or_else(missing)?;
     percent_decode(encoded)
-        .ok_or_else(|| Error::invalid("--database-url", "the user name is not valid percent-encoded UTF-8"))
+        .ok_or_else(|| Error::invalid(flag, "the user name is not valid percent-encoded UTF-8"))
 }
 
 /// Decodes `%XX` escapes, as URLs carry special characters in user names.
@@ -255,7 +299,7 @@ mod tests {
             ("postgres://bad%zz@localhost/db", None),
         ];
         for (url, expected) in cases {
-            assert_eq!(role_of_postgres_url(url).ok().as_deref(), expected, "{url}");
+            assert_eq!(role_of_postgres_url(url, "--database-url").ok().as_deref(), expected, "{url}");
         }
     }
 }

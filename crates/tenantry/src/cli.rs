@@ -55,6 +55,13 @@ pub struct GlobalOptions {
     #[arg(long, env = "TENANTRY_DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<String>,
 
+    /// PostgreSQL only: the platform role's URL. `serve` runs the
+    /// platform's operations as this role (and tenants' requests as the
+    /// runtime role of `--database-url`); operator commands run as it
+    /// alone.
+    #[arg(long, env = "TENANTRY_PLATFORM_DATABASE_URL", hide_env_values = true, global = true)]
+    pub platform_database_url: Option<String>,
+
     /// Log line format (logs go to stderr).
     #[arg(long, env = "TENANTRY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
@@ -127,8 +134,9 @@ pub struct ServeArgs {
     pub listen: String,
 
     /// PostgreSQL only: the schema owner's URL. When given, pending
-    /// migrations are applied with it at start and the role of
-    /// `--database-url` is granted what it needs.
+    /// migrations are applied with it at start, the role of
+    /// `--database-url` is granted what the runtime role needs and the role
+    /// of `--platform-database-url` what the platform role needs.
     #[arg(long, env = "TENANTRY_OWNER_DATABASE_URL", hide_env_values = true)]
     pub owner_database_url: Option<String>,
 
@@ -213,6 +221,13 @@ pub struct MigrateArgs {
     /// the migrated schema. `--database-url` must be the schema owner's URL.
     #[arg(long, env = "TENANTRY_RUNTIME_ROLE")]
     pub runtime_role: Option<String>,
+
+    /// PostgreSQL only: the role the platform's operations run as (the
+    /// server's `--platform-database-url`, and operator commands), granted
+    /// row access to every table and admitted by the `platform_scope`
+    /// policies. Without it, the role the policies already admit keeps them.
+    #[arg(long, env = "TENANTRY_PLATFORM_ROLE")]
+    pub platform_role: Option<String>,
 }
 
 /// `tenantry tenant ...`

@@ -26,7 +26,7 @@ pub const BOOTSTRAP_KEY_FILE_NAME: &str = "bootstrap-operator-key";
 /// Runs the server until a shutdown signal arrives.
 pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result<()> {
     let location = DatabaseLocation::from_options(global)?;
-    let store = prepare_store(&location, arguments.owner_database_url.as_deref()).await?;
+    let store = prepare_store(global, &location, arguments.owner_database_url.as_deref()).await?;
     let hasher = hasher_for(store.as_ref(), &arguments.pepper).await?;
 
     let bootstrap_config = BootstrapConfig {
@@ -139,6 +139,7 @@ async fn sweep_forever(authorizer: Arc<Authorizer>, log_retention: Duration) {
 /// migrated in place; PostgreSQL is migrated only with an owner URL, since
 /// the runtime role may not change the schema.
 async fn prepare_store(
+    global: &GlobalOptions,
     location: &DatabaseLocation,
     owner_database_url: Option<&str>,
 ) -> anyhow::Result<Arc<dyn Store>> {
@@ -148,6 +149,13 @@ async fn prepare_store(
                 return Err(Error::invalid(
                     "--owner-database-url",
                     "only applies to PostgreSQL; SQLite is migrated in place",
+                )
+                .into());
+            }
+            if global.platform_database_url.is_some() {
+                return Err(Error::invalid(
+                    "--platform-database-url",
+                    "only applies to PostgreSQL; --database-url selects SQLite",
                 )
                 .into());
             }
@@ -161,16 +169,34 @@ async fn prepare_store(
             Ok(Arc::new(store))
         }
         DatabaseLocation::Postgres { url } => {
+            let platform_url = backend::platform_database_url(
+                global,
+                "the server runs the platform's operations (tenants, platform admins, the \
+                 authorization schema) as the platform role and tenants' requests as the runtime role",
+            )?;
             if let Some(owner_database_url) = owner_database_url {
-                let runtime_role = backend::role_of_postgres_url(url)?;
-                let report = tenantry_store_postgres::migrate(owner_database_url, Some(&runtime_role))
-                    .await
-                    .with_context(|| {
-                        format!("migrating PostgreSQL with --owner-database-url and granting to role {runtime_role:?}")
+                let runtime_role = backend::role_of_postgres_url(url, "--database-url")?;
+                let platform_role = backend::role_of_postgres_url(platform_url, "--platform-database-url")?;
+                let roles = tenantry_store_postgres::MigrationRoles {
+                    runtime_role: Some(&runtime_role),
+                    platform_role: Some(&platform_role),
+                };
+                let report =
+                    tenantry_store_postgres::migrate(owner_database_url, roles).await.with_context(|| {
+                        format!(
+                            "migrating PostgreSQL with --owner-database-url and granting to the runtime role \
+                         {runtime_role:?} and the platform role {platform_role:?}"
+                        )
                     })?;
-                tracing::info!(backend = "postgres", runtime_role = %runtime_role, report = ?report, "migrations applied");
+                tracing::info!(
+                    backend = "postgres",
+                    runtime_role = %runtime_role,
+                    platform_role = %platform_role,
+                    report = ?report,
+                    "migrations applied"
+                );
             }
-            let store = backend::connect_postgres(url).await?;
+            let store = backend::connect_postgres(url, platform_url).await?;
             backend::require_current_schema(&store, location).await?;
             tracing::info!(backend = "postgres", "database ready");
             Ok(Arc::new(store))

@@ -110,8 +110,8 @@ async fn the_authorization_migration_backfills_foundation_data() {
     }
     transaction.commit().await.unwrap();
 
-    let report = migrate(&db.owner_url, Some(&db.runtime_role)).await.unwrap();
-    assert_eq!(report.applied, vec![3]);
+    let report = migrate(&db.owner_url, db.migration_roles()).await.unwrap();
+    assert_eq!(report.applied, vec![3, 4]);
     let columns: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM information_schema.columns \
          WHERE table_schema = current_schema() AND table_name = 'users' AND column_name = 'is_platform_admin'",

@@ -26,17 +26,18 @@ const REFERENCE_TABLES: [&str; 8] = [
     "authorization_schemas",
 ];
 
-/// The global tables that must have no row-level security: nothing in them
-/// belongs to a tenant, and every scope reads them.
-const GLOBAL_TABLES_WITHOUT_SECURITY: [&str; 2] = ["users", "deployment_settings"];
+/// The global table that must have no row-level security: nothing in it
+/// belongs to a tenant, and every scope reads it.
+const GLOBAL_TABLES_WITHOUT_SECURITY: [&str; 1] = ["users"];
 
-/// The global tables that only the platform scope writes (and, but for the
-/// schema, reads): their policies compare with `tenantry.platform` only.
-const PLATFORM_TABLES: [&str; 4] = [
+/// The global tables that only the platform role writes (and, but for the
+/// schema, reads): no policy admits anyone else.
+const PLATFORM_TABLES: [&str; 5] = [
     "platform_relationships",
     "platform_relationship_changes",
     "platform_relationship_revisions",
     "authorization_schemas",
+    "deployment_settings",
 ];
 
 /// The tenant-owned tables the migrations create.
@@ -240,59 +241,78 @@ async fn row_level_security_is_forced_with_subquery_free_policies() {
     assert_eq!(global_with_security, Vec::<String>::new(), "the global tables have no policies");
 
     let policies = sqlx::query(
-        "SELECT tablename::text AS table_name, policyname::text AS name, cmd, qual, with_check \
+        "SELECT tablename::text AS table_name, policyname::text AS name, cmd, qual, with_check, \
+                roles::text[] AS roles \
          FROM pg_policies WHERE schemaname = current_schema()",
     )
     .fetch_all(&mut connection)
     .await
     .unwrap();
-    let mut tables_with_policy = BTreeSet::new();
-    let mut platform_tables_with_policy = BTreeSet::new();
+    // Each table's policies, by name.
+    let mut policies_of: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
     for policy in &policies {
         let table: String = policy.get("table_name");
         let name: String = policy.get("name");
         let command: String = policy.get("cmd");
         let qual: Option<String> = policy.get("qual");
         let with_check: Option<String> = policy.get("with_check");
-        if PLATFORM_TABLES.contains(&table.as_str()) {
-            // Writes need the platform scope; only the schema is readable
-            // by everyone. No subquery, no tenant setting.
-            for text in [&qual, &with_check].into_iter().flatten() {
-                assert!(!text.to_uppercase().contains("SELECT"), "{table}.{name} has a subquery: {text}");
-                assert!(!text.contains("tenantry.tenant_id"), "{table}.{name}: {text}");
-            }
-            let writes = ["ALL", "INSERT", "UPDATE", "DELETE"].contains(&command.as_str());
-            if writes {
-                let check = with_check.as_deref().unwrap_or_default();
-                assert!(check.contains("current_setting('tenantry.platform'"), "{table}.{name}: {check}");
-            } else {
-                assert_eq!((table.as_str(), command.as_str()), ("authorization_schemas", "SELECT"), "{name}");
-            }
-            platform_tables_with_policy.insert(table);
-            continue;
+        let roles: Vec<String> = policy.get("roles");
+        for text in [&qual, &with_check].into_iter().flatten() {
+            // Citus refuses policies with subqueries; and no setting but the
+            // tenant's may widen what a role sees.
+            assert!(!text.to_uppercase().contains("SELECT"), "{table}.{name} has a subquery: {text}");
+            assert!(!text.contains("tenantry.platform"), "{table}.{name} admits by a setting: {text}");
         }
-        assert_eq!((name.as_str(), command.as_str()), ("tenant_isolation", "ALL"), "on {table}");
-        for (clause, text) in [("USING", &qual), ("WITH CHECK", &with_check)] {
-            let text = text.as_deref().unwrap_or_else(|| panic!("{table}.{name} has a {clause} clause"));
-            // Citus refuses policies with subqueries.
-            assert!(
-                !text.to_uppercase().contains("SELECT"),
-                "{table}.{name} {clause} has a subquery: {text}"
-            );
-            assert!(text.contains("current_setting('tenantry.tenant_id'"), "{table}.{name} {clause}: {text}");
+        match name.as_str() {
+            "tenant_isolation" => {
+                assert!(!PLATFORM_TABLES.contains(&table.as_str()), "{table}.{name}");
+                assert_eq!((command.as_str(), roles.as_slice()), ("ALL", &["public".to_owned()][..]));
+                for (clause, text) in [("USING", &qual), ("WITH CHECK", &with_check)] {
+                    let text =
+                        text.as_deref().unwrap_or_else(|| panic!("{table}.{name} has a {clause} clause"));
+                    assert!(
+                        text.contains("current_setting('tenantry.tenant_id'"),
+                        "{table}.{name} {clause}: {text}"
+                    );
+                }
+            }
+            "platform_scope" => {
+                assert_eq!((command.as_str(), roles.as_slice()), ("ALL", &[db.platform_role.clone()][..]));
+            }
+            "owner_maintenance" => {
+                assert_eq!((command.as_str(), roles.as_slice()), ("ALL", &[db.owner_role.clone()][..]));
+            }
+            "anyone_reads" => {
+                assert_eq!((table.as_str(), command.as_str()), ("authorization_schemas", "SELECT"));
+            }
+            other => panic!("unexpected policy {other} on {table}"),
         }
-        assert!(tables_with_policy.insert(table.clone()), "{table} has exactly one policy");
+        assert!(policies_of.entry(table.clone()).or_default().insert(name), "one policy of a name");
     }
-    let protected: BTreeSet<String> = protected.into_iter().collect();
-    assert_eq!(tables_with_policy, protected, "exactly the protected tables have a policy");
+    let set = |names: &[&str]| names.iter().map(|name| (*name).to_owned()).collect::<BTreeSet<String>>();
+    for table in &protected {
+        assert_eq!(
+            policies_of.remove(table),
+            Some(set(&["owner_maintenance", "platform_scope", "tenant_isolation"])),
+            "{table}"
+        );
+    }
+    for table in PLATFORM_TABLES {
+        let expected = if table == "authorization_schemas" {
+            set(&["anyone_reads", "owner_maintenance", "platform_scope"])
+        } else {
+            set(&["owner_maintenance", "platform_scope"])
+        };
+        assert_eq!(policies_of.remove(table), Some(expected), "{table}");
+    }
+    assert!(policies_of.is_empty(), "policies on unexpected tables: {policies_of:?}");
     let platform_tables: BTreeSet<String> = PLATFORM_TABLES.iter().map(|table| (*table).to_owned()).collect();
-    assert_eq!(platform_tables_with_policy, platform_tables, "every platform table has a policy");
     let forced: BTreeSet<String> = names(
         &mut connection,
         "SELECT relname::text FROM pg_class WHERE relnamespace = current_schema()::regnamespace \
          AND relrowsecurity AND relforcerowsecurity \
          AND relname IN ('platform_relationships', 'platform_relationship_changes', \
-                         'platform_relationship_revisions', 'authorization_schemas')",
+                         'platform_relationship_revisions', 'authorization_schemas', 'deployment_settings')",
     )
     .await;
     assert_eq!(forced, platform_tables, "row-level security is forced on the platform tables");

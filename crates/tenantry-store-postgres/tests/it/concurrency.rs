@@ -23,7 +23,7 @@ use crate::fixtures::new_tenant;
 async fn stores(db: &PostgresTestDb, count: usize) -> Vec<Arc<PostgresStore>> {
     let mut stores = Vec::new();
     for _ in 0..count {
-        stores.push(Arc::new(PostgresStore::connect(&db.runtime_url).await.unwrap()));
+        stores.push(Arc::new(db.server_store().await));
     }
     stores
 }

@@ -106,7 +106,7 @@ pub async fn seed_tenant(store: &dyn Store, name: &str, username: &str) -> Seede
 
 /// The store as the server connects: as the runtime role.
 pub async fn runtime_store(db: &PostgresTestDb) -> PostgresStore {
-    PostgresStore::connect(&db.runtime_url).await.unwrap()
+    db.server_store().await
 }
 
 /// Two tenants, `alpha` and `beta`, seeded through the runtime role's store.

@@ -6,9 +6,11 @@ use tenantry_core::{Error, Store};
 use tenantry_test_support::RawSql;
 use tenantry_test_support::postgres::{PostgresTestDb, RawPostgres};
 
+use tenantry_store_postgres::PostgresStore;
+
 use crate::fixtures::{
-    TABLES_WITH_ROW_LEVEL_SECURITY, count_sql, runtime_store, seed_two_tenants, single_connection_pool,
-    tenant_column,
+    SeededTenant, TABLES_WITH_ROW_LEVEL_SECURITY, count_sql, runtime_store, seed_two_tenants,
+    single_connection_pool, tenant_column,
 };
 
 /// PostgreSQL's SQLSTATE for a row refused by a policy's WITH CHECK
@@ -270,57 +272,260 @@ async fn set_local(transaction: &mut sqlx::PgConnection, setting: Option<&(&str,
     }
 }
 
+/// The platform's tables, which the runtime role may neither read nor
+/// write, and a statement that would write each.
+fn platform_table_writes(user_id: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "platform_relationships",
+            format!(
+                "INSERT INTO platform_relationships (resource_type, resource_id, relation, subject_type, \
+                 subject_id, subject_relation) VALUES ('platform', 'main', 'admin', 'user', '{user_id}', '')"
+            ),
+        ),
+        ("platform_relationship_revisions", "UPDATE platform_relationship_revisions SET revision = revision + 1".to_owned()),
+        ("platform_relationship_changes", "DELETE FROM platform_relationship_changes".to_owned()),
+        ("deployment_settings", "UPDATE deployment_settings SET value = '\\x00'".to_owned()),
+        (
+            "authorization_schemas",
+            "INSERT INTO authorization_schemas (version, text, created_at) VALUES (99, 'definition user {}', now())"
+                .to_owned(),
+        ),
+    ]
+}
+
 #[tokio::test]
-async fn only_the_platform_scope_writes_the_platform_tables() {
+async fn only_the_platform_role_reaches_the_platform_tables() {
     let Some(db) = PostgresTestDb::create().await else { return };
     let (alpha, _beta) = seed_two_tenants(&db).await;
     let mut runtime = PgConnection::connect(&db.runtime_url).await.unwrap();
-    let make_admin = format!(
-        "INSERT INTO platform_relationships (resource_type, resource_id, relation, subject_type, subject_id, \
-         subject_relation) VALUES ('platform', 'main', 'admin', 'user', '{}', '')",
-        alpha.api_key.user_id
-    );
-    let new_schema = "INSERT INTO authorization_schemas (version, text, created_at) VALUES (99, 'definition user {}', now())";
-    // In a tenant's scope (a bug or an injection in a tenant request) and
-    // in none, the platform tables cannot be written, and only the schema
-    // can be read.
-    for setting in [Some(("tenantry.tenant_id", alpha.id())), None] {
-        for statement in [make_admin.as_str(), new_schema] {
+    let writes = platform_table_writes(&alpha.api_key.user_id.to_string());
+    // In a tenant's scope (a bug or an injection in a tenant request), in
+    // none, and with the setting that admitted the platform scope before
+    // the platform role existed: no platform table can be written, and only
+    // the schema can be read.
+    let settings = [
+        vec![("tenantry.tenant_id", alpha.id())],
+        vec![],
+        vec![("tenantry.tenant_id", alpha.id()), ("tenantry.platform", "on".to_owned())],
+    ];
+    for setting in &settings {
+        for (table, statement) in &writes {
             let mut transaction = runtime.begin().await.unwrap();
-            set_local(&mut transaction, setting.as_ref()).await;
+            set_local_all(&mut transaction, setting).await;
             let error = sqlx::query(statement).execute(&mut *transaction).await.unwrap_err();
             assert_eq!(sqlstate(&error).as_deref(), Some(POLICY_VIOLATION), "{statement}: {error}");
             transaction.rollback().await.unwrap();
+            if *table != "authorization_schemas" {
+                let mut transaction = runtime.begin().await.unwrap();
+                set_local_all(&mut transaction, setting).await;
+                let error = sqlx::query(&format!("SELECT count(*) FROM {table}"))
+                    .execute(&mut *transaction)
+                    .await
+                    .unwrap_err();
+                assert_eq!(sqlstate(&error).as_deref(), Some(POLICY_VIOLATION), "reading {table}: {error}");
+                transaction.rollback().await.unwrap();
+            }
         }
-        let mut transaction = runtime.begin().await.unwrap();
-        set_local(&mut transaction, setting.as_ref()).await;
-        for table in
-            ["platform_relationships", "platform_relationship_revisions", "platform_relationship_changes"]
-        {
-            assert_eq!(
-                count(&mut *transaction, &format!("SELECT count(*) FROM {table}")).await,
-                0,
-                "{table}"
-            );
-        }
-        let deleted =
-            sqlx::query("DELETE FROM platform_relationships").execute(&mut *transaction).await.unwrap();
-        assert_eq!(deleted.rows_affected(), 0);
-        transaction.rollback().await.unwrap();
     }
-    // Positive control: in the platform scope the same statements pass, and
-    // the bootstrap's platform admin is there to be read.
+    // Nor can it become the platform role.
+    let error =
+        sqlx::query(&format!("SET ROLE \"{}\"", db.platform_role)).execute(&mut runtime).await.unwrap_err();
+    assert_eq!(sqlstate(&error).as_deref(), Some(POLICY_VIOLATION), "{error}");
+    // Anyone may read the schema in force.
+    assert_eq!(count(&mut runtime, "SELECT count(*) FROM authorization_schemas").await, 0);
+
+    // Positive control: the platform role, with no setting at all, reads
+    // the bootstrap's revision and writes every platform table.
+    let mut platform = PgConnection::connect(&db.platform_url).await.unwrap();
+    let mut transaction = platform.begin().await.unwrap();
+    assert!(count(&mut *transaction, "SELECT count(*) FROM platform_relationship_revisions").await >= 1);
+    for (_, statement) in &writes {
+        sqlx::query(statement).execute(&mut *transaction).await.unwrap();
+    }
+    transaction.rollback().await.unwrap();
+}
+
+/// Sets transaction-local settings.
+async fn set_local_all(transaction: &mut PgConnection, settings: &[(&str, String)]) {
+    for (name, value) in settings {
+        set_local(transaction, Some(&(*name, value.clone()))).await;
+    }
+}
+
+/// Counts rows of every tenant-owned table as the connection sees them,
+/// asserting that none but `visible`'s are among them.
+async fn assert_sees_only(connection: &mut PgConnection, visible: Option<&SeededTenant>, context: &str) {
+    for table in TABLES_WITH_ROW_LEVEL_SECURITY {
+        let all = count(&mut *connection, &count_sql(table, "")).await;
+        let expected = match visible {
+            Some(tenant) => {
+                let condition = format!("{} = '{}'", tenant_column(table), tenant.id());
+                count(&mut *connection, &count_sql(table, &condition)).await
+            }
+            None => 0,
+        };
+        assert_eq!(all, expected, "{context}: {table} shows rows of another tenant");
+    }
+}
+
+#[tokio::test]
+async fn the_probe_set_config_inside_a_where_reaches_no_other_tenant() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let (alpha, beta) = seed_two_tenants(&db).await;
+    let mut runtime = PgConnection::connect(&db.runtime_url).await.unwrap();
     let mut transaction = runtime.begin().await.unwrap();
-    sqlx::query("SELECT set_config('tenantry.platform', 'on', true)")
+    sqlx::raw_sql(&format!("SET LOCAL tenantry.tenant_id = '{}'", alpha.id()))
         .execute(&mut *transaction)
         .await
         .unwrap();
-    assert!(count(&mut *transaction, "SELECT count(*) FROM platform_relationship_revisions").await >= 1);
-    sqlx::query(&make_admin).execute(&mut *transaction).await.unwrap();
-    sqlx::query(new_schema).execute(&mut *transaction).await.unwrap();
-    transaction.commit().await.unwrap();
-    // Anyone may read the schema in force; the platform's relationships
-    // stay hidden outside the platform scope.
-    assert_eq!(count(&mut runtime, "SELECT count(*) FROM authorization_schemas").await, 1);
-    assert_eq!(count(&mut runtime, "SELECT count(*) FROM platform_relationships").await, 0);
+    // The review's probe: switch the old platform setting on from inside
+    // the statement itself. It counts alpha's workspaces, not everyone's.
+    for table in TABLES_WITH_ROW_LEVEL_SECURITY {
+        let probed = count(
+            &mut *transaction,
+            &count_sql(table, "set_config('tenantry.platform', 'on', true) IS NOT NULL"),
+        )
+        .await;
+        let alphas = count(
+            &mut *transaction,
+            &count_sql(table, &format!("{} = '{}'", tenant_column(table), alpha.id())),
+        )
+        .await;
+        assert_eq!(probed, alphas, "{table}");
+    }
+    assert_sees_only(&mut transaction, Some(&alpha), "after the probe").await;
+    // And in the same transaction, no platform admin can be made.
+    let (_, make_admin) = &platform_table_writes(&beta.api_key.user_id.to_string())[0];
+    let error = sqlx::query(make_admin).execute(&mut *transaction).await.unwrap_err();
+    assert_eq!(sqlstate(&error).as_deref(), Some(POLICY_VIOLATION), "{error}");
+    transaction.rollback().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_session_level_setting_reaches_no_other_tenant() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let (alpha, _beta) = seed_two_tenants(&db).await;
+    let mut runtime = PgConnection::connect(&db.runtime_url).await.unwrap();
+    sqlx::raw_sql("SET tenantry.platform = 'on'").execute(&mut runtime).await.unwrap();
+    assert_sees_only(&mut runtime, None, "session-level platform setting, no tenant").await;
+    let mut transaction = runtime.begin().await.unwrap();
+    sqlx::raw_sql(&format!("SET LOCAL tenantry.tenant_id = '{}'", alpha.id()))
+        .execute(&mut *transaction)
+        .await
+        .unwrap();
+    assert_sees_only(&mut transaction, Some(&alpha), "session-level platform setting, alpha's scope").await;
+    transaction.rollback().await.unwrap();
+    let error =
+        sqlx::query("SELECT count(*) FROM platform_relationships").execute(&mut runtime).await.unwrap_err();
+    assert_eq!(sqlstate(&error).as_deref(), Some(POLICY_VIOLATION), "{error}");
+}
+
+#[tokio::test]
+async fn a_default_setting_on_the_role_or_database_reaches_nothing_and_is_refused_at_start() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let (alpha, _beta) = seed_two_tenants(&db).await;
+    let mut admin = PgConnection::connect(&db.admin_url).await.unwrap();
+    // A careless DBA's defaults, on the database and on the runtime role.
+    // (PostgreSQL lets only a superuser set a default for a custom setting
+    // such as these, even on a database the role owns.)
+    let defaults = [
+        (format!("ALTER DATABASE \"{}\" SET tenantry.platform = 'on'", db.database), "ALTER DATABASE"),
+        (
+            format!(
+                "ALTER ROLE \"{}\" IN DATABASE \"{}\" SET tenantry.platform = 'on'",
+                db.runtime_role, db.database
+            ),
+            "ALTER ROLE",
+        ),
+    ];
+    for (statement, kind) in defaults {
+        sqlx::raw_sql(&statement).execute(&mut admin).await.unwrap();
+        let mut runtime = PgConnection::connect(&db.runtime_url).await.unwrap();
+        let setting: Option<String> = sqlx::query_scalar("SELECT current_setting('tenantry.platform', true)")
+            .fetch_one(&mut runtime)
+            .await
+            .unwrap();
+        assert_eq!(setting.as_deref(), Some("on"), "{kind}: the default is in force");
+        assert_sees_only(&mut runtime, None, kind).await;
+        let error = sqlx::query("SELECT count(*) FROM platform_relationships")
+            .execute(&mut runtime)
+            .await
+            .unwrap_err();
+        assert_eq!(sqlstate(&error).as_deref(), Some(POLICY_VIOLATION), "{kind}: {error}");
+        let error = PostgresStore::connect(&db.runtime_url, &db.platform_url).await.unwrap_err();
+        match error {
+            Error::Invalid { field, reason } => {
+                assert_eq!(field, "database_url", "{kind}");
+                assert!(reason.contains("carries a default for tenantry.platform"), "{kind}: {reason}");
+            }
+            other => panic!("{kind}: expected a refusal, got {other:?}"),
+        }
+        let reset = statement.replace("SET tenantry.platform = 'on'", "RESET tenantry.platform");
+        sqlx::raw_sql(&reset).execute(&mut admin).await.unwrap();
+    }
+    // A default tenant on the role is refused too, and once removed the
+    // store connects.
+    sqlx::raw_sql(&format!("ALTER ROLE \"{}\" SET tenantry.tenant_id = '{}'", db.runtime_role, alpha.id()))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let error = PostgresStore::connect(&db.runtime_url, &db.platform_url).await.unwrap_err();
+    assert!(error.to_string().contains("carries a default for tenantry.tenant_id"), "{error}");
+    sqlx::raw_sql(&format!("ALTER ROLE \"{}\" RESET tenantry.tenant_id", db.runtime_role))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    PostgresStore::connect(&db.runtime_url, &db.platform_url).await.unwrap().close().await;
+}
+
+#[tokio::test]
+async fn a_pooled_connection_handed_back_with_a_stray_setting_is_clean_at_its_next_use() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let (alpha, beta) = seed_two_tenants(&db).await;
+    let store = runtime_store(&db).await;
+    let pool = store.runtime_pool();
+    // Take every idle connection, so that the next acquire must reuse one
+    // of those handed back.
+    let mut stray = Vec::new();
+    let mut backends = std::collections::BTreeSet::new();
+    for _ in 0..pool.num_idle().max(1) {
+        let mut connection = pool.acquire().await.unwrap();
+        sqlx::raw_sql(&format!("SET tenantry.tenant_id = '{}'", beta.id()))
+            .execute(&mut *connection)
+            .await
+            .unwrap();
+        sqlx::raw_sql("SET tenantry.platform = 'on'").execute(&mut *connection).await.unwrap();
+        let backend: i32 =
+            sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *connection).await.unwrap();
+        backends.insert(backend);
+        stray.push(connection);
+    }
+    drop(stray);
+    // The reset runs in the pool's own task; wait (bounded) until every
+    // connection is back, so the next acquire reuses one.
+    for _ in 0..500 {
+        if pool.num_idle() >= backends.len() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mut connection = pool.acquire().await.unwrap();
+    let backend: i32 =
+        sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *connection).await.unwrap();
+    assert!(backends.contains(&backend), "the pool handed out a connection it had before");
+    for setting in ["tenantry.tenant_id", "tenantry.platform"] {
+        let value: Option<String> = sqlx::query_scalar("SELECT current_setting($1, true)")
+            .bind(setting)
+            .fetch_one(&mut *connection)
+            .await
+            .unwrap();
+        assert_eq!(value.unwrap_or_default(), "", "{setting} was reset");
+    }
+    assert_sees_only(&mut connection, None, "a reused connection").await;
+    drop(connection);
+    // And the store's own operations see their tenant only.
+    let page = store.list_workspaces(&alpha.scope, tenantry_core::PageRequest::first()).await.unwrap();
+    assert!(page.items.iter().all(|workspace| workspace.tenant_id == alpha.tenant.id));
+    store.close().await;
 }

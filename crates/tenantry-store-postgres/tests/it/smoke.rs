@@ -10,7 +10,6 @@ use tenantry_core::{
     ConflictCode, Error, PageLimit, PageRequest, PartitionScope, PlatformScope, Store, TenantPatch,
     TenantScope, TenantStatus, WorkspacePatch,
 };
-use tenantry_store_postgres::PostgresStore;
 use tenantry_test_support::RawSql;
 use tenantry_test_support::postgres::{PostgresTestDb, RawPostgres};
 
@@ -161,7 +160,7 @@ async fn ten_concurrent_bootstraps_create_one_default_tenant() {
     // Ten separately connected stores, as ten server processes would be.
     let mut stores = Vec::new();
     for _ in 0..CALLERS {
-        stores.push(Arc::new(PostgresStore::connect(&db.runtime_url).await.unwrap()));
+        stores.push(Arc::new(db.server_store().await));
     }
     let barrier = Arc::new(tokio::sync::Barrier::new(CALLERS));
     let mut callers = tokio::task::JoinSet::new();

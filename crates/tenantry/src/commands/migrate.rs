@@ -2,8 +2,9 @@
 //!
 //! On SQLite the file in the data directory (or `--database-url sqlite://`)
 //! is migrated in place. On PostgreSQL `--database-url` must be the schema
-//! owner's URL, and `--runtime-role` names the role the server runs as, which
-//! is granted what it needs.
+//! owner's URL; `--runtime-role` names the role the server serves tenants
+//! as and `--platform-role` the role the platform's operations run as, and
+//! each is granted what it needs.
 
 use anyhow::Context;
 use serde::Serialize;
@@ -22,6 +23,9 @@ struct MigrationOutcome {
     /// The role granted access, on PostgreSQL.
     #[serde(skip_serializing_if = "Option::is_none")]
     runtime_role: Option<String>,
+    /// The role granted the platform's access, on PostgreSQL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform_role: Option<String>,
 }
 
 /// Runs `tenantry migrate`.
@@ -32,6 +36,9 @@ pub async fn run(global: &GlobalOptions, arguments: MigrateArgs, output: Output)
             if arguments.runtime_role.is_some() {
                 return Err(Error::invalid("--runtime-role", "only applies to PostgreSQL").into());
             }
+            if arguments.platform_role.is_some() {
+                return Err(Error::invalid("--platform-role", "only applies to PostgreSQL").into());
+            }
             let (store, pending_before) = backend::open_and_migrate_sqlite(path).await?;
             // Another process may have migrated the file concurrently; only
             // what was pending before and is applied now counts as applied.
@@ -39,24 +46,44 @@ pub async fn run(global: &GlobalOptions, arguments: MigrateArgs, output: Output)
                 store.pending_migrations().await.context("reading the migration state after migrating")?;
             let applied =
                 pending_before.into_iter().filter(|version| !pending_after.contains(version)).collect();
-            MigrationOutcome { backend: location.backend_name(), applied, runtime_role: None }
+            MigrationOutcome {
+                backend: location.backend_name(),
+                applied,
+                runtime_role: None,
+                platform_role: None,
+            }
         }
         DatabaseLocation::Postgres { url } => {
-            let runtime_role = arguments.runtime_role;
-            let report =
-                tenantry_store_postgres::migrate(url, runtime_role.as_deref()).await.with_context(|| {
-                    match &runtime_role {
-                        Some(role) => {
-                            format!("migrating PostgreSQL as the owner and granting to role {role:?}")
-                        }
-                        None => "migrating PostgreSQL as the owner".to_owned(),
-                    }
-                })?;
-            MigrationOutcome { backend: location.backend_name(), applied: report.applied, runtime_role }
+            let MigrateArgs { runtime_role, platform_role } = arguments;
+            let roles = tenantry_store_postgres::MigrationRoles {
+                runtime_role: runtime_role.as_deref(),
+                platform_role: platform_role.as_deref(),
+            };
+            let report = tenantry_store_postgres::migrate(url, roles)
+                .await
+                .with_context(|| format!("migrating PostgreSQL as the owner{}", describe_grants(&roles)))?;
+            MigrationOutcome {
+                backend: location.backend_name(),
+                applied: report.applied,
+                runtime_role,
+                platform_role,
+            }
         }
     };
     tracing::info!(backend = outcome.backend, applied = ?outcome.applied, "migrations applied");
     output.emit(&outcome, || describe(&outcome))
+}
+
+/// The grants a migration makes, for its error context.
+fn describe_grants(roles: &tenantry_store_postgres::MigrationRoles<'_>) -> String {
+    let mut grants = Vec::new();
+    if let Some(role) = roles.runtime_role {
+        grants.push(format!("the runtime role {role:?}"));
+    }
+    if let Some(role) = roles.platform_role {
+        grants.push(format!("the platform role {role:?}"));
+    }
+    if grants.is_empty() { String::new() } else { format!(" and granting to {}", grants.join(" and ")) }
 }
 
 fn describe(outcome: &MigrationOutcome) -> String {
@@ -72,6 +99,11 @@ fn describe(outcome: &MigrationOutcome) -> String {
     };
     if let Some(role) = &outcome.runtime_role {
         text.push_str(&format!("\nGranted the runtime role {role:?} access to tenantry's tables."));
+    }
+    if let Some(role) = &outcome.platform_role {
+        text.push_str(&format!(
+            "\nGranted the platform role {role:?} access to every table and its policies."
+        ));
     }
     text
 }

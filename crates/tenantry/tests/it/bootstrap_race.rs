@@ -53,10 +53,8 @@ fn ten_servers_on_one_fresh_sqlite_database() {
 async fn ten_servers_on_one_fresh_postgres_database() {
     let Some(database) = PostgresTestDb::create().await else { return };
     let data_dirs: Vec<tempfile::TempDir> = (0..SERVERS).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut servers: Vec<ServerProcess> = data_dirs
-        .iter()
-        .map(|data_dir| Tenantry::postgres(data_dir.path(), &database.runtime_url).serve(&[]))
-        .collect();
+    let mut servers: Vec<ServerProcess> =
+        data_dirs.iter().map(|data_dir| Tenantry::postgres(data_dir.path(), &database).serve(&[])).collect();
     for server in &mut servers {
         server.wait_until_ready();
     }
@@ -64,7 +62,7 @@ async fn ten_servers_on_one_fresh_postgres_database() {
         data_dirs.iter().filter(|data_dir| key_file(data_dir.path()).exists()).collect();
     assert_eq!(with_key.len(), 1, "exactly one of the servers writes the key file");
     let token = std::fs::read_to_string(key_file(with_key[0].path())).unwrap();
-    let tenantry = Tenantry::postgres(data_dirs[0].path(), &database.runtime_url);
+    let tenantry = Tenantry::postgres(data_dirs[0].path(), &database);
     assert_one_default_tenant(&tenantry, &mut servers, token.trim());
     // Servers go before the database they use.
     drop(servers);

@@ -262,7 +262,7 @@ fn operator_flow_on_sqlite() {
 async fn operator_flow_on_postgres() {
     let Some(database) = PostgresTestDb::create().await else { return };
     let data_dir = tempfile::tempdir().unwrap();
-    let tenantry = Tenantry::postgres(data_dir.path(), &database.runtime_url);
+    let tenantry = Tenantry::postgres(data_dir.path(), &database);
     operator_flow(&tenantry);
 }
 
@@ -568,6 +568,38 @@ fn authorization_commands_on_sqlite() {
 async fn authorization_commands_on_postgres() {
     let Some(database) = PostgresTestDb::create().await else { return };
     let data_dir = tempfile::tempdir().unwrap();
-    let tenantry = Tenantry::postgres(data_dir.path(), &database.runtime_url);
+    let tenantry = Tenantry::postgres(data_dir.path(), &database);
     authorization_flow(&tenantry, data_dir.path());
+}
+
+#[tokio::test]
+async fn on_postgres_operator_commands_and_serve_need_the_platform_role() {
+    let Some(database) = PostgresTestDb::create().await else { return };
+    let data_dir = tempfile::tempdir().unwrap();
+    // The runtime role's URL alone: refused, naming the flag to add.
+    let runtime_only = Tenantry::postgres_url(data_dir.path(), &database.runtime_url);
+    let refused = runtime_only.run(&["tenant", "list"]);
+    refused.assert_code(2);
+    assert!(
+        refused.error_line().contains("--platform-database-url: is required on PostgreSQL"),
+        "{}",
+        refused.stderr
+    );
+    let mut server = runtime_only.serve(&[]);
+    let status = server.wait_for_exit();
+    assert!(!status.success(), "serve started without the platform role; log:\n{}", server.log());
+    assert!(server.log().contains("--platform-database-url"), "{}", server.log());
+
+    // The runtime role's URL given as the platform's: refused by the store.
+    let swapped = Tenantry::postgres_url(data_dir.path(), &database.runtime_url)
+        .with_platform_url(&database.runtime_url);
+    let refused = swapped.run(&["tenant", "list"]);
+    refused.assert_code(2);
+    assert!(refused.error_line().contains("is not the platform role"), "{}", refused.stderr);
+
+    // The platform role's URL alone serves operator commands.
+    let platform_only = Tenantry::sqlite(data_dir.path()).with_platform_url(&database.platform_url);
+    platform_only.run(&["tenant", "create", "acme"]).assert_code(0);
+    let listed = platform_only.json(&["tenant", "list"]);
+    assert_eq!(listed[0]["name"], "acme", "{listed}");
 }

@@ -159,7 +159,8 @@ async fn serve_on_postgres_refuses_a_superuser() {
         let (server, _maintenance) = database.admin_url.rsplit_once('/').unwrap();
         format!("{server}/{}", database.database)
     };
-    let tenantry = Tenantry::postgres(data_dir.path(), &superuser_url);
+    let tenantry =
+        Tenantry::postgres_url(data_dir.path(), &superuser_url).with_platform_url(&database.platform_url);
     let mut server = tenantry.serve(&[]);
     let status = server.wait_for_exit();
     assert!(!status.success(), "serve started as a superuser; log:\n{}", server.log());
@@ -173,19 +174,21 @@ async fn serve_on_postgres_refuses_a_superuser() {
 async fn serve_on_postgres_refuses_pending_migrations_until_migrated() {
     let Some(database) = PostgresTestDb::create_unmigrated().await else { return };
     let data_dir = tempfile::tempdir().unwrap();
-    let runtime = Tenantry::postgres(data_dir.path(), &database.runtime_url);
+    let runtime = Tenantry::postgres(data_dir.path(), &database);
 
     let mut refused = runtime.serve(&[]);
     let status = refused.wait_for_exit();
     assert!(!status.success(), "serve started on an unmigrated database; log:\n{}", refused.log());
     assert!(refused.log().contains("run `tenantry migrate"), "{}", refused.log());
 
-    let owner = Tenantry::postgres(data_dir.path(), &database.owner_url);
-    let migrated = owner.json(&["migrate", "--runtime-role", &database.runtime_role]);
+    let owner = Tenantry::postgres_url(data_dir.path(), &database.owner_url);
+    let roles = ["--runtime-role", &database.runtime_role, "--platform-role", &database.platform_role];
+    let migrated = owner.json(&[&["migrate"][..], &roles].concat());
     assert_eq!(migrated["backend"], "postgres");
     assert!(!migrated["applied"].as_array().unwrap().is_empty(), "{migrated}");
     assert_eq!(migrated["runtime_role"], database.runtime_role.as_str());
-    let again = owner.json(&["migrate", "--runtime-role", &database.runtime_role]);
+    assert_eq!(migrated["platform_role"], database.platform_role.as_str());
+    let again = owner.json(&[&["migrate"][..], &roles].concat());
     assert_eq!(again["applied"], serde_json::json!([]));
 
     let mut server = runtime.serve(&[]);
@@ -198,7 +201,7 @@ async fn serve_on_postgres_refuses_pending_migrations_until_migrated() {
 async fn serve_on_postgres_migrates_with_an_owner_url() {
     let Some(database) = PostgresTestDb::create_unmigrated().await else { return };
     let data_dir = tempfile::tempdir().unwrap();
-    let runtime = Tenantry::postgres(data_dir.path(), &database.runtime_url);
+    let runtime = Tenantry::postgres(data_dir.path(), &database);
     let mut server = runtime.serve(&["--owner-database-url", &database.owner_url]);
     let address = server.wait_until_ready();
     assert_eq!(http_get(address, "/readyz", None).status, 200);

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tenantry_test_support::postgres::PostgresTestDb;
 
 /// How long a server may take to start listening or become ready before
 /// the test gives up. Not a timing assertion: only a guard against hanging
@@ -91,17 +92,36 @@ impl Finished {
 pub struct Tenantry {
     data_dir: PathBuf,
     database_url: Option<String>,
+    platform_database_url: Option<String>,
 }
 
 impl Tenantry {
     /// Commands on the SQLite database in `data_dir`.
     pub fn sqlite(data_dir: &Path) -> Self {
-        Self { data_dir: data_dir.to_owned(), database_url: None }
+        Self { data_dir: data_dir.to_owned(), database_url: None, platform_database_url: None }
     }
 
-    /// Commands on a PostgreSQL database, with `data_dir` for files.
-    pub fn postgres(data_dir: &Path, database_url: &str) -> Self {
-        Self { data_dir: data_dir.to_owned(), database_url: Some(database_url.to_owned()) }
+    /// Commands on a PostgreSQL test database, as a deployment runs them:
+    /// `serve` as the runtime role with the platform role beside it, and
+    /// operator commands as the platform role.
+    pub fn postgres(data_dir: &Path, database: &PostgresTestDb) -> Self {
+        Self::postgres_url(data_dir, &database.runtime_url).with_platform_url(&database.platform_url)
+    }
+
+    /// Commands with `--database-url` alone (the owner's, for `migrate`),
+    /// with `data_dir` for files.
+    pub fn postgres_url(data_dir: &Path, database_url: &str) -> Self {
+        Self {
+            data_dir: data_dir.to_owned(),
+            database_url: Some(database_url.to_owned()),
+            platform_database_url: None,
+        }
+    }
+
+    /// The same commands with `--platform-database-url` too.
+    pub fn with_platform_url(mut self, platform_database_url: &str) -> Self {
+        self.platform_database_url = Some(platform_database_url.to_owned());
+        self
     }
 
     /// A command with this database configured.
@@ -110,6 +130,9 @@ impl Tenantry {
         command.env("TENANTRY_DATA_DIR", &self.data_dir);
         if let Some(database_url) = &self.database_url {
             command.env("TENANTRY_DATABASE_URL", database_url);
+        }
+        if let Some(platform_database_url) = &self.platform_database_url {
+            command.env("TENANTRY_PLATFORM_DATABASE_URL", platform_database_url);
         }
         command.stdin(Stdio::null());
         command

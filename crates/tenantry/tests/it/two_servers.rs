@@ -109,7 +109,7 @@ fn two_servers_on_one_sqlite_file() {
 async fn two_servers_on_one_postgres_database() {
     let Some(database) = PostgresTestDb::create().await else { return };
     let data_dir = tempfile::tempdir().unwrap();
-    let tenantry = Tenantry::postgres(data_dir.path(), &database.runtime_url);
+    let tenantry = Tenantry::postgres(data_dir.path(), &database);
     let mut first = tenantry.serve(&STALENESS);
     let first_address = first.wait_until_ready();
     let mut second = tenantry.serve(&STALENESS);
