@@ -206,7 +206,8 @@ pub struct ConnectionOptions {
 
     /// How many connections may be open at once. Beyond it, new
     /// connections wait in the listen backlog, and idle kept-alive
-    /// connections are closed to make room.
+    /// connections (and new ones silent for a second) are closed to make
+    /// room.
     #[arg(long, env = "TENANTRY_MAX_CONNECTIONS", default_value = "1024", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
 

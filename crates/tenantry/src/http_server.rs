@@ -48,6 +48,12 @@ pub struct ConnectionSettings {
     pub shutdown_timeout: Duration,
 }
 
+/// How long a new connection may stay silent while the server is saturated:
+/// a client sends its request as soon as it has connected, so a second is
+/// ample, and connections opened only to be held are closed well before the
+/// header read timeout.
+const SILENCE_UNDER_PRESSURE: Duration = Duration::from_secs(1);
+
 /// How long the accept loop pauses after a failed accept (typically out of
 /// file descriptors) before it tries again, instead of spinning.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
@@ -68,18 +74,26 @@ pub async fn serve(
     let (saturated_sender, saturated) = watch::channel(false);
     let (stopping_sender, stopping) = watch::channel(false);
     let mut connections = JoinSet::new();
+    let mut accept_failing = false;
     loop {
         while connections.try_join_next().is_some() {}
         let stream = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok((stream, _peer)) => {
+                    accept_failing = false;
+                    stream
+                }
                 Err(error) => {
-                    tracing::warn!(%error, "accepting a connection failed; closing idle connections and retrying");
-                    // Idle connections close now, giving their descriptors back.
+                    // Once per run of failures: they repeat every pause.
+                    if !std::mem::replace(&mut accept_failing, true) {
+                        tracing::warn!(%error, "accepting connections fails; closing idle connections and retrying");
+                    }
+                    // Idle connections close, giving their descriptors back,
+                    // until an accept succeeds again (a failing accept means a
+                    // connection is waiting).
                     set_saturated(&saturated_sender, true);
                     tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
-                    set_saturated(&saturated_sender, false);
                     continue;
                 }
             },
@@ -237,6 +251,8 @@ struct ActivityState {
     /// hyper has written bytes it has not flushed yet: the client is slow
     /// to read the last response, which must not be cut short.
     unflushed: bool,
+    /// The client has sent at least one byte.
+    spoke: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,7 +269,12 @@ enum Phase {
 impl ConnectionActivity {
     /// A new connection waits for its first request head.
     fn new() -> Self {
-        let state = ActivityState { phase: Phase::ReadingHead, since: Instant::now(), unflushed: false };
+        let state = ActivityState {
+            phase: Phase::ReadingHead,
+            since: Instant::now(),
+            unflushed: false,
+            spoke: false,
+        };
         Self { state: Mutex::new(state), changed: Notify::new() }
     }
 
@@ -270,6 +291,7 @@ impl ConnectionActivity {
     /// Bytes arrived: on an idle connection, a new request head begins.
     fn bytes_read(&self) {
         let mut state = self.lock();
+        state.spoke = true;
         if state.phase == Phase::Idle {
             (state.phase, state.since) = (Phase::ReadingHead, Instant::now());
             drop(state);
@@ -300,11 +322,15 @@ impl ConnectionActivity {
     }
 
     /// When the connection is to be closed if nothing changes; `None`
-    /// while a request is in the router's hands. An idle connection on a
-    /// saturated server is due at once, once its last response is flushed.
+    /// while a request is in the router's hands. On a saturated server, an
+    /// idle connection is due at once (once its last response is flushed),
+    /// and a new one that has sent nothing after [`SILENCE_UNDER_PRESSURE`].
     fn deadline(&self, settings: &ConnectionSettings, saturated: bool) -> Option<Instant> {
-        let ActivityState { phase, since, unflushed } = *self.lock();
+        let ActivityState { phase, since, unflushed, spoke } = *self.lock();
         match phase {
+            Phase::ReadingHead if saturated && !spoke => {
+                Some(since + SILENCE_UNDER_PRESSURE.min(settings.header_read_timeout))
+            }
             Phase::ReadingHead => Some(since + settings.header_read_timeout),
             Phase::Busy => None,
             Phase::Idle if saturated && !unflushed => Some(since),
