@@ -25,6 +25,9 @@ pub const WWW_AUTHENTICATE_VALUE: &str = "Bearer realm=\"tenantry\"";
 pub enum ErrorCode {
     /// 400: the request is malformed in a way no more specific code covers.
     BadRequest,
+    /// 400: the request is not valid HTTP (request line or headers cannot
+    /// be parsed), so the server could not read it at all.
+    MalformedRequest,
     /// 400: the body is not syntactically valid JSON.
     MalformedJson,
     /// 400: an id in the path is malformed.
@@ -63,14 +66,23 @@ pub enum ErrorCode {
     Conflict(ConflictCode),
     /// 413: the body is larger than the configured limit.
     PayloadTooLarge,
+    /// 414: the request target (path and query) is longer than the server
+    /// accepts.
+    UriTooLong,
     /// 415: the body is not declared as JSON.
     UnsupportedMediaType,
     /// 422: a field has the wrong type or breaks a rule.
     InvalidField,
     /// 422: the body has a field the operation does not accept.
     UnknownField,
+    /// 431: the request headers, together, are larger than the server
+    /// accepts, or too many.
+    HeadersTooLarge,
     /// 500: something failed that the caller cannot fix.
     Internal,
+    /// 503: the request took longer than the server's request timeout and
+    /// was abandoned; a write may or may not have taken effect.
+    RequestTimeout,
     /// 503: the server is up but cannot serve yet (database unreachable or
     /// migrations pending).
     NotReady,
@@ -84,6 +96,7 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::BadRequest => "bad_request",
+            Self::MalformedRequest => "malformed_request",
             Self::MalformedJson => "malformed_json",
             Self::InvalidId => "invalid_id",
             Self::InvalidCursor => "invalid_cursor",
@@ -101,10 +114,13 @@ impl ErrorCode {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict(conflict_code) => conflict_code.as_str(),
             Self::PayloadTooLarge => "payload_too_large",
+            Self::UriTooLong => "uri_too_long",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::InvalidField => "invalid_field",
             Self::UnknownField => "unknown_field",
+            Self::HeadersTooLarge => "headers_too_large",
             Self::Internal => "internal",
+            Self::RequestTimeout => "request_timeout",
             Self::NotReady => "not_ready",
             Self::IdentityProviderUnavailable => "identity_provider_unavailable",
         }
@@ -114,6 +130,7 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             Self::BadRequest
+            | Self::MalformedRequest
             | Self::MalformedJson
             | Self::InvalidId
             | Self::InvalidCursor
@@ -130,10 +147,14 @@ impl ErrorCode {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InvalidField | Self::UnknownField => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::NotReady | Self::IdentityProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RequestTimeout | Self::NotReady | Self::IdentityProviderUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }
@@ -192,10 +213,17 @@ impl ApiError {
     }
 
     /// The error a response with this status gets when nothing more is
-    /// known about it: used for error responses that axum or a layer made
-    /// without going through [`ApiError`].
-    pub(crate) fn from_status(status: StatusCode) -> Self {
+    /// known about it: used for error responses that axum, a layer or the
+    /// HTTP server (hyper's answers to unparseable requests) made without
+    /// going through [`ApiError`].
+    pub fn from_status(status: StatusCode) -> Self {
         let (code, message) = match status {
+            StatusCode::URI_TOO_LONG => {
+                (ErrorCode::UriTooLong, "the request target is longer than the server accepts")
+            }
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+                (ErrorCode::HeadersTooLarge, "the request headers are larger than the server accepts")
+            }
             StatusCode::NOT_FOUND => (ErrorCode::NotFound, "no such route"),
             StatusCode::METHOD_NOT_ALLOWED => {
                 (ErrorCode::MethodNotAllowed, "this route does not accept this method")

@@ -9,9 +9,11 @@
 //!
 //! Layers, outermost first: the request context (request id; writes the
 //! error envelope of every error response and echoes `x-request-id`), the
-//! tracing span, the metrics, and the body limit.
+//! tracing span, the metrics, the request limits (target and header size,
+//! request timeout) and the body limit.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -30,12 +32,13 @@ pub mod extract;
 mod metrics;
 mod openapi;
 pub mod request_context;
+mod request_limits;
 mod routes;
 
 pub use auth::{API_KEY_HEADER, Authenticated, Caller, Credential, REVISION_HEADER, TENANT_HEADER};
 pub use error::{ApiError, ErrorCode, ErrorEnvelope};
 pub use openapi::{API_KEY_SCHEME, BEARER_SCHEME};
-pub use request_context::{REQUEST_ID_HEADER, RequestId};
+pub use request_context::{REQUEST_ID_HEADER, RequestId, error_envelope_body};
 
 /// Settings of the HTTP API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +48,15 @@ pub struct ApiConfig {
     /// Single-tenant mode: the tenant an OIDC-authenticated request acts in
     /// when it sends no `X-Tenant-ID`. `None`: the header is required.
     pub single_tenant: Option<TenantId>,
+    /// The longest request target (path and query) accepted, in bytes;
+    /// longer ones are a 414.
+    pub max_uri_bytes: usize,
+    /// The largest request headers accepted, all together, in bytes;
+    /// larger ones are a 431.
+    pub max_header_bytes: usize,
+    /// How long a request may take, from its head being read to its
+    /// response being ready; slower ones are abandoned with a 503.
+    pub request_timeout: Duration,
 }
 
 impl ApiConfig {
@@ -52,9 +64,28 @@ impl ApiConfig {
     /// takes (a bulk check of 1000 questions, about 200 bytes each).
     pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
+    /// The default request target limit: 8 KiB, as most proxies and
+    /// servers; the API's longest URLs (an id and a cursor) are far shorter.
+    pub const DEFAULT_MAX_URI_BYTES: usize = 8 * 1024;
+
+    /// The default header limit: 32 KiB, room for an OIDC bearer token
+    /// with many claims, well below hyper's own buffer limit.
+    pub const DEFAULT_MAX_HEADER_BYTES: usize = 32 * 1024;
+
+    /// The default request timeout: 30 s, far beyond any route's normal
+    /// time, short enough that a stuck request does not hold its
+    /// connection and its database transaction for long.
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
     /// The defaults.
     pub fn defaults() -> Self {
-        Self { max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES, single_tenant: None }
+        Self {
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            single_tenant: None,
+            max_uri_bytes: Self::DEFAULT_MAX_URI_BYTES,
+            max_header_bytes: Self::DEFAULT_MAX_HEADER_BYTES,
+            request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+        }
     }
 }
 
@@ -111,6 +142,14 @@ pub fn router(state: ApiState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::track_metrics))
+        .layer(middleware::from_fn_with_state(
+            request_limits::RequestLimits {
+                max_uri_bytes: state.config.max_uri_bytes,
+                max_header_bytes: state.config.max_header_bytes,
+                request_timeout: state.config.request_timeout,
+            },
+            request_limits::enforce_request_limits,
+        ))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
 
     Router::new()

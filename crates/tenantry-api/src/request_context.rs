@@ -79,20 +79,28 @@ fn render_error_envelope(mut response: Response, request_id: &RequestId) -> Resp
     }
     let api_error =
         response.extensions_mut().remove::<ApiError>().unwrap_or_else(|| ApiError::from_status(status));
-    let envelope = ErrorEnvelope::new(&api_error, request_id.as_str());
-    let body = match serde_json::to_vec(&envelope) {
+    let body = error_envelope_body(&api_error, request_id);
+    let headers = response.headers_mut();
+    headers.remove(header::CONTENT_LENGTH);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    *response.body_mut() = Body::from(body);
+    response
+}
+
+/// The JSON bytes of the envelope of `api_error` on the request
+/// `request_id`: the one place an error body is serialized, used by the
+/// middleware and by the HTTP server for the errors it answers before a
+/// request reaches the router.
+pub fn error_envelope_body(api_error: &ApiError, request_id: &RequestId) -> Vec<u8> {
+    let envelope = ErrorEnvelope::new(api_error, request_id.as_str());
+    match serde_json::to_vec(&envelope) {
         Ok(body) => body,
         Err(error) => {
             // Serializing strings into JSON cannot fail; log it should it ever.
             tracing::error!(error = %error, "could not serialize an error envelope");
             Vec::new()
         }
-    };
-    let headers = response.headers_mut();
-    headers.remove(header::CONTENT_LENGTH);
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    *response.body_mut() = Body::from(body);
-    response
+    }
 }
 
 /// The route template a request matched (for example

@@ -160,6 +160,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub pepper: PepperOptions,
 
+    /// How connections are served: timeouts, the connection limit, shutdown.
+    #[command(flatten)]
+    pub connections: ConnectionOptions,
+
     /// Single-tenant mode: an OIDC-authenticated request without
     /// `X-Tenant-ID` acts in the default tenant.
     #[arg(long, env = "TENANTRY_SINGLE_TENANT", value_parser = clap::builder::BoolishValueParser::new())]
@@ -186,6 +190,39 @@ pub struct ServeArgs {
     /// OIDC sign-in.
     #[command(flatten)]
     pub oidc: OidcOptions,
+}
+
+/// How `serve` treats connections. Every timeout is in whole seconds, at
+/// least 1: a zero would mean "never", which is what these guard against.
+#[derive(Debug, Args)]
+pub struct ConnectionOptions {
+    /// How long a client may take to send a request's head (request line
+    /// and headers), counted from its first byte, or from the connection's
+    /// opening for its first request; then the connection is closed.
+    #[arg(long, env = "TENANTRY_HEADER_READ_TIMEOUT_SECS", default_value = "10", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_read_timeout_secs: u64,
+
+    /// How long a request may take once its head is read, body included;
+    /// then it is abandoned with a 503 `request_timeout`.
+    #[arg(long, env = "TENANTRY_REQUEST_TIMEOUT_SECS", default_value = "30", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_secs: u64,
+
+    /// How long a kept-alive connection may wait for its next request
+    /// before it is closed.
+    #[arg(long, env = "TENANTRY_KEEP_ALIVE_TIMEOUT_SECS", default_value = "60", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub keep_alive_timeout_secs: u64,
+
+    /// How many connections may be open at once. Beyond it, new
+    /// connections wait in the listen backlog, and idle kept-alive
+    /// connections (and new ones silent for a second) are closed to make
+    /// room.
+    #[arg(long, env = "TENANTRY_MAX_CONNECTIONS", default_value = "1024", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+
+    /// How long a graceful shutdown (SIGTERM, SIGINT) waits for in-flight
+    /// requests before it closes every connection still open.
+    #[arg(long, env = "TENANTRY_SHUTDOWN_TIMEOUT_SECS", default_value = "30", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub shutdown_timeout_secs: u64,
 }
 
 /// OIDC bearer-token sign-in; off unless `--oidc-issuer` is given, which

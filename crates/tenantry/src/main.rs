@@ -8,6 +8,7 @@ mod backend;
 mod cli;
 mod commands;
 mod failure;
+mod http_server;
 mod logging;
 mod output;
 mod pepper;

@@ -15,6 +15,7 @@ use tenantry_oidc::{OidcConfig, OidcSettings, OidcVerifier};
 
 use crate::backend::{self, DatabaseLocation};
 use crate::cli::{GlobalOptions, OidcOptions, ServeArgs};
+use crate::http_server::{self, ConnectionSettings};
 
 /// How often expired relationships are swept and the change log pruned.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -61,6 +62,15 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
         api_config.max_body_bytes = usize::try_from(max_body_bytes)
             .map_err(|_| Error::invalid("--max-body-bytes", "is larger than this platform can address"))?;
     }
+    let connections = &arguments.connections;
+    api_config.request_timeout = Duration::from_secs(connections.request_timeout_secs);
+    let connection_settings = ConnectionSettings {
+        header_read_timeout: Duration::from_secs(connections.header_read_timeout_secs),
+        keep_alive_timeout: Duration::from_secs(connections.keep_alive_timeout_secs),
+        max_connections: usize::try_from(connections.max_connections)
+            .map_err(|_| Error::invalid("--max-connections", "is larger than this platform can count"))?,
+        shutdown_timeout: Duration::from_secs(connections.shutdown_timeout_secs),
+    };
     if arguments.single_tenant {
         api_config.single_tenant = Some(outcome.tenant.id.clone());
     }
@@ -85,10 +95,7 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
         .with_context(|| format!("listening on {}", arguments.listen))?;
     let address = listener.local_addr().context("reading the address the server is bound to")?;
     tracing::info!(%address, backend = location.backend_name(), "listening on {address}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving the HTTP API")?;
+    http_server::serve(listener, app, connection_settings, shutdown_signal()).await;
     sweeper.abort();
     tracing::info!("server stopped");
     Ok(())
@@ -238,7 +245,8 @@ fn write_bootstrap_key(data_dir: &Path, token: &ApiKeyToken) -> anyhow::Result<P
 }
 
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM, starting a graceful
-/// shutdown: in-flight requests finish, new connections are refused.
+/// shutdown: no new connections are accepted, in-flight requests finish,
+/// and what is still open at the shutdown deadline is closed.
 async fn shutdown_signal() {
     let interrupt = async {
         if let Err(error) = tokio::signal::ctrl_c().await {

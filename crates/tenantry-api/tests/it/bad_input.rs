@@ -269,6 +269,19 @@ async fn bad_input_is_refused_and_changes_nothing(app: TestApp) {
             None,
         ),
         case(new_workspace(json!({"name": oversized_name})), S::PAYLOAD_TOO_LARGE, "payload_too_large", None),
+        // An over-long request target, over-large headers.
+        case(
+            Call::get(format!("/v1/workspaces?pad={}", "a".repeat(20_000))).key(key),
+            S::URI_TOO_LONG,
+            "uri_too_long",
+            None,
+        ),
+        case(
+            Call::get("/v1/workspaces").key(key).header("x-pad", &"a".repeat(100_000)),
+            S::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            None,
+        ),
         // List queries.
         case(
             Call::get("/v1/workspaces?limit=0").key(key),

@@ -3,6 +3,7 @@
 
 mod bootstrap_race;
 mod cli;
+mod connections;
 mod serve;
 mod support;
 mod two_servers;

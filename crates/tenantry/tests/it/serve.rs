@@ -83,22 +83,35 @@ fn serve_configuration_is_validated_before_starting() {
     let tenantry = Tenantry::sqlite(data_dir.path());
     let short_pepper = data_dir.path().join("pepper");
     std::fs::write(&short_pepper, "too short\n").unwrap();
-    let cases: [(&[&str], &str); 4] = [
-        (&["serve", "--listen", "127.0.0.1:0", "--default-tenant-name", " "], "error"),
-        (&["serve", "--listen", "127.0.0.1:0", "--max-body-bytes", "0"], "error"),
+    let mut cases: Vec<(Vec<&str>, String)> = vec![
+        (vec!["serve", "--listen", "127.0.0.1:0", "--default-tenant-name", " "], "error".into()),
+        (vec!["serve", "--listen", "127.0.0.1:0", "--max-body-bytes", "0"], "error".into()),
         (
-            &["serve", "--listen", "127.0.0.1:0", "--owner-database-url", "postgres://o@localhost/db"],
-            "error (invalid_field): --owner-database-url: only applies to PostgreSQL",
+            vec!["serve", "--listen", "127.0.0.1:0", "--owner-database-url", "postgres://o@localhost/db"],
+            "error (invalid_field): --owner-database-url: only applies to PostgreSQL".into(),
         ),
         (
-            &["serve", "--listen", "127.0.0.1:0", "--api-key-pepper-file", short_pepper.to_str().unwrap()],
-            "error (invalid_field): using the API key pepper file",
+            vec!["serve", "--listen", "127.0.0.1:0", "--api-key-pepper-file", short_pepper.to_str().unwrap()],
+            "error (invalid_field): using the API key pepper file".into(),
         ),
     ];
+    // A zero timeout or limit would mean "none": refused, naming the flag.
+    for flag in [
+        "--header-read-timeout-secs",
+        "--request-timeout-secs",
+        "--keep-alive-timeout-secs",
+        "--max-connections",
+        "--shutdown-timeout-secs",
+    ] {
+        cases.push((
+            vec!["serve", "--listen", "127.0.0.1:0", flag, "0"],
+            format!("error: invalid value '0' for '{flag}"),
+        ));
+    }
     for (arguments, error_start) in cases {
-        let finished = tenantry.run(arguments);
+        let finished = tenantry.run(&arguments);
         assert_eq!(finished.code, Some(2), "{arguments:?}\n{}", finished.stderr);
-        assert!(finished.error_line().starts_with(error_start), "{arguments:?}\n{}", finished.stderr);
+        assert!(finished.error_line().starts_with(&error_start), "{arguments:?}\n{}", finished.stderr);
     }
     assert!(key_files(data_dir.path()).is_empty());
 }

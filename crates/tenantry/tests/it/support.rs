@@ -250,12 +250,17 @@ impl ServerProcess {
 
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(&mut self) -> ExitStatus {
+        self.send_terminate();
+        self.wait_for_exit()
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn send_terminate(&self) {
         let sent = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .expect("the kill command runs");
         assert!(sent.success(), "kill -TERM failed");
-        self.wait_for_exit()
     }
 
     /// Waits for the process to exit on its own, within the start-up limit.
@@ -369,7 +374,57 @@ pub fn try_http(
     parse_response(&raw)
 }
 
-fn parse_response(raw: &[u8]) -> Result<HttpResponse, String> {
+/// How long a raw-socket read may block before the test gives up: a guard
+/// against hanging, not a timing assertion.
+pub const READ_LIMIT: Duration = Duration::from_secs(60);
+
+/// A connection to the server with the read limit set.
+pub fn connect(address: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(address).expect("the server accepts connections");
+    stream.set_read_timeout(Some(READ_LIMIT)).unwrap();
+    stream
+}
+
+/// Writes `request` as it is on a new connection, then reads until the
+/// server closes the connection, and parses what it sent.
+pub fn raw_exchange(address: SocketAddr, request: &[u8]) -> Result<HttpResponse, String> {
+    let mut stream = connect(address);
+    stream.write_all(request).map_err(|error| error.to_string())?;
+    read_until_closed(&mut stream).and_then(|raw| parse_response(&raw))
+}
+
+/// Everything the server sends until it closes the connection.
+pub fn read_until_closed(stream: &mut TcpStream) -> Result<Vec<u8>, String> {
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .map_err(|error| format!("{error} after {:?}", String::from_utf8_lossy(&raw)))?;
+    Ok(raw)
+}
+
+/// Reads one response with a `content-length` from a kept-alive connection.
+pub fn read_one_response(stream: &mut TcpStream) -> Result<HttpResponse, String> {
+    let mut raw = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        if let Some(split) = raw.windows(4).position(|window| window == b"\r\n\r\n") {
+            let head = parse_response(&raw[..split + 4])?;
+            let length: usize =
+                head.header("content-length").and_then(|value| value.parse().ok()).unwrap_or(0);
+            if raw.len() >= split + 4 + length {
+                return parse_response(&raw);
+            }
+        }
+        let read = stream.read(&mut buffer).map_err(|error| error.to_string())?;
+        if read == 0 {
+            return Err(format!("the connection closed after {:?}", String::from_utf8_lossy(&raw)));
+        }
+        raw.extend_from_slice(&buffer[..read]);
+    }
+}
+
+/// Parses a whole response as the server sent it.
+pub fn parse_response(raw: &[u8]) -> Result<HttpResponse, String> {
     let split = raw.windows(4).position(|window| window == b"\r\n\r\n").ok_or("no end of headers")?;
     let head = std::str::from_utf8(&raw[..split]).map_err(|error| error.to_string())?;
     let mut lines = head.split("\r\n");
