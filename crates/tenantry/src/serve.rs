@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tenantry_api::{ApiConfig, ApiState, router};
-use tenantry_core::service::{BootstrapConfig, bootstrap};
-use tenantry_core::{ApiKeyToken, Authorizer, AuthorizerConfig, Error, Store};
+use tenantry_core::service::{BootstrapConfig, authenticate, bootstrap};
+use tenantry_core::{ApiKeyHasher, ApiKeyToken, Authorizer, AuthorizerConfig, Error, Store};
 use tenantry_oidc::{OidcConfig, OidcSettings, OidcVerifier};
 
 use crate::backend::{self, DatabaseLocation};
@@ -27,6 +27,9 @@ pub const BOOTSTRAP_KEY_FILE_NAME: &str = "bootstrap-operator-key";
 /// Runs the server until a shutdown signal arrives.
 pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result<()> {
     let location = DatabaseLocation::from_options(global)?;
+    // Before anything commits: a bootstrap that creates the operator's key
+    // must be able to save it, or no usable key would exist.
+    check_data_dir_writable(&global.data_dir)?;
     let store = prepare_store(global, &location, arguments.owner_database_url.as_deref()).await?;
     let hasher = hasher_for(store.as_ref(), &arguments.pepper).await?;
 
@@ -55,6 +58,19 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
             root_workspace_id = %outcome.root_workspace.id,
             "bootstrap found the default tenant already in place"
         );
+        if let Some(problem) = bootstrap_key_problem(store.as_ref(), &hasher, &global.data_dir).await {
+            tracing::warn!(
+                key_file = %global.data_dir.join(BOOTSTRAP_KEY_FILE_NAME).display(),
+                "{problem}; if no operator holds a working key, mint one with `tenantry api-key create \
+                 --tenant {} --username {} --name operator`{} and keep the printed key",
+                bootstrap_config.tenant_name.as_str(),
+                bootstrap_config.operator_username.as_str(),
+                match location {
+                    DatabaseLocation::Sqlite { .. } => "",
+                    DatabaseLocation::Postgres { .. } => " --platform-database-url <platform role URL>",
+                }
+            );
+        }
     }
 
     let mut api_config = ApiConfig::defaults();
@@ -208,6 +224,49 @@ async fn prepare_store(
             tracing::info!(backend = "postgres", "database ready");
             Ok(Arc::new(store))
         }
+    }
+}
+
+/// Fails unless a file can be created in the data directory (creating the
+/// directory if needed): checked before the bootstrap commits, so that a
+/// key it creates can always be saved.
+fn check_data_dir_writable(data_dir: &Path) -> anyhow::Result<()> {
+    let unwritable = |error: String| {
+        anyhow::Error::new(Error::invalid(
+            "--data-dir",
+            format!(
+                "{} is not a writable directory ({error}); the bootstrap could not save the operator's \
+                 API key there, so nothing was started: fix its permissions or point --data-dir elsewhere",
+                data_dir.display()
+            ),
+        ))
+    };
+    backend::create_private_directory(data_dir).map_err(|error| unwritable(format!("{error:#}")))?;
+    let probe = data_dir.join(format!(".write-check-{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .and_then(|mut file| file.write_all(b"tenantry").and_then(|()| file.sync_all()));
+    let _ = std::fs::remove_file(&probe);
+    written.map_err(|error| unwritable(error.to_string()))
+}
+
+/// Why the bootstrap key file does not hold a usable key, if it does not:
+/// missing, unreadable, or a key that no longer authenticates (revoked,
+/// expired, or minted under another pepper or for another database).
+async fn bootstrap_key_problem(store: &dyn Store, hasher: &ApiKeyHasher, data_dir: &Path) -> Option<String> {
+    let key_path = data_dir.join(BOOTSTRAP_KEY_FILE_NAME);
+    let contents = match std::fs::read_to_string(&key_path) {
+        Ok(contents) => contents,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Some("there is no bootstrap key file".to_owned());
+        }
+        Err(error) => return Some(format!("the bootstrap key file cannot be read ({error})")),
+    };
+    match authenticate(store, hasher, contents.trim(), tenantry_core::now()).await {
+        Ok(_) => None,
+        Err(error) => Some(format!("the key in the bootstrap key file does not authenticate ({error})")),
     }
 }
 

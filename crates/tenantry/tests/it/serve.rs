@@ -225,3 +225,69 @@ async fn serve_on_postgres_migrates_with_an_owner_url() {
     assert!(!log.contains(token.trim()), "the key was logged:\n{log}");
     assert!(!log.contains(&database.owner_url), "a database URL was logged:\n{log}");
 }
+
+#[test]
+fn a_restart_without_a_usable_key_file_says_how_to_mint_one() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let tenantry = Tenantry::sqlite(data_dir.path());
+    let mut first = tenantry.serve(&[]);
+    first.wait_until_ready();
+    first.terminate();
+    let key_path = key_file(data_dir.path());
+    let token = std::fs::read_to_string(&key_path).unwrap();
+
+    // A key file that still authenticates: nothing to say.
+    let mut quiet = tenantry.serve(&[]);
+    quiet.wait_until_ready();
+    quiet.terminate();
+    assert!(!quiet.log().contains("tenantry api-key create"), "{}", quiet.log());
+
+    // The file lost: the log names the exact command.
+    std::fs::remove_file(&key_path).unwrap();
+    let mut missing = tenantry.serve(&[]);
+    missing.wait_until_ready();
+    missing.terminate();
+    let log = missing.log();
+    assert!(log.contains("there is no bootstrap key file"), "{log}");
+    assert!(
+        log.contains("tenantry api-key create --tenant default --username operator --name operator"),
+        "{log}"
+    );
+
+    // A key that was revoked: the same advice.
+    std::fs::write(&key_path, &token).unwrap();
+    let key_id = token.trim().split('_').nth(2).map(|id| format!("key_{id}")).unwrap();
+    tenantry.run(&["api-key", "revoke", "--tenant", "default", &key_id]).assert_code(0);
+    let mut revoked = tenantry.serve(&[]);
+    revoked.wait_until_ready();
+    revoked.terminate();
+    let log = revoked.log();
+    assert!(log.contains("does not authenticate (the API key has been revoked)"), "{log}");
+    assert!(log.contains("tenantry api-key create --tenant default"), "{log}");
+}
+
+#[tokio::test]
+async fn an_unwritable_data_dir_stops_serve_before_the_bootstrap_commits() {
+    let Some(database) = PostgresTestDb::create().await else { return };
+    // A data directory that cannot be created: its parent is a file. (The
+    // tests run as root, which file permissions would not stop.)
+    let parent = tempfile::NamedTempFile::new().unwrap();
+    let data_dir = parent.path().join("data");
+    let tenantry = Tenantry::postgres(&data_dir, &database);
+    let mut server = tenantry.serve(&[]);
+    let status = server.wait_for_exit();
+    assert!(!status.success(), "serve started; log:\n{}", server.log());
+    let log = server.log();
+    assert!(log.contains("--data-dir") && log.contains("is not a writable directory"), "{log}");
+    // Nothing committed: the next start with a good directory bootstraps
+    // and saves the operator's key.
+    let owner = tenantry_test_support::postgres::RawPostgres::connect(&database.owner_url).await;
+    let tenants =
+        tenantry_test_support::RawSql::scalar_i64(&owner, "SELECT count(*) FROM tenants").await.unwrap();
+    assert_eq!(tenants, 0, "the bootstrap committed before the data directory was checked");
+    let good_dir = tempfile::tempdir().unwrap();
+    let mut server = Tenantry::postgres(good_dir.path(), &database).serve(&[]);
+    let address = server.wait_until_ready();
+    let token = std::fs::read_to_string(key_file(good_dir.path())).unwrap();
+    assert_eq!(http_get(address, "/v1/workspaces", Some(token.trim())).status, 200);
+}
