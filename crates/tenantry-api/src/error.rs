@@ -333,7 +333,7 @@ pub struct ErrorBody {
     /// `forbidden`, `payload_too_large`, `unsupported_media_type`,
     /// `method_not_allowed`, `duplicate_name`, `root_workspace`,
     /// `workspace_has_children`, `workspace_cycle`, `already_revoked`,
-    /// `last_admin`, `schema_orphans_relationships`, `schema_changed`,
+    /// `last_admin`, `last_platform_key`, `schema_orphans_relationships`, `schema_changed`,
     /// `not_ready`, `identity_provider_unavailable`, `internal`.
     #[schema(example = "not_found")]
     pub code: String,

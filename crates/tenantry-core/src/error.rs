@@ -34,6 +34,8 @@ pub enum ConflictCode {
     SchemaOrphansRelationships,
     /// The authorization schema changed since the version the caller read.
     SchemaChanged,
+    /// Revoking the key would leave no platform admin with a working key.
+    LastPlatformKey,
 }
 
 impl ConflictCode {
@@ -52,6 +54,7 @@ impl ConflictCode {
             Self::LastAdmin => "last_admin",
             Self::SchemaOrphansRelationships => "schema_orphans_relationships",
             Self::SchemaChanged => "schema_changed",
+            Self::LastPlatformKey => "last_platform_key",
         }
     }
 
@@ -70,6 +73,9 @@ impl ConflictCode {
             Self::LastAdmin => "this is the last admin; grant another member the admin role first",
             Self::SchemaOrphansRelationships => {
                 "the schema would no longer allow relationships that are stored; delete them first or keep their relations"
+            }
+            Self::LastPlatformKey => {
+                "this is the last working API key of any platform admin; mint another platform admin's key first"
             }
             Self::SchemaChanged => {
                 "the authorization schema changed since it was read; read it again and retry"

@@ -62,6 +62,12 @@ impl PlatformScope {
         Self { reason: "authorization" }
     }
 
+    /// A platform scope for revoking a platform admin's API key, which must
+    /// see every platform admin's keys to keep one working.
+    pub fn key_revocation() -> Self {
+        Self { reason: "revoking a platform admin's key" }
+    }
+
     /// Why this scope was granted.
     pub fn reason(&self) -> &'static str {
         self.reason

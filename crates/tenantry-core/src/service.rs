@@ -2,9 +2,11 @@
 //! authenticating a presented key, and the start-up bootstrap.
 
 use crate::api_key::{ApiKey, ApiKeyHasher, ApiKeyLifetime, ApiKeyToken, NewApiKey, TokenError};
+use crate::authorizer::{Authorizer, Consistency};
 use crate::error::{Error, Result};
 use crate::id::{ApiKeyId, TenantId, UserId};
 use crate::name::{ApiKeyName, DisplayName, Email, TenantName, Username, WorkspaceName};
+use crate::relationship::names;
 use crate::scope::{PlatformScope, TenantScope};
 use crate::store::{BootstrapOutcome, BootstrapRequest, Store};
 use crate::tenant::{DataResidency, DeploymentModel, NewTenant, TenantStatus};
@@ -174,6 +176,36 @@ pub async fn bootstrap(
     let outcome = store.bootstrap(&PlatformScope::bootstrap(), request).await?;
     let token = outcome.created.then_some(token);
     Ok((outcome, token))
+}
+
+/// Revokes an API key of the scope's tenant. A platform admin's key is
+/// revoked in the platform scope, which refuses to revoke the last working
+/// key of any platform admin (409 `last_platform_key`): an operator must
+/// not lock the platform out of itself. Whether the owner is a platform
+/// admin is read fully consistently just before; the store re-checks it
+/// under the platform partition's lock.
+pub async fn revoke_api_key(
+    authorizer: &Authorizer,
+    scope: &TenantScope,
+    api_key_id: &ApiKeyId,
+    at: Timestamp,
+) -> Result<ApiKey> {
+    let store = authorizer.store();
+    let api_key = store.get_api_key(scope, api_key_id).await?;
+    let owner_is_platform_admin =
+        authorizer.check_platform(&api_key.user_id, names::ADMIN, &Consistency::FullyConsistent).await?;
+    if owner_is_platform_admin {
+        store
+            .revoke_platform_admin_api_key(
+                &PlatformScope::key_revocation(),
+                scope.tenant_id(),
+                api_key_id,
+                at,
+            )
+            .await
+    } else {
+        store.revoke_api_key(scope, api_key_id, at).await
+    }
 }
 
 /// Builds the hasher for a store: from an explicit pepper when the operator

@@ -176,6 +176,23 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         at: Timestamp,
     ) -> Result<ApiKey>;
 
+    /// Revokes a key of a platform admin, in the platform scope, serialized
+    /// with every change of the platform's relationships (it holds the
+    /// platform partition's revision lock). When the key is working (not
+    /// revoked, not expired, its tenant active), its owner is a platform
+    /// admin (`platform:main#admin`, unexpired) and no other platform
+    /// admin's key is working, it is refused with
+    /// [`ConflictCode::LastPlatformKey`](crate::ConflictCode::LastPlatformKey):
+    /// the platform would be left with no way in. Otherwise exactly as
+    /// [`Store::revoke_api_key`].
+    async fn revoke_platform_admin_api_key(
+        &self,
+        platform: &PlatformScope,
+        tenant_id: &TenantId,
+        api_key_id: &ApiKeyId,
+        at: Timestamp,
+    ) -> Result<ApiKey>;
+
     /// Everything authentication needs about a key, in one query; `None`
     /// when the scope's tenant has no such key.
     async fn api_key_credentials(

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
-use sqlx::{Executor, PgConnection, Postgres, Transaction};
+use sqlx::{Executor, PgConnection, Postgres, Row, Transaction};
 use tenantry_core::relationship::{
     self, PartitionScope, Relationship, RelationshipChanges, RelationshipFilter, RelationshipSnapshot,
     RelationshipUsage, RelationshipWrite, Revision, StoredSchema,
@@ -151,6 +151,65 @@ impl PostgresStore {
         }
         Ok(transaction)
     }
+}
+
+/// Whether the key `$1`/`$2` is a working key of a platform admin, and how
+/// many other working keys platform admins hold, at `$3`. A key works when
+/// it is neither revoked nor expired and its tenant is active. The only
+/// read of `api_keys` across tenants, in the platform scope.
+const LAST_PLATFORM_KEY_SQL: &str = "\
+    WITH admins AS ( \
+        SELECT subject_id AS user_id FROM platform_relationships \
+        WHERE resource_type = 'platform' AND resource_id = 'main' AND relation = 'admin' \
+          AND subject_type = 'user' AND subject_relation = '' \
+          AND (expires_at IS NULL OR expires_at > $3)), \
+    working_admin_keys AS ( \
+        SELECT k.tenant_id, k.id FROM api_keys k \
+        JOIN tenants t ON t.id = k.tenant_id \
+        JOIN admins a ON a.user_id = k.user_id \
+        WHERE k.revoked_at IS NULL AND k.expires_at > $3 AND t.status = 'active') \
+    SELECT \
+        EXISTS (SELECT 1 FROM working_admin_keys WHERE tenant_id = $1 AND id = $2) AS working, \
+        (SELECT count(*) FROM working_admin_keys WHERE NOT (tenant_id = $1 AND id = $2)) AS others";
+
+/// Revokes a key of `tenant_id` inside `connection`'s transaction. Of two
+/// concurrent revocations, the second waits for the first's row lock, then
+/// finds `revoked_at` set and updates nothing: a conflict.
+async fn revoke_in(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    api_key_id: &ApiKeyId,
+    at: Timestamp,
+    operation: Operation,
+) -> Result<ApiKey> {
+    let tenant_id = tenant_id.to_string();
+    let api_key_id = api_key_id.to_string();
+    let revoked = sqlx::query(concat!(
+        "UPDATE api_keys SET revoked_at = $3 \
+         WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL RETURNING ",
+        api_key_columns!()
+    ))
+    .bind(&tenant_id)
+    .bind(&api_key_id)
+    .bind(at)
+    .fetch_optional(&mut *connection)
+    .await
+    .during(operation)?;
+    let Some(row) = revoked else {
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys WHERE tenant_id = $1 AND id = $2)")
+                .bind(&tenant_id)
+                .bind(&api_key_id)
+                .fetch_one(&mut *connection)
+                .await
+                .during(operation)?;
+        return Err(if exists {
+            Error::conflict(ConflictCode::AlreadyRevoked)
+        } else {
+            Error::not_found("api key")
+        });
+    };
+    rows::api_key(&row, operation)
 }
 
 /// Commits a transaction opened by [`PostgresStore::begin`].
@@ -976,37 +1035,41 @@ impl Store for PostgresStore {
         at: Timestamp,
     ) -> Result<ApiKey> {
         let operation = Operation::RevokeApiKey;
-        let tenant_id = scope.tenant_id().to_string();
-        let api_key_id = api_key_id.to_string();
         let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
-        // Of two concurrent revocations, the second waits for the first's
-        // row lock, then finds `revoked_at` set and updates nothing.
-        let revoked = sqlx::query(concat!(
-            "UPDATE api_keys SET revoked_at = $3 \
-             WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL RETURNING ",
-            api_key_columns!()
-        ))
-        .bind(&tenant_id)
-        .bind(&api_key_id)
-        .bind(at)
-        .fetch_optional(&mut *transaction)
-        .await
-        .during(operation)?;
-        let Some(row) = revoked else {
-            let exists: bool =
-                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys WHERE tenant_id = $1 AND id = $2)")
-                    .bind(&tenant_id)
-                    .bind(&api_key_id)
-                    .fetch_one(&mut *transaction)
-                    .await
-                    .during(operation)?;
-            return Err(if exists {
-                Error::conflict(ConflictCode::AlreadyRevoked)
-            } else {
-                Error::not_found("api key")
-            });
-        };
-        let api_key = rows::api_key(&row, operation)?;
+        let api_key = revoke_in(&mut transaction, scope.tenant_id(), api_key_id, at, operation).await?;
+        commit(transaction, operation).await?;
+        Ok(api_key)
+    }
+
+    async fn revoke_platform_admin_api_key(
+        &self,
+        platform: &PlatformScope,
+        tenant_id: &TenantId,
+        api_key_id: &ApiKeyId,
+        at: Timestamp,
+    ) -> Result<ApiKey> {
+        let operation = Operation::RevokePlatformAdminApiKey;
+        let mut transaction = self.begin(TransactionScope::Platform(platform), operation).await?;
+        // The platform partition's revision lock: every grant or revocation
+        // of a platform admin, and every other revocation of a platform
+        // admin's key, waits for this transaction.
+        sqlx::query("SELECT revision FROM platform_relationship_revisions WHERE singleton = 1 FOR UPDATE")
+            .execute(&mut *transaction)
+            .await
+            .during(operation)?;
+        let row = sqlx::query(LAST_PLATFORM_KEY_SQL)
+            .bind(tenant_id.to_string())
+            .bind(api_key_id.to_string())
+            .bind(at)
+            .fetch_one(&mut *transaction)
+            .await
+            .during(operation)?;
+        let is_working_platform_admin_key: bool = row.try_get("working").during(operation)?;
+        let other_working_keys: i64 = row.try_get("others").during(operation)?;
+        if is_working_platform_admin_key && other_working_keys == 0 {
+            return Err(Error::conflict(ConflictCode::LastPlatformKey));
+        }
+        let api_key = revoke_in(&mut transaction, tenant_id, api_key_id, at, operation).await?;
         commit(transaction, operation).await?;
         Ok(api_key)
     }

@@ -2,7 +2,7 @@
 //! the scope's `tenant_id`, including the credentials lookup on the
 //! authentication path.
 
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 use tenantry_core::relationship::new_api_key_relationships;
 use tenantry_core::{
     ApiKey, ApiKeyCredentials, ApiKeyId, ConflictCode, Error, NewApiKey, Page, PageRequest, Result, TenantId,
@@ -139,9 +139,70 @@ pub(crate) async fn revoke_api_key(
     at: Timestamp,
 ) -> Result<ApiKey> {
     let operation = Operation::RevokeApiKey;
-    let tenant_id = scope.tenant_id();
     let mut transaction = begin_write(pool, operation).await?;
-    let api_key = select_api_key(&mut transaction, tenant_id, api_key_id, operation)
+    let api_key = revoke_in(&mut transaction, scope.tenant_id(), api_key_id, at, operation).await?;
+    commit(transaction, operation).await?;
+    Ok(api_key)
+}
+
+/// See [`tenantry_core::Store::revoke_platform_admin_api_key`]. SQLite's
+/// single writer serializes it with every other write, platform admin
+/// changes included.
+pub(crate) async fn revoke_platform_admin_api_key(
+    pool: &SqlitePool,
+    tenant_id: &TenantId,
+    api_key_id: &ApiKeyId,
+    at: Timestamp,
+) -> Result<ApiKey> {
+    let operation = Operation::RevokePlatformAdminApiKey;
+    let mut transaction = begin_write(pool, operation).await?;
+    let row = sqlx::query(LAST_PLATFORM_KEY_SQL)
+        .bind(tenant_id.to_string())
+        .bind(api_key_id.to_string())
+        .bind(at)
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(|error| map_database_error(error, operation))?;
+    let is_working_platform_admin_key: bool =
+        row.try_get("working").map_err(|error| map_database_error(error, operation))?;
+    let other_working_keys: i64 =
+        row.try_get("others").map_err(|error| map_database_error(error, operation))?;
+    if is_working_platform_admin_key && other_working_keys == 0 {
+        return Err(Error::conflict(ConflictCode::LastPlatformKey));
+    }
+    let api_key = revoke_in(&mut transaction, tenant_id, api_key_id, at, operation).await?;
+    commit(transaction, operation).await?;
+    Ok(api_key)
+}
+
+/// Whether the key `?1`/`?2` is a working key of a platform admin, and how
+/// many other working keys platform admins hold, at `?3`. A key works when
+/// it is neither revoked nor expired and its tenant is active.
+const LAST_PLATFORM_KEY_SQL: &str = "\
+    WITH admins AS ( \
+        SELECT subject_id AS user_id FROM platform_relationships \
+        WHERE resource_type = 'platform' AND resource_id = 'main' AND relation = 'admin' \
+          AND subject_type = 'user' AND subject_relation = '' \
+          AND (expires_at IS NULL OR expires_at > ?3)), \
+    working_admin_keys AS ( \
+        SELECT k.tenant_id, k.id FROM api_keys k \
+        JOIN tenants t ON t.id = k.tenant_id \
+        JOIN admins a ON a.user_id = k.user_id \
+        WHERE k.revoked_at IS NULL AND k.expires_at > ?3 AND t.status = 'active') \
+    SELECT \
+        EXISTS (SELECT 1 FROM working_admin_keys WHERE tenant_id = ?1 AND id = ?2) AS working, \
+        (SELECT count(*) FROM working_admin_keys WHERE NOT (tenant_id = ?1 AND id = ?2)) AS others";
+
+/// Revokes a key of `tenant_id` inside `transaction`: not found, or
+/// already revoked, as conflicts.
+async fn revoke_in(
+    transaction: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    api_key_id: &ApiKeyId,
+    at: Timestamp,
+    operation: Operation,
+) -> Result<ApiKey> {
+    let api_key = select_api_key(&mut *transaction, tenant_id, api_key_id, operation)
         .await?
         .ok_or_else(|| Error::not_found("api key"))?;
     if api_key.is_revoked() {
@@ -154,7 +215,6 @@ pub(crate) async fn revoke_api_key(
         .execute(&mut *transaction)
         .await
         .map_err(|error| map_database_error(error, operation))?;
-    commit(transaction, operation).await?;
     Ok(ApiKey { revoked_at: Some(at), ..api_key })
 }
 

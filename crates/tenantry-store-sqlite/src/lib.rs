@@ -387,6 +387,17 @@ impl Store for SqliteStore {
         api_keys::revoke_api_key(&self.pool, scope, api_key_id, at).await
     }
 
+    async fn revoke_platform_admin_api_key(
+        &self,
+        platform: &PlatformScope,
+        tenant_id: &TenantId,
+        api_key_id: &ApiKeyId,
+        at: Timestamp,
+    ) -> Result<ApiKey> {
+        tracing::info!(reason = platform.reason(), %tenant_id, %api_key_id, "cross-tenant operation in platform scope");
+        api_keys::revoke_platform_admin_api_key(&self.pool, tenant_id, api_key_id, at).await
+    }
+
     async fn api_key_credentials(
         &self,
         scope: &TenantScope,

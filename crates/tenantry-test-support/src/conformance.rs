@@ -89,6 +89,7 @@ macro_rules! conformance_suite {
             another_tenants_scope_sees_nothing,
             list_pages_have_no_gaps_or_duplicates,
             api_key_lifecycle,
+            the_last_working_platform_admin_key_cannot_be_revoked,
             api_key_credentials_carry_what_authentication_needs,
             usernames_are_unique,
             ensure_user_is_idempotent_under_concurrency,
@@ -1492,6 +1493,64 @@ pub async fn list_pages_have_no_gaps_or_duplicates(backend: &TestBackend) {
 // ---------------------------------------------------------------------------
 // Cases: API keys
 // ---------------------------------------------------------------------------
+
+/// A platform admin's key is revoked in the platform scope, which keeps at
+/// least one platform admin's key working: a key works when it is neither
+/// revoked nor expired and its tenant is active, and only platform admins'
+/// keys count.
+pub async fn the_last_working_platform_admin_key_cannot_be_revoked(backend: &TestBackend) {
+    let store = backend.store.as_ref();
+    let acme = create_tenant(backend, "acme").await;
+    let globex = create_tenant(backend, "globex").await;
+    let (alice, bob, carol) = (
+        create_user(backend, "alice").await,
+        create_user(backend, "bob").await,
+        create_user(backend, "carol").await,
+    );
+    let admins = RelationshipWrite {
+        touch: vec![platform_admin_relationship(&alice.id), platform_admin_relationship(&bob.id)],
+        delete: vec![],
+    };
+    store.write_relationships(&PartitionScope::Platform(platform()), admins).await.unwrap();
+    let (alices, _) = mint(backend, &acme.scope, &alice.id, "ops").await.unwrap();
+    let (bobs, _) = mint(backend, &globex.scope, &bob.id, "ops").await.unwrap();
+    let (carols, _) = mint(backend, &acme.scope, &carol.id, "ci").await.unwrap();
+    let guard = PlatformScope::key_revocation();
+    let revoke = |tenant: &CreatedTenant, api_key: &ApiKey| {
+        let (tenant_id, api_key_id) = (tenant.tenant.id.clone(), api_key.id.clone());
+        let guard = guard.clone();
+        async move {
+            store.revoke_platform_admin_api_key(&guard, &tenant_id, &api_key_id, tenantry_core::now()).await
+        }
+    };
+
+    // Bob's key still works, so Alice's may go; then Bob's is the last.
+    assert!(revoke(&acme, &alices).await.unwrap().is_revoked());
+    expect_conflict(revoke(&globex, &bobs).await, ConflictCode::LastPlatformKey);
+    assert!(
+        !store.get_api_key(&globex.scope, &bobs.id).await.unwrap().is_revoked(),
+        "the refusal changed nothing"
+    );
+    // A key that is not a platform admin's is not guarded.
+    assert!(revoke(&acme, &carols).await.unwrap().is_revoked());
+    // Revoked, unknown and foreign keys answer as on the tenant path.
+    expect_conflict(revoke(&acme, &alices).await, ConflictCode::AlreadyRevoked);
+    let unknown = ApiKey { id: ApiKeyId::generate(), ..alices.clone() };
+    expect_not_found(revoke(&acme, &unknown).await, "api key");
+    expect_not_found(revoke(&acme, &bobs).await, "api key");
+
+    // A key in a suspended tenant does not work: Alice's new key is then
+    // the last working one.
+    let (alices_new, _) = mint(backend, &acme.scope, &alice.id, "ops-2").await.unwrap();
+    let suspend = TenantPatch { status: Some(TenantStatus::Suspended), ..TenantPatch::default() };
+    store.update_tenant(&globex.scope, suspend).await.unwrap();
+    expect_conflict(revoke(&acme, &alices_new).await, ConflictCode::LastPlatformKey);
+    // Once Bob's tenant is active again, either may go, but not both.
+    let activate = TenantPatch { status: Some(TenantStatus::Active), ..TenantPatch::default() };
+    store.update_tenant(&globex.scope, activate).await.unwrap();
+    assert!(revoke(&acme, &alices_new).await.unwrap().is_revoked());
+    expect_conflict(revoke(&globex, &bobs).await, ConflictCode::LastPlatformKey);
+}
 
 /// Create, name uniqueness per (tenant, user), use, revoke, revoke twice,
 /// and the not-found answers.

@@ -68,8 +68,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             commands::workspace::run(store.as_ref(), command, output).await
         }
         Command::ApiKey(command) => {
-            let store = backend::open_for_operator(&global).await?;
-            commands::api_key::run(store.as_ref(), command, output).await
+            let authorizer = operator_authorizer(&global).await?;
+            commands::api_key::run(&authorizer, command, output).await
         }
         Command::Schema(cli::SchemaCommand::Validate { file }) => commands::schema::validate(&file, output),
         Command::Schema(command) => {

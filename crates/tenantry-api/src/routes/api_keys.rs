@@ -174,7 +174,7 @@ pub(crate) async fn get_api_key(
         (status = 204, description = "The key is revoked"),
         (status = 403, description = "`forbidden`: the caller may view the key but not revoke it", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such key in the caller's tenant, or not visible to the caller", body = ErrorEnvelope),
-        (status = 409, description = "`already_revoked`", body = ErrorEnvelope),
+        (status = 409, description = "`already_revoked`; `last_platform_key`: the key is the last working key of any platform admin", body = ErrorEnvelope),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -195,7 +195,9 @@ pub(crate) async fn revoke_api_key(
             "api key",
         )
         .await?;
-    let api_key = state.store.revoke_api_key(scope, &api_key_id, tenantry_core::now()).await?;
+    let api_key =
+        tenantry_core::service::revoke_api_key(&state.authorizer, scope, &api_key_id, tenantry_core::now())
+            .await?;
     tracing::info!(tenant_id = %api_key.tenant_id, api_key_id = %api_key.id, user_id = %caller.user_id(), "api key revoked");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,7 +6,40 @@ use serde_json::json;
 
 use crate::support::{Call, TestApp};
 
-crate::on_both_backends!(conflicts_are_409_with_their_code);
+crate::on_both_backends!(conflicts_are_409_with_their_code, the_platforms_last_working_key_cannot_be_revoked);
+
+async fn the_platforms_last_working_key_cannot_be_revoked(app: TestApp) {
+    let operator = app.operator.token.clone();
+    let first_key = app.operator.api_key.id.to_string();
+    // The bootstrap operator is the only platform admin, with one key.
+    let refused = app
+        .send(Call::delete(format!("/v1/api-keys/{first_key}")).key(&operator))
+        .await
+        .expect_error(StatusCode::CONFLICT, "last_platform_key");
+    assert!(refused["message"].as_str().unwrap().contains("platform admin"), "{refused}");
+    app.send(Call::get("/v1/workspaces").key(&operator)).await.expect(StatusCode::OK);
+
+    // With a second key, the first may go; the second is then the last.
+    let second = app
+        .send(Call::post("/v1/api-keys").key(&operator).json(json!({ "name": "operator-2" })))
+        .await
+        .expect(StatusCode::CREATED);
+    let (second_key, second_token) =
+        (second["id"].as_str().unwrap().to_owned(), second["secret"].as_str().unwrap().to_owned());
+    app.send(Call::delete(format!("/v1/api-keys/{first_key}")).key(&second_token))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    app.send(Call::delete(format!("/v1/api-keys/{second_key}")).key(&second_token))
+        .await
+        .expect_error(StatusCode::CONFLICT, "last_platform_key");
+    app.send(Call::get("/v1/workspaces").key(&second_token)).await.expect(StatusCode::OK);
+
+    // A tenant admin's keys are not guarded: alpha revokes its only key.
+    let alpha = app.tenant_with_key("alpha").await;
+    app.send(Call::delete(format!("/v1/api-keys/{}", alpha.api_key.id)).key(&alpha.token))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+}
 
 async fn conflicts_are_409_with_their_code(app: TestApp) {
     let alpha = app.tenant_with_key("alpha").await;

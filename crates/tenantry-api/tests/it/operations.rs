@@ -352,6 +352,15 @@ impl Store for UnhealthyStore {
     async fn revoke_api_key(&self, _: &TenantScope, _: &ApiKeyId, _: Timestamp) -> Result<ApiKey> {
         unreachable()
     }
+    async fn revoke_platform_admin_api_key(
+        &self,
+        _: &PlatformScope,
+        _: &TenantId,
+        _: &ApiKeyId,
+        _: Timestamp,
+    ) -> Result<ApiKey> {
+        unreachable()
+    }
     async fn api_key_credentials(&self, _: &TenantScope, _: &ApiKeyId) -> Result<Option<ApiKeyCredentials>> {
         unreachable()
     }

@@ -257,6 +257,14 @@ fn a_restart_without_a_usable_key_file_says_how_to_mint_one() {
     // A key that was revoked: the same advice.
     std::fs::write(&key_path, &token).unwrap();
     let key_id = token.trim().split('_').nth(2).map(|id| format!("key_{id}")).unwrap();
+    // The operator's only key is the platform's last: revoking it is
+    // refused until another platform admin's key works.
+    let refused = tenantry.run(&["api-key", "revoke", "--tenant", "default", &key_id]);
+    refused.assert_code(4);
+    assert!(refused.error_line().contains("last_platform_key"), "{}", refused.stderr);
+    tenantry
+        .run(&["api-key", "create", "--tenant", "default", "--username", "operator", "--name", "second"])
+        .assert_code(0);
     tenantry.run(&["api-key", "revoke", "--tenant", "default", &key_id]).assert_code(0);
     let mut revoked = tenantry.serve(&[]);
     revoked.wait_until_ready();
