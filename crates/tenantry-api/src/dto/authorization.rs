@@ -536,7 +536,9 @@ pub struct SchemaResponse {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutSchemaRequest {
-    /// The new schema's text.
+    /// The new schema's text, in the schema language (see the README): it
+    /// must parse and keep every type, relation and permission tenantry's
+    /// routes use, which no JSON Schema can check (422 `invalid_field`).
     pub schema: String,
     /// The version this replaces, as `GET /v1/schema` returned it (null for
     /// the default); a schema changed since is refused with
