@@ -85,6 +85,8 @@ pub(crate) enum Rule {
     MemberId,
     /// A type, relation or permission name of the authorization schema.
     Identifier,
+    /// A name of the authorization schema, or empty.
+    IdentifierOrEmpty,
     /// An authorization object's id.
     ObjectId,
     /// A revision token.
@@ -104,6 +106,7 @@ impl Rule {
             Self::Id(prefix) => id_pattern(prefix),
             Self::MemberId => member_id_pattern(),
             Self::Identifier => format!("^{IDENTIFIER}$"),
+            Self::IdentifierOrEmpty => format!("^(?:{IDENTIFIER})?$"),
             Self::ObjectId => format!("^{OBJECT_ID}$"),
             Self::RevisionToken => revision_token_pattern(),
             Self::MemberCursor => member_cursor_pattern(),
@@ -120,6 +123,7 @@ impl Rule {
             Self::Id(prefix) => Some((prefix.len() + 1 + ULID_CHARS, prefix.len() + 1 + ULID_CHARS)),
             Self::MemberId => Some((4 + ULID_CHARS, 4 + ULID_CHARS)),
             Self::Identifier => Some((1, 64)),
+            Self::IdentifierOrEmpty => Some((0, 64)),
             Self::ObjectId => Some((1, 1024)),
             Self::Name
             | Self::Username
@@ -404,6 +408,9 @@ fn parameter_rule(path: &str, parameter: &str) -> Option<Rule> {
         "member_id" => Some(Rule::MemberId),
         "cursor" if path.ends_with("/members") => Some(Rule::MemberCursor),
         "cursor" if path == "/v1/relationships" => Some(Rule::RelationshipCursor),
+        "resource_type" | "relation" | "subject_type" => Some(Rule::Identifier),
+        "resource_id" | "subject_id" => Some(Rule::ObjectId),
+        "subject_relation" => Some(Rule::IdentifierOrEmpty),
         "cursor" => resource_id(),
         _ => None,
     }

@@ -322,6 +322,20 @@ async fn bad_input_is_refused_and_changes_nothing(app: TestApp) {
             "invalid_id",
             Some("id"),
         ),
+        // Relationship filters a relationship could hold: a NUL (which
+        // PostgreSQL cannot compare) was a 500 there.
+        case(
+            Call::get("/v1/relationships?resource_id=a%00b").key(key),
+            S::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some("resource_id"),
+        ),
+        case(
+            Call::get("/v1/relationships?resource_type=&relation=admin").key(key),
+            S::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some("resource_type"),
+        ),
         // A revision token as the document's pattern gives it: digits only.
         case(
             Call::get("/v1/workspaces")
