@@ -1,5 +1,7 @@
-//! The OpenAPI schemas of the values the server parses: ids, names,
-//! authorization names, cursors and revision tokens.
+//! The rules of the values the server parses, in the OpenAPI document:
+//! ids, names, authorization names, cursors and revision tokens, the roles
+//! of each kind of resource, and non-empty PATCH bodies. [`ExactRules`]
+//! adds them to what the derive generates.
 //!
 //! Each schema accepts exactly what the parser accepts (a schema-driven
 //! fuzzer in CI holds the two together), so the patterns spell out the
