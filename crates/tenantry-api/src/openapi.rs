@@ -17,7 +17,7 @@ use crate::dto::{
     AddMemberRequest, ApiKeyResponse, BulkCheckItem, BulkCheckRequest, BulkCheckResponse, BulkCheckResult,
     CheckPermissionRequest, CheckPermissionResponse, ConsistencyDto, CreateApiKeyRequest, CreateGroupRequest,
     CreateTenantRequest, CreateWorkspaceRequest, CreatedApiKeyResponse, CreatedTenantResponse,
-    DeleteRelationshipRequest, ExpandRequest, ExpandResponse, ExplanationDto, ExplanationStepDto,
+    DeleteRelationshipRequest, ExactRules, ExpandRequest, ExpandResponse, ExplanationDto, ExplanationStepDto,
     GroupResponse, LookupResourcesRequest, LookupResourcesResponse, LookupSubjectsRequest,
     LookupSubjectsResponse, MeResponse, MemberResponse, ObjectDto, PutSchemaRequest, RelationshipDto,
     SchemaResponse, StatusResponse, SubjectDto, TenantResponse, UpdateGroupRequest, UpdateMemberRequest,
@@ -133,7 +133,7 @@ pub const API_KEY_SCHEME: &str = "api_key";
         MeResponse,
         StatusResponse,
     )),
-    modifiers(&SecuritySchemes, &SharedErrorResponses),
+    modifiers(&SecuritySchemes, &ExactRules, &SharedErrorResponses),
     tags(
         (name = "tenants", description = "Tenants, the unit of isolation"),
         (name = "workspaces", description = "The workspace tree of the caller's tenant"),
@@ -160,7 +160,7 @@ impl Modify for SecuritySchemes {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("tenantry API key (tnty_...) or OIDC JWT")
                     .description(Some(
-                        "`Authorization: Bearer <api key or OIDC token>`; with an OIDC token, `X-Tenant-ID` names the tenant to act in (optional in single-tenant mode)",
+                        "`Authorization: Bearer <api key or OIDC token>`; with an OIDC token, `X-Tenant-ID` names the tenant to act in (optional in single-tenant mode). Send exactly one credential: use this scheme or `api_key`, not both; two different credentials (two keys, or a key and an OIDC token) are refused with 400 `ambiguous_credentials`. A request may carry `X-Tenantry-Revision: <revision token>` (the form of `at_least_as_fresh`) to read at least that state.",
                     ))
                     .build(),
             ),
@@ -169,7 +169,7 @@ impl Modify for SecuritySchemes {
             API_KEY_SCHEME,
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 "X-API-Key",
-                "`X-API-Key: <api key>`; if `Authorization` is sent too, both must carry the same key",
+                "`X-API-Key: <api key>`. Send exactly one credential: use this scheme or `bearer`, not both; two different credentials are refused with 400 `ambiguous_credentials` (the same key in both headers counts as one)",
             ))),
         );
     }

@@ -70,16 +70,16 @@ impl RevisionToken {
         let invalid = || {
             Error::invalid(field, "is not a revision token: use the `revision` a tenantry response returned")
         };
-        let mut parts = text.trim().split('.');
+        let mut parts = text.split('.');
         let (Some(tenant_id), Some(tenant), Some(platform), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(invalid());
         };
         let tenant_id = TenantId::parse(tenant_id).map_err(|_| invalid())?;
-        let tenant = tenant.parse::<u64>().map_err(|_| invalid())?;
-        let platform = platform.parse::<u64>().map_err(|_| invalid())?;
-        Ok(Self { tenant_id, tenant: Revision::new(tenant), platform: Revision::new(platform) })
+        let tenant = parse_revision(tenant).ok_or_else(invalid)?;
+        let platform = parse_revision(platform).ok_or_else(invalid)?;
+        Ok(Self { tenant_id, tenant, platform })
     }
 
     /// The tenant whose history the token is a point in.
@@ -96,6 +96,14 @@ impl RevisionToken {
     pub fn platform_revision(&self) -> Revision {
         self.platform
     }
+}
+
+/// A revision as a token spells it: 1 to 19 ASCII digits, the form the
+/// OpenAPI document gives (`u64::from_str` also takes a `+` sign and 20
+/// digits, which no token the server writes has).
+fn parse_revision(text: &str) -> Option<Revision> {
+    let digits_only = (1..=19).contains(&text.len()) && text.bytes().all(|byte| byte.is_ascii_digit());
+    digits_only.then(|| text.parse::<u64>().ok().map(Revision::new)).flatten()
 }
 
 impl fmt::Display for RevisionToken {
@@ -904,6 +912,20 @@ mod tests {
         ] {
             assert!(RevisionToken::parse(bad, "consistency").is_err(), "{bad:?}");
         }
+        // Only the form the OpenAPI document gives: no sign, no padding, at
+        // most 19 digits, a canonical tenant id.
+        let tenant_id = token.tenant_id.to_string();
+        for bad in [
+            format!("{tenant_id}.+1.2"),
+            format!(" {tenant_id}.1.2"),
+            format!("{tenant_id}.1.2 "),
+            format!("{tenant_id}.1.18446744073709551615"),
+            format!("{}.1.2", tenant_id.to_lowercase()),
+        ] {
+            assert!(RevisionToken::parse(&bad, "consistency").is_err(), "{bad:?}");
+        }
+        let longest = format!("{tenant_id}.9999999999999999999.0");
+        assert!(RevisionToken::parse(&longest, "consistency").is_ok());
     }
 
     #[test]

@@ -58,7 +58,16 @@ macro_rules! prefixed_id {
                 if rest.len() != 26 {
                     return Err(error);
                 }
-                Ulid::from_string(rest).map(Self).map_err(|_| error)
+                // Only the canonical spelling: the ulid crate also reads
+                // lower case, and a first character above `7` (which
+                // overflows 128 bits and loses them), so that two texts
+                // would name one id.
+                let ulid = Ulid::from_string(rest).map_err(|_| error.clone())?;
+                let mut canonical = [0; ulid::ULID_LEN];
+                if *ulid.array_to_str(&mut canonical) != *rest {
+                    return Err(error);
+                }
+                Ok(Self(ulid))
             }
         }
 
@@ -152,10 +161,16 @@ mod tests {
             "ten_\u{0}1HZX3J4Q8W6E5R7T9Y2U4I6O",
             "TEN_01HZX3J4Q8W6E5R7T9Y2U4I6O8",
             "ten_81HZX3J4Q8W6E5R7T9Y2U4I6O8",
+            // Not canonical: lower case, or a first character above `7`.
+            "ten_01hzx3j4q8w6e5r7t9y2v4j6p8",
+            "ten_81HZX3J4Q8W6E5R7T9Y2V4J6P8",
+            "ten_ZZZZZZZZZZZZZZZZZZZZZZZZZZ",
         ];
         for case in cases {
             assert!(TenantId::parse(case).is_err(), "{case:?} should be rejected");
         }
         assert!(TenantId::parse(&valid).is_ok());
+        assert!(TenantId::parse("ten_7ZZZZZZZZZZZZZZZZZZZZZZZZZ").is_ok());
+        assert!(TenantId::parse("ten_01HZX3J4Q8W6E5R7T9Y2V4J6P8").is_ok());
     }
 }

@@ -222,7 +222,8 @@ pub const MAX_BULK_CHECKS: usize = 1000;
 pub struct BulkCheckItem {
     /// The object asked about.
     pub resource: ObjectDto,
-    /// A permission or relation of the resource's type.
+    /// A permission or relation of the resource's type; any other text is
+    /// answered in this item's `error`, not refused.
     pub permission: String,
     /// Who is asking.
     pub subject: SubjectDto,
@@ -233,6 +234,7 @@ pub struct BulkCheckItem {
 #[serde(deny_unknown_fields)]
 pub struct BulkCheckRequest {
     /// 1 to 1000 questions, answered at one revision.
+    #[schema(min_items = 1, max_items = 1000)]
     pub items: Vec<BulkCheckItem>,
     /// How fresh the answers must be.
     #[serde(default)]
@@ -277,7 +279,8 @@ pub struct LookupResourcesRequest {
     #[serde(default)]
     pub consistency: Option<ConsistencyDto>,
     /// The most results, 1 to 1000; 100 when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::whole_number")]
+    #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// The previous page's `next_cursor`.
     #[serde(default)]
@@ -316,7 +319,8 @@ pub struct LookupSubjectsRequest {
     #[serde(default)]
     pub consistency: Option<ConsistencyDto>,
     /// The most results, 1 to 1000; 100 when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::whole_number")]
+    #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// The previous page's `next_cursor`.
     #[serde(default)]
@@ -532,7 +536,9 @@ pub struct SchemaResponse {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutSchemaRequest {
-    /// The new schema's text.
+    /// The new schema's text, in the schema language (see the README): it
+    /// must parse and keep every type, relation and permission tenantry's
+    /// routes use, which no JSON Schema can check (422 `invalid_field`).
     pub schema: String,
     /// The version this replaces, as `GET /v1/schema` returned it (null for
     /// the default); a schema changed since is refused with
@@ -544,7 +550,7 @@ pub struct PutSchemaRequest {
 
 /// Tells an explicit `null` (Some(None)) from an absent field (None).
 fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<i64>>, D::Error> {
-    Option::<i64>::deserialize(deserializer).map(Some)
+    super::whole_number(deserializer).map(Some)
 }
 
 /// A limit of a lookup body, 1 to 1000, 100 when absent.

@@ -135,7 +135,7 @@ pub struct UpdateMemberRequest {
     /// The role.
     #[schema(schema_with = role_schema)]
     pub role: Role,
-    /// When the role lapses; never when absent.
+    /// When the role lapses (RFC 3339, in the future); never when absent.
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
 }

@@ -22,9 +22,11 @@ use crate::extract::BODY_FIELD;
 
 mod authorization;
 mod groups;
+mod rules;
 
 pub use authorization::*;
 pub use groups::*;
+pub(crate) use rules::ExactRules;
 
 /// Declares two functions giving the OpenAPI schema of one of the domain's
 /// closed string sets, listing its values from the domain type itself: one
@@ -393,6 +395,7 @@ pub struct CreateApiKeyRequest {
     #[schema(value_type = String, min_length = 1, max_length = 255, example = "ci")]
     pub name: ApiKeyName,
     /// Lifetime in days, 1 to 3650; 30 when absent.
+    #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<i64>,
     /// Platform admins only (`mint_key`): the tenant to mint the key in (the
@@ -403,6 +406,31 @@ pub struct CreateApiKeyRequest {
     /// if new (the caller's own user when absent).
     #[schema(value_type = Option<String>)]
     pub username: Option<Username>,
+}
+
+/// Reads an optional integer field the way JSON Schema's `integer`, which
+/// the OpenAPI document promises, reads it: a number with no fractional
+/// part, so `30.0` too (serde alone refuses it).
+pub(crate) fn whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    // 2^53: beyond it a float no longer tells whole numbers apart.
+    const EXACT_FLOAT_LIMIT: f64 = 9_007_199_254_740_992.0;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = number.as_i64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|value| value.fract() == 0.0 && value.abs() <= EXACT_FLOAT_LIMIT)
+            .map(|value| value as i64)
+    });
+    whole
+        .and_then(|value| T::try_from(value).ok())
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("{number} is not an integer in range")))
 }
 
 /// One page of a list.
@@ -443,4 +471,29 @@ pub struct StatusResponse {
     /// `ok` from `/healthz`, `ready` from `/readyz`.
     #[schema(example = "ready")]
     pub status: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::parse_json_body;
+
+    #[test]
+    fn integers_may_be_written_as_whole_numbers_with_a_fraction() {
+        let parse = |days: &str| {
+            parse_json_body::<CreateApiKeyRequest>(
+                format!(r#"{{"name": "k", "expires_in_days": {days}}}"#).as_bytes(),
+            )
+            .map(|request| request.expires_in_days)
+        };
+        assert_eq!(parse("30").unwrap(), Some(30));
+        assert_eq!(parse("30.0").unwrap(), Some(30));
+        assert_eq!(parse("null").unwrap(), None);
+        for bad in ["1.5", "\"30\"", "1e300", "true"] {
+            let error = parse(bad).unwrap_err();
+            assert_eq!(error.field(), Some("expires_in_days"), "{bad}: {error}");
+        }
+        let absent = parse_json_body::<CreateApiKeyRequest>(br#"{"name": "k"}"#).unwrap();
+        assert_eq!(absent.expires_in_days, None);
+    }
 }

@@ -15,7 +15,7 @@ use axum::Json;
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use tenantry_authz::{ObjectRef, Relationship};
+use tenantry_authz::{ObjectRef, RefError, Relationship, SubjectRef};
 use tenantry_core::relationship::{
     member_of_subject, names, object_types, tenant_object, timestamp_from_micros,
 };
@@ -100,8 +100,47 @@ impl<S: Send + Sync> FromRequestParts<S> for RelationshipQuery {
                 })
             })
             .transpose()?;
+        check_filter(&filter)?;
         Ok(Self { filter, page: PageRequest { limit, after } })
     }
+}
+
+/// Refuses a filter value no relationship can hold, naming its field: a
+/// malformed value (one with a NUL, say, which PostgreSQL cannot even
+/// compare) never reaches the database. The rules are the engine's own,
+/// applied through its constructors with `_`, a valid name and id, in the
+/// other places.
+fn check_filter(filter: &RelationshipFilter) -> Result<(), ApiError> {
+    const ANY: &str = "_";
+    let invalid = |field: &'static str| {
+        move |error: RefError| ApiError::for_field(ErrorCode::InvalidField, field, error)
+    };
+    let present = |field: &'static str, value: &Option<String>| value.clone().map(|value| (field, value));
+    for (field, value) in
+        [present("resource_type", &filter.resource_type), present("subject_type", &filter.subject_type)]
+            .into_iter()
+            .flatten()
+    {
+        ObjectRef::new(value, ANY).map_err(invalid(field))?;
+    }
+    for (field, value) in
+        [present("resource_id", &filter.resource_id), present("subject_id", &filter.subject_id)]
+            .into_iter()
+            .flatten()
+    {
+        ObjectRef::new(ANY, value).map_err(invalid(field))?;
+    }
+    // An empty `subject_relation` asks for plain subjects.
+    let subject_relation = filter.subject_relation.clone().filter(|relation| !relation.is_empty());
+    for (field, value) in
+        [present("relation", &filter.relation), present("subject_relation", &subject_relation)]
+            .into_iter()
+            .flatten()
+    {
+        let any_object = ObjectRef::new(ANY, ANY).map_err(invalid(field))?;
+        SubjectRef::set(any_object, value).map_err(invalid(field))?;
+    }
+    Ok(())
 }
 
 /// Requires `manage` on the caller's tenant.

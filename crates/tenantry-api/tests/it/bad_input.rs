@@ -326,6 +326,38 @@ async fn bad_input_is_refused_and_changes_nothing(app: TestApp) {
             "unknown_field",
             Some("page"),
         ),
+        // Only the canonical spelling of an id, which the OpenAPI pattern
+        // gives: not lower case (the ULID parser alone reads it, so two
+        // texts named one workspace).
+        case(
+            Call::get(format!("/v1/workspaces/ws_{}", &alpha.root_id()[3..].to_lowercase())).key(key),
+            S::BAD_REQUEST,
+            "invalid_id",
+            Some("id"),
+        ),
+        // Relationship filters a relationship could hold: a NUL (which
+        // PostgreSQL cannot compare) was a 500 there.
+        case(
+            Call::get("/v1/relationships?resource_id=a%00b").key(key),
+            S::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some("resource_id"),
+        ),
+        case(
+            Call::get("/v1/relationships?resource_type=&relation=admin").key(key),
+            S::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some("resource_type"),
+        ),
+        // A revision token as the document's pattern gives it: digits only.
+        case(
+            Call::get("/v1/workspaces")
+                .key(key)
+                .header("x-tenantry-revision", &format!("{}.+1.1", alpha.tenant_id())),
+            S::BAD_REQUEST,
+            "bad_request",
+            Some("X-Tenantry-Revision"),
+        ),
     ];
 
     let counts_before = app.row_counts().await;

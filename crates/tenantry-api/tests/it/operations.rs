@@ -265,6 +265,47 @@ fn openapi_document_describes_errors_and_security() {
     }
 }
 
+/// The document is as strict as the server: every id in a path has its
+/// kind's pattern, each kind of resource has its own roles, and PATCH
+/// bodies must change something. (Schemathesis checks the whole of it
+/// against a running server in `.ci/schemathesis`.)
+#[test]
+fn openapi_document_states_the_server_rules() {
+    let document = serde_json::to_value(tenantry_api::openapi()).unwrap();
+    let schemas = &document["components"]["schemas"];
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                if parameter["in"] == "path" || parameter["name"] == "cursor" {
+                    let pattern = parameter["schema"]["pattern"].as_str();
+                    assert!(
+                        pattern.is_some_and(|pattern| pattern.starts_with('^')),
+                        "{method} {path}: {parameter}"
+                    );
+                }
+            }
+        }
+    }
+    let id_pattern =
+        |path: &str| document["paths"][path]["get"]["parameters"][0]["schema"]["pattern"].clone();
+    assert_eq!(id_pattern("/v1/tenants/{id}"), "^ten_[0-7][0-9A-HJKMNP-TV-Z]{25}$");
+    assert_eq!(id_pattern("/v1/workspaces/{id}"), "^ws_[0-7][0-9A-HJKMNP-TV-Z]{25}$");
+    let roles = |schema: &str| {
+        let all_of = schemas[schema]["allOf"].as_array().map(|all_of| all_of[0].clone());
+        let object = all_of.unwrap_or_else(|| schemas[schema].clone());
+        object["properties"]["role"]["enum"].clone()
+    };
+    assert_eq!(roles("AddTenantMemberRequest"), serde_json::json!(["admin", "member"]));
+    assert_eq!(roles("AddWorkspaceMemberRequest"), serde_json::json!(["admin", "editor", "member"]));
+    assert_eq!(roles("AddGroupMemberRequest"), serde_json::json!(["admin", "member"]));
+    assert_eq!(roles("UpdateGroupMemberRequest"), serde_json::json!(["admin", "member"]));
+    for patch in ["UpdateTenantRequest", "UpdateWorkspaceRequest", "UpdateGroupRequest"] {
+        assert_eq!(schemas[patch]["allOf"][0]["minProperties"], 1, "{patch}");
+    }
+    let token = &schemas["ConsistencyDto"]["oneOf"][2]["properties"]["at_least_as_fresh"]["pattern"];
+    assert!(token.as_str().is_some_and(|pattern| pattern.starts_with("^ten_")), "{token}");
+}
+
 /// A store whose database is gone (or, with `ping_answers`, reachable but
 /// not migrated): every operation fails with an internal error whose cause
 /// must never reach a client.

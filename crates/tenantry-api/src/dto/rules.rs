@@ -1,0 +1,476 @@
+//! The rules of the values the server parses, in the OpenAPI document:
+//! ids, names, authorization names, cursors and revision tokens, the roles
+//! of each kind of resource, and non-empty PATCH bodies. [`ExactRules`]
+//! adds them to what the derive generates.
+//!
+//! Each schema accepts exactly what the parser accepts (a schema-driven
+//! fuzzer in CI holds the two together), so the patterns spell out the
+//! parsers' rules: names are trimmed of Unicode white space (what Rust's
+//! `str::trim` removes) and must then be 1 to 255 characters without control
+//! characters (Unicode `Cc`), which no `maxLength` can say since surrounding
+//! white space does not count.
+
+use tenantry_core::{ApiKeyId, GroupId, MembershipResource, Role, TenantId, UserId, WorkspaceId};
+use utoipa::Modify;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{
+    AdditionalProperties, AllOfBuilder, AnyOfBuilder, Object, ObjectBuilder, OneOfBuilder, Schema,
+    SchemaType, Type,
+};
+use utoipa::openapi::{OpenApi, Ref, RefOr};
+
+/// The 26 characters of a ULID as the server writes and reads them:
+/// Crockford base 32 in upper case, the first character at most `7`.
+const ULID: &str = "[0-7][0-9A-HJKMNP-TV-Z]{25}";
+
+/// Unicode white space (Rust's `char::is_whitespace`).
+const WHITE_SPACE: &str = r"[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+/// Neither white space nor a control character.
+const VISIBLE: &str = r"[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+/// Not a control character.
+const NOT_CONTROL: &str = r"[^\u0000-\u001f\u007f-\u009f]";
+
+/// An identifier of the authorization schema: a type, relation or
+/// permission name (at most 64 bytes, all ASCII).
+const IDENTIFIER: &str = "[A-Za-z_][A-Za-z0-9_]{0,63}";
+/// An authorization object id: 1 to 1024 of `A-Z a-z 0-9 _ - / | = + .`.
+const OBJECT_ID: &str = r"[A-Za-z0-9_\-/|=+.]{1,1024}";
+
+/// The pattern of an id with `prefix` (`ten`, `ws`, ...).
+fn id_pattern(prefix: &str) -> String {
+    format!("^{prefix}_{ULID}$")
+}
+
+/// The pattern of a name: 1 to 255 characters without control characters
+/// once trimmed.
+fn name_pattern() -> String {
+    format!("^{WHITE_SPACE}*{VISIBLE}(?:{NOT_CONTROL}{{0,253}}{VISIBLE})?{WHITE_SPACE}*$")
+}
+
+/// The pattern of a username: a name without white space once trimmed.
+fn username_pattern() -> String {
+    format!("^{WHITE_SPACE}*{VISIBLE}{{1,255}}{WHITE_SPACE}*$")
+}
+
+/// The pattern of a members list's cursor, a member: `user:usr_...` or
+/// `group:grp_...`.
+fn member_cursor_pattern() -> String {
+    format!("^(?:user:{}|group:{})_{ULID}$", UserId::PREFIX, GroupId::PREFIX)
+}
+
+/// The pattern of a member id in a path: a user's or a group's id.
+fn member_id_pattern() -> String {
+    format!("^(?:{}|{})_{ULID}$", UserId::PREFIX, GroupId::PREFIX)
+}
+
+/// The pattern of a relationships list's cursor: the last relationship,
+/// `type:id#relation@type:id` or `type:id#relation@type:id#relation`.
+fn relationship_cursor_pattern() -> String {
+    format!("^{IDENTIFIER}:{OBJECT_ID}#{IDENTIFIER}@{IDENTIFIER}:{OBJECT_ID}(?:#{IDENTIFIER})?$")
+}
+
+/// The pattern of a revision token: `<tenant id>.<tenant revision>.<platform revision>`.
+fn revision_token_pattern() -> String {
+    format!(r"^{}_{ULID}\.[0-9]{{1,19}}\.[0-9]{{1,19}}$", TenantId::PREFIX)
+}
+
+/// What a string field or parameter must match, beyond being a string.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Rule {
+    /// A name: tenant, workspace, group, API key or display name, environment.
+    Name,
+    /// A username.
+    Username,
+    /// An id with this prefix.
+    Id(&'static str),
+    /// A user's or a group's id.
+    MemberId,
+    /// A type, relation or permission name of the authorization schema.
+    Identifier,
+    /// A name of the authorization schema, or empty.
+    IdentifierOrEmpty,
+    /// An authorization object's id.
+    ObjectId,
+    /// A revision token.
+    RevisionToken,
+    /// A members list's cursor.
+    MemberCursor,
+    /// A relationships list's cursor.
+    RelationshipCursor,
+}
+
+impl Rule {
+    /// The pattern the whole value must match.
+    pub(crate) fn pattern(self) -> String {
+        match self {
+            Self::Name => name_pattern(),
+            Self::Username => username_pattern(),
+            Self::Id(prefix) => id_pattern(prefix),
+            Self::MemberId => member_id_pattern(),
+            Self::Identifier => format!("^{IDENTIFIER}$"),
+            Self::IdentifierOrEmpty => format!("^(?:{IDENTIFIER})?$"),
+            Self::ObjectId => format!("^{OBJECT_ID}$"),
+            Self::RevisionToken => revision_token_pattern(),
+            Self::MemberCursor => member_cursor_pattern(),
+            Self::RelationshipCursor => relationship_cursor_pattern(),
+        }
+    }
+
+    /// The length bounds the pattern implies, in characters, where they
+    /// are fixed (an id is always as long). A name has none: white space
+    /// around it does not count.
+    pub(crate) fn length(self) -> Option<(usize, usize)> {
+        const ULID_CHARS: usize = 26;
+        match self {
+            Self::Id(prefix) => Some((prefix.len() + 1 + ULID_CHARS, prefix.len() + 1 + ULID_CHARS)),
+            Self::MemberId => Some((4 + ULID_CHARS, 4 + ULID_CHARS)),
+            Self::Identifier => Some((1, 64)),
+            Self::IdentifierOrEmpty => Some((0, 64)),
+            Self::ObjectId => Some((1, 1024)),
+            Self::Name
+            | Self::Username
+            | Self::RevisionToken
+            | Self::MemberCursor
+            | Self::RelationshipCursor => None,
+        }
+    }
+
+    /// The sentence a description gets, for rules that names alone do not
+    /// make plain.
+    pub(crate) fn sentence(self) -> Option<&'static str> {
+        match self {
+            Self::Name => {
+                Some("1 to 255 characters once white space around it is trimmed; no control characters.")
+            }
+            Self::Username => Some(
+                "1 to 255 characters once white space around it is trimmed; no white space or control characters.",
+            ),
+            Self::RevisionToken => Some(
+                "A `revision` a tenantry response returned, unchanged: `<tenant id>.<tenant revision>.<platform revision>`.",
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// The rule of each string field of a request body that the server
+/// parses, by component schema and property. A field this table names but
+/// the schema lacks stops the document being built, so the table cannot
+/// silently go stale.
+const FIELD_RULES: &[(&str, &str, Rule)] = &[
+    ("CreateTenantRequest", "name", Rule::Name),
+    ("CreateTenantRequest", "display_name", Rule::Name),
+    ("CreateTenantRequest", "root_workspace_name", Rule::Name),
+    ("UpdateTenantRequest", "name", Rule::Name),
+    ("UpdateTenantRequest", "display_name", Rule::Name),
+    ("CreateWorkspaceRequest", "name", Rule::Name),
+    ("CreateWorkspaceRequest", "parent_workspace_id", Rule::Id(WorkspaceId::PREFIX)),
+    ("CreateWorkspaceRequest", "environment", Rule::Name),
+    ("UpdateWorkspaceRequest", "name", Rule::Name),
+    ("UpdateWorkspaceRequest", "parent_workspace_id", Rule::Id(WorkspaceId::PREFIX)),
+    ("UpdateWorkspaceRequest", "environment", Rule::Name),
+    ("CreateApiKeyRequest", "name", Rule::Name),
+    ("CreateApiKeyRequest", "tenant_id", Rule::Id(TenantId::PREFIX)),
+    ("CreateApiKeyRequest", "username", Rule::Username),
+    ("CreateGroupRequest", "name", Rule::Name),
+    ("UpdateGroupRequest", "name", Rule::Name),
+    ("AddMemberRequest", "user_id", Rule::Id(UserId::PREFIX)),
+    ("AddMemberRequest", "username", Rule::Username),
+    ("AddMemberRequest", "group_id", Rule::Id(GroupId::PREFIX)),
+    ("ObjectDto", "type", Rule::Identifier),
+    ("ObjectDto", "id", Rule::ObjectId),
+    ("SubjectDto", "type", Rule::Identifier),
+    ("SubjectDto", "id", Rule::ObjectId),
+    ("SubjectDto", "relation", Rule::Identifier),
+    ("CheckPermissionRequest", "permission", Rule::Identifier),
+    ("LookupResourcesRequest", "resource_type", Rule::Identifier),
+    ("LookupResourcesRequest", "permission", Rule::Identifier),
+    ("LookupSubjectsRequest", "permission", Rule::Identifier),
+    ("LookupSubjectsRequest", "subject_type", Rule::Identifier),
+    ("LookupSubjectsRequest", "subject_relation", Rule::Identifier),
+    ("ExpandRequest", "permission", Rule::Identifier),
+    ("WriteRelationshipRequest", "relation", Rule::Identifier),
+    ("DeleteRelationshipRequest", "relation", Rule::Identifier),
+];
+
+/// The PATCH bodies: each must change something, so at least one field
+/// must be present and not null.
+const PATCH_BODIES: &[&str] = &["UpdateTenantRequest", "UpdateWorkspaceRequest", "UpdateGroupRequest"];
+
+/// Makes the document as strict as the server: the patterns of
+/// [`FIELD_RULES`], ids and cursors in paths and queries, non-empty PATCH
+/// bodies, revision tokens, and a membership body per kind of resource
+/// with that resource's roles.
+pub(crate) struct ExactRules;
+
+impl Modify for ExactRules {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let schemas = &mut components.schemas;
+        for &(schema_name, property, rule) in FIELD_RULES {
+            let object = object_mut(schemas.get_mut(schema_name))
+                .unwrap_or_else(|| panic!("FIELD_RULES names {schema_name}, not an object schema"));
+            let field = object_mut(object.properties.get_mut(property))
+                .unwrap_or_else(|| panic!("FIELD_RULES names {schema_name}.{property}, not a property"));
+            apply_rule(field, rule);
+        }
+        for &schema_name in PATCH_BODIES {
+            let Some(RefOr::T(Schema::Object(object))) = schemas.remove(schema_name) else {
+                panic!("PATCH_BODIES names {schema_name}, not an object schema");
+            };
+            schemas.insert(schema_name.to_owned(), RefOr::T(at_least_one_field(object)));
+        }
+        consistency_rules(schemas.get_mut("ConsistencyDto"));
+        membership_bodies(schemas);
+        for (path, path_item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                &mut path_item.get,
+                &mut path_item.put,
+                &mut path_item.post,
+                &mut path_item.delete,
+                &mut path_item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                parameter_rules(path, operation);
+                membership_body_of(path, operation);
+            }
+        }
+    }
+}
+
+fn object_mut(schema: Option<&mut RefOr<Schema>>) -> Option<&mut Object> {
+    match schema {
+        Some(RefOr::T(Schema::Object(object))) => Some(object),
+        _ => None,
+    }
+}
+
+fn apply_rule(object: &mut Object, rule: Rule) {
+    object.pattern = Some(rule.pattern());
+    (object.min_length, object.max_length) = match rule.length() {
+        Some((min, max)) => (Some(min), Some(max)),
+        None => (None, None),
+    };
+    if let Some(sentence) = rule.sentence() {
+        object.description = Some(match object.description.take() {
+            Some(description) => format!("{description} {sentence}"),
+            None => sentence.to_owned(),
+        });
+    }
+}
+
+fn string_schema(nullable: bool) -> Object {
+    let schema_type = if nullable {
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::from(Type::String)
+    };
+    ObjectBuilder::new().schema_type(schema_type).build()
+}
+
+/// `object`, with at least one property present and not null.
+fn at_least_one_field(mut object: Object) -> Schema {
+    object.min_properties = Some(1);
+    let mut any_field = AnyOfBuilder::new();
+    for name in object.properties.keys() {
+        let not_null = ObjectBuilder::new()
+            .property(name, ObjectBuilder::new().schema_type(SchemaType::from_iter(NOT_NULL)))
+            .required(name);
+        any_field = any_field.item(Schema::Object(not_null.build()));
+    }
+    let description = object.description.take();
+    Schema::AllOf(
+        AllOfBuilder::new()
+            .description(description)
+            .item(Schema::Object(object))
+            .item(Schema::AnyOf(any_field.build()))
+            .build(),
+    )
+}
+
+/// Every JSON type but null.
+const NOT_NULL: [Type; 6] =
+    [Type::String, Type::Number, Type::Integer, Type::Boolean, Type::Array, Type::Object];
+
+/// `{"at_least_as_fresh": "<revision token>"}` and nothing else.
+fn consistency_rules(consistency: Option<&mut RefOr<Schema>>) {
+    let Some(RefOr::T(Schema::OneOf(one_of))) = consistency else {
+        panic!("ConsistencyDto is not a oneOf");
+    };
+    for item in &mut one_of.items {
+        let Some(object) = object_mut(Some(item)) else { continue };
+        if let Some(token) = object_mut(object.properties.get_mut("at_least_as_fresh")) {
+            apply_rule(token, Rule::RevisionToken);
+            object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        }
+    }
+}
+
+/// The kinds of resource members are added to, with the path their
+/// members live under and the names of their body schemas.
+const MEMBERSHIP_RESOURCES: [(&str, &str, &str); 3] = [
+    ("/v1/tenants/{id}/members", "AddTenantMemberRequest", "UpdateTenantMemberRequest"),
+    ("/v1/workspaces/{id}/members", "AddWorkspaceMemberRequest", "UpdateWorkspaceMemberRequest"),
+    ("/v1/groups/{id}/members", "AddGroupMemberRequest", "UpdateGroupMemberRequest"),
+];
+
+fn membership_resource(path: &str) -> MembershipResource {
+    if path.starts_with("/v1/tenants/") {
+        MembershipResource::Tenant
+    } else if path.starts_with("/v1/workspaces/") {
+        MembershipResource::Workspace(WorkspaceId::generate())
+    } else {
+        MembershipResource::Group(GroupId::generate())
+    }
+}
+
+fn role_schema(roles: &[Role]) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(roles.iter().map(|role| role.as_str())))
+        .description(Some(format!(
+            "The role: {}.",
+            roles.iter().map(|role| format!("`{role}`")).collect::<Vec<_>>().join(", ")
+        )))
+        .build()
+}
+
+/// Replaces the shared member bodies with one per kind of resource: its
+/// roles, and for a new member exactly one of `user_id`, `username` and
+/// `group_id` (on a group, a group member may only be a `member`).
+fn membership_bodies(schemas: &mut std::collections::BTreeMap<String, RefOr<Schema>>) {
+    let Some(RefOr::T(Schema::Object(add))) = schemas.remove("AddMemberRequest") else {
+        panic!("AddMemberRequest is not an object schema");
+    };
+    let Some(RefOr::T(Schema::Object(update))) = schemas.remove("UpdateMemberRequest") else {
+        panic!("UpdateMemberRequest is not an object schema");
+    };
+    for (path, add_name, update_name) in MEMBERSHIP_RESOURCES {
+        let resource = membership_resource(path);
+        let roles = role_schema(resource.roles());
+        let mut add = add.clone();
+        add.properties.insert("role".to_owned(), RefOr::T(Schema::Object(roles.clone())));
+        let mut one_member = OneOfBuilder::new();
+        for field in ["user_id", "username", "group_id"] {
+            let branch = ObjectBuilder::new().property(field, string_schema(false)).required(field);
+            one_member = one_member.item(Schema::Object(branch.build()));
+        }
+        let description = add.description.take();
+        let mut add = AllOfBuilder::new()
+            .description(description)
+            .item(Schema::Object(add))
+            .item(Schema::OneOf(one_member.build()));
+        if matches!(resource, MembershipResource::Group(_)) {
+            // A group's admins are users: with a `group_id`, the role is `member`.
+            let member_role =
+                ObjectBuilder::new().schema_type(Type::String).enum_values(Some([Role::Member.as_str()]));
+            let no_group = ObjectBuilder::new().schema_type(Type::Null);
+            add = add.item(Schema::AnyOf(
+                AnyOfBuilder::new()
+                    .item(Schema::Object(ObjectBuilder::new().property("role", member_role).build()))
+                    .item(Schema::Object(ObjectBuilder::new().property("group_id", no_group).build()))
+                    .build(),
+            ));
+        }
+        let add = add.build();
+        schemas.insert(add_name.to_owned(), RefOr::T(Schema::AllOf(add)));
+        let mut update = update.clone();
+        update.properties.insert("role".to_owned(), RefOr::T(Schema::Object(roles)));
+        schemas.insert(update_name.to_owned(), RefOr::T(Schema::Object(update)));
+    }
+}
+
+fn membership_body_of(path: &str, operation: &mut Operation) {
+    let Some((_, add_name, update_name)) =
+        MEMBERSHIP_RESOURCES.iter().find(|(members_path, _, _)| path.starts_with(members_path))
+    else {
+        return;
+    };
+    let Some(request_body) = operation.request_body.as_mut() else { return };
+    for content in request_body.content.values_mut() {
+        let name = if path.ends_with("{member_id}") { update_name } else { add_name };
+        content.schema = Some(RefOr::Ref(Ref::from_schema_name(*name)));
+    }
+}
+
+/// The rule of a path or query parameter of the operation at `path`.
+fn parameter_rule(path: &str, parameter: &str) -> Option<Rule> {
+    let resource_id = || {
+        let collection = path.trim_start_matches("/v1/").split('/').next().unwrap_or_default();
+        Some(Rule::Id(match collection {
+            "tenants" => TenantId::PREFIX,
+            "workspaces" => WorkspaceId::PREFIX,
+            "groups" => GroupId::PREFIX,
+            "api-keys" => ApiKeyId::PREFIX,
+            other => panic!("no id rule for the collection {other} of {path}"),
+        }))
+    };
+    match parameter {
+        "id" => resource_id(),
+        "member_id" => Some(Rule::MemberId),
+        "cursor" if path.ends_with("/members") => Some(Rule::MemberCursor),
+        "cursor" if path == "/v1/relationships" => Some(Rule::RelationshipCursor),
+        "resource_type" | "relation" | "subject_type" => Some(Rule::Identifier),
+        "resource_id" | "subject_id" => Some(Rule::ObjectId),
+        "subject_relation" => Some(Rule::IdentifierOrEmpty),
+        "cursor" => resource_id(),
+        _ => None,
+    }
+}
+
+fn parameter_rules(path: &str, operation: &mut Operation) {
+    for parameter in operation.parameters.iter_mut().flatten() {
+        let Some(rule) = parameter_rule(path, &parameter.name) else { continue };
+        let mut schema = string_schema(false);
+        apply_rule(&mut schema, rule);
+        parameter.schema = Some(RefOr::T(Schema::Object(schema)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use regex::Regex;
+    use tenantry_core::{GroupName, Username, WorkspaceId};
+
+    use super::*;
+
+    /// The patterns, read the way a JSON Schema validator reads them, accept
+    /// exactly what the parsers accept.
+    #[test]
+    fn patterns_agree_with_the_parsers() {
+        let name = Regex::new(&name_pattern()).unwrap();
+        let username = Regex::new(&username_pattern()).unwrap();
+        let cases = [
+            "a",
+            " a ",
+            "\ta\n",
+            "a b",
+            "a\u{a0}b",
+            "",
+            " ",
+            "a\nb",
+            "a\u{0}",
+            "a\u{85}b",
+            "\u{85}a\u{85}",
+            "a\u{7f}",
+            "\u{3000}x\u{3000}",
+            "é",
+        ];
+        let long = ["x".repeat(255), "x".repeat(256), format!("  {}  ", "é".repeat(255)), "😀".repeat(255)];
+        for case in cases.iter().map(|case| case.to_string()).chain(long) {
+            assert_eq!(name.is_match(&case), GroupName::parse(&case).is_ok(), "name {case:?}");
+            assert_eq!(username.is_match(&case), Username::parse(&case).is_ok(), "username {case:?}");
+        }
+        let id = Regex::new(&id_pattern(WorkspaceId::PREFIX)).unwrap();
+        let valid = WorkspaceId::generate().to_string();
+        for case in [
+            valid.as_str(),
+            "ws_7ZZZZZZZZZZZZZZZZZZZZZZZZZ",
+            "ws_8ZZZZZZZZZZZZZZZZZZZZZZZZZ",
+            "ws_01hzx3j4q8w6e5r7t9y2v4j6p8",
+            "ws_01HZX3J4Q8W6E5R7T9Y2U4I6O8",
+        ] {
+            assert_eq!(id.is_match(case), WorkspaceId::parse(case).is_ok(), "id {case:?}");
+        }
+    }
+}
