@@ -11,6 +11,7 @@
 //! error envelope of every error response and echoes `x-request-id`), the
 //! tracing span, the metrics, and the body limit.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use axum::Router;
@@ -27,6 +28,7 @@ pub mod auth;
 pub mod dto;
 pub mod error;
 pub mod extract;
+mod limiter;
 mod metrics;
 mod openapi;
 pub mod request_context;
@@ -34,6 +36,7 @@ mod routes;
 
 pub use auth::{API_KEY_HEADER, Authenticated, Caller, Credential, REVISION_HEADER, TENANT_HEADER};
 pub use error::{ApiError, ErrorCode, ErrorEnvelope};
+pub use limiter::TenantPermit;
 pub use openapi::{API_KEY_SCHEME, BEARER_SCHEME};
 pub use request_context::{REQUEST_ID_HEADER, RequestId};
 
@@ -45,6 +48,12 @@ pub struct ApiConfig {
     /// Single-tenant mode: the tenant an OIDC-authenticated request acts in
     /// when it sends no `X-Tenant-ID`. `None`: the header is required.
     pub single_tenant: Option<TenantId>,
+    /// The most questions one bulk check may hold; more is a 422
+    /// `too_many_items`.
+    pub max_bulk_check_items: NonZeroUsize,
+    /// The most requests of one tenant in progress at once; one more is a
+    /// 429 `rate_limited` with `Retry-After`.
+    pub max_tenant_concurrency: NonZeroUsize,
 }
 
 impl ApiConfig {
@@ -52,9 +61,20 @@ impl ApiConfig {
     /// takes (a bulk check of 1000 questions, about 200 bytes each).
     pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
+    /// The default number of questions per bulk check.
+    pub const DEFAULT_MAX_BULK_CHECK_ITEMS: NonZeroUsize = NonZeroUsize::new(1000).unwrap();
+
+    /// The default number of requests per tenant in progress at once.
+    pub const DEFAULT_MAX_TENANT_CONCURRENCY: NonZeroUsize = NonZeroUsize::new(16).unwrap();
+
     /// The defaults.
     pub fn defaults() -> Self {
-        Self { max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES, single_tenant: None }
+        Self {
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            single_tenant: None,
+            max_bulk_check_items: Self::DEFAULT_MAX_BULK_CHECK_ITEMS,
+            max_tenant_concurrency: Self::DEFAULT_MAX_TENANT_CONCURRENCY,
+        }
     }
 }
 
@@ -70,6 +90,7 @@ pub struct ApiState {
     oidc_users: Arc<auth::OidcUsers>,
     config: ApiConfig,
     metrics: Arc<metrics::HttpMetrics>,
+    tenant_limiter: Arc<limiter::TenantLimiter>,
 }
 
 impl ApiState {
@@ -83,9 +104,18 @@ impl ApiState {
             hasher,
             oidc: None,
             oidc_users: Arc::default(),
+            tenant_limiter: limiter::TenantLimiter::new(config.max_tenant_concurrency),
             config,
             metrics: Arc::new(metrics::HttpMetrics::new()),
         }
+    }
+
+    /// Counts one request of `tenant_id` as in progress until the permit
+    /// is dropped, or refuses with 429 `rate_limited` when the tenant is at
+    /// [`ApiConfig::max_tenant_concurrency`]. Every request acting in a
+    /// tenant takes one; work done for a tenant outside a request can too.
+    pub fn try_acquire_tenant_permit(&self, tenant_id: &TenantId) -> Result<TenantPermit, ApiError> {
+        self.tenant_limiter.try_acquire(tenant_id)
     }
 
     /// The same state, accepting OIDC bearer tokens that `verifier` accepts.

@@ -63,6 +63,7 @@ const MIGRATE_LOCK_KEY: i64 = 0x7465_6e61_6e74_7279;
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    limits: tenantry_core::StoreLimits,
 }
 
 /// What [`migrate`] did.
@@ -104,7 +105,7 @@ impl PostgresStore {
             pool.close().await;
             return Err(error);
         }
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore { pool, limits: tenantry_core::StoreLimits::defaults() })
     }
 
     /// Closes the pool's connections, waiting for those in use to be

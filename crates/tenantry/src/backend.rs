@@ -156,9 +156,11 @@ pub async fn open_for_operator(options: &GlobalOptions) -> anyhow::Result<Arc<dy
             let store = SqliteStore::open(path)
                 .await
                 .with_context(|| format!("opening the SQLite database {}", path.display()))?;
-            Arc::new(store)
+            Arc::new(store.with_limits(options.store_limits()))
         }
-        DatabaseLocation::Postgres { url } => Arc::new(connect_postgres(url).await?),
+        DatabaseLocation::Postgres { url } => {
+            Arc::new(connect_postgres(url).await?.with_limits(options.store_limits()))
+        }
     };
     require_current_schema(store.as_ref(), &location).await?;
     Ok(store)
