@@ -14,24 +14,15 @@ pub struct StoreLimits {
     /// at this depth, or moving a subtree so that its deepest workspace
     /// would be deeper, is refused with [`LimitCode::WorkspaceTooDeep`].
     pub max_workspace_depth: NonZeroU32,
-    /// The most groups on any chain of group-in-group memberships: a group
-    /// with only users is depth 1. Adding a group as a member so that a
-    /// chain would be longer is refused with [`LimitCode::GroupTooDeep`].
-    pub max_group_depth: NonZeroU32,
 }
 
 impl StoreLimits {
     /// The default workspace depth.
     pub const DEFAULT_MAX_WORKSPACE_DEPTH: NonZeroU32 = NonZeroU32::new(64).unwrap();
-    /// The default group nesting depth.
-    pub const DEFAULT_MAX_GROUP_DEPTH: NonZeroU32 = NonZeroU32::new(16).unwrap();
 
-    /// The defaults: 64 workspace levels, 16 group levels.
+    /// The defaults: 64 workspace levels.
     pub const fn defaults() -> Self {
-        Self {
-            max_workspace_depth: Self::DEFAULT_MAX_WORKSPACE_DEPTH,
-            max_group_depth: Self::DEFAULT_MAX_GROUP_DEPTH,
-        }
+        Self { max_workspace_depth: Self::DEFAULT_MAX_WORKSPACE_DEPTH }
     }
 
     /// Refuses a workspace tree that would reach `depth` levels.
@@ -47,20 +38,6 @@ impl StoreLimits {
         }
         Ok(())
     }
-
-    /// Refuses a chain of nested groups that would reach `depth` groups.
-    pub fn check_group_depth(&self, depth: u64) -> Result<(), Error> {
-        let limit = self.max_group_depth.get();
-        if depth > u64::from(limit) {
-            return Err(Error::limit_exceeded(
-                LimitCode::GroupTooDeep,
-                format!(
-                    "groups would nest {depth} levels deep; this server allows {limit} (--max-group-depth)"
-                ),
-            ));
-        }
-        Ok(())
-    }
 }
 
 impl Default for StoreLimits {
@@ -71,12 +48,52 @@ impl Default for StoreLimits {
 
 #[cfg(test)]
 mod tests {
+    use tenantry_authz::{CheckRequest, DEFAULT_SCHEMA, Engine, Index, Relationship, Schema};
+
     use super::*;
+    use crate::AuthorizerConfig;
+
+    /// The defaults fit together: the largest bulk check the API accepts
+    /// (1000 questions), about the bottom of the deepest tree the store
+    /// allows, asked by a plain tenant member (denied, so every question
+    /// walks the whole closure), fits the default evaluation budget.
+    #[test]
+    fn the_largest_bulk_check_on_the_deepest_tree_fits_the_default_budget() {
+        let schema = Schema::parse(DEFAULT_SCHEMA).unwrap();
+        let mut texts = vec![
+            "tenant:t#platform@platform:main".to_owned(),
+            "workspace:w1#tenant@tenant:t".to_owned(),
+            "workspace:w1#root_of@tenant:t".to_owned(),
+            "tenant:t#member@user:plain".to_owned(),
+        ];
+        let depth = StoreLimits::DEFAULT_MAX_WORKSPACE_DEPTH.get();
+        for level in 2..=depth {
+            texts.push(format!("workspace:w{level}#tenant@tenant:t"));
+            texts.push(format!("workspace:w{level}#parent@workspace:w{}", level - 1));
+        }
+        let mut index = Index::new();
+        for text in &texts {
+            index.touch(&text.parse::<Relationship>().unwrap()).unwrap();
+        }
+        let questions: Vec<CheckRequest> = (0..1000)
+            .map(|number| CheckRequest {
+                resource: format!("workspace:w{depth}").parse().unwrap(),
+                permission: if number % 2 == 0 { "view" } else { "edit" }.to_owned(),
+                subject: "user:plain".parse().unwrap(),
+            })
+            .collect();
+        let budget = AuthorizerConfig::DEFAULT_EVALUATION_BUDGET.get();
+        let engine = Engine::new(&schema, &index, 0).with_budget(budget);
+        let answers = engine.check_bulk(&questions);
+        assert!(answers.iter().all(|answer| *answer == Ok(false)), "{:?}", answers.first());
+        let spent = budget - engine.remaining_steps();
+        println!("1000 denied checks {depth} levels deep: {spent} steps of {budget}");
+        assert!(spent < budget / 2, "{spent} steps of {budget}");
+    }
 
     #[test]
     fn depth_at_the_limit_passes_and_one_more_is_refused() {
-        let limits =
-            StoreLimits { max_workspace_depth: NonZeroU32::new(3).unwrap(), ..StoreLimits::defaults() };
+        let limits = StoreLimits { max_workspace_depth: NonZeroU32::new(3).unwrap() };
         assert!(limits.check_workspace_depth(3).is_ok());
         match limits.check_workspace_depth(4) {
             Err(Error::LimitExceeded { code: LimitCode::WorkspaceTooDeep, detail }) => {
@@ -84,9 +101,5 @@ mod tests {
             }
             other => panic!("expected workspace_too_deep, got {other:?}"),
         }
-        assert!(matches!(
-            limits.check_group_depth(17),
-            Err(Error::LimitExceeded { code: LimitCode::GroupTooDeep, .. })
-        ));
     }
 }

@@ -75,22 +75,15 @@ pub struct GlobalOptions {
     /// server and operator commands alike.
     #[arg(long, env = "TENANTRY_MAX_WORKSPACE_DEPTH", default_value = "64", value_parser = clap::value_parser!(u32).range(1..=10_000), global = true)]
     pub max_workspace_depth: u32,
-
-    /// The most groups on a chain of groups nested in groups; a membership
-    /// beyond it is refused (422 `group_too_deep`).
-    #[arg(long, env = "TENANTRY_MAX_GROUP_DEPTH", default_value = "16", value_parser = clap::value_parser!(u32).range(1..=10_000), global = true)]
-    pub max_group_depth: u32,
 }
 
 impl GlobalOptions {
-    /// The limits the store keeps. The parsers refuse 0, so the fallbacks
-    /// are never used.
+    /// The limits the store keeps. The parser refuses 0, so the fallback
+    /// is never used.
     pub fn store_limits(&self) -> StoreLimits {
         StoreLimits {
             max_workspace_depth: NonZeroU32::new(self.max_workspace_depth)
                 .unwrap_or(StoreLimits::DEFAULT_MAX_WORKSPACE_DEPTH),
-            max_group_depth: NonZeroU32::new(self.max_group_depth)
-                .unwrap_or(StoreLimits::DEFAULT_MAX_GROUP_DEPTH),
         }
     }
 }
@@ -732,6 +725,24 @@ mod tests {
             parse_workspace_reference(&workspace_id.to_string()),
             Ok(WorkspaceReference::Id(workspace_id))
         );
+    }
+
+    /// Every limit refuses 0 with a message naming its flag, and the
+    /// defaults parse.
+    #[test]
+    fn limits_refuse_zero_naming_the_flag() {
+        for flag in [
+            "--max-workspace-depth",
+            "--evaluation-budget",
+            "--evaluation-threads",
+            "--max-bulk-check-items",
+            "--max-tenant-concurrency",
+        ] {
+            let error = Cli::try_parse_from(["tenantry", "serve", flag, "0"]).unwrap_err();
+            assert!(error.to_string().contains(flag), "{flag}: {error}");
+        }
+        let cli = Cli::try_parse_from(["tenantry", "serve"]).unwrap();
+        assert_eq!(cli.global.store_limits(), StoreLimits::defaults());
     }
 
     #[test]
