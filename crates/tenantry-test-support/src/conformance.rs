@@ -82,6 +82,7 @@ macro_rules! conformance_suite {
             database_restricts_deleting_the_root_or_a_parent,
             move_workspace_carries_its_subtree_and_refuses_cycles,
             workspace_depth_is_limited_on_create_and_on_move,
+            concurrent_create_and_move_cannot_exceed_the_depth_together,
             create_workspace_under_another_tenants_parent_is_invalid,
             delete_tenant_removes_everything_it_owns_and_nothing_else,
             delete_tenant_failing_part_way_deletes_nothing,
@@ -984,6 +985,46 @@ pub async fn workspace_depth_is_limited_on_create_and_on_move(backend: &TestBack
     );
     // The refusals changed nothing: the chain, the branch and its leaf.
     assert_eq!(count(backend, "workspaces", &acme.tenant.id).await, i64::from(limit) + 2);
+}
+
+/// A create and a move, each within the depth limit alone, that would
+/// exceed it together: a leaf beneath a branch at depth 2, and the branch
+/// moved beneath the deepest workspace but one. Run at once, whichever
+/// commits first, the other is refused: the check is inside the write.
+pub async fn concurrent_create_and_move_cannot_exceed_the_depth_together(backend: &TestBackend) {
+    let limit = StoreLimits::defaults().max_workspace_depth.get();
+    let acme = create_tenant(backend, "acme").await;
+    let mut above_deepest = acme.root.clone();
+    for depth in 2..limit {
+        above_deepest =
+            create_workspace(backend, &acme.scope, &format!("level-{depth}"), Some(&above_deepest)).await;
+    }
+    let branch = create_workspace(backend, &acme.scope, "branch", None).await;
+    let (store, scope) = (backend.store.clone(), acme.scope.clone());
+    let create = {
+        let (store, scope, branch) = (store.clone(), scope.clone(), branch.clone());
+        tokio::spawn(
+            async move { store.create_workspace(&scope, new_workspace("leaf", Some(&branch))).await },
+        )
+    };
+    let moving = {
+        let (store, scope, branch_id) = (store.clone(), scope.clone(), branch.id.clone());
+        let target = above_deepest.id.clone();
+        tokio::spawn(async move { store.update_workspace(&scope, &branch_id, move_under(&target)).await })
+    };
+    let (created, moved) = (create.await.unwrap(), moving.await.unwrap());
+    match (&created, &moved) {
+        (Ok(_), Err(Error::LimitExceeded { code: LimitCode::WorkspaceTooDeep, .. }))
+        | (Err(Error::LimitExceeded { code: LimitCode::WorkspaceTooDeep, .. }), Ok(_)) => {}
+        other => panic!("expected exactly one refusal, got {other:?}"),
+    }
+    // Whichever won, the deepest workspace is at the limit, not below it.
+    let branch_now = store.get_workspace(&scope, &branch.id).await.unwrap();
+    let branch_depth =
+        if branch_now.parent_workspace_id == Some(above_deepest.id.clone()) { limit } else { 2 };
+    let leaf_count = i64::from(created.is_ok());
+    assert!(branch_depth + u32::try_from(leaf_count).unwrap() <= limit, "{branch_now:?}");
+    assert_eq!(count(backend, "workspaces", &acme.tenant.id).await, i64::from(limit) + leaf_count);
 }
 
 /// A move carries the subtree; moves under oneself or a descendant, moves

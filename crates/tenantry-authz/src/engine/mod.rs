@@ -307,7 +307,8 @@ impl<'a> Engine<'a> {
     /// relationships is one step). A question that would take more answers
     /// [`EvalError::TooComplex`], and so does every later one: the budget
     /// bounds the CPU one request can spend, whatever the data's shape.
-    /// Without it the engine is unbounded.
+    /// Without it the engine is unbounded. [`Self::expand`] is not counted:
+    /// it reads one object's relationships and walks no graph.
     #[must_use]
     pub fn with_budget(mut self, steps: u64) -> Self {
         self.budget = steps;
@@ -381,7 +382,8 @@ impl<'a> Engine<'a> {
         Ok(proof.map(|proof| proof.explanation()))
     }
 
-    /// Answers several checks; each answer is independent of the others.
+    /// Answers several checks; each answer is independent of the others,
+    /// except that they spend one budget (see [`Self::with_budget`]).
     pub fn check_bulk(&self, requests: &[CheckRequest]) -> Vec<Result<bool, EvalError>> {
         requests
             .iter()
