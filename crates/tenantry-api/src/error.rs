@@ -74,7 +74,7 @@ pub enum ErrorCode {
     /// 422: the body has a field the operation does not accept.
     UnknownField,
     /// 422: the request would exceed a configured limit (workspace depth,
-    /// items per request, evaluation budget).
+    /// group nesting, items per request, evaluation budget).
     Limit(LimitCode),
     /// 429: the caller's tenant has as many requests in progress as the
     /// server allows; retry after the `Retry-After` seconds.
@@ -323,7 +323,7 @@ pub struct ErrorBody {
     /// `method_not_allowed`, `duplicate_name`, `root_workspace`,
     /// `workspace_has_children`, `workspace_cycle`, `already_revoked`,
     /// `last_admin`, `schema_orphans_relationships`, `schema_changed`,
-    /// `workspace_too_deep`, `too_many_items`,
+    /// `workspace_too_deep`, `group_too_deep`, `too_many_items`,
     /// `too_complex`, `rate_limited`, `not_ready`, `identity_provider_unavailable`, `internal`.
     #[schema(example = "not_found")]
     pub code: String,

@@ -102,6 +102,7 @@ async fn setup(configuration: &Configuration) -> Setup {
     store.migrate().await.expect("migrate");
     let limits = StoreLimits {
         max_workspace_depth: NonZeroU32::new(configuration.max_workspace_depth).expect("non-zero"),
+        ..StoreLimits::defaults()
     };
     let store: Arc<dyn Store> = Arc::new(store.with_limits(limits));
     let hasher = ApiKeyHasher::new(&[7u8; 32]).expect("pepper");

@@ -90,6 +90,8 @@ impl fmt::Display for ConflictCode {
 pub enum LimitCode {
     /// The workspace tree would grow deeper than the configured depth.
     WorkspaceTooDeep,
+    /// Groups would nest deeper than the configured depth.
+    GroupTooDeep,
     /// A request holds more items than the configured maximum.
     TooManyItems,
     /// Answering would take more evaluation steps than the configured
@@ -102,6 +104,7 @@ impl LimitCode {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::WorkspaceTooDeep => "workspace_too_deep",
+            Self::GroupTooDeep => "group_too_deep",
             Self::TooManyItems => "too_many_items",
             Self::TooComplex => "too_complex",
         }

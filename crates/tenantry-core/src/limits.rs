@@ -14,15 +14,41 @@ pub struct StoreLimits {
     /// at this depth, or moving a subtree so that its deepest workspace
     /// would be deeper, is refused with [`LimitCode::WorkspaceTooDeep`].
     pub max_workspace_depth: NonZeroU32,
+    /// The most groups on a chain of groups nested in groups, each counted
+    /// at its shortest distance from the chain's top (so a cycle, which is
+    /// allowed, has a finite depth): a group of users alone is depth 1.
+    /// Adding a group to a group so that some chain would be deeper is
+    /// refused with [`LimitCode::GroupTooDeep`].
+    pub max_group_depth: NonZeroU32,
 }
 
 impl StoreLimits {
     /// The default workspace depth.
     pub const DEFAULT_MAX_WORKSPACE_DEPTH: NonZeroU32 = NonZeroU32::new(64).unwrap();
 
-    /// The defaults: 64 workspace levels.
+    /// The default group nesting depth.
+    pub const DEFAULT_MAX_GROUP_DEPTH: NonZeroU32 = NonZeroU32::new(16).unwrap();
+
+    /// The defaults: 64 workspace levels, 16 group levels.
     pub const fn defaults() -> Self {
-        Self { max_workspace_depth: Self::DEFAULT_MAX_WORKSPACE_DEPTH }
+        Self {
+            max_workspace_depth: Self::DEFAULT_MAX_WORKSPACE_DEPTH,
+            max_group_depth: Self::DEFAULT_MAX_GROUP_DEPTH,
+        }
+    }
+
+    /// Refuses group nesting that would reach `depth` groups.
+    pub fn check_group_depth(&self, depth: u64) -> Result<(), Error> {
+        let limit = self.max_group_depth.get();
+        if depth > u64::from(limit) {
+            return Err(Error::limit_exceeded(
+                LimitCode::GroupTooDeep,
+                format!(
+                    "groups would nest {depth} levels deep; this server allows {limit} (--max-group-depth)"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Refuses a workspace tree that would reach `depth` levels.
@@ -93,7 +119,8 @@ mod tests {
 
     #[test]
     fn depth_at_the_limit_passes_and_one_more_is_refused() {
-        let limits = StoreLimits { max_workspace_depth: NonZeroU32::new(3).unwrap() };
+        let limits =
+            StoreLimits { max_workspace_depth: NonZeroU32::new(3).unwrap(), ..StoreLimits::defaults() };
         assert!(limits.check_workspace_depth(3).is_ok());
         match limits.check_workspace_depth(4) {
             Err(Error::LimitExceeded { code: LimitCode::WorkspaceTooDeep, detail }) => {

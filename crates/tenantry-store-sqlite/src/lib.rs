@@ -463,7 +463,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_membership(&self, scope: &TenantScope, membership: Membership) -> Result<Membership> {
-        memberships::set_membership(&self.pool, scope, membership).await
+        memberships::set_membership(&self.pool, &self.limits, scope, membership).await
     }
 
     async fn remove_membership(

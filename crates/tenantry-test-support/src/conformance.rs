@@ -118,6 +118,7 @@ macro_rules! conformance_suite {
             membership_errors_name_what_is_missing,
             memberships_are_listed_in_member_order,
             concurrent_removals_of_two_admins_leave_one,
+            group_nesting_is_limited,
             oidc_sign_in_creates_and_then_syncs_the_user,
             concurrent_first_oidc_sign_ins_make_one_user,
             reads_by_id_skip_unknown_and_foreign_ids,

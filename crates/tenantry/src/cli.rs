@@ -75,15 +75,22 @@ pub struct GlobalOptions {
     /// server and operator commands alike.
     #[arg(long, env = "TENANTRY_MAX_WORKSPACE_DEPTH", default_value = "64", value_parser = clap::value_parser!(u32).range(1..=10_000), global = true)]
     pub max_workspace_depth: u32,
+
+    /// The most groups on a chain of groups nested in groups; adding a
+    /// group to a group beyond it is refused (422 `group_too_deep`).
+    #[arg(long, env = "TENANTRY_MAX_GROUP_DEPTH", default_value = "16", value_parser = clap::value_parser!(u32).range(1..=10_000), global = true)]
+    pub max_group_depth: u32,
 }
 
 impl GlobalOptions {
-    /// The limits the store keeps. The parser refuses 0, so the fallback
-    /// is never used.
+    /// The limits the store keeps. The parsers refuse 0, so the fallbacks
+    /// are never used.
     pub fn store_limits(&self) -> StoreLimits {
         StoreLimits {
             max_workspace_depth: NonZeroU32::new(self.max_workspace_depth)
                 .unwrap_or(StoreLimits::DEFAULT_MAX_WORKSPACE_DEPTH),
+            max_group_depth: NonZeroU32::new(self.max_group_depth)
+                .unwrap_or(StoreLimits::DEFAULT_MAX_GROUP_DEPTH),
         }
     }
 }
@@ -733,6 +740,7 @@ mod tests {
     fn limits_refuse_zero_naming_the_flag() {
         for flag in [
             "--max-workspace-depth",
+            "--max-group-depth",
             "--evaluation-budget",
             "--evaluation-threads",
             "--max-bulk-check-items",

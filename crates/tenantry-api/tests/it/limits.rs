@@ -14,6 +14,7 @@ use crate::support::{Actor, Call, TEST_MAX_STALENESS, TestApp};
 
 crate::on_both_backends!(
     workspace_depth_is_refused_on_create_and_on_move,
+    group_nesting_is_refused_beyond_the_limit,
     bulk_checks_beyond_the_item_limit_are_refused,
     questions_beyond_the_evaluation_budget_are_too_complex,
     a_tenant_at_its_concurrency_limit_is_refused_and_others_are_not,
@@ -69,6 +70,35 @@ async fn workspace_depth_is_refused_on_create_and_on_move(app: TestApp) {
     .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "workspace_too_deep");
     let unmoved = app.send(Call::get(format!("/v1/workspaces/{side_id}")).key(&actor.token)).await;
     assert_eq!(unmoved.expect(StatusCode::OK)["parent_workspace_id"], actor.root_id());
+}
+
+async fn group_nesting_is_refused_beyond_the_limit(app: TestApp) {
+    let actor = app.tenant_with_key("nested").await;
+    let limit = StoreLimits::defaults().max_group_depth.get();
+    let mut groups = Vec::new();
+    for number in 0..=limit {
+        let group = app
+            .send(
+                Call::post("/v1/groups").key(&actor.token).json(json!({ "name": format!("group-{number}") })),
+            )
+            .await
+            .expect(StatusCode::CREATED);
+        groups.push(group["id"].as_str().unwrap().to_owned());
+    }
+    let nest = |container: &str, nested: &str| {
+        Call::post(format!("/v1/groups/{container}/members"))
+            .key(&actor.token)
+            .json(json!({ "group_id": nested, "role": "member" }))
+    };
+    // limit groups, each holding the next.
+    for pair in groups[..limit as usize].windows(2) {
+        app.send(nest(&pair[0], &pair[1])).await.expect(StatusCode::CREATED);
+    }
+    let error = app
+        .send(nest(&groups[limit as usize - 1], &groups[limit as usize]))
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "group_too_deep");
+    assert!(error["message"].as_str().unwrap().contains("--max-group-depth"), "{error}");
 }
 
 fn own_view_question(user_id: &UserId, workspace_id: &str) -> Value {
