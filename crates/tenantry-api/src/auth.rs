@@ -22,7 +22,7 @@
 //! id are recorded on the span.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -36,6 +36,7 @@ use tenantry_oidc::VerifiedClaims;
 
 use crate::ApiState;
 use crate::error::{ApiError, ErrorCode};
+use crate::limiter::TenantPermit;
 
 /// The header that may carry an API key instead of `Authorization`.
 pub const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-api-key");
@@ -175,6 +176,9 @@ impl Authenticated {
 pub struct Caller {
     authenticated: Authenticated,
     scope: TenantScope,
+    /// Counts this request against its tenant's concurrency limit for as
+    /// long as the handler holds the caller.
+    _permit: Arc<TenantPermit>,
 }
 
 impl Caller {
@@ -227,7 +231,8 @@ impl FromRequestParts<ApiState> for Caller {
         let authenticated = authenticate_request(&parts.headers, state).await?;
         let scope = select_tenant(&authenticated, state).await?;
         tracing::Span::current().record("tenant_id", tracing::field::display(scope.tenant_id()));
-        Ok(Self { authenticated, scope })
+        let permit = state.try_acquire_tenant_permit(scope.tenant_id())?;
+        Ok(Self { authenticated, scope, _permit: Arc::new(permit) })
     }
 }
 

@@ -13,9 +13,13 @@ use std::fmt;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use tenantry_core::ConflictCode;
 use tenantry_core::service::AuthenticationError;
+use tenantry_core::{ConflictCode, LimitCode};
 use utoipa::ToSchema;
+
+/// The value of `Retry-After` on every 429: a tenant's requests in progress
+/// are short, so a second is long enough for one to finish.
+pub const RETRY_AFTER_SECONDS: &str = "1";
 
 /// The value of `WWW-Authenticate` on every 401.
 pub const WWW_AUTHENTICATE_VALUE: &str = "Bearer realm=\"tenantry\"";
@@ -78,6 +82,12 @@ pub enum ErrorCode {
     /// 431: the request headers, together, are larger than the server
     /// accepts, or too many.
     HeadersTooLarge,
+    /// 422: the request would exceed a configured limit (workspace depth,
+    /// group nesting, items per request, evaluation budget).
+    Limit(LimitCode),
+    /// 429: the caller's tenant has as many requests in progress as the
+    /// server allows; retry after the `Retry-After` seconds.
+    RateLimited,
     /// 500: something failed that the caller cannot fix.
     Internal,
     /// 503: the request took longer than the server's request timeout and
@@ -119,6 +129,8 @@ impl ErrorCode {
             Self::InvalidField => "invalid_field",
             Self::UnknownField => "unknown_field",
             Self::HeadersTooLarge => "headers_too_large",
+            Self::Limit(limit_code) => limit_code.as_str(),
+            Self::RateLimited => "rate_limited",
             Self::Internal => "internal",
             Self::RequestTimeout => "request_timeout",
             Self::NotReady => "not_ready",
@@ -149,8 +161,9 @@ impl ErrorCode {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::InvalidField | Self::UnknownField => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InvalidField | Self::UnknownField | Self::Limit(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::RequestTimeout | Self::NotReady | Self::IdentityProviderUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -264,6 +277,7 @@ impl From<tenantry_core::Error> for ApiError {
             error @ Error::Conflict { code, .. } => Self::new(ErrorCode::Conflict(code), error.to_string()),
             Error::Forbidden { reason } => Self::forbidden(reason),
             Error::Invalid { field, reason } => Self::for_field(ErrorCode::InvalidField, field, reason),
+            Error::LimitExceeded { code, detail } => Self::new(ErrorCode::Limit(code), detail),
             Error::Internal(cause) => {
                 // The cause goes to the log, inside the request's span (which
                 // carries the request id); the client gets an opaque answer.
@@ -308,6 +322,9 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(WWW_AUTHENTICATE_VALUE));
         }
+        if self.code == ErrorCode::RateLimited {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        }
         // The body is written by the request-context middleware, which adds
         // the request id; see `request_context::render_error_envelope`.
         response.extensions_mut().insert(self);
@@ -334,7 +351,8 @@ pub struct ErrorBody {
     /// `method_not_allowed`, `duplicate_name`, `root_workspace`,
     /// `workspace_has_children`, `workspace_cycle`, `already_revoked`,
     /// `last_admin`, `last_platform_key`, `schema_orphans_relationships`, `schema_changed`,
-    /// `not_ready`, `identity_provider_unavailable`, `internal`.
+    /// `workspace_too_deep`, `group_too_deep`, `too_many_items`,
+    /// `too_complex`, `rate_limited`, `not_ready`, `identity_provider_unavailable`, `internal`.
     #[schema(example = "not_found")]
     pub code: String,
     /// What went wrong, for people. Names the field and the rule where a

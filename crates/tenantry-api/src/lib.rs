@@ -12,6 +12,7 @@
 //! tracing span, the metrics, the request limits (target and header size,
 //! request timeout) and the body limit.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ pub mod auth;
 pub mod dto;
 pub mod error;
 pub mod extract;
+mod limiter;
 mod metrics;
 mod openapi;
 pub mod request_context;
@@ -37,6 +39,7 @@ mod routes;
 
 pub use auth::{API_KEY_HEADER, Authenticated, Caller, Credential, REVISION_HEADER, TENANT_HEADER};
 pub use error::{ApiError, ErrorCode, ErrorEnvelope};
+pub use limiter::TenantPermit;
 pub use openapi::{API_KEY_SCHEME, BEARER_SCHEME};
 pub use request_context::{REQUEST_ID_HEADER, RequestId, error_envelope_body};
 
@@ -57,6 +60,12 @@ pub struct ApiConfig {
     /// How long a request may take, from its head being read to its
     /// response being ready; slower ones are abandoned with a 503.
     pub request_timeout: Duration,
+    /// The most questions one bulk check may hold; more is a 422
+    /// `too_many_items`.
+    pub max_bulk_check_items: NonZeroUsize,
+    /// The most requests of one tenant in progress at once; one more is a
+    /// 429 `rate_limited` with `Retry-After`.
+    pub max_tenant_concurrency: NonZeroUsize,
 }
 
 impl ApiConfig {
@@ -77,6 +86,12 @@ impl ApiConfig {
     /// connection and its database transaction for long.
     pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+    /// The default number of questions per bulk check.
+    pub const DEFAULT_MAX_BULK_CHECK_ITEMS: NonZeroUsize = NonZeroUsize::new(1000).unwrap();
+
+    /// The default number of requests per tenant in progress at once.
+    pub const DEFAULT_MAX_TENANT_CONCURRENCY: NonZeroUsize = NonZeroUsize::new(16).unwrap();
+
     /// The defaults.
     pub fn defaults() -> Self {
         Self {
@@ -85,6 +100,8 @@ impl ApiConfig {
             max_uri_bytes: Self::DEFAULT_MAX_URI_BYTES,
             max_header_bytes: Self::DEFAULT_MAX_HEADER_BYTES,
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+            max_bulk_check_items: Self::DEFAULT_MAX_BULK_CHECK_ITEMS,
+            max_tenant_concurrency: Self::DEFAULT_MAX_TENANT_CONCURRENCY,
         }
     }
 }
@@ -101,6 +118,7 @@ pub struct ApiState {
     oidc_users: Arc<auth::OidcUsers>,
     config: ApiConfig,
     metrics: Arc<metrics::HttpMetrics>,
+    tenant_limiter: Arc<limiter::TenantLimiter>,
 }
 
 impl ApiState {
@@ -114,9 +132,18 @@ impl ApiState {
             hasher,
             oidc: None,
             oidc_users: Arc::default(),
+            tenant_limiter: limiter::TenantLimiter::new(config.max_tenant_concurrency),
             config,
             metrics: Arc::new(metrics::HttpMetrics::new()),
         }
+    }
+
+    /// Counts one request of `tenant_id` as in progress until the permit
+    /// is dropped, or refuses with 429 `rate_limited` when the tenant is at
+    /// [`ApiConfig::max_tenant_concurrency`]. Every request acting in a
+    /// tenant takes one; work done for a tenant outside a request can too.
+    pub fn try_acquire_tenant_permit(&self, tenant_id: &TenantId) -> Result<TenantPermit, ApiError> {
+        self.tenant_limiter.try_acquire(tenant_id)
     }
 
     /// The same state, accepting OIDC bearer tokens that `verifier` accepts.

@@ -224,7 +224,7 @@ async fn bench_concurrent_writers(backend: &str, store: &Arc<dyn Store>, users: 
 async fn bench_write_then_sync(backend: &str, store: &Arc<dyn Store>, users: &[UserId]) {
     let authorizer = Authorizer::new(
         store.clone(),
-        AuthorizerConfig { max_staleness: Duration::from_secs(1), idle_eviction: Duration::from_secs(3600) },
+        AuthorizerConfig::with_freshness(Duration::from_secs(1), Duration::from_secs(3600)),
     );
     let mut synced_tenant = SeededTenant::create(store.as_ref(), "synced", SYNC_SAMPLES).await;
     let mut alone_tenant = SeededTenant::create(store.as_ref(), "alone", SYNC_SAMPLES).await;

@@ -90,6 +90,39 @@ impl fmt::Display for ConflictCode {
     }
 }
 
+/// Stable codes for requests refused because they would exceed a configured
+/// limit. Each maps to one snake_case code on the API (422) and in the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LimitCode {
+    /// The workspace tree would grow deeper than the configured depth.
+    WorkspaceTooDeep,
+    /// Groups would nest deeper than the configured depth.
+    GroupTooDeep,
+    /// A request holds more items than the configured maximum.
+    TooManyItems,
+    /// Answering would take more evaluation steps than the configured
+    /// budget allows.
+    TooComplex,
+}
+
+impl LimitCode {
+    /// The stable snake_case code shown to API and CLI users.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WorkspaceTooDeep => "workspace_too_deep",
+            Self::GroupTooDeep => "group_too_deep",
+            Self::TooManyItems => "too_many_items",
+            Self::TooComplex => "too_complex",
+        }
+    }
+}
+
+impl fmt::Display for LimitCode {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
 /// What went wrong, in terms every layer can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -123,6 +156,15 @@ pub enum Error {
         /// The rule it breaks.
         reason: String,
     },
+    /// The request would exceed a configured limit (depth, size, evaluation
+    /// budget); a smaller request, or an operator raising the limit, helps.
+    #[error("{detail}")]
+    LimitExceeded {
+        /// Which limit.
+        code: LimitCode,
+        /// What was asked and what the limit is, in a sentence.
+        detail: String,
+    },
     /// Something failed that the caller cannot fix: the database is down, a
     /// constraint the code did not expect fired, and so on.
     #[error("internal error: {0}")]
@@ -153,6 +195,11 @@ impl Error {
     /// A forbidden error.
     pub fn forbidden(reason: impl Into<String>) -> Self {
         Self::Forbidden { reason: reason.into() }
+    }
+
+    /// A limit error with the given code and what exceeded it.
+    pub fn limit_exceeded(code: LimitCode, detail: impl Into<String>) -> Self {
+        Self::LimitExceeded { code, detail: detail.into() }
     }
 
     /// An internal error wrapping its cause.

@@ -15,6 +15,7 @@ pub mod authorizer;
 pub mod error;
 pub mod group;
 pub mod id;
+pub mod limits;
 pub mod membership;
 pub mod name;
 pub mod page;
@@ -30,9 +31,10 @@ pub use api_key::{
     ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyLifetime, ApiKeyToken, NewApiKey, TokenError,
 };
 pub use authorizer::{Authorizer, AuthorizerConfig, Consistency, RevisionToken, SweepReport};
-pub use error::{ConflictCode, Error, Result};
+pub use error::{ConflictCode, Error, LimitCode, Result};
 pub use group::{Group, GroupPatch, NewGroup};
 pub use id::{ApiKeyId, GroupId, IdError, TenantId, UserId, WorkspaceId};
+pub use limits::StoreLimits;
 pub use membership::{Member, Membership, MembershipResource, Role};
 pub use name::{ApiKeyName, DisplayName, Email, Environment, GroupName, TenantName, Username, WorkspaceName};
 pub use page::{Page, PageLimit, PageRequest};

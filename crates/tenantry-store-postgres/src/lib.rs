@@ -82,6 +82,8 @@ pub struct PostgresStore {
     /// Platform-role connections: the operations that take a
     /// `PlatformScope`, and the deployment settings.
     platform_pool: PgPool,
+    /// The limits the store keeps inside its transactions.
+    limits: tenantry_core::StoreLimits,
 }
 
 /// What [`migrate`] did.
@@ -168,7 +170,7 @@ impl PostgresStore {
                     return Err(error);
                 }
             };
-        Ok(PostgresStore { tenant_pool, platform_pool })
+        Ok(PostgresStore { tenant_pool, platform_pool, limits: tenantry_core::StoreLimits::defaults() })
     }
 
     /// Connects as the platform role alone, for operator tools that act in
@@ -177,7 +179,11 @@ impl PostgresStore {
     /// The role is checked as by [`PostgresStore::connect`].
     pub async fn connect_platform(platform_database_url: &str) -> Result<PostgresStore, Error> {
         let pool = connect_pool(platform_database_url, RoleKind::Platform, MAX_RUNTIME_CONNECTIONS).await?;
-        Ok(PostgresStore { tenant_pool: pool.clone(), platform_pool: pool })
+        Ok(PostgresStore {
+            tenant_pool: pool.clone(),
+            platform_pool: pool,
+            limits: tenantry_core::StoreLimits::defaults(),
+        })
     }
 
     /// The runtime role's pool, for diagnostics and tests: whatever SQL runs

@@ -8,8 +8,8 @@
 use sqlx::PgConnection;
 use tenantry_core::relationship::{self, ObjectRef, Relationship, SubjectRef, names, object_types};
 use tenantry_core::{
-    ConflictCode, Error, Member, Membership, MembershipResource, Page, PageRequest, Result, Role, TenantId,
-    TenantScope, Timestamp,
+    ConflictCode, Error, GroupId, Member, Membership, MembershipResource, Page, PageRequest, Result, Role,
+    TenantId, TenantScope, Timestamp,
 };
 
 use crate::PostgresStore;
@@ -173,6 +173,16 @@ pub(crate) async fn set_membership(
         PartitionWriter::lock_existing(&mut transaction, Partition::tenant(tenant_id), operation).await?;
     require_resource(&mut transaction, tenant_id, membership.resource(), operation).await?;
     require_member(&mut transaction, tenant_id, membership.member(), operation).await?;
+    // The partition's lock is held, so no concurrent nesting can deepen the
+    // groups between this check and the commit.
+    if let (MembershipResource::Group(container), Member::Group(nested)) =
+        (membership.resource(), membership.member())
+    {
+        let at_most = store.limits.max_group_depth.get().saturating_add(1);
+        let depth =
+            group_nesting_depth(&mut transaction, tenant_id, (container, nested), at_most, operation).await?;
+        store.limits.check_group_depth(depth)?;
+    }
     let resource = relationship::membership_object(tenant_id, membership.resource());
     let subject = relationship::member_subject(membership.member());
     let held = held_roles(&mut transaction, tenant_id, &resource, &subject, operation).await?;
@@ -190,6 +200,53 @@ pub(crate) async fn set_membership(
     partition.finish(&mut transaction, operation).await?;
     commit(transaction, operation).await?;
     as_stored(membership)
+}
+
+/// The group nesting a new `group:G#role@group:H#member` would make, in
+/// groups: the longest shortest route from a group containing G (G
+/// included) down to G, one hop to H, and the longest shortest route from
+/// H to a group nested in it, plus the two ends. Walks are over distinct
+/// (group, hops) pairs and stop one hop past the limit, so a cycle (which
+/// is allowed) ends the walk and the cost is at most groups times levels.
+/// Every role counts, and expired relationships too: a conservative bound.
+async fn group_nesting_depth(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    (container, nested): (&GroupId, &GroupId),
+    at_most: u32,
+    operation: Operation,
+) -> Result<u64> {
+    // $2 the group walked from; the walk follows `subject -> resource`
+    // upwards and `resource -> subject` downwards.
+    let walk = |from: &str, to: &str| {
+        format!(
+            "WITH RECURSIVE walk (id, hops) AS ( \
+                 SELECT $2::text COLLATE \"C\", 0 \
+                 UNION \
+                 SELECT r.{to}, walk.hops + 1 FROM relationships r JOIN walk ON r.{from} = walk.id \
+                 WHERE r.tenant_id = $1 AND r.resource_type = 'group' AND r.relation = ANY($4) \
+                   AND r.subject_type = 'group' AND r.subject_relation = 'member' AND walk.hops < $3 \
+             ) \
+             SELECT COALESCE(max(shortest), 0)::bigint FROM (SELECT min(hops) AS shortest FROM walk GROUP BY id) routes"
+        )
+    };
+    let relations: Vec<&str> = Role::ALL.iter().map(|role| role.relation()).collect();
+    let mut hops = 0;
+    for (sql, from) in
+        [(walk("subject_id", "resource_id"), container), (walk("resource_id", "subject_id"), nested)]
+    {
+        let longest: i64 = sqlx::query_scalar(&sql)
+            .bind(tenant_id.to_string())
+            .bind(from.to_string())
+            .bind(i32::try_from(at_most).unwrap_or(i32::MAX))
+            .bind(&relations)
+            .fetch_one(&mut *connection)
+            .await
+            .during(operation)?;
+        hops += u64::try_from(longest).unwrap_or(0);
+    }
+    // Two ends and the new hop between them: hops + 2 groups.
+    Ok(hops + 2)
 }
 
 /// See [`tenantry_core::Store::remove_membership`].

@@ -12,8 +12,8 @@ use tenantry_core::{
     ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyId, BootstrapOutcome, BootstrapRequest, ConflictCode,
     Environment, Error, Group, GroupId, GroupPatch, Member, Membership, MembershipResource, NewApiKey,
     NewGroup, NewTenant, NewUser, NewWorkspace, OidcSignIn, Page, PageRequest, PlatformScope, Result, Store,
-    Tenant, TenantId, TenantPatch, TenantScope, Timestamp, User, UserId, Username, Workspace, WorkspaceId,
-    WorkspaceName, WorkspacePatch, WorkspaceStatus,
+    StoreLimits, Tenant, TenantId, TenantPatch, TenantScope, Timestamp, User, UserId, Username, Workspace,
+    WorkspaceId, WorkspaceName, WorkspacePatch, WorkspaceStatus,
 };
 
 use crate::error::{DatabaseResultExt, NO_SUCH_PARENT_WORKSPACE, Operation, internal};
@@ -234,6 +234,62 @@ async fn lock_workspace_tree(
     Ok(locked.is_some())
 }
 
+/// How many workspaces there are from the tenant's root down to
+/// `workspace_id`, both included (the root is depth 1). `UNION` ends the
+/// walk even on a tree damaged into a cycle outside the store.
+async fn workspace_depth(
+    connection: &mut PgConnection,
+    tenant_id: &str,
+    workspace_id: &str,
+    operation: Operation,
+) -> Result<u64> {
+    let depth: i64 = sqlx::query_scalar(
+        "WITH RECURSIVE ancestors (id, parent_workspace_id) AS ( \
+             SELECT id, parent_workspace_id FROM workspaces WHERE tenant_id = $1 AND id = $2 \
+             UNION \
+             SELECT parent.id, parent.parent_workspace_id FROM workspaces parent \
+             JOIN ancestors ON parent.id = ancestors.parent_workspace_id \
+             WHERE parent.tenant_id = $1 \
+         ) \
+         SELECT count(*) FROM ancestors",
+    )
+    .bind(tenant_id)
+    .bind(workspace_id)
+    .fetch_one(&mut *connection)
+    .await
+    .during(operation)?;
+    Ok(u64::try_from(depth).unwrap_or(0))
+}
+
+/// How many levels the subtree of `workspace_id` has (a leaf has 1),
+/// counted no further than `at_most`, which also ends the walk on a
+/// damaged tree.
+async fn subtree_height(
+    connection: &mut PgConnection,
+    tenant_id: &str,
+    workspace_id: &str,
+    at_most: u32,
+    operation: Operation,
+) -> Result<u64> {
+    let height: i32 = sqlx::query_scalar(
+        "WITH RECURSIVE subtree (id, level) AS ( \
+             SELECT id, 1 FROM workspaces WHERE tenant_id = $1 AND id = $2 \
+             UNION ALL \
+             SELECT child.id, subtree.level + 1 FROM workspaces child \
+             JOIN subtree ON child.parent_workspace_id = subtree.id \
+             WHERE child.tenant_id = $1 AND subtree.level < $3 \
+         ) \
+         SELECT COALESCE(max(level), 0) FROM subtree",
+    )
+    .bind(tenant_id)
+    .bind(workspace_id)
+    .bind(i32::try_from(at_most).unwrap_or(i32::MAX))
+    .fetch_one(&mut *connection)
+    .await
+    .during(operation)?;
+    Ok(u64::try_from(height).unwrap_or(0))
+}
+
 /// Inserts a tenant's root workspace and pins it in
 /// `tenant_root_workspaces`, which makes the database refuse to delete it.
 async fn insert_root_workspace(
@@ -396,6 +452,16 @@ pub(crate) async fn tenant_rows_by_ids<T>(
         .during(operation)?;
     commit(transaction, operation).await?;
     found.iter().map(|row| read(row, operation)).collect()
+}
+
+impl PostgresStore {
+    /// The same store, keeping `limits` (the defaults until this is called)
+    /// inside its write transactions.
+    #[must_use]
+    pub fn with_limits(mut self, limits: StoreLimits) -> Self {
+        self.limits = limits;
+        self
+    }
 }
 
 #[async_trait]
@@ -719,6 +785,11 @@ impl Store for PostgresStore {
                 root.ok_or_else(|| internal(operation, format!("tenant {tenant_id} has no root workspace")))?
             }
         };
+        // The tree's lock is held, so no concurrent create or move can
+        // deepen the tree between this check and the commit.
+        let parent_depth =
+            workspace_depth(&mut transaction, &tenant_id, &parent_workspace_id, operation).await?;
+        self.limits.check_workspace_depth(parent_depth + 1)?;
         let now = tenantry_core::now();
         let row = sqlx::query(concat!(
             "INSERT INTO workspaces (",
@@ -840,6 +911,14 @@ impl Store for PostgresStore {
             if creates_cycle {
                 return Err(Error::conflict(ConflictCode::WorkspaceCycle));
             }
+            let parent_depth =
+                workspace_depth(&mut transaction, &tenant_id, &new_parent_workspace_id, operation).await?;
+            // One level more than the limit allows is enough to refuse.
+            let at_most = self.limits.max_workspace_depth.get().saturating_add(1);
+            let height =
+                subtree_height(&mut transaction, &tenant_id, &moving_workspace_id, at_most, operation)
+                    .await?;
+            self.limits.check_workspace_depth(parent_depth + height)?;
         }
         let row = sqlx::query(concat!(
             "UPDATE workspaces SET \

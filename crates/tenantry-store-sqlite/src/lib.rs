@@ -50,8 +50,8 @@ use tenantry_core::{
     GroupId, GroupPatch, Member, Membership, MembershipResource, NewApiKey, NewGroup, NewTenant, NewUser,
     NewWorkspace, OidcSignIn, Page, PageRequest, PartitionScope, PlatformScope, RelationshipChanges,
     RelationshipFilter, RelationshipSnapshot, RelationshipUsage, RelationshipWrite, Result, Revision, Store,
-    StoredSchema, Tenant, TenantId, TenantPatch, TenantScope, Timestamp, User, UserId, Username, Workspace,
-    WorkspaceId, WorkspacePatch,
+    StoreLimits, StoredSchema, Tenant, TenantId, TenantPatch, TenantScope, Timestamp, User, UserId, Username,
+    Workspace, WorkspaceId, WorkspacePatch,
 };
 
 use crate::error::{Failure, Operation, map_database_error};
@@ -75,6 +75,7 @@ const API_KEY_PEPPER_SETTING: &str = "api_key_pepper";
 pub struct SqliteStore {
     pool: SqlitePool,
     path: PathBuf,
+    limits: StoreLimits,
 }
 
 impl SqliteStore {
@@ -129,7 +130,7 @@ impl SqliteStore {
                 opening()
             ))));
         }
-        Ok(SqliteStore { pool, path: path.to_owned() })
+        Ok(SqliteStore { pool, path: path.to_owned(), limits: StoreLimits::defaults() })
     }
 
     /// Applies the embedded migrations that the database has not yet seen.
@@ -209,6 +210,14 @@ pub(crate) async fn commit(transaction: Transaction<'static, Sqlite>, operation:
 }
 
 impl SqliteStore {
+    /// The same store, keeping `limits` (the defaults until this is called)
+    /// inside its write transactions.
+    #[must_use]
+    pub fn with_limits(mut self, limits: StoreLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     async fn applied_migration_versions(&self) -> Result<Vec<i64>> {
         let operation = Operation::ReadMigrations;
         let mut transaction =
@@ -322,7 +331,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_workspace(&self, scope: &TenantScope, workspace: NewWorkspace) -> Result<Workspace> {
-        workspaces::create_workspace(&self.pool, scope, workspace).await
+        workspaces::create_workspace(&self.pool, &self.limits, scope, workspace).await
     }
 
     async fn get_workspace(&self, scope: &TenantScope, workspace_id: &WorkspaceId) -> Result<Workspace> {
@@ -343,7 +352,7 @@ impl Store for SqliteStore {
         workspace_id: &WorkspaceId,
         patch: WorkspacePatch,
     ) -> Result<Workspace> {
-        workspaces::update_workspace(&self.pool, scope, workspace_id, patch).await
+        workspaces::update_workspace(&self.pool, &self.limits, scope, workspace_id, patch).await
     }
 
     async fn delete_workspace(&self, scope: &TenantScope, workspace_id: &WorkspaceId) -> Result<()> {
@@ -465,7 +474,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_membership(&self, scope: &TenantScope, membership: Membership) -> Result<Membership> {
-        memberships::set_membership(&self.pool, scope, membership).await
+        memberships::set_membership(&self.pool, &self.limits, scope, membership).await
     }
 
     async fn remove_membership(

@@ -12,8 +12,8 @@ use tenantry_core::relationship::{
     timestamp_from_micros, timestamp_micros,
 };
 use tenantry_core::{
-    ConflictCode, Error, Member, Membership, MembershipResource, Page, PageRequest, Result, Role, TenantId,
-    TenantScope, Timestamp, now,
+    ConflictCode, Error, GroupId, Member, Membership, MembershipResource, Page, PageRequest, Result, Role,
+    StoreLimits, TenantId, TenantScope, Timestamp, now,
 };
 
 use crate::error::{Operation, map_database_error};
@@ -178,6 +178,7 @@ async fn refuse_removing_last_admin(
 /// See [`tenantry_core::Store::set_membership`].
 pub(crate) async fn set_membership(
     pool: &SqlitePool,
+    limits: &StoreLimits,
     scope: &TenantScope,
     membership: Membership,
 ) -> Result<Membership> {
@@ -188,6 +189,14 @@ pub(crate) async fn set_membership(
     let mut transaction = begin_write(pool, operation).await?;
     require_resource(&mut transaction, tenant_id, resource, operation).await?;
     require_member(&mut transaction, tenant_id, member, operation).await?;
+    // The write transaction excludes every other writer, so no concurrent
+    // nesting can deepen the groups between this check and the commit.
+    if let (MembershipResource::Group(container), Member::Group(nested)) = (resource, member) {
+        let at_most = limits.max_group_depth.get().saturating_add(1);
+        let depth =
+            group_nesting_depth(&mut transaction, tenant_id, (container, nested), at_most, operation).await?;
+        limits.check_group_depth(depth)?;
+    }
     let at = now();
     let granted = membership_relationship(tenant_id, &membership);
     let current_roles = member_roles(&mut transaction, tenant_id, resource, member, operation).await?;
@@ -212,6 +221,52 @@ pub(crate) async fn set_membership(
     writer.finish(&mut transaction, at).await?;
     commit(transaction, operation).await?;
     Ok(membership)
+}
+
+/// The group nesting a new `group:G#role@group:H#member` would make, in
+/// groups: the longest shortest route from a group containing G (G
+/// included) down to G, one hop to H, and the longest shortest route from
+/// H to a group nested in it, plus the two ends. Walks are over distinct
+/// (group, hops) pairs and stop one hop past the limit, so a cycle (which
+/// is allowed) ends the walk and the cost is at most groups times levels.
+/// Every role counts, and expired relationships too: a conservative bound.
+async fn group_nesting_depth(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    (container, nested): (&GroupId, &GroupId),
+    at_most: u32,
+    operation: Operation,
+) -> Result<u64> {
+    // ?2 the group walked from; the walk follows `subject -> resource`
+    // upwards and `resource -> subject` downwards.
+    let walk = |from: &str, to: &str| {
+        format!(
+            "WITH RECURSIVE walk (id, hops) AS ( \
+                 SELECT ?2, 0 \
+                 UNION \
+                 SELECT r.{to}, walk.hops + 1 FROM relationships AS r JOIN walk ON r.{from} = walk.id \
+                 WHERE r.tenant_id = ?1 AND r.resource_type = 'group' AND r.relation IN ({}) \
+                   AND r.subject_type = 'group' AND r.subject_relation = 'member' AND walk.hops < ?3 \
+             ) \
+             SELECT COALESCE(max(shortest), 0) FROM (SELECT min(hops) AS shortest FROM walk GROUP BY id)",
+            role_relations_sql(Role::ALL)
+        )
+    };
+    let mut hops = 0;
+    for (sql, from) in
+        [(walk("subject_id", "resource_id"), container), (walk("resource_id", "subject_id"), nested)]
+    {
+        let longest: i64 = sqlx::query_scalar(&sql)
+            .bind(tenant_id.to_string())
+            .bind(from.to_string())
+            .bind(i64::from(at_most))
+            .fetch_one(&mut *connection)
+            .await
+            .map_err(|error| map_database_error(error, operation))?;
+        hops += u64::try_from(longest).unwrap_or(0);
+    }
+    // Two ends and the new hop between them: hops + 2 groups.
+    Ok(hops + 2)
 }
 
 /// See [`tenantry_core::Store::remove_membership`].

@@ -6,8 +6,8 @@ use tenantry_core::relationship::{
     new_workspace_relationships, workspace_object, workspace_parent_relationship,
 };
 use tenantry_core::{
-    ConflictCode, Error, NewWorkspace, Page, PageRequest, Result, TenantId, TenantScope, Workspace,
-    WorkspaceId, WorkspacePatch, WorkspaceStatus, now,
+    ConflictCode, Error, NewWorkspace, Page, PageRequest, Result, StoreLimits, TenantId, TenantScope,
+    Workspace, WorkspaceId, WorkspacePatch, WorkspaceStatus, now,
 };
 
 use crate::error::{Operation, invalid_parent_workspace, map_database_error};
@@ -92,10 +92,12 @@ pub(crate) async fn root_workspace(
 
 /// See [`tenantry_core::Store::create_workspace`]. The parent is checked in
 /// code first, for a precise answer; the composite foreign key is the
-/// backstop. The workspace's relationships (tenant, parent, creator as
-/// admin) are written in the same transaction.
+/// backstop. The depth limit is checked inside the write transaction, which
+/// excludes every other writer. The workspace's relationships (tenant,
+/// parent, creator as admin) are written in the same transaction.
 pub(crate) async fn create_workspace(
     pool: &SqlitePool,
+    limits: &StoreLimits,
     scope: &TenantScope,
     new_workspace: NewWorkspace,
 ) -> Result<Workspace> {
@@ -116,6 +118,8 @@ pub(crate) async fn create_workspace(
             root_workspace(&mut transaction, tenant_id, operation).await?.id
         }
     };
+    let parent_depth = workspace_depth(&mut transaction, tenant_id, &parent_workspace_id, operation).await?;
+    limits.check_workspace_depth(parent_depth + 1)?;
     let at = now();
     let workspace = Workspace {
         id: WorkspaceId::generate(),
@@ -188,12 +192,70 @@ async fn is_self_or_ancestor(
     .map_err(|error| map_database_error(error, operation))
 }
 
+/// How many workspaces there are from the tenant's root down to
+/// `workspace_id`, both included (the root is depth 1). `UNION` ends the
+/// walk even on a tree damaged into a cycle outside the store.
+async fn workspace_depth(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    workspace_id: &WorkspaceId,
+    operation: Operation,
+) -> Result<u64> {
+    let depth: i64 = sqlx::query_scalar(
+        "WITH RECURSIVE ancestors (id, parent_workspace_id) AS ( \
+             SELECT id, parent_workspace_id FROM workspaces WHERE tenant_id = ?1 AND id = ?2 \
+             UNION \
+             SELECT parent.id, parent.parent_workspace_id \
+             FROM workspaces AS parent JOIN ancestors ON parent.id = ancestors.parent_workspace_id \
+             WHERE parent.tenant_id = ?1 \
+         ) \
+         SELECT count(*) FROM ancestors",
+    )
+    .bind(tenant_id.to_string())
+    .bind(workspace_id.to_string())
+    .fetch_one(&mut *connection)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    Ok(u64::try_from(depth).unwrap_or(0))
+}
+
+/// How many levels the subtree of `workspace_id` has (a leaf has 1),
+/// counted no further than `at_most`, which also ends the walk on a
+/// damaged tree.
+async fn subtree_height(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    workspace_id: &WorkspaceId,
+    at_most: u32,
+    operation: Operation,
+) -> Result<u64> {
+    let height: i64 = sqlx::query_scalar(
+        "WITH RECURSIVE subtree (id, level) AS ( \
+             SELECT id, 1 FROM workspaces WHERE tenant_id = ?1 AND id = ?2 \
+             UNION ALL \
+             SELECT child.id, subtree.level + 1 \
+             FROM workspaces AS child JOIN subtree ON child.parent_workspace_id = subtree.id \
+             WHERE child.tenant_id = ?1 AND subtree.level < ?3 \
+         ) \
+         SELECT COALESCE(max(level), 0) FROM subtree",
+    )
+    .bind(tenant_id.to_string())
+    .bind(workspace_id.to_string())
+    .bind(i64::from(at_most))
+    .fetch_one(&mut *connection)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    Ok(u64::try_from(height).unwrap_or(0))
+}
+
 /// See [`tenantry_core::Store::update_workspace`]. A move is checked inside
 /// the write transaction, which excludes every other writer, so no
-/// concurrent move can slip a cycle in between the check and the update,
-/// and replaces the workspace's `parent` relationship in that transaction.
+/// concurrent move can slip a cycle in between the check and the update
+/// or push the tree past the depth limit, and replaces the workspace's
+/// `parent` relationship in that transaction.
 pub(crate) async fn update_workspace(
     pool: &SqlitePool,
+    limits: &StoreLimits,
     scope: &TenantScope,
     workspace_id: &WorkspaceId,
     patch: WorkspacePatch,
@@ -216,6 +278,12 @@ pub(crate) async fn update_workspace(
         {
             return Err(Error::conflict(ConflictCode::WorkspaceCycle));
         }
+        let parent_depth =
+            workspace_depth(&mut transaction, tenant_id, new_parent_workspace_id, operation).await?;
+        // One level more than the limit allows is enough to refuse.
+        let at_most = limits.max_workspace_depth.get().saturating_add(1);
+        let height = subtree_height(&mut transaction, tenant_id, workspace_id, at_most, operation).await?;
+        limits.check_workspace_depth(parent_depth + height)?;
     }
     let row = sqlx::query(&format!(
         "UPDATE workspaces SET \

@@ -33,11 +33,11 @@ use tenantry_core::relationship::{
 use tenantry_core::service::{self, BootstrapConfig, mint_api_key};
 use tenantry_core::{
     ApiKey, ApiKeyHasher, ApiKeyId, ApiKeyLifetime, ApiKeyName, ApiKeyToken, BootstrapOutcome, ConflictCode,
-    DataResidency, DeploymentModel, DisplayName, Email, Environment, Error, Group, GroupName, Member,
-    Membership, MembershipResource, NewGroup, NewTenant, NewUser, NewWorkspace, PageLimit, PageRequest,
-    PartitionScope, PlatformScope, RelationshipChanges, RelationshipFilter, RelationshipWrite, Revision,
-    Role, Tenant, TenantId, TenantName, TenantPatch, TenantScope, TenantStatus, User, UserId, Username,
-    Workspace, WorkspaceId, WorkspaceName, WorkspacePatch, WorkspaceStatus,
+    DataResidency, DeploymentModel, DisplayName, Email, Environment, Error, Group, GroupName, LimitCode,
+    Member, Membership, MembershipResource, NewGroup, NewTenant, NewUser, NewWorkspace, PageLimit,
+    PageRequest, PartitionScope, PlatformScope, RelationshipChanges, RelationshipFilter, RelationshipWrite,
+    Revision, Role, StoreLimits, Tenant, TenantId, TenantName, TenantPatch, TenantScope, TenantStatus, User,
+    UserId, Username, Workspace, WorkspaceId, WorkspaceName, WorkspacePatch, WorkspaceStatus,
 };
 use tokio::task::JoinSet;
 
@@ -81,6 +81,8 @@ macro_rules! conformance_suite {
             store_refuses_to_delete_the_root_or_a_parent,
             database_restricts_deleting_the_root_or_a_parent,
             move_workspace_carries_its_subtree_and_refuses_cycles,
+            workspace_depth_is_limited_on_create_and_on_move,
+            concurrent_create_and_move_cannot_exceed_the_depth_together,
             create_workspace_under_another_tenants_parent_is_invalid,
             delete_tenant_removes_everything_it_owns_and_nothing_else,
             delete_tenant_failing_part_way_deletes_nothing,
@@ -117,6 +119,7 @@ macro_rules! conformance_suite {
             membership_errors_name_what_is_missing,
             memberships_are_listed_in_member_order,
             concurrent_removals_of_two_admins_leave_one,
+            group_nesting_is_limited,
             oidc_sign_in_creates_and_then_syncs_the_user,
             concurrent_first_oidc_sign_ins_make_one_user,
             reads_by_id_skip_unknown_and_foreign_ids,
@@ -459,6 +462,14 @@ fn expect_conflict<T: Debug>(result: Result<T, Error>, expected: ConflictCode) {
     match result {
         Err(Error::Conflict { code, .. }) if code == expected => {}
         other => panic!("expected Err(Conflict {{ code: {expected:?} }}), got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn expect_limit<T: Debug>(result: Result<T, Error>, expected: LimitCode) {
+    match result {
+        Err(Error::LimitExceeded { code, .. }) if code == expected => {}
+        other => panic!("expected Err(LimitExceeded {{ code: {expected:?} }}), got {other:?}"),
     }
 }
 
@@ -933,6 +944,89 @@ pub async fn database_restricts_deleting_the_root_or_a_parent(backend: &TestBack
     );
     assert_eq!(raw_ok(backend, &delete_child).await, 1);
     assert_eq!(count(backend, "workspaces", &acme.tenant.id).await, 2);
+}
+
+/// The workspace tree grows to the store's depth limit (the test backends
+/// keep the defaults) and no further: a create beneath the deepest
+/// workspace is refused, and so is a move whose subtree would then reach
+/// below the limit, with nothing changed; a move that fits exactly passes.
+pub async fn workspace_depth_is_limited_on_create_and_on_move(backend: &TestBackend) {
+    let limit = StoreLimits::defaults().max_workspace_depth.get();
+    let acme = create_tenant(backend, "acme").await;
+    let store = &backend.store;
+    // chain[d - 1] is the workspace at depth d; the root is depth 1.
+    let mut chain = vec![acme.root.clone()];
+    for depth in 2..=limit {
+        let parent = chain.last().cloned();
+        chain.push(create_workspace(backend, &acme.scope, &format!("level-{depth}"), parent.as_ref()).await);
+    }
+    let deepest = chain.last().unwrap().clone();
+    expect_limit(
+        store.create_workspace(&acme.scope, new_workspace("too-deep", Some(&deepest))).await,
+        LimitCode::WorkspaceTooDeep,
+    );
+
+    // A subtree two levels high: root -> branch -> leaf.
+    let branch = create_workspace(backend, &acme.scope, "branch", None).await;
+    let leaf = create_workspace(backend, &acme.scope, "leaf", Some(&branch)).await;
+    let at_depth = |depth: u32| chain[depth as usize - 1].id.clone();
+    // Beneath depth limit - 1, its leaf would be at limit + 1.
+    expect_limit(
+        store.update_workspace(&acme.scope, &branch.id, move_under(&at_depth(limit - 1))).await,
+        LimitCode::WorkspaceTooDeep,
+    );
+    assert_eq!(store.get_workspace(&acme.scope, &branch.id).await.unwrap(), branch);
+    // Beneath depth limit - 2, its leaf is exactly at the limit.
+    let moved =
+        store.update_workspace(&acme.scope, &branch.id, move_under(&at_depth(limit - 2))).await.unwrap();
+    assert_eq!(moved.parent_workspace_id, Some(at_depth(limit - 2)));
+    // The leaf alone (height 1) may not go beneath the deepest workspace.
+    expect_limit(
+        store.update_workspace(&acme.scope, &leaf.id, move_under(&deepest.id)).await,
+        LimitCode::WorkspaceTooDeep,
+    );
+    // The refusals changed nothing: the chain, the branch and its leaf.
+    assert_eq!(count(backend, "workspaces", &acme.tenant.id).await, i64::from(limit) + 2);
+}
+
+/// A create and a move, each within the depth limit alone, that would
+/// exceed it together: a leaf beneath a branch at depth 2, and the branch
+/// moved beneath the deepest workspace but one. Run at once, whichever
+/// commits first, the other is refused: the check is inside the write.
+pub async fn concurrent_create_and_move_cannot_exceed_the_depth_together(backend: &TestBackend) {
+    let limit = StoreLimits::defaults().max_workspace_depth.get();
+    let acme = create_tenant(backend, "acme").await;
+    let mut above_deepest = acme.root.clone();
+    for depth in 2..limit {
+        above_deepest =
+            create_workspace(backend, &acme.scope, &format!("level-{depth}"), Some(&above_deepest)).await;
+    }
+    let branch = create_workspace(backend, &acme.scope, "branch", None).await;
+    let (store, scope) = (backend.store.clone(), acme.scope.clone());
+    let create = {
+        let (store, scope, branch) = (store.clone(), scope.clone(), branch.clone());
+        tokio::spawn(
+            async move { store.create_workspace(&scope, new_workspace("leaf", Some(&branch))).await },
+        )
+    };
+    let moving = {
+        let (store, scope, branch_id) = (store.clone(), scope.clone(), branch.id.clone());
+        let target = above_deepest.id.clone();
+        tokio::spawn(async move { store.update_workspace(&scope, &branch_id, move_under(&target)).await })
+    };
+    let (created, moved) = (create.await.unwrap(), moving.await.unwrap());
+    match (&created, &moved) {
+        (Ok(_), Err(Error::LimitExceeded { code: LimitCode::WorkspaceTooDeep, .. }))
+        | (Err(Error::LimitExceeded { code: LimitCode::WorkspaceTooDeep, .. }), Ok(_)) => {}
+        other => panic!("expected exactly one refusal, got {other:?}"),
+    }
+    // Whichever won, the deepest workspace is at the limit, not below it.
+    let branch_now = store.get_workspace(&scope, &branch.id).await.unwrap();
+    let branch_depth =
+        if branch_now.parent_workspace_id == Some(above_deepest.id.clone()) { limit } else { 2 };
+    let leaf_count = i64::from(created.is_ok());
+    assert!(branch_depth + u32::try_from(leaf_count).unwrap() <= limit, "{branch_now:?}");
+    assert_eq!(count(backend, "workspaces", &acme.tenant.id).await, i64::from(limit) + leaf_count);
 }
 
 /// A move carries the subtree; moves under oneself or a descendant, moves

@@ -190,7 +190,7 @@ pub async fn open_for_operator(options: &GlobalOptions) -> anyhow::Result<Arc<dy
             let store = SqliteStore::open(path)
                 .await
                 .with_context(|| format!("opening the SQLite database {}", path.display()))?;
-            Arc::new(store)
+            Arc::new(store.with_limits(options.store_limits()))
         }
         DatabaseLocation::Postgres { .. } => {
             let platform_url = platform_database_url(
@@ -201,7 +201,7 @@ pub async fn open_for_operator(options: &GlobalOptions) -> anyhow::Result<Arc<dy
             let store = PostgresStore::connect_platform(platform_url)
                 .await
                 .context("connecting to PostgreSQL as the platform role of --platform-database-url")?;
-            Arc::new(store)
+            Arc::new(store.with_limits(options.store_limits()))
         }
     };
     require_current_schema(store.as_ref(), &location).await?;

@@ -6,6 +6,7 @@
 //! touches the database.
 
 use std::ffi::OsStr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
@@ -13,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tenantry_core::name::NameError;
 use tenantry_core::{
     ApiKeyId, ApiKeyLifetime, ApiKeyName, DataResidency, DeploymentModel, DisplayName, Email, Environment,
-    Role, TenantId, TenantName, TenantStatus, Username, WorkspaceId, WorkspaceName,
+    Role, StoreLimits, TenantId, TenantName, TenantStatus, Username, WorkspaceId, WorkspaceName,
 };
 
 /// What each exit code means; shown at the end of `--help`.
@@ -21,7 +22,7 @@ const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success
   1  internal failure (database unreachable, unexpected error)
-  2  usage error or invalid input
+  2  usage error, invalid input or a limit exceeded
   3  not found
   4  conflict (duplicate name, root workspace, children, already revoked, ...)
   5  forbidden";
@@ -74,6 +75,31 @@ pub struct GlobalOptions {
     /// Print command output as JSON, for scripts.
     #[arg(long, env = "TENANTRY_JSON", value_parser = clap::builder::BoolishValueParser::new(), global = true)]
     pub json: bool,
+
+    /// The most levels a tenant's workspace tree may have, the root
+    /// included; a create or move beyond it is refused (422
+    /// `workspace_too_deep`). Kept by the store inside the write, for the
+    /// server and operator commands alike.
+    #[arg(long, env = "TENANTRY_MAX_WORKSPACE_DEPTH", default_value = "64", value_parser = clap::value_parser!(u32).range(1..=10_000), global = true)]
+    pub max_workspace_depth: u32,
+
+    /// The most groups on a chain of groups nested in groups; adding a
+    /// group to a group beyond it is refused (422 `group_too_deep`).
+    #[arg(long, env = "TENANTRY_MAX_GROUP_DEPTH", default_value = "16", value_parser = clap::value_parser!(u32).range(1..=10_000), global = true)]
+    pub max_group_depth: u32,
+}
+
+impl GlobalOptions {
+    /// The limits the store keeps. The parsers refuse 0, so the fallbacks
+    /// are never used.
+    pub fn store_limits(&self) -> StoreLimits {
+        StoreLimits {
+            max_workspace_depth: NonZeroU32::new(self.max_workspace_depth)
+                .unwrap_or(StoreLimits::DEFAULT_MAX_WORKSPACE_DEPTH),
+            max_group_depth: NonZeroU32::new(self.max_group_depth)
+                .unwrap_or(StoreLimits::DEFAULT_MAX_GROUP_DEPTH),
+        }
+    }
 }
 
 /// How log lines are written.
@@ -186,6 +212,29 @@ pub struct ServeArgs {
     /// process further behind reloads a tenant's relationships instead.
     #[arg(long, env = "TENANTRY_RELATIONSHIP_LOG_RETENTION_HOURS", default_value = "24", value_parser = clap::value_parser!(u64).range(1..=8760))]
     pub relationship_log_retention_hours: u64,
+
+    /// The most engine steps (graph nodes and edges visited) one
+    /// authorization evaluation may take: a check, or all the questions of
+    /// a bulk check together. Beyond it the request is refused (422
+    /// `too_complex`) instead of burning CPU.
+    #[arg(long, env = "TENANTRY_EVALUATION_BUDGET", default_value = "2000000", value_parser = clap::value_parser!(u64).range(1..))]
+    pub evaluation_budget: u64,
+
+    /// How many heavy authorization evaluations (explanations, bulk checks,
+    /// lookups, expand) run at once, each on a blocking thread; default:
+    /// the cores less one, at least one.
+    #[arg(long, env = "TENANTRY_EVALUATION_THREADS", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub evaluation_threads: Option<u64>,
+
+    /// The most questions one bulk check may hold (422 `too_many_items`
+    /// beyond it).
+    #[arg(long, env = "TENANTRY_MAX_BULK_CHECK_ITEMS", default_value = "1000", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_bulk_check_items: u64,
+
+    /// The most requests of one tenant in progress at once; one more is
+    /// refused (429 `rate_limited`, with `Retry-After`).
+    #[arg(long, env = "TENANTRY_MAX_TENANT_CONCURRENCY", default_value = "16", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_tenant_concurrency: u64,
 
     /// OIDC sign-in.
     #[command(flatten)]
@@ -735,6 +784,25 @@ mod tests {
             parse_workspace_reference(&workspace_id.to_string()),
             Ok(WorkspaceReference::Id(workspace_id))
         );
+    }
+
+    /// Every limit refuses 0 with a message naming its flag, and the
+    /// defaults parse.
+    #[test]
+    fn limits_refuse_zero_naming_the_flag() {
+        for flag in [
+            "--max-workspace-depth",
+            "--max-group-depth",
+            "--evaluation-budget",
+            "--evaluation-threads",
+            "--max-bulk-check-items",
+            "--max-tenant-concurrency",
+        ] {
+            let error = Cli::try_parse_from(["tenantry", "serve", flag, "0"]).unwrap_err();
+            assert!(error.to_string().contains(flag), "{flag}: {error}");
+        }
+        let cli = Cli::try_parse_from(["tenantry", "serve"]).unwrap();
+        assert_eq!(cli.global.store_limits(), StoreLimits::defaults());
     }
 
     #[test]

@@ -27,7 +27,7 @@ fn domain_error(error: &anyhow::Error) -> Option<&Error> {
 /// The exit status for a failure.
 pub fn exit_status(error: &anyhow::Error) -> ExitStatus {
     match domain_error(error) {
-        Some(Error::Invalid { .. }) => ExitStatus::Invalid,
+        Some(Error::Invalid { .. } | Error::LimitExceeded { .. }) => ExitStatus::Invalid,
         Some(Error::NotFound { .. }) => ExitStatus::NotFound,
         Some(Error::Conflict { .. }) => ExitStatus::Conflict,
         Some(Error::Forbidden { .. }) => ExitStatus::Forbidden,
@@ -41,6 +41,7 @@ pub fn error_code(error: &anyhow::Error) -> &'static str {
         Some(Error::Invalid { .. }) => "invalid_field",
         Some(Error::NotFound { .. }) => "not_found",
         Some(Error::Conflict { code, .. }) => code.as_str(),
+        Some(Error::LimitExceeded { code, .. }) => code.as_str(),
         Some(Error::Forbidden { .. }) => "forbidden",
         Some(Error::Internal(_)) | None => "internal",
     }

@@ -95,9 +95,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// question reads the database (no staleness allowed).
 async fn operator_authorizer(global: &cli::GlobalOptions) -> anyhow::Result<tenantry_core::Authorizer> {
     let store = backend::open_for_operator(global).await?;
-    let config = tenantry_core::AuthorizerConfig {
-        max_staleness: std::time::Duration::ZERO,
-        idle_eviction: std::time::Duration::ZERO,
-    };
+    let config =
+        tenantry_core::AuthorizerConfig::with_freshness(std::time::Duration::ZERO, std::time::Duration::ZERO);
     Ok(tenantry_core::Authorizer::new(store, config))
 }

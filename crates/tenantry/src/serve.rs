@@ -2,6 +2,7 @@
 //! then serve the HTTP API until SIGINT or SIGTERM.
 
 use std::io::Write;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tenantry_api::{ApiConfig, ApiState, router};
 use tenantry_core::service::{BootstrapConfig, authenticate, bootstrap};
-use tenantry_core::{ApiKeyHasher, ApiKeyToken, Authorizer, AuthorizerConfig, Error, Store};
+use tenantry_core::{ApiKeyHasher, ApiKeyToken, Authorizer, AuthorizerConfig, Error, Store, StoreLimits};
 use tenantry_oidc::{OidcConfig, OidcSettings, OidcVerifier};
 
 use crate::backend::{self, DatabaseLocation};
@@ -30,7 +31,9 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
     // Before anything commits: a bootstrap that creates the operator's key
     // must be able to save it, or no usable key would exist.
     check_data_dir_writable(&global.data_dir)?;
-    let store = prepare_store(global, &location, arguments.owner_database_url.as_deref()).await?;
+    let store =
+        prepare_store(global, &location, arguments.owner_database_url.as_deref(), global.store_limits())
+            .await?;
     let hasher = hasher_for(store.as_ref(), &arguments.pepper).await?;
 
     let bootstrap_config = BootstrapConfig {
@@ -90,13 +93,20 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
     if arguments.single_tenant {
         api_config.single_tenant = Some(outcome.tenant.id.clone());
     }
-    let authorizer = Arc::new(Authorizer::new(
-        store,
-        AuthorizerConfig {
-            max_staleness: Duration::from_millis(arguments.authz_max_staleness_ms),
-            idle_eviction: Duration::from_secs(arguments.authz_idle_eviction_minutes * 60),
-        },
-    ));
+    api_config.max_bulk_check_items =
+        nonzero_usize("--max-bulk-check-items", arguments.max_bulk_check_items)?;
+    api_config.max_tenant_concurrency =
+        nonzero_usize("--max-tenant-concurrency", arguments.max_tenant_concurrency)?;
+    let mut authorizer_config = AuthorizerConfig::with_freshness(
+        Duration::from_millis(arguments.authz_max_staleness_ms),
+        Duration::from_secs(arguments.authz_idle_eviction_minutes * 60),
+    );
+    authorizer_config.evaluation_budget = NonZeroU64::new(arguments.evaluation_budget)
+        .ok_or_else(|| Error::invalid("--evaluation-budget", "must be at least 1"))?;
+    if let Some(evaluation_threads) = arguments.evaluation_threads {
+        authorizer_config.evaluation_threads = nonzero_usize("--evaluation-threads", evaluation_threads)?;
+    }
+    let authorizer = Arc::new(Authorizer::new(store, authorizer_config));
     let mut state = ApiState::new(authorizer.clone(), hasher, api_config);
     if let Some(verifier) = oidc_verifier(&arguments.oidc)? {
         tracing::info!(issuer = %verifier.config().issuer(), jwks_url = %verifier.config().jwks_url(), "OIDC sign-in enabled");
@@ -115,6 +125,15 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
     sweeper.abort();
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// A count flag's value as a non-zero `usize`, refusing 0 (and values this
+/// platform cannot hold) with a message naming the flag.
+fn nonzero_usize(flag: &str, value: u64) -> Result<NonZeroUsize, Error> {
+    usize::try_from(value)
+        .ok()
+        .and_then(NonZeroUsize::new)
+        .ok_or_else(|| Error::invalid(flag, "must be at least 1 and fit this platform"))
 }
 
 /// The OIDC verifier the options describe, or `None` when OIDC is off.
@@ -165,6 +184,7 @@ async fn prepare_store(
     global: &GlobalOptions,
     location: &DatabaseLocation,
     owner_database_url: Option<&str>,
+    limits: StoreLimits,
 ) -> anyhow::Result<Arc<dyn Store>> {
     match location {
         DatabaseLocation::Sqlite { path } => {
@@ -189,7 +209,7 @@ async fn prepare_store(
                 applied_migrations = ?applied,
                 "database ready"
             );
-            Ok(Arc::new(store))
+            Ok(Arc::new(store.with_limits(limits)))
         }
         DatabaseLocation::Postgres { url } => {
             let platform_url = backend::platform_database_url(
@@ -222,7 +242,7 @@ async fn prepare_store(
             let store = backend::connect_postgres(url, platform_url).await?;
             backend::require_current_schema(&store, location).await?;
             tracing::info!(backend = "postgres", "database ready");
-            Ok(Arc::new(store))
+            Ok(Arc::new(store.with_limits(limits)))
         }
     }
 }

@@ -5,21 +5,28 @@
 //! Anyone may ask about themselves. Asking about another subject, or asking
 //! who holds a permission (lookup subjects, expand), reveals what others may
 //! do, so it needs `manage` on the tenant.
+//!
+//! A plain check is answered inline: it is bounded by the evaluation budget
+//! and takes microseconds on data within the depth limits. The questions
+//! that can be heavy (explanations, bulk checks, lookups, expand) are
+//! answered on the authorizer's bounded pool of blocking threads
+//! ([`Authorizer::evaluate_offloaded`](tenantry_core::Authorizer::evaluate_offloaded)),
+//! never on the async workers that serve every tenant's cheap requests.
 
 use axum::Json;
 use axum::extract::State;
-use tenantry_authz::{CheckRequest, Cursor, LookupResources, LookupSubjects, SubjectRef};
+use tenantry_authz::{CheckRequest, Cursor, EvalError, LookupResources, LookupSubjects, SubjectRef};
 use tenantry_core::authorizer::eval_error;
 use tenantry_core::relationship::{names, tenant_object, user_subject};
-use tenantry_core::{Consistency, Error};
+use tenantry_core::{Consistency, Error, LimitCode};
 
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::dto::{
     BulkCheckRequest, BulkCheckResponse, BulkCheckResult, CheckPermissionRequest, CheckPermissionResponse,
     ConsistencyDto, ExpandRequest, ExpandResponse, ExplanationDto, LookupResourcesRequest,
-    LookupResourcesResponse, LookupSubjectsRequest, LookupSubjectsResponse, MAX_BULK_CHECKS, ObjectDto,
-    SubjectDto, lookup_limit,
+    LookupResourcesResponse, LookupSubjectsRequest, LookupSubjectsResponse, ObjectDto, SubjectDto,
+    lookup_limit,
 };
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::extract::JsonBody;
@@ -83,26 +90,30 @@ pub(crate) async fn check_permission(
     let consistency = ConsistencyDto::parse(request.consistency.as_ref())?;
     require_inspection(&state, &caller, &[&subject], &consistency).await?;
     let permission = request.permission;
-    let explain = request.explain;
-    let (answer, token) = state
-        .authorizer
-        .evaluate(caller.tenant_scope(), &consistency, |engine| {
-            if explain {
+    let (answer, token) = if request.explain {
+        state
+            .authorizer
+            .evaluate_offloaded(caller.tenant_scope(), &consistency, move |engine| {
                 engine.explain(&resource, &permission, &subject).map(|explanation| {
                     (explanation.is_some(), explanation.as_ref().map(ExplanationDto::from))
                 })
-            } else {
+            })
+            .await?
+    } else {
+        state
+            .authorizer
+            .evaluate(caller.tenant_scope(), &consistency, |engine| {
                 engine.check(&resource, &permission, &subject).map(|allowed| (allowed, None))
-            }
-        })
-        .await?;
+            })
+            .await?
+    };
     let (allowed, explanation) = answer.map_err(eval_error)?;
     Ok(Json(CheckPermissionResponse { allowed, revision: token.to_string(), explanation }))
 }
 
-/// Answers up to 1000 checks at one revision. A question naming something
-/// the schema does not define gets an `error` in its result; the others are
-/// still answered.
+/// Answers up to 1000 checks (`--max-bulk-check-items`) at one revision,
+/// within one evaluation budget. A question naming something the schema does
+/// not define gets an `error` in its result; the others are still answered.
 #[utoipa::path(
     post,
     path = "/v1/permissions/check-bulk",
@@ -111,7 +122,7 @@ pub(crate) async fn check_permission(
     responses(
         (status = 200, description = "One result per question, in order", body = BulkCheckResponse),
         (status = 403, description = "`forbidden`: asking about another subject needs `manage` on the tenant", body = ErrorEnvelope),
-        (status = 422, description = "`invalid_field`: no questions, more than 1000, or a malformed object", body = ErrorEnvelope),
+        (status = 422, description = "`invalid_field`: no questions or a malformed object; `too_many_items`: more questions than the server allows; `too_complex`: the questions together exceed the evaluation budget", body = ErrorEnvelope),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
@@ -120,11 +131,22 @@ pub(crate) async fn check_bulk(
     caller: Caller,
     JsonBody(request): JsonBody<BulkCheckRequest>,
 ) -> Result<Json<BulkCheckResponse>, ApiError> {
-    if request.items.is_empty() || request.items.len() > MAX_BULK_CHECKS {
+    let max_items = state.config.max_bulk_check_items;
+    if request.items.is_empty() {
         return Err(ApiError::for_field(
             ErrorCode::InvalidField,
             "items",
-            format!("must hold 1 to {MAX_BULK_CHECKS} questions"),
+            format!("must hold 1 to {max_items} questions"),
+        ));
+    }
+    if request.items.len() > max_items.get() {
+        return Err(ApiError::for_field(
+            ErrorCode::Limit(LimitCode::TooManyItems),
+            "items",
+            format!(
+                "holds {} questions; this server answers at most {max_items} at once (--max-bulk-check-items)",
+                request.items.len()
+            ),
         ));
     }
     let consistency = ConsistencyDto::parse(request.consistency.as_ref())?;
@@ -144,8 +166,15 @@ pub(crate) async fn check_bulk(
     require_inspection(&state, &caller, &subjects, &consistency).await?;
     let (answers, token) = state
         .authorizer
-        .evaluate(caller.tenant_scope(), &consistency, |engine| engine.check_bulk(&questions))
+        .evaluate_offloaded(caller.tenant_scope(), &consistency, move |engine| engine.check_bulk(&questions))
         .await?;
+    // The budget is the request's: once one question exhausts it, the
+    // request as a whole is refused rather than half answered.
+    if let Some(Err(error)) =
+        answers.iter().find(|answer| matches!(answer, Err(EvalError::TooComplex { .. })))
+    {
+        return Err(eval_error(error.clone()).into());
+    }
     let results = answers
         .into_iter()
         .map(|answer| match answer {
@@ -182,7 +211,7 @@ pub(crate) async fn lookup_resources(
     let after = request.cursor.map(Cursor::new);
     let (page, token) = state
         .authorizer
-        .evaluate(caller.tenant_scope(), &consistency, |engine| {
+        .evaluate_offloaded(caller.tenant_scope(), &consistency, move |engine| {
             engine.lookup_resources(&LookupResources {
                 resource_type: &request.resource_type,
                 permission: &request.permission,
@@ -227,7 +256,7 @@ pub(crate) async fn lookup_subjects(
     let after = request.cursor.map(Cursor::new);
     let (page, token) = state
         .authorizer
-        .evaluate(caller.tenant_scope(), &consistency, |engine| {
+        .evaluate_offloaded(caller.tenant_scope(), &consistency, move |engine| {
             engine.lookup_subjects(&LookupSubjects {
                 resource: &resource,
                 permission: &request.permission,
@@ -270,7 +299,9 @@ pub(crate) async fn expand(
     inspect_others(&state, &caller, &consistency).await?;
     let (expansion, token) = state
         .authorizer
-        .evaluate(caller.tenant_scope(), &consistency, |engine| engine.expand(&resource, &request.permission))
+        .evaluate_offloaded(caller.tenant_scope(), &consistency, move |engine| {
+            engine.expand(&resource, &request.permission)
+        })
         .await?;
     let expansion = expansion.map_err(eval_error)?;
     Ok(Json(ExpandResponse::new(&expansion, token.to_string())))

@@ -180,7 +180,7 @@ async fn idle_indexes_are_dropped_and_loaded_again(app: TestApp) {
     let user = app.person(&admin, "idle-reader", None).await;
     // An hour of staleness, and indexes dropped as soon as a sweep finds
     // them unused.
-    let config = AuthorizerConfig { max_staleness: Duration::from_secs(3600), idle_eviction: Duration::ZERO };
+    let config = AuthorizerConfig::with_freshness(Duration::from_secs(3600), Duration::ZERO);
     let authorizer = Authorizer::new(app.store().clone(), config);
     let scope = admin.scope();
     let is_member = || async {

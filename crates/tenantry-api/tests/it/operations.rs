@@ -502,7 +502,7 @@ async fn unhealthy_app(ping_answers: bool) -> TestApp {
     let store: Arc<dyn Store> = Arc::new(UnhealthyStore { ping_answers });
     let authorizer = Arc::new(Authorizer::new(
         store,
-        AuthorizerConfig { max_staleness: Duration::from_secs(1), idle_eviction: Duration::from_secs(3600) },
+        AuthorizerConfig::with_freshness(Duration::from_secs(1), Duration::from_secs(3600)),
     ));
     let state = ApiState::new(authorizer, hasher, ApiConfig::defaults());
     app.router = router(state);

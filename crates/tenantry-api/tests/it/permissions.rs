@@ -123,7 +123,7 @@ async fn bulk_checks_answer_each_question_at_one_revision(app: TestApp) {
     let error = app
         .send(Call::post("/v1/permissions/check-bulk").key(&admin.token).json(json!({ "items": too_many })))
         .await
-        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "too_many_items");
     assert_eq!(error["field"], "items");
 }
 

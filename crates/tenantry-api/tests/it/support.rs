@@ -108,7 +108,7 @@ impl TestApp {
     pub fn new_authorizer(backend: &TestBackend) -> Arc<Authorizer> {
         Arc::new(Authorizer::new(
             backend.store.clone(),
-            AuthorizerConfig { max_staleness: TEST_MAX_STALENESS, idle_eviction: TEST_MAX_STALENESS },
+            AuthorizerConfig::with_freshness(TEST_MAX_STALENESS, TEST_MAX_STALENESS),
         ))
     }
 

@@ -40,6 +40,7 @@ mod expand;
 mod explain;
 mod solver;
 
+use std::cell::Cell;
 use std::num::NonZeroUsize;
 
 pub use expand::{Expansion, ExpansionNode};
@@ -72,6 +73,15 @@ pub enum EvalError {
         object_type: String,
         /// The undefined relation or permission.
         name: String,
+    },
+    /// Answering would take more steps (graph nodes and edges visited) than
+    /// the engine's budget allows; see [`Engine::with_budget`].
+    #[error(
+        "answering needs more than the {budget} evaluation steps allowed per request; ask a smaller question"
+    )]
+    TooComplex {
+        /// The budget that was exhausted.
+        budget: u64,
     },
 }
 
@@ -191,6 +201,12 @@ pub struct Engine<'a> {
     leaves: Vec<Vec<ResolvedLeaf>>,
     /// `definition << 32 | index relation number` → schema relation item.
     relation_items: IntMap<u64, u32>,
+    /// The steps allowed to every question asked of this engine together.
+    budget: u64,
+    /// The steps still allowed; `Cell` because questions take `&self`.
+    remaining: Cell<u64>,
+    /// Whether a step was refused: every answer from then on is.
+    exhausted: Cell<bool>,
 }
 
 impl<'a> Engine<'a> {
@@ -270,7 +286,61 @@ impl<'a> Engine<'a> {
             })
             .map(|(number, item)| (pack(item.definition, relation_of_item[number]), number as u32))
             .collect();
-        Self { schema, index, now, definition_of_type, relation_of_item, allowed, leaves, relation_items }
+        Self {
+            schema,
+            index,
+            now,
+            definition_of_type,
+            relation_of_item,
+            allowed,
+            leaves,
+            relation_items,
+            budget: u64::MAX,
+            remaining: Cell::new(u64::MAX),
+            exhausted: Cell::new(false),
+        }
+    }
+
+    /// The same engine, allowed at most `steps` evaluation steps over all
+    /// the questions asked of it together (a step is a graph node created
+    /// or an edge followed; a check answered from one relation's
+    /// relationships is one step). A question that would take more answers
+    /// [`EvalError::TooComplex`], and so does every later one: the budget
+    /// bounds the CPU one request can spend, whatever the data's shape.
+    /// Without it the engine is unbounded. [`Self::expand`] is not counted:
+    /// it reads one object's relationships and walks no graph.
+    #[must_use]
+    pub fn with_budget(mut self, steps: u64) -> Self {
+        self.budget = steps;
+        self.remaining = Cell::new(steps);
+        self.exhausted = Cell::new(false);
+        self
+    }
+
+    /// The steps still allowed, out of the budget.
+    pub fn remaining_steps(&self) -> u64 {
+        self.remaining.get()
+    }
+
+    /// Spends `steps` of the budget; `false` (and nothing spent) if that
+    /// would exceed it, and from then on for good.
+    fn charge(&self, steps: u64) -> bool {
+        let remaining = self.remaining.get();
+        if self.exhausted.get() || remaining < steps {
+            self.exhausted.set(true);
+            return false;
+        }
+        self.remaining.set(remaining - steps);
+        true
+    }
+
+    /// Refuses an answer computed after the budget ran out: the graph was
+    /// cut short, so it may be wrong.
+    fn within_budget<T>(&self, answer: T) -> Result<T, EvalError> {
+        if self.exhausted.get() {
+            return Err(EvalError::TooComplex { budget: self.budget });
+        }
+        Ok(answer)
     }
 
     /// Whether `subject` has `permission` (or relation) on `resource`.
@@ -283,10 +353,14 @@ impl<'a> Engine<'a> {
         let Some(question) = self.resolve_check(resource, permission, subject)? else {
             return Ok(false);
         };
+        if !self.charge(1) {
+            return Err(EvalError::TooComplex { budget: self.budget });
+        }
         if let Some(answer) = self.check_directly(question) {
             return Ok(answer);
         }
-        Ok(Solver::check(self, question.resource, question.item, question.subject_key).is_some())
+        let answer = Solver::check(self, question.resource, question.item, question.subject_key).is_some();
+        self.within_budget(answer)
     }
 
     /// Like [`check`](Self::check), but when the answer is yes, also why: the
@@ -300,11 +374,16 @@ impl<'a> Engine<'a> {
         let Some(question) = self.resolve_check(resource, permission, subject)? else {
             return Ok(None);
         };
-        Ok(Solver::check(self, question.resource, question.item, question.subject_key)
-            .map(|proof| proof.explanation()))
+        if !self.charge(1) {
+            return Err(EvalError::TooComplex { budget: self.budget });
+        }
+        let proof = Solver::check(self, question.resource, question.item, question.subject_key);
+        self.within_budget(())?;
+        Ok(proof.map(|proof| proof.explanation()))
     }
 
-    /// Answers several checks; each answer is independent of the others.
+    /// Answers several checks; each answer is independent of the others,
+    /// except that they spend one budget (see [`Self::with_budget`]).
     pub fn check_bulk(&self, requests: &[CheckRequest]) -> Vec<Result<bool, EvalError>> {
         requests
             .iter()
@@ -321,10 +400,8 @@ impl<'a> Engine<'a> {
         let Some(subject_key) = self.subject_key(question.subject) else {
             return Ok(Page { items: Vec::new(), next: None });
         };
-        let mut ids: Vec<&str> = Solver::lookup_resources(self, item, subject_key)
-            .into_iter()
-            .map(|object| self.index.object_id(object))
-            .collect();
+        let objects = self.within_budget(Solver::lookup_resources(self, item, subject_key))?;
+        let mut ids: Vec<&str> = objects.into_iter().map(|object| self.index.object_id(object)).collect();
         ids.sort_unstable();
         let page = paginate(&ids, question.after, question.limit);
         Ok(Page {
@@ -356,7 +433,8 @@ impl<'a> Engine<'a> {
             },
         };
         let target = Target { subject_type, subject_relation };
-        let mut subjects: Vec<(&str, u64)> = Solver::lookup_subjects(self, resource, item, target)
+        let subject_keys = self.within_budget(Solver::lookup_subjects(self, resource, item, target))?;
+        let mut subjects: Vec<(&str, u64)> = subject_keys
             .into_iter()
             .map(|subject_key| {
                 (self.index.object_id(crate::index::unpack_subject(subject_key).0), subject_key)

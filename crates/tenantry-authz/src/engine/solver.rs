@@ -379,7 +379,9 @@ impl<'e, 'a, M: Mode> Solver<'e, 'a, M> {
         if let Some(&node) = self.slots.get(&key) {
             return Some(node);
         }
-        if !create {
+        // Creating a node is a step of the engine's budget; once it is spent
+        // the graph stops growing, and the engine refuses the answer.
+        if !create || !self.engine.charge(1) {
             return None;
         }
         let node = self.keys.len() as u32;
@@ -407,6 +409,9 @@ impl<'e, 'a, M: Mode> Solver<'e, 'a, M> {
     }
 
     fn add_dependency(&mut self, key: u64, dependent: u32, create: bool) {
+        if !self.engine.charge(1) {
+            return;
+        }
         if let Some(dependency) = self.node(key, create) {
             self.dependencies.push(dependency);
             self.link(dependency, dependent);

@@ -255,3 +255,41 @@ fn the_index_can_be_shared_between_threads() {
         assert!(reader.join().unwrap());
     }
 }
+
+/// The budget counts steps, so what fits and what does not is exact: the
+/// steps a question takes unbudgeted are exactly enough, one fewer is
+/// `TooComplex` for the question and for every later one, and a bulk check
+/// spends one budget across its questions.
+#[test]
+fn the_evaluation_budget_bounds_every_question_by_steps() {
+    let mut relationships: Vec<String> =
+        (1..40).map(|level| format!("workspace:w{level}#parent@workspace:w{}", level - 1)).collect();
+    relationships.push("workspace:w0#editor@user:alice".to_owned());
+    let relationships: Vec<&str> = relationships.iter().map(String::as_str).collect();
+    let world = World::new(&relationships);
+    let (deep, alice) = (object("workspace:w39"), subject_ref("user:alice"));
+
+    let unbounded = world.engine().with_budget(u64::MAX - 1);
+    assert!(unbounded.check(&deep, "edit", &alice).unwrap());
+    let needed = u64::MAX - 1 - unbounded.remaining_steps();
+    assert!(needed > 40, "a 40-level walk takes a step per level at least: {needed}");
+
+    let exact = world.engine().with_budget(needed);
+    assert_eq!(exact.check(&deep, "edit", &alice), Ok(true));
+    let short = world.engine().with_budget(needed - 1);
+    assert_eq!(short.check(&deep, "edit", &alice), Err(EvalError::TooComplex { budget: needed - 1 }));
+    assert_eq!(
+        short.check(&object("workspace:w0"), "edit", &alice),
+        Err(EvalError::TooComplex { budget: needed - 1 })
+    );
+    assert!(matches!(
+        world.engine().with_budget(needed - 1).explain(&deep, "edit", &alice),
+        Err(EvalError::TooComplex { .. })
+    ));
+
+    let question =
+        CheckRequest { resource: deep.clone(), permission: "edit".to_owned(), subject: alice.clone() };
+    let answers = world.engine().with_budget(needed + needed / 2).check_bulk(&[question.clone(), question]);
+    assert_eq!(answers[0], Ok(true));
+    assert!(matches!(answers[1], Err(EvalError::TooComplex { .. })), "{answers:?}");
+}

@@ -471,3 +471,48 @@ pub async fn concurrent_removals_of_two_admins_leave_one(backend: &TestBackend) 
         assert_eq!(remaining[0].role(), Role::Admin);
     }
 }
+
+/// Groups nest to the store's depth limit (the test backends keep the
+/// defaults) and no further, counted in groups from the top of a chain to
+/// its bottom; a short cycle stays allowed, since every group in it is a
+/// few hops from every other; a refused nesting writes nothing.
+pub async fn group_nesting_is_limited(backend: &TestBackend) {
+    let limit = StoreLimits::defaults().max_group_depth.get();
+    let acme = create_tenant(backend, "acme").await;
+    let store = &backend.store;
+    let nest = |container: &Group, nested: &Group| {
+        Membership::new(
+            MembershipResource::Group(container.id.clone()),
+            Member::Group(nested.id.clone()),
+            Role::Member,
+            None,
+        )
+        .unwrap()
+    };
+    let mut chain = Vec::new();
+    for number in 1..=limit + 1 {
+        chain.push(create_group(backend, &acme.scope, &format!("group-{number}"), None).await);
+    }
+    // group-1 holds group-2 holds ... group-{limit}: limit groups deep.
+    for pair in chain[..limit as usize].windows(2) {
+        store.set_membership(&acme.scope, nest(&pair[0], &pair[1])).await.unwrap();
+    }
+    let (bottom, extra) = (&chain[limit as usize - 1], &chain[limit as usize]);
+    expect_limit(store.set_membership(&acme.scope, nest(bottom, extra)).await, LimitCode::GroupTooDeep);
+    // From the other end: the extra group holding the top.
+    expect_limit(store.set_membership(&acme.scope, nest(extra, &chain[0])).await, LimitCode::GroupTooDeep);
+    let resource = MembershipResource::Group(bottom.id.clone());
+    assert_eq!(stored_roles(backend, &acme.scope, &resource, &Member::Group(extra.id.clone())).await, 0);
+
+    // A cycle of three groups, then a fourth beneath it: shallow, allowed.
+    let cycle: Vec<Group> = {
+        let mut groups = Vec::new();
+        for name in ["ring-a", "ring-b", "ring-c", "ring-tail"] {
+            groups.push(create_group(backend, &acme.scope, name, None).await);
+        }
+        groups
+    };
+    for (container, nested) in [(0, 1), (1, 2), (2, 0), (2, 3)] {
+        store.set_membership(&acme.scope, nest(&cycle[container], &cycle[nested])).await.unwrap();
+    }
+}

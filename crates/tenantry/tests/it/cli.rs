@@ -338,6 +338,13 @@ fn exit_codes_tell_failures_apart() {
             None,
         ),
         (vec!["api-key", "revoke", "--tenant", "acme", "not-a-key-id"], 2, None),
+        // A limit the operator command keeps too: the root alone is depth 1.
+        (
+            vec!["workspace", "create", "--tenant", "acme", "deeper", "--max-workspace-depth", "1"],
+            2,
+            Some("error (workspace_too_deep): "),
+        ),
+        (vec!["workspace", "create", "--tenant", "acme", "deeper", "--max-workspace-depth", "0"], 2, None),
         (vec!["tenant", "update", "acme", "--status", "sleeping"], 2, None),
         (vec!["tenant", "create", "x", "--data-residency", "mars"], 2, None),
         (vec!["tenant", "list", "--no-such-flag"], 2, None),
