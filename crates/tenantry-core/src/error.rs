@@ -34,6 +34,10 @@ pub enum ConflictCode {
     SchemaOrphansRelationships,
     /// The authorization schema changed since the version the caller read.
     SchemaChanged,
+    /// The invitation expired before it was answered.
+    InvitationExpired,
+    /// The invitation was already accepted, declined or revoked.
+    InvitationNotPending,
 }
 
 impl ConflictCode {
@@ -52,6 +56,8 @@ impl ConflictCode {
             Self::LastAdmin => "last_admin",
             Self::SchemaOrphansRelationships => "schema_orphans_relationships",
             Self::SchemaChanged => "schema_changed",
+            Self::InvitationExpired => "invitation_expired",
+            Self::InvitationNotPending => "invitation_not_pending",
         }
     }
 
@@ -74,6 +80,8 @@ impl ConflictCode {
             Self::SchemaChanged => {
                 "the authorization schema changed since it was read; read it again and retry"
             }
+            Self::InvitationExpired => "the invitation has expired; ask for a new one",
+            Self::InvitationNotPending => "the invitation was already accepted, declined or revoked",
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod authorizer;
 pub mod error;
 pub mod group;
 pub mod id;
+pub mod invitation;
 pub mod membership;
 pub mod name;
 pub mod page;
@@ -32,7 +33,10 @@ pub use api_key::{
 pub use authorizer::{Authorizer, AuthorizerConfig, Consistency, RevisionToken, SweepReport};
 pub use error::{ConflictCode, Error, Result};
 pub use group::{Group, GroupPatch, NewGroup};
-pub use id::{ApiKeyId, GroupId, IdError, TenantId, UserId, WorkspaceId};
+pub use id::{ApiKeyId, GroupId, IdError, InvitationId, TenantId, UserId, WorkspaceId};
+pub use invitation::{
+    Invitation, InvitationAnswer, InvitationLifetime, InvitationStatus, Invitee, NewInvitation, Respondent,
+};
 pub use membership::{Member, Membership, MembershipResource, Role};
 pub use name::{ApiKeyName, DisplayName, Email, Environment, GroupName, TenantName, Username, WorkspaceName};
 pub use page::{Page, PageLimit, PageRequest};
@@ -41,7 +45,7 @@ pub use relationship::{
     RelationshipWrite, Revision, StoredSchema,
 };
 pub use scope::{PlatformScope, TenantScope};
-pub use store::{BootstrapOutcome, BootstrapRequest, Store};
+pub use store::{BootstrapOutcome, BootstrapRequest, InvitationStore, Store};
 pub use tenant::{DataResidency, DeploymentModel, NewTenant, Tenant, TenantPatch, TenantStatus};
 pub use user::{NewUser, OidcIdentity, OidcSignIn, User};
 pub use workspace::{NewWorkspace, Workspace, WorkspacePatch, WorkspaceStatus};
