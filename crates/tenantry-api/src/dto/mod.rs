@@ -22,9 +22,11 @@ use crate::extract::BODY_FIELD;
 
 mod authorization;
 mod groups;
+mod invitations;
 
 pub use authorization::*;
 pub use groups::*;
+pub use invitations::*;
 
 /// Declares two functions giving the OpenAPI schema of one of the domain's
 /// closed string sets, listing its values from the domain type itself: one
