@@ -10,8 +10,8 @@
 use sqlx::PgConnection;
 use tenantry_core::invitation::{StoredResource, email_key};
 use tenantry_core::{
-    Error, Invitation, InvitationAnswer, InvitationId, InvitationStatus, Invitee, Member, NewInvitation,
-    Page, PageRequest, PlatformScope, Respondent, Result, TenantId, TenantScope, Timestamp,
+    ConflictCode, Error, Invitation, InvitationAnswer, InvitationId, InvitationStatus, Invitee, Member,
+    NewInvitation, Page, PageRequest, PlatformScope, Respondent, Result, TenantId, TenantScope, Timestamp,
 };
 
 use crate::PostgresStore;
@@ -98,7 +98,7 @@ async fn record_status(
     at: Timestamp,
     operation: Operation,
 ) -> Result<Invitation> {
-    sqlx::query(
+    let updated = sqlx::query(
         "UPDATE invitations SET status = $3, answered_at = $4 \
          WHERE tenant_id = $1 AND id = $2 AND status = 'pending'",
     )
@@ -109,6 +109,11 @@ async fn record_status(
     .execute(&mut *connection)
     .await
     .during(operation)?;
+    // The row was read under the transaction's lock and found pending, so
+    // this changes it; if it did not, someone answered it in between.
+    if updated.rows_affected() != 1 {
+        return Err(Error::conflict(ConflictCode::InvitationNotPending));
+    }
     Ok(Invitation { status, answered_at: Some(at), ..invitation })
 }
 

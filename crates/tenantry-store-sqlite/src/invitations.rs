@@ -9,8 +9,9 @@ use sqlx::{SqliteConnection, SqlitePool};
 use tenantry_core::invitation::{StoredResource, email_key};
 use tenantry_core::relationship::timestamp_micros;
 use tenantry_core::{
-    Error, Invitation, InvitationAnswer, InvitationId, InvitationStatus, Invitee, Member, NewInvitation,
-    Page, PageRequest, PlatformScope, Respondent, Result, TenantId, TenantScope, Timestamp, now,
+    ConflictCode, Error, Invitation, InvitationAnswer, InvitationId, InvitationStatus, Invitee, Member,
+    NewInvitation, Page, PageRequest, PlatformScope, Respondent, Result, TenantId, TenantScope, Timestamp,
+    now,
 };
 
 use crate::error::{Operation, map_database_error};
@@ -103,7 +104,7 @@ async fn record_status(
     at: Timestamp,
     operation: Operation,
 ) -> Result<Invitation> {
-    sqlx::query(
+    let updated = sqlx::query(
         "UPDATE invitations SET status = ?3, answered_at = ?4 \
          WHERE tenant_id = ?1 AND id = ?2 AND status = 'pending'",
     )
@@ -114,6 +115,11 @@ async fn record_status(
     .execute(&mut *connection)
     .await
     .map_err(|error| map_database_error(error, operation))?;
+    // The row was read under the transaction's lock and found pending, so
+    // this changes it; if it did not, someone answered it in between.
+    if updated.rows_affected() != 1 {
+        return Err(Error::conflict(ConflictCode::InvitationNotPending));
+    }
     Ok(Invitation { status, answered_at: Some(at), ..invitation })
 }
 

@@ -124,6 +124,7 @@ macro_rules! conformance_suite {
             declined_revoked_and_expired_invitations_grant_nothing,
             invitations_are_answered_only_by_their_invitee,
             database_guards_the_invitations_table,
+            concurrent_answers_to_one_invitation_let_exactly_one_win,
             oidc_sign_in_creates_and_then_syncs_the_user,
             concurrent_first_oidc_sign_ins_make_one_user,
             reads_by_id_skip_unknown_and_foreign_ids,

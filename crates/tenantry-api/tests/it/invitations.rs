@@ -173,8 +173,13 @@ async fn a_made_up_user_id_is_answered_exactly_like_a_real_one(app: TestApp) {
     let made_up = unused_id("usr");
     let real_id = real.user_id.to_string();
 
-    let members_paths =
-        [format!("/v1/tenants/{}/members", admin.tenant_id()), format!("/v1/workspaces/{project}/members")];
+    let group = app.send(Call::post("/v1/groups").key(&admin.token).json(json!({ "name": "team" }))).await;
+    let group = id(&group.expect(StatusCode::CREATED));
+    let members_paths = [
+        format!("/v1/tenants/{}/members", admin.tenant_id()),
+        format!("/v1/workspaces/{project}/members"),
+        format!("/v1/groups/{group}/members"),
+    ];
     for members in &members_paths {
         let ask = |user_id: &str| {
             Call::post(members.as_str())

@@ -3,6 +3,8 @@
 //! grants through the membership rules, in one revision), declining,
 //! revoking, expiry, and what the schema itself refuses.
 
+use std::sync::Arc;
+
 use tenantry_core::relationship::membership_relationship;
 use tenantry_core::{
     Invitation, InvitationAnswer, InvitationId, InvitationLifetime, InvitationStatus, Invitee, NewInvitation,
@@ -414,4 +416,52 @@ pub async fn database_guards_the_invitations_table(backend: &TestBackend) {
 
     store.delete_tenant(&platform(), &acme.tenant.id).await.unwrap();
     assert_eq!(count(backend, "invitations", &acme.tenant.id).await, 0);
+}
+
+/// An accept racing a revocation, and two accepts racing each other: one
+/// wins, the other is refused as no longer pending, and what is stored
+/// agrees with the winner (roles exactly when it was accepted).
+pub async fn concurrent_answers_to_one_invitation_let_exactly_one_win(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let bob = create_user(backend, "bob").await;
+    let acme = create_tenant(backend, "acme").await;
+    let bob_answers = respondent(&bob);
+    for round in 0..4 {
+        let team = create_workspace(backend, &acme.scope, &format!("team-{round}"), None).await;
+        let on_team = MembershipResource::Workspace(team.id.clone());
+        let invitation = new_invitation(on_team.clone(), Role::Editor, Invitee::User(bob.id.clone()), &alice);
+        let invitation = backend.store.create_invitation(&acme.scope, invitation).await.unwrap();
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let mut tasks = JoinSet::new();
+        for racer in 0..2 {
+            let (store, scope, invitation_id, respondent) =
+                (backend.store.clone(), acme.scope.clone(), invitation.id.clone(), bob_answers.clone());
+            let barrier = Arc::clone(&barrier);
+            // Even rounds race two accepts; odd rounds an accept and a revocation.
+            let revokes = round % 2 == 1 && racer == 1;
+            tasks.spawn(async move {
+                barrier.wait().await;
+                let at = tenantry_core::now();
+                if revokes {
+                    store.revoke_invitation(&scope, &invitation_id, at).await
+                } else {
+                    store
+                        .answer_invitation(&scope, &invitation_id, &respondent, InvitationAnswer::Accept, at)
+                        .await
+                }
+            });
+        }
+        let outcomes = tasks.join_all().await;
+        let winners: Vec<&Invitation> = outcomes.iter().filter_map(|outcome| outcome.as_ref().ok()).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {outcomes:?}");
+        let winner_status = winners[0].status;
+        for outcome in outcomes.into_iter().filter(Result::is_err) {
+            expect_conflict(outcome, ConflictCode::InvitationNotPending);
+        }
+        let stored = backend.store.get_invitation(&acme.scope, &invitation.id).await.unwrap();
+        assert_eq!(stored.status, winner_status, "round {round}");
+        let roles = list_memberships_of(backend, &acme.scope, &on_team).await;
+        let bob_is_editor = roles.contains(&(Member::User(bob.id.clone()), Role::Editor));
+        assert_eq!(bob_is_editor, winner_status == InvitationStatus::Accepted, "round {round}: {roles:?}");
+    }
 }
