@@ -23,8 +23,8 @@ use tenantry_core::relationship::{
 };
 use tenantry_core::{
     Consistency, Error, GroupId, InvitationLifetime, Invitee, Member, Membership, MembershipResource,
-    PageLimit, PageRequest, PartitionScope, RelationshipFilter, RelationshipWrite, Role, TenantScope,
-    WorkspaceId,
+    NewInvitation, PageLimit, PageRequest, PartitionScope, RelationshipFilter, RelationshipWrite, Role,
+    TenantScope, WorkspaceId,
 };
 
 use crate::ApiState;
@@ -291,10 +291,14 @@ pub(crate) async fn write_relationship(
                 if request.expires_at.is_some() {
                     return Err(support::invitation_expiry_refused());
                 }
-                let invitee = Invitee::User(target.clone());
-                let lifetime = InvitationLifetime::default_lifetime();
-                return support::invite(&state, scope, resource, role, invitee, caller.user_id(), lifetime)
-                    .await;
+                let invitation = NewInvitation::new(
+                    resource,
+                    role,
+                    Invitee::User(target.clone()),
+                    caller.user_id().clone(),
+                    InvitationLifetime::default_lifetime(),
+                )?;
+                return support::invite(&state, scope, invitation).await;
             }
             let expires_at = relationship.expires_at().map(timestamp_from_micros);
             state.store.set_membership(scope, Membership::new(resource, member, role, expires_at)?).await?;

@@ -15,9 +15,8 @@ use tenantry_core::relationship::{
     member_subject, membership_object, names, tenant_object, timestamp_micros, user_subject,
 };
 use tenantry_core::{
-    Consistency, Error, GroupId, IdError, InvitationLifetime, Invitee, Member, Membership,
-    MembershipResource, NewInvitation, Page, PageRequest, RelationshipFilter, RevisionToken, Role,
-    TenantScope, UserId,
+    Consistency, Error, GroupId, IdError, Invitee, Member, Membership, MembershipResource, NewInvitation,
+    Page, PageRequest, RelationshipFilter, RevisionToken, Role, TenantScope, UserId,
 };
 
 use crate::ApiState;
@@ -242,7 +241,8 @@ pub(crate) async fn add_member(
     if request.expires_at.is_some() {
         return Err(invitation_expiry_refused());
     }
-    invite(state, scope, resource, request.role, invitee, user_id, lifetime).await
+    invite(state, scope, NewInvitation::new(resource, request.role, invitee, user_id.clone(), lifetime)?)
+        .await
 }
 
 /// The error for a role expiry on a request that makes an invitation.
@@ -298,19 +298,14 @@ async fn grant(state: &ApiState, scope: &TenantScope, membership: Membership) ->
     Ok((StatusCode::CREATED, Revisioned(token, Json(response))).into_response())
 }
 
-/// Invites `invitee` to `role` on `resource`: 202 with the invitation. No
-/// relationship is written, so there is no revision to return.
+/// Stores an invitation: 202 with it. No relationship is written, so there
+/// is no revision to return.
 pub(crate) async fn invite(
     state: &ApiState,
     scope: &TenantScope,
-    resource: MembershipResource,
-    role: Role,
-    invitee: Invitee,
-    invited_by: &UserId,
-    lifetime: InvitationLifetime,
+    new_invitation: NewInvitation,
 ) -> Result<Response, ApiError> {
-    let object = membership_object(scope.tenant_id(), &resource);
-    let new_invitation = NewInvitation::new(resource, role, invitee, invited_by.clone(), lifetime)?;
+    let object = membership_object(scope.tenant_id(), new_invitation.resource());
     let invitation = state.store.create_invitation(scope, new_invitation).await?;
     tracing::info!(
         tenant_id = %scope.tenant_id(),
