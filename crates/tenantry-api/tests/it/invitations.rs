@@ -369,10 +369,28 @@ async fn only_the_invitee_answers_and_only_managers_list_or_revoke(app: TestApp)
     };
     app.send(revoke(&on_tenant, &member.token)).await.expect_error(StatusCode::FORBIDDEN, "forbidden");
     app.send(revoke(&on_project, &member.token)).await.expect_error(StatusCode::NOT_FOUND, "not_found");
-    // The invitee still has both.
+    // The invitee still has both; both lists page by id.
     let mut expected = vec![on_tenant.clone(), on_project.clone()];
     expected.sort();
     assert_eq!(my_invitations(&app, &ivy.token).await, expected);
+    for (path, token) in [
+        ("/v1/invitations".to_owned(), &ivy.token),
+        (format!("/v1/tenants/{}/invitations", admin.tenant_id()), &admin.token),
+    ] {
+        let first = app.send(Call::get(format!("{path}?limit=1")).key(token)).await.expect(StatusCode::OK);
+        assert_eq!(first["items"].as_array().unwrap().len(), 1, "{path}: {first}");
+        assert_eq!(id(&first["items"][0]), expected[0], "{path}");
+        let cursor = first["next_cursor"].as_str().unwrap_or_else(|| panic!("{path}: {first}"));
+        let second = app
+            .send(Call::get(format!("{path}?limit=1&cursor={cursor}")).key(token))
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(id(&second["items"][0]), expected[1], "{path}");
+        assert_eq!(second["next_cursor"], Value::Null, "{path}: {second}");
+        app.send(Call::get(format!("{path}?cursor=ws_1")).key(token))
+            .await
+            .expect_error(StatusCode::BAD_REQUEST, "invalid_cursor");
+    }
 
     // Accepting the workspace invitation alone also makes ivy a member.
     answer(&app, &ivy.token, &on_project, "accept").await.expect(StatusCode::OK);
