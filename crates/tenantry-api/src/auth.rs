@@ -30,7 +30,8 @@ use axum::http::{HeaderMap, HeaderName, header};
 use tenantry_core::relationship::{names, tenant_object};
 use tenantry_core::service::{Principal, authenticate, oidc_sign_in};
 use tenantry_core::{
-    ApiKeyId, Consistency, Error, RevisionToken, Tenant, TenantId, TenantScope, TenantStatus, UserId,
+    ApiKeyId, Consistency, Email, Error, Respondent, RevisionToken, Tenant, TenantId, TenantScope,
+    TenantStatus, UserId,
 };
 use tenantry_oidc::VerifiedClaims;
 
@@ -67,6 +68,9 @@ pub enum Credential {
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     user_id: UserId,
+    /// The e-mail address an OIDC token vouches for (`email_verified`
+    /// true); never for an API key.
+    verified_email: Option<Email>,
     credential: Credential,
     requested_tenant: Option<TenantId>,
     consistency: Consistency,
@@ -76,6 +80,12 @@ impl Authenticated {
     /// The user the request acts as.
     pub fn user_id(&self) -> &UserId {
         &self.user_id
+    }
+
+    /// Who answers invitations as this caller: their user, and the e-mail
+    /// address their OIDC token vouches for, if it does.
+    pub fn respondent(&self) -> Respondent {
+        Respondent { user_id: self.user_id.clone(), verified_email: self.verified_email.clone() }
     }
 
     /// How the caller authenticated.
@@ -333,7 +343,9 @@ async fn authenticate_request(headers: &HeaderMap, state: &ApiState) -> Result<A
         presented.api_keys.extend(bearer_tokens);
     }
     let span = tracing::Span::current();
-    let (user_id, credential) = if let Some(bearer_token) = one_credential(&presented.bearer_tokens)? {
+    let (user_id, verified_email, credential) = if let Some(bearer_token) =
+        one_credential(&presented.bearer_tokens)?
+    {
         // Verified first: an invalid bearer token is a 401 whatever else is sent.
         let claims = verify_bearer_token(state, bearer_token).await?;
         if !presented.api_keys.is_empty() {
@@ -342,13 +354,13 @@ async fn authenticate_request(headers: &HeaderMap, state: &ApiState) -> Result<A
                 "the request presents both an OIDC bearer token and an API key; send exactly one",
             ));
         }
-        (sign_in(state, &claims).await?, Credential::Oidc)
+        (sign_in(state, &claims).await?, verified_email(&claims), Credential::Oidc)
     } else if let Some(api_key) = one_credential(&presented.api_keys)? {
         let principal =
             authenticate(state.store.as_ref(), &state.hasher, api_key, tenantry_core::now()).await?;
         // The tenant is recorded once it is selected (by `Caller`).
         span.record("api_key_id", tracing::field::display(&principal.api_key.id));
-        (principal.api_key.user_id.clone(), Credential::ApiKey(principal))
+        (principal.api_key.user_id.clone(), None, Credential::ApiKey(principal))
     } else {
         return Err(ApiError::new(
             ErrorCode::MissingCredentials,
@@ -356,7 +368,17 @@ async fn authenticate_request(headers: &HeaderMap, state: &ApiState) -> Result<A
         ));
     };
     span.record("user_id", tracing::field::display(&user_id));
-    Ok(Authenticated { user_id, credential, requested_tenant, consistency })
+    Ok(Authenticated { user_id, verified_email, credential, requested_tenant, consistency })
+}
+
+/// The token's e-mail address, if its issuer says it verified it
+/// (`email_verified` true) and it is an address at all. An unverified
+/// address matches no invitation: anyone can put any address in a profile.
+fn verified_email(claims: &VerifiedClaims) -> Option<Email> {
+    if claims.email_verified() != Some(true) {
+        return None;
+    }
+    claims.email().and_then(|email| Email::parse(email).ok())
 }
 
 /// The one distinct credential of a kind, or none; two different ones are

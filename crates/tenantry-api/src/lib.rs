@@ -159,7 +159,9 @@ impl ApiState {
 /// the error envelope on every response.
 pub fn router(state: ApiState) -> Router {
     use axum::routing::post;
-    use routes::{api_keys, groups, permissions, relationships, schema, system, tenants, users, workspaces};
+    use routes::{
+        api_keys, groups, invitations, permissions, relationships, schema, system, tenants, users, workspaces,
+    };
 
     let layers = ServiceBuilder::new()
         .layer(middleware::from_fn(request_context::request_context))
@@ -190,6 +192,14 @@ pub fn router(state: ApiState) -> Router {
             "/v1/tenants/{id}/members/{member_id}",
             axum::routing::patch(tenants::update_tenant_member).delete(tenants::remove_tenant_member),
         )
+        .route("/v1/tenants/{id}/invitations", get(invitations::list_tenant_invitations))
+        .route(
+            "/v1/tenants/{id}/invitations/{invitation_id}",
+            axum::routing::delete(invitations::revoke_invitation),
+        )
+        .route("/v1/invitations", get(invitations::list_my_invitations))
+        .route("/v1/invitations/{id}/accept", post(invitations::accept_invitation))
+        .route("/v1/invitations/{id}/decline", post(invitations::decline_invitation))
         .route("/v1/workspaces", get(workspaces::list_workspaces).post(workspaces::create_workspace))
         .route(
             "/v1/workspaces/{id}",

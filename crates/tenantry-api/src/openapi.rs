@@ -18,15 +18,15 @@ use crate::dto::{
     CheckPermissionRequest, CheckPermissionResponse, ConsistencyDto, CreateApiKeyRequest, CreateGroupRequest,
     CreateTenantRequest, CreateWorkspaceRequest, CreatedApiKeyResponse, CreatedTenantResponse,
     DeleteRelationshipRequest, ExactRules, ExpandRequest, ExpandResponse, ExplanationDto, ExplanationStepDto,
-    GroupResponse, LookupResourcesRequest, LookupResourcesResponse, LookupSubjectsRequest,
-    LookupSubjectsResponse, MeResponse, MemberResponse, ObjectDto, PutSchemaRequest, RelationshipDto,
-    SchemaResponse, StatusResponse, SubjectDto, TenantResponse, UpdateGroupRequest, UpdateMemberRequest,
-    UpdateTenantRequest, UpdateWorkspaceRequest, WorkspaceResponse, WriteRelationshipRequest,
-    WrittenRelationshipResponse,
+    GroupResponse, InvitationResourceDto, InvitationResponse, InviteeDto, LookupResourcesRequest,
+    LookupResourcesResponse, LookupSubjectsRequest, LookupSubjectsResponse, MeResponse, MemberResponse,
+    ObjectDto, PutSchemaRequest, RelationshipDto, SchemaResponse, StatusResponse, SubjectDto, TenantResponse,
+    UpdateGroupRequest, UpdateMemberRequest, UpdateTenantRequest, UpdateWorkspaceRequest, WorkspaceResponse,
+    WriteRelationshipRequest, WrittenRelationshipResponse,
 };
 use crate::error::{ErrorBody, ErrorEnvelope};
 use crate::routes::{
-    api_keys, groups, permissions, relationships, schema, system, tenants, users, workspaces,
+    api_keys, groups, invitations, permissions, relationships, schema, system, tenants, users, workspaces,
 };
 
 /// The name of the bearer security scheme (`Authorization: Bearer <key>`).
@@ -50,6 +50,11 @@ pub const API_KEY_SCHEME: &str = "api_key";
         tenants::add_tenant_member,
         tenants::update_tenant_member,
         tenants::remove_tenant_member,
+        invitations::list_tenant_invitations,
+        invitations::revoke_invitation,
+        invitations::list_my_invitations,
+        invitations::accept_invitation,
+        invitations::decline_invitation,
         workspaces::create_workspace,
         workspaces::list_workspaces,
         workspaces::get_workspace,
@@ -107,6 +112,9 @@ pub const API_KEY_SCHEME: &str = "api_key";
         AddMemberRequest,
         UpdateMemberRequest,
         MemberResponse,
+        InvitationResponse,
+        InvitationResourceDto,
+        InviteeDto,
         ObjectDto,
         SubjectDto,
         ConsistencyDto,
@@ -138,6 +146,7 @@ pub const API_KEY_SCHEME: &str = "api_key";
         (name = "tenants", description = "Tenants, the unit of isolation"),
         (name = "workspaces", description = "The workspace tree of the caller's tenant"),
         (name = "groups", description = "Groups of users in the caller's tenant"),
+        (name = "invitations", description = "Invitations of users who are not yet members of a tenant, and their answers"),
         (name = "api-keys", description = "API keys of the caller's tenant"),
         (name = "permissions", description = "Authorization questions: check, lookups, expand"),
         (name = "relationships", description = "The relationships authorization is computed from"),

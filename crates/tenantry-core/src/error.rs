@@ -36,6 +36,10 @@ pub enum ConflictCode {
     SchemaChanged,
     /// Revoking the key would leave no platform admin with a working key.
     LastPlatformKey,
+    /// The invitation expired before it was answered.
+    InvitationExpired,
+    /// The invitation was already accepted, declined or revoked.
+    InvitationNotPending,
 }
 
 impl ConflictCode {
@@ -55,6 +59,8 @@ impl ConflictCode {
             Self::SchemaOrphansRelationships => "schema_orphans_relationships",
             Self::SchemaChanged => "schema_changed",
             Self::LastPlatformKey => "last_platform_key",
+            Self::InvitationExpired => "invitation_expired",
+            Self::InvitationNotPending => "invitation_not_pending",
         }
     }
 
@@ -80,6 +86,8 @@ impl ConflictCode {
             Self::SchemaChanged => {
                 "the authorization schema changed since it was read; read it again and retry"
             }
+            Self::InvitationExpired => "the invitation has expired; ask for a new one",
+            Self::InvitationNotPending => "the invitation was already accepted, declined or revoked",
         }
     }
 }

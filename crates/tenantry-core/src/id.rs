@@ -135,6 +135,12 @@ prefixed_id!(
     "grp",
     "group"
 );
+prefixed_id!(
+    /// Identifies an invitation to a tenant. Prefix `inv`.
+    InvitationId,
+    "inv",
+    "invitation"
+);
 
 #[cfg(test)]
 mod tests {

@@ -15,6 +15,7 @@ pub mod authorizer;
 pub mod error;
 pub mod group;
 pub mod id;
+pub mod invitation;
 pub mod limits;
 pub mod membership;
 pub mod name;
@@ -33,7 +34,10 @@ pub use api_key::{
 pub use authorizer::{Authorizer, AuthorizerConfig, Consistency, RevisionToken, SweepReport};
 pub use error::{ConflictCode, Error, LimitCode, Result};
 pub use group::{Group, GroupPatch, NewGroup};
-pub use id::{ApiKeyId, GroupId, IdError, TenantId, UserId, WorkspaceId};
+pub use id::{ApiKeyId, GroupId, IdError, InvitationId, TenantId, UserId, WorkspaceId};
+pub use invitation::{
+    Invitation, InvitationAnswer, InvitationLifetime, InvitationStatus, Invitee, NewInvitation, Respondent,
+};
 pub use limits::StoreLimits;
 pub use membership::{Member, Membership, MembershipResource, Role};
 pub use name::{ApiKeyName, DisplayName, Email, Environment, GroupName, TenantName, Username, WorkspaceName};
@@ -43,7 +47,7 @@ pub use relationship::{
     RelationshipWrite, Revision, StoredSchema,
 };
 pub use scope::{PlatformScope, TenantScope};
-pub use store::{BootstrapOutcome, BootstrapRequest, Store};
+pub use store::{BootstrapOutcome, BootstrapRequest, InvitationStore, Store};
 pub use tenant::{DataResidency, DeploymentModel, NewTenant, Tenant, TenantPatch, TenantStatus};
 pub use user::{NewUser, OidcIdentity, OidcSignIn, User};
 pub use workspace::{NewWorkspace, Workspace, WorkspacePatch, WorkspaceStatus};

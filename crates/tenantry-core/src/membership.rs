@@ -73,6 +73,19 @@ impl MembershipResource {
             Self::Tenant | Self::Group(_) => &[Role::Admin, Role::Member],
         }
     }
+
+    /// [`Error::Invalid`] on `role` unless `role` exists on this kind of
+    /// resource.
+    pub fn require_role(&self, role: Role) -> Result<()> {
+        if self.roles().contains(&role) {
+            return Ok(());
+        }
+        let allowed: Vec<&str> = self.roles().iter().map(|role| role.as_str()).collect();
+        Err(Error::invalid(
+            "role",
+            format!("a {} has no role `{role}`; it has {}", self.kind(), allowed.join(", ")),
+        ))
+    }
 }
 
 /// Who holds a role: a user, or every member of a group.
@@ -149,13 +162,7 @@ impl Membership {
         role: Role,
         expires_at: Option<Timestamp>,
     ) -> Result<Self> {
-        if !resource.roles().contains(&role) {
-            let allowed: Vec<&str> = resource.roles().iter().map(|role| role.as_str()).collect();
-            return Err(Error::invalid(
-                "role",
-                format!("a {} has no role `{role}`; it has {}", resource.kind(), allowed.join(", ")),
-            ));
-        }
+        resource.require_role(role)?;
         if let (MembershipResource::Group(group_id), Member::Group(member_group_id)) = (&resource, &member) {
             if group_id == member_group_id {
                 return Err(Error::invalid("member", "a group cannot be a member of itself"));

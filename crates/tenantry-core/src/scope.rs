@@ -68,6 +68,12 @@ impl PlatformScope {
         Self { reason: "revoking a platform admin's key" }
     }
 
+    /// A platform scope for a signed-in user reading the invitations
+    /// addressed to them, which may come from any tenant.
+    pub fn invitee() -> Self {
+        Self { reason: "invitee" }
+    }
+
     /// Why this scope was granted.
     pub fn reason(&self) -> &'static str {
         self.reason

@@ -13,7 +13,8 @@ use crate::Timestamp;
 use crate::api_key::{ApiKey, ApiKeyCredentials, NewApiKey};
 use crate::error::Result;
 use crate::group::{Group, GroupPatch, NewGroup};
-use crate::id::{ApiKeyId, GroupId, TenantId, UserId, WorkspaceId};
+use crate::id::{ApiKeyId, GroupId, InvitationId, TenantId, UserId, WorkspaceId};
+use crate::invitation::{Invitation, InvitationAnswer, NewInvitation, Respondent};
 use crate::membership::{Member, Membership, MembershipResource};
 use crate::name::Username;
 use crate::page::{Page, PageRequest};
@@ -60,6 +61,73 @@ pub struct BootstrapOutcome {
     pub created: bool,
 }
 
+/// Invitations: the operations on one aggregate, a trait of their own so
+/// that the store contract grows by small, focused parts. Every [`Store`]
+/// is one.
+#[async_trait]
+pub trait InvitationStore: Send + Sync {
+    /// Stores a pending invitation to a role on a resource of the scope's
+    /// tenant. An unknown workspace or group is [`Error::NotFound`]. Whether
+    /// an invited user id belongs to anyone is not checked.
+    async fn create_invitation(&self, scope: &TenantScope, invitation: NewInvitation) -> Result<Invitation>;
+
+    /// Reads one invitation of the scope's tenant.
+    async fn get_invitation(&self, scope: &TenantScope, invitation_id: &InvitationId) -> Result<Invitation>;
+
+    /// Lists the scope's invitations, whatever their status, ordered by id.
+    async fn list_invitations(
+        &self,
+        scope: &TenantScope,
+        page: PageRequest<InvitationId>,
+    ) -> Result<Page<Invitation>>;
+
+    /// Revokes a pending invitation at `at`; one answered, revoked or
+    /// expired before is a conflict
+    /// ([`Invitation::check_revocable`]).
+    async fn revoke_invitation(
+        &self,
+        scope: &TenantScope,
+        invitation_id: &InvitationId,
+        at: Timestamp,
+    ) -> Result<Invitation>;
+
+    /// Answers an invitation of the scope's tenant for `respondent`, in one
+    /// transaction: checks it is theirs and answerable
+    /// ([`Invitation::check_answerable`]); on acceptance grants the
+    /// memberships of [`Invitation::memberships_on_accept`] with the rules
+    /// and relationship writes of [`Store::set_membership`]; and records the
+    /// answer.
+    async fn answer_invitation(
+        &self,
+        scope: &TenantScope,
+        invitation_id: &InvitationId,
+        respondent: &Respondent,
+        answer: InvitationAnswer,
+        at: Timestamp,
+    ) -> Result<Invitation>;
+
+    /// The invitations addressed to `respondent` (by user id, or by their
+    /// verified e-mail address) in every tenant that are still pending at
+    /// `at`, ordered by id: the one read of invitations across tenants.
+    async fn pending_invitations_for(
+        &self,
+        platform: &PlatformScope,
+        respondent: &Respondent,
+        at: Timestamp,
+        page: PageRequest<InvitationId>,
+    ) -> Result<Page<Invitation>>;
+
+    /// The invitation with this id addressed to `respondent`, in whichever
+    /// tenant, whatever its status; `None` when there is none (or it is
+    /// addressed to someone else).
+    async fn find_invitation_for(
+        &self,
+        platform: &PlatformScope,
+        respondent: &Respondent,
+        invitation_id: &InvitationId,
+    ) -> Result<Option<Invitation>>;
+}
+
 /// The operations every backend provides. One conformance suite
 /// (`tenantry-test-support`) runs against each implementation.
 ///
@@ -69,7 +137,7 @@ pub struct BootstrapOutcome {
 /// them, and so advance the partition's revision; see that module for what
 /// revisions promise.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: InvitationStore + Send + Sync + std::fmt::Debug + 'static {
     /// Succeeds when the database answers a trivial query.
     async fn ping(&self) -> Result<()>;
 
@@ -105,7 +173,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Page<Tenant>>;
 
     /// Deletes a tenant and everything it owns in one transaction: its
-    /// relationship partition (relationships, change log, revision), groups,
+    /// invitations, its relationship partition (relationships, change log,
+    /// revision), groups,
     /// API keys, then workspaces deepest first, then the tenant. Any failure
     /// leaves everything in place.
     async fn delete_tenant(&self, platform: &PlatformScope, tenant_id: &TenantId) -> Result<()>;
@@ -140,8 +209,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         patch: WorkspacePatch,
     ) -> Result<Workspace>;
 
-    /// Deletes a workspace that is not the root and has no children, and
-    /// every relationship naming it, as resource or as subject.
+    /// Deletes a workspace that is not the root and has no children, every
+    /// relationship naming it, as resource or as subject, and the
+    /// invitations to it.
     async fn delete_workspace(&self, scope: &TenantScope, workspace_id: &WorkspaceId) -> Result<()>;
 
     /// Creates a user; a taken username is a conflict.
@@ -254,7 +324,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Deletes a group and every relationship naming it: its own (tenant,
     /// admins, members) and the roles it holds elsewhere
-    /// (`...@group:<id>#member`).
+    /// (`...@group:<id>#member`); and the invitations to it.
     async fn delete_group(&self, scope: &TenantScope, group_id: &GroupId) -> Result<()>;
 
     // --- Memberships --------------------------------------------------------

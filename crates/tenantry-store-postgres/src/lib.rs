@@ -44,6 +44,7 @@ use tenantry_core::Error;
 
 mod error;
 mod groups;
+mod invitations;
 mod memberships;
 mod partition;
 mod relationships;

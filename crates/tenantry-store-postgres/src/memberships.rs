@@ -26,7 +26,7 @@ fn role_relations() -> Vec<&'static str> {
 
 /// Fails with `NotFound` naming the resource's kind unless it exists in the
 /// tenant.
-async fn require_resource(
+pub(crate) async fn require_resource(
     connection: &mut PgConnection,
     tenant_id: &TenantId,
     resource: &MembershipResource,
@@ -171,8 +171,6 @@ pub(crate) async fn set_membership(
     let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
     let mut partition =
         PartitionWriter::lock_existing(&mut transaction, Partition::tenant(tenant_id), operation).await?;
-    require_resource(&mut transaction, tenant_id, membership.resource(), operation).await?;
-    require_member(&mut transaction, tenant_id, membership.member(), operation).await?;
     // The partition's lock is held, so no concurrent nesting can deepen the
     // groups between this check and the commit.
     if let (MembershipResource::Group(container), Member::Group(nested)) =
@@ -183,23 +181,63 @@ pub(crate) async fn set_membership(
             group_nesting_depth(&mut transaction, tenant_id, (container, nested), at_most, operation).await?;
         store.limits.check_group_depth(depth)?;
     }
+    grant_membership(
+        &mut transaction,
+        &mut partition,
+        tenant_id,
+        &membership,
+        tenantry_core::now(),
+        operation,
+    )
+    .await?;
+    partition.finish(&mut transaction, operation).await?;
+    commit(transaction, operation).await?;
+    as_stored(membership)
+}
+
+/// Grants a membership inside the caller's transaction, through the
+/// partition writer it locked, with every rule of
+/// [`tenantry_core::Store::set_membership`]: the resource and the member
+/// exist, the last admin is not demoted, and the member's other role on the
+/// resource goes in the same revision as the new one arrives.
+pub(crate) async fn grant_membership(
+    connection: &mut PgConnection,
+    partition: &mut PartitionWriter,
+    tenant_id: &TenantId,
+    membership: &Membership,
+    now: Timestamp,
+    operation: Operation,
+) -> Result<()> {
+    require_resource(connection, tenant_id, membership.resource(), operation).await?;
+    require_member(connection, tenant_id, membership.member(), operation).await?;
     let resource = relationship::membership_object(tenant_id, membership.resource());
     let subject = relationship::member_subject(membership.member());
-    let held = held_roles(&mut transaction, tenant_id, &resource, &subject, operation).await?;
+    let held = held_roles(connection, tenant_id, &resource, &subject, operation).await?;
     if membership.role() != Role::Admin {
-        let now = tenantry_core::now();
-        keep_an_admin(&mut transaction, tenant_id, &resource, &subject, &held, now, operation).await?;
+        keep_an_admin(connection, tenant_id, &resource, &subject, &held, now, operation).await?;
     }
     // One role per member per resource: the others go, in the same
     // revision as the new one arrives.
     for other_role in held.iter().filter(|held| held.relation() != membership.role().relation()) {
-        partition.delete(&mut transaction, other_role, operation).await?;
+        partition.delete(connection, other_role, operation).await?;
     }
-    let stored = relationship::membership_relationship(tenant_id, &membership);
-    partition.touch(&mut transaction, &stored, operation).await?;
-    partition.finish(&mut transaction, operation).await?;
-    commit(transaction, operation).await?;
-    as_stored(membership)
+    let stored = relationship::membership_relationship(tenant_id, membership);
+    partition.touch(connection, &stored, operation).await
+}
+
+/// Whether `member` holds a live role on the tenant itself, read inside
+/// the caller's transaction.
+pub(crate) async fn holds_tenant_role(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    member: &Member,
+    now: Timestamp,
+    operation: Operation,
+) -> Result<bool> {
+    let resource = relationship::membership_object(tenant_id, &MembershipResource::Tenant);
+    let subject = relationship::member_subject(member);
+    let held = held_roles(connection, tenant_id, &resource, &subject, operation).await?;
+    Ok(held.iter().any(|role| is_live(role, now)))
 }
 
 /// The group nesting a new `group:G#role@group:H#member` would make, in

@@ -64,6 +64,7 @@ pub(crate) const TENANTRY_TABLES: &[Table] = &[
     table("platform_relationship_revisions", RuntimeAccess::Nothing, true),
     table("platform_relationship_changes", RuntimeAccess::Nothing, true),
     table("authorization_schemas", RuntimeAccess::Read, true),
+    table("invitations", RuntimeAccess::ReadWrite, true),
 ];
 
 /// The table sqlx records applied migrations in.

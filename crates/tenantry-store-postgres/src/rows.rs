@@ -7,13 +7,15 @@ use std::fmt::Display;
 
 use sqlx::postgres::PgRow;
 use sqlx::{Decode, Postgres, Row, Type};
+use tenantry_core::invitation::{StoredResource, stored_invitee};
 use tenantry_core::relationship::{
     ObjectRef, Relationship, Revision, StoredSchema, SubjectRef, timestamp_micros,
 };
 use tenantry_core::{
     ApiKey, ApiKeyCredentials, ApiKeyId, ApiKeyName, DataResidency, DeploymentModel, DisplayName, Email,
-    Environment, Error, Group, GroupId, GroupName, Tenant, TenantId, TenantName, TenantStatus, Timestamp,
-    User, UserId, Username, Workspace, WorkspaceId, WorkspaceName, WorkspaceStatus,
+    Environment, Error, Group, GroupId, GroupName, Invitation, InvitationId, InvitationStatus, Role, Tenant,
+    TenantId, TenantName, TenantStatus, Timestamp, User, UserId, Username, Workspace, WorkspaceId,
+    WorkspaceName, WorkspaceStatus,
 };
 
 use crate::error::{Operation, internal};
@@ -61,8 +63,17 @@ macro_rules! relationship_columns {
     };
 }
 
+/// The columns [`invitation`] reads.
+macro_rules! invitation_columns {
+    () => {
+        "tenant_id, id, resource_type, workspace_id, group_id, role, invitee_user_id, invitee_email, \
+         invited_by, status, created_at, expires_at, answered_at"
+    };
+}
+
 pub(crate) use {
-    api_key_columns, group_columns, relationship_columns, tenant_columns, user_columns, workspace_columns,
+    api_key_columns, group_columns, invitation_columns, relationship_columns, tenant_columns, user_columns,
+    workspace_columns,
 };
 
 /// One column, decoded as `T`.
@@ -103,6 +114,32 @@ fn parsed_optional<T, E: Display>(
 ) -> Result<Option<T>, Error> {
     let text: Option<String> = column(row, name, operation)?;
     text.map(|text| parse(&text).map_err(|reason| corrupt(operation, name, &text, reason))).transpose()
+}
+
+/// An invitation from the columns of [`invitation_columns`].
+pub(crate) fn invitation(row: &PgRow, operation: Operation) -> Result<Invitation, Error> {
+    let resource_type = text(row, "resource_type", operation)?;
+    let workspace_id: Option<String> = column(row, "workspace_id", operation)?;
+    let group_id: Option<String> = column(row, "group_id", operation)?;
+    let resource = StoredResource::parse(&resource_type, workspace_id.as_deref(), group_id.as_deref())
+        .map_err(|reason| corrupt(operation, "resource_type", &resource_type, reason))?;
+    let invitee_user_id: Option<String> = column(row, "invitee_user_id", operation)?;
+    let invitee_email: Option<String> = column(row, "invitee_email", operation)?;
+    let invitee = stored_invitee(invitee_user_id.as_deref(), invitee_email.as_deref()).map_err(|reason| {
+        corrupt(operation, "invitee_user_id", invitee_user_id.as_deref().unwrap_or_default(), reason)
+    })?;
+    Ok(Invitation {
+        id: parsed(row, "id", operation, InvitationId::parse)?,
+        tenant_id: parsed(row, "tenant_id", operation, TenantId::parse)?,
+        resource,
+        role: parsed(row, "role", operation, Role::parse)?,
+        invitee,
+        invited_by: parsed(row, "invited_by", operation, UserId::parse)?,
+        status: parsed(row, "status", operation, InvitationStatus::parse)?,
+        created_at: column::<Timestamp>(row, "created_at", operation)?,
+        expires_at: column::<Timestamp>(row, "expires_at", operation)?,
+        answered_at: column::<Option<Timestamp>>(row, "answered_at", operation)?,
+    })
 }
 
 /// A tenant from the columns of [`tenant_columns`].

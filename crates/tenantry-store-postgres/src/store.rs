@@ -10,8 +10,9 @@ use tenantry_core::relationship::{
 };
 use tenantry_core::{
     ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyId, BootstrapOutcome, BootstrapRequest, ConflictCode,
-    Environment, Error, Group, GroupId, GroupPatch, Member, Membership, MembershipResource, NewApiKey,
-    NewGroup, NewTenant, NewUser, NewWorkspace, OidcSignIn, Page, PageRequest, PlatformScope, Result, Store,
+    Environment, Error, Group, GroupId, GroupPatch, Invitation, InvitationAnswer, InvitationId,
+    InvitationStore, Member, Membership, MembershipResource, NewApiKey, NewGroup, NewInvitation, NewTenant,
+    NewUser, NewWorkspace, OidcSignIn, Page, PageRequest, PlatformScope, Respondent, Result, Store,
     StoreLimits, Tenant, TenantId, TenantPatch, TenantScope, Timestamp, User, UserId, Username, Workspace,
     WorkspaceId, WorkspaceName, WorkspacePatch, WorkspaceStatus,
 };
@@ -19,7 +20,7 @@ use tenantry_core::{
 use crate::error::{DatabaseResultExt, NO_SUCH_PARENT_WORKSPACE, Operation, internal};
 use crate::partition::{Partition, PartitionWriter, create_partition, write_to_partition};
 use crate::rows::{self, api_key_columns, tenant_columns, user_columns, workspace_columns};
-use crate::{PostgresStore, groups, memberships, relationships, users};
+use crate::{PostgresStore, groups, invitations, memberships, relationships, users};
 
 /// Whose rows a transaction may touch. Every transaction decides it before
 /// its first statement, in [`PostgresStore::begin`].
@@ -669,6 +670,8 @@ impl Store for PostgresStore {
         let tenant = tenant_id.to_string();
         // The change log first: it references the revision row.
         for statement in [
+            // Invitations first: they reference the groups and workspaces.
+            "DELETE FROM invitations WHERE tenant_id = $1",
             "DELETE FROM relationship_changes WHERE tenant_id = $1",
             "DELETE FROM relationships WHERE tenant_id = $1",
             "DELETE FROM relationship_revisions WHERE tenant_id = $1",
@@ -1336,6 +1339,64 @@ impl Store for PostgresStore {
         expected_current: Option<i64>,
     ) -> Result<(StoredSchema, Revision)> {
         relationships::put_authorization_schema(self, platform, text, expected_current).await
+    }
+}
+
+#[async_trait]
+impl InvitationStore for PostgresStore {
+    async fn create_invitation(&self, scope: &TenantScope, invitation: NewInvitation) -> Result<Invitation> {
+        invitations::create_invitation(self, scope, invitation).await
+    }
+
+    async fn get_invitation(&self, scope: &TenantScope, invitation_id: &InvitationId) -> Result<Invitation> {
+        invitations::get_invitation(self, scope, invitation_id).await
+    }
+
+    async fn list_invitations(
+        &self,
+        scope: &TenantScope,
+        page: PageRequest<InvitationId>,
+    ) -> Result<Page<Invitation>> {
+        invitations::list_invitations(self, scope, page).await
+    }
+
+    async fn revoke_invitation(
+        &self,
+        scope: &TenantScope,
+        invitation_id: &InvitationId,
+        at: Timestamp,
+    ) -> Result<Invitation> {
+        invitations::revoke_invitation(self, scope, invitation_id, at).await
+    }
+
+    async fn answer_invitation(
+        &self,
+        scope: &TenantScope,
+        invitation_id: &InvitationId,
+        respondent: &Respondent,
+        answer: InvitationAnswer,
+        at: Timestamp,
+    ) -> Result<Invitation> {
+        invitations::answer_invitation(self, scope, invitation_id, respondent, answer, at).await
+    }
+
+    async fn pending_invitations_for(
+        &self,
+        platform: &PlatformScope,
+        respondent: &Respondent,
+        at: Timestamp,
+        page: PageRequest<InvitationId>,
+    ) -> Result<Page<Invitation>> {
+        invitations::pending_invitations_for(self, platform, respondent, at, page).await
+    }
+
+    async fn find_invitation_for(
+        &self,
+        platform: &PlatformScope,
+        respondent: &Respondent,
+        invitation_id: &InvitationId,
+    ) -> Result<Option<Invitation>> {
+        invitations::find_invitation_for(self, platform, respondent, invitation_id).await
     }
 }
 

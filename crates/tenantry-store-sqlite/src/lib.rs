@@ -27,6 +27,7 @@
 mod api_keys;
 mod error;
 mod groups;
+mod invitations;
 mod memberships;
 mod relationships;
 mod rows;
@@ -47,9 +48,10 @@ use sqlx::{Sqlite, Transaction};
 use tenantry_core::relationship::Relationship;
 use tenantry_core::{
     ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyId, BootstrapOutcome, BootstrapRequest, Error, Group,
-    GroupId, GroupPatch, Member, Membership, MembershipResource, NewApiKey, NewGroup, NewTenant, NewUser,
-    NewWorkspace, OidcSignIn, Page, PageRequest, PartitionScope, PlatformScope, RelationshipChanges,
-    RelationshipFilter, RelationshipSnapshot, RelationshipUsage, RelationshipWrite, Result, Revision, Store,
+    GroupId, GroupPatch, Invitation, InvitationAnswer, InvitationId, InvitationStore, Member, Membership,
+    MembershipResource, NewApiKey, NewGroup, NewInvitation, NewTenant, NewUser, NewWorkspace, OidcSignIn,
+    Page, PageRequest, PartitionScope, PlatformScope, RelationshipChanges, RelationshipFilter,
+    RelationshipSnapshot, RelationshipUsage, RelationshipWrite, Respondent, Result, Revision, Store,
     StoreLimits, StoredSchema, Tenant, TenantId, TenantPatch, TenantScope, Timestamp, User, UserId, Username,
     Workspace, WorkspaceId, WorkspacePatch,
 };
@@ -551,6 +553,64 @@ impl Store for SqliteStore {
         expected_current: Option<i64>,
     ) -> Result<(StoredSchema, Revision)> {
         schemas::put_authorization_schema(&self.pool, platform, text, expected_current).await
+    }
+}
+
+#[async_trait]
+impl InvitationStore for SqliteStore {
+    async fn create_invitation(&self, scope: &TenantScope, invitation: NewInvitation) -> Result<Invitation> {
+        invitations::create_invitation(&self.pool, scope, invitation).await
+    }
+
+    async fn get_invitation(&self, scope: &TenantScope, invitation_id: &InvitationId) -> Result<Invitation> {
+        invitations::get_invitation(&self.pool, scope, invitation_id).await
+    }
+
+    async fn list_invitations(
+        &self,
+        scope: &TenantScope,
+        page: PageRequest<InvitationId>,
+    ) -> Result<Page<Invitation>> {
+        invitations::list_invitations(&self.pool, scope, page).await
+    }
+
+    async fn revoke_invitation(
+        &self,
+        scope: &TenantScope,
+        invitation_id: &InvitationId,
+        at: Timestamp,
+    ) -> Result<Invitation> {
+        invitations::revoke_invitation(&self.pool, scope, invitation_id, at).await
+    }
+
+    async fn answer_invitation(
+        &self,
+        scope: &TenantScope,
+        invitation_id: &InvitationId,
+        respondent: &Respondent,
+        answer: InvitationAnswer,
+        at: Timestamp,
+    ) -> Result<Invitation> {
+        invitations::answer_invitation(&self.pool, scope, invitation_id, respondent, answer, at).await
+    }
+
+    async fn pending_invitations_for(
+        &self,
+        platform: &PlatformScope,
+        respondent: &Respondent,
+        at: Timestamp,
+        page: PageRequest<InvitationId>,
+    ) -> Result<Page<Invitation>> {
+        invitations::pending_invitations_for(&self.pool, platform, respondent, at, page).await
+    }
+
+    async fn find_invitation_for(
+        &self,
+        platform: &PlatformScope,
+        respondent: &Respondent,
+        invitation_id: &InvitationId,
+    ) -> Result<Option<Invitation>> {
+        invitations::find_invitation_for(&self.pool, platform, respondent, invitation_id).await
     }
 }
 

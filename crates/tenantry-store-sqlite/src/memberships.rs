@@ -39,7 +39,7 @@ fn live_sql(parameter: usize) -> String {
 }
 
 /// Fails with the resource's kind when it is not in the tenant.
-async fn require_resource(
+pub(crate) async fn require_resource(
     connection: &mut SqliteConnection,
     tenant_id: &TenantId,
     resource: &MembershipResource,
@@ -184,40 +184,21 @@ pub(crate) async fn set_membership(
 ) -> Result<Membership> {
     let operation = Operation::SetMembership;
     let tenant_id = scope.tenant_id();
-    let resource = membership.resource();
-    let member = membership.member();
     let mut transaction = begin_write(pool, operation).await?;
-    require_resource(&mut transaction, tenant_id, resource, operation).await?;
-    require_member(&mut transaction, tenant_id, member, operation).await?;
     // The write transaction excludes every other writer, so no concurrent
     // nesting can deepen the groups between this check and the commit.
-    if let (MembershipResource::Group(container), Member::Group(nested)) = (resource, member) {
+    if let (MembershipResource::Group(container), Member::Group(nested)) =
+        (membership.resource(), membership.member())
+    {
         let at_most = limits.max_group_depth.get().saturating_add(1);
         let depth =
             group_nesting_depth(&mut transaction, tenant_id, (container, nested), at_most, operation).await?;
         limits.check_group_depth(depth)?;
     }
     let at = now();
-    let granted = membership_relationship(tenant_id, &membership);
-    let current_roles = member_roles(&mut transaction, tenant_id, resource, member, operation).await?;
-    if membership.role() != Role::Admin {
-        refuse_removing_last_admin(
-            &mut transaction,
-            tenant_id,
-            resource,
-            member,
-            &current_roles,
-            at,
-            operation,
-        )
-        .await?;
-    }
     let mut writer =
         RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
-    for other_role in current_roles.iter().filter(|stored| stored.relation() != granted.relation()) {
-        writer.delete(&mut transaction, other_role).await?;
-    }
-    writer.touch(&mut transaction, &granted).await?;
+    grant_membership(&mut transaction, &mut writer, tenant_id, &membership, at, operation).await?;
     writer.finish(&mut transaction, at).await?;
     commit(transaction, operation).await?;
     Ok(membership)
@@ -267,6 +248,48 @@ async fn group_nesting_depth(
     }
     // Two ends and the new hop between them: hops + 2 groups.
     Ok(hops + 2)
+}
+
+/// Grants a membership inside the caller's write transaction, through its
+/// partition writer, with every rule of
+/// [`tenantry_core::Store::set_membership`]: the resource and the member
+/// exist, the last admin is not demoted, and the member's other role on the
+/// resource goes in the same revision as the new one arrives.
+pub(crate) async fn grant_membership(
+    connection: &mut SqliteConnection,
+    writer: &mut RelationshipWriter<'_>,
+    tenant_id: &TenantId,
+    membership: &Membership,
+    at: Timestamp,
+    operation: Operation,
+) -> Result<()> {
+    let resource = membership.resource();
+    let member = membership.member();
+    require_resource(connection, tenant_id, resource, operation).await?;
+    require_member(connection, tenant_id, member, operation).await?;
+    let granted = membership_relationship(tenant_id, membership);
+    let current_roles = member_roles(connection, tenant_id, resource, member, operation).await?;
+    if membership.role() != Role::Admin {
+        refuse_removing_last_admin(connection, tenant_id, resource, member, &current_roles, at, operation)
+            .await?;
+    }
+    for other_role in current_roles.iter().filter(|stored| stored.relation() != granted.relation()) {
+        writer.delete(connection, other_role).await?;
+    }
+    writer.touch(connection, &granted).await
+}
+
+/// Whether `member` holds a live role on the tenant itself, read inside
+/// the caller's transaction.
+pub(crate) async fn holds_tenant_role(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    member: &Member,
+    at: Timestamp,
+    operation: Operation,
+) -> Result<bool> {
+    let roles = member_roles(connection, tenant_id, &MembershipResource::Tenant, member, operation).await?;
+    Ok(roles.iter().any(|role| role.expires_at().is_none_or(|expires_at| expires_at > timestamp_micros(at))))
 }
 
 /// See [`tenantry_core::Store::remove_membership`].

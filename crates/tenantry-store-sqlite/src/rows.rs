@@ -9,11 +9,13 @@ use std::fmt;
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Decode, Row, Sqlite, Type};
+use tenantry_core::invitation::{StoredResource, stored_invitee};
 use tenantry_core::relationship::{Change, ObjectRef, Relationship, SubjectRef};
 use tenantry_core::{
     ApiKey, ApiKeyId, ApiKeyName, DataResidency, DeploymentModel, DisplayName, Email, Environment, Error,
-    Group, GroupId, GroupName, Result, Revision, StoredSchema, Tenant, TenantId, TenantName, TenantStatus,
-    Timestamp, User, UserId, Username, Workspace, WorkspaceId, WorkspaceName, WorkspaceStatus,
+    Group, GroupId, GroupName, Invitation, InvitationId, InvitationStatus, Result, Revision, Role,
+    StoredSchema, Tenant, TenantId, TenantName, TenantStatus, Timestamp, User, UserId, Username, Workspace,
+    WorkspaceId, WorkspaceName, WorkspaceStatus,
 };
 
 use crate::error::Failure;
@@ -59,6 +61,35 @@ pub(crate) const DELETE: &str = "delete";
 /// only the credentials lookup reads it.
 pub(crate) const API_KEY_COLUMNS: &str =
     "tenant_id, id, user_id, name, created_at, expires_at, last_used_at, revoked_at";
+
+/// The columns [`invitation`] reads.
+pub(crate) const INVITATION_COLUMNS: &str = "tenant_id, id, resource_type, workspace_id, group_id, role, \
+     invitee_user_id, invitee_email, invited_by, status, created_at, expires_at, answered_at";
+
+/// An invitation from a row selected with [`INVITATION_COLUMNS`].
+pub(crate) fn invitation(row: &SqliteRow) -> Result<Invitation> {
+    let resource_type: String = decode(row, "resource_type")?;
+    let workspace_id: Option<String> = decode(row, "workspace_id")?;
+    let group_id: Option<String> = decode(row, "group_id")?;
+    let resource = StoredResource::parse(&resource_type, workspace_id.as_deref(), group_id.as_deref())
+        .map_err(|reason| invalid_stored_value("resource_type", reason))?;
+    let invitee_user_id: Option<String> = decode(row, "invitee_user_id")?;
+    let invitee_email: Option<String> = decode(row, "invitee_email")?;
+    let invitee = stored_invitee(invitee_user_id.as_deref(), invitee_email.as_deref())
+        .map_err(|reason| invalid_stored_value("invitee_user_id", reason))?;
+    Ok(Invitation {
+        id: parsed(row, "id", InvitationId::parse)?,
+        tenant_id: parsed(row, "tenant_id", TenantId::parse)?,
+        resource,
+        role: parsed(row, "role", Role::parse)?,
+        invitee,
+        invited_by: parsed(row, "invited_by", UserId::parse)?,
+        status: parsed(row, "status", InvitationStatus::parse)?,
+        created_at: timestamp(row, "created_at")?,
+        expires_at: tenantry_core::relationship::timestamp_from_micros(decode(row, "expires_at")?),
+        answered_at: optional_timestamp(row, "answered_at")?,
+    })
+}
 
 fn decode<'row, T>(row: &'row SqliteRow, column: &'static str) -> Result<T>
 where

@@ -242,7 +242,7 @@ const TENANT_PARTITION_TABLES: [&str; 4] =
     ["relationship_changes", "relationships", "relationship_revisions", "groups"];
 
 /// See [`tenantry_core::Store::delete_tenant`]. Deletes in the order the
-/// foreign keys require (the relationship partition: change log,
+/// foreign keys require (invitations; the relationship partition: change log,
 /// relationships, revision; groups, keys, workspaces deepest first, the
 /// root's pin, the root, the tenant) inside one write transaction, so a
 /// failure at any step rolls every step back.
@@ -258,6 +258,12 @@ pub(crate) async fn delete_tenant(
         return Err(Error::not_found("tenant"));
     }
 
+    // Invitations first: they reference the groups and workspaces.
+    sqlx::query("DELETE FROM invitations WHERE tenant_id = ?1")
+        .bind(&tenant_id_text)
+        .execute(&mut *transaction)
+        .await
+        .map_err(|error| map_database_error(error, operation))?;
     let mut deleted = [0; TENANT_PARTITION_TABLES.len()];
     for (table, deleted) in TENANT_PARTITION_TABLES.iter().zip(&mut deleted) {
         *deleted = sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = ?1"))

@@ -13,7 +13,8 @@
 //! The foundation's cases (tenants, workspaces, keys, users, bootstrap) are
 //! in this file; those of issue 3 are in `authorization` (partitions,
 //! revisions, the change log, sweeps, the schema), `memberships` (groups,
-//! roles, the last admin) and `users` (OIDC sign-in, reads by id).
+//! roles, the last admin), `invitations` (inviting, answering, expiry) and
+//! `users` (OIDC sign-in, reads by id).
 //!
 //! Cases drive the store the way the product does and then look at the
 //! database through [`TestBackend::raw`], as its owner, so that a rule is
@@ -44,10 +45,12 @@ use tokio::task::JoinSet;
 use crate::TestBackend;
 
 mod authorization;
+mod invitations;
 mod memberships;
 mod users;
 
 pub use authorization::*;
+pub use invitations::*;
 pub use memberships::*;
 pub use users::*;
 
@@ -120,6 +123,12 @@ macro_rules! conformance_suite {
             memberships_are_listed_in_member_order,
             concurrent_removals_of_two_admins_leave_one,
             group_nesting_is_limited,
+            invitations_are_created_listed_and_read_in_their_tenant,
+            accepting_an_invitation_grants_its_role_in_one_revision,
+            declined_revoked_and_expired_invitations_grant_nothing,
+            invitations_are_answered_only_by_their_invitee,
+            database_guards_the_invitations_table,
+            concurrent_answers_to_one_invitation_let_exactly_one_win,
             oidc_sign_in_creates_and_then_syncs_the_user,
             concurrent_first_oidc_sign_ins_make_one_user,
             reads_by_id_skip_unknown_and_foreign_ids,

@@ -134,6 +134,10 @@ pub enum Command {
     /// the database).
     #[command(subcommand)]
     Member(MemberCommand),
+    /// See a tenant's invitations (operator, directly on the database).
+    /// `member add` grants directly; invitations are made through the API.
+    #[command(subcommand)]
+    Invitation(InvitationCommand),
     /// Ask whether a subject has a permission on an object in a tenant.
     Check(CheckArgs),
     /// Validate, show or apply the authorization schema.
@@ -584,6 +588,17 @@ pub enum MemberCommand {
         /// The tenant, workspace or group.
         #[command(flatten)]
         target: MembershipTarget,
+    },
+}
+
+/// `tenantry invitation ...`
+#[derive(Debug, Subcommand)]
+pub enum InvitationCommand {
+    /// List a tenant's invitations, whatever their status.
+    List {
+        /// The tenant.
+        #[command(flatten)]
+        tenant: TenantOption,
     },
 }
 

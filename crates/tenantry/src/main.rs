@@ -84,6 +84,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let authorizer = operator_authorizer(&global).await?;
             commands::member::run(&authorizer, command, output).await
         }
+        Command::Invitation(command) => {
+            let store = backend::open_for_operator(&global).await?;
+            commands::invitation::run(store.as_ref(), command, output).await
+        }
         Command::Check(arguments) => {
             let authorizer = operator_authorizer(&global).await?;
             commands::check::run(&authorizer, arguments, output).await

@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tenantry_core::{
-    Group, GroupId, GroupName, GroupPatch, Member, Membership, Role, User, UserId, Username,
+    Email, Group, GroupId, GroupName, GroupPatch, InvitationLifetime, Member, Membership, Role, User, UserId,
+    Username,
 };
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
@@ -12,7 +13,7 @@ use super::empty_patch;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::BODY_FIELD;
 
-fn role_schema() -> Object {
+pub(crate) fn role_schema() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .enum_values(Some(Role::ALL.iter().map(|role| role.as_str())))
@@ -76,9 +77,11 @@ impl UpdateGroupRequest {
     }
 }
 
-/// The body of `POST .../members`: exactly one of `user_id`, `username`
-/// and `group_id`, and the role. Granting a member another role replaces
-/// the one it had.
+/// The body of `POST .../members`: exactly one of `user_id`, `email`,
+/// `username` and `group_id`, and the role. Granting a member another role
+/// replaces the one it had. A user who is not yet a member of the tenant
+/// (named by `user_id` or `email`) is invited instead: nothing is granted
+/// until they accept.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMemberRequest {
@@ -86,6 +89,11 @@ pub struct AddMemberRequest {
     #[serde(default)]
     #[schema(value_type = Option<String>, example = "usr_01J9Z8Y7X6W5V4T3S2R1Q0P9N8")]
     pub user_id: Option<UserId>,
+    /// Invites whoever signs in with an OIDC token that vouches for this
+    /// e-mail address (`email_verified` true).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "ada@example.com")]
+    pub email: Option<Email>,
     /// The user to grant the role to, by username: platform admins only
     /// (usernames are global; everyone else names members by `user_id`).
     #[serde(default)]
@@ -99,9 +107,20 @@ pub struct AddMemberRequest {
     #[schema(schema_with = role_schema)]
     pub role: Role,
     /// When the role lapses (RFC 3339, in the future); never when absent.
+    /// Direct grants only: an invitation's role does not lapse.
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the request makes an invitation: how many days it may wait for
+    /// its answer, 1 to 30; 7 when absent.
+    #[serde(default, deserialize_with = "super::whole_number")]
+    #[schema(minimum = 1, maximum = 30)]
+    pub expires_in_days: Option<i64>,
 }
+
+/// The longest part before `@` an invitation's e-mail address may have.
+pub(crate) const MAX_EMAIL_LOCAL_CHARS: usize = 64;
+/// The longest part after `@` an invitation's e-mail address may have.
+pub(crate) const MAX_EMAIL_DOMAIN_CHARS: usize = 190;
 
 /// Who an [`AddMemberRequest`] names.
 #[derive(Debug, Clone)]
@@ -110,20 +129,53 @@ pub enum MemberReference {
     Member(Member),
     /// A user given by username.
     Username(Username),
+    /// Whoever signs in with this verified address.
+    Email(Email),
 }
 
 impl AddMemberRequest {
     /// The one member the body names.
     pub fn member(&self) -> Result<MemberReference, ApiError> {
-        match (&self.user_id, &self.username, &self.group_id) {
-            (Some(user_id), None, None) => Ok(MemberReference::Member(Member::User(user_id.clone()))),
-            (None, Some(username), None) => Ok(MemberReference::Username(username.clone())),
-            (None, None, Some(group_id)) => Ok(MemberReference::Member(Member::Group(group_id.clone()))),
+        match (&self.user_id, &self.email, &self.username, &self.group_id) {
+            (Some(user_id), None, None, None) => Ok(MemberReference::Member(Member::User(user_id.clone()))),
+            (None, Some(email), None, None) => {
+                // RFC 5321's bound on the part before `@`, and what is left
+                // of the 255 characters every name may have for the domain,
+                // so that the OpenAPI pattern states the rule exactly.
+                let (local, domain) = email.as_str().split_once('@').unwrap_or_default();
+                if local.chars().count() > MAX_EMAIL_LOCAL_CHARS
+                    || domain.chars().count() > MAX_EMAIL_DOMAIN_CHARS
+                {
+                    return Err(ApiError::for_field(
+                        ErrorCode::InvalidField,
+                        "email",
+                        format!(
+                            "the part before `@` must be at most {MAX_EMAIL_LOCAL_CHARS} characters and the part \
+                             after it at most {MAX_EMAIL_DOMAIN_CHARS}"
+                        ),
+                    ));
+                }
+                Ok(MemberReference::Email(email.clone()))
+            }
+            (None, None, Some(username), None) => Ok(MemberReference::Username(username.clone())),
+            (None, None, None, Some(group_id)) => {
+                Ok(MemberReference::Member(Member::Group(group_id.clone())))
+            }
             _ => Err(ApiError::for_field(
                 ErrorCode::InvalidField,
                 BODY_FIELD,
-                "name exactly one member: `user_id`, `username` or `group_id`",
+                "name exactly one member: `user_id`, `email`, `username` or `group_id`",
             )),
+        }
+    }
+
+    /// How long an invitation made by this request may wait: 7 days unless
+    /// `expires_in_days` says otherwise.
+    pub fn invitation_lifetime(&self) -> Result<InvitationLifetime, ApiError> {
+        match self.expires_in_days {
+            None => Ok(InvitationLifetime::default_lifetime()),
+            Some(days) => InvitationLifetime::from_days(days)
+                .map_err(|reason| ApiError::for_field(ErrorCode::InvalidField, "expires_in_days", reason)),
         }
     }
 }

@@ -22,10 +22,12 @@ use crate::extract::BODY_FIELD;
 
 mod authorization;
 mod groups;
+mod invitations;
 mod rules;
 
 pub use authorization::*;
 pub use groups::*;
+pub use invitations::*;
 pub(crate) use rules::ExactRules;
 
 /// Declares two functions giving the OpenAPI schema of one of the domain's

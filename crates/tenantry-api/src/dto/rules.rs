@@ -10,7 +10,9 @@
 //! characters (Unicode `Cc`), which no `maxLength` can say since surrounding
 //! white space does not count.
 
-use tenantry_core::{ApiKeyId, GroupId, MembershipResource, Role, TenantId, UserId, WorkspaceId};
+use tenantry_core::{
+    ApiKeyId, GroupId, InvitationId, MembershipResource, Role, TenantId, UserId, WorkspaceId,
+};
 use utoipa::Modify;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{
@@ -52,6 +54,18 @@ fn username_pattern() -> String {
     format!("^{WHITE_SPACE}*{VISIBLE}{{1,255}}{WHITE_SPACE}*$")
 }
 
+/// The pattern of an invitation's e-mail address: no white space or
+/// control characters once trimmed, one `@`, 1 to 64 characters before it
+/// and 1 to 190 after it.
+fn email_pattern() -> String {
+    let not_at = VISIBLE.replacen("[^", "[^@", 1);
+    format!(
+        "^{WHITE_SPACE}*{not_at}{{1,{}}}@{not_at}{{1,{}}}{WHITE_SPACE}*$",
+        super::groups::MAX_EMAIL_LOCAL_CHARS,
+        super::groups::MAX_EMAIL_DOMAIN_CHARS
+    )
+}
+
 /// The pattern of a members list's cursor, a member: `user:usr_...` or
 /// `group:grp_...`.
 fn member_cursor_pattern() -> String {
@@ -81,6 +95,8 @@ pub(crate) enum Rule {
     Name,
     /// A username.
     Username,
+    /// An invitation's e-mail address.
+    Email,
     /// An id with this prefix.
     Id(&'static str),
     /// A user's or a group's id.
@@ -105,6 +121,7 @@ impl Rule {
         match self {
             Self::Name => name_pattern(),
             Self::Username => username_pattern(),
+            Self::Email => email_pattern(),
             Self::Id(prefix) => id_pattern(prefix),
             Self::MemberId => member_id_pattern(),
             Self::Identifier => format!("^{IDENTIFIER}$"),
@@ -129,6 +146,7 @@ impl Rule {
             Self::ObjectId => Some((1, 1024)),
             Self::Name
             | Self::Username
+            | Self::Email
             | Self::RevisionToken
             | Self::MemberCursor
             | Self::RelationshipCursor => None,
@@ -177,6 +195,7 @@ const FIELD_RULES: &[(&str, &str, Rule)] = &[
     ("AddMemberRequest", "user_id", Rule::Id(UserId::PREFIX)),
     ("AddMemberRequest", "username", Rule::Username),
     ("AddMemberRequest", "group_id", Rule::Id(GroupId::PREFIX)),
+    ("AddMemberRequest", "email", Rule::Email),
     ("ObjectDto", "type", Rule::Identifier),
     ("ObjectDto", "id", Rule::ObjectId),
     ("SubjectDto", "type", Rule::Identifier),
@@ -336,8 +355,8 @@ fn role_schema(roles: &[Role]) -> Object {
 }
 
 /// Replaces the shared member bodies with one per kind of resource: its
-/// roles, and for a new member exactly one of `user_id`, `username` and
-/// `group_id` (on a group, a group member may only be a `member`).
+/// roles, and for a new member exactly one of `user_id`, `email`,
+/// `username` and `group_id` (on a group, a group member may only be a `member`).
 fn membership_bodies(schemas: &mut std::collections::BTreeMap<String, RefOr<Schema>>) {
     let Some(RefOr::T(Schema::Object(add))) = schemas.remove("AddMemberRequest") else {
         panic!("AddMemberRequest is not an object schema");
@@ -351,7 +370,7 @@ fn membership_bodies(schemas: &mut std::collections::BTreeMap<String, RefOr<Sche
         let mut add = add.clone();
         add.properties.insert("role".to_owned(), RefOr::T(Schema::Object(roles.clone())));
         let mut one_member = OneOfBuilder::new();
-        for field in ["user_id", "username", "group_id"] {
+        for field in ["user_id", "email", "username", "group_id"] {
             let branch = ObjectBuilder::new().property(field, string_schema(false)).required(field);
             one_member = one_member.item(Schema::Object(branch.build()));
         }
@@ -402,12 +421,15 @@ fn parameter_rule(path: &str, parameter: &str) -> Option<Rule> {
             "workspaces" => WorkspaceId::PREFIX,
             "groups" => GroupId::PREFIX,
             "api-keys" => ApiKeyId::PREFIX,
+            "invitations" => InvitationId::PREFIX,
             other => panic!("no id rule for the collection {other} of {path}"),
         }))
     };
     match parameter {
         "id" => resource_id(),
         "member_id" => Some(Rule::MemberId),
+        "invitation_id" => Some(Rule::Id(InvitationId::PREFIX)),
+        "cursor" if path.ends_with("/invitations") => Some(Rule::Id(InvitationId::PREFIX)),
         "cursor" if path.ends_with("/members") => Some(Rule::MemberCursor),
         "cursor" if path == "/v1/relationships" => Some(Rule::RelationshipCursor),
         "resource_type" | "relation" | "subject_type" => Some(Rule::Identifier),
@@ -460,6 +482,21 @@ mod tests {
         for case in cases.iter().map(|case| case.to_string()).chain(long) {
             assert_eq!(name.is_match(&case), GroupName::parse(&case).is_ok(), "name {case:?}");
             assert_eq!(username.is_match(&case), Username::parse(&case).is_ok(), "username {case:?}");
+        }
+        let email = Regex::new(&email_pattern()).unwrap();
+        for case in [
+            "ada@example.com",
+            " ada@example.com ",
+            "a@b",
+            "ada",
+            "@example.com",
+            "ada@",
+            "a@b@c",
+            "a b@c",
+            "a\u{0}@b",
+            "é@é",
+        ] {
+            assert_eq!(email.is_match(case), tenantry_core::Email::parse(case).is_ok(), "email {case:?}");
         }
         let id = Regex::new(&id_pattern(WorkspaceId::PREFIX)).unwrap();
         let valid = WorkspaceId::generate().to_string();

@@ -8,14 +8,15 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use tenantry_core::relationship::{group_object, names, object_types, tenant_object};
 use tenantry_core::{Consistency, GroupId, MembershipResource, NewGroup};
 
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::dto::{
-    AddMemberRequest, CreateGroupRequest, GroupResponse, ListParams, ListResponse, MemberResponse,
-    UpdateGroupRequest, UpdateMemberRequest,
+    AddMemberRequest, CreateGroupRequest, GroupResponse, InvitationResponse, ListParams, ListResponse,
+    MemberResponse, UpdateGroupRequest, UpdateMemberRequest,
 };
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{JsonBody, ListQuery, PathId};
@@ -229,7 +230,8 @@ pub(crate) async fn list_group_members(
 }
 
 /// Adds a user (`admin` or `member`) or a group (`member`: nesting) to the
-/// group, replacing the role it had. Needs `manage` on the group.
+/// group, replacing the role it had; a user who is not yet a member of the
+/// tenant is invited instead. Needs `manage` on the group.
 #[utoipa::path(
     post,
     path = "/v1/groups/{id}/members",
@@ -237,7 +239,8 @@ pub(crate) async fn list_group_members(
     params(("id" = String, Path, description = "The group's id")),
     request_body = AddMemberRequest,
     responses(
-        (status = 201, description = "The member's role as stored", body = MemberResponse),
+        (status = 201, description = "A group of the tenant, or a user who is already a member of the tenant (any user, for a platform admin): the member's role as stored", body = MemberResponse),
+        (status = 202, description = "A user who is not yet a member of the tenant, by `user_id` or `email`: invited, and granted nothing until they accept; the same answer whether or not the user exists", body = InvitationResponse),
         (status = 403, description = "`forbidden`: the caller may view the group but not manage it", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such group, or not visible to the caller", body = ErrorEnvelope),
         (status = 409, description = "`last_admin`: the change would demote the group's last admin", body = ErrorEnvelope),
@@ -249,7 +252,7 @@ pub(crate) async fn add_group_member(
     caller: Caller,
     PathId(group_id): PathId<GroupId>,
     JsonBody(request): JsonBody<AddMemberRequest>,
-) -> Result<(StatusCode, Revisioned<Json<MemberResponse>>), ApiError> {
+) -> Result<Response, ApiError> {
     let resource = MembershipResource::Group(group_id);
     support::add_member(&state, caller.tenant_scope(), resource, caller.authenticated(), request).await
 }

@@ -5,6 +5,7 @@
 
 pub(crate) mod api_keys;
 pub(crate) mod groups;
+pub(crate) mod invitations;
 pub(crate) mod permissions;
 pub(crate) mod relationships;
 pub(crate) mod schema;

@@ -6,7 +6,8 @@
 //! describe tenantry's own structure (a workspace's tenant and parent, a
 //! key's owner, ...) are written by tenantry alone and refused here; a role
 //! on a tenant, workspace or group goes through the same rules as the
-//! members routes (one role per member, the last admin stays). Writing
+//! members routes (one role per member, the last admin stays, and a user
+//! outside the tenant is invited rather than granted the role). Writing
 //! needs `manage` on the resource for tenantry's types and on the tenant for
 //! the others; relationships on `platform:main` need a platform admin.
 //! Listing needs `manage` on the tenant.
@@ -15,24 +16,26 @@ use axum::Json;
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use tenantry_authz::{ObjectRef, RefError, Relationship, SubjectRef};
 use tenantry_core::relationship::{
     member_of_subject, names, object_types, tenant_object, timestamp_from_micros,
 };
 use tenantry_core::{
-    Consistency, Error, GroupId, Member, Membership, MembershipResource, PageLimit, PageRequest,
-    PartitionScope, RelationshipFilter, RelationshipWrite, Role, TenantScope, WorkspaceId,
+    Consistency, Error, GroupId, InvitationLifetime, Invitee, Member, Membership, MembershipResource,
+    NewInvitation, PageLimit, PageRequest, PartitionScope, RelationshipFilter, RelationshipWrite, Role,
+    TenantScope, WorkspaceId,
 };
 
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::dto::{
-    DeleteRelationshipRequest, ListResponse, RelationshipDto, RelationshipListParams,
+    DeleteRelationshipRequest, InvitationResponse, ListResponse, RelationshipDto, RelationshipListParams,
     WriteRelationshipRequest, WrittenRelationshipResponse,
 };
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::extract::JsonBody;
-use crate::routes::support::Revisioned;
+use crate::routes::support::{self, Revisioned};
 
 /// The query of `GET /v1/relationships`.
 #[derive(Debug, Clone)]
@@ -291,6 +294,7 @@ fn membership_resource(scope: &TenantScope, resource: &ObjectRef) -> Result<Memb
     request_body = WriteRelationshipRequest,
     responses(
         (status = 201, description = "The relationship as stored", body = WrittenRelationshipResponse),
+        (status = 202, description = "A role on the tenant, a workspace or a group for a user who is not yet a member of the tenant: invited instead, and granted nothing until they accept; the same answer whether or not the user exists", body = InvitationResponse),
         (status = 403, description = "`forbidden`: needs `manage` on the resource (or tenant)", body = ErrorEnvelope),
         (status = 409, description = "`last_admin`: the write would demote the last admin", body = ErrorEnvelope),
         (status = 422, description = "`invalid_field`: the schema does not allow it, the expiry is past, or tenantry writes this relation itself", body = ErrorEnvelope),
@@ -301,7 +305,7 @@ pub(crate) async fn write_relationship(
     State(state): State<ApiState>,
     caller: Caller,
     JsonBody(request): JsonBody<WriteRelationshipRequest>,
-) -> Result<(StatusCode, Revisioned<Json<WrittenRelationshipResponse>>), ApiError> {
+) -> Result<Response, ApiError> {
     let relationship = request.parse()?;
     let scope = caller.tenant_scope();
     let token = match destination(&state, &caller, &relationship).await? {
@@ -318,6 +322,23 @@ pub(crate) async fn write_relationship(
                     "must be in the future",
                 ));
             }
+            // A role for a user outside the tenant is an invitation, as on
+            // the members routes.
+            if let Member::User(target) = &member
+                && !support::may_grant_directly(&state, caller.authenticated(), scope, target).await?
+            {
+                if request.expires_at.is_some() {
+                    return Err(support::invitation_expiry_refused());
+                }
+                let invitation = NewInvitation::new(
+                    resource,
+                    role,
+                    Invitee::User(target.clone()),
+                    caller.user_id().clone(),
+                    InvitationLifetime::default_lifetime(),
+                )?;
+                return support::invite(&state, scope, invitation).await;
+            }
             let expires_at = relationship.expires_at().map(timestamp_from_micros);
             state.store.set_membership(scope, Membership::new(resource, member, role, expires_at)?).await?;
             state.authorizer.synced(scope).await?
@@ -330,7 +351,7 @@ pub(crate) async fn write_relationship(
     tracing::info!(tenant_id = %scope.tenant_id(), relationship = %relationship, "relationship written");
     let response =
         WrittenRelationshipResponse { relationship: (&relationship).into(), revision: token.to_string() };
-    Ok((StatusCode::CREATED, Revisioned(token, Json(response))))
+    Ok((StatusCode::CREATED, Revisioned(token, Json(response))).into_response())
 }
 
 /// Deletes one relationship; it grants nothing from the returned revision on.

@@ -11,15 +11,19 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tenantry_authz::{Cursor, LookupResources};
-use tenantry_core::relationship::{member_subject, membership_object, names, timestamp_micros, user_subject};
+use tenantry_core::relationship::{
+    member_subject, membership_object, names, tenant_object, timestamp_micros, user_subject,
+};
 use tenantry_core::{
-    Consistency, Error, GroupId, IdError, Member, Membership, MembershipResource, Page, PageRequest,
-    RelationshipFilter, RevisionToken, Role, TenantScope, UserId,
+    Consistency, Error, GroupId, IdError, Invitee, Member, Membership, MembershipResource, NewInvitation,
+    Page, PageRequest, RelationshipFilter, RevisionToken, Role, TenantScope, UserId,
 };
 
 use crate::ApiState;
 use crate::auth::{Authenticated, REVISION_HEADER};
-use crate::dto::{AddMemberRequest, ListResponse, MemberReference, MemberResponse, UpdateMemberRequest};
+use crate::dto::{
+    AddMemberRequest, InvitationResponse, ListResponse, MemberReference, MemberResponse, UpdateMemberRequest,
+};
 use crate::error::{ApiError, ErrorCode};
 
 /// A response with the revision it reflects in `x-tenantry-revision`.
@@ -167,18 +171,27 @@ pub(crate) async fn list_members(
     Ok(Revisioned(token, Json(ListResponse { items, next_cursor: page.next_cursor })))
 }
 
-/// `POST .../members`: needs `manage` on the resource. Naming the member by
-/// username needs a platform admin: usernames are global and chosen by
-/// their users (an OIDC user's comes from their token), so a tenant's admin
-/// could otherwise probe which usernames exist in other tenants, or grant a
-/// role to whoever took a name first. Everyone else names members by id.
+/// `POST .../members`: needs `manage` on the resource.
+///
+/// A group of the tenant, and a user who is already a member of the tenant,
+/// get the role at once (201 with the member). A user who is not (named by
+/// `user_id` or `email`) is invited instead (202 with the invitation):
+/// nothing is granted until they accept, and the answer is the same whether
+/// or not the id belongs to anyone, so that it tells the inviter nothing
+/// about users outside their tenant. Platform admins, who see every user
+/// anyway, grant to any user id directly.
+///
+/// Naming the member by username needs a platform admin: usernames are
+/// global and chosen by their users (an OIDC user's comes from their
+/// token), so a tenant's admin could otherwise probe which usernames exist
+/// in other tenants, or grant a role to whoever took a name first.
 pub(crate) async fn add_member(
     state: &ApiState,
     scope: &TenantScope,
     resource: MembershipResource,
     caller: &Authenticated,
     request: AddMemberRequest,
-) -> Result<(StatusCode, Revisioned<Json<MemberResponse>>), ApiError> {
+) -> Result<Response, ApiError> {
     let user_id = caller.user_id();
     let object = membership_object(scope.tenant_id(), &resource);
     let kind = resource.kind();
@@ -187,8 +200,22 @@ pub(crate) async fn add_member(
         .require(scope, &object, names::MANAGE, user_id, &Consistency::FullyConsistent, kind)
         .await?;
     expiry_in_future(request.expires_at)?;
-    let member = match request.member()? {
-        MemberReference::Member(member) => member,
+    let lifetime = request.invitation_lifetime()?;
+    let invitee = match request.member()? {
+        MemberReference::Member(Member::Group(group_id)) => {
+            let membership =
+                Membership::new(resource, Member::Group(group_id), request.role, request.expires_at)?;
+            return grant(state, scope, membership).await;
+        }
+        MemberReference::Member(Member::User(target)) => {
+            if may_grant_directly(state, caller, scope, &target).await? {
+                let membership =
+                    Membership::new(resource, Member::User(target), request.role, request.expires_at)?;
+                return grant(state, scope, membership).await;
+            }
+            Invitee::User(target)
+        }
+        MemberReference::Email(email) => Invitee::Email(email),
         MemberReference::Username(_)
             if !caller.has_platform_permission_for_change(state, names::ADMIN).await? =>
         {
@@ -197,7 +224,11 @@ pub(crate) async fn add_member(
             ));
         }
         MemberReference::Username(username) => match state.store.find_user_by_username(&username).await? {
-            Some(user) => Member::User(user.id),
+            Some(user) => {
+                let membership =
+                    Membership::new(resource, Member::User(user.id), request.role, request.expires_at)?;
+                return grant(state, scope, membership).await;
+            }
             None => {
                 return Err(ApiError::for_field(
                     ErrorCode::InvalidField,
@@ -207,7 +238,53 @@ pub(crate) async fn add_member(
             }
         },
     };
-    let membership = Membership::new(resource, member, request.role, request.expires_at)?;
+    if request.expires_at.is_some() {
+        return Err(invitation_expiry_refused());
+    }
+    invite(state, scope, NewInvitation::new(resource, request.role, invitee, user_id.clone(), lifetime)?)
+        .await
+}
+
+/// The error for a role expiry on a request that makes an invitation.
+pub(crate) fn invitation_expiry_refused() -> ApiError {
+    ApiError::for_field(
+        ErrorCode::InvalidField,
+        "expires_at",
+        "applies to members of the tenant only; this user is invited instead, and a role they accept does not lapse (change it once they are a member)",
+    )
+}
+
+/// Whether a role may be granted to `target` at once rather than by
+/// invitation: they already hold a role on the tenant (directly or through
+/// a group), or the caller is a platform admin. The caller's `manage` was
+/// just checked fully consistently, so the index is fresh for the first
+/// question; the second reads the platform's newest state.
+pub(crate) async fn may_grant_directly(
+    state: &ApiState,
+    caller: &Authenticated,
+    scope: &TenantScope,
+    target: &UserId,
+) -> Result<bool, ApiError> {
+    let tenant = tenant_object(scope.tenant_id());
+    let subject = user_subject(target);
+    let (is_member, _) = state
+        .authorizer
+        .evaluate(scope, &Consistency::MinimizeLatency, |engine| -> Result<bool, Error> {
+            let holds = |relation| {
+                engine.check(&tenant, relation, &subject).map_err(tenantry_core::authorizer::eval_error)
+            };
+            Ok(holds(names::MEMBER)? || holds(names::ADMIN)?)
+        })
+        .await?;
+    if is_member? {
+        return Ok(true);
+    }
+    caller.has_platform_permission_for_change(state, names::ADMIN).await
+}
+
+/// Grants a membership directly: 201 with the member as stored.
+async fn grant(state: &ApiState, scope: &TenantScope, membership: Membership) -> Result<Response, ApiError> {
+    let object = membership_object(scope.tenant_id(), membership.resource());
     let stored = state.store.set_membership(scope, membership).await?;
     let token = state.authorizer.synced(scope).await?;
     tracing::info!(
@@ -218,7 +295,27 @@ pub(crate) async fn add_member(
         "membership granted"
     );
     let response = member_responses(state, std::slice::from_ref(&stored)).await?.remove(0);
-    Ok((StatusCode::CREATED, Revisioned(token, Json(response))))
+    Ok((StatusCode::CREATED, Revisioned(token, Json(response))).into_response())
+}
+
+/// Stores an invitation: 202 with it. No relationship is written, so there
+/// is no revision to return.
+pub(crate) async fn invite(
+    state: &ApiState,
+    scope: &TenantScope,
+    new_invitation: NewInvitation,
+) -> Result<Response, ApiError> {
+    let object = membership_object(scope.tenant_id(), new_invitation.resource());
+    let invitation = state.store.create_invitation(scope, new_invitation).await?;
+    tracing::info!(
+        tenant_id = %scope.tenant_id(),
+        invitation_id = %invitation.id,
+        resource = %object,
+        role = %invitation.role,
+        "invitation created"
+    );
+    let response = InvitationResponse::new(invitation, tenantry_core::now());
+    Ok((StatusCode::ACCEPTED, Json(response)).into_response())
 }
 
 /// Whether `member` holds a role on `resource` now, read from the store.

@@ -10,14 +10,15 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use tenantry_core::relationship::{names, tenant_object};
 use tenantry_core::{Consistency, Error, MembershipResource, PlatformScope, TenantId, TenantScope};
 
 use crate::ApiState;
 use crate::auth::{Authenticated, Credential};
 use crate::dto::{
-    AddMemberRequest, CreateTenantRequest, CreatedTenantResponse, ListParams, ListResponse, MemberResponse,
-    TenantResponse, UpdateMemberRequest, UpdateTenantRequest,
+    AddMemberRequest, CreateTenantRequest, CreatedTenantResponse, InvitationResponse, ListParams,
+    ListResponse, MemberResponse, TenantResponse, UpdateMemberRequest, UpdateTenantRequest,
 };
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{JsonBody, ListQuery, PathId};
@@ -244,7 +245,8 @@ pub(crate) async fn list_tenant_members(
 }
 
 /// Gives a user or group a role on the tenant (`admin` or `member`),
-/// replacing the role it had. Needs `manage` on the tenant.
+/// replacing the role it had; a user who is not yet a member of the tenant
+/// is invited instead. Needs `manage` on the tenant.
 #[utoipa::path(
     post,
     path = "/v1/tenants/{id}/members",
@@ -252,7 +254,8 @@ pub(crate) async fn list_tenant_members(
     params(("id" = String, Path, description = "The tenant's id")),
     request_body = AddMemberRequest,
     responses(
-        (status = 201, description = "The member's role as stored", body = MemberResponse),
+        (status = 201, description = "A group of the tenant, or a user who is already a member of the tenant (any user, for a platform admin): the member's role as stored", body = MemberResponse),
+        (status = 202, description = "A user who is not yet a member of the tenant, by `user_id` or `email`: invited, and granted nothing until they accept; the same answer whether or not the user exists", body = InvitationResponse),
         (status = 403, description = "`forbidden`: the caller may view the tenant but not manage it", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such tenant, or not visible to the caller", body = ErrorEnvelope),
         (status = 409, description = "`last_admin`: the change would demote the tenant's last admin", body = ErrorEnvelope),
@@ -264,7 +267,7 @@ pub(crate) async fn add_tenant_member(
     caller: Authenticated,
     PathId(tenant_id): PathId<TenantId>,
     JsonBody(request): JsonBody<AddMemberRequest>,
-) -> Result<(StatusCode, Revisioned<Json<MemberResponse>>), ApiError> {
+) -> Result<Response, ApiError> {
     let (scope, _) = caller.tenant_for(&state, tenant_id).await?;
     support::add_member(&state, &scope, MembershipResource::Tenant, &caller, request).await
 }

@@ -13,6 +13,7 @@ use std::num::NonZeroUsize;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use tenantry_authz::{LookupResources, SubjectRef};
 use tenantry_core::relationship::{names, object_types, tenant_object, workspace_object};
 use tenantry_core::{Consistency, Error, MembershipResource, TenantScope, WorkspaceId};
@@ -20,8 +21,8 @@ use tenantry_core::{Consistency, Error, MembershipResource, TenantScope, Workspa
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::dto::{
-    AddMemberRequest, CreateWorkspaceRequest, ListParams, ListResponse, MemberResponse, UpdateMemberRequest,
-    UpdateWorkspaceRequest, WorkspaceResponse,
+    AddMemberRequest, CreateWorkspaceRequest, InvitationResponse, ListParams, ListResponse, MemberResponse,
+    UpdateMemberRequest, UpdateWorkspaceRequest, WorkspaceResponse,
 };
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{JsonBody, ListQuery, PathId};
@@ -303,7 +304,8 @@ pub(crate) async fn list_workspace_members(
 
 /// Gives a user or group a role on the workspace (`admin`, `editor` or
 /// `member`; it holds on every descendant too), replacing the role it had
-/// there. Needs `manage`.
+/// there; a user who is not yet a member of the tenant is invited instead.
+/// Needs `manage`.
 #[utoipa::path(
     post,
     path = "/v1/workspaces/{id}/members",
@@ -311,7 +313,8 @@ pub(crate) async fn list_workspace_members(
     params(("id" = String, Path, description = "The workspace's id")),
     request_body = AddMemberRequest,
     responses(
-        (status = 201, description = "The member's role as stored", body = MemberResponse),
+        (status = 201, description = "A group of the tenant, or a user who is already a member of the tenant (any user, for a platform admin): the member's role as stored", body = MemberResponse),
+        (status = 202, description = "A user who is not yet a member of the tenant, by `user_id` or `email`: invited, and granted nothing until they accept; the same answer whether or not the user exists", body = InvitationResponse),
         (status = 403, description = "`forbidden`: the caller may view the workspace but not manage it", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such workspace, or not visible to the caller", body = ErrorEnvelope),
         (status = 409, description = "`last_admin`: the change would demote the workspace's last admin", body = ErrorEnvelope),
@@ -323,7 +326,7 @@ pub(crate) async fn add_workspace_member(
     caller: Caller,
     PathId(workspace_id): PathId<WorkspaceId>,
     JsonBody(request): JsonBody<AddMemberRequest>,
-) -> Result<(StatusCode, Revisioned<Json<MemberResponse>>), ApiError> {
+) -> Result<Response, ApiError> {
     let resource = MembershipResource::Workspace(workspace_id);
     support::add_member(&state, caller.tenant_scope(), resource, caller.authenticated(), request).await
 }

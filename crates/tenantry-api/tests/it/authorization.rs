@@ -212,8 +212,10 @@ async fn the_last_admin_cannot_leave_or_be_demoted(app: TestApp) {
         .expect_error(StatusCode::CONFLICT, "last_admin");
     assert_eq!(app.row_counts().await, counts, "a refused change wrote nothing");
 
-    // With a second admin, the first may leave; then the second is the last.
-    let second = app.person(&admin, "second-admin", None).await;
+    // With a second admin (a member promoted: a user outside the tenant
+    // would be invited instead), the first may leave; then the second is
+    // the last.
+    let second = app.person(&admin, "second-admin", Some(Role::Member)).await;
     add_member(
         &app,
         &admin.token,

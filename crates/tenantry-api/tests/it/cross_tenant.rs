@@ -55,6 +55,7 @@ async fn alpha_view(app: &TestApp, alpha: &Actor, child_id: &str) -> Vec<Value> 
         format!("/v1/workspaces/{child_id}"),
         format!("/v1/api-keys/{}", alpha.api_key.id),
         "/v1/workspaces".to_owned(),
+        format!("/v1/tenants/{}/invitations", alpha.tenant_id()),
     ];
     let mut view = Vec::new();
     for path in paths {
@@ -79,11 +80,24 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
         .expect(StatusCode::CREATED);
     let alpha_group_id = alpha_group["id"].as_str().unwrap().to_owned();
     let alpha_user = alpha.user_id.to_string();
+    // An invitation of A's, for someone who is in neither tenant.
+    let alpha_invitation = app
+        .send(
+            Call::post(format!("/v1/workspaces/{alpha_child_id}/members"))
+                .key(&alpha.token)
+                .json(json!({ "user_id": unused_id("usr"), "role": "editor" })),
+        )
+        .await
+        .expect(StatusCode::ACCEPTED);
+    let alpha_invitation_id = alpha_invitation["id"].as_str().unwrap().to_owned();
+    let alpha_invitee = alpha_invitation["invitee"]["user_id"].as_str().unwrap().to_owned();
     let beta_workspace = app.create_workspace(&beta.token, "beta-project", None).await;
     let beta_workspace_id = beta_workspace["id"].as_str().unwrap().to_owned();
     let mut secrets = secrets_of(&alpha, &alpha_child);
     secrets.push(alpha_group_id.clone());
     secrets.push("alpha-secret-group".to_owned());
+    secrets.push(alpha_invitation_id.clone());
+    secrets.push(alpha_invitee.clone());
 
     let counts_before = app.row_counts().await;
     let view_before = alpha_view(&app, &alpha, &alpha_child_id).await;
@@ -93,6 +107,7 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
     let missing_workspace = unused_id("ws");
     let missing_key = unused_id("key");
     let missing_group = unused_id("grp");
+    let missing_invitation = unused_id("inv");
     let rename = json!({ "name": "taken-over" });
     let grant = json!({ "user_id": beta.user_id.to_string(), "role": "admin" });
     let demote = json!({ "role": "member" });
@@ -209,6 +224,34 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
             Call::delete(format!("{missing}/members/{alpha_user}")).key(b),
             StatusCode::NOT_FOUND,
             code,
+        ));
+    }
+    // A's invitations: listed, revoked through A's tenant or B's own, and
+    // answered by B's user.
+    matrix.push((
+        Call::get(format!("/v1/tenants/{tenant_id}/invitations")).key(b),
+        Call::get(format!("/v1/tenants/{missing_tenant}/invitations")).key(b),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    ));
+    matrix.push((
+        Call::delete(format!("/v1/tenants/{tenant_id}/invitations/{alpha_invitation_id}")).key(b),
+        Call::delete(format!("/v1/tenants/{missing_tenant}/invitations/{missing_invitation}")).key(b),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    ));
+    matrix.push((
+        Call::delete(format!("/v1/tenants/{}/invitations/{alpha_invitation_id}", beta.tenant_id())).key(b),
+        Call::delete(format!("/v1/tenants/{}/invitations/{missing_invitation}", beta.tenant_id())).key(b),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    ));
+    for verb in ["accept", "decline"] {
+        matrix.push((
+            Call::post(format!("/v1/invitations/{alpha_invitation_id}/{verb}")).key(b),
+            Call::post(format!("/v1/invitations/{missing_invitation}/{verb}")).key(b),
+            StatusCode::NOT_FOUND,
+            "not_found",
         ));
     }
     // A's group itself.
@@ -336,6 +379,8 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
         ("/v1/workspaces", vec![beta.root_id(), beta_workspace_id.clone()]),
         ("/v1/api-keys", vec![beta.api_key.id.to_string()]),
         ("/v1/groups", vec![]),
+        ("/v1/invitations", vec![]),
+        (&format!("/v1/tenants/{}/invitations", beta.tenant_id()), vec![]),
     ] {
         let reply = app.send(Call::get(path).key(b)).await;
         assert_reveals_nothing(&reply, &secrets);

@@ -9,6 +9,7 @@ mod bad_input;
 mod conflicts;
 mod consistency;
 mod cross_tenant;
+mod invitations;
 mod limits;
 mod oidc;
 mod operations;

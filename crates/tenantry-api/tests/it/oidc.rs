@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use tenantry_api::ApiConfig;
-use tenantry_core::{User, Username};
+use tenantry_core::{User, UserId, Username};
 use tenantry_oidc::MIN_JWKS_REFETCH_INTERVAL;
 use tenantry_test_support::oidc_issuer::{
     CLOCK_SKEW, EC_KEY, JWKS_CACHE_TTL, ManualClock, RSA_KEY, RSA_KEY_ROTATED, Served, TestIssuer, TestKey,
@@ -32,6 +32,7 @@ crate::on_both_backends!(
     listing_tenants_shows_exactly_the_users_tenants,
     a_rotated_in_key_is_fetched_and_accepted,
     an_unreachable_jwks_with_no_cached_keys_is_503,
+    an_invitation_by_email_reaches_only_a_verified_address,
 );
 
 /// The test app whose router accepts the tokens of a local issuer that
@@ -106,21 +107,40 @@ impl OidcApp {
     /// `admin` gives `member` the tenant role `role`, over HTTP with the
     /// admin's key. A `username` body member is looked up in the store and
     /// sent as its `user_id`, since only platform admins name members by
-    /// username.
+    /// username. A user outside the tenant is invited (202) and accepts
+    /// with their own token, naming no tenant (they belong to none yet); a
+    /// platform admin's grant is direct (201).
     async fn grant(&self, admin: &Actor, member: Value, role: &str) {
-        let member = match member.get("username").and_then(Value::as_str) {
-            Some(username) => {
-                let user = self.user(username).await.unwrap_or_else(|| panic!("no user {username}"));
-                json!({ "user_id": user.id.to_string() })
+        let user = match (member.get("username"), member.get("user_id")) {
+            (Some(username), None) => {
+                let username = username.as_str().unwrap();
+                self.user(username).await.unwrap_or_else(|| panic!("no user {username}"))
             }
-            None => member,
+            (None, Some(user_id)) => {
+                let user_id = UserId::parse(user_id.as_str().unwrap()).unwrap();
+                self.app.store().get_user(&user_id).await.unwrap()
+            }
+            _ => panic!("name the member by username or user_id: {member}"),
         };
-        let body = with_changes(member, json!({ "role": role }));
-        self.send(
-            Call::post(format!("/v1/tenants/{}/members", admin.tenant_id())).key(&admin.token).json(body),
-        )
-        .await
-        .expect(StatusCode::CREATED);
+        let body = json!({ "user_id": user.id.to_string(), "role": role });
+        let reply = self
+            .send(
+                Call::post(format!("/v1/tenants/{}/members", admin.tenant_id())).key(&admin.token).json(body),
+            )
+            .await;
+        if reply.status == StatusCode::CREATED {
+            return;
+        }
+        let invitation = reply.expect(StatusCode::ACCEPTED);
+        let token = self.token(&RSA_KEY, user.username.as_str());
+        let accepted = self
+            .send(
+                Call::post(format!("/v1/invitations/{}/accept", invitation["id"].as_str().unwrap()))
+                    .key(&token),
+            )
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(accepted["status"], "accepted", "{accepted}");
     }
 }
 
@@ -562,4 +582,57 @@ async fn an_unreachable_jwks_with_no_cached_keys_is_503(app: TestApp) {
     oidc.issuer.publish(&[&RSA_KEY, &EC_KEY]);
     oidc.clock.advance(MIN_JWKS_REFETCH_INTERVAL);
     oidc.sign_in("sue").await;
+}
+
+async fn an_invitation_by_email_reaches_only_a_verified_address(app: TestApp) {
+    let oidc = OidcApp::start(app).await;
+    let acme = oidc.app.tenant_with_key("acme").await;
+    // Zoe's issuer vouches for her address; Mal's token carries the same
+    // address unverified (anyone can type any address into a profile).
+    let token_of = |name: &str, verified: Option<bool>| {
+        // `null` removes the claim.
+        let changes = json!({ "email": "zoe@example.com", "email_verified": verified });
+        RSA_KEY.token(&with_changes(oidc.claims(name), changes))
+    };
+    let zoe = token_of("zoe", Some(true));
+    let mal_unverified = token_of("mal", Some(false));
+    let mal_silent = token_of("mal", None);
+    oidc.sign_in_with(&zoe).await;
+    oidc.sign_in_with(&mal_unverified).await;
+
+    let invitation = oidc
+        .send(
+            Call::post(format!("/v1/tenants/{}/members", acme.tenant_id()))
+                .key(&acme.token)
+                .json(json!({ "email": "Zoe@Example.com", "role": "member" })),
+        )
+        .await
+        .expect(StatusCode::ACCEPTED);
+    assert_eq!(invitation["invitee"], json!({ "email": "Zoe@Example.com" }), "the address as given");
+    let invitation_id = invitation["id"].as_str().unwrap().to_owned();
+
+    // Neither of Mal's tokens sees or answers it; no tenant header is needed
+    // to ask.
+    for token in [&mal_unverified, &mal_silent] {
+        let listed = oidc.send(Call::get("/v1/invitations").key(token)).await.expect(StatusCode::OK);
+        assert_eq!(listed["items"], json!([]));
+        oidc.send(Call::post(format!("/v1/invitations/{invitation_id}/accept")).key(token))
+            .await
+            .expect_error(StatusCode::NOT_FOUND, "not_found");
+    }
+    // Zoe, in no tenant yet, lists and accepts it without X-Tenant-ID.
+    let listed = oidc.send(Call::get("/v1/invitations").key(&zoe)).await.expect(StatusCode::OK);
+    assert_eq!(listed["items"][0]["id"], invitation_id.as_str(), "{listed}");
+    oidc.send(Call::get("/v1/workspaces").key(&zoe).tenant(&acme.tenant_id()))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    let accepted = oidc
+        .send(Call::post(format!("/v1/invitations/{invitation_id}/accept")).key(&zoe))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(accepted["status"], "accepted");
+    oidc.send(Call::get("/v1/workspaces").key(&zoe).tenant(&acme.tenant_id())).await.expect(StatusCode::OK);
+    oidc.send(Call::get("/v1/workspaces").key(&mal_unverified).tenant(&acme.tenant_id()))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
 }

@@ -14,11 +14,12 @@ use tenantry_api::{ApiConfig, ApiState, router};
 use tenantry_authz::Relationship;
 use tenantry_core::{
     ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyId, Authorizer, AuthorizerConfig, BootstrapOutcome,
-    BootstrapRequest, Error, Group, GroupId, GroupPatch, Member, Membership, MembershipResource, NewApiKey,
-    NewGroup, NewTenant, NewUser, NewWorkspace, OidcSignIn, Page, PageRequest, PartitionScope, PlatformScope,
-    RelationshipChanges, RelationshipFilter, RelationshipSnapshot, RelationshipUsage, RelationshipWrite,
-    Result, Revision, Store, StoredSchema, Tenant, TenantId, TenantPatch, TenantScope, Timestamp, User,
-    UserId, Username, Workspace, WorkspaceId, WorkspacePatch,
+    BootstrapRequest, Error, Group, GroupId, GroupPatch, Invitation, InvitationAnswer, InvitationId,
+    InvitationStore, Member, Membership, MembershipResource, NewApiKey, NewGroup, NewInvitation, NewTenant,
+    NewUser, NewWorkspace, OidcSignIn, Page, PageRequest, PartitionScope, PlatformScope, RelationshipChanges,
+    RelationshipFilter, RelationshipSnapshot, RelationshipUsage, RelationshipWrite, Respondent, Result,
+    Revision, Store, StoredSchema, Tenant, TenantId, TenantPatch, TenantScope, Timestamp, User, UserId,
+    Username, Workspace, WorkspaceId, WorkspacePatch,
 };
 
 use crate::support::{Call, TEST_PEPPER, TestApp, unused_id};
@@ -32,7 +33,7 @@ crate::on_both_backends!(
 );
 
 /// Every operation the router serves, as (method, path template).
-const ROUTES: [(&str, &str); 46] = [
+const ROUTES: [(&str, &str); 51] = [
     ("get", "/v1/tenants"),
     ("post", "/v1/tenants"),
     ("get", "/v1/tenants/{id}"),
@@ -42,6 +43,11 @@ const ROUTES: [(&str, &str); 46] = [
     ("post", "/v1/tenants/{id}/members"),
     ("patch", "/v1/tenants/{id}/members/{member_id}"),
     ("delete", "/v1/tenants/{id}/members/{member_id}"),
+    ("get", "/v1/tenants/{id}/invitations"),
+    ("delete", "/v1/tenants/{id}/invitations/{invitation_id}"),
+    ("get", "/v1/invitations"),
+    ("post", "/v1/invitations/{id}/accept"),
+    ("post", "/v1/invitations/{id}/decline"),
     ("get", "/v1/workspaces"),
     ("post", "/v1/workspaces"),
     ("get", "/v1/workspaces/{id}"),
@@ -95,15 +101,17 @@ fn documented_operations(document: &Value) -> BTreeSet<(String, String)> {
     operations
 }
 
-/// A path with `{id}` filled with a well-formed id of the right kind.
+/// A path with `{id}` (and `{invitation_id}`) filled with a well-formed id
+/// of the right kind.
 fn concrete_path(template: &str) -> String {
     let prefix = match template.split('/').nth(2) {
         Some("tenants") => "ten",
         Some("workspaces") => "ws",
         Some("api-keys") => "key",
+        Some("invitations") => "inv",
         _ => return template.to_owned(),
     };
-    template.replace("{id}", &unused_id(prefix))
+    template.replace("{id}", &unused_id(prefix)).replace("{invitation_id}", &unused_id("inv"))
 }
 
 async fn health_and_readiness(app: TestApp) {
@@ -318,6 +326,53 @@ const HIDDEN_CAUSE: &str = "connection to 10.0.0.7:5432 refused (hidden cause)";
 
 fn unreachable<T>() -> Result<T> {
     Err(Error::internal(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, HIDDEN_CAUSE)))
+}
+
+#[async_trait]
+impl InvitationStore for UnhealthyStore {
+    async fn create_invitation(&self, _: &TenantScope, _: NewInvitation) -> Result<Invitation> {
+        unreachable()
+    }
+    async fn get_invitation(&self, _: &TenantScope, _: &InvitationId) -> Result<Invitation> {
+        unreachable()
+    }
+    async fn list_invitations(
+        &self,
+        _: &TenantScope,
+        _: PageRequest<InvitationId>,
+    ) -> Result<Page<Invitation>> {
+        unreachable()
+    }
+    async fn revoke_invitation(&self, _: &TenantScope, _: &InvitationId, _: Timestamp) -> Result<Invitation> {
+        unreachable()
+    }
+    async fn answer_invitation(
+        &self,
+        _: &TenantScope,
+        _: &InvitationId,
+        _: &Respondent,
+        _: InvitationAnswer,
+        _: Timestamp,
+    ) -> Result<Invitation> {
+        unreachable()
+    }
+    async fn pending_invitations_for(
+        &self,
+        _: &PlatformScope,
+        _: &Respondent,
+        _: Timestamp,
+        _: PageRequest<InvitationId>,
+    ) -> Result<Page<Invitation>> {
+        unreachable()
+    }
+    async fn find_invitation_for(
+        &self,
+        _: &PlatformScope,
+        _: &Respondent,
+        _: &InvitationId,
+    ) -> Result<Option<Invitation>> {
+        unreachable()
+    }
 }
 
 #[async_trait]

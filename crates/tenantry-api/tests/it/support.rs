@@ -25,7 +25,7 @@ use tower::ServiceExt;
 pub const TEST_PEPPER: [u8; 32] = [7u8; 32];
 
 /// The tables whose row counts tell whether a request changed anything.
-pub const COUNTED_TABLES: [&str; 8] = [
+pub const COUNTED_TABLES: [&str; 9] = [
     "tenants",
     "workspaces",
     "tenant_root_workspaces",
@@ -34,6 +34,7 @@ pub const COUNTED_TABLES: [&str; 8] = [
     "groups",
     "relationships",
     "platform_relationships",
+    "invitations",
 ];
 
 /// How stale a test app's authorizer may be: long, so that a test that

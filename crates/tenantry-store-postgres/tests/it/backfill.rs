@@ -111,7 +111,8 @@ async fn the_authorization_migration_backfills_foundation_data() {
     transaction.commit().await.unwrap();
 
     let report = migrate(&db.owner_url, db.migration_roles()).await.unwrap();
-    assert_eq!(report.applied, vec![3, 4]);
+    // From the authorization migration on, every later one applies too.
+    assert_eq!(report.applied[..2], [3, 4]);
     let columns: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM information_schema.columns \
          WHERE table_schema = current_schema() AND table_name = 'users' AND column_name = 'is_platform_admin'",

@@ -41,8 +41,9 @@ const PLATFORM_TABLES: [&str; 5] = [
 ];
 
 /// The tenant-owned tables the migrations create.
-const KNOWN_TENANT_OWNED_TABLES: [&str; 7] = [
+const KNOWN_TENANT_OWNED_TABLES: [&str; 8] = [
     "api_keys",
+    "invitations",
     "tenant_root_workspaces",
     "workspaces",
     "groups",
@@ -179,6 +180,10 @@ async fn every_key_of_a_tenant_owned_table_includes_tenant_id() {
         "relationship_revisions_pkey",
         "relationship_changes_pkey",
         "relationship_changes_tenant_id_fkey",
+        "invitations_pkey",
+        "invitations_tenant_id_fkey",
+        "invitations_workspace_fkey",
+        "invitations_group_fkey",
     ] {
         assert!(seen.contains(expected), "the check saw {expected}: {seen:?}");
     }
@@ -205,6 +210,34 @@ async fn every_key_of_a_tenant_owned_table_includes_tenant_id() {
         unique_index_names.insert(name);
     }
     assert!(unique_index_names.contains("workspaces_one_root_per_tenant"), "{unique_index_names:?}");
+
+    // The invitations table's indexes lead with tenant_id, except the two
+    // that serve the named platform reads of one user's invitations across
+    // tenants (not unique, so Citus needs no distribution column in them).
+    let invitation_indexes = sqlx::query(
+        "SELECT i.relname::text AS name, a.attname::text AS first_column \
+         FROM pg_index ix \
+         JOIN pg_class i ON i.oid = ix.indexrelid \
+         JOIN pg_class t ON t.oid = ix.indrelid \
+         JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = ix.indkey[0] \
+         WHERE t.relname = 'invitations'",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    let cross_tenant_lookups = ["invitations_invitee_user_id_idx", "invitations_invitee_email_key_idx"];
+    let mut invitation_index_names = BTreeSet::new();
+    for index in &invitation_indexes {
+        let name: String = index.get("name");
+        let first_column: String = index.get("first_column");
+        if !cross_tenant_lookups.contains(&name.as_str()) {
+            assert_eq!(first_column, "tenant_id", "index {name} on invitations leads with tenant_id");
+        }
+        invitation_index_names.insert(name);
+    }
+    for expected in cross_tenant_lookups.into_iter().chain(["invitations_pkey"]) {
+        assert!(invitation_index_names.contains(expected), "{expected}: {invitation_index_names:?}");
+    }
 }
 
 #[tokio::test]

@@ -4,14 +4,15 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use tenantry_core::service::mint_api_key;
 use tenantry_core::{
     ApiKey, ApiKeyHasher, ApiKeyLifetime, ApiKeyName, DataResidency, DeploymentModel, DisplayName,
-    Environment, GroupName, NewGroup, NewTenant, NewUser, NewWorkspace, PlatformScope, Store, Tenant,
-    TenantName, TenantScope, Username, Workspace, WorkspaceName,
+    Environment, GroupName, InvitationLifetime, Invitee, MembershipResource, NewGroup, NewInvitation,
+    NewTenant, NewUser, NewWorkspace, PlatformScope, Role, Store, Tenant, TenantName, TenantScope, UserId,
+    Username, Workspace, WorkspaceName,
 };
 use tenantry_store_postgres::PostgresStore;
 use tenantry_test_support::postgres::PostgresTestDb;
 
 /// The tables row-level security confines to one tenant.
-pub const TABLES_WITH_ROW_LEVEL_SECURITY: [&str; 8] = [
+pub const TABLES_WITH_ROW_LEVEL_SECURITY: [&str; 9] = [
     "tenants",
     "workspaces",
     "tenant_root_workspaces",
@@ -20,11 +21,13 @@ pub const TABLES_WITH_ROW_LEVEL_SECURITY: [&str; 8] = [
     "relationships",
     "relationship_revisions",
     "relationship_changes",
+    "invitations",
 ];
 
 /// A tenant made through the store: root, a child, a grandchild, one key,
-/// one group, all created by one user (so every table of the tenant has
-/// rows, relationships included).
+/// one group, all created by one user, and an invitation to the child for a
+/// made-up user id (so every table of the tenant has rows, relationships
+/// included).
 #[derive(Debug, Clone)]
 pub struct SeededTenant {
     pub tenant: Tenant,
@@ -101,6 +104,15 @@ pub async fn seed_tenant(store: &dyn Store, name: &str, username: &str) -> Seede
     )
     .await
     .unwrap();
+    let invitation = NewInvitation::new(
+        MembershipResource::Workspace(child.id.clone()),
+        Role::Editor,
+        Invitee::User(UserId::generate()),
+        user.id.clone(),
+        InvitationLifetime::default_lifetime(),
+    )
+    .unwrap();
+    store.create_invitation(&scope, invitation).await.unwrap();
     SeededTenant { tenant, scope, root, child, grandchild, api_key }
 }
 

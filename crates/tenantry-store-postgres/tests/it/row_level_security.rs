@@ -119,8 +119,17 @@ async fn policies_refuse_writing_another_tenants_rows() {
              VALUES ('{tenant_id}', 'grp_01HZZZZZZZZZZZZZZZZZZZZZZZ', 'intruders', now(), now())"
         )
     };
+    let insert_invitation = |tenant_id: &str| {
+        format!(
+            "INSERT INTO invitations (tenant_id, id, resource_type, role, invitee_user_id, invited_by, status, \
+             created_at, expires_at) VALUES ('{tenant_id}', 'inv_01HZZZZZZZZZZZZZZZZZZZZZZZ', 'tenant', 'admin', \
+             'usr_01HZZZZZZZZZZZZZZZZZZZZZZZ', 'usr_01HZZZZZZZZZZZZZZZZZZZZZZZ', 'pending', now(), \
+             now() + interval '1 day')"
+        )
+    };
     let user_id = alpha.api_key.user_id.to_string();
     let refused = [
+        insert_invitation(&beta.id()),
         insert_workspace(&beta.id(), &beta.root.id.to_string()),
         insert_api_key(&beta.id(), &user_id),
         insert_relationship(&beta.id()),
@@ -159,8 +168,15 @@ async fn policies_refuse_writing_another_tenants_rows() {
     sqlx::query(&insert_api_key(&alpha.id(), &user_id)).execute(&mut *transaction).await.unwrap();
     sqlx::query(&insert_relationship(&alpha.id())).execute(&mut *transaction).await.unwrap();
     sqlx::query(&insert_group(&alpha.id())).execute(&mut *transaction).await.unwrap();
+    sqlx::query(&insert_invitation(&alpha.id())).execute(&mut *transaction).await.unwrap();
     // Updates and deletes of beta's rows find nothing to change.
     for statement in [
+        format!(
+            "UPDATE invitations SET status = 'revoked', answered_at = now() WHERE tenant_id = '{}'",
+            beta.id()
+        ),
+        format!("UPDATE invitations SET invitee_user_id = '{user_id}' WHERE tenant_id = '{}'", beta.id()),
+        format!("DELETE FROM invitations WHERE tenant_id = '{}'", beta.id()),
         format!(
             "UPDATE relationship_revisions SET revision = revision + 1 WHERE tenant_id = '{}'",
             beta.id()
@@ -189,6 +205,32 @@ async fn policies_refuse_writing_another_tenants_rows() {
     let error = sqlx::query(&statement).execute(&mut *transaction).await.unwrap_err();
     assert!(sqlstate(&error).is_some(), "{error}");
     transaction.rollback().await.unwrap();
+    // Nor can an invitation of alpha's be pointed at a workspace of beta's:
+    // the composite foreign key, below the policy, refuses it.
+    let mut transaction = runtime.begin().await.unwrap();
+    sqlx::query("SELECT set_config('tenantry.tenant_id', $1, true)")
+        .bind(alpha.id())
+        .execute(&mut *transaction)
+        .await
+        .unwrap();
+    let statement = format!(
+        "UPDATE invitations SET resource_type = 'workspace', workspace_id = '{}' WHERE tenant_id = '{}'",
+        beta.root.id,
+        alpha.id()
+    );
+    let error = sqlx::query(&statement).execute(&mut *transaction).await.unwrap_err();
+    assert!(error.to_string().contains("invitations_workspace_fkey"), "{error}");
+    transaction.rollback().await.unwrap();
+    // Beta's invitation is still pending and still its invitee's.
+    let pending = owner
+        .scalar_i64(&format!(
+            "SELECT count(*) FROM invitations WHERE tenant_id = '{}' AND status = 'pending' \
+             AND invitee_user_id <> '{user_id}'",
+            beta.id()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(pending, 1);
     // Nothing of beta's changed.
     let untouched = owner
         .scalar_i64(&format!(

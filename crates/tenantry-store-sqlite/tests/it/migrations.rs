@@ -153,7 +153,7 @@ async fn the_authorization_migration_backfills_a_foundation_database() {
         sqlx::query(&statement).execute(&pool).await.unwrap_or_else(|error| panic!("{statement}: {error}"));
     }
     pool.close().await;
-    assert_eq!(store.pending_migrations().await.unwrap(), vec![2]);
+    assert_eq!(store.pending_migrations().await.unwrap(), vec![2, 3]);
 
     store.migrate().await.unwrap();
     assert_eq!(store.pending_migrations().await.unwrap(), Vec::<i64>::new());

@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod check;
+pub mod invitation;
 pub mod member;
 pub mod migrate;
 pub mod schema;

@@ -483,6 +483,11 @@ fn authorization_flow(tenantry: &Tenantry, data_dir: &std::path::Path) {
     ]);
     let listed = tenantry.json(&["member", "list", "--tenant", "acme", "--workspace", "billing"]);
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    // The operator's adds are direct: no invitation was made.
+    assert_eq!(tenantry.json(&["invitation", "list", "--tenant", "acme"]), serde_json::json!([]));
+    let human = tenantry.run(&["invitation", "list", "--tenant", "acme"]);
+    human.assert_code(0);
+    assert!(human.stdout.starts_with("ID"), "{}", human.stdout);
     assert_eq!(listed[0]["name"], "bob");
     assert_eq!(listed[0]["role"], "editor");
     let human = tenantry.run(&["check", "--tenant", "acme", "workspace:billing", "edit", "user:bob"]);

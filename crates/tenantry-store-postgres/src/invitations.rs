@@ -1,0 +1,258 @@
+//! Invitations on PostgreSQL: a role offered to a user who is not yet a
+//! member of the tenant (see `tenantry_core::invitation`). Every statement
+//! runs in the scope's tenant and carries `tenant_id = $1`, except the two
+//! named platform reads of the invitations addressed to one user, which run
+//! as the platform role on the invitee indexes. Accepting locks the
+//! partition and then the invitation's row, and grants the memberships in
+//! the same transaction as the answer is recorded, through the memberships'
+//! own rules.
+
+use sqlx::PgConnection;
+use tenantry_core::invitation::{StoredResource, email_key};
+use tenantry_core::{
+    ConflictCode, Error, Invitation, InvitationAnswer, InvitationId, InvitationStatus, Invitee, Member,
+    NewInvitation, Page, PageRequest, PlatformScope, Respondent, Result, TenantId, TenantScope, Timestamp,
+};
+
+use crate::PostgresStore;
+use crate::error::{DatabaseResultExt, Operation};
+use crate::memberships::{grant_membership, holds_tenant_role, require_resource};
+use crate::partition::{Partition, PartitionWriter};
+use crate::rows::{self, invitation_columns};
+use crate::store::{TransactionScope, after_cursor, commit, overfetch_limit, tenant_rows_page};
+
+/// The invitee's user id, address as given, and address as compared.
+fn invitee_columns(invitee: &Invitee) -> (Option<String>, Option<String>, Option<String>) {
+    match invitee {
+        Invitee::User(user_id) => (Some(user_id.to_string()), None, None),
+        Invitee::Email(email) => (None, Some(email.as_str().to_owned()), Some(email_key(email))),
+    }
+}
+
+/// See [`tenantry_core::Store::create_invitation`].
+pub(crate) async fn create_invitation(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    new_invitation: NewInvitation,
+) -> Result<Invitation> {
+    let operation = Operation::CreateInvitation;
+    let tenant_id = scope.tenant_id();
+    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    require_resource(&mut transaction, tenant_id, new_invitation.resource(), operation).await?;
+    let invitation = new_invitation.into_invitation(tenant_id.clone(), tenantry_core::now());
+    let resource = StoredResource::of(&invitation.resource);
+    let (invitee_user_id, invitee_email, invitee_email_key) = invitee_columns(&invitation.invitee);
+    sqlx::query(
+        "INSERT INTO invitations (tenant_id, id, resource_type, workspace_id, group_id, role, \
+             invitee_user_id, invitee_email, invitee_email_key, invited_by, status, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(tenant_id.to_string())
+    .bind(invitation.id.to_string())
+    .bind(resource.resource_type)
+    .bind(resource.workspace_id)
+    .bind(resource.group_id)
+    .bind(invitation.role.as_str())
+    .bind(invitee_user_id)
+    .bind(invitee_email)
+    .bind(invitee_email_key)
+    .bind(invitation.invited_by.to_string())
+    .bind(invitation.status.as_str())
+    .bind(invitation.created_at)
+    .bind(invitation.expires_at)
+    .execute(&mut *transaction)
+    .await
+    .during(operation)?;
+    commit(transaction, operation).await?;
+    Ok(invitation)
+}
+
+/// One invitation of the tenant, read (and, `FOR UPDATE`, locked) inside
+/// the caller's transaction.
+async fn read_invitation(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    invitation_id: &InvitationId,
+    lock: bool,
+    operation: Operation,
+) -> Result<Invitation> {
+    let sql = format!(
+        "SELECT {} FROM invitations WHERE tenant_id = $1 AND id = $2{}",
+        invitation_columns!(),
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    let row = sqlx::query(&sql)
+        .bind(tenant_id.to_string())
+        .bind(invitation_id.to_string())
+        .fetch_optional(&mut *connection)
+        .await
+        .during(operation)?;
+    row.map(|row| rows::invitation(&row, operation)).transpose()?.ok_or(Error::not_found("invitation"))
+}
+
+/// Records an answer (or a revocation) of a pending invitation.
+async fn record_status(
+    connection: &mut PgConnection,
+    invitation: Invitation,
+    status: InvitationStatus,
+    at: Timestamp,
+    operation: Operation,
+) -> Result<Invitation> {
+    let updated = sqlx::query(
+        "UPDATE invitations SET status = $3, answered_at = $4 \
+         WHERE tenant_id = $1 AND id = $2 AND status = 'pending'",
+    )
+    .bind(invitation.tenant_id.to_string())
+    .bind(invitation.id.to_string())
+    .bind(status.as_str())
+    .bind(at)
+    .execute(&mut *connection)
+    .await
+    .during(operation)?;
+    // The row was read under the transaction's lock and found pending, so
+    // this changes it; if it did not, someone answered it in between.
+    if updated.rows_affected() != 1 {
+        return Err(Error::conflict(ConflictCode::InvitationNotPending));
+    }
+    Ok(Invitation { status, answered_at: Some(at), ..invitation })
+}
+
+/// See [`tenantry_core::Store::get_invitation`].
+pub(crate) async fn get_invitation(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    invitation_id: &InvitationId,
+) -> Result<Invitation> {
+    let operation = Operation::GetInvitation;
+    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let invitation =
+        read_invitation(&mut transaction, scope.tenant_id(), invitation_id, false, operation).await?;
+    commit(transaction, operation).await?;
+    Ok(invitation)
+}
+
+/// See [`tenantry_core::Store::list_invitations`].
+pub(crate) async fn list_invitations(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    page: PageRequest<InvitationId>,
+) -> Result<Page<Invitation>> {
+    let sql = concat!(
+        "SELECT ",
+        invitation_columns!(),
+        " FROM invitations WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+    );
+    let invitations =
+        tenant_rows_page(store, scope, sql, &page, rows::invitation, Operation::ListInvitations).await?;
+    Ok(Page::from_overfetched(invitations, page.limit, |invitation| invitation.id.to_string()))
+}
+
+/// See [`tenantry_core::Store::revoke_invitation`].
+pub(crate) async fn revoke_invitation(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    invitation_id: &InvitationId,
+    at: Timestamp,
+) -> Result<Invitation> {
+    let operation = Operation::RevokeInvitation;
+    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let invitation =
+        read_invitation(&mut transaction, scope.tenant_id(), invitation_id, true, operation).await?;
+    invitation.check_revocable(at)?;
+    let revoked =
+        record_status(&mut transaction, invitation, InvitationStatus::Revoked, at, operation).await?;
+    commit(transaction, operation).await?;
+    Ok(revoked)
+}
+
+/// See [`tenantry_core::Store::answer_invitation`]. The partition is locked
+/// first, as by every membership write, then the invitation's row, so that
+/// a concurrent answer or revocation waits and then finds it answered.
+pub(crate) async fn answer_invitation(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    invitation_id: &InvitationId,
+    respondent: &Respondent,
+    answer: InvitationAnswer,
+    at: Timestamp,
+) -> Result<Invitation> {
+    let operation = Operation::AnswerInvitation;
+    let tenant_id = scope.tenant_id();
+    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let mut partition =
+        PartitionWriter::lock_existing(&mut transaction, Partition::tenant(tenant_id), operation).await?;
+    let invitation = read_invitation(&mut transaction, tenant_id, invitation_id, true, operation).await?;
+    invitation.check_answerable(respondent, at)?;
+    if answer == InvitationAnswer::Accept {
+        let member = Member::User(respondent.user_id.clone());
+        let holds_tenant_role =
+            holds_tenant_role(&mut transaction, tenant_id, &member, at, operation).await?;
+        for membership in invitation.memberships_on_accept(&respondent.user_id, holds_tenant_role)? {
+            grant_membership(&mut transaction, &mut partition, tenant_id, &membership, at, operation).await?;
+        }
+    }
+    partition.finish(&mut transaction, operation).await?;
+    let answered = record_status(&mut transaction, invitation, answer.status(), at, operation).await?;
+    commit(transaction, operation).await?;
+    Ok(answered)
+}
+
+/// The address a respondent's invitations may be sent to, as compared; an
+/// empty string, which no stored key equals, when they have none.
+fn respondent_email_key(respondent: &Respondent) -> String {
+    respondent.verified_email.as_ref().map(email_key).unwrap_or_default()
+}
+
+/// See [`tenantry_core::Store::pending_invitations_for`]: a read across
+/// tenants, as the platform role, on the invitee indexes.
+pub(crate) async fn pending_invitations_for(
+    store: &PostgresStore,
+    platform: &PlatformScope,
+    respondent: &Respondent,
+    at: Timestamp,
+    page: PageRequest<InvitationId>,
+) -> Result<Page<Invitation>> {
+    let operation = Operation::PendingInvitationsFor;
+    let mut transaction = store.begin(TransactionScope::Platform(platform), operation).await?;
+    let found = sqlx::query(concat!(
+        "SELECT ",
+        invitation_columns!(),
+        " FROM invitations WHERE (invitee_user_id = $1 OR invitee_email_key = $2) \
+          AND status = 'pending' AND expires_at > $3 AND id > $4 ORDER BY id LIMIT $5"
+    ))
+    .bind(respondent.user_id.to_string())
+    .bind(respondent_email_key(respondent))
+    .bind(at)
+    .bind(after_cursor(&page))
+    .bind(overfetch_limit(&page))
+    .fetch_all(&mut *transaction)
+    .await
+    .during(operation)?;
+    commit(transaction, operation).await?;
+    let invitations = found.iter().map(|row| rows::invitation(row, operation)).collect::<Result<Vec<_>>>()?;
+    Ok(Page::from_overfetched(invitations, page.limit, |invitation| invitation.id.to_string()))
+}
+
+/// See [`tenantry_core::Store::find_invitation_for`].
+pub(crate) async fn find_invitation_for(
+    store: &PostgresStore,
+    platform: &PlatformScope,
+    respondent: &Respondent,
+    invitation_id: &InvitationId,
+) -> Result<Option<Invitation>> {
+    let operation = Operation::FindInvitationFor;
+    let mut transaction = store.begin(TransactionScope::Platform(platform), operation).await?;
+    let found = sqlx::query(concat!(
+        "SELECT ",
+        invitation_columns!(),
+        " FROM invitations WHERE (invitee_user_id = $1 OR invitee_email_key = $2) AND id = $3"
+    ))
+    .bind(respondent.user_id.to_string())
+    .bind(respondent_email_key(respondent))
+    .bind(invitation_id.to_string())
+    .fetch_optional(&mut *transaction)
+    .await
+    .during(operation)?;
+    commit(transaction, operation).await?;
+    found.map(|row| rows::invitation(&row, operation)).transpose()
+}

@@ -1,0 +1,249 @@
+//! Invitations: a role offered to a user who is not yet a member of the
+//! tenant (see `tenantry_core::invitation`). Every statement carries the
+//! scope's `tenant_id`, except the two named platform reads of the
+//! invitations addressed to one user, which use the invitee indexes.
+//! Accepting grants the memberships in the same write transaction as the
+//! answer is recorded, through the memberships' own rules.
+
+use sqlx::{SqliteConnection, SqlitePool};
+use tenantry_core::invitation::{StoredResource, email_key};
+use tenantry_core::relationship::timestamp_micros;
+use tenantry_core::{
+    ConflictCode, Error, Invitation, InvitationAnswer, InvitationId, InvitationStatus, Invitee, Member,
+    NewInvitation, Page, PageRequest, PlatformScope, Respondent, Result, TenantId, TenantScope, Timestamp,
+    now,
+};
+
+use crate::error::{Operation, map_database_error};
+use crate::memberships::{grant_membership, holds_tenant_role, require_resource};
+use crate::relationships::{Partition, RelationshipWriter};
+use crate::rows::{self, INVITATION_COLUMNS};
+use crate::tenant_tables::TenantTable;
+use crate::{begin_write, commit, overfetch_limit, page_after};
+
+/// The `invitations` table.
+pub(crate) const INVITATIONS: TenantTable<Invitation> = TenantTable {
+    name: "invitations",
+    columns: INVITATION_COLUMNS,
+    read: rows::invitation,
+    id_of: |invitation| invitation.id.to_string(),
+};
+
+/// The invitee's user id, address as given, and address as compared.
+fn invitee_columns(invitee: &Invitee) -> (Option<String>, Option<String>, Option<String>) {
+    match invitee {
+        Invitee::User(user_id) => (Some(user_id.to_string()), None, None),
+        Invitee::Email(email) => (None, Some(email.as_str().to_owned()), Some(email_key(email))),
+    }
+}
+
+/// See [`tenantry_core::Store::create_invitation`].
+pub(crate) async fn create_invitation(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    new_invitation: NewInvitation,
+) -> Result<Invitation> {
+    let operation = Operation::CreateInvitation;
+    let tenant_id = scope.tenant_id();
+    let mut transaction = begin_write(pool, operation).await?;
+    require_resource(&mut transaction, tenant_id, new_invitation.resource(), operation).await?;
+    let invitation = new_invitation.into_invitation(tenant_id.clone(), now());
+    let resource = StoredResource::of(&invitation.resource);
+    let (invitee_user_id, invitee_email, invitee_email_key) = invitee_columns(&invitation.invitee);
+    sqlx::query(
+        "INSERT INTO invitations (tenant_id, id, resource_type, workspace_id, group_id, role, \
+             invitee_user_id, invitee_email, invitee_email_key, invited_by, status, created_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )
+    .bind(tenant_id.to_string())
+    .bind(invitation.id.to_string())
+    .bind(resource.resource_type)
+    .bind(resource.workspace_id)
+    .bind(resource.group_id)
+    .bind(invitation.role.as_str())
+    .bind(invitee_user_id)
+    .bind(invitee_email)
+    .bind(invitee_email_key)
+    .bind(invitation.invited_by.to_string())
+    .bind(invitation.status.as_str())
+    .bind(invitation.created_at)
+    .bind(timestamp_micros(invitation.expires_at))
+    .execute(&mut *transaction)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    commit(transaction, operation).await?;
+    Ok(invitation)
+}
+
+/// One invitation of the tenant, read on the caller's connection.
+async fn read_invitation(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    invitation_id: &InvitationId,
+    operation: Operation,
+) -> Result<Invitation> {
+    let row = sqlx::query(&format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations WHERE tenant_id = ?1 AND id = ?2"
+    ))
+    .bind(tenant_id.to_string())
+    .bind(invitation_id.to_string())
+    .fetch_optional(&mut *connection)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    match row {
+        Some(row) => rows::invitation(&row),
+        None => Err(Error::not_found("invitation")),
+    }
+}
+
+/// Records an answer (or a revocation) of a pending invitation.
+async fn record_status(
+    connection: &mut SqliteConnection,
+    invitation: Invitation,
+    status: InvitationStatus,
+    at: Timestamp,
+    operation: Operation,
+) -> Result<Invitation> {
+    let updated = sqlx::query(
+        "UPDATE invitations SET status = ?3, answered_at = ?4 \
+         WHERE tenant_id = ?1 AND id = ?2 AND status = 'pending'",
+    )
+    .bind(invitation.tenant_id.to_string())
+    .bind(invitation.id.to_string())
+    .bind(status.as_str())
+    .bind(at)
+    .execute(&mut *connection)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    // The row was read under the transaction's lock and found pending, so
+    // this changes it; if it did not, someone answered it in between.
+    if updated.rows_affected() != 1 {
+        return Err(Error::conflict(ConflictCode::InvitationNotPending));
+    }
+    Ok(Invitation { status, answered_at: Some(at), ..invitation })
+}
+
+/// See [`tenantry_core::Store::get_invitation`].
+pub(crate) async fn get_invitation(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    invitation_id: &InvitationId,
+) -> Result<Invitation> {
+    let mut connection =
+        pool.acquire().await.map_err(|error| map_database_error(error, Operation::GetInvitation))?;
+    read_invitation(&mut connection, scope.tenant_id(), invitation_id, Operation::GetInvitation).await
+}
+
+/// See [`tenantry_core::Store::list_invitations`].
+pub(crate) async fn list_invitations(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    page: PageRequest<InvitationId>,
+) -> Result<Page<Invitation>> {
+    INVITATIONS.page(pool, scope, page, Operation::ListInvitations).await
+}
+
+/// See [`tenantry_core::Store::revoke_invitation`].
+pub(crate) async fn revoke_invitation(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    invitation_id: &InvitationId,
+    at: Timestamp,
+) -> Result<Invitation> {
+    let operation = Operation::RevokeInvitation;
+    let mut transaction = begin_write(pool, operation).await?;
+    let invitation = read_invitation(&mut transaction, scope.tenant_id(), invitation_id, operation).await?;
+    invitation.check_revocable(at)?;
+    let revoked =
+        record_status(&mut transaction, invitation, InvitationStatus::Revoked, at, operation).await?;
+    commit(transaction, operation).await?;
+    Ok(revoked)
+}
+
+/// See [`tenantry_core::Store::answer_invitation`]. The write lock taken
+/// first keeps every other writer out between the checks and the writes.
+pub(crate) async fn answer_invitation(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    invitation_id: &InvitationId,
+    respondent: &Respondent,
+    answer: InvitationAnswer,
+    at: Timestamp,
+) -> Result<Invitation> {
+    let operation = Operation::AnswerInvitation;
+    let tenant_id = scope.tenant_id();
+    let mut transaction = begin_write(pool, operation).await?;
+    let invitation = read_invitation(&mut transaction, tenant_id, invitation_id, operation).await?;
+    invitation.check_answerable(respondent, at)?;
+    if answer == InvitationAnswer::Accept {
+        let member = Member::User(respondent.user_id.clone());
+        let holds_tenant_role =
+            holds_tenant_role(&mut transaction, tenant_id, &member, at, operation).await?;
+        let mut writer =
+            RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
+        for membership in invitation.memberships_on_accept(&respondent.user_id, holds_tenant_role)? {
+            grant_membership(&mut transaction, &mut writer, tenant_id, &membership, at, operation).await?;
+        }
+        writer.finish(&mut transaction, at).await?;
+    }
+    let answered = record_status(&mut transaction, invitation, answer.status(), at, operation).await?;
+    commit(transaction, operation).await?;
+    Ok(answered)
+}
+
+/// The address a respondent's invitations may be sent to, as compared; an
+/// empty string, which no stored key equals, when they have none.
+fn respondent_email_key(respondent: &Respondent) -> String {
+    respondent.verified_email.as_ref().map(email_key).unwrap_or_default()
+}
+
+/// See [`tenantry_core::Store::pending_invitations_for`]: a read across
+/// tenants, on the invitee indexes.
+pub(crate) async fn pending_invitations_for(
+    pool: &SqlitePool,
+    platform: &PlatformScope,
+    respondent: &Respondent,
+    at: Timestamp,
+    page: PageRequest<InvitationId>,
+) -> Result<Page<Invitation>> {
+    let operation = Operation::PendingInvitationsFor;
+    tracing::debug!(reason = platform.reason(), user_id = %respondent.user_id, "listing the invitations addressed to a user");
+    let rows = sqlx::query(&format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations \
+         WHERE (invitee_user_id = ?1 OR invitee_email_key = ?2) \
+           AND status = 'pending' AND expires_at > ?3 AND id > ?4 \
+         ORDER BY id LIMIT ?5"
+    ))
+    .bind(respondent.user_id.to_string())
+    .bind(respondent_email_key(respondent))
+    .bind(timestamp_micros(at))
+    .bind(page_after(page.after.as_ref()))
+    .bind(overfetch_limit(page.limit))
+    .fetch_all(pool)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    let items = rows.iter().map(rows::invitation).collect::<Result<Vec<_>>>()?;
+    Ok(Page::from_overfetched(items, page.limit, |invitation| invitation.id.to_string()))
+}
+
+/// See [`tenantry_core::Store::find_invitation_for`].
+pub(crate) async fn find_invitation_for(
+    pool: &SqlitePool,
+    platform: &PlatformScope,
+    respondent: &Respondent,
+    invitation_id: &InvitationId,
+) -> Result<Option<Invitation>> {
+    let operation = Operation::FindInvitationFor;
+    tracing::debug!(reason = platform.reason(), user_id = %respondent.user_id, %invitation_id, "finding an invitation addressed to a user");
+    let row = sqlx::query(&format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations \
+         WHERE (invitee_user_id = ?1 OR invitee_email_key = ?2) AND id = ?3"
+    ))
+    .bind(respondent.user_id.to_string())
+    .bind(respondent_email_key(respondent))
+    .bind(invitation_id.to_string())
+    .fetch_optional(pool)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    row.as_ref().map(rows::invitation).transpose()
+}

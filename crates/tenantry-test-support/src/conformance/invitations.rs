@@ -1,0 +1,467 @@
+//! Conformance cases for invitations: creating, listing and reading them in
+//! a tenant's scope, the invitee's cross-tenant reads, accepting (which
+//! grants through the membership rules, in one revision), declining,
+//! revoking, expiry, and what the schema itself refuses.
+
+use std::sync::Arc;
+
+use tenantry_core::relationship::membership_relationship;
+use tenantry_core::{
+    Invitation, InvitationAnswer, InvitationId, InvitationLifetime, InvitationStatus, Invitee, NewInvitation,
+    Respondent,
+};
+
+use super::*;
+
+fn new_invitation(resource: MembershipResource, role: Role, invitee: Invitee, by: &User) -> NewInvitation {
+    NewInvitation::new(resource, role, invitee, by.id.clone(), InvitationLifetime::default_lifetime())
+        .unwrap()
+}
+
+fn respondent(user: &User) -> Respondent {
+    Respondent { user_id: user.id.clone(), verified_email: None }
+}
+
+fn accept() -> InvitationAnswer {
+    InvitationAnswer::Accept
+}
+
+/// Every pending invitation addressed to `respondent`, page by page.
+async fn pending_for(backend: &TestBackend, respondent: &Respondent, limit: u32) -> Vec<Invitation> {
+    let mut listed = Vec::new();
+    let mut after: Option<InvitationId> = None;
+    for _ in 0..100 {
+        let request = PageRequest { limit: PageLimit::new(limit).unwrap(), after };
+        let page = backend
+            .store
+            .pending_invitations_for(&PlatformScope::invitee(), respondent, tenantry_core::now(), request)
+            .await
+            .unwrap();
+        assert!(page.items.len() <= limit as usize);
+        listed.extend(page.items);
+        match page.next_cursor {
+            Some(cursor) => after = Some(cursor.parse().unwrap()),
+            None => return listed,
+        }
+    }
+    panic!("pagination does not end");
+}
+
+/// Makes the invitation's expiry pass, as the owner, in each backend's
+/// representation (SQLite stores microseconds, PostgreSQL a timestamptz).
+async fn expire(backend: &TestBackend, invitation: &Invitation) {
+    let past = match backend.name {
+        "sqlite" => "1".to_owned(),
+        _ => "now() - interval '1 day'".to_owned(),
+    };
+    let sql = format!(
+        "UPDATE invitations SET expires_at = {past} WHERE tenant_id = {} AND id = {}",
+        sql_literal(&invitation.tenant_id),
+        sql_literal(&invitation.id)
+    );
+    assert_eq!(raw_ok(backend, &sql).await, 1);
+}
+
+/// Invitations are made without asking whether the invited user id
+/// exists, read and listed (by id, in pages) in their tenant's scope only,
+/// and refused for a workspace the tenant does not have.
+pub async fn invitations_are_created_listed_and_read_in_their_tenant(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let acme = create_tenant(backend, "acme").await;
+    let globex = create_tenant(backend, "globex").await;
+    let team = create_workspace(backend, &acme.scope, "team", None).await;
+    let store = &backend.store;
+
+    let nobody = UserId::generate();
+    let for_nobody = new_invitation(
+        MembershipResource::Workspace(team.id.clone()),
+        Role::Editor,
+        Invitee::User(nobody.clone()),
+        &alice,
+    );
+    let made = store.create_invitation(&acme.scope, for_nobody).await.unwrap();
+    assert_eq!(made.tenant_id, acme.tenant.id);
+    assert_eq!(made.status, InvitationStatus::Pending);
+    assert_eq!(made.answered_at, None);
+    assert_eq!(made.expires_at, made.created_at + chrono::Duration::days(7));
+    assert_eq!(store.get_invitation(&acme.scope, &made.id).await.unwrap(), made);
+
+    let by_email = new_invitation(
+        MembershipResource::Tenant,
+        Role::Member,
+        Invitee::Email(Email::parse("Ada@Example.com").unwrap()),
+        &alice,
+    );
+    let by_email = store.create_invitation(&acme.scope, by_email).await.unwrap();
+    assert_eq!(store.get_invitation(&acme.scope, &by_email.id).await.unwrap(), by_email);
+    for _ in 0..3 {
+        let invitation = new_invitation(
+            MembershipResource::Tenant,
+            Role::Member,
+            Invitee::User(UserId::generate()),
+            &alice,
+        );
+        store.create_invitation(&acme.scope, invitation).await.unwrap();
+    }
+
+    // Pages of two: every invitation once, in id order.
+    let mut listed: Vec<Invitation> = Vec::new();
+    let mut after = None;
+    loop {
+        let request = PageRequest { limit: PageLimit::new(2).unwrap(), after };
+        let page = store.list_invitations(&acme.scope, request).await.unwrap();
+        listed.extend(page.items);
+        match page.next_cursor {
+            Some(cursor) => after = Some(cursor.parse::<InvitationId>().unwrap()),
+            None => break,
+        }
+    }
+    assert_eq!(listed.len(), 5);
+    assert!(listed.windows(2).all(|pair| pair[0].id < pair[1].id), "ordered by id");
+    assert!(listed.contains(&made) && listed.contains(&by_email));
+
+    // Another tenant's scope sees none of them.
+    expect_not_found(store.get_invitation(&globex.scope, &made.id).await, "invitation");
+    assert!(store.list_invitations(&globex.scope, PageRequest::first()).await.unwrap().items.is_empty());
+    expect_not_found(
+        store.revoke_invitation(&globex.scope, &made.id, tenantry_core::now()).await,
+        "invitation",
+    );
+
+    // A resource the tenant does not have is not found; nothing is stored.
+    let elsewhere = new_invitation(
+        MembershipResource::Workspace(globex.root.id.clone()),
+        Role::Member,
+        Invitee::User(alice.id.clone()),
+        &alice,
+    );
+    expect_not_found(store.create_invitation(&acme.scope, elsewhere).await, "workspace");
+    assert_eq!(count(backend, "invitations", &acme.tenant.id).await, 5);
+    assert_eq!(count(backend, "invitations", &globex.tenant.id).await, 0);
+}
+
+/// Accepting makes the invitee a tenant member and grants the invited
+/// role, both in one new revision, and records the answer; the invitation
+/// cannot be answered again and leaves the invitee's pending list.
+pub async fn accepting_an_invitation_grants_its_role_in_one_revision(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let bob = create_user(backend, "bob").await;
+    let acme = create_tenant(backend, "acme").await;
+    let globex = create_tenant(backend, "globex").await;
+    let team = create_workspace(backend, &acme.scope, "team", None).await;
+    let store = &backend.store;
+    let workspace = MembershipResource::Workspace(team.id.clone());
+
+    let invitation = new_invitation(workspace.clone(), Role::Editor, Invitee::User(bob.id.clone()), &alice);
+    let invitation = store.create_invitation(&acme.scope, invitation).await.unwrap();
+    let other =
+        new_invitation(MembershipResource::Tenant, Role::Admin, Invitee::User(bob.id.clone()), &alice);
+    let other = store.create_invitation(&globex.scope, other).await.unwrap();
+    let bob_answers = respondent(&bob);
+
+    // The invitee's cross-tenant reads: both tenants' invitations, in pages.
+    let pending = pending_for(backend, &bob_answers, 1).await;
+    let mut expected = vec![invitation.clone(), other.clone()];
+    expected.sort_by(|left, right| left.id.cmp(&right.id));
+    assert_eq!(pending, expected);
+    assert!(pending_for(backend, &respondent(&alice), 10).await.is_empty());
+    let found = store.find_invitation_for(&PlatformScope::invitee(), &bob_answers, &invitation.id).await;
+    assert_eq!(found.unwrap(), Some(invitation.clone()));
+    let not_alices = store
+        .find_invitation_for(&PlatformScope::invitee(), &respondent(&alice), &invitation.id)
+        .await
+        .unwrap();
+    assert_eq!(not_alices, None);
+
+    let partition = tenant_partition(&acme.scope);
+    let before = revision_of(backend, &partition).await;
+    let at = tenantry_core::now();
+    let accepted =
+        store.answer_invitation(&acme.scope, &invitation.id, &bob_answers, accept(), at).await.unwrap();
+    assert_eq!((accepted.status, accepted.answered_at), (InvitationStatus::Accepted, Some(at)));
+    assert_eq!(store.get_invitation(&acme.scope, &invitation.id).await.unwrap(), accepted);
+    assert_eq!(revision_of(backend, &partition).await, before.next(), "one revision for both roles");
+    let (_, state) = partition_state(backend, &partition).await;
+    for granted in [
+        membership(&MembershipResource::Tenant, Member::User(bob.id.clone()), Role::Member),
+        membership(&workspace, Member::User(bob.id.clone()), Role::Editor),
+    ] {
+        let granted = membership_relationship(&acme.tenant.id, &granted);
+        assert!(state.contains_key(&granted.to_string()), "{granted} was not written");
+    }
+
+    for answer in [InvitationAnswer::Accept, InvitationAnswer::Decline] {
+        expect_conflict(
+            store
+                .answer_invitation(&acme.scope, &invitation.id, &bob_answers, answer, tenantry_core::now())
+                .await,
+            ConflictCode::InvitationNotPending,
+        );
+    }
+    expect_conflict(
+        store.revoke_invitation(&acme.scope, &invitation.id, tenantry_core::now()).await,
+        ConflictCode::InvitationNotPending,
+    );
+    assert_eq!(pending_for(backend, &bob_answers, 10).await, vec![other.clone()]);
+
+    // A member of the tenant invited again keeps their tenant role: only
+    // the invited one is written.
+    let again = new_invitation(
+        MembershipResource::Group(create_group(backend, &acme.scope, "ops", Some(&alice.id)).await.id),
+        Role::Member,
+        Invitee::User(bob.id.clone()),
+        &alice,
+    );
+    let again = store.create_invitation(&acme.scope, again).await.unwrap();
+    store
+        .answer_invitation(&acme.scope, &again.id, &bob_answers, accept(), tenantry_core::now())
+        .await
+        .unwrap();
+    let tenant_roles = list_memberships_of(backend, &acme.scope, &MembershipResource::Tenant).await;
+    assert!(tenant_roles.contains(&(Member::User(bob.id.clone()), Role::Member)));
+}
+
+async fn list_memberships_of(
+    backend: &TestBackend,
+    scope: &TenantScope,
+    resource: &MembershipResource,
+) -> Vec<(Member, Role)> {
+    let page = backend.store.list_memberships(scope, resource, PageRequest::first()).await.unwrap();
+    page.items.iter().map(|membership| (membership.member().clone(), membership.role())).collect()
+}
+
+/// Declined, revoked and expired invitations grant nothing and cannot be
+/// accepted, each with its own conflict; only pending ones are revoked,
+/// and expired ones leave the invitee's list.
+pub async fn declined_revoked_and_expired_invitations_grant_nothing(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let bob = create_user(backend, "bob").await;
+    let acme = create_tenant(backend, "acme").await;
+    let store = &backend.store;
+    let bob_answers = respondent(&bob);
+    let invite =
+        || new_invitation(MembershipResource::Tenant, Role::Admin, Invitee::User(bob.id.clone()), &alice);
+    let partition = tenant_partition(&acme.scope);
+    let before = revision_of(backend, &partition).await;
+
+    let declined = store.create_invitation(&acme.scope, invite()).await.unwrap();
+    let at = tenantry_core::now();
+    let answered =
+        store.answer_invitation(&acme.scope, &declined.id, &bob_answers, InvitationAnswer::Decline, at).await;
+    assert_eq!(answered.unwrap().status, InvitationStatus::Declined);
+    expect_conflict(
+        store
+            .answer_invitation(&acme.scope, &declined.id, &bob_answers, accept(), tenantry_core::now())
+            .await,
+        ConflictCode::InvitationNotPending,
+    );
+
+    let revoked = store.create_invitation(&acme.scope, invite()).await.unwrap();
+    let revoked = store.revoke_invitation(&acme.scope, &revoked.id, tenantry_core::now()).await.unwrap();
+    assert_eq!(revoked.status, InvitationStatus::Revoked);
+    assert_eq!(store.get_invitation(&acme.scope, &revoked.id).await.unwrap(), revoked);
+    expect_conflict(
+        store.revoke_invitation(&acme.scope, &revoked.id, tenantry_core::now()).await,
+        ConflictCode::InvitationNotPending,
+    );
+    expect_conflict(
+        store.answer_invitation(&acme.scope, &revoked.id, &bob_answers, accept(), tenantry_core::now()).await,
+        ConflictCode::InvitationNotPending,
+    );
+
+    let expired = store.create_invitation(&acme.scope, invite()).await.unwrap();
+    assert_eq!(pending_for(backend, &bob_answers, 10).await, vec![expired.clone()]);
+    expire(backend, &expired).await;
+    let now = tenantry_core::now();
+    assert_eq!(
+        store.get_invitation(&acme.scope, &expired.id).await.unwrap().status_at(now),
+        InvitationStatus::Expired
+    );
+    assert!(pending_for(backend, &bob_answers, 10).await.is_empty(), "expired invitations are not pending");
+    expect_conflict(
+        store.answer_invitation(&acme.scope, &expired.id, &bob_answers, accept(), now).await,
+        ConflictCode::InvitationExpired,
+    );
+    expect_conflict(
+        store.revoke_invitation(&acme.scope, &expired.id, now).await,
+        ConflictCode::InvitationExpired,
+    );
+
+    assert_eq!(revision_of(backend, &partition).await, before, "nothing was granted");
+    assert!(list_memberships_of(backend, &acme.scope, &MembershipResource::Tenant).await.is_empty());
+}
+
+/// An invitation is answered only by its invitee: by user id, or by
+/// whoever shows the invited address verified (compared without case). To
+/// anyone else it does not exist.
+pub async fn invitations_are_answered_only_by_their_invitee(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let ada = create_user(backend, "ada").await;
+    let mallory = create_user(backend, "mallory").await;
+    let acme = create_tenant(backend, "acme").await;
+    let store = &backend.store;
+    let address = Email::parse("ada@example.com").unwrap();
+
+    let by_id =
+        new_invitation(MembershipResource::Tenant, Role::Member, Invitee::User(ada.id.clone()), &alice);
+    let by_id = store.create_invitation(&acme.scope, by_id).await.unwrap();
+    let by_email =
+        new_invitation(MembershipResource::Tenant, Role::Member, Invitee::Email(address.clone()), &alice);
+    let by_email = store.create_invitation(&acme.scope, by_email).await.unwrap();
+
+    let unverified = respondent(&mallory);
+    let verified_mallory = Respondent {
+        user_id: mallory.id.clone(),
+        verified_email: Some(Email::parse("ADA@example.COM").unwrap()),
+    };
+    for invitation in [&by_id, &by_email] {
+        expect_not_found(
+            store
+                .answer_invitation(&acme.scope, &invitation.id, &unverified, accept(), tenantry_core::now())
+                .await,
+            "invitation",
+        );
+    }
+    assert!(pending_for(backend, &unverified, 10).await.is_empty());
+    assert_eq!(pending_for(backend, &respondent(&ada), 10).await, vec![by_id.clone()]);
+    // Whoever the issuer vouches for the address is the invitee, under any case.
+    assert_eq!(pending_for(backend, &verified_mallory, 10).await, vec![by_email.clone()]);
+    let found = store.find_invitation_for(&PlatformScope::invitee(), &verified_mallory, &by_email.id).await;
+    assert_eq!(found.unwrap(), Some(by_email.clone()));
+    let accepted = store
+        .answer_invitation(&acme.scope, &by_email.id, &verified_mallory, accept(), tenantry_core::now())
+        .await
+        .unwrap();
+    assert_eq!(accepted.status, InvitationStatus::Accepted);
+    assert_eq!(
+        list_memberships_of(backend, &acme.scope, &MembershipResource::Tenant).await,
+        vec![(Member::User(mallory.id.clone()), Role::Member)]
+    );
+    assert_eq!(store.get_invitation(&acme.scope, &by_id.id).await.unwrap(), by_id, "untouched");
+}
+
+/// The schema keeps invitations in their tenant: `tenant_id` cannot
+/// change, a workspace of another tenant cannot be referenced, deleting
+/// the workspace or group deletes its invitations, and deleting the tenant
+/// deletes them all.
+pub async fn database_guards_the_invitations_table(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let acme = create_tenant(backend, "acme").await;
+    let globex = create_tenant(backend, "globex").await;
+    let team = create_workspace(backend, &acme.scope, "team", None).await;
+    let ops = create_group(backend, &acme.scope, "ops", None).await;
+    let store = &backend.store;
+    let invite = |resource| new_invitation(resource, Role::Member, Invitee::User(UserId::generate()), &alice);
+    let on_team = store
+        .create_invitation(&acme.scope, invite(MembershipResource::Workspace(team.id.clone())))
+        .await
+        .unwrap();
+    let on_ops = store
+        .create_invitation(&acme.scope, invite(MembershipResource::Group(ops.id.clone())))
+        .await
+        .unwrap();
+    let on_tenant = store.create_invitation(&acme.scope, invite(MembershipResource::Tenant)).await.unwrap();
+    let where_on_tenant =
+        format!("WHERE tenant_id = {} AND id = {}", sql_literal(&acme.tenant.id), sql_literal(&on_tenant.id));
+
+    // Positive control: another column changes; then tenant_id does not.
+    assert_eq!(raw_ok(backend, &format!("UPDATE invitations SET role = 'admin' {where_on_tenant}")).await, 1);
+    let steal =
+        format!("UPDATE invitations SET tenant_id = {} {where_on_tenant}", sql_literal(&globex.tenant.id));
+    expect_trigger_refusal(raw(backend, &steal).await);
+    assert_eq!(count(backend, "invitations", &globex.tenant.id).await, 0);
+
+    // A workspace reference is (tenant_id, workspace_id): acme's invitation
+    // cannot point at globex's root; its own workspace is fine.
+    let point = |workspace_id: &WorkspaceId| {
+        format!(
+            "UPDATE invitations SET resource_type = 'workspace', workspace_id = {} {where_on_tenant}",
+            sql_literal(workspace_id)
+        )
+    };
+    expect_violation(
+        backend,
+        raw(backend, &point(&globex.root.id)).await,
+        Violation::ForeignKey,
+        Some("invitations_workspace_fkey"),
+    );
+    assert_eq!(raw_ok(backend, &point(&acme.root.id)).await, 1);
+    // The checks: a workspace invitation names its workspace, and an
+    // invitee is a user id or an address, not both.
+    let no_workspace = format!("UPDATE invitations SET workspace_id = NULL {where_on_tenant}");
+    expect_violation(
+        backend,
+        raw(backend, &no_workspace).await,
+        Violation::Check,
+        Some("invitations_resource_check"),
+    );
+    let both = format!(
+        "UPDATE invitations SET invitee_email = 'a@b.c', invitee_email_key = 'a@b.c' {where_on_tenant}"
+    );
+    expect_violation(backend, raw(backend, &both).await, Violation::Check, Some("invitations_invitee_check"));
+    let expired_status =
+        format!("UPDATE invitations SET status = 'expired', answered_at = created_at {where_on_tenant}");
+    expect_violation(
+        backend,
+        raw(backend, &expired_status).await,
+        Violation::Check,
+        Some("invitations_status_check"),
+    );
+
+    store.delete_workspace(&acme.scope, &team.id).await.unwrap();
+    expect_not_found(store.get_invitation(&acme.scope, &on_team.id).await, "invitation");
+    store.delete_group(&acme.scope, &ops.id).await.unwrap();
+    expect_not_found(store.get_invitation(&acme.scope, &on_ops.id).await, "invitation");
+    assert_eq!(count(backend, "invitations", &acme.tenant.id).await, 1);
+
+    store.delete_tenant(&platform(), &acme.tenant.id).await.unwrap();
+    assert_eq!(count(backend, "invitations", &acme.tenant.id).await, 0);
+}
+
+/// An accept racing a revocation, and two accepts racing each other: one
+/// wins, the other is refused as no longer pending, and what is stored
+/// agrees with the winner (roles exactly when it was accepted).
+pub async fn concurrent_answers_to_one_invitation_let_exactly_one_win(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let bob = create_user(backend, "bob").await;
+    let acme = create_tenant(backend, "acme").await;
+    let bob_answers = respondent(&bob);
+    for round in 0..4 {
+        let team = create_workspace(backend, &acme.scope, &format!("team-{round}"), None).await;
+        let on_team = MembershipResource::Workspace(team.id.clone());
+        let invitation = new_invitation(on_team.clone(), Role::Editor, Invitee::User(bob.id.clone()), &alice);
+        let invitation = backend.store.create_invitation(&acme.scope, invitation).await.unwrap();
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let mut tasks = JoinSet::new();
+        for racer in 0..2 {
+            let (store, scope, invitation_id, respondent) =
+                (backend.store.clone(), acme.scope.clone(), invitation.id.clone(), bob_answers.clone());
+            let barrier = Arc::clone(&barrier);
+            // Even rounds race two accepts; odd rounds an accept and a revocation.
+            let revokes = round % 2 == 1 && racer == 1;
+            tasks.spawn(async move {
+                barrier.wait().await;
+                let at = tenantry_core::now();
+                if revokes {
+                    store.revoke_invitation(&scope, &invitation_id, at).await
+                } else {
+                    store
+                        .answer_invitation(&scope, &invitation_id, &respondent, InvitationAnswer::Accept, at)
+                        .await
+                }
+            });
+        }
+        let outcomes = tasks.join_all().await;
+        let winners: Vec<&Invitation> = outcomes.iter().filter_map(|outcome| outcome.as_ref().ok()).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {outcomes:?}");
+        let winner_status = winners[0].status;
+        for outcome in outcomes.into_iter().filter(Result::is_err) {
+            expect_conflict(outcome, ConflictCode::InvitationNotPending);
+        }
+        let stored = backend.store.get_invitation(&acme.scope, &invitation.id).await.unwrap();
+        assert_eq!(stored.status, winner_status, "round {round}");
+        let roles = list_memberships_of(backend, &acme.scope, &on_team).await;
+        let bob_is_editor = roles.contains(&(Member::User(bob.id.clone()), Role::Editor));
+        assert_eq!(bob_is_editor, winner_status == InvitationStatus::Accepted, "round {round}: {roles:?}");
+    }
+}
