@@ -226,7 +226,9 @@ impl Objects {
 /// Reads take `&self` and the index is `Send + Sync`, so callers share it
 /// behind a read-write lock; writes (`touch`, `delete`, `apply`,
 /// `remove_expired`) take `&mut self` and cost a few hash probes and a binary
-/// search each.
+/// search each. The index also keeps the results of recent lookups that
+/// filled more than one page (behind its own small lock), and every write
+/// forgets them; see [`Index::set_lookup_cache_capacity`].
 #[derive(Debug, Default)]
 pub struct Index {
     types: Names,

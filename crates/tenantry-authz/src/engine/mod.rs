@@ -31,10 +31,15 @@
 //!   it stops when the resource's node is proven. Only if it is not, and
 //!   the explored nodes include an exclusion, does it solve the graph
 //!   exactly, stratum by stratum.
+//!   Before exploring, it refuses a subject that no live relationship
+//!   allowed by the schema names: such a subject is in no set at all (the
+//!   fast negative path, one reverse-index read).
 //! * `lookup_resources` walks the reverse index from the subject to every
 //!   node that could hold it, then solves that graph.
 //! * `lookup_subjects` explores forward from the resource and solves with
 //!   sets of candidate subjects (bit sets) instead of booleans.
+//! * A lookup whose results fill more than one page leaves them, sorted, in
+//!   the index (`crate::lookup_cache`), so later pages are binary searches.
 
 mod expand;
 mod explain;
@@ -313,7 +318,8 @@ impl<'a> Engine<'a> {
     /// [`EvalError::TooComplex`], and so does every later one: the budget
     /// bounds the CPU one request can spend, whatever the data's shape.
     /// Without it the engine is unbounded. [`Self::expand`] is not counted:
-    /// it reads one object's relationships and walks no graph.
+    /// it reads one object's relationships and walks no graph. A lookup
+    /// page cut out of results the index kept costs one step.
     #[must_use]
     pub fn with_budget(mut self, steps: u64) -> Self {
         self.budget = steps;
