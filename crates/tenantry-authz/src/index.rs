@@ -12,9 +12,10 @@
 //! lookups. Neither question scans.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::hash::IntMap;
+use crate::lookup_cache::{LookupCache, LookupQuestion};
 use crate::model::{ObjectRef, Relationship, SubjectRef};
 
 /// Stands for "no relation" in the low half of a subject key.
@@ -225,7 +226,9 @@ impl Objects {
 /// Reads take `&self` and the index is `Send + Sync`, so callers share it
 /// behind a read-write lock; writes (`touch`, `delete`, `apply`,
 /// `remove_expired`) take `&mut self` and cost a few hash probes and a binary
-/// search each.
+/// search each. The index also keeps the results of recent lookups that
+/// filled more than one page (behind its own small lock), and every write
+/// forgets them; see [`Index::set_lookup_cache_capacity`].
 #[derive(Debug, Default)]
 pub struct Index {
     types: Names,
@@ -239,6 +242,9 @@ pub struct Index {
     /// relationship, so that `remove_expired` touches only what expired.
     expiring: BTreeSet<(i64, u64, u64)>,
     len: usize,
+    /// The result sets of recent lookups, emptied by every write (see
+    /// [`crate::lookup_cache`]). A lock because reads share the index.
+    lookup_cache: Mutex<LookupCache>,
 }
 
 impl Index {
@@ -263,6 +269,7 @@ impl Index {
     ///
     /// An expiry of `i64::MAX` is the same as none.
     pub fn touch(&mut self, relationship: &Relationship) -> Result<bool, IndexError> {
+        self.forget_lookups();
         let resource = relationship.resource();
         let subject = relationship.subject();
         let resource_type = self.types.intern(resource.object_type(), "types")?;
@@ -356,6 +363,7 @@ impl Index {
     }
 
     fn delete_keys(&mut self, resource_key: u64, subject_key: u64) -> bool {
+        self.forget_lookups();
         let Some(subjects) = self.forward.get_mut(&resource_key) else {
             return false;
         };
@@ -416,6 +424,49 @@ impl Index {
             removed += 1;
         }
         removed
+    }
+
+    /// Keeps the complete results of at most `entries` recent lookups (8
+    /// unless set), so that a client paging through a large lookup pays for
+    /// one evaluation, not one per page; 0 keeps none. Only results larger
+    /// than one page are kept, and at most 262,144 results in all (2 MB).
+    /// Every write to the index forgets them.
+    pub fn set_lookup_cache_capacity(&mut self, entries: usize) {
+        self.lookup_cache.get_mut().unwrap_or_else(PoisonError::into_inner).set_capacity(entries);
+    }
+
+    /// Forgets the kept lookup results: the index is about to change.
+    fn forget_lookups(&mut self) {
+        self.lookup_cache.get_mut().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
+    /// The kept results of `question` under `schema`, if they were computed
+    /// at an instant that gives the same answer as `now`: no relationship
+    /// expires between the two. The index has not changed since (writes
+    /// forget every result), so the same relationships are live.
+    pub(crate) fn cached_lookup(
+        &self,
+        schema: u64,
+        question: LookupQuestion,
+        now: i64,
+    ) -> Option<Arc<[u64]>> {
+        let usable = |computed_at: i64| {
+            let (earlier, later) = if computed_at <= now { (computed_at, now) } else { (now, computed_at) };
+            // A relationship changes state between the two instants if it
+            // expires in `earlier + 1 ..= later`.
+            earlier.checked_add(1).is_none_or(|from| {
+                self.expiring
+                    .range((from, 0, 0)..)
+                    .next()
+                    .is_none_or(|&(expires_at, _, _)| expires_at > later)
+            })
+        };
+        self.lookup_cache.lock().unwrap_or_else(PoisonError::into_inner).get(schema, question, usable)
+    }
+
+    /// Keeps the results of `question` under `schema`, computed at `now`.
+    pub(crate) fn keep_lookup(&self, schema: u64, question: LookupQuestion, now: i64, results: Arc<[u64]>) {
+        self.lookup_cache.lock().unwrap_or_else(PoisonError::into_inner).put(schema, question, now, results);
     }
 
     /// Every relationship, in no particular order, for export and for

@@ -77,6 +77,7 @@ mod default_schema;
 mod engine;
 mod hash;
 mod index;
+mod lookup_cache;
 mod model;
 mod schema;
 

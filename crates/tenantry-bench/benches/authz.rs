@@ -108,7 +108,7 @@ use cap::Cap;
 use casbin::{CoreApi, DefaultModel, DefaultRoleManager, Enforcer, MemoryAdapter, MgmtApi};
 use parking_lot::RwLock;
 use tenantry_authz::{DEFAULT_SCHEMA, Engine, ObjectRef, Relationship, Schema, SubjectRef};
-use tenantry_bench::authz_data::{self, Dataset, Question, Random};
+use tenantry_bench::authz_data::{self, Dataset, Question, Random, TENANTS};
 use tenantry_bench::timing::{Samples, measure_build, per_second, report, report_per_second, report_ratio};
 
 #[global_allocator]
@@ -229,6 +229,8 @@ struct Asked {
     tenantry: (ObjectRef, &'static str, SubjectRef),
     /// `(sub, dom, obj, act)`.
     casbin: [String; 4],
+    /// The workspace's tenant number.
+    tenant: usize,
 }
 
 impl Asked {
@@ -242,6 +244,7 @@ impl Asked {
                 subject.parse().expect("valid subject"),
             ),
             casbin: [subject, question.tenant(), resource, question.permission.to_owned()],
+            tenant: question.tenant,
         }
     }
 }
@@ -249,13 +252,29 @@ impl Asked {
 /// The two engines, each behind one function answering an [`Asked`].
 struct Engines<'a> {
     tenantry: Engine<'a>,
+    /// Bound to each tenant's own index, as tenantry-core keeps them.
+    tenantry_per_tenant: Vec<Engine<'a>>,
     casbin: Enforcer,
 }
 
+/// Which of tenantry's indexes a comparison asks.
+#[derive(Debug, Clone, Copy)]
+enum TenantryIndex {
+    /// One index of every tenant's relationships.
+    PlatformWide,
+    /// The workspace's tenant's own index (its relationships and the
+    /// platform's), as casbin is handed the tenant as its domain.
+    TenantOwn,
+}
+
 impl Engines<'_> {
-    fn tenantry(&self, asked: &Asked) -> bool {
+    fn tenantry(&self, asked: &Asked, tenantry_index: TenantryIndex) -> bool {
         let (resource, permission, subject) = &asked.tenantry;
-        self.tenantry.check(resource, permission, subject).expect("a question the schema defines")
+        let engine = match tenantry_index {
+            TenantryIndex::PlatformWide => &self.tenantry,
+            TenantryIndex::TenantOwn => &self.tenantry_per_tenant[asked.tenant],
+        };
+        engine.check(resource, permission, subject).expect("a question the schema defines")
     }
 
     fn casbin(&self, asked: &Asked) -> bool {
@@ -268,7 +287,7 @@ impl Engines<'_> {
     /// Latency of single checks interleaved, alternating which engine goes
     /// first; then throughput in the order tenantry, casbin, casbin,
     /// tenantry. Every answer of both is compared.
-    fn compare(&self, name: &str, questions: &[Question]) {
+    fn compare(&self, name: &str, questions: &[Question], tenantry_index: TenantryIndex) {
         let asked: Vec<Asked> = questions.iter().map(Asked::new).collect();
         let mut tenantry = Samples::with_capacity(asked.len());
         let mut casbin = Samples::with_capacity(asked.len());
@@ -277,19 +296,19 @@ impl Engines<'_> {
             // Alternate which engine goes first, so that neither always runs
             // on a cache the other has just warmed.
             let (tenantry_answer, casbin_answer) = if number % 2 == 0 {
-                let tenantry_answer = timed(&mut tenantry, || self.tenantry(question));
+                let tenantry_answer = timed(&mut tenantry, || self.tenantry(question, tenantry_index));
                 (tenantry_answer, timed(&mut casbin, || self.casbin(question)))
             } else {
                 let casbin_answer = timed(&mut casbin, || self.casbin(question));
-                (timed(&mut tenantry, || self.tenantry(question)), casbin_answer)
+                (timed(&mut tenantry, || self.tenantry(question, tenantry_index)), casbin_answer)
             };
             allowed += usize::from(tenantry_answer);
             mismatches += usize::from(tenantry_answer != casbin_answer);
         }
-        let tenantry_rate_first = per_second(&asked, 1, |question| self.tenantry(question));
+        let tenantry_rate_first = per_second(&asked, 1, |question| self.tenantry(question, tenantry_index));
         let casbin_rate_first = per_second(&asked, 1, |question| self.casbin(question));
         let casbin_rate_second = per_second(&asked, 1, |question| self.casbin(question));
-        let tenantry_rate_second = per_second(&asked, 1, |question| self.tenantry(question));
+        let tenantry_rate_second = per_second(&asked, 1, |question| self.tenantry(question, tenantry_index));
         let tenantry_rate = harmonic_mean([tenantry_rate_first, tenantry_rate_second]);
         let casbin_rate = harmonic_mean([casbin_rate_first, casbin_rate_second]);
 
@@ -349,19 +368,42 @@ fn main() {
         casbin.bytes as f64 / tenantry.bytes as f64
     );
     println!();
-    let engines = Engines { tenantry: Engine::new(&schema, index, 0), casbin: enforcer };
+    let tenant_indexes: Vec<_> = (0..TENANTS).map(|tenant| dataset.tenant_index(tenant)).collect();
+    let engines = Engines {
+        tenantry: Engine::new(&schema, index, 0),
+        tenantry_per_tenant: tenant_indexes.iter().map(|index| Engine::new(&schema, index, 0)).collect(),
+        casbin: enforcer,
+    };
 
     engines.compare(
         "direct: the permission of a role held on the workspace itself",
         &dataset.direct_roles(&mut random, 100_000),
+        TenantryIndex::PlatformWide,
     );
     let deep = dataset.deepest(&mut random, 20_000, "edit");
-    engines.compare("deep inherited: edit, 8 levels down, through 3 nested groups", &deep);
+    engines.compare(
+        "deep inherited: edit, 8 levels down, through 3 nested groups",
+        &deep,
+        TenantryIndex::PlatformWide,
+    );
     engines.compare(
         "deep denied: manage, 8 levels down, same user",
         &dataset.deepest(&mut random, 20_000, "manage"),
+        TenantryIndex::PlatformWide,
     );
     let strangers: Vec<Question> =
         deep.iter().map(|question| Question { permission: "view", ..question.asked_by_stranger() }).collect();
-    engines.compare("deep denied: view, asked by a user of another tenant", &strangers);
+    engines.compare(
+        "deep denied: view, asked by a user of another tenant",
+        &strangers,
+        TenantryIndex::PlatformWide,
+    );
+    // The same questions, tenantry asking the tenant's own index (issue 7):
+    // the user of another tenant is not in it, and the check answers no at
+    // once, as casbin finds no node for the user in the tenant's domain.
+    engines.compare(
+        "deep denied: view, another tenant's user, tenant's own index",
+        &strangers,
+        TenantryIndex::TenantOwn,
+    );
 }

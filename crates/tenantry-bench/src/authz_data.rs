@@ -251,6 +251,17 @@ impl Dataset {
         index
     }
 
+    /// One tenant's index as tenantry-core builds it: the tenant's
+    /// relationships and the platform's, mirrored into it. A user of
+    /// another tenant is not in it.
+    pub fn tenant_index(&self, tenant: usize) -> Index {
+        let mut index = Index::new();
+        for text in self.platform.iter().chain(&self.tenants[tenant].relationships) {
+            index.touch(&text.parse().expect("valid relationship")).expect("room in the index");
+        }
+        index
+    }
+
     /// Every tenant's data, in tenant number order.
     pub fn tenants(&self) -> &[TenantData] {
         &self.tenants

@@ -31,10 +31,15 @@
 //!   it stops when the resource's node is proven. Only if it is not, and
 //!   the explored nodes include an exclusion, does it solve the graph
 //!   exactly, stratum by stratum.
+//!   Before exploring, it refuses a subject that no live relationship
+//!   allowed by the schema names: such a subject is in no set at all (the
+//!   fast negative path, one reverse-index read).
 //! * `lookup_resources` walks the reverse index from the subject to every
 //!   node that could hold it, then solves that graph.
 //! * `lookup_subjects` explores forward from the resource and solves with
 //!   sets of candidate subjects (bit sets) instead of booleans.
+//! * A lookup whose results fill more than one page leaves them, sorted, in
+//!   the index (`crate::lookup_cache`), so later pages are binary searches.
 
 mod expand;
 mod explain;
@@ -42,12 +47,14 @@ mod solver;
 
 use std::cell::Cell;
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 
 pub use expand::{Expansion, ExpansionNode};
 pub use explain::{Explanation, Link, Reason, Step, StepId};
 
 use crate::hash::IntMap;
 use crate::index::{Index, NO_RELATION, pack, pack_subject};
+use crate::lookup_cache::LookupQuestion;
 use crate::model::{ObjectRef, SubjectRef};
 use crate::schema::{ItemKind, LeafKind, Schema};
 
@@ -97,9 +104,12 @@ pub struct CheckRequest {
 }
 
 /// Where a page of lookup results starts: after the id it holds. Cursors
-/// are plain ids, so a page stays correct when the index changes between
-/// requests (it may then include or omit objects changed meanwhile, like any
-/// keyset pagination).
+/// are plain ids (a keyset position), so any text is a valid cursor and a
+/// page stays correct when the index changes between requests: the pages
+/// stay in ascending order without duplicates, and every object that has
+/// the permission throughout appears exactly once; one that lost it after
+/// its page was served is not taken back, and one that gained it appears
+/// only if its id sorts after the cursor.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Cursor(String);
 
@@ -308,7 +318,8 @@ impl<'a> Engine<'a> {
     /// [`EvalError::TooComplex`], and so does every later one: the budget
     /// bounds the CPU one request can spend, whatever the data's shape.
     /// Without it the engine is unbounded. [`Self::expand`] is not counted:
-    /// it reads one object's relationships and walks no graph.
+    /// it reads one object's relationships and walks no graph. A lookup
+    /// page cut out of results the index kept costs one step.
     #[must_use]
     pub fn with_budget(mut self, steps: u64) -> Self {
         self.budget = steps;
@@ -359,6 +370,9 @@ impl<'a> Engine<'a> {
         if let Some(answer) = self.check_directly(question) {
             return Ok(answer);
         }
+        if !self.holds_anything(question.subject_key)? {
+            return Ok(false);
+        }
         let answer = Solver::check(self, question.resource, question.item, question.subject_key).is_some();
         self.within_budget(answer)
     }
@@ -377,6 +391,9 @@ impl<'a> Engine<'a> {
         if !self.charge(1) {
             return Err(EvalError::TooComplex { budget: self.budget });
         }
+        if !self.holds_anything(question.subject_key)? {
+            return Ok(None);
+        }
         let proof = Solver::check(self, question.resource, question.item, question.subject_key);
         self.within_budget(())?;
         Ok(proof.map(|proof| proof.explanation()))
@@ -394,25 +411,45 @@ impl<'a> Engine<'a> {
     /// Every object of a type on which the subject has the permission, one
     /// page at a time in ascending id order. The result is complete: every
     /// such object appears on exactly one page.
+    ///
+    /// The first page evaluates the whole lookup (the order is by id, so no
+    /// page is known before all results are); when there is more than one
+    /// page, the index keeps the sorted results (see
+    /// [`Index::set_lookup_cache_capacity`]) and the later pages of the same
+    /// question are cut out of them by binary search, at one budget step
+    /// each, until the index changes.
     pub fn lookup_resources(&self, question: &LookupResources<'_>) -> Result<Page<ObjectRef>, EvalError> {
         let item = self.resolve_item(question.resource_type, question.permission)?;
         self.resolve_subject_names(question.subject)?;
         let Some(subject_key) = self.subject_key(question.subject) else {
             return Ok(Page { items: Vec::new(), next: None });
         };
-        let objects = self.within_budget(Solver::lookup_resources(self, item, subject_key))?;
-        let mut ids: Vec<&str> = objects.into_iter().map(|object| self.index.object_id(object)).collect();
-        ids.sort_unstable();
-        let page = paginate(&ids, question.after, question.limit);
+        let lookup = LookupQuestion::Resources { item, subject_key };
+        let results = self.sorted_results(lookup, question.limit, || {
+            let objects = self.within_budget(Solver::lookup_resources(self, item, subject_key))?;
+            let mut sorted: Vec<(&str, u64)> =
+                objects.into_iter().map(|object| (self.index.object_id(object), u64::from(object))).collect();
+            sorted.sort_unstable();
+            Ok(sorted.into_iter().map(|(_, object)| object).collect())
+        })?;
+        let page =
+            paginate(&results, question.after, question.limit, |object| self.index.object_id(object as u32));
         Ok(Page {
-            items: page.items.iter().map(|id| ObjectRef::trusted(question.resource_type, id)).collect(),
+            items: page
+                .items
+                .iter()
+                .map(|&object| {
+                    ObjectRef::trusted(question.resource_type, self.index.object_id(object as u32))
+                })
+                .collect(),
             next: page.next,
         })
     }
 
     /// Every subject of a type (or subject set of a type and relation) that
     /// has the permission on the resource, one page at a time in ascending
-    /// id order. Complete, like [`lookup_resources`](Self::lookup_resources).
+    /// id order. Complete, like [`lookup_resources`](Self::lookup_resources),
+    /// and paged the same way.
     pub fn lookup_subjects(&self, question: &LookupSubjects<'_>) -> Result<Page<SubjectRef>, EvalError> {
         let item = self.resolve_item(question.resource.object_type(), question.permission)?;
         let subject_definition = self.resolve_type(question.subject_type)?;
@@ -432,23 +469,41 @@ impl<'a> Engine<'a> {
                 None => return Ok(empty),
             },
         };
-        let target = Target { subject_type, subject_relation };
-        let subject_keys = self.within_budget(Solver::lookup_subjects(self, resource, item, target))?;
-        let mut subjects: Vec<(&str, u64)> = subject_keys
-            .into_iter()
-            .map(|subject_key| {
-                (self.index.object_id(crate::index::unpack_subject(subject_key).0), subject_key)
-            })
-            .collect();
-        subjects.sort_unstable();
-        let ids: Vec<&str> = subjects.iter().map(|(id, _)| *id).collect();
-        let page = paginate(&ids, question.after, question.limit);
-        let start = ids.len() - page.remaining;
-        let items = subjects[start..start + page.items.len()]
-            .iter()
-            .map(|&(_, subject_key)| self.index.subject_ref(subject_key))
-            .collect();
+        let subject_id = |subject_key: u64| self.index.object_id(crate::index::unpack_subject(subject_key).0);
+        let lookup = LookupQuestion::Subjects { resource, item, subject_type, subject_relation };
+        let results = self.sorted_results(lookup, question.limit, || {
+            let target = Target { subject_type, subject_relation };
+            let subject_keys = self.within_budget(Solver::lookup_subjects(self, resource, item, target))?;
+            let mut sorted: Vec<(&str, u64)> =
+                subject_keys.into_iter().map(|subject_key| (subject_id(subject_key), subject_key)).collect();
+            sorted.sort_unstable();
+            Ok(sorted.into_iter().map(|(_, subject_key)| subject_key).collect())
+        })?;
+        let page = paginate(&results, question.after, question.limit, subject_id);
+        let items = page.items.iter().map(|&subject_key| self.index.subject_ref(subject_key)).collect();
         Ok(Page { items, next: page.next })
+    }
+
+    /// The complete results of a lookup in ascending id order: kept ones if
+    /// the index has them for this question and instant (one budget step),
+    /// else `evaluate`'s, kept when they fill more than one page.
+    fn sorted_results(
+        &self,
+        lookup: LookupQuestion,
+        limit: NonZeroUsize,
+        evaluate: impl FnOnce() -> Result<Vec<u64>, EvalError>,
+    ) -> Result<Arc<[u64]>, EvalError> {
+        if let Some(results) = self.index.cached_lookup(self.schema.identity, lookup, self.now) {
+            if !self.charge(1) {
+                return Err(EvalError::TooComplex { budget: self.budget });
+            }
+            return Ok(results);
+        }
+        let results: Arc<[u64]> = evaluate()?.into();
+        if results.len() > limit.get() {
+            self.index.keep_lookup(self.schema.identity, lookup, self.now, results.clone());
+        }
+        Ok(results)
     }
 
     /// The expression of `permission` on `resource`, with the live subjects
@@ -532,6 +587,37 @@ impl<'a> Engine<'a> {
         if crate::index::plain_subjects_start(entries) == 0 { Some(false) } else { None }
     }
 
+    /// Whether the subject could hold anything at all: whether a live
+    /// relationship the schema allows names it. If none does, it holds
+    /// nothing anywhere, and a check can answer no without walking: every
+    /// set the schema computes is made of the subjects relationships name
+    /// (a relation's own, its subject sets', unions, intersections and
+    /// exclusions of those), so a subject no relationship grants is in none.
+    /// This is the engine's fast negative path: a user of another tenant is
+    /// named in no relationship of this tenant's index (or is unknown to
+    /// it, answered even earlier), whatever the size of the closure a walk
+    /// would have explored. It reads the reverse index: one entry for a
+    /// subject that holds something (the first live one ends it), and a
+    /// budget step for every expired or disallowed entry passed over.
+    fn holds_anything(&self, subject_key: u64) -> Result<bool, EvalError> {
+        let mut passed_over = 0u64;
+        let mut holds = false;
+        for &resource_key in self.index.resources_of(subject_key) {
+            let (object, relation) = crate::index::unpack(resource_key);
+            if let Some(item) = self.relation_item(object, relation)
+                && self.holds_directly(item, self.index.subjects(object, relation), subject_key)
+            {
+                holds = true;
+                break;
+            }
+            passed_over += 1;
+        }
+        if !self.charge(passed_over) {
+            return Err(EvalError::TooComplex { budget: self.budget });
+        }
+        Ok(holds)
+    }
+
     /// Whether the relation's entries name `subject_key` directly, live and
     /// allowed by the schema.
     fn holds_directly(&self, item: u32, entries: &[crate::index::SubjectEntry], subject_key: u64) -> bool {
@@ -575,22 +661,27 @@ struct CheckQuestion {
     subject_key: u64,
 }
 
-/// A page cut out of sorted ids.
-struct IdPage<'i> {
-    items: &'i [&'i str],
-    /// How many ids there were from the page's first one to the end.
-    remaining: usize,
+/// A page cut out of results sorted by id.
+struct KeyPage<'r> {
+    items: &'r [u64],
     next: Option<Cursor>,
 }
 
-fn paginate<'i>(ids: &'i [&'i str], after: Option<&Cursor>, limit: NonZeroUsize) -> IdPage<'i> {
+/// The page of `results` (sorted by `id_of`) after `after`, at most `limit`
+/// long. A cursor is a position between ids, so any text is a valid one.
+fn paginate<'r, 'i>(
+    results: &'r [u64],
+    after: Option<&Cursor>,
+    limit: NonZeroUsize,
+    id_of: impl Fn(u64) -> &'i str,
+) -> KeyPage<'r> {
     let start = match after {
-        Some(cursor) => ids.partition_point(|id| *id <= cursor.as_str()),
+        Some(cursor) => results.partition_point(|&key| id_of(key) <= cursor.as_str()),
         None => 0,
     };
-    let rest = &ids[start..];
+    let rest = &results[start..];
     let end = rest.len().min(limit.get());
     let items = &rest[..end];
-    let next = (end < rest.len()).then(|| Cursor::new(items.last().copied().unwrap_or_default()));
-    IdPage { items, remaining: rest.len(), next }
+    let next = (end < rest.len()).then(|| Cursor::new(items.last().map_or("", |&key| id_of(key))));
+    KeyPage { items, next }
 }

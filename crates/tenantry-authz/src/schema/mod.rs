@@ -141,8 +141,12 @@ impl Operator {
 /// Internally every relation and permission of every definition is an
 /// *item* with a dense number, so the engine can key its work by
 /// `(object, item)` integers instead of strings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Schema {
+    /// A number no other schema parsed in this process has (a clone keeps
+    /// it: same content). Indexes key the lookup results they keep by it,
+    /// so results computed under one schema never answer under another.
+    pub(crate) identity: u64,
     pub(crate) definitions: Vec<Definition>,
     pub(crate) definition_index: HashMap<String, u32>,
     pub(crate) items: Vec<Item>,
@@ -159,6 +163,28 @@ pub struct Schema {
     /// Per item: `(permission, tupleset relation)` pairs whose arrow
     /// `tupleset->name` can reach this item, outside exclusions' right sides.
     pub(crate) arrow_dependents: Vec<Vec<(u32, u32)>>,
+}
+
+/// Schemas are equal when their content is: the identity only tells
+/// separately parsed ones apart for caching.
+impl PartialEq for Schema {
+    fn eq(&self, other: &Self) -> bool {
+        self.definitions == other.definitions
+            && self.definition_index == other.definition_index
+            && self.items == other.items
+            && self.strata == other.strata
+            && self.stratum_count == other.stratum_count
+            && self.computed_dependents == other.computed_dependents
+            && self.arrow_dependents == other.arrow_dependents
+    }
+}
+
+impl Eq for Schema {}
+
+/// The next [`Schema::identity`]: process-wide, never reused.
+pub(crate) fn next_schema_identity() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// One `definition`.

@@ -464,6 +464,7 @@ impl Builder {
             }
         }
         Schema {
+            identity: super::next_schema_identity(),
             definitions: self.definitions,
             definition_index: self.definition_index,
             items: self.items,

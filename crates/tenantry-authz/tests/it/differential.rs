@@ -20,7 +20,15 @@ use tenantry_authz::{
 };
 
 const NOW: i64 = 1_000;
-const IDS: [&str; 3] = ["a", "b", "c"];
+/// Object ids. The last, `d`, is a ghost: it is named only by
+/// relationships that grant nothing (expired, or not allowed by the schema)
+/// and as a resource, so checks about it take the engine's fast negative
+/// path while the index still knows it.
+const IDS: [&str; 4] = ["a", "b", "c", "d"];
+/// The ids ordinary relationships use.
+const GENERATED_IDS: usize = 3;
+/// The ghost's position in [`IDS`].
+const GHOST: usize = 3;
 
 /// Random numbers consumed one per choice; past the end every choice is 0.
 struct Choices {
@@ -204,8 +212,11 @@ fn generate_facts(choices: &mut Choices, types: &[TypeModel]) -> Vec<Fact> {
         let (relation, allowed) =
             &types[resource_type].relations[choices.below(types[resource_type].relations.len())];
         let (subject_type, subject_relation) = allowed[choices.below(allowed.len())].clone();
-        let subject =
-            Subject { object_type: subject_type, id: choices.below(IDS.len()), relation: subject_relation };
+        let subject = Subject {
+            object_type: subject_type,
+            id: choices.below(GENERATED_IDS),
+            relation: subject_relation,
+        };
         // Now and then a subject the schema does not allow here: stored,
         // but it must grant nothing.
         let subject = if choices.percent(8) {
@@ -213,7 +224,7 @@ fn generate_facts(choices: &mut Choices, types: &[TypeModel]) -> Vec<Fact> {
             let names = types[subject_type].names();
             let relation =
                 if choices.percent(50) { Some(names[choices.below(names.len())].clone()) } else { None };
-            Subject { object_type: subject_type, id: choices.below(IDS.len()), relation }
+            Subject { object_type: subject_type, id: choices.below(GENERATED_IDS), relation }
         } else {
             subject
         };
@@ -221,6 +232,28 @@ fn generate_facts(choices: &mut Choices, types: &[TypeModel]) -> Vec<Fact> {
             8 => Some(NOW - choices.below(3) as i64),
             9 => Some(NOW + 1 + choices.below(3) as i64),
             _ => None,
+        };
+        facts.push(Fact {
+            resource_type,
+            resource_id: choices.below(GENERATED_IDS),
+            relation: relation.clone(),
+            subject,
+            expires_at,
+        });
+    }
+    // The ghost: named only by expired relationships and by ones the schema
+    // does not allow; sometimes a resource too.
+    for _ in 0..choices.below(4) {
+        let resource_type = choices.below(types.len());
+        let (relation, allowed) =
+            &types[resource_type].relations[choices.below(types[resource_type].relations.len())];
+        let subject_type = choices.below(types.len());
+        let (subject, expires_at) = if !allowed.contains(&(subject_type, None)) && choices.percent(50) {
+            (Subject { object_type: subject_type, id: GHOST, relation: None }, None)
+        } else {
+            let (subject_type, subject_relation) = allowed[choices.below(allowed.len())].clone();
+            let subject = Subject { object_type: subject_type, id: GHOST, relation: subject_relation };
+            (subject, Some(NOW - choices.below(3) as i64))
         };
         facts.push(Fact {
             resource_type,
@@ -567,6 +600,12 @@ fn run_case(values: Vec<u32>) -> Result<(), TestCaseError> {
         .map(|fact| relationship(&types, fact).to_string())
         .collect();
 
+    // The subjects some live relationship allowed by the schema names.
+    let granted: BTreeSet<Subject> = facts
+        .iter()
+        .filter(|fact| fact.is_live() && allowed_by(&types, fact))
+        .map(|fact| fact.subject.clone())
+        .collect();
     let plain_subjects: Vec<Subject> = (0..types.len())
         .flat_map(|object_type| (0..IDS.len()).map(move |id| Subject { object_type, id, relation: None }))
         .collect();
@@ -584,6 +623,22 @@ fn run_case(values: Vec<u32>) -> Result<(), TestCaseError> {
             let subject_ref = subject_ref(&types, subject);
             let actual = engine.check(&resource, name, &subject_ref).unwrap();
             prop_assert_eq!(actual, expected, "check {}#{}@{}\n{}", resource, name, subject_ref, text);
+            // A subject that no live, allowed relationship names is refused
+            // by the fast negative path: one step, and one per relationship
+            // naming it that is passed over; never a walk.
+            if !granted.contains(subject) {
+                let naming = facts.iter().filter(|fact| &fact.subject == subject).count() as u64;
+                let budgeted = Engine::new(&schema, &index, NOW).with_budget(1 + naming);
+                prop_assert_eq!(
+                    budgeted.check(&resource, name, &subject_ref),
+                    Ok(false),
+                    "fast path {}#{}@{}\n{}",
+                    resource,
+                    name,
+                    subject_ref,
+                    text
+                );
+            }
             if actual && (subject.id + id) % 3 == 0 {
                 let explanation = engine.explain(&resource, name, &subject_ref).unwrap().unwrap();
                 prop_assert_eq!(explanation.root().resource(), &resource);
@@ -689,7 +744,97 @@ fn run_case(values: Vec<u32>) -> Result<(), TestCaseError> {
             }
         }
     }
+
+    // Paging across a change: the first page of every lookup_resources
+    // before one relationship is deleted, the rest after. The pages stay in
+    // ascending order without duplicates, each page is right for the state
+    // it was served from, and every object that has the permission in both
+    // states appears.
+    let first_pages =
+        lookup_resources_pages(&Engine::new(&schema, &index, NOW), &types, &plain_subjects, limit);
+    if facts.is_empty() {
+        return Ok(());
+    }
+    let deleted = choices.below(facts.len());
+    prop_assert!(index.delete(&relationship(&types, &facts[deleted])));
+    let mut remaining = facts.clone();
+    remaining.remove(deleted);
+    let solution_after = reference_solution(&types, &remaining, &strata);
+    let engine = Engine::new(&schema, &index, NOW);
+    for ((type_number, name, subject), (first, mut after)) in first_pages {
+        let holds =
+            |solution: &Solution, id: usize| solution[&(type_number, id, name.clone())].contains(subject);
+        let model = &types[type_number];
+        let subject_ref = subject_ref(&types, subject);
+        let mut seen = first.clone();
+        while let Some(cursor) = after {
+            let page = engine
+                .lookup_resources(&LookupResources {
+                    resource_type: &model.name,
+                    permission: &name,
+                    subject: &subject_ref,
+                    after: Some(&cursor),
+                    limit,
+                })
+                .unwrap();
+            let ids: Vec<String> = page.items.iter().map(|object| object.id().to_owned()).collect();
+            for id in &ids {
+                let number = IDS.iter().position(|known| known == id).unwrap();
+                prop_assert!(holds(&solution_after, number), "{} served after the change", id);
+            }
+            seen.extend(ids);
+            after = page.next;
+        }
+        for id in &first {
+            let number = IDS.iter().position(|known| known == id).unwrap();
+            prop_assert!(holds(&solution, number), "{} served before the change", id);
+        }
+        prop_assert!(seen.windows(2).all(|pair| pair[0] < pair[1]), "ascending, once each: {:?}", seen);
+        for number in
+            (0..IDS.len()).filter(|&number| holds(&solution, number) && holds(&solution_after, number))
+        {
+            prop_assert!(
+                seen.iter().any(|id| id == IDS[number]),
+                "{} holds throughout but was not served: {:?}\n{}",
+                IDS[number],
+                seen,
+                text
+            );
+        }
+    }
     Ok(())
+}
+
+/// The first page of `lookup_resources` for every `(type, name, subject)`,
+/// with its cursor.
+type FirstPages<'s> = Vec<((usize, String, &'s Subject), (Vec<String>, Option<Cursor>))>;
+
+fn lookup_resources_pages<'s>(
+    engine: &Engine<'_>,
+    types: &[TypeModel],
+    subjects: &'s [Subject],
+    limit: NonZeroUsize,
+) -> FirstPages<'s> {
+    let mut pages = Vec::new();
+    for (type_number, model) in types.iter().enumerate() {
+        for name in model.names() {
+            for subject in subjects {
+                let subject_ref = subject_ref(types, subject);
+                let page = engine
+                    .lookup_resources(&LookupResources {
+                        resource_type: &model.name,
+                        permission: &name,
+                        subject: &subject_ref,
+                        after: None,
+                        limit,
+                    })
+                    .unwrap();
+                let ids = page.items.iter().map(|object| object.id().to_owned()).collect();
+                pages.push(((type_number, name.clone(), subject), (ids, page.next)));
+            }
+        }
+    }
+    pages
 }
 
 proptest! {

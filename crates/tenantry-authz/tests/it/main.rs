@@ -3,4 +3,5 @@
 mod default_schema;
 mod differential;
 mod engine;
+mod paging;
 mod parser;
