@@ -12,9 +12,9 @@
 
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
-use sqlx::{PgConnection, Postgres};
+use sqlx::{PgConnection, Postgres, Row};
 use tenantry_core::relationship::{
-    Change, ObjectRef, PartitionScope, Relationship, Revision, timestamp_from_micros,
+    Change, ObjectRef, PartitionScope, Relationship, RelationshipChanges, Revision, timestamp_from_micros,
 };
 use tenantry_core::{Error, Result, TenantId, Timestamp};
 
@@ -166,36 +166,50 @@ impl Partition {
         found.iter().map(|row| rows::relationship(row, operation)).collect()
     }
 
-    /// The logged changes with `after < revision <= through`, in order.
-    pub(crate) async fn changes(
+    /// The partition's revision and its changes after `after` up to it, in
+    /// one statement: [`RelationshipChanges::Gone`] without a revision row,
+    /// [`RelationshipChanges::Pruned`] when the log no longer reaches back
+    /// to `after`.
+    pub(crate) async fn changes_since<'e>(
         &self,
-        connection: &mut PgConnection,
+        executor: impl sqlx::PgExecutor<'e>,
         after: Revision,
-        through: Revision,
         operation: Operation,
-    ) -> Result<Vec<Change>> {
+    ) -> Result<RelationshipChanges> {
+        let (join, condition) = match self {
+            Self::Platform => ("TRUE", "r.singleton = 1"),
+            Self::Tenant(_) => ("c.tenant_id = r.tenant_id", "r.tenant_id = $2"),
+        };
         let sql = format!(
-            concat!(
-                "SELECT operation, ",
-                relationship_columns!(),
-                " FROM {} WHERE {} AND revision > $1 AND revision <= $2 ORDER BY revision, ordinal"
-            ),
-            self.changes_table(),
-            self.key_condition(3)
+            "SELECT r.revision, r.pruned_through, c.operation, c.resource_type, c.resource_id, c.relation, \
+                    c.subject_type, c.subject_id, c.subject_relation, c.expires_at \
+             FROM {revisions} r LEFT JOIN {changes} c ON {join} \
+                 AND c.revision > $1 AND c.revision <= r.revision AND $1 >= r.pruned_through \
+             WHERE {condition} ORDER BY c.revision, c.ordinal",
+            revisions = self.revisions_table(),
+            changes = self.changes_table(),
         );
-        let query = sqlx::query(&sql).bind(after.to_stored()).bind(through.to_stored());
-        let found = self.bind_key(query).fetch_all(&mut *connection).await.during(operation)?;
-        found
-            .iter()
-            .map(|row| {
-                let relationship = rows::relationship(row, operation)?;
-                match rows::text(row, "operation", operation)?.as_str() {
-                    TOUCH => Ok(Change::Touch(relationship)),
-                    DELETE => Ok(Change::Delete(relationship)),
-                    other => Err(rows::corrupt(operation, "operation", other, "must be touch or delete")),
-                }
-            })
-            .collect()
+        let query = sqlx::query(&sql).bind(after.to_stored());
+        let found = self.bind_key(query).fetch_all(executor).await.during(operation)?;
+        let Some(first) = found.first() else {
+            return Ok(RelationshipChanges::Gone);
+        };
+        let revision = rows::revision(first, "revision", operation)?;
+        if after < rows::revision(first, "pruned_through", operation)? {
+            return Ok(RelationshipChanges::Pruned);
+        }
+        let mut changes = Vec::with_capacity(found.len());
+        for row in &found {
+            let kind: Option<String> = row.try_get("operation").during(operation)?;
+            let Some(kind) = kind else { continue };
+            let relationship = rows::relationship(row, operation)?;
+            changes.push(match kind.as_str() {
+                TOUCH => Change::Touch(relationship),
+                DELETE => Change::Delete(relationship),
+                other => return Err(rows::corrupt(operation, "operation", other, "must be touch or delete")),
+            });
+        }
+        Ok(RelationshipChanges::Since { revision, changes })
     }
 }
 

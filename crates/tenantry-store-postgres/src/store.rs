@@ -73,6 +73,12 @@ pub(crate) fn after_cursor<Id: ToString>(page: &PageRequest<Id>) -> String {
 }
 
 impl PostgresStore {
+    /// The platform role's pool, for the one statement that needs no
+    /// transaction: reading the platform partition's change log.
+    pub(crate) fn platform_pool(&self) -> &sqlx::PgPool {
+        &self.platform_pool
+    }
+
     /// Opens a transaction confined to `scope`. It is the only way the store
     /// opens one, so no operation can forget its scope. The setting is
     /// `SET LOCAL` (transaction-local), so it ends with the transaction and
