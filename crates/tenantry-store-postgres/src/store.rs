@@ -770,16 +770,8 @@ impl Store for PostgresStore {
             return Err(Error::not_found("tenant"));
         }
         let parent_workspace_id: String = match &workspace.parent_workspace_id {
-            Some(parent_workspace_id) => {
-                let parent: Option<String> =
-                    sqlx::query_scalar("SELECT id FROM workspaces WHERE tenant_id = $1 AND id = $2")
-                        .bind(&tenant_id)
-                        .bind(parent_workspace_id.to_string())
-                        .fetch_optional(&mut *transaction)
-                        .await
-                        .during(operation)?;
-                parent.ok_or_else(|| Error::invalid("parent_workspace_id", NO_SUCH_PARENT_WORKSPACE))?
-            }
+            // Whether it exists is the depth query's answer below (zero).
+            Some(parent_workspace_id) => parent_workspace_id.to_string(),
             None => {
                 let root: Option<String> = sqlx::query_scalar(
                     "SELECT workspace_id FROM tenant_root_workspaces WHERE tenant_id = $1",
@@ -795,6 +787,9 @@ impl Store for PostgresStore {
         // deepen the tree between this check and the commit.
         let parent_depth =
             workspace_depth(&mut transaction, &tenant_id, &parent_workspace_id, operation).await?;
+        if parent_depth == 0 {
+            return Err(Error::invalid("parent_workspace_id", NO_SUCH_PARENT_WORKSPACE));
+        }
         self.limits.check_workspace_depth(parent_depth + 1)?;
         let now = tenantry_core::now();
         let row = sqlx::query(concat!(
@@ -815,7 +810,17 @@ impl Store for PostgresStore {
         .during(operation)?;
         let created = rows::workspace(&row, operation)?;
         let relationships = relationship::new_workspace_relationships(&created, workspace.creator.as_ref());
-        write_to_partition(&mut transaction, scope.tenant_id(), &relationships, &[], operation).await?;
+        // The tenant's row is locked already (the tree's lock), and a new
+        // workspace always adds relationships: lock the partition by
+        // advancing it, and add them in one statement.
+        let mut partition = PartitionWriter::lock_advancing(
+            &mut transaction,
+            Partition::tenant(scope.tenant_id()),
+            operation,
+        )
+        .await?;
+        partition.touch_all(&mut transaction, &relationships, operation).await?;
+        partition.finish(&mut transaction, operation).await?;
         commit(transaction, operation).await?;
         Ok(created)
     }
