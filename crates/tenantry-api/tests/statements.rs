@@ -143,6 +143,13 @@ fn check_body(actor: &Actor, workspace_id: &str) -> serde_json::Value {
     })
 }
 
+/// The most statements each bounded route may send on its request path.
+const BOUNDS: [(&str, usize); 3] = [
+    ("POST /v1/workspaces (default parent)", 15),
+    ("GET /v1/workspaces/{id} (warm)", 4),
+    ("POST /v1/permissions/check (warm)", 1),
+];
+
 async fn count_routes(backend: TestBackend) {
     let name = backend.name;
     let app = TestApp::new(backend).await;
@@ -197,6 +204,15 @@ async fn count_routes(backend: TestBackend) {
     }
     for counted in &counted {
         println!("{name} {}:\n    {}", counted.route, counted.request_path.join("\n    "));
+    }
+    for (route, bound) in BOUNDS {
+        let counted = counted.iter().find(|counted| counted.route == route).expect("the route was counted");
+        assert!(
+            counted.request_path.len() <= bound,
+            "{name} {route}: {} statements on the request path, at most {bound} allowed:\n    {}",
+            counted.request_path.len(),
+            counted.request_path.join("\n    ")
+        );
     }
     // Every PostgreSQL connection the request used is reset once after it;
     // SQLite resets nothing.

@@ -181,7 +181,28 @@ const LAST_PLATFORM_KEY_SQL: &str = "\
 /// Revokes a key of `tenant_id` inside `connection`'s transaction. Of two
 /// concurrent revocations, the second waits for the first's row lock, then
 /// finds `revoked_at` set and updates nothing: a conflict.
+///
+/// The revocation also advances the tenant partition's revision, so that
+/// every process's cached credentials for the tenant are read again by the
+/// next request that must see the newest state (see
+/// `tenantry_core::CredentialCache`). The partition is locked first, before
+/// the key's row, in the order every writer of the tenant takes its locks.
 async fn revoke_in(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    api_key_id: &ApiKeyId,
+    at: Timestamp,
+    operation: Operation,
+) -> Result<ApiKey> {
+    let partition =
+        PartitionWriter::lock_existing(connection, Partition::tenant(tenant_id), operation).await?;
+    let api_key = revoke_key_row(connection, tenant_id, api_key_id, at, operation).await?;
+    partition.advance(connection, operation).await?;
+    Ok(api_key)
+}
+
+/// Sets a key's `revoked_at`; see [`revoke_in`].
+async fn revoke_key_row(
     connection: &mut PgConnection,
     tenant_id: &TenantId,
     api_key_id: &ApiKeyId,
@@ -735,6 +756,7 @@ impl Store for PostgresStore {
     async fn update_tenant(&self, scope: &TenantScope, patch: TenantPatch) -> Result<Tenant> {
         let operation = Operation::UpdateTenant;
         let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        let changes_status = patch.status.is_some();
         let row = sqlx::query(concat!(
             "UPDATE tenants SET \
                  name = COALESCE($2, name), \
@@ -758,6 +780,21 @@ impl Store for PostgresStore {
         .during(operation)?;
         let row = row.ok_or(Error::not_found("tenant"))?;
         let tenant = rows::tenant(&row, operation)?;
+        // A change of status advances the tenant's partition, so that every
+        // process reads the key credentials of a suspended (or re-activated)
+        // tenant again; see `tenantry_core::CredentialCache`. The tenant's
+        // row is locked by the update, before the revision's row, in the
+        // order every writer of the tenant takes them.
+        if changes_status {
+            PartitionWriter::lock_advancing(
+                &mut transaction,
+                Partition::tenant(scope.tenant_id()),
+                operation,
+            )
+            .await?
+            .finish(&mut transaction, operation)
+            .await?;
+        }
         commit(transaction, operation).await?;
         Ok(tenant)
     }
@@ -1171,14 +1208,15 @@ impl Store for PostgresStore {
     ) -> Result<Option<ApiKeyCredentials>> {
         let operation = Operation::ApiKeyCredentials;
         let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
-        // One query on the authentication path: the key, its hash and its
-        // tenant's status.
+        // One query on the authentication path: the key, its hash, its
+        // tenant's status and the partition's revision they reflect.
         let row = sqlx::query(
             "SELECT k.tenant_id, k.id, k.user_id, k.name, k.created_at, k.expires_at, k.last_used_at, \
-                    k.revoked_at, k.secret_hash, t.status AS tenant_status \
+                    k.revoked_at, k.secret_hash, t.status AS tenant_status, r.revision \
              FROM api_keys k \
              JOIN tenants t ON t.id = k.tenant_id \
-             WHERE k.tenant_id = $1 AND k.id = $2 AND t.id = $1",
+             JOIN relationship_revisions r ON r.tenant_id = k.tenant_id \
+             WHERE k.tenant_id = $1 AND k.id = $2 AND t.id = $1 AND r.tenant_id = $1",
         )
         .bind(scope.tenant_id().to_string())
         .bind(api_key_id.to_string())

@@ -327,6 +327,14 @@ impl<'a> RelationshipWriter<'a> {
         if self.changes.is_empty() {
             return Ok(self.revision);
         }
+        self.advance(connection, at).await
+    }
+
+    /// Records the changes under the next revision and returns it, even
+    /// with no change: for a write the relationships do not describe but
+    /// that the partition's readers must notice (a key revoked, a tenant
+    /// suspended; see `tenantry_core::CredentialCache`).
+    pub(crate) async fn advance(self, connection: &mut SqliteConnection, at: Timestamp) -> Result<Revision> {
         let partition = self.partition;
         let operation = self.operation;
         let revision = self.revision.next();

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use tenantry_core::relationship::{group_object, names, object_types, tenant_object};
-use tenantry_core::{Consistency, GroupId, MembershipResource, NewGroup};
+use tenantry_core::{GroupId, MembershipResource, NewGroup};
 
 use crate::ApiState;
 use crate::auth::Caller;
@@ -48,7 +48,7 @@ pub(crate) async fn create_group(
             &tenant_object(scope.tenant_id()),
             names::MANAGE,
             caller.user_id(),
-            &Consistency::FullyConsistent,
+            &caller.change_consistency(),
             "tenant",
         )
         .await?;
@@ -150,7 +150,7 @@ pub(crate) async fn update_group(
             &group_object(&group_id),
             names::MANAGE,
             caller.user_id(),
-            &Consistency::FullyConsistent,
+            &caller.change_consistency(),
             "group",
         )
         .await?;
@@ -186,7 +186,7 @@ pub(crate) async fn delete_group(
             &group_object(&group_id),
             names::MANAGE,
             caller.user_id(),
-            &Consistency::FullyConsistent,
+            &caller.change_consistency(),
             "group",
         )
         .await?;

@@ -93,7 +93,7 @@ async fn require_create_child(
     let subject = user_subject(caller.user_id());
     let (outcome, _) = state
         .authorizer
-        .evaluate(scope, &Consistency::FullyConsistent, |engine| -> Result<_, Error> {
+        .evaluate(scope, &caller.change_consistency(), |engine| -> Result<_, Error> {
             let parent_id = match parent_id {
                 Some(parent_id) => parent_id,
                 None => root_workspace_id(engine, scope)?,
@@ -216,7 +216,7 @@ pub(crate) async fn update_workspace(
             &workspace_object(&workspace_id),
             permission,
             caller.user_id(),
-            &Consistency::FullyConsistent,
+            &caller.change_consistency(),
             "workspace",
         )
         .await?;
