@@ -23,12 +23,13 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, header};
+use axum::http::{HeaderMap, HeaderName, Method, header};
 use tenantry_core::relationship::{names, tenant_object};
-use tenantry_core::service::{Principal, authenticate, oidc_sign_in};
+use tenantry_core::service::{Principal, oidc_sign_in};
 use tenantry_core::{
     ApiKeyId, Consistency, Email, Error, Respondent, RevisionToken, Tenant, TenantId, TenantScope,
     TenantStatus, UserId,
@@ -74,6 +75,9 @@ pub struct Authenticated {
     credential: Credential,
     requested_tenant: Option<TenantId>,
     consistency: Consistency,
+    /// For a request that changes data with an API key: when the key's
+    /// tenant's change log was read, fully consistently, to check the key.
+    credentials_read_at: Option<Instant>,
 }
 
 impl Authenticated {
@@ -105,6 +109,17 @@ impl Authenticated {
     /// client sent, else whatever this process has.
     pub fn consistency(&self) -> &Consistency {
         &self.consistency
+    }
+
+    /// The consistency a route that changes data authorizes with: the
+    /// newest state. When the API key check already read the tenant's
+    /// change log for this request, that read is the newest state, and the
+    /// authorization does not read it again (one read per request).
+    pub fn change_consistency(&self) -> Consistency {
+        match self.credentials_read_at {
+            Some(instant) => Consistency::ReadSince(instant),
+            None => Consistency::FullyConsistent,
+        }
     }
 
     /// The consistency of the checks that decide whether the caller may
@@ -220,6 +235,12 @@ impl Caller {
         self.authenticated.consistency()
     }
 
+    /// How fresh the authorization of a change must be (see
+    /// [`Authenticated::change_consistency`]).
+    pub fn change_consistency(&self) -> Consistency {
+        self.authenticated.change_consistency()
+    }
+
     /// The caller before tenant selection.
     pub fn authenticated(&self) -> &Authenticated {
         &self.authenticated
@@ -230,7 +251,7 @@ impl FromRequestParts<ApiState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        authenticate_request(&parts.headers, state).await
+        authenticate_request(parts, state).await
     }
 }
 
@@ -238,7 +259,7 @@ impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        let authenticated = authenticate_request(&parts.headers, state).await?;
+        let authenticated = authenticate_request(parts, state).await?;
         let scope = select_tenant(&authenticated, state).await?;
         tracing::Span::current().record("tenant_id", tracing::field::display(scope.tenant_id()));
         let permit = state.try_acquire_tenant_permit(scope.tenant_id())?;
@@ -332,7 +353,18 @@ struct Presented<'h> {
     bearer_tokens: Vec<&'h str>,
 }
 
-async fn authenticate_request(headers: &HeaderMap, state: &ApiState) -> Result<Authenticated, ApiError> {
+/// Whether a request may change data, and so must be authorized against the
+/// newest state: every method but `GET` and `HEAD`, except the questions of
+/// `/v1/permissions/...`, which are `POST`s that only read.
+fn changes_data(parts: &Parts) -> bool {
+    let reads = parts.method == Method::GET
+        || parts.method == Method::HEAD
+        || parts.uri.path().starts_with("/v1/permissions/");
+    !reads
+}
+
+async fn authenticate_request(parts: &Parts, state: &ApiState) -> Result<Authenticated, ApiError> {
+    let headers = &parts.headers;
     let requested_tenant = requested_tenant(headers)?;
     let consistency = requested_consistency(headers)?;
     let mut presented = presented_credentials(headers)?;
@@ -343,6 +375,7 @@ async fn authenticate_request(headers: &HeaderMap, state: &ApiState) -> Result<A
         presented.api_keys.extend(bearer_tokens);
     }
     let span = tracing::Span::current();
+    let mut credentials_read_at = None;
     let (user_id, verified_email, credential) = if let Some(bearer_token) =
         one_credential(&presented.bearer_tokens)?
     {
@@ -356,8 +389,35 @@ async fn authenticate_request(headers: &HeaderMap, state: &ApiState) -> Result<A
         }
         (sign_in(state, &claims).await?, verified_email(&claims), Credential::Oidc)
     } else if let Some(api_key) = one_credential(&presented.api_keys)? {
-        let principal =
-            authenticate(state.store.as_ref(), &state.hasher, api_key, tenantry_core::now()).await?;
+        // A change must not be made with a key revoked (or in a tenant
+        // suspended) through any process: its credentials are checked
+        // against the newest state, which its authorization then reuses. A
+        // read is checked at the freshness it asks for.
+        let credential_consistency = if changes_data(parts) {
+            credentials_read_at = Some(Instant::now());
+            Consistency::FullyConsistent
+        } else {
+            match &consistency {
+                Consistency::AtLeastAsFresh(token)
+                    if api_key_tenant(api_key).is_some_and(|tenant_id| &tenant_id == token.tenant_id()) =>
+                {
+                    consistency.clone()
+                }
+                // A token of another tenant is refused later, where the
+                // tenant is chosen; the key is checked as fresh as a read.
+                _ => Consistency::MinimizeLatency,
+            }
+        };
+        let principal = state
+            .credentials
+            .authenticate(
+                &state.authorizer,
+                &state.hasher,
+                api_key,
+                tenantry_core::now(),
+                &credential_consistency,
+            )
+            .await?;
         // The tenant is recorded once it is selected (by `Caller`).
         span.record("api_key_id", tracing::field::display(&principal.api_key.id));
         (principal.api_key.user_id.clone(), None, Credential::ApiKey(principal))
@@ -368,7 +428,14 @@ async fn authenticate_request(headers: &HeaderMap, state: &ApiState) -> Result<A
         ));
     };
     span.record("user_id", tracing::field::display(&user_id));
-    Ok(Authenticated { user_id, verified_email, credential, requested_tenant, consistency })
+    Ok(Authenticated {
+        user_id,
+        verified_email,
+        credential,
+        requested_tenant,
+        consistency,
+        credentials_read_at,
+    })
 }
 
 /// The token's e-mail address, if its issuer says it verified it
@@ -379,6 +446,11 @@ fn verified_email(claims: &VerifiedClaims) -> Option<Email> {
         return None;
     }
     claims.email().and_then(|email| Email::parse(email).ok())
+}
+
+/// The tenant an API key token names, if it is shaped like one.
+fn api_key_tenant(presented: &str) -> Option<TenantId> {
+    tenantry_core::ApiKeyToken::parse(presented).ok().map(|token| token.tenant_id().clone())
 }
 
 /// The one distinct credential of a kind, or none; two different ones are

@@ -116,6 +116,9 @@ pub struct ApiState {
     hasher: ApiKeyHasher,
     oidc: Option<Arc<OidcVerifier>>,
     oidc_users: Arc<auth::OidcUsers>,
+    /// API key credentials this process has read (one cache per state, so
+    /// per process: a second state is a second server process).
+    credentials: Arc<tenantry_core::CredentialCache>,
     config: ApiConfig,
     metrics: Arc<metrics::HttpMetrics>,
     tenant_limiter: Arc<limiter::TenantLimiter>,
@@ -132,6 +135,7 @@ impl ApiState {
             hasher,
             oidc: None,
             oidc_users: Arc::default(),
+            credentials: Arc::default(),
             tenant_limiter: limiter::TenantLimiter::new(config.max_tenant_concurrency),
             config,
             metrics: Arc::new(metrics::HttpMetrics::new()),

@@ -283,6 +283,11 @@ pub struct ApiKeyCredentials {
     pub secret_hash: Vec<u8>,
     /// Its tenant's status.
     pub tenant_status: crate::tenant::TenantStatus,
+    /// The revision of the tenant's relationship partition, read in the
+    /// same statement. Revoking a key and changing a tenant's status
+    /// advance it in their own transaction, so credentials read at
+    /// revision `n` reflect every revocation and suspension up to `n`.
+    pub revision: crate::relationship::Revision,
 }
 
 #[cfg(test)]

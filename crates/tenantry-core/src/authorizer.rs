@@ -52,6 +52,12 @@ pub enum Consistency {
     AtLeastAsFresh(RevisionToken),
     /// The newest committed state.
     FullyConsistent,
+    /// The newest committed state as read at or after this instant: what
+    /// the rest of a request asks for once its first fully consistent read
+    /// is done (the API key check of a request that changes data), so that
+    /// a request reads each change log once. Never older than
+    /// [`Consistency::FullyConsistent`] asked at that instant.
+    ReadSince(Instant),
 }
 
 /// A point in a tenant's authorization history: the revisions of the
@@ -316,6 +322,7 @@ impl Authorizer {
             Consistency::MinimizeLatency => Freshness::Recent,
             Consistency::AtLeastAsFresh(token) => Freshness::AtLeast(revision_of(token)),
             Consistency::FullyConsistent => Freshness::SyncedAfter(Instant::now()),
+            Consistency::ReadSince(instant) => Freshness::SyncedAfter(*instant),
         }
     }
 
@@ -515,6 +522,21 @@ impl Authorizer {
             return Err(token_from_elsewhere());
         }
         Ok(())
+    }
+
+    /// The revision of the tenant's partition this process holds, caught
+    /// up as `consistency` asks (the platform partition is not read). What
+    /// the API key credentials of a request are compared with: see
+    /// [`crate::credentials::CredentialCache`].
+    pub async fn tenant_revision(&self, scope: &TenantScope, consistency: &Consistency) -> Result<Revision> {
+        let (_, tenant_freshness) = self.freshness_of(scope, consistency)?;
+        let cell = self.sync_tenant(scope.tenant_id(), tenant_freshness).await?;
+        cell.touch()?;
+        let state = cell.state.read().map_err(poisoned)?;
+        state
+            .as_ref()
+            .map(|state| state.revision)
+            .ok_or_else(|| Error::internal("an authorization index vanished after it was synced"))
     }
 
     /// Drops the tenant's index from memory: after the tenant was deleted,

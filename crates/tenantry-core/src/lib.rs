@@ -12,6 +12,7 @@
 
 pub mod api_key;
 pub mod authorizer;
+pub mod credentials;
 pub mod error;
 pub mod group;
 pub mod id;
@@ -32,6 +33,7 @@ pub use api_key::{
     ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyLifetime, ApiKeyToken, NewApiKey, TokenError,
 };
 pub use authorizer::{Authorizer, AuthorizerConfig, Consistency, RevisionToken, SweepReport};
+pub use credentials::CredentialCache;
 pub use error::{ConflictCode, Error, LimitCode, Result};
 pub use group::{Group, GroupPatch, NewGroup};
 pub use id::{ApiKeyId, GroupId, IdError, InvitationId, TenantId, UserId, WorkspaceId};

@@ -183,7 +183,9 @@ pub async fn bootstrap(
 /// key of any platform admin (409 `last_platform_key`): an operator must
 /// not lock the platform out of itself. Whether the owner is a platform
 /// admin is read fully consistently just before; the store re-checks it
-/// under the platform partition's lock.
+/// under the platform partition's lock. The revocation advances the
+/// tenant's partition, and this process catches up with it at once, so that
+/// its cached credentials for the key are read again on the key's next use.
 pub async fn revoke_api_key(
     authorizer: &Authorizer,
     scope: &TenantScope,
@@ -194,7 +196,7 @@ pub async fn revoke_api_key(
     let api_key = store.get_api_key(scope, api_key_id).await?;
     let owner_is_platform_admin =
         authorizer.check_platform(&api_key.user_id, names::ADMIN, &Consistency::FullyConsistent).await?;
-    if owner_is_platform_admin {
+    let revoked = if owner_is_platform_admin {
         store
             .revoke_platform_admin_api_key(
                 &PlatformScope::key_revocation(),
@@ -202,10 +204,12 @@ pub async fn revoke_api_key(
                 api_key_id,
                 at,
             )
-            .await
+            .await?
     } else {
-        store.revoke_api_key(scope, api_key_id, at).await
-    }
+        store.revoke_api_key(scope, api_key_id, at).await?
+    };
+    authorizer.synced(scope).await?;
+    Ok(revoked)
 }
 
 /// Builds the hasher for a store: from an explicit pepper when the operator

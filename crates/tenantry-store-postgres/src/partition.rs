@@ -12,9 +12,9 @@
 
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
-use sqlx::{PgConnection, Postgres};
+use sqlx::{PgConnection, Postgres, Row};
 use tenantry_core::relationship::{
-    Change, ObjectRef, PartitionScope, Relationship, Revision, timestamp_from_micros,
+    Change, ObjectRef, PartitionScope, Relationship, RelationshipChanges, Revision, timestamp_from_micros,
 };
 use tenantry_core::{Error, Result, TenantId, Timestamp};
 
@@ -166,36 +166,50 @@ impl Partition {
         found.iter().map(|row| rows::relationship(row, operation)).collect()
     }
 
-    /// The logged changes with `after < revision <= through`, in order.
-    pub(crate) async fn changes(
+    /// The partition's revision and its changes after `after` up to it, in
+    /// one statement: [`RelationshipChanges::Gone`] without a revision row,
+    /// [`RelationshipChanges::Pruned`] when the log no longer reaches back
+    /// to `after`.
+    pub(crate) async fn changes_since<'e>(
         &self,
-        connection: &mut PgConnection,
+        executor: impl sqlx::PgExecutor<'e>,
         after: Revision,
-        through: Revision,
         operation: Operation,
-    ) -> Result<Vec<Change>> {
+    ) -> Result<RelationshipChanges> {
+        let (join, condition) = match self {
+            Self::Platform => ("TRUE", "r.singleton = 1"),
+            Self::Tenant(_) => ("c.tenant_id = r.tenant_id", "r.tenant_id = $2"),
+        };
         let sql = format!(
-            concat!(
-                "SELECT operation, ",
-                relationship_columns!(),
-                " FROM {} WHERE {} AND revision > $1 AND revision <= $2 ORDER BY revision, ordinal"
-            ),
-            self.changes_table(),
-            self.key_condition(3)
+            "SELECT r.revision, r.pruned_through, c.operation, c.resource_type, c.resource_id, c.relation, \
+                    c.subject_type, c.subject_id, c.subject_relation, c.expires_at \
+             FROM {revisions} r LEFT JOIN {changes} c ON {join} \
+                 AND c.revision > $1 AND c.revision <= r.revision AND $1 >= r.pruned_through \
+             WHERE {condition} ORDER BY c.revision, c.ordinal",
+            revisions = self.revisions_table(),
+            changes = self.changes_table(),
         );
-        let query = sqlx::query(&sql).bind(after.to_stored()).bind(through.to_stored());
-        let found = self.bind_key(query).fetch_all(&mut *connection).await.during(operation)?;
-        found
-            .iter()
-            .map(|row| {
-                let relationship = rows::relationship(row, operation)?;
-                match rows::text(row, "operation", operation)?.as_str() {
-                    TOUCH => Ok(Change::Touch(relationship)),
-                    DELETE => Ok(Change::Delete(relationship)),
-                    other => Err(rows::corrupt(operation, "operation", other, "must be touch or delete")),
-                }
-            })
-            .collect()
+        let query = sqlx::query(&sql).bind(after.to_stored());
+        let found = self.bind_key(query).fetch_all(executor).await.during(operation)?;
+        let Some(first) = found.first() else {
+            return Ok(RelationshipChanges::Gone);
+        };
+        let revision = rows::revision(first, "revision", operation)?;
+        if after < rows::revision(first, "pruned_through", operation)? {
+            return Ok(RelationshipChanges::Pruned);
+        }
+        let mut changes = Vec::with_capacity(found.len());
+        for row in &found {
+            let kind: Option<String> = row.try_get("operation").during(operation)?;
+            let Some(kind) = kind else { continue };
+            let relationship = rows::relationship(row, operation)?;
+            changes.push(match kind.as_str() {
+                TOUCH => Change::Touch(relationship),
+                DELETE => Change::Delete(relationship),
+                other => return Err(rows::corrupt(operation, "operation", other, "must be touch or delete")),
+            });
+        }
+        Ok(RelationshipChanges::Since { revision, changes })
     }
 }
 
@@ -416,29 +430,75 @@ impl PartitionWriter {
         );
         let query = sqlx::query(&sql).bind(next.to_stored());
         self.partition.bind_key(query).execute(&mut *connection).await.during(operation)?;
-        if self.changes.is_empty() {
-            return Ok(next);
+        log_changes(connection, &self.partition, next, &self.changes, operation).await?;
+        Ok(next)
+    }
+
+    /// Locks the partition of a tenant whose row this transaction has
+    /// locked already (`FOR UPDATE`: the workspace tree's lock, which is
+    /// stronger than the `FOR KEY SHARE` of [`PartitionWriter::lock`]), and
+    /// advances its revision in the same statement: for a write that is
+    /// sure to change relationships, one statement where locking and then
+    /// advancing take two.
+    pub(crate) async fn lock_advancing(
+        connection: &mut PgConnection,
+        partition: Partition,
+        operation: Operation,
+    ) -> Result<AdvancedPartition> {
+        let sql = format!(
+            "UPDATE {} SET revision = revision + 1 WHERE {} RETURNING revision",
+            partition.revisions_table(),
+            partition.revision_condition(1)
+        );
+        let row =
+            partition.bind_key(sqlx::query(&sql)).fetch_optional(&mut *connection).await.during(operation)?;
+        let row = row.ok_or(Error::not_found("tenant"))?;
+        let revision = rows::revision(&row, "revision", operation)?;
+        Ok(AdvancedPartition { partition, revision, changes: Vec::new() })
+    }
+}
+
+/// A partition whose revision this transaction has locked and advanced
+/// ([`PartitionWriter::lock_advancing`]), and the changes it made under the
+/// new revision so far.
+#[derive(Debug)]
+pub(crate) struct AdvancedPartition {
+    partition: Partition,
+    revision: Revision,
+    changes: Vec<Change>,
+}
+
+impl AdvancedPartition {
+    /// Touches every relationship (see [`PartitionWriter::touch`]) in one
+    /// statement; the ones inserted or given a new expiry are changes, in
+    /// the order given.
+    pub(crate) async fn touch_all(
+        &mut self,
+        connection: &mut PgConnection,
+        relationships: &[Relationship],
+        operation: Operation,
+    ) -> Result<()> {
+        // One statement may not touch a row twice: the last of equal keys wins.
+        let mut distinct: Vec<&Relationship> = Vec::with_capacity(relationships.len());
+        for relationship in relationships {
+            distinct.retain(|earlier| !same_key(earlier, relationship));
+            distinct.push(relationship);
         }
         let mut columns = ChangeColumns::default();
-        for (ordinal, change) in self.changes.iter().enumerate() {
-            columns.push(ordinal, change)?;
+        for (ordinal, relationship) in distinct.iter().enumerate() {
+            columns.push(ordinal, &Change::Touch((*relationship).clone()))?;
         }
-        let (key_column, key_value) = self.partition.key_insert(12);
+        let table = self.partition.relationships_table();
+        let (key_column, key_value) = self.partition.key_insert(8);
         let sql = format!(
-            "INSERT INTO {} ({key_column}revision, ordinal, operation, {KEY_COLUMNS}, expires_at, recorded_at) \
-             SELECT {key_value}$1, change.*, $2 FROM UNNEST($3::int4[], $4::text[], $5::text[], $6::text[], \
-                 $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[]) \
-             AS change (ordinal, operation, {KEY_COLUMNS}, expires_at)",
-            self.partition.changes_table()
+            "INSERT INTO {table} ({key_column}{KEY_COLUMNS}, expires_at) \
+             SELECT {key_value}touched.* FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
+                 $5::text[], $6::text[], $7::timestamptz[]) AS touched ({KEY_COLUMNS}, expires_at) \
+             ON CONFLICT ON CONSTRAINT {table}_pkey DO UPDATE SET expires_at = EXCLUDED.expires_at \
+             WHERE {table}.expires_at IS DISTINCT FROM EXCLUDED.expires_at \
+             RETURNING {KEY_COLUMNS}"
         );
-        // `recorded_at` is the application's clock after the lock, not the
-        // transaction's start time (`now()`), so that a later revision is
-        // not recorded as older than an earlier one by much.
         let query = sqlx::query(&sql)
-            .bind(next.to_stored())
-            .bind(tenantry_core::now())
-            .bind(columns.ordinal)
-            .bind(columns.operation)
             .bind(columns.resource_type)
             .bind(columns.resource_id)
             .bind(columns.relation)
@@ -446,9 +506,95 @@ impl PartitionWriter {
             .bind(columns.subject_id)
             .bind(columns.subject_relation)
             .bind(columns.expires_at);
-        self.partition.bind_key(query).execute(&mut *connection).await.during(operation)?;
-        Ok(next)
+        let changed = self.partition.bind_key(query).fetch_all(&mut *connection).await.during(operation)?;
+        let changed: Vec<[String; 6]> = changed
+            .iter()
+            .map(|row| {
+                Ok([
+                    rows::text(row, "resource_type", operation)?,
+                    rows::text(row, "resource_id", operation)?,
+                    rows::text(row, "relation", operation)?,
+                    rows::text(row, "subject_type", operation)?,
+                    rows::text(row, "subject_id", operation)?,
+                    rows::text(row, "subject_relation", operation)?,
+                ])
+            })
+            .collect::<Result<_>>()?;
+        for relationship in distinct {
+            if changed.iter().any(|key| key_matches(key, relationship)) {
+                self.changes.push(Change::Touch(relationship.clone()));
+            }
+        }
+        Ok(())
     }
+
+    /// Logs the changes under the advanced revision and returns it.
+    pub(crate) async fn finish(
+        self,
+        connection: &mut PgConnection,
+        operation: Operation,
+    ) -> Result<Revision> {
+        log_changes(connection, &self.partition, self.revision, &self.changes, operation).await?;
+        Ok(self.revision)
+    }
+}
+
+fn same_key(first: &Relationship, second: &Relationship) -> bool {
+    (first.resource(), first.relation(), first.subject())
+        == (second.resource(), second.relation(), second.subject())
+}
+
+fn key_matches(key: &[String; 6], relationship: &Relationship) -> bool {
+    let subject = relationship.subject();
+    key[0] == relationship.resource().object_type()
+        && key[1] == relationship.resource().id()
+        && key[2] == relationship.relation()
+        && key[3] == subject.object_ref().object_type()
+        && key[4] == subject.object_ref().id()
+        && key[5] == subject.relation().unwrap_or_default()
+}
+
+/// Logs `changes` under `revision`, numbered in the order they were made,
+/// in one statement; nothing when there are none.
+async fn log_changes(
+    connection: &mut PgConnection,
+    partition: &Partition,
+    revision: Revision,
+    changes: &[Change],
+    operation: Operation,
+) -> Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut columns = ChangeColumns::default();
+    for (ordinal, change) in changes.iter().enumerate() {
+        columns.push(ordinal, change)?;
+    }
+    let (key_column, key_value) = partition.key_insert(12);
+    let sql = format!(
+        "INSERT INTO {} ({key_column}revision, ordinal, operation, {KEY_COLUMNS}, expires_at, recorded_at) \
+         SELECT {key_value}$1, change.*, $2 FROM UNNEST($3::int4[], $4::text[], $5::text[], $6::text[], \
+             $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[]) \
+         AS change (ordinal, operation, {KEY_COLUMNS}, expires_at)",
+        partition.changes_table()
+    );
+    // `recorded_at` is the application's clock after the lock, not the
+    // transaction's start time (`now()`), so that a later revision is
+    // not recorded as older than an earlier one by much.
+    let query = sqlx::query(&sql)
+        .bind(revision.to_stored())
+        .bind(tenantry_core::now())
+        .bind(columns.ordinal)
+        .bind(columns.operation)
+        .bind(columns.resource_type)
+        .bind(columns.resource_id)
+        .bind(columns.relation)
+        .bind(columns.subject_type)
+        .bind(columns.subject_id)
+        .bind(columns.subject_relation)
+        .bind(columns.expires_at);
+    partition.bind_key(query).execute(&mut *connection).await.during(operation)?;
+    Ok(())
 }
 
 /// Creates a new tenant's relationship partition with its first

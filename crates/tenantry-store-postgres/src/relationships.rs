@@ -59,17 +59,22 @@ pub(crate) async fn relationship_changes(
 ) -> Result<RelationshipChanges> {
     let operation = Operation::RelationshipChanges;
     let partition = Partition::of(scope);
-    let mut transaction = store.begin_snapshot(Partition::transaction_scope(scope), operation).await?;
-    let Some((revision, pruned_through)) = read_revision(&mut transaction, &partition, operation).await?
-    else {
-        return Ok(RelationshipChanges::Gone);
+    // One statement reads the revision and the changes up to it (one
+    // snapshot, so no transaction is needed for consistency): this read
+    // runs before every fully consistent answer. A tenant's still needs a
+    // transaction, for the `SET LOCAL` its row-level security reads.
+    let rows = match scope {
+        PartitionScope::Platform(_) => {
+            partition.changes_since(store.platform_pool(), after, operation).await?
+        }
+        PartitionScope::Tenant(_) => {
+            let mut transaction = store.begin(Partition::transaction_scope(scope), operation).await?;
+            let rows = partition.changes_since(&mut *transaction, after, operation).await?;
+            commit(transaction, operation).await?;
+            rows
+        }
     };
-    if after < pruned_through {
-        return Ok(RelationshipChanges::Pruned);
-    }
-    let changes = partition.changes(&mut transaction, after, revision, operation).await?;
-    commit(transaction, operation).await?;
-    Ok(RelationshipChanges::Since { revision, changes })
+    Ok(rows)
 }
 
 /// See [`tenantry_core::Store::write_relationships`].

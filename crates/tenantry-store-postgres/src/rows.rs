@@ -198,12 +198,13 @@ pub(crate) fn api_key(row: &PgRow, operation: Operation) -> Result<ApiKey, Error
 }
 
 /// A key's credentials: the columns of [`api_key_columns`] plus
-/// `secret_hash` and `tenant_status`.
+/// `secret_hash`, `tenant_status` and the partition's `revision`.
 pub(crate) fn api_key_credentials(row: &PgRow, operation: Operation) -> Result<ApiKeyCredentials, Error> {
     Ok(ApiKeyCredentials {
         api_key: api_key(row, operation)?,
         secret_hash: column(row, "secret_hash", operation)?,
         tenant_status: parsed(row, "tenant_status", operation, TenantStatus::parse)?,
+        revision: revision(row, "revision", operation)?,
     })
 }
 

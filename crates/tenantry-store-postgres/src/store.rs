@@ -74,6 +74,12 @@ pub(crate) fn after_cursor<Id: ToString>(page: &PageRequest<Id>) -> String {
 }
 
 impl PostgresStore {
+    /// The platform role's pool, for the one statement that needs no
+    /// transaction: reading the platform partition's change log.
+    pub(crate) fn platform_pool(&self) -> &sqlx::PgPool {
+        &self.platform_pool
+    }
+
     /// Opens a transaction confined to `scope`. It is the only way the store
     /// opens one, so no operation can forget its scope. The setting is
     /// `SET LOCAL` (transaction-local), so it ends with the transaction and
@@ -176,7 +182,28 @@ const LAST_PLATFORM_KEY_SQL: &str = "\
 /// Revokes a key of `tenant_id` inside `connection`'s transaction. Of two
 /// concurrent revocations, the second waits for the first's row lock, then
 /// finds `revoked_at` set and updates nothing: a conflict.
+///
+/// The revocation also advances the tenant partition's revision, so that
+/// every process's cached credentials for the tenant are read again by the
+/// next request that must see the newest state (see
+/// `tenantry_core::CredentialCache`). The partition is locked first, before
+/// the key's row, in the order every writer of the tenant takes its locks.
 async fn revoke_in(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    api_key_id: &ApiKeyId,
+    at: Timestamp,
+    operation: Operation,
+) -> Result<ApiKey> {
+    let partition =
+        PartitionWriter::lock_existing(connection, Partition::tenant(tenant_id), operation).await?;
+    let api_key = revoke_key_row(connection, tenant_id, api_key_id, at, operation).await?;
+    partition.advance(connection, operation).await?;
+    Ok(api_key)
+}
+
+/// Sets a key's `revoked_at`; see [`revoke_in`].
+async fn revoke_key_row(
     connection: &mut PgConnection,
     tenant_id: &TenantId,
     api_key_id: &ApiKeyId,
@@ -732,6 +759,7 @@ impl Store for PostgresStore {
     async fn update_tenant(&self, scope: &TenantScope, patch: TenantPatch) -> Result<Tenant> {
         let operation = Operation::UpdateTenant;
         let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        let changes_status = patch.status.is_some();
         let row = sqlx::query(concat!(
             "UPDATE tenants SET \
                  name = COALESCE($2, name), \
@@ -755,6 +783,21 @@ impl Store for PostgresStore {
         .during(operation)?;
         let row = row.ok_or(Error::not_found("tenant"))?;
         let tenant = rows::tenant(&row, operation)?;
+        // A change of status advances the tenant's partition, so that every
+        // process reads the key credentials of a suspended (or re-activated)
+        // tenant again; see `tenantry_core::CredentialCache`. The tenant's
+        // row is locked by the update, before the revision's row, in the
+        // order every writer of the tenant takes them.
+        if changes_status {
+            PartitionWriter::lock_advancing(
+                &mut transaction,
+                Partition::tenant(scope.tenant_id()),
+                operation,
+            )
+            .await?
+            .finish(&mut transaction, operation)
+            .await?;
+        }
         commit(transaction, operation).await?;
         Ok(tenant)
     }
@@ -767,16 +810,8 @@ impl Store for PostgresStore {
             return Err(Error::not_found("tenant"));
         }
         let parent_workspace_id: String = match &workspace.parent_workspace_id {
-            Some(parent_workspace_id) => {
-                let parent: Option<String> =
-                    sqlx::query_scalar("SELECT id FROM workspaces WHERE tenant_id = $1 AND id = $2")
-                        .bind(&tenant_id)
-                        .bind(parent_workspace_id.to_string())
-                        .fetch_optional(&mut *transaction)
-                        .await
-                        .during(operation)?;
-                parent.ok_or_else(|| Error::invalid("parent_workspace_id", NO_SUCH_PARENT_WORKSPACE))?
-            }
+            // Whether it exists is the depth query's answer below (zero).
+            Some(parent_workspace_id) => parent_workspace_id.to_string(),
             None => {
                 let root: Option<String> = sqlx::query_scalar(
                     "SELECT workspace_id FROM tenant_root_workspaces WHERE tenant_id = $1",
@@ -792,6 +827,9 @@ impl Store for PostgresStore {
         // deepen the tree between this check and the commit.
         let parent_depth =
             workspace_depth(&mut transaction, &tenant_id, &parent_workspace_id, operation).await?;
+        if parent_depth == 0 {
+            return Err(Error::invalid("parent_workspace_id", NO_SUCH_PARENT_WORKSPACE));
+        }
         self.limits.check_workspace_depth(parent_depth + 1)?;
         let now = tenantry_core::now();
         let row = sqlx::query(concat!(
@@ -812,7 +850,17 @@ impl Store for PostgresStore {
         .during(operation)?;
         let created = rows::workspace(&row, operation)?;
         let relationships = relationship::new_workspace_relationships(&created, workspace.creator.as_ref());
-        write_to_partition(&mut transaction, scope.tenant_id(), &relationships, &[], operation).await?;
+        // The tenant's row is locked already (the tree's lock), and a new
+        // workspace always adds relationships: lock the partition by
+        // advancing it, and add them in one statement.
+        let mut partition = PartitionWriter::lock_advancing(
+            &mut transaction,
+            Partition::tenant(scope.tenant_id()),
+            operation,
+        )
+        .await?;
+        partition.touch_all(&mut transaction, &relationships, operation).await?;
+        partition.finish(&mut transaction, operation).await?;
         commit(transaction, operation).await?;
         Ok(created)
     }
@@ -1163,14 +1211,15 @@ impl Store for PostgresStore {
     ) -> Result<Option<ApiKeyCredentials>> {
         let operation = Operation::ApiKeyCredentials;
         let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
-        // One query on the authentication path: the key, its hash and its
-        // tenant's status.
+        // One query on the authentication path: the key, its hash, its
+        // tenant's status and the partition's revision they reflect.
         let row = sqlx::query(
             "SELECT k.tenant_id, k.id, k.user_id, k.name, k.created_at, k.expires_at, k.last_used_at, \
-                    k.revoked_at, k.secret_hash, t.status AS tenant_status \
+                    k.revoked_at, k.secret_hash, t.status AS tenant_status, r.revision \
              FROM api_keys k \
              JOIN tenants t ON t.id = k.tenant_id \
-             WHERE k.tenant_id = $1 AND k.id = $2 AND t.id = $1",
+             JOIN relationship_revisions r ON r.tenant_id = k.tenant_id \
+             WHERE k.tenant_id = $1 AND k.id = $2 AND t.id = $1 AND r.tenant_id = $1",
         )
         .bind(scope.tenant_id().to_string())
         .bind(api_key_id.to_string())

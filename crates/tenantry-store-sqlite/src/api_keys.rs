@@ -215,11 +215,19 @@ async fn revoke_in(
         .execute(&mut *transaction)
         .await
         .map_err(|error| map_database_error(error, operation))?;
+    // The revocation advances the tenant's partition, so that every
+    // process reads its cached credentials for the tenant again (see
+    // `tenantry_core::CredentialCache`).
+    RelationshipWriter::begin(&mut *transaction, Partition::Tenant(tenant_id), operation)
+        .await?
+        .advance(&mut *transaction, at)
+        .await?;
     Ok(ApiKey { revoked_at: Some(at), ..api_key })
 }
 
-/// See [`tenantry_core::Store::api_key_credentials`]: the key, its hash and
-/// its tenant's status, in one tenant-scoped query.
+/// See [`tenantry_core::Store::api_key_credentials`]: the key, its hash,
+/// its tenant's status and the partition's revision, in one tenant-scoped
+/// query.
 pub(crate) async fn api_key_credentials(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -230,9 +238,10 @@ pub(crate) async fn api_key_credentials(
         "SELECT api_keys.tenant_id, api_keys.id, api_keys.user_id, api_keys.name, \
                 api_keys.created_at, api_keys.expires_at, api_keys.last_used_at, api_keys.revoked_at, \
                 api_keys.secret_hash, \
-                tenants.status AS tenant_status \
+                tenants.status AS tenant_status, relationship_revisions.revision \
          FROM api_keys \
          JOIN tenants ON tenants.id = api_keys.tenant_id \
+         JOIN relationship_revisions ON relationship_revisions.tenant_id = api_keys.tenant_id \
          WHERE api_keys.tenant_id = ?1 AND api_keys.id = ?2",
     )
     .bind(scope.tenant_id().to_string())
@@ -247,6 +256,7 @@ pub(crate) async fn api_key_credentials(
         api_key: rows::api_key(&row)?,
         secret_hash: rows::secret_hash(&row)?,
         tenant_status: rows::tenant_status(&row)?,
+        revision: rows::revision(&row, "revision")?,
     }))
 }
 

@@ -12,7 +12,7 @@
 
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool};
 use tenantry_core::relationship::{Change, ObjectRef, Relationship, timestamp_micros};
 use tenantry_core::{
     Error, Page, PageRequest, PartitionScope, PlatformScope, RelationshipChanges, RelationshipFilter,
@@ -21,9 +21,7 @@ use tenantry_core::{
 };
 
 use crate::error::{Failure, Operation, map_database_error};
-use crate::rows::{
-    self, DELETE, RELATIONSHIP_CHANGE_COLUMNS, RELATIONSHIP_COLUMNS, RELATIONSHIP_KEY_COLUMNS, TOUCH,
-};
+use crate::rows::{self, DELETE, RELATIONSHIP_COLUMNS, RELATIONSHIP_KEY_COLUMNS, TOUCH};
 use crate::{begin_write, commit, overfetch_limit};
 
 /// One partition's tables, and how its statements select it.
@@ -329,6 +327,14 @@ impl<'a> RelationshipWriter<'a> {
         if self.changes.is_empty() {
             return Ok(self.revision);
         }
+        self.advance(connection, at).await
+    }
+
+    /// Records the changes under the next revision and returns it, even
+    /// with no change: for a write the relationships do not describe but
+    /// that the partition's readers must notice (a key revoked, a tenant
+    /// suspended; see `tenantry_core::CredentialCache`).
+    pub(crate) async fn advance(self, connection: &mut SqliteConnection, at: Timestamp) -> Result<Revision> {
         let partition = self.partition;
         let operation = self.operation;
         let revision = self.revision.next();
@@ -417,32 +423,48 @@ pub(crate) async fn relationship_changes(
     let operation = Operation::RelationshipChanges;
     let partition = Partition::of(partition_scope);
     log_platform_read(partition_scope, "reading the platform relationship changes");
-    let mut transaction = pool.begin().await.map_err(|error| map_database_error(error, operation))?;
-    let Some((revision, pruned_through)) = read_revision(&mut transaction, partition, operation).await?
-    else {
+    // One statement reads the revision and the changes up to it, so it
+    // sees one snapshot without a transaction: this read runs before every
+    // fully consistent answer.
+    let (join, revision_row) = match partition {
+        Partition::Tenant(_) => ("c.tenant_id = r.tenant_id AND ", "r.tenant_id = ?1"),
+        Partition::Platform => ("", "r.singleton = 1"),
+    };
+    let sql = format!(
+        "SELECT r.revision AS revision, r.pruned_through AS pruned_through, c.operation AS operation, \
+                c.resource_type AS resource_type, c.resource_id AS resource_id, c.relation AS relation, \
+                c.subject_type AS subject_type, c.subject_id AS subject_id, \
+                c.subject_relation AS subject_relation, c.expires_at AS expires_at \
+         FROM {} AS r LEFT JOIN {} AS c ON {join}c.revision > ?2 AND c.revision <= r.revision \
+             AND ?2 >= r.pruned_through \
+         WHERE {revision_row} ORDER BY c.revision, c.ordinal",
+        partition.sql().revisions,
+        partition.sql().changes,
+    );
+    let found = partition
+        .query(&sql)
+        .bind(after.to_stored())
+        .fetch_all(pool)
+        .await
+        .map_err(|error| map_database_error(error, operation))?;
+    let Some(first) = found.first() else {
         return match partition {
             Partition::Tenant(_) => Ok(RelationshipChanges::Gone),
             Partition::Platform => Err(partition.missing()),
         };
     };
-    if after < pruned_through {
+    let revision = rows::revision(first, "revision")?;
+    if after < rows::revision(first, "pruned_through")? {
         return Ok(RelationshipChanges::Pruned);
     }
-    let sql = format!(
-        "SELECT {RELATIONSHIP_CHANGE_COLUMNS} FROM {} WHERE {}revision > ?2 AND revision <= ?3 \
-         ORDER BY revision, ordinal",
-        partition.sql().changes,
-        partition.sql().scope_and
-    );
-    let rows = partition
-        .query(&sql)
-        .bind(after.to_stored())
-        .bind(revision.to_stored())
-        .fetch_all(&mut *transaction)
-        .await
-        .map_err(|error| map_database_error(error, operation))?;
-    let changes = rows.iter().map(rows::relationship_change).collect::<Result<Vec<_>>>()?;
-    commit(transaction, operation).await?;
+    let mut changes = Vec::with_capacity(found.len());
+    for row in &found {
+        let kind: Option<String> =
+            row.try_get("operation").map_err(|error| map_database_error(error, operation))?;
+        if kind.is_some() {
+            changes.push(rows::relationship_change(row)?);
+        }
+    }
     Ok(RelationshipChanges::Since { revision, changes })
 }
 

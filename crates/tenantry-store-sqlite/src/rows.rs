@@ -44,10 +44,6 @@ pub(crate) const RELATIONSHIP_KEY_COLUMNS: &str =
 pub(crate) const RELATIONSHIP_COLUMNS: &str =
     "resource_type, resource_id, relation, subject_type, subject_id, subject_relation, expires_at";
 
-/// The columns [`relationship_change`] reads.
-pub(crate) const RELATIONSHIP_CHANGE_COLUMNS: &str =
-    "operation, resource_type, resource_id, relation, subject_type, subject_id, subject_relation, expires_at";
-
 /// The columns [`stored_schema`] reads.
 pub(crate) const STORED_SCHEMA_COLUMNS: &str = "version, text, created_at";
 

@@ -363,6 +363,15 @@ pub(crate) async fn update_tenant(
         return Err(Error::not_found("tenant"));
     };
     let tenant = rows::tenant(&row)?;
+    // A change of status advances the tenant's partition, so that every
+    // process reads the key credentials of a suspended (or re-activated)
+    // tenant again; see `tenantry_core::CredentialCache`.
+    if patch.status.is_some() {
+        RelationshipWriter::begin(&mut transaction, Partition::Tenant(scope.tenant_id()), operation)
+            .await?
+            .advance(&mut transaction, tenant.updated_at)
+            .await?;
+    }
     commit(transaction, operation).await?;
     Ok(tenant)
 }

@@ -105,12 +105,8 @@ pub(crate) async fn create_workspace(
     let tenant_id = scope.tenant_id();
     let mut transaction = begin_write(pool, operation).await?;
     let parent_workspace_id = match new_workspace.parent_workspace_id {
-        Some(parent_workspace_id) => {
-            if !WORKSPACES.exists(&mut transaction, tenant_id, &parent_workspace_id, operation).await? {
-                return Err(invalid_parent_workspace());
-            }
-            parent_workspace_id
-        }
+        // Whether it exists is the depth query's answer below (zero).
+        Some(parent_workspace_id) => parent_workspace_id,
         None => {
             if !tenant_exists(&mut transaction, tenant_id, operation).await? {
                 return Err(Error::not_found("tenant"));
@@ -119,6 +115,9 @@ pub(crate) async fn create_workspace(
         }
     };
     let parent_depth = workspace_depth(&mut transaction, tenant_id, &parent_workspace_id, operation).await?;
+    if parent_depth == 0 {
+        return Err(invalid_parent_workspace());
+    }
     limits.check_workspace_depth(parent_depth + 1)?;
     let at = now();
     let workspace = Workspace {

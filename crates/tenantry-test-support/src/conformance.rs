@@ -96,6 +96,7 @@ macro_rules! conformance_suite {
             api_key_lifecycle,
             the_last_working_platform_admin_key_cannot_be_revoked,
             api_key_credentials_carry_what_authentication_needs,
+            revoking_a_key_or_changing_a_tenants_status_advances_its_partition,
             usernames_are_unique,
             ensure_user_is_idempotent_under_concurrency,
             bootstrap_is_idempotent,
@@ -1735,6 +1736,56 @@ pub async fn api_key_credentials_carry_what_authentication_needs(backend: &TestB
     assert_eq!(principal.api_key.id, key.id);
     assert_eq!(principal.tenant_status, TenantStatus::Suspended);
     assert!(store.get_api_key(&acme.scope, &key.id).await.unwrap().last_used_at.is_some());
+}
+
+/// Credentials carry the revision of the tenant's partition they were read
+/// at, and revoking a key or changing the tenant's status advances it (with
+/// no relationship change), so that a process holding credentials read
+/// earlier can tell they may be out of date. Other changes to the tenant
+/// row do not advance it.
+pub async fn revoking_a_key_or_changing_a_tenants_status_advances_its_partition(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let acme = create_tenant(backend, "acme").await;
+    let (key, _) = mint(backend, &acme.scope, &alice.id, "ci").await.unwrap();
+    let store = &backend.store;
+    let partition = PartitionScope::Tenant(acme.scope.clone());
+    let revision = || async { store.relationship_snapshot(&partition).await.unwrap().revision };
+    let credentials_revision =
+        || async { store.api_key_credentials(&acme.scope, &key.id).await.unwrap().unwrap().revision };
+
+    let minted = revision().await;
+    assert_eq!(credentials_revision().await, minted);
+
+    let rename = TenantPatch {
+        display_name: Some(DisplayName::parse("Acme Renamed").unwrap()),
+        ..TenantPatch::default()
+    };
+    store.update_tenant(&acme.scope, rename).await.unwrap();
+    assert_eq!(revision().await, minted);
+
+    let suspend = TenantPatch { status: Some(TenantStatus::Suspended), ..TenantPatch::default() };
+    store.update_tenant(&acme.scope, suspend).await.unwrap();
+    let suspended = revision().await;
+    assert_eq!(suspended, minted.next());
+    assert_eq!(credentials_revision().await, suspended);
+    match store.relationship_changes(&partition, minted).await.unwrap() {
+        RelationshipChanges::Since { revision, changes } => {
+            assert_eq!(revision, suspended);
+            assert!(changes.is_empty(), "{changes:?}");
+        }
+        other => panic!("expected the changes since {minted}, got {other:?}"),
+    }
+
+    store.revoke_api_key(&acme.scope, &key.id, tenantry_core::now()).await.unwrap();
+    let revoked = revision().await;
+    assert_eq!(revoked, suspended.next());
+    assert_eq!(credentials_revision().await, revoked);
+    // A refused revocation changes nothing.
+    expect_conflict(
+        store.revoke_api_key(&acme.scope, &key.id, tenantry_core::now()).await,
+        ConflictCode::AlreadyRevoked,
+    );
+    assert_eq!(revision().await, revoked);
 }
 
 // ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use tenantry_core::relationship::{api_key_object, names, object_types, tenant_object};
 use tenantry_core::service::mint_api_key;
-use tenantry_core::{ApiKeyId, ApiKeyLifetime, Consistency, NewUser, TenantScope};
+use tenantry_core::{ApiKeyId, ApiKeyLifetime, NewUser, TenantScope};
 
 use crate::ApiState;
 use crate::auth::Caller;
@@ -68,7 +68,7 @@ pub(crate) async fn create_api_key(
                 &tenant_object(own.tenant_id()),
                 names::VIEW,
                 caller.user_id(),
-                &Consistency::FullyConsistent,
+                &caller.change_consistency(),
                 "tenant",
             )
             .await
@@ -191,7 +191,7 @@ pub(crate) async fn revoke_api_key(
             &api_key_object(&api_key_id),
             names::REVOKE,
             caller.user_id(),
-            &Consistency::FullyConsistent,
+            &caller.change_consistency(),
             "api key",
         )
         .await?;

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use tenantry_core::relationship::{group_object, names, object_types, tenant_object};
-use tenantry_core::{Consistency, GroupId, MembershipResource, NewGroup};
+use tenantry_core::{GroupId, MembershipResource, NewGroup};
 
 use crate::ApiState;
 use crate::auth::Caller;
@@ -49,7 +49,7 @@ pub(crate) async fn create_group(
             &tenant_object(scope.tenant_id()),
             names::MANAGE,
             caller.user_id(),
-            &Consistency::FullyConsistent,
+            &caller.change_consistency(),
             "tenant",
         )
         .await?;
@@ -151,7 +151,7 @@ pub(crate) async fn update_group(
             &group_object(&group_id),
             names::MANAGE,
             caller.user_id(),
-            &Consistency::FullyConsistent,
+            &caller.change_consistency(),
             "group",
         )
         .await?;
@@ -187,7 +187,7 @@ pub(crate) async fn delete_group(
             &group_object(&group_id),
             names::MANAGE,
             caller.user_id(),
-            &Consistency::FullyConsistent,
+            &caller.change_consistency(),
             "group",
         )
         .await?;

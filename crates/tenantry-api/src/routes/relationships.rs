@@ -22,9 +22,9 @@ use tenantry_core::relationship::{
     member_of_subject, names, object_types, tenant_object, timestamp_from_micros,
 };
 use tenantry_core::{
-    Consistency, Error, GroupId, InvitationLifetime, Invitee, Member, Membership, MembershipResource,
-    NewInvitation, PageLimit, PageRequest, PartitionScope, RelationshipFilter, RelationshipWrite, Role,
-    TenantScope, WorkspaceId,
+    Error, GroupId, InvitationLifetime, Invitee, Member, Membership, MembershipResource, NewInvitation,
+    PageLimit, PageRequest, PartitionScope, RelationshipFilter, RelationshipWrite, Role, TenantScope,
+    WorkspaceId,
 };
 
 use crate::ApiState;
@@ -156,7 +156,7 @@ async fn require_tenant_manage(state: &ApiState, caller: &Caller) -> Result<(), 
             &tenant_object(scope.tenant_id()),
             names::MANAGE,
             caller.user_id(),
-            &Consistency::FullyConsistent,
+            &caller.change_consistency(),
             "tenant",
         )
         .await?;
@@ -238,7 +238,7 @@ async fn destination(
     };
     state
         .authorizer
-        .require(scope, &object, names::MANAGE, caller.user_id(), &Consistency::FullyConsistent, kind)
+        .require(scope, &object, names::MANAGE, caller.user_id(), &caller.change_consistency(), kind)
         .await
         .map_err(|error| match error {
             Error::NotFound { .. } => ApiError::for_field(

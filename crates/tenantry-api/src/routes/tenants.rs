@@ -178,7 +178,13 @@ pub(crate) async fn update_tenant(
             )
             .await?;
     }
+    let changes_status = patch.status.is_some();
     let tenant = state.store.update_tenant(&scope, patch).await?;
+    if changes_status {
+        // The change advanced the tenant's partition: catch up, so that this
+        // process checks its keys against the new status at once.
+        state.authorizer.synced(&scope).await?;
+    }
     tracing::info!(tenant_id = %tenant.id, status = %tenant.status, "tenant updated");
     Ok(Json(tenant.into()))
 }

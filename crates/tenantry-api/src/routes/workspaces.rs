@@ -14,8 +14,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use tenantry_authz::{LookupResources, SubjectRef};
-use tenantry_core::relationship::{names, object_types, tenant_object, workspace_object};
+use tenantry_authz::{Engine, LookupResources, SubjectRef};
+use tenantry_core::relationship::{names, object_types, tenant_object, user_subject, workspace_object};
 use tenantry_core::{Consistency, Error, MembershipResource, TenantScope, WorkspaceId};
 
 use crate::ApiState;
@@ -29,24 +29,22 @@ use crate::extract::{JsonBody, ListQuery, PathId};
 use crate::routes::support::{self, MemberCursor, MemberPath, Revisioned};
 
 /// The tenant's root workspace, found through its `root_of` relationship.
-async fn root_workspace_id(state: &ApiState, scope: &TenantScope) -> Result<WorkspaceId, ApiError> {
+fn root_workspace_id(engine: &Engine<'_>, scope: &TenantScope) -> Result<WorkspaceId, Error> {
     let tenant = SubjectRef::object(tenant_object(scope.tenant_id()));
-    let (found, _) = state
-        .authorizer
-        .evaluate(scope, &Consistency::FullyConsistent, |engine| {
-            engine.lookup_resources(&LookupResources {
-                resource_type: object_types::WORKSPACE,
-                permission: names::ROOT_OF,
-                subject: &tenant,
-                after: None,
-                limit: NonZeroUsize::MIN,
-            })
+    let found = engine
+        .lookup_resources(&LookupResources {
+            resource_type: object_types::WORKSPACE,
+            permission: names::ROOT_OF,
+            subject: &tenant,
+            after: None,
+            limit: NonZeroUsize::MIN,
         })
-        .await?;
-    let found = found.map_err(tenantry_core::authorizer::eval_error)?;
-    found.items.first().and_then(|object| WorkspaceId::parse(object.id()).ok()).ok_or_else(|| {
-        Error::internal(format!("tenant {} has no root_of relationship", scope.tenant_id())).into()
-    })
+        .map_err(tenantry_core::authorizer::eval_error)?;
+    found
+        .items
+        .first()
+        .and_then(|object| WorkspaceId::parse(object.id()).ok())
+        .ok_or_else(|| Error::internal(format!("tenant {} has no root_of relationship", scope.tenant_id())))
 }
 
 /// Creates a workspace beneath another of the caller's tenant (the root
@@ -72,47 +70,51 @@ pub(crate) async fn create_workspace(
     JsonBody(request): JsonBody<CreateWorkspaceRequest>,
 ) -> Result<(StatusCode, Revisioned<Json<WorkspaceResponse>>), ApiError> {
     let scope = caller.tenant_scope();
-    let parent_id = match &request.parent_workspace_id {
-        Some(parent_id) => parent_id.clone(),
-        None => root_workspace_id(&state, scope).await?,
-    };
-    require_create_child(&state, &caller, &parent_id).await?;
-    let workspace =
-        state.store.create_workspace(scope, request.into_new_workspace(caller.user_id().clone())).await?;
+    let parent_id = require_create_child(&state, &caller, request.parent_workspace_id.clone()).await?;
+    // The store is handed the parent resolved here (the root when none was
+    // named), so it does not look it up again.
+    let mut new_workspace = request.into_new_workspace(caller.user_id().clone());
+    new_workspace.parent_workspace_id = Some(parent_id);
+    let workspace = state.store.create_workspace(scope, new_workspace).await?;
     let token = state.authorizer.synced(scope).await?;
     tracing::info!(tenant_id = %workspace.tenant_id, workspace_id = %workspace.id, user_id = %caller.user_id(), "workspace created");
     Ok((StatusCode::CREATED, Revisioned(token, Json(workspace.into()))))
 }
 
-/// Requires `create_child` on the parent; a parent the caller cannot see is
-/// an invalid `parent_workspace_id`, as if it did not exist.
+/// Requires `create_child` on the parent (the tenant's root when none is
+/// named) and returns the parent's id; a parent the caller cannot see is an
+/// invalid `parent_workspace_id`, as if it did not exist. One evaluation
+/// finds the root and checks it, against the newest state.
 async fn require_create_child(
     state: &ApiState,
     caller: &Caller,
-    parent_id: &WorkspaceId,
-) -> Result<(), ApiError> {
-    let object = workspace_object(parent_id);
-    let outcome = state
+    parent_id: Option<WorkspaceId>,
+) -> Result<WorkspaceId, ApiError> {
+    let scope = caller.tenant_scope();
+    let subject = user_subject(caller.user_id());
+    let (outcome, _) = state
         .authorizer
-        .require(
-            caller.tenant_scope(),
-            &object,
-            names::CREATE_CHILD,
-            caller.user_id(),
-            &Consistency::FullyConsistent,
-            "workspace",
-        )
-        .await;
-    match outcome {
-        Ok(_) => Ok(()),
-        Err(Error::NotFound { .. }) => {
+        .evaluate(scope, &caller.change_consistency(), |engine| -> Result<_, Error> {
+            let parent_id = match parent_id {
+                Some(parent_id) => parent_id,
+                None => root_workspace_id(engine, scope)?,
+            };
+            let object = workspace_object(&parent_id);
+            let eval_error = tenantry_core::authorizer::eval_error;
+            let allowed = engine.check(&object, names::CREATE_CHILD, &subject).map_err(eval_error)?;
+            let visible = allowed || engine.check(&object, names::VIEW, &subject).map_err(eval_error)?;
+            Ok((parent_id, allowed, visible))
+        })
+        .await?;
+    match outcome? {
+        (parent_id, true, _) => Ok(parent_id),
+        (_, false, true) => Err(ApiError::forbidden(
+            "you may view the parent workspace but not create workspaces beneath it (`create_child`)",
+        )),
+        (_, false, false) => {
             Err(Error::invalid("parent_workspace_id", "no workspace with this id exists in this tenant")
                 .into())
         }
-        Err(Error::Forbidden { .. }) => Err(ApiError::forbidden(
-            "you may view the parent workspace but not create workspaces beneath it (`create_child`)",
-        )),
-        Err(error) => Err(error.into()),
     }
 }
 
@@ -215,12 +217,12 @@ pub(crate) async fn update_workspace(
             &workspace_object(&workspace_id),
             permission,
             caller.user_id(),
-            &Consistency::FullyConsistent,
+            &caller.change_consistency(),
             "workspace",
         )
         .await?;
     if let Some(parent_id) = &patch.parent_workspace_id {
-        require_create_child(&state, &caller, parent_id).await?;
+        require_create_child(&state, &caller, Some(parent_id.clone())).await?;
     }
     let workspace = state.store.update_workspace(scope, &workspace_id, patch).await?;
     let token = state.authorizer.synced(scope).await?;

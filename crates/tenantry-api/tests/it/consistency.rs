@@ -13,6 +13,8 @@ crate::on_both_backends!(
     a_write_in_one_process_is_seen_with_its_token_in_another,
     a_revocation_in_one_process_is_seen_with_its_token_in_another,
     tokens_from_elsewhere_are_refused,
+    a_key_revoked_in_one_process_is_refused_in_another,
+    a_tenant_suspended_in_one_process_is_refused_in_another,
     idle_indexes_are_dropped_and_loaded_again,
 );
 
@@ -133,6 +135,73 @@ async fn a_revocation_in_one_process_is_seen_with_its_token_in_another(app: Test
     .await
     .expect(StatusCode::OK);
     assert_eq!(answer["allowed"], false);
+}
+
+/// Two more processes that have both used `token` (so hold its credentials):
+/// one whose reads may be an hour stale, one whose reads are never stale.
+async fn processes_that_used(app: &TestApp, token: &str, path: &str) -> (axum::Router, axum::Router) {
+    let stale = app.second_process();
+    let fresh = app.process_with_staleness(std::time::Duration::ZERO);
+    for process in [&stale, &fresh] {
+        send_to(process, Call::get(path).key(token)).await.expect(StatusCode::OK);
+    }
+    (stale, fresh)
+}
+
+async fn a_key_revoked_in_one_process_is_refused_in_another(app: TestApp) {
+    let admin = app.tenant_with_key("key-revoked").await;
+    let user = app.person(&admin, "revoked-key-holder", Some(Role::Member)).await;
+    let read = format!("/v1/workspaces/{}", admin.root_id());
+    let (stale, fresh) = processes_that_used(&app, &user.token, &read).await;
+    let key_id = tenantry_core::ApiKeyToken::parse(&user.token).unwrap().api_key_id().to_string();
+    send_to(&app.router, Call::delete(format!("/v1/api-keys/{key_id}")).key(&admin.token))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+
+    // Reads may use what a process holds, within its staleness bound: an
+    // hour here, so the stale process still answers; the other one not.
+    send_to(&stale, Call::get(&read).key(&user.token)).await.expect(StatusCode::OK);
+    send_to(&fresh, Call::get(&read).key(&user.token))
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "api_key_revoked");
+    // A write is checked against the newest state in every process, at once.
+    let create = Call::post("/v1/workspaces").key(&user.token).json(json!({ "name": "after-revocation" }));
+    send_to(&stale, create).await.expect_error(StatusCode::UNAUTHORIZED, "api_key_revoked");
+    // Having read the newest state for it, the stale process refuses reads too.
+    send_to(&stale, Call::get(&read).key(&user.token))
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "api_key_revoked");
+    // The admin's own key, in the same tenant, is read again and still works.
+    send_to(&stale, Call::get(&read).key(&admin.token)).await.expect(StatusCode::OK);
+}
+
+async fn a_tenant_suspended_in_one_process_is_refused_in_another(app: TestApp) {
+    let admin = app.tenant_with_key("tenant-suspended").await;
+    let read = format!("/v1/workspaces/{}", admin.root_id());
+    let (stale, fresh) = processes_that_used(&app, &admin.token, &read).await;
+    let suspend = Call::patch(format!("/v1/tenants/{}", admin.tenant_id()))
+        .key(&app.operator.token)
+        .json(json!({ "status": "suspended" }));
+    send_to(&app.router, suspend).await.expect(StatusCode::OK);
+
+    send_to(&stale, Call::get(&read).key(&admin.token)).await.expect(StatusCode::OK);
+    send_to(&fresh, Call::get(&read).key(&admin.token))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "tenant_inactive");
+    let create = Call::post("/v1/workspaces").key(&admin.token).json(json!({ "name": "after-suspension" }));
+    send_to(&stale, create).await.expect_error(StatusCode::FORBIDDEN, "tenant_inactive");
+    send_to(&stale, Call::get(&read).key(&admin.token))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "tenant_inactive");
+
+    // Re-activated through the first process, the tenant's key writes again
+    // through the others at once.
+    let reactivate = Call::patch(format!("/v1/tenants/{}", admin.tenant_id()))
+        .key(&app.operator.token)
+        .json(json!({ "status": "active" }));
+    send_to(&app.router, reactivate).await.expect(StatusCode::OK);
+    let create = Call::post("/v1/workspaces").key(&admin.token).json(json!({ "name": "after-reactivation" }));
+    send_to(&stale, create).await.expect(StatusCode::CREATED);
 }
 
 async fn tokens_from_elsewhere_are_refused(app: TestApp) {

@@ -116,9 +116,17 @@ impl TestApp {
     /// Another router over the same database with its own authorizer: a
     /// second server process.
     pub fn second_process(&self) -> Router {
-        let state =
-            ApiState::new(Self::new_authorizer(&self.backend), self.hasher.clone(), ApiConfig::defaults());
-        router(state)
+        self.process_with_staleness(TEST_MAX_STALENESS)
+    }
+
+    /// Another server process whose authorization index (and so its cached
+    /// API key credentials) may be at most `max_staleness` old for reads.
+    pub fn process_with_staleness(&self, max_staleness: std::time::Duration) -> Router {
+        let authorizer = Arc::new(Authorizer::new(
+            self.backend.store.clone(),
+            AuthorizerConfig::with_freshness(max_staleness, TEST_MAX_STALENESS),
+        ));
+        router(ApiState::new(authorizer, self.hasher.clone(), ApiConfig::defaults()))
     }
 
     /// The same app, its router replaced by one under `config` that also
