@@ -20,6 +20,7 @@ STATE_DEPENDENT = re.compile(
             r"^schema: ",  # the text of a new authorization schema
             r"a group cannot be a member of itself",  # the group in the path
             r"a group's admins are users",  # the member in the path is a group
+            r"applies to members of the tenant only",  # a role expiry for a user who is invited instead
         ]
     )
 )
@@ -72,6 +73,7 @@ ID_PATTERNS = {
     "workspaces": re.compile(f"ws_{ULID}"),
     "groups": re.compile(f"grp_{ULID}"),
     "api-keys": re.compile(f"key_{ULID}"),
+    "invitations": re.compile(f"inv_{ULID}"),
 }
 MEMBER_ID_PATTERN = re.compile(f"(usr|grp)_{ULID}")
 

@@ -371,7 +371,12 @@ fn membership_bodies(schemas: &mut std::collections::BTreeMap<String, RefOr<Sche
         add.properties.insert("role".to_owned(), RefOr::T(Schema::Object(roles.clone())));
         let mut one_member = OneOfBuilder::new();
         for field in ["user_id", "email", "username", "group_id"] {
-            let branch = ObjectBuilder::new().property(field, string_schema(false)).required(field);
+            let mut branch = ObjectBuilder::new().property(field, string_schema(false)).required(field);
+            if field == "email" {
+                // An address always makes an invitation, and an invited
+                // role does not lapse: no `expires_at` beside it.
+                branch = branch.property("expires_at", ObjectBuilder::new().schema_type(Type::Null));
+            }
             one_member = one_member.item(Schema::Object(branch.build()));
         }
         let description = add.description.take();
