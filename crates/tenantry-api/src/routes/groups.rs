@@ -282,8 +282,15 @@ pub(crate) async fn update_group_member(
     JsonBody(request): JsonBody<UpdateMemberRequest>,
 ) -> Result<Revisioned<Json<MemberResponse>>, ApiError> {
     let resource = MembershipResource::Group(path.id);
-    support::update_member(&state, caller.tenant_scope(), resource, path.member, caller.user_id(), request)
-        .await
+    support::update_member(
+        &state,
+        caller.tenant_scope(),
+        resource,
+        path.member,
+        caller.authenticated(),
+        request,
+    )
+    .await
 }
 
 /// Removes a member from the group: they lose what the group granted at
@@ -310,5 +317,5 @@ pub(crate) async fn remove_group_member(
     path: MemberPath<GroupId>,
 ) -> Result<Revisioned<StatusCode>, ApiError> {
     let resource = MembershipResource::Group(path.id);
-    support::remove_member(&state, caller.tenant_scope(), resource, path.member, caller.user_id()).await
+    support::remove_member(&state, caller.tenant_scope(), resource, path.member, caller.authenticated()).await
 }

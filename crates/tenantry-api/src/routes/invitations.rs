@@ -17,9 +17,7 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use tenantry_core::relationship::{membership_object, names, tenant_object};
-use tenantry_core::{
-    Consistency, IdError, InvitationAnswer, InvitationId, PlatformScope, TenantId, TenantScope,
-};
+use tenantry_core::{IdError, InvitationAnswer, InvitationId, PlatformScope, TenantId, TenantScope};
 
 use crate::ApiState;
 use crate::auth::Authenticated;
@@ -217,7 +215,7 @@ pub(crate) async fn revoke_invitation(
     let kind = invitation.resource.kind();
     state
         .authorizer
-        .require(&scope, &object, names::MANAGE, caller.user_id(), &Consistency::FullyConsistent, kind)
+        .require(&scope, &object, names::MANAGE, caller.user_id(), &caller.change_consistency(), kind)
         .await
         .map_err(|error| match error {
             // A resource the caller cannot see hides its invitations too.

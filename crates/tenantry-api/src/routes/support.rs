@@ -193,12 +193,11 @@ pub(crate) async fn add_member(
     request: AddMemberRequest,
 ) -> Result<Response, ApiError> {
     let user_id = caller.user_id();
+    // A change: the read its credentials were checked with, or the newest.
+    let consistency = caller.change_consistency();
     let object = membership_object(scope.tenant_id(), &resource);
     let kind = resource.kind();
-    state
-        .authorizer
-        .require(scope, &object, names::MANAGE, user_id, &Consistency::FullyConsistent, kind)
-        .await?;
+    state.authorizer.require(scope, &object, names::MANAGE, user_id, &consistency, kind).await?;
     expiry_in_future(request.expires_at)?;
     let lifetime = request.invitation_lifetime()?;
     let invitee = match request.member()? {
@@ -344,15 +343,15 @@ pub(crate) async fn update_member(
     scope: &TenantScope,
     resource: MembershipResource,
     member: Member,
-    user_id: &UserId,
+    caller: &Authenticated,
     request: UpdateMemberRequest,
 ) -> Result<Revisioned<Json<MemberResponse>>, ApiError> {
+    let user_id = caller.user_id();
+    // A change: the read its credentials were checked with, or the newest.
+    let consistency = caller.change_consistency();
     let object = membership_object(scope.tenant_id(), &resource);
     let kind = resource.kind();
-    state
-        .authorizer
-        .require(scope, &object, names::MANAGE, user_id, &Consistency::FullyConsistent, kind)
-        .await?;
+    state.authorizer.require(scope, &object, names::MANAGE, user_id, &consistency, kind).await?;
     expiry_in_future(request.expires_at)?;
     if !has_role(state, scope, &resource, &member).await? {
         return Err(ApiError::not_found("membership"));
@@ -372,16 +371,16 @@ pub(crate) async fn remove_member(
     scope: &TenantScope,
     resource: MembershipResource,
     member: Member,
-    user_id: &UserId,
+    caller: &Authenticated,
 ) -> Result<Revisioned<StatusCode>, ApiError> {
+    let user_id = caller.user_id();
+    // A change: the read its credentials were checked with, or the newest.
+    let consistency = caller.change_consistency();
     let object = membership_object(scope.tenant_id(), &resource);
     let kind = resource.kind();
     let leaving = member == Member::User(user_id.clone());
     let permission = if leaving { names::VIEW } else { names::MANAGE };
-    state
-        .authorizer
-        .require(scope, &object, permission, user_id, &Consistency::FullyConsistent, kind)
-        .await?;
+    state.authorizer.require(scope, &object, permission, user_id, &consistency, kind).await?;
     state.store.remove_membership(scope, &resource, &member).await.map_err(|error| match error {
         Error::NotFound { resource: "membership" } => ApiError::not_found("membership"),
         other => other.into(),

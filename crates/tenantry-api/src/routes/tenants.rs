@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use tenantry_core::relationship::{names, tenant_object};
-use tenantry_core::{Consistency, Error, MembershipResource, PlatformScope, TenantId, TenantScope};
+use tenantry_core::{Error, MembershipResource, PlatformScope, TenantId, TenantScope};
 
 use crate::ApiState;
 use crate::auth::{Authenticated, Credential};
@@ -168,14 +168,7 @@ pub(crate) async fn update_tenant(
         let object = tenant_object(scope.tenant_id());
         state
             .authorizer
-            .require(
-                &scope,
-                &object,
-                names::MANAGE,
-                caller.user_id(),
-                &Consistency::FullyConsistent,
-                "tenant",
-            )
+            .require(&scope, &object, names::MANAGE, caller.user_id(), &caller.change_consistency(), "tenant")
             .await?;
     }
     let changes_status = patch.status.is_some();
@@ -303,8 +296,7 @@ pub(crate) async fn update_tenant_member(
     JsonBody(request): JsonBody<UpdateMemberRequest>,
 ) -> Result<Revisioned<Json<MemberResponse>>, ApiError> {
     let (scope, _) = caller.tenant_for(&state, path.id).await?;
-    support::update_member(&state, &scope, MembershipResource::Tenant, path.member, caller.user_id(), request)
-        .await
+    support::update_member(&state, &scope, MembershipResource::Tenant, path.member, &caller, request).await
 }
 
 /// Removes a member's role on the tenant. Needs `manage` on the tenant,
@@ -331,5 +323,5 @@ pub(crate) async fn remove_tenant_member(
     path: MemberPath<TenantId>,
 ) -> Result<Revisioned<StatusCode>, ApiError> {
     let (scope, _) = caller.tenant_for(&state, path.id).await?;
-    support::remove_member(&state, &scope, MembershipResource::Tenant, path.member, caller.user_id()).await
+    support::remove_member(&state, &scope, MembershipResource::Tenant, path.member, &caller).await
 }

@@ -358,8 +358,15 @@ pub(crate) async fn update_workspace_member(
     JsonBody(request): JsonBody<UpdateMemberRequest>,
 ) -> Result<Revisioned<Json<MemberResponse>>, ApiError> {
     let resource = MembershipResource::Workspace(path.id);
-    support::update_member(&state, caller.tenant_scope(), resource, path.member, caller.user_id(), request)
-        .await
+    support::update_member(
+        &state,
+        caller.tenant_scope(),
+        resource,
+        path.member,
+        caller.authenticated(),
+        request,
+    )
+    .await
 }
 
 /// Removes a member's role on the workspace. Needs `manage`, except to
@@ -386,5 +393,5 @@ pub(crate) async fn remove_workspace_member(
     path: MemberPath<WorkspaceId>,
 ) -> Result<Revisioned<StatusCode>, ApiError> {
     let resource = MembershipResource::Workspace(path.id);
-    support::remove_member(&state, caller.tenant_scope(), resource, path.member, caller.user_id()).await
+    support::remove_member(&state, caller.tenant_scope(), resource, path.member, caller.authenticated()).await
 }
