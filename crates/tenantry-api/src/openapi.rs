@@ -265,6 +265,34 @@ fn add_shared_error_responses(operation: &mut Operation) {
             false,
         );
     }
+    if authenticated {
+        add_error_response(
+            operation,
+            "429",
+            "`rate_limited`: the caller's tenant has as many requests in progress as the server allows; retry after `Retry-After` seconds",
+            false,
+        );
+    }
+    // What the HTTP layer answers for any route: the request target or the
+    // headers too large, or a request that took too long.
+    add_error_response(
+        operation,
+        "414",
+        "`uri_too_long`: the request target exceeds the server's limit",
+        false,
+    );
+    add_error_response(
+        operation,
+        "431",
+        "`headers_too_large`: the request headers exceed the server's limit",
+        false,
+    );
+    add_error_response(
+        operation,
+        "503",
+        "`request_timeout`: the request took longer than the server allows; a change may or may not have been made",
+        false,
+    );
     add_error_response(
         operation,
         "500",
