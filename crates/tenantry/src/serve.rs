@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tenantry_api::{ApiConfig, ApiState, router};
 use tenantry_core::service::{BootstrapConfig, authenticate, bootstrap};
-use tenantry_core::{ApiKeyHasher, ApiKeyToken, Authorizer, AuthorizerConfig, Error, Store, StoreLimits};
+use tenantry_core::{ApiKeyHasher, ApiKeyToken, Authorizer, AuthorizerConfig, Error, Store};
 use tenantry_oidc::{OidcConfig, OidcSettings, OidcVerifier};
 
 use crate::backend::{self, DatabaseLocation};
@@ -31,9 +31,7 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
     // Before anything commits: a bootstrap that creates the operator's key
     // must be able to save it, or no usable key would exist.
     check_data_dir_writable(&global.data_dir)?;
-    let store =
-        prepare_store(global, &location, arguments.owner_database_url.as_deref(), global.store_limits())
-            .await?;
+    let store = prepare_store(global, &location, arguments.owner_database_url.as_deref()).await?;
     let hasher = hasher_for(store.as_ref(), &arguments.pepper).await?;
 
     let bootstrap_config = BootstrapConfig {
@@ -184,8 +182,8 @@ async fn prepare_store(
     global: &GlobalOptions,
     location: &DatabaseLocation,
     owner_database_url: Option<&str>,
-    limits: StoreLimits,
 ) -> anyhow::Result<Arc<dyn Store>> {
+    let limits = global.store_limits();
     match location {
         DatabaseLocation::Sqlite { path } => {
             if owner_database_url.is_some() {
