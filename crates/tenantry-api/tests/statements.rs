@@ -144,9 +144,14 @@ fn check_body(actor: &Actor, workspace_id: &str) -> serde_json::Value {
 }
 
 /// The most statements each bounded route may send on its request path.
-const BOUNDS: [(&str, usize); 3] = [
+/// The named-parent create and the first check follow writes to the
+/// tenant: a write that changes only relationships must not make the next
+/// request read its key's credentials again.
+const BOUNDS: [(&str, usize); 5] = [
     ("POST /v1/workspaces (default parent)", 15),
+    ("POST /v1/workspaces (named parent)", 15),
     ("GET /v1/workspaces/{id} (warm)", 4),
+    ("POST /v1/permissions/check (first)", 1),
     ("POST /v1/permissions/check (warm)", 1),
 ];
 

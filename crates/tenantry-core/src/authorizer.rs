@@ -213,6 +213,9 @@ struct TenantState {
     /// The tenant's relationships and the mirrored platform ones.
     index: Index,
     revision: Revision,
+    /// The last revision up to `revision` that changed one of the tenant's
+    /// credentials (see [`RelationshipChanges::Since`]).
+    credentials_revision: Revision,
     /// The platform view whose relationships are mirrored into `index`.
     mirrored: Option<Arc<PlatformView>>,
     synced_at: Instant,
@@ -353,7 +356,7 @@ impl Authorizer {
         let partition = PartitionScope::Platform(PlatformScope::authorization());
         let (revision, relationships) = match &current {
             Some(view) => match self.store.relationship_changes(&partition, view.revision).await? {
-                RelationshipChanges::Since { revision, changes } => {
+                RelationshipChanges::Since { revision, changes, .. } => {
                     let mut relationships = view.relationships.clone();
                     for change in changes {
                         match change {
@@ -481,7 +484,7 @@ impl Authorizer {
             None => None,
         };
         match changes {
-            Some(RelationshipChanges::Since { revision, changes }) => {
+            Some(RelationshipChanges::Since { revision, credentials_revision, changes }) => {
                 let mut guard = cell.state.write().map_err(poisoned)?;
                 // Only this task, holding `syncing`, replaces the state.
                 let state = guard
@@ -489,6 +492,7 @@ impl Authorizer {
                     .ok_or_else(|| Error::internal("an authorization index vanished while it was synced"))?;
                 state.index.apply(&changes).map_err(Error::internal)?;
                 state.revision = revision;
+                state.credentials_revision = credentials_revision;
                 state.synced_at = started;
             }
             Some(RelationshipChanges::Gone) => {
@@ -511,6 +515,7 @@ impl Authorizer {
                 *cell.state.write().map_err(poisoned)? = Some(TenantState {
                     index,
                     revision: snapshot.revision,
+                    credentials_revision: snapshot.credentials_revision,
                     mirrored: None,
                     synced_at: started,
                 });
@@ -524,18 +529,23 @@ impl Authorizer {
         Ok(())
     }
 
-    /// The revision of the tenant's partition this process holds, caught
-    /// up as `consistency` asks (the platform partition is not read). What
+    /// The last revision of the tenant's partition that changed one of its
+    /// credentials, as far as this process's index, caught up as
+    /// `consistency` asks, knows (the platform partition is not read). What
     /// the API key credentials of a request are compared with: see
     /// [`crate::credentials::CredentialCache`].
-    pub async fn tenant_revision(&self, scope: &TenantScope, consistency: &Consistency) -> Result<Revision> {
+    pub async fn tenant_credentials_revision(
+        &self,
+        scope: &TenantScope,
+        consistency: &Consistency,
+    ) -> Result<Revision> {
         let (_, tenant_freshness) = self.freshness_of(scope, consistency)?;
         let cell = self.sync_tenant(scope.tenant_id(), tenant_freshness).await?;
         cell.touch()?;
         let state = cell.state.read().map_err(poisoned)?;
         state
             .as_ref()
-            .map(|state| state.revision)
+            .map(|state| state.credentials_revision)
             .ok_or_else(|| Error::internal("an authorization index vanished after it was synced"))
     }
 

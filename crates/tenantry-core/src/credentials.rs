@@ -7,9 +7,12 @@
 //! ([`ApiKeyCredentials::revision`], read in the same statement).
 //!
 //! Revoking a key and changing a tenant's status advance that partition's
-//! revision in their own transaction. A request's credentials are therefore
-//! current as of the partition revision the [`Authorizer`] holds for the
-//! tenant at the consistency the request asks for:
+//! revision in their own transaction and mark the new revision as one that
+//! changed a credential (the partition's *credentials revision*, read with
+//! its change log: see [`crate::relationship::RelationshipChanges::Since`]).
+//! A request's credentials are therefore current as of the credentials
+//! revision the [`Authorizer`] holds for the tenant at the consistency the
+//! request asks for:
 //!
 //! * a request that changes data asks for the newest state (the change log
 //!   is read first, as for its authorization), so a key revoked, or a
@@ -19,11 +22,12 @@
 //!   process's authorization index, which is caught up within the staleness
 //!   bound (or to the revision token the request sends).
 //!
-//! When the partition has moved past the cached revision (for any reason:
-//! the log does not say which change revoked what), the credentials are
-//! read again. Expiry is compared with the clock on every request, from the
-//! cached expiry; the secret is compared with the cached hash on every
-//! request, in constant time.
+//! Cached credentials are read again only when the credentials revision has
+//! moved past the revision they were read at: writes that change only
+//! relationships (a workspace created, a member added) move the partition
+//! but leave the cache alone. Expiry is compared with the clock on every
+//! request, from the cached expiry; the secret is compared with the cached
+//! hash on every request, in constant time.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -96,7 +100,7 @@ impl CredentialCache {
         if !hasher.verify(&token, &credentials.secret_hash) {
             return Err(AuthenticationError::Invalid);
         }
-        let revision = match authorizer.tenant_revision(&scope, consistency).await {
+        let revision = match authorizer.tenant_credentials_revision(&scope, consistency).await {
             Ok(revision) => revision,
             // The tenant is gone (deleted, perhaps through another process).
             Err(Error::NotFound { .. }) => {
@@ -105,6 +109,8 @@ impl CredentialCache {
             }
             Err(error) => return Err(error.into()),
         };
+        // Read at a revision before the last credential change the index
+        // knows of: read again.
         if credentials.revision < revision {
             credentials = read_credentials(authorizer, &scope, &token).await?;
         }

@@ -299,6 +299,9 @@ impl PartitionScope {
 pub struct RelationshipSnapshot {
     /// The revision the relationships are at.
     pub revision: Revision,
+    /// The last revision at or before `revision` that changed a credential
+    /// of the partition's tenant: see [`RelationshipChanges::Since`].
+    pub credentials_revision: Revision,
     /// Every stored relationship of the partition, expired ones included
     /// until they are swept. In no particular order.
     pub relationships: Vec<Relationship>,
@@ -313,6 +316,13 @@ pub enum RelationshipChanges {
     Since {
         /// The partition's current revision.
         revision: Revision,
+        /// The last revision up to `revision` that changed a credential of
+        /// the partition's tenant (revoked one of its API keys, changed its
+        /// status) rather than, or besides, its relationships: what a
+        /// process's cached credentials are compared with (see
+        /// [`crate::credentials::CredentialCache`]). Always zero for the
+        /// platform partition, which holds no credentials.
+        credentials_revision: Revision,
         /// Every change after the asked-for revision up to `revision`.
         changes: Vec<Change>,
     },

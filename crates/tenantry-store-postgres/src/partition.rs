@@ -99,6 +99,16 @@ impl Partition {
         }
     }
 
+    /// The revision row's last revision that changed a credential, its row
+    /// named `r`: a column of a tenant's row; zero for the platform, which
+    /// holds no credentials.
+    fn credentials_revision_column(&self) -> &'static str {
+        match self {
+            Self::Platform => "0::bigint",
+            Self::Tenant(_) => "r.credentials_revision",
+        }
+    }
+
     /// The table holding the partition's revision.
     fn revisions_table(&self) -> &'static str {
         match self {
@@ -128,15 +138,17 @@ impl Partition {
         }
     }
 
-    /// The partition's revision and how far its log was pruned, or `None`
-    /// when it does not exist (a tenant that is unknown or was deleted).
+    /// The partition's revision and its credentials revision (see
+    /// [`RelationshipChanges::Since`]), or `None` when it does not exist (a
+    /// tenant that is unknown or was deleted).
     pub(crate) async fn read_revision(
         &self,
         connection: &mut PgConnection,
         operation: Operation,
     ) -> Result<Option<(Revision, Revision)>> {
         let sql = format!(
-            "SELECT revision, pruned_through FROM {} WHERE {}",
+            "SELECT r.revision, {} AS credentials_revision FROM {} r WHERE {}",
+            self.credentials_revision_column(),
             self.revisions_table(),
             self.revision_condition(1)
         );
@@ -145,7 +157,7 @@ impl Partition {
         row.map(|row| {
             Ok((
                 rows::revision(&row, "revision", operation)?,
-                rows::revision(&row, "pruned_through", operation)?,
+                rows::revision(&row, "credentials_revision", operation)?,
             ))
         })
         .transpose()
@@ -181,11 +193,13 @@ impl Partition {
             Self::Tenant(_) => ("c.tenant_id = r.tenant_id", "r.tenant_id = $2"),
         };
         let sql = format!(
-            "SELECT r.revision, r.pruned_through, c.operation, c.resource_type, c.resource_id, c.relation, \
-                    c.subject_type, c.subject_id, c.subject_relation, c.expires_at \
+            "SELECT r.revision, r.pruned_through, {credentials} AS credentials_revision, c.operation, \
+                    c.resource_type, c.resource_id, c.relation, c.subject_type, c.subject_id, \
+                    c.subject_relation, c.expires_at \
              FROM {revisions} r LEFT JOIN {changes} c ON {join} \
                  AND c.revision > $1 AND c.revision <= r.revision AND $1 >= r.pruned_through \
              WHERE {condition} ORDER BY c.revision, c.ordinal",
+            credentials = self.credentials_revision_column(),
             revisions = self.revisions_table(),
             changes = self.changes_table(),
         );
@@ -195,6 +209,7 @@ impl Partition {
             return Ok(RelationshipChanges::Gone);
         };
         let revision = rows::revision(first, "revision", operation)?;
+        let credentials_revision = rows::revision(first, "credentials_revision", operation)?;
         if after < rows::revision(first, "pruned_through", operation)? {
             return Ok(RelationshipChanges::Pruned);
         }
@@ -209,7 +224,7 @@ impl Partition {
                 other => return Err(rows::corrupt(operation, "operation", other, "must be touch or delete")),
             });
         }
-        Ok(RelationshipChanges::Since { revision, changes })
+        Ok(RelationshipChanges::Since { revision, credentials_revision, changes })
     }
 }
 
@@ -422,10 +437,32 @@ impl PartitionWriter {
         connection: &mut PgConnection,
         operation: Operation,
     ) -> Result<Revision> {
+        self.advance_for(connection, Advance::Relationships, operation).await
+    }
+
+    /// Advances the revision by one, as [`PartitionWriter::advance`] does,
+    /// and records it as the tenant's credentials revision: for a write
+    /// that changed one of the tenant's credentials (a key revoked), which
+    /// every process's credential cache must notice.
+    pub(crate) async fn advance_credentials(
+        self,
+        connection: &mut PgConnection,
+        operation: Operation,
+    ) -> Result<Revision> {
+        self.advance_for(connection, Advance::Credentials, operation).await
+    }
+
+    async fn advance_for(
+        self,
+        connection: &mut PgConnection,
+        advance: Advance,
+        operation: Operation,
+    ) -> Result<Revision> {
         let next = self.revision.next();
         let sql = format!(
-            "UPDATE {} SET revision = $1 WHERE {}",
+            "UPDATE {} SET revision = $1{} WHERE {}",
             self.partition.revisions_table(),
+            advance.also_set(&self.partition, "$1", operation)?,
             self.partition.revision_condition(2)
         );
         let query = sqlx::query(&sql).bind(next.to_stored());
@@ -443,11 +480,13 @@ impl PartitionWriter {
     pub(crate) async fn lock_advancing(
         connection: &mut PgConnection,
         partition: Partition,
+        advance: Advance,
         operation: Operation,
     ) -> Result<AdvancedPartition> {
         let sql = format!(
-            "UPDATE {} SET revision = revision + 1 WHERE {} RETURNING revision",
+            "UPDATE {} SET revision = revision + 1{} WHERE {} RETURNING revision",
             partition.revisions_table(),
+            advance.also_set(&partition, "revision + 1", operation)?,
             partition.revision_condition(1)
         );
         let row =
@@ -455,6 +494,31 @@ impl PartitionWriter {
         let row = row.ok_or(Error::not_found("tenant"))?;
         let revision = rows::revision(&row, "revision", operation)?;
         Ok(AdvancedPartition { partition, revision, changes: Vec::new() })
+    }
+}
+
+/// What a partition's new revision records besides its relationship
+/// changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Advance {
+    /// Nothing: relationships (or the schema) changed.
+    Relationships,
+    /// One of the tenant's credentials changed (a key revoked, the tenant's
+    /// status): the new revision becomes its credentials revision.
+    Credentials,
+}
+
+impl Advance {
+    /// The assignments the revision's `UPDATE` adds, after its `SET
+    /// revision = new`, with `new` the SQL of the new revision.
+    fn also_set(self, partition: &Partition, new: &str, operation: Operation) -> Result<String> {
+        match (self, partition) {
+            (Self::Relationships, _) => Ok(String::new()),
+            (Self::Credentials, Partition::Tenant(_)) => Ok(format!(", credentials_revision = {new}")),
+            (Self::Credentials, Partition::Platform) => {
+                Err(crate::error::internal(operation, "the platform partition holds no credentials"))
+            }
+        }
     }
 }
 

@@ -19,9 +19,9 @@ use crate::partition::{Partition, PartitionWriter, bind_relationship_key};
 use crate::rows::{self, relationship_columns};
 use crate::store::{TransactionScope, commit};
 
-/// The partition's revision and how far its log was pruned. A tenant
-/// without one is unknown or deleted (`None`); the platform's always exists,
-/// so its absence is an internal error.
+/// The partition's revision and its credentials revision. A tenant without
+/// one is unknown or deleted (`None`); the platform's always exists, so its
+/// absence is an internal error.
 async fn read_revision(
     connection: &mut PgConnection,
     partition: &Partition,
@@ -44,11 +44,11 @@ pub(crate) async fn relationship_snapshot(
     // One snapshot for both reads: the rows are exactly those of the
     // revision read with them.
     let mut transaction = store.begin_snapshot(Partition::transaction_scope(scope), operation).await?;
-    let (revision, _) =
+    let (revision, credentials_revision) =
         read_revision(&mut transaction, &partition, operation).await?.ok_or(Error::not_found("tenant"))?;
     let relationships = partition.relationships(&mut transaction, operation).await?;
     commit(transaction, operation).await?;
-    Ok(RelationshipSnapshot { revision, relationships })
+    Ok(RelationshipSnapshot { revision, credentials_revision, relationships })
 }
 
 /// See [`tenantry_core::Store::relationship_changes`].

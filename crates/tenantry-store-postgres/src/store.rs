@@ -18,7 +18,7 @@ use tenantry_core::{
 };
 
 use crate::error::{DatabaseResultExt, NO_SUCH_PARENT_WORKSPACE, Operation, internal};
-use crate::partition::{Partition, PartitionWriter, create_partition, write_to_partition};
+use crate::partition::{Advance, Partition, PartitionWriter, create_partition, write_to_partition};
 use crate::rows::{self, api_key_columns, tenant_columns, user_columns, workspace_columns};
 use crate::{PostgresStore, groups, invitations, memberships, relationships, users};
 
@@ -183,10 +183,10 @@ const LAST_PLATFORM_KEY_SQL: &str = "\
 /// concurrent revocations, the second waits for the first's row lock, then
 /// finds `revoked_at` set and updates nothing: a conflict.
 ///
-/// The revocation also advances the tenant partition's revision, so that
-/// every process's cached credentials for the tenant are read again by the
-/// next request that must see the newest state (see
-/// `tenantry_core::CredentialCache`). The partition is locked first, before
+/// The revocation also advances the tenant partition's revision and its
+/// credentials revision, so that every process's cached credentials for the
+/// tenant are read again by the next request that must see the newest state
+/// (see `tenantry_core::CredentialCache`). The partition is locked first, before
 /// the key's row, in the order every writer of the tenant takes its locks.
 async fn revoke_in(
     connection: &mut PgConnection,
@@ -198,7 +198,7 @@ async fn revoke_in(
     let partition =
         PartitionWriter::lock_existing(connection, Partition::tenant(tenant_id), operation).await?;
     let api_key = revoke_key_row(connection, tenant_id, api_key_id, at, operation).await?;
-    partition.advance(connection, operation).await?;
+    partition.advance_credentials(connection, operation).await?;
     Ok(api_key)
 }
 
@@ -783,15 +783,16 @@ impl Store for PostgresStore {
         .during(operation)?;
         let row = row.ok_or(Error::not_found("tenant"))?;
         let tenant = rows::tenant(&row, operation)?;
-        // A change of status advances the tenant's partition, so that every
-        // process reads the key credentials of a suspended (or re-activated)
-        // tenant again; see `tenantry_core::CredentialCache`. The tenant's
+        // A change of status advances the tenant's partition and its
+        // credentials revision, so that every process reads the key
+        // credentials of a suspended (or re-activated) tenant again; see `tenantry_core::CredentialCache`. The tenant's
         // row is locked by the update, before the revision's row, in the
         // order every writer of the tenant takes them.
         if changes_status {
             PartitionWriter::lock_advancing(
                 &mut transaction,
                 Partition::tenant(scope.tenant_id()),
+                Advance::Credentials,
                 operation,
             )
             .await?
@@ -856,6 +857,7 @@ impl Store for PostgresStore {
         let mut partition = PartitionWriter::lock_advancing(
             &mut transaction,
             Partition::tenant(scope.tenant_id()),
+            Advance::Relationships,
             operation,
         )
         .await?;

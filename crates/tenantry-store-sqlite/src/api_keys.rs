@@ -220,7 +220,7 @@ async fn revoke_in(
     // `tenantry_core::CredentialCache`).
     RelationshipWriter::begin(&mut *transaction, Partition::Tenant(tenant_id), operation)
         .await?
-        .advance(&mut *transaction, at)
+        .advance_credentials(&mut *transaction, at)
         .await?;
     Ok(ApiKey { revoked_at: Some(at), ..api_key })
 }

@@ -54,6 +54,10 @@ struct PartitionSql {
     scope_value: &'static str,
     /// Selects the partition's revision row.
     revision_row: &'static str,
+    /// The revision row's credentials revision, the row named `r`: a
+    /// column of a tenant's row; zero for the platform, which holds no
+    /// credentials.
+    credentials_revision: &'static str,
 }
 
 const TENANT_SQL: PartitionSql = PartitionSql {
@@ -64,6 +68,7 @@ const TENANT_SQL: PartitionSql = PartitionSql {
     scope_column: "tenant_id, ",
     scope_value: "?1, ",
     revision_row: "tenant_id = ?1",
+    credentials_revision: "r.credentials_revision",
 };
 
 const PLATFORM_SQL: PartitionSql = PartitionSql {
@@ -74,6 +79,7 @@ const PLATFORM_SQL: PartitionSql = PartitionSql {
     scope_column: "",
     scope_value: "",
     revision_row: "singleton = 1",
+    credentials_revision: "0",
 };
 
 impl<'a> Partition<'a> {
@@ -162,15 +168,17 @@ fn key_equals(first: usize) -> String {
     conditions.join(" AND ")
 }
 
-/// The partition's revision and how far its log was pruned, read on the
-/// caller's connection; `None` when it has no revision row.
+/// The partition's revision and its credentials revision (see
+/// [`RelationshipChanges::Since`]), read on the caller's connection; `None`
+/// when it has no revision row.
 async fn read_revision(
     connection: &mut SqliteConnection,
     partition: Partition<'_>,
     operation: Operation,
 ) -> Result<Option<(Revision, Revision)>> {
     let sql = format!(
-        "SELECT revision, pruned_through FROM {} WHERE {}",
+        "SELECT r.revision AS revision, {} AS credentials_revision FROM {} AS r WHERE {}",
+        partition.sql().credentials_revision,
         partition.sql().revisions,
         partition.sql().revision_row
     );
@@ -179,7 +187,7 @@ async fn read_revision(
         .fetch_optional(&mut *connection)
         .await
         .map_err(|error| map_database_error(error, operation))?;
-    row.map(|row| Ok((rows::revision(&row, "revision")?, rows::revision(&row, "pruned_through")?)))
+    row.map(|row| Ok((rows::revision(&row, "revision")?, rows::revision(&row, "credentials_revision")?)))
         .transpose()
 }
 
@@ -332,14 +340,40 @@ impl<'a> RelationshipWriter<'a> {
 
     /// Records the changes under the next revision and returns it, even
     /// with no change: for a write the relationships do not describe but
-    /// that the partition's readers must notice (a key revoked, a tenant
-    /// suspended; see `tenantry_core::CredentialCache`).
+    /// that the partition's readers must notice (a new schema).
     pub(crate) async fn advance(self, connection: &mut SqliteConnection, at: Timestamp) -> Result<Revision> {
+        self.advance_for(connection, at, "").await
+    }
+
+    /// [`RelationshipWriter::advance`], recording the new revision as the
+    /// tenant's credentials revision: for a write that changed one of the
+    /// tenant's credentials (a key revoked, the tenant's status), which
+    /// every process's credential cache must notice (see
+    /// `tenantry_core::CredentialCache`).
+    pub(crate) async fn advance_credentials(
+        self,
+        connection: &mut SqliteConnection,
+        at: Timestamp,
+    ) -> Result<Revision> {
+        if let Partition::Platform = self.partition {
+            return Err(Error::internal(Failure::message("the platform partition holds no credentials")));
+        }
+        self.advance_for(connection, at, ", credentials_revision = ?2").await
+    }
+
+    /// Advances the revision, with `also_set` added to the `SET` of the
+    /// revision row's update, and logs the changes under the new revision.
+    async fn advance_for(
+        self,
+        connection: &mut SqliteConnection,
+        at: Timestamp,
+        also_set: &str,
+    ) -> Result<Revision> {
         let partition = self.partition;
         let operation = self.operation;
         let revision = self.revision.next();
         let advance = format!(
-            "UPDATE {} SET revision = ?2 WHERE {} AND revision = ?3",
+            "UPDATE {} SET revision = ?2{also_set} WHERE {} AND revision = ?3",
             partition.sql().revisions,
             partition.sql().revision_row
         );
@@ -396,7 +430,7 @@ pub(crate) async fn relationship_snapshot(
     let partition = Partition::of(partition_scope);
     log_platform_read(partition_scope, "reading the platform relationship snapshot");
     let mut transaction = pool.begin().await.map_err(|error| map_database_error(error, operation))?;
-    let (revision, _) =
+    let (revision, credentials_revision) =
         read_revision(&mut transaction, partition, operation).await?.ok_or_else(|| partition.missing())?;
     let sql = format!(
         "SELECT {RELATIONSHIP_COLUMNS} FROM {} WHERE {}TRUE",
@@ -410,7 +444,7 @@ pub(crate) async fn relationship_snapshot(
         .map_err(|error| map_database_error(error, operation))?;
     let relationships = rows.iter().map(rows::relationship).collect::<Result<Vec<_>>>()?;
     commit(transaction, operation).await?;
-    Ok(RelationshipSnapshot { revision, relationships })
+    Ok(RelationshipSnapshot { revision, credentials_revision, relationships })
 }
 
 /// See [`tenantry_core::Store::relationship_changes`], read in one read
@@ -431,7 +465,8 @@ pub(crate) async fn relationship_changes(
         Partition::Platform => ("", "r.singleton = 1"),
     };
     let sql = format!(
-        "SELECT r.revision AS revision, r.pruned_through AS pruned_through, c.operation AS operation, \
+        "SELECT r.revision AS revision, r.pruned_through AS pruned_through, \
+                {credentials} AS credentials_revision, c.operation AS operation, \
                 c.resource_type AS resource_type, c.resource_id AS resource_id, c.relation AS relation, \
                 c.subject_type AS subject_type, c.subject_id AS subject_id, \
                 c.subject_relation AS subject_relation, c.expires_at AS expires_at \
@@ -440,6 +475,7 @@ pub(crate) async fn relationship_changes(
          WHERE {revision_row} ORDER BY c.revision, c.ordinal",
         partition.sql().revisions,
         partition.sql().changes,
+        credentials = partition.sql().credentials_revision,
     );
     let found = partition
         .query(&sql)
@@ -454,6 +490,7 @@ pub(crate) async fn relationship_changes(
         };
     };
     let revision = rows::revision(first, "revision")?;
+    let credentials_revision = rows::revision(first, "credentials_revision")?;
     if after < rows::revision(first, "pruned_through")? {
         return Ok(RelationshipChanges::Pruned);
     }
@@ -465,7 +502,7 @@ pub(crate) async fn relationship_changes(
             changes.push(rows::relationship_change(row)?);
         }
     }
-    Ok(RelationshipChanges::Since { revision, changes })
+    Ok(RelationshipChanges::Since { revision, credentials_revision, changes })
 }
 
 /// See [`tenantry_core::Store::write_relationships`].

@@ -369,7 +369,7 @@ pub(crate) async fn update_tenant(
     if patch.status.is_some() {
         RelationshipWriter::begin(&mut transaction, Partition::Tenant(scope.tenant_id()), operation)
             .await?
-            .advance(&mut transaction, tenant.updated_at)
+            .advance_credentials(&mut transaction, tenant.updated_at)
             .await?;
     }
     commit(transaction, operation).await?;

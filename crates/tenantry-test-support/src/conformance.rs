@@ -296,7 +296,7 @@ async fn changes_after(
     after: Revision,
 ) -> (Revision, Vec<Change>) {
     match backend.store.relationship_changes(partition, after).await.unwrap() {
-        RelationshipChanges::Since { revision, changes } => (revision, changes),
+        RelationshipChanges::Since { revision, changes, .. } => (revision, changes),
         other => panic!("expected the changes after revision {after}, got {other:?}"),
     }
 }
@@ -1740,52 +1740,87 @@ pub async fn api_key_credentials_carry_what_authentication_needs(backend: &TestB
 
 /// Credentials carry the revision of the tenant's partition they were read
 /// at, and revoking a key or changing the tenant's status advances it (with
-/// no relationship change), so that a process holding credentials read
-/// earlier can tell they may be out of date. Other changes to the tenant
-/// row do not advance it.
+/// no relationship change) and makes the new revision the partition's
+/// credentials revision, read with its snapshot and its change log, so that
+/// a process holding credentials read earlier can tell they may be out of
+/// date. Other changes to the tenant row do not advance it, and a change of
+/// relationships alone (a new workspace) advances the revision but not the
+/// credentials revision.
 pub async fn revoking_a_key_or_changing_a_tenants_status_advances_its_partition(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let acme = create_tenant(backend, "acme").await;
     let (key, _) = mint(backend, &acme.scope, &alice.id, "ci").await.unwrap();
     let store = &backend.store;
-    let partition = PartitionScope::Tenant(acme.scope.clone());
-    let revision = || async { store.relationship_snapshot(&partition).await.unwrap().revision };
-    let credentials_revision =
+    let partition = &PartitionScope::Tenant(acme.scope.clone());
+    let snapshot = || async {
+        let snapshot = store.relationship_snapshot(partition).await.unwrap();
+        (snapshot.revision, snapshot.credentials_revision)
+    };
+    let revision = || async { snapshot().await.0 };
+    let read_at =
         || async { store.api_key_credentials(&acme.scope, &key.id).await.unwrap().unwrap().revision };
+    let changes_since = |after: Revision| async move {
+        match store.relationship_changes(partition, after).await.unwrap() {
+            RelationshipChanges::Since { revision, credentials_revision, changes } => {
+                (revision, credentials_revision, changes)
+            }
+            other => panic!("expected the changes since {after}, got {other:?}"),
+        }
+    };
 
-    let minted = revision().await;
-    assert_eq!(credentials_revision().await, minted);
+    let (minted, credentials_at_start) = snapshot().await;
+    assert_eq!(read_at().await, minted);
+    assert!(credentials_at_start <= minted);
 
     let rename = TenantPatch {
         display_name: Some(DisplayName::parse("Acme Renamed").unwrap()),
         ..TenantPatch::default()
     };
     store.update_tenant(&acme.scope, rename).await.unwrap();
-    assert_eq!(revision().await, minted);
+    assert_eq!(snapshot().await, (minted, credentials_at_start));
 
     let suspend = TenantPatch { status: Some(TenantStatus::Suspended), ..TenantPatch::default() };
     store.update_tenant(&acme.scope, suspend).await.unwrap();
     let suspended = revision().await;
     assert_eq!(suspended, minted.next());
-    assert_eq!(credentials_revision().await, suspended);
-    match store.relationship_changes(&partition, minted).await.unwrap() {
-        RelationshipChanges::Since { revision, changes } => {
-            assert_eq!(revision, suspended);
-            assert!(changes.is_empty(), "{changes:?}");
-        }
-        other => panic!("expected the changes since {minted}, got {other:?}"),
-    }
+    assert_eq!(snapshot().await, (suspended, suspended));
+    assert_eq!(read_at().await, suspended);
+    let (revision_now, credentials_revision, changes) = changes_since(minted).await;
+    assert_eq!((revision_now, credentials_revision), (suspended, suspended));
+    assert!(changes.is_empty(), "{changes:?}");
+
+    let reactivate = TenantPatch { status: Some(TenantStatus::Active), ..TenantPatch::default() };
+    store.update_tenant(&acme.scope, reactivate).await.unwrap();
+    let reactivated = revision().await;
+    assert_eq!(snapshot().await, (reactivated, reactivated));
+
+    // Relationships alone move the revision, not the credentials revision.
+    let workspace = create_workspace(backend, &acme.scope, "relationships-only", None).await;
+    let (after_workspace, credentials_revision, changes) = changes_since(reactivated).await;
+    assert_eq!(after_workspace, reactivated.next());
+    assert_eq!(credentials_revision, reactivated, "a new workspace changed no credential");
+    assert!(!changes.is_empty(), "the workspace's relationships are logged");
+    assert_eq!(snapshot().await, (after_workspace, reactivated));
+    assert!(workspace.parent_workspace_id.is_some());
 
     store.revoke_api_key(&acme.scope, &key.id, tenantry_core::now()).await.unwrap();
     let revoked = revision().await;
-    assert_eq!(revoked, suspended.next());
-    assert_eq!(credentials_revision().await, revoked);
+    assert_eq!(revoked, after_workspace.next());
+    assert_eq!(read_at().await, revoked);
+    assert_eq!(snapshot().await, (revoked, revoked));
+    let (revision_now, credentials_revision, changes) = changes_since(after_workspace).await;
+    assert_eq!((revision_now, credentials_revision), (revoked, revoked));
+    assert!(changes.is_empty(), "{changes:?}");
     // A refused revocation changes nothing.
     expect_conflict(
         store.revoke_api_key(&acme.scope, &key.id, tenantry_core::now()).await,
         ConflictCode::AlreadyRevoked,
     );
-    assert_eq!(revision().await, revoked);
+    assert_eq!(snapshot().await, (revoked, revoked));
+
+    // The platform partition holds no credentials.
+    let platform = PartitionScope::Platform(PlatformScope::authorization());
+    assert_eq!(store.relationship_snapshot(&platform).await.unwrap().credentials_revision, Revision::ZERO);
 }
 
 // ---------------------------------------------------------------------------

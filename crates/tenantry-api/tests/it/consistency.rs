@@ -14,6 +14,7 @@ crate::on_both_backends!(
     a_revocation_in_one_process_is_seen_with_its_token_in_another,
     tokens_from_elsewhere_are_refused,
     a_key_revoked_in_one_process_is_refused_in_another,
+    a_key_revoked_after_other_writes_is_refused_in_another,
     a_tenant_suspended_in_one_process_is_refused_in_another,
     idle_indexes_are_dropped_and_loaded_again,
 );
@@ -173,6 +174,37 @@ async fn a_key_revoked_in_one_process_is_refused_in_another(app: TestApp) {
         .expect_error(StatusCode::UNAUTHORIZED, "api_key_revoked");
     // The admin's own key, in the same tenant, is read again and still works.
     send_to(&stale, Call::get(&read).key(&admin.token)).await.expect(StatusCode::OK);
+}
+
+/// Writes that change only relationships move the tenant's revision past
+/// the one a process read a key's credentials at, without making it read
+/// them again; a revocation after them must still bind every process.
+async fn a_key_revoked_after_other_writes_is_refused_in_another(app: TestApp) {
+    let admin = app.tenant_with_key("revoked-after-writes").await;
+    let user = app.person(&admin, "revoked-after-writes-holder", Some(Role::Admin)).await;
+    let read = format!("/v1/workspaces/{}", admin.root_id());
+    let (stale, _) = processes_that_used(&app, &user.token, &read).await;
+    let create = |name: &str| Call::post("/v1/workspaces").key(&user.token).json(json!({ "name": name }));
+    // The holder writes through the stale process, and others write to the
+    // tenant through the first: the stale process's cached credentials are
+    // now older than the tenant's revision, but no credential changed.
+    send_to(&stale, create("first")).await.expect(StatusCode::CREATED);
+    for name in ["elsewhere-1", "elsewhere-2"] {
+        let call = Call::post("/v1/workspaces").key(&admin.token).json(json!({ "name": name }));
+        send_to(&app.router, call).await.expect(StatusCode::CREATED);
+    }
+    send_to(&stale, create("second")).await.expect(StatusCode::CREATED);
+
+    let key_id = tenantry_core::ApiKeyToken::parse(&user.token).unwrap().api_key_id().to_string();
+    send_to(&app.router, Call::delete(format!("/v1/api-keys/{key_id}")).key(&admin.token))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    send_to(&stale, create("after-revocation"))
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "api_key_revoked");
+    // The admin's key, cached by the stale process too, still writes.
+    let call = Call::post("/v1/workspaces").key(&admin.token).json(json!({ "name": "admin-after" }));
+    send_to(&stale, call).await.expect(StatusCode::CREATED);
 }
 
 async fn a_tenant_suspended_in_one_process_is_refused_in_another(app: TestApp) {

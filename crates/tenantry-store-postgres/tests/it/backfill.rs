@@ -147,7 +147,14 @@ async fn the_authorization_migration_backfills_foundation_data() {
     let changes = store.relationship_changes(&tenant_partition, Revision::ZERO).await.unwrap();
     assert_eq!(changes, RelationshipChanges::Pruned);
     let changes = store.relationship_changes(&tenant_partition, Revision::new(1)).await.unwrap();
-    assert_eq!(changes, RelationshipChanges::Since { revision: Revision::new(1), changes: Vec::new() });
+    assert_eq!(
+        changes,
+        RelationshipChanges::Since {
+            revision: Revision::new(1),
+            credentials_revision: Revision::new(1),
+            changes: Vec::new()
+        }
+    );
 
     // The platform-admin flag became the platform relationship.
     let platform = PartitionScope::Platform(PlatformScope::authorization());
@@ -175,7 +182,7 @@ async fn the_authorization_migration_backfills_foundation_data() {
         .unwrap();
     let written = relationship::new_workspace_relationships(&grandchild, Some(&developer_id));
     match store.relationship_changes(&tenant_partition, Revision::new(1)).await.unwrap() {
-        RelationshipChanges::Since { revision, changes } => {
+        RelationshipChanges::Since { revision, changes, .. } => {
             assert_eq!(revision, Revision::new(2));
             let touched: Vec<_> = written.into_iter().map(relationship::Change::Touch).collect();
             assert_eq!(changes, touched);
@@ -193,7 +200,11 @@ async fn the_authorization_migration_on_a_fresh_database_starts_every_partition_
     assert_eq!((snapshot.revision, snapshot.relationships.len()), (Revision::ZERO, 0));
     assert_eq!(
         store.relationship_changes(&platform, Revision::ZERO).await.unwrap(),
-        RelationshipChanges::Since { revision: Revision::ZERO, changes: Vec::new() }
+        RelationshipChanges::Since {
+            revision: Revision::ZERO,
+            credentials_revision: Revision::ZERO,
+            changes: Vec::new()
+        }
     );
     assert_eq!(store.authorization_schema().await.unwrap(), None);
 }

@@ -71,7 +71,7 @@ async fn concurrent_writers_get_consecutive_revisions_and_readers_never_see_a_ga
                 );
                 // The log up to any committed revision is complete.
                 match store.relationship_changes(&partition, base).await.unwrap() {
-                    RelationshipChanges::Since { revision, changes } => {
+                    RelationshipChanges::Since { revision, changes, .. } => {
                         assert_eq!(
                             changes.len() as u64,
                             revision.get() - base.get(),

@@ -153,7 +153,7 @@ async fn the_authorization_migration_backfills_a_foundation_database() {
         sqlx::query(&statement).execute(&pool).await.unwrap_or_else(|error| panic!("{statement}: {error}"));
     }
     pool.close().await;
-    assert_eq!(store.pending_migrations().await.unwrap(), vec![2, 3]);
+    assert_eq!(store.pending_migrations().await.unwrap(), vec![2, 3, 4]);
 
     store.migrate().await.unwrap();
     assert_eq!(store.pending_migrations().await.unwrap(), Vec::<i64>::new());
@@ -211,7 +211,11 @@ async fn the_authorization_migration_backfills_a_foundation_database() {
     );
     assert_eq!(
         store.relationship_changes(&tenant_partition, Revision::new(1)).await.unwrap(),
-        RelationshipChanges::Since { revision: Revision::new(1), changes: vec![] }
+        RelationshipChanges::Since {
+            revision: Revision::new(1),
+            credentials_revision: Revision::new(1),
+            changes: vec![]
+        }
     );
 
     // The flag became the platform admin relationship, at revision 1.
@@ -232,7 +236,7 @@ async fn the_authorization_migration_backfills_a_foundation_database() {
         creator: Some(foundation.user_id.clone()),
     };
     let grandchild = store.create_workspace(&scope, new_workspace).await.unwrap();
-    let RelationshipChanges::Since { revision, changes } =
+    let RelationshipChanges::Since { revision, changes, .. } =
         store.relationship_changes(&tenant_partition, Revision::new(1)).await.unwrap()
     else {
         panic!("the log reaches back to revision 1");
