@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 use tenantry_core::{IdError, PageLimit, PageRequest};
 
+use crate::ApiState;
 use crate::error::{ApiError, ErrorCode};
 
 /// The field name used when an error concerns the body as a whole.
@@ -151,20 +152,21 @@ where
     }
 }
 
-/// The pagination query of a list: `limit` (1 to 1000, default 100) and
-/// `cursor` (the previous page's `next_cursor`). Any other parameter is a
-/// 422 `unknown_field`, so that a misspelt one is not silently ignored.
+/// The pagination query of a list: `limit` (1 to the server's largest page,
+/// `--max-page-size`, 1000 by default; 100 when absent, or the largest page
+/// when that is smaller) and `cursor` (the previous page's `next_cursor`).
+/// Any other parameter is a 422 `unknown_field`, so that a misspelt one is
+/// not silently ignored.
 #[derive(Debug, Clone)]
 pub struct ListQuery<Id>(pub PageRequest<Id>);
 
-impl<Id, S> FromRequestParts<S> for ListQuery<Id>
+impl<Id> FromRequestParts<ApiState> for ListQuery<Id>
 where
     Id: FromStr<Err = IdError> + Send,
-    S: Send + Sync,
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
         let Query(pairs) =
             Query::<Vec<(String, String)>>::from_request_parts(parts, state).await.map_err(|rejection| {
                 ApiError::new(
@@ -172,12 +174,40 @@ where
                     format!("the query string cannot be decoded: {rejection}"),
                 )
             })?;
-        parse_list_query(pairs).map(ListQuery)
+        parse_list_query(pairs, state.config.max_page_size).map(ListQuery)
     }
+}
+
+/// A page size given as query text: [`page_limit`] of it, and text that is
+/// no whole number refused with the same rule.
+pub(crate) fn page_limit_text(text: Option<&str>, largest: PageLimit) -> Result<PageLimit, ApiError> {
+    match text {
+        None => page_limit(None, largest),
+        Some(text) => page_limit(Some(text.parse::<u32>().unwrap_or(0)), largest),
+    }
+}
+
+/// The page size a request asks for in its `limit` field: 1 to the
+/// server's largest page (422 `invalid_field` naming the rule, and the flag
+/// when the server lowered it); when absent, [`PageLimit::DEFAULT`] or the
+/// largest page when that is smaller.
+pub(crate) fn page_limit(requested: Option<u32>, largest: PageLimit) -> Result<PageLimit, ApiError> {
+    let Some(requested) = requested else {
+        return Ok(PageLimit::default_at_most(largest));
+    };
+    PageLimit::at_most(requested, largest).map_err(|rule| {
+        let rule = if largest < PageLimit::LARGEST {
+            format!("{rule} on this server (--max-page-size)")
+        } else {
+            rule
+        };
+        ApiError::for_field(ErrorCode::InvalidField, "limit", rule)
+    })
 }
 
 fn parse_list_query<Id: FromStr<Err = IdError>>(
     pairs: Vec<(String, String)>,
+    largest: PageLimit,
 ) -> Result<PageRequest<Id>, ApiError> {
     let mut limit = None;
     let mut cursor = None;
@@ -197,14 +227,7 @@ fn parse_list_query<Id: FromStr<Err = IdError>>(
             return Err(ApiError::for_field(ErrorCode::InvalidField, name, "appears more than once"));
         }
     }
-    let limit = match limit {
-        None => PageLimit::DEFAULT,
-        Some(text) => {
-            text.parse::<u32>().ok().and_then(|number| PageLimit::new(number).ok()).ok_or_else(|| {
-                ApiError::for_field(ErrorCode::InvalidField, "limit", "must be an integer between 1 and 1000")
-            })?
-        }
-    };
+    let limit = page_limit_text(limit.as_deref(), largest)?;
     let after = match cursor {
         None => None,
         Some(text) => Some(text.parse().map_err(|_: IdError| {
@@ -265,11 +288,15 @@ mod tests {
         let pairs = |items: &[(&str, &str)]| -> Vec<(String, String)> {
             items.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect()
         };
-        let page = parse_list_query::<WorkspaceId>(pairs(&[])).unwrap();
+        let largest = PageLimit::LARGEST;
+        let page = parse_list_query::<WorkspaceId>(pairs(&[]), largest).unwrap();
         assert_eq!(page, PageRequest::first());
         let cursor = WorkspaceId::generate();
-        let page = parse_list_query::<WorkspaceId>(pairs(&[("limit", "5"), ("cursor", &cursor.to_string())]))
-            .unwrap();
+        let page = parse_list_query::<WorkspaceId>(
+            pairs(&[("limit", "5"), ("cursor", &cursor.to_string())]),
+            largest,
+        )
+        .unwrap();
         assert_eq!((page.limit.get(), page.after), (5, Some(cursor)));
         let cases: [(&[(&str, &str)], ErrorCode); 7] = [
             (&[("limit", "0")], ErrorCode::InvalidField),
@@ -281,9 +308,31 @@ mod tests {
             (&[("page", "2")], ErrorCode::UnknownField),
         ];
         for (query, code) in cases {
-            let error = parse_list_query::<WorkspaceId>(pairs(query)).unwrap_err();
+            let error = parse_list_query::<WorkspaceId>(pairs(query), largest).unwrap_err();
             assert_eq!(error.code(), code, "{query:?}");
         }
+        let error = parse_list_query::<WorkspaceId>(pairs(&[("limit", "-1")]), largest).unwrap_err();
+        assert_eq!(error.message(), "limit: must be an integer between 1 and 1000");
+    }
+
+    #[test]
+    fn a_lowered_largest_page_bounds_the_limit_and_the_default() {
+        let pairs = |items: &[(&str, &str)]| -> Vec<(String, String)> {
+            items.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect()
+        };
+        let largest = PageLimit::new(50).unwrap();
+        let page = parse_list_query::<WorkspaceId>(pairs(&[]), largest).unwrap();
+        assert_eq!(page.limit, largest, "the default page is no larger than the largest");
+        let page = parse_list_query::<WorkspaceId>(pairs(&[("limit", "50")]), largest).unwrap();
+        assert_eq!(page.limit.get(), 50);
+        let error = parse_list_query::<WorkspaceId>(pairs(&[("limit", "51")]), largest).unwrap_err();
+        assert_eq!((error.code(), error.field()), (ErrorCode::InvalidField, Some("limit")));
+        assert_eq!(
+            error.message(),
+            "limit: must be an integer between 1 and 50 on this server (--max-page-size)"
+        );
+        let page = parse_list_query::<WorkspaceId>(pairs(&[]), PageLimit::new(500).unwrap()).unwrap();
+        assert_eq!(page.limit, PageLimit::DEFAULT);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::get;
-use tenantry_core::{ApiKeyHasher, Authorizer, Store, TenantId};
+use tenantry_core::{ApiKeyHasher, Authorizer, PageLimit, Store, TenantId};
 use tenantry_oidc::OidcVerifier;
 use tower::ServiceBuilder;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -66,6 +66,11 @@ pub struct ApiConfig {
     /// The most requests of one tenant in progress at once; one more is a
     /// 429 `rate_limited` with `Retry-After`.
     pub max_tenant_concurrency: NonZeroUsize,
+    /// The largest page a list or lookup answers: a larger `limit` is a 422
+    /// `invalid_field`, and a request without one gets the default page or
+    /// this, whichever is smaller. At most [`PageLimit::LARGEST`]; the
+    /// OpenAPI document this server serves states it.
+    pub max_page_size: PageLimit,
 }
 
 impl ApiConfig {
@@ -102,6 +107,7 @@ impl ApiConfig {
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
             max_bulk_check_items: Self::DEFAULT_MAX_BULK_CHECK_ITEMS,
             max_tenant_concurrency: Self::DEFAULT_MAX_TENANT_CONCURRENCY,
+            max_page_size: PageLimit::LARGEST,
         }
     }
 }

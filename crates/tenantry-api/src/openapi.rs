@@ -7,6 +7,7 @@
 //! operation declares (security, request body, parameters), so they stay
 //! true as routes are added without being repeated on each handler.
 
+use tenantry_core::PageLimit;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -319,4 +320,121 @@ fn add_error_response(operation: &mut Operation, status: &str, description: &str
         response = response.header("WWW-Authenticate", header);
     }
     responses.insert(status.to_owned(), RefOr::T(response.build()));
+}
+
+/// The document as a server whose largest page is `largest` serves it
+/// (`--max-page-size`): the `limit` of every list and lookup at most
+/// `largest`, its stated default no larger. With [`PageLimit::LARGEST`] it
+/// is the generated document itself.
+pub(crate) fn with_largest_page(largest: PageLimit) -> Result<String, String> {
+    let document = ApiDoc::openapi();
+    if largest == PageLimit::LARGEST {
+        return document.to_pretty_json().map_err(|error| error.to_string());
+    }
+    let mut document = serde_json::to_value(document).map_err(|error| error.to_string())?;
+    bound_page_limits(&mut document, largest);
+    serde_json::to_string_pretty(&document).map_err(|error| error.to_string())
+}
+
+/// Bounds every `limit` query parameter and `limit` body property under
+/// `value` by `largest`.
+fn bound_page_limits(value: &mut serde_json::Value, largest: PageLimit) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let is_limit_parameter = map.get("name").and_then(Value::as_str) == Some("limit")
+                && map.get("in").and_then(Value::as_str) == Some("query");
+            if is_limit_parameter {
+                bound_page_limit(map, largest);
+                if let Some(Value::Object(schema)) = map.get_mut("schema") {
+                    bound_page_limit(schema, largest);
+                }
+            }
+            if let Some(Value::Object(properties)) = map.get_mut("properties")
+                && let Some(Value::Object(limit)) = properties.get_mut("limit")
+            {
+                bound_page_limit(limit, largest);
+            }
+            for child in map.values_mut() {
+                bound_page_limits(child, largest);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| bound_page_limits(item, largest)),
+        _ => {}
+    }
+}
+
+/// Sets the `maximum` of one limit's schema (where it has one) and restates
+/// the range in its description.
+fn bound_page_limit(limit: &mut serde_json::Map<String, serde_json::Value>, largest: PageLimit) {
+    if limit.contains_key("maximum") {
+        limit.insert("maximum".to_owned(), largest.get().into());
+    }
+    if let Some(serde_json::Value::String(description)) = limit.get_mut("description") {
+        let range = format!("1 to {}", PageLimit::MAX);
+        let default = format!("; {} when absent", PageLimit::DEFAULT.get());
+        *description = description
+            .replace(&range, &format!("1 to {} (this server's `--max-page-size`)", largest.get()))
+            .replace(&default, &format!("; {} when absent", PageLimit::default_at_most(largest).get()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(document: &serde_json::Value) -> Vec<(Option<u64>, Option<String>)> {
+        let mut found = Vec::new();
+        fn walk(value: &serde_json::Value, found: &mut Vec<(Option<u64>, Option<String>)>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if map.get("name").and_then(|name| name.as_str()) == Some("limit") {
+                        let maximum = map["schema"]["maximum"].as_u64();
+                        let description = map.get("description").and_then(|text| text.as_str());
+                        found.push((maximum, description.map(str::to_owned)));
+                    }
+                    if let Some(limit) = map.get("properties").and_then(|properties| properties.get("limit"))
+                    {
+                        let description = limit.get("description").and_then(|text| text.as_str());
+                        found.push((limit["maximum"].as_u64(), description.map(str::to_owned)));
+                    }
+                    map.values().for_each(|child| walk(child, found));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|item| walk(item, found)),
+                _ => {}
+            }
+        }
+        walk(document, &mut found);
+        found
+    }
+
+    #[test]
+    fn the_served_document_states_the_servers_largest_page() {
+        let parse = |text: String| serde_json::from_str::<serde_json::Value>(&text).unwrap();
+        let generated = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        assert_eq!(parse(with_largest_page(PageLimit::LARGEST).unwrap()), generated);
+
+        let all = limits(&generated);
+        assert!(all.len() >= 12, "every list and both lookups: {all:?}");
+        assert!(all.iter().all(|(maximum, _)| *maximum == Some(1000)), "{all:?}");
+
+        let lowered = parse(with_largest_page(PageLimit::new(50).unwrap()).unwrap());
+        let bounded = limits(&lowered);
+        assert_eq!(bounded.len(), all.len());
+        for (maximum, description) in bounded {
+            assert_eq!(maximum, Some(50));
+            let description = description.expect("every limit is described");
+            assert!(
+                description.contains("1 to 50 (this server's `--max-page-size`); 50 when absent"),
+                "{description}"
+            );
+        }
+        // Nothing else changed.
+        let mut restored = lowered.to_string().replace("\"maximum\":50", "\"maximum\":1000");
+        restored = restored.replace(
+            "1 to 50 (this server's `--max-page-size`); 50 when absent",
+            "1 to 1000; 100 when absent",
+        );
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&restored).unwrap(), generated);
+    }
 }

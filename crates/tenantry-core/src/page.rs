@@ -4,18 +4,38 @@
 use serde::Serialize;
 
 /// How many items a page may hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PageLimit(u32);
 
 impl PageLimit {
-    /// The largest page a caller may ask for.
+    /// The largest page any server answers; a server may be configured to
+    /// answer less (`--max-page-size`), never more.
     pub const MAX: u32 = 1000;
-    /// The page size used when none is asked for.
+    /// The largest page, as a limit.
+    pub const LARGEST: PageLimit = PageLimit(Self::MAX);
+    /// The page size used when none is asked for (or the server's largest
+    /// page, when that is smaller).
     pub const DEFAULT: PageLimit = PageLimit(100);
 
     /// Validates a requested page size: 1 to [`PageLimit::MAX`].
     pub fn new(limit: u32) -> Result<Self, &'static str> {
         if (1..=Self::MAX).contains(&limit) { Ok(Self(limit)) } else { Err("must be between 1 and 1000") }
+    }
+
+    /// Validates a requested page size against a server's largest page:
+    /// 1 to `largest`.
+    pub fn at_most(limit: u32, largest: PageLimit) -> Result<Self, String> {
+        if (1..=largest.0).contains(&limit) {
+            Ok(Self(limit))
+        } else {
+            Err(format!("must be an integer between 1 and {}", largest.0))
+        }
+    }
+
+    /// The page size for a request that asks for none: [`PageLimit::DEFAULT`],
+    /// or `largest` when that is smaller.
+    pub fn default_at_most(largest: PageLimit) -> Self {
+        Self::DEFAULT.min(largest)
     }
 
     /// The limit as a number.
@@ -62,5 +82,21 @@ impl<T> Page<T> {
             None
         };
         Self { items: rows, next_cursor }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_servers_largest_page_bounds_requests_and_the_default() {
+        let fifty = PageLimit::new(50).unwrap();
+        assert_eq!(PageLimit::at_most(50, fifty), Ok(fifty));
+        assert_eq!(PageLimit::at_most(51, fifty), Err("must be an integer between 1 and 50".to_owned()));
+        assert!(PageLimit::at_most(0, fifty).is_err());
+        assert_eq!(PageLimit::at_most(1000, PageLimit::LARGEST).map(PageLimit::get), Ok(1000));
+        assert_eq!(PageLimit::default_at_most(fifty), fifty);
+        assert_eq!(PageLimit::default_at_most(PageLimit::LARGEST), PageLimit::DEFAULT);
     }
 }

@@ -235,6 +235,13 @@ pub struct ServeArgs {
     #[arg(long, env = "TENANTRY_MAX_BULK_CHECK_ITEMS", default_value = "1000", value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_bulk_check_items: u64,
 
+    /// The largest page a list or lookup answers, 1 to 1000: a larger
+    /// `limit` is refused (422 `invalid_field`), and a request without one
+    /// gets 100 items or this, whichever is smaller. The OpenAPI document
+    /// the server serves states it.
+    #[arg(long, env = "TENANTRY_MAX_PAGE_SIZE", default_value = "1000", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_page_size: u32,
+
     /// The most requests of one tenant in progress at once; one more is
     /// refused (429 `rate_limited`, with `Retry-After`).
     #[arg(long, env = "TENANTRY_MAX_TENANT_CONCURRENCY", default_value = "16", value_parser = clap::value_parser!(u64).range(1..=100_000))]
@@ -811,6 +818,7 @@ mod tests {
             "--evaluation-budget",
             "--evaluation-threads",
             "--max-bulk-check-items",
+            "--max-page-size",
             "--max-tenant-concurrency",
         ] {
             let error = Cli::try_parse_from(["tenantry", "serve", flag, "0"]).unwrap_err();

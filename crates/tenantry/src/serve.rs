@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tenantry_api::{ApiConfig, ApiState, router};
 use tenantry_core::service::{BootstrapConfig, authenticate, bootstrap};
-use tenantry_core::{ApiKeyHasher, ApiKeyToken, Authorizer, AuthorizerConfig, Error, Store};
+use tenantry_core::{ApiKeyHasher, ApiKeyToken, Authorizer, AuthorizerConfig, Error, PageLimit, Store};
 use tenantry_oidc::{OidcConfig, OidcSettings, OidcVerifier};
 
 use crate::backend::{self, DatabaseLocation};
@@ -95,6 +95,8 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
         nonzero_usize("--max-bulk-check-items", arguments.max_bulk_check_items)?;
     api_config.max_tenant_concurrency =
         nonzero_usize("--max-tenant-concurrency", arguments.max_tenant_concurrency)?;
+    api_config.max_page_size =
+        PageLimit::new(arguments.max_page_size).map_err(|rule| Error::invalid("--max-page-size", rule))?;
     let mut authorizer_config = AuthorizerConfig::with_freshness(
         Duration::from_millis(arguments.authz_max_staleness_ms),
         Duration::from_secs(arguments.authz_idle_eviction_minutes * 60),

@@ -553,12 +553,12 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<O
     super::whole_number(deserializer).map(Some)
 }
 
-/// A limit of a lookup body, 1 to 1000, 100 when absent.
-pub fn lookup_limit(limit: Option<u32>) -> Result<std::num::NonZeroUsize, ApiError> {
-    let limit = limit.unwrap_or(100);
-    if (1..=1000).contains(&limit) {
-        Ok(std::num::NonZeroUsize::new(limit as usize).expect("checked above"))
-    } else {
-        Err(ApiError::for_field(ErrorCode::InvalidField, "limit", "must be an integer between 1 and 1000"))
-    }
+/// A limit of a lookup body: 1 to the server's largest page, 100 (or the
+/// largest page, when smaller) when absent; see [`crate::extract::page_limit`].
+pub fn lookup_limit(
+    limit: Option<u32>,
+    largest: tenantry_core::PageLimit,
+) -> Result<std::num::NonZeroUsize, ApiError> {
+    let limit = crate::extract::page_limit(limit, largest)?;
+    Ok(std::num::NonZeroUsize::new(limit.get() as usize).expect("a page limit is at least 1"))
 }

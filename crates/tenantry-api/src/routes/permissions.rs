@@ -206,7 +206,7 @@ pub(crate) async fn lookup_resources(
 ) -> Result<Json<LookupResourcesResponse>, ApiError> {
     let subject = request.subject.parse("subject")?;
     let consistency = ConsistencyDto::parse(request.consistency.as_ref())?;
-    let limit = lookup_limit(request.limit)?;
+    let limit = lookup_limit(request.limit, state.config.max_page_size)?;
     require_inspection(&state, &caller, &[&subject], &consistency).await?;
     let after = request.cursor.map(Cursor::new);
     let (page, token) = state
@@ -251,7 +251,7 @@ pub(crate) async fn lookup_subjects(
 ) -> Result<Json<LookupSubjectsResponse>, ApiError> {
     let resource = request.resource.parse("resource")?;
     let consistency = ConsistencyDto::parse(request.consistency.as_ref())?;
-    let limit = lookup_limit(request.limit)?;
+    let limit = lookup_limit(request.limit, state.config.max_page_size)?;
     inspect_others(&state, &caller, &consistency).await?;
     let after = request.cursor.map(Cursor::new);
     let (page, token) = state

@@ -34,7 +34,7 @@ use crate::dto::{
     WriteRelationshipRequest, WrittenRelationshipResponse,
 };
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, page_limit_text};
 use crate::routes::support::{self, Revisioned};
 
 /// The query of `GET /v1/relationships`.
@@ -44,10 +44,10 @@ pub(crate) struct RelationshipQuery {
     page: PageRequest<Relationship>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for RelationshipQuery {
+impl FromRequestParts<ApiState> for RelationshipQuery {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
         let Query(pairs) =
             Query::<Vec<(String, String)>>::from_request_parts(parts, state).await.map_err(|rejection| {
                 ApiError::new(
@@ -80,18 +80,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RelationshipQuery {
                 return Err(ApiError::for_field(ErrorCode::InvalidField, name, "appears more than once"));
             }
         }
-        let limit = match limit {
-            None => PageLimit::DEFAULT,
-            Some(text) => {
-                text.parse::<u32>().ok().and_then(|number| PageLimit::new(number).ok()).ok_or_else(|| {
-                    ApiError::for_field(
-                        ErrorCode::InvalidField,
-                        "limit",
-                        "must be an integer between 1 and 1000",
-                    )
-                })?
-            }
-        };
+        let limit = page_limit_text(limit.as_deref(), state.config.max_page_size)?;
         let after = cursor
             .map(|text| {
                 text.parse::<Relationship>().map_err(|_| {

@@ -72,9 +72,10 @@ pub(crate) async fn metrics(State(state): State<ApiState>) -> Response {
     crate::metrics::render(&state.metrics)
 }
 
-/// The document as served: generated and serialized once per process.
+/// The document as served with the default largest page: generated and
+/// serialized once per process.
 static OPENAPI_JSON: LazyLock<Result<String, String>> =
-    LazyLock::new(|| crate::openapi().to_pretty_json().map_err(|error| error.to_string()));
+    LazyLock::new(|| crate::openapi::with_largest_page(tenantry_core::PageLimit::LARGEST));
 
 /// This API's OpenAPI 3.1 document, generated from the code.
 #[utoipa::path(
@@ -83,8 +84,18 @@ static OPENAPI_JSON: LazyLock<Result<String, String>> =
     tag = "operations",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
 )]
-pub(crate) async fn openapi_json() -> Response {
-    match OPENAPI_JSON.as_ref() {
+pub(crate) async fn openapi_json(State(state): State<ApiState>) -> Response {
+    // A server configured with a smaller largest page states it; that
+    // document is made on each request (it is asked for rarely).
+    let largest = state.config.max_page_size;
+    let lowered;
+    let document = if largest == tenantry_core::PageLimit::LARGEST {
+        OPENAPI_JSON.as_ref()
+    } else {
+        lowered = crate::openapi::with_largest_page(largest);
+        lowered.as_ref()
+    };
+    match document {
         Ok(json) => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json.clone())
             .into_response(),
         Err(error) => {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::http::{StatusCode, header};
 use serde_json::{Value, json};
 use tenantry_api::{ApiConfig, ApiState, router};
-use tenantry_core::{Authorizer, AuthorizerConfig, Role, StoreLimits, UserId};
+use tenantry_core::{Authorizer, AuthorizerConfig, PageLimit, Role, StoreLimits, UserId};
 
 use crate::support::{Actor, Call, TEST_MAX_STALENESS, TestApp};
 
@@ -18,6 +18,7 @@ crate::on_both_backends!(
     bulk_checks_beyond_the_item_limit_are_refused,
     questions_beyond_the_evaluation_budget_are_too_complex,
     a_tenant_at_its_concurrency_limit_is_refused_and_others_are_not,
+    pages_beyond_the_servers_largest_are_refused,
 );
 
 /// The app with its router replaced by one under these settings, over the
@@ -198,4 +199,49 @@ async fn a_tenant_at_its_concurrency_limit_is_refused_and_others_are_not(app: Te
     app.send(list(&calm)).await.expect(StatusCode::OK);
     drop(held);
     app.send(list(&busy)).await.expect(StatusCode::OK);
+}
+
+/// A server whose largest page is 3 (`--max-page-size`) refuses a larger
+/// `limit` on lists, the relationship list and lookups, naming the rule and
+/// the flag; answers a request without one with 3 items and a cursor; and
+/// states the bound in the OpenAPI document it serves.
+async fn pages_beyond_the_servers_largest_are_refused(app: TestApp) {
+    let api_config = ApiConfig { max_page_size: PageLimit::new(3).unwrap(), ..ApiConfig::defaults() };
+    let (app, _) = reconfigured(app, api_config, AuthorizerConfig::DEFAULT_EVALUATION_BUDGET.get());
+    let actor = app.tenant_with_key("paged").await;
+    for name in ["one", "two", "three", "four"] {
+        app.create_workspace(&actor.token, name, None).await;
+    }
+    let refusal = "limit: must be an integer between 1 and 3 on this server (--max-page-size)";
+    for path in ["/v1/workspaces?limit=4", "/v1/relationships?resource_type=workspace&limit=4"] {
+        let error = app
+            .send(Call::get(path).key(&actor.token))
+            .await
+            .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+        assert_eq!(error["message"], refusal, "{path}");
+    }
+    let lookup = json!({
+        "resource_type": "workspace",
+        "permission": "view",
+        "subject": { "type": "user", "id": actor.user_id.to_string() },
+        "limit": 4,
+    });
+    let error = app
+        .send(Call::post("/v1/permissions/lookup-resources").key(&actor.token).json(lookup))
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+    assert_eq!(error["message"], refusal);
+
+    // Without a limit: the largest page, and a cursor to the rest.
+    let page = app.send(Call::get("/v1/workspaces").key(&actor.token)).await.expect(StatusCode::OK);
+    assert_eq!(page["items"].as_array().unwrap().len(), 3, "{page}");
+    assert!(page["next_cursor"].is_string(), "{page}");
+    let page = app.send(Call::get("/v1/workspaces?limit=3").key(&actor.token)).await.expect(StatusCode::OK);
+    assert_eq!(page["items"].as_array().unwrap().len(), 3, "{page}");
+
+    let document = app.send(Call::get("/openapi.json")).await.expect(StatusCode::OK);
+    let limit = &document["paths"]["/v1/workspaces"]["get"]["parameters"][0];
+    assert_eq!((limit["name"].as_str(), limit["schema"]["maximum"].as_u64()), (Some("limit"), Some(3)));
+    let lookup_limit = &document["components"]["schemas"]["LookupResourcesRequest"]["properties"]["limit"];
+    assert_eq!(lookup_limit["maximum"], 3);
 }

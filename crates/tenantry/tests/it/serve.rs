@@ -102,18 +102,45 @@ fn serve_configuration_is_validated_before_starting() {
         "--keep-alive-timeout-secs",
         "--max-connections",
         "--shutdown-timeout-secs",
+        "--max-page-size",
     ] {
         cases.push((
             vec!["serve", "--listen", "127.0.0.1:0", flag, "0"],
             format!("error: invalid value '0' for '{flag}"),
         ));
     }
+    cases.push((
+        vec!["serve", "--listen", "127.0.0.1:0", "--max-page-size", "1001"],
+        "error: invalid value '1001' for '--max-page-size".into(),
+    ));
     for (arguments, error_start) in cases {
         let finished = tenantry.run(&arguments);
         assert_eq!(finished.code, Some(2), "{arguments:?}\n{}", finished.stderr);
         assert!(finished.error_line().starts_with(&error_start), "{arguments:?}\n{}", finished.stderr);
     }
     assert!(key_files(data_dir.path()).is_empty());
+}
+
+/// `--max-page-size` bounds every list of the real server, and the OpenAPI
+/// document it serves says so.
+#[test]
+fn serve_bounds_pages_by_its_largest_page() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let tenantry = Tenantry::sqlite(data_dir.path());
+    let mut server = tenantry.serve(&["--max-page-size", "2"]);
+    let address = server.wait_until_ready();
+    let token = std::fs::read_to_string(key_file(data_dir.path())).unwrap();
+    let token = token.trim();
+
+    let refused = http_get(address, "/v1/workspaces?limit=3", Some(token));
+    assert_eq!(refused.status, 422, "{refused:?}");
+    let message = refused.json()["error"]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("between 1 and 2") && message.contains("--max-page-size"), "{message}");
+    let tenants = http_get(address, "/v1/tenants?limit=2", Some(token));
+    assert_eq!(tenants.status, 200, "{tenants:?}");
+    let document = http_get(address, "/openapi.json", None).json();
+    assert_eq!(document["paths"]["/v1/workspaces"]["get"]["parameters"][0]["schema"]["maximum"], 2);
+    assert!(server.terminate().success());
 }
 
 #[test]
