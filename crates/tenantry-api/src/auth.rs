@@ -412,6 +412,7 @@ async fn authenticate_request(parts: &Parts, state: &ApiState) -> Result<Authent
             .credentials
             .authenticate(
                 &state.authorizer,
+                state.store.as_ref(),
                 &state.hasher,
                 api_key,
                 tenantry_core::now(),

@@ -131,12 +131,18 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    /// The state for a router over the authorizer's store, verifying keys
-    /// with `hasher`. Each state has its own metrics registry. OIDC bearer
-    /// tokens are refused until [`ApiState::with_oidc`] configures them.
-    pub fn new(authorizer: Arc<Authorizer>, hasher: ApiKeyHasher, config: ApiConfig) -> Self {
+    /// The state for a router over `store` and an authorizer over the same
+    /// store, verifying keys with `hasher`. Each state has its own metrics
+    /// registry. OIDC bearer tokens are refused until
+    /// [`ApiState::with_oidc`] configures them.
+    pub fn new(
+        store: Arc<dyn Store>,
+        authorizer: Arc<Authorizer>,
+        hasher: ApiKeyHasher,
+        config: ApiConfig,
+    ) -> Self {
         Self {
-            store: authorizer.store().clone(),
+            store,
             authorizer,
             hasher,
             oidc: None,

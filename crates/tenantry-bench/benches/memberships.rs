@@ -1,5 +1,5 @@
 //! Membership write benchmarks on both backends: what it costs to give a
-//! member a role through `Store::set_membership`, which writes the role's
+//! member a role through `MembershipStore::set_membership`, which writes the role's
 //! relationship, advances the tenant partition's revision and appends to its
 //! change log in one transaction.
 //!

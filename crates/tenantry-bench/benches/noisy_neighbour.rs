@@ -116,8 +116,8 @@ async fn setup(configuration: &Configuration) -> Setup {
     authorizer_config.evaluation_budget = NonZeroU64::new(configuration.evaluation_budget).expect("non-zero");
     authorizer_config.evaluation_threads =
         NonZeroUsize::new(configuration.evaluation_threads).expect("non-zero");
-    let authorizer = Arc::new(Authorizer::new(store, authorizer_config));
-    let router = router(ApiState::new(authorizer, hasher, ApiConfig::defaults()));
+    let authorizer = Arc::new(Authorizer::new(store.clone(), authorizer_config));
+    let router = router(ApiState::new(store, authorizer, hasher, ApiConfig::defaults()));
     Setup { router, builder: builder.1, asker, reader: reader.1, _directory: directory }
 }
 

@@ -41,7 +41,7 @@ use crate::relationship::{
     timestamp_micros, user_subject,
 };
 use crate::scope::{PlatformScope, TenantScope};
-use crate::store::Store;
+use crate::store::RelationshipStore;
 
 /// How fresh the relationships behind an answer must be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,7 +269,9 @@ enum Freshness {
 /// Answers permission questions; see the module documentation.
 #[derive(Debug)]
 pub struct Authorizer {
-    store: Arc<dyn Store>,
+    /// The relationship partitions and the schema: all the authorizer
+    /// reads and writes.
+    relationships: Arc<dyn RelationshipStore>,
     config: AuthorizerConfig,
     platform: Cell<PlatformState>,
     tenants: RwLock<HashMap<TenantId, Arc<Cell<TenantState>>>>,
@@ -300,20 +302,16 @@ pub fn eval_error(error: EvalError) -> Error {
 }
 
 impl Authorizer {
-    /// An authorizer over `store`. Nothing is read until the first question.
-    pub fn new(store: Arc<dyn Store>, config: AuthorizerConfig) -> Self {
+    /// An authorizer over a store's relationships and schema. Nothing is
+    /// read until the first question.
+    pub fn new(relationships: Arc<dyn RelationshipStore>, config: AuthorizerConfig) -> Self {
         Self {
-            store,
+            relationships,
             config,
             platform: Cell::default(),
             tenants: RwLock::new(HashMap::new()),
             evaluation_permits: Arc::new(tokio::sync::Semaphore::new(config.evaluation_threads.get())),
         }
-    }
-
-    /// The store the authorizer reads.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
     }
 
     fn freshness(
@@ -355,7 +353,7 @@ impl Authorizer {
         let started = Instant::now();
         let partition = PartitionScope::Platform(PlatformScope::authorization());
         let (revision, relationships) = match &current {
-            Some(view) => match self.store.relationship_changes(&partition, view.revision).await? {
+            Some(view) => match self.relationships.relationship_changes(&partition, view.revision).await? {
                 RelationshipChanges::Since { revision, changes, .. } => {
                     let mut relationships = view.relationships.clone();
                     for change in changes {
@@ -409,7 +407,7 @@ impl Authorizer {
         &self,
         partition: &PartitionScope,
     ) -> Result<(Revision, BTreeMap<String, Relationship>)> {
-        let snapshot = self.store.relationship_snapshot(partition).await?;
+        let snapshot = self.relationships.relationship_snapshot(partition).await?;
         let relationships = snapshot
             .relationships
             .into_iter()
@@ -421,7 +419,7 @@ impl Authorizer {
     /// The schema after the platform revision moved on: re-read, and parsed
     /// again only if its version changed.
     async fn schema_after(&self, view: &PlatformView) -> Result<(Arc<Schema>, Option<i64>)> {
-        let stored = self.store.authorization_schema().await?;
+        let stored = self.relationships.authorization_schema().await?;
         if stored.as_ref().map(|stored| stored.version) == view.schema_version {
             return Ok((view.schema.clone(), view.schema_version));
         }
@@ -429,7 +427,7 @@ impl Authorizer {
     }
 
     async fn load_schema(&self) -> Result<(Arc<Schema>, Option<i64>)> {
-        parse_stored_schema(self.store.authorization_schema().await?)
+        parse_stored_schema(self.relationships.authorization_schema().await?)
     }
 
     /// The schema in force and its stored version (`None`: the default).
@@ -480,7 +478,7 @@ impl Authorizer {
         let started = Instant::now();
         let partition = PartitionScope::Tenant(TenantScope::new(tenant_id.clone()));
         let changes = match current {
-            Some(revision) => Some(self.store.relationship_changes(&partition, revision).await?),
+            Some(revision) => Some(self.relationships.relationship_changes(&partition, revision).await?),
             None => None,
         };
         match changes {
@@ -500,7 +498,7 @@ impl Authorizer {
                 return Err(Error::not_found("tenant"));
             }
             Some(RelationshipChanges::Pruned) | None => {
-                let snapshot = match self.store.relationship_snapshot(&partition).await {
+                let snapshot = match self.relationships.relationship_snapshot(&partition).await {
                     Ok(snapshot) => snapshot,
                     Err(error @ Error::NotFound { .. }) => {
                         self.forget_tenant(tenant_id)?;
@@ -775,7 +773,8 @@ impl Authorizer {
     /// this returns the tenants whose partitions grant the user `view` on
     /// the tenant, read fully consistently.
     pub async fn tenants_viewable_by(&self, user_id: &UserId) -> Result<Vec<TenantId>> {
-        let candidates = self.store.tenants_naming_user(&PlatformScope::authorization(), user_id).await?;
+        let candidates =
+            self.relationships.tenants_naming_user(&PlatformScope::authorization(), user_id).await?;
         let subject = user_subject(user_id);
         let mut viewable = Vec::new();
         for tenant_id in candidates {
@@ -820,7 +819,7 @@ impl Authorizer {
     ) -> Result<RevisionToken> {
         let partition = PartitionScope::Tenant(scope.clone());
         self.check_write(&partition, &write).await?;
-        self.store.write_relationships(&partition, write).await?;
+        self.relationships.write_relationships(&partition, write).await?;
         self.synced(scope).await
     }
 
@@ -829,7 +828,7 @@ impl Authorizer {
     pub async fn write_platform_relationships(&self, write: RelationshipWrite) -> Result<Revision> {
         let partition = PartitionScope::Platform(PlatformScope::authorization());
         self.check_write(&partition, &write).await?;
-        self.store.write_relationships(&partition, write).await?;
+        self.relationships.write_relationships(&partition, write).await?;
         let view = self.platform_view(Freshness::SyncedAfter(Instant::now())).await?;
         Ok(view.revision)
     }
@@ -875,7 +874,7 @@ impl Authorizer {
             )
         })?;
         let platform = PlatformScope::authorization();
-        let usage = self.store.relationship_usage(&platform).await?;
+        let usage = self.relationships.relationship_usage(&platform).await?;
         let orphans: Vec<String> = usage
             .iter()
             .filter(|usage| schema.check_relationship(&usage.example).is_err())
@@ -897,7 +896,7 @@ impl Authorizer {
             ));
         }
         let (stored, revision) =
-            self.store.put_authorization_schema(&platform, text, expected_current).await?;
+            self.relationships.put_authorization_schema(&platform, text, expected_current).await?;
         self.platform_view(Freshness::SyncedAfter(Instant::now())).await?;
         Ok((stored, revision))
     }
@@ -912,10 +911,10 @@ impl Authorizer {
     pub async fn sweep(&self, log_retention: Duration) -> Result<SweepReport> {
         let platform = PlatformScope::authorization();
         let now = crate::now();
-        let expired_relationships = self.store.delete_expired_relationships(&platform, now).await?;
+        let expired_relationships = self.relationships.delete_expired_relationships(&platform, now).await?;
         let retention = chrono::Duration::from_std(log_retention).unwrap_or(chrono::Duration::MAX);
         let pruned_changes = self
-            .store
+            .relationships
             .prune_relationship_changes(&platform, now.checked_sub_signed(retention).unwrap_or(now))
             .await?;
         let now_micros = timestamp_micros(now);
@@ -1014,6 +1013,9 @@ pub fn product_requirements(schema: &Schema) -> std::result::Result<(), Vec<Stri
     }
     if missing.is_empty() { Ok(()) } else { Err(missing) }
 }
+
+#[cfg(test)]
+mod against_memory;
 
 #[cfg(test)]
 mod tests {

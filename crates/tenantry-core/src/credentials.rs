@@ -39,6 +39,7 @@ use crate::error::Error;
 use crate::id::ApiKeyId;
 use crate::scope::TenantScope;
 use crate::service::{AuthenticationError, LAST_USED_RESOLUTION_SECONDS, Principal};
+use crate::store::ApiKeyStore;
 
 /// The API key credentials one process has read, by key id.
 #[derive(Debug, Default)]
@@ -86,6 +87,7 @@ impl CredentialCache {
     pub async fn authenticate(
         &self,
         authorizer: &Authorizer,
+        api_keys: &dyn ApiKeyStore,
         hasher: &ApiKeyHasher,
         presented: &str,
         at: Timestamp,
@@ -95,7 +97,7 @@ impl CredentialCache {
         let scope = TenantScope::new(token.tenant_id().clone());
         let mut credentials = match self.get(token.api_key_id())? {
             Some(credentials) => credentials,
-            None => read_credentials(authorizer, &scope, &token).await?,
+            None => read_credentials(api_keys, &scope, &token).await?,
         };
         if !hasher.verify(&token, &credentials.secret_hash) {
             return Err(AuthenticationError::Invalid);
@@ -112,7 +114,7 @@ impl CredentialCache {
         // Read at a revision before the last credential change the index
         // knows of: read again.
         if credentials.revision < revision {
-            credentials = read_credentials(authorizer, &scope, &token).await?;
+            credentials = read_credentials(api_keys, &scope, &token).await?;
         }
         let api_key = &credentials.api_key;
         let refusal = if api_key.is_revoked() {
@@ -130,7 +132,7 @@ impl CredentialCache {
             api_key.last_used_at.is_none_or(|last| (at - last).num_seconds() >= LAST_USED_RESOLUTION_SECONDS);
         if stale {
             // A failure to record use must not fail the request it belongs to.
-            match authorizer.store().record_api_key_use(&scope, &api_key.id, at).await {
+            match api_keys.record_api_key_use(&scope, &api_key.id, at).await {
                 Ok(()) => credentials.api_key.last_used_at = Some(at),
                 Err(error) => {
                     tracing::warn!(api_key_id = %api_key.id, error = %error, "could not record API key use");
@@ -145,15 +147,11 @@ impl CredentialCache {
 /// Reads a key's credentials from the store; no such key is
 /// [`AuthenticationError::Invalid`].
 async fn read_credentials(
-    authorizer: &Authorizer,
+    api_keys: &dyn ApiKeyStore,
     scope: &TenantScope,
     token: &ApiKeyToken,
 ) -> Result<ApiKeyCredentials, AuthenticationError> {
-    authorizer
-        .store()
-        .api_key_credentials(scope, token.api_key_id())
-        .await?
-        .ok_or(AuthenticationError::Invalid)
+    api_keys.api_key_credentials(scope, token.api_key_id()).await?.ok_or(AuthenticationError::Invalid)
 }
 
 fn poisoned<T>(_: T) -> Error {

@@ -19,6 +19,8 @@ pub mod id;
 pub mod invitation;
 pub mod limits;
 pub mod membership;
+#[cfg(test)]
+mod memory;
 pub mod name;
 pub mod page;
 pub mod relationship;
@@ -49,7 +51,21 @@ pub use relationship::{
     RelationshipWrite, Revision, StoredSchema,
 };
 pub use scope::{PlatformScope, TenantScope};
-pub use store::{BootstrapOutcome, BootstrapRequest, InvitationStore, Store};
+/// Every store trait, unnamed: `use tenantry_core::prelude::*;` lets a
+/// caller that uses many aggregates through one store value (a concrete
+/// backend, or `dyn Store`) call their methods. Code that needs one
+/// aggregate names its trait instead.
+pub mod prelude {
+    pub use crate::store::{
+        ApiKeyStore as _, DeploymentStore as _, GroupStore as _, InvitationStore as _, MembershipStore as _,
+        RelationshipStore as _, TenantStore as _, UserStore as _, WorkspaceStore as _,
+    };
+}
+
+pub use store::{
+    ApiKeyStore, BootstrapOutcome, BootstrapRequest, DeploymentStore, GroupStore, InvitationStore,
+    MembershipStore, RelationshipStore, Store, TenantStore, UserStore, WorkspaceStore,
+};
 pub use tenant::{DataResidency, DeploymentModel, NewTenant, Tenant, TenantPatch, TenantStatus};
 pub use user::{NewUser, OidcIdentity, OidcSignIn, User};
 pub use workspace::{NewWorkspace, Workspace, WorkspacePatch, WorkspaceStatus};

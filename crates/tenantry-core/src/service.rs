@@ -8,7 +8,7 @@ use crate::id::{ApiKeyId, TenantId, UserId};
 use crate::name::{ApiKeyName, DisplayName, Email, TenantName, Username, WorkspaceName};
 use crate::relationship::names;
 use crate::scope::{PlatformScope, TenantScope};
-use crate::store::{BootstrapOutcome, BootstrapRequest, Store};
+use crate::store::{ApiKeyStore, BootstrapOutcome, BootstrapRequest, Store};
 use crate::tenant::{DataResidency, DeploymentModel, NewTenant, TenantStatus};
 use crate::user::{NewUser, OidcIdentity, OidcSignIn};
 use crate::{Timestamp, now};
@@ -188,11 +188,11 @@ pub async fn bootstrap(
 /// its cached credentials for the key are read again on the key's next use.
 pub async fn revoke_api_key(
     authorizer: &Authorizer,
+    store: &dyn ApiKeyStore,
     scope: &TenantScope,
     api_key_id: &ApiKeyId,
     at: Timestamp,
 ) -> Result<ApiKey> {
-    let store = authorizer.store();
     let api_key = store.get_api_key(scope, api_key_id).await?;
     let owner_is_platform_admin =
         authorizer.check_platform(&api_key.user_id, names::ADMIN, &Consistency::FullyConsistent).await?;

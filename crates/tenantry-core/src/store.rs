@@ -65,7 +65,7 @@ pub struct BootstrapOutcome {
 /// that the store contract grows by small, focused parts. Every [`Store`]
 /// is one.
 #[async_trait]
-pub trait InvitationStore: Send + Sync {
+pub trait InvitationStore: Send + Sync + std::fmt::Debug {
     /// Stores a pending invitation to a role on a resource of the scope's
     /// tenant. An unknown workspace or group is [`Error::NotFound`]. Whether
     /// an invited user id belongs to anyone is not checked.
@@ -95,7 +95,7 @@ pub trait InvitationStore: Send + Sync {
     /// transaction: checks it is theirs and answerable
     /// ([`Invitation::check_answerable`]); on acceptance grants the
     /// memberships of [`Invitation::memberships_on_accept`] with the rules
-    /// and relationship writes of [`Store::set_membership`]; and records the
+    /// and relationship writes of [`MembershipStore::set_membership`]; and records the
     /// answer.
     async fn answer_invitation(
         &self,
@@ -128,16 +128,10 @@ pub trait InvitationStore: Send + Sync {
     ) -> Result<Option<Invitation>>;
 }
 
-/// The operations every backend provides. One conformance suite
-/// (`tenantry-test-support`) runs against each implementation.
-///
-/// Operations that create, move or delete what relationships describe
-/// (tenants, workspaces, groups, API keys, memberships) write those
-/// relationships in the same transaction, as [`crate::relationship`] lists
-/// them, and so advance the partition's revision; see that module for what
-/// revisions promise.
+/// The deployment as a whole: reachability, migrations, the API key pepper
+/// and the start-up bootstrap.
 #[async_trait]
-pub trait Store: InvitationStore + Send + Sync + std::fmt::Debug + 'static {
+pub trait DeploymentStore: Send + Sync + std::fmt::Debug {
     /// Succeeds when the database answers a trivial query.
     async fn ping(&self) -> Result<()>;
 
@@ -158,7 +152,12 @@ pub trait Store: InvitationStore + Send + Sync + std::fmt::Debug + 'static {
         platform: &PlatformScope,
         request: BootstrapRequest,
     ) -> Result<BootstrapOutcome>;
+}
 
+/// Tenants: created and deleted by the platform, read and changed in their
+/// own scope.
+#[async_trait]
+pub trait TenantStore: Send + Sync + std::fmt::Debug {
     /// Creates a tenant and its root workspace in one transaction, with the
     /// relationships of [`crate::relationship::new_tenant_relationships`] in
     /// its new partition (at revision 1).
@@ -184,7 +183,11 @@ pub trait Store: InvitationStore + Send + Sync + std::fmt::Debug + 'static {
 
     /// Changes the scope's tenant.
     async fn update_tenant(&self, scope: &TenantScope, patch: TenantPatch) -> Result<Tenant>;
+}
 
+/// The workspace tree of one tenant.
+#[async_trait]
+pub trait WorkspaceStore: Send + Sync + std::fmt::Debug {
     /// Creates a workspace beneath an existing one of the same tenant (the
     /// root when no parent is named), with its relationships.
     async fn create_workspace(&self, scope: &TenantScope, workspace: NewWorkspace) -> Result<Workspace>;
@@ -214,6 +217,19 @@ pub trait Store: InvitationStore + Send + Sync + std::fmt::Debug + 'static {
     /// invitations to it.
     async fn delete_workspace(&self, scope: &TenantScope, workspace_id: &WorkspaceId) -> Result<()>;
 
+    /// The workspaces of the scope's tenant with these ids, ordered by id;
+    /// ids the tenant has no workspace for are left out.
+    async fn workspaces_by_ids(
+        &self,
+        scope: &TenantScope,
+        workspace_ids: &[WorkspaceId],
+    ) -> Result<Vec<Workspace>>;
+}
+
+/// Users, which are global (a user may belong to many tenants), and the
+/// profile an OIDC sign-in keeps.
+#[async_trait]
+pub trait UserStore: Send + Sync + std::fmt::Debug {
     /// Creates a user; a taken username is a conflict.
     async fn create_user(&self, user: NewUser) -> Result<User>;
 
@@ -227,6 +243,20 @@ pub trait Store: InvitationStore + Send + Sync + std::fmt::Debug + 'static {
     /// Finds a user by username.
     async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>>;
 
+    /// The users with these ids, ordered by id; unknown ids are left out.
+    async fn users_by_ids(&self, user_ids: &[UserId]) -> Result<Vec<User>>;
+
+    /// The user an OIDC identity signs in as, created on its first sign-in
+    /// (just in time) and otherwise brought in step with the profile: display
+    /// name and e-mail always, the username when the new one is free. A
+    /// username taken by another user makes a new user take
+    /// `fallback_username`. Safe against concurrent sign-ins of one identity.
+    async fn sign_in_oidc_user(&self, sign_in: OidcSignIn) -> Result<User>;
+}
+
+/// API keys of one tenant, and the credentials authentication reads.
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync + std::fmt::Debug {
     /// Stores a new API key in the scope's tenant, with its relationships
     /// (owner, tenant). An unknown tenant is [`Error::NotFound`]; a name the
     /// user already uses there is a conflict.
@@ -254,7 +284,7 @@ pub trait Store: InvitationStore + Send + Sync + std::fmt::Debug + 'static {
     /// admin's key is working, it is refused with
     /// [`ConflictCode::LastPlatformKey`](crate::ConflictCode::LastPlatformKey):
     /// the platform would be left with no way in. Otherwise exactly as
-    /// [`Store::revoke_api_key`].
+    /// [`ApiKeyStore::revoke_api_key`].
     async fn revoke_platform_admin_api_key(
         &self,
         platform: &PlatformScope,
@@ -282,25 +312,11 @@ pub trait Store: InvitationStore + Send + Sync + std::fmt::Debug + 'static {
     /// The API keys of the scope's tenant with these ids, ordered by id;
     /// ids the tenant has no key for are left out.
     async fn api_keys_by_ids(&self, scope: &TenantScope, api_key_ids: &[ApiKeyId]) -> Result<Vec<ApiKey>>;
+}
 
-    /// The workspaces of the scope's tenant with these ids, ordered by id;
-    /// ids the tenant has no workspace for are left out.
-    async fn workspaces_by_ids(
-        &self,
-        scope: &TenantScope,
-        workspace_ids: &[WorkspaceId],
-    ) -> Result<Vec<Workspace>>;
-
-    /// The users with these ids, ordered by id; unknown ids are left out.
-    async fn users_by_ids(&self, user_ids: &[UserId]) -> Result<Vec<User>>;
-
-    /// The user an OIDC identity signs in as, created on its first sign-in
-    /// (just in time) and otherwise brought in step with the profile: display
-    /// name and e-mail always, the username when the new one is free. A
-    /// username taken by another user makes a new user take
-    /// `fallback_username`. Safe against concurrent sign-ins of one identity.
-    async fn sign_in_oidc_user(&self, sign_in: OidcSignIn) -> Result<User>;
-
+/// Groups of users (and of groups) in one tenant.
+#[async_trait]
+pub trait GroupStore: Send + Sync + std::fmt::Debug {
     // --- Groups -------------------------------------------------------------
 
     /// Creates a group in the scope's tenant, with its relationships
@@ -326,7 +342,12 @@ pub trait Store: InvitationStore + Send + Sync + std::fmt::Debug + 'static {
     /// admins, members) and the roles it holds elsewhere
     /// (`...@group:<id>#member`); and the invitations to it.
     async fn delete_group(&self, scope: &TenantScope, group_id: &GroupId) -> Result<()>;
+}
 
+/// Roles of users and groups on a tenant, a workspace or a group: the
+/// relationships the membership routes manage.
+#[async_trait]
+pub trait MembershipStore: Send + Sync + std::fmt::Debug {
     // --- Memberships --------------------------------------------------------
 
     /// Gives a member a role on a resource of the scope's tenant, replacing
@@ -355,7 +376,13 @@ pub trait Store: InvitationStore + Send + Sync + std::fmt::Debug + 'static {
         resource: &MembershipResource,
         page: PageRequest<Member>,
     ) -> Result<Page<Membership>>;
+}
 
+/// Relationship partitions, their change logs and revisions, and the
+/// authorization schema: everything the [`crate::Authorizer`] reads and
+/// writes, and nothing else.
+#[async_trait]
+pub trait RelationshipStore: Send + Sync + std::fmt::Debug {
     // --- Relationships ------------------------------------------------------
 
     /// Every relationship of the partition and the revision they are at,
@@ -432,4 +459,46 @@ pub trait Store: InvitationStore + Send + Sync + std::fmt::Debug + 'static {
         text: &str,
         expected_current: Option<i64>,
     ) -> Result<(StoredSchema, Revision)>;
+}
+
+/// The whole store contract: every aggregate's trait. Every backend is one
+/// (the blanket implementation below), so `Arc<dyn Store>` serves where
+/// the whole is needed, and a component that needs one aggregate asks for
+/// just its trait (the [`crate::Authorizer`] takes a [`RelationshipStore`]).
+/// One conformance suite (`tenantry-test-support`) runs against each
+/// implementation.
+///
+/// Operations that create, move or delete what relationships describe
+/// (tenants, workspaces, groups, API keys, memberships) write those
+/// relationships in the same transaction, as [`crate::relationship`] lists
+/// them, and so advance the partition's revision; see that module for what
+/// revisions promise.
+pub trait Store:
+    DeploymentStore
+    + TenantStore
+    + WorkspaceStore
+    + UserStore
+    + ApiKeyStore
+    + GroupStore
+    + MembershipStore
+    + RelationshipStore
+    + InvitationStore
+    + std::fmt::Debug
+    + 'static
+{
+}
+
+impl<T> Store for T where
+    T: DeploymentStore
+        + TenantStore
+        + WorkspaceStore
+        + UserStore
+        + ApiKeyStore
+        + GroupStore
+        + MembershipStore
+        + RelationshipStore
+        + InvitationStore
+        + std::fmt::Debug
+        + 'static
+{
 }

@@ -11,7 +11,7 @@ use crate::partition::{Partition, PartitionWriter, write_to_partition};
 use crate::rows::{self, group_columns};
 use crate::store::{TransactionScope, commit, tenant_rows_by_ids, tenant_rows_page};
 
-/// See [`tenantry_core::Store::create_group`].
+/// See [`tenantry_core::GroupStore::create_group`].
 pub(crate) async fn create_group(
     store: &PostgresStore,
     scope: &TenantScope,
@@ -44,7 +44,7 @@ pub(crate) async fn create_group(
     Ok(created)
 }
 
-/// See [`tenantry_core::Store::get_group`].
+/// See [`tenantry_core::GroupStore::get_group`].
 pub(crate) async fn get_group(
     store: &PostgresStore,
     scope: &TenantScope,
@@ -63,7 +63,7 @@ pub(crate) async fn get_group(
     row.map(|row| rows::group(&row, operation)).transpose()?.ok_or(Error::not_found("group"))
 }
 
-/// See [`tenantry_core::Store::list_groups`].
+/// See [`tenantry_core::GroupStore::list_groups`].
 pub(crate) async fn list_groups(
     store: &PostgresStore,
     scope: &TenantScope,
@@ -78,7 +78,7 @@ pub(crate) async fn list_groups(
     Ok(Page::from_overfetched(groups, page.limit, |group| group.id.to_string()))
 }
 
-/// See [`tenantry_core::Store::groups_by_ids`].
+/// See [`tenantry_core::GroupStore::groups_by_ids`].
 pub(crate) async fn groups_by_ids(
     store: &PostgresStore,
     scope: &TenantScope,
@@ -92,7 +92,7 @@ pub(crate) async fn groups_by_ids(
     tenant_rows_by_ids(store, scope, sql, group_ids, rows::group, Operation::GroupsByIds).await
 }
 
-/// See [`tenantry_core::Store::update_group`].
+/// See [`tenantry_core::GroupStore::update_group`].
 pub(crate) async fn update_group(
     store: &PostgresStore,
     scope: &TenantScope,
@@ -118,7 +118,7 @@ pub(crate) async fn update_group(
     Ok(updated)
 }
 
-/// See [`tenantry_core::Store::delete_group`].
+/// See [`tenantry_core::GroupStore::delete_group`].
 pub(crate) async fn delete_group(
     store: &PostgresStore,
     scope: &TenantScope,

@@ -29,7 +29,7 @@ fn invitee_columns(invitee: &Invitee) -> (Option<String>, Option<String>, Option
     }
 }
 
-/// See [`tenantry_core::Store::create_invitation`].
+/// See [`tenantry_core::InvitationStore::create_invitation`].
 pub(crate) async fn create_invitation(
     store: &PostgresStore,
     scope: &TenantScope,
@@ -117,7 +117,7 @@ async fn record_status(
     Ok(Invitation { status, answered_at: Some(at), ..invitation })
 }
 
-/// See [`tenantry_core::Store::get_invitation`].
+/// See [`tenantry_core::InvitationStore::get_invitation`].
 pub(crate) async fn get_invitation(
     store: &PostgresStore,
     scope: &TenantScope,
@@ -131,7 +131,7 @@ pub(crate) async fn get_invitation(
     Ok(invitation)
 }
 
-/// See [`tenantry_core::Store::list_invitations`].
+/// See [`tenantry_core::InvitationStore::list_invitations`].
 pub(crate) async fn list_invitations(
     store: &PostgresStore,
     scope: &TenantScope,
@@ -147,7 +147,7 @@ pub(crate) async fn list_invitations(
     Ok(Page::from_overfetched(invitations, page.limit, |invitation| invitation.id.to_string()))
 }
 
-/// See [`tenantry_core::Store::revoke_invitation`].
+/// See [`tenantry_core::InvitationStore::revoke_invitation`].
 pub(crate) async fn revoke_invitation(
     store: &PostgresStore,
     scope: &TenantScope,
@@ -165,7 +165,7 @@ pub(crate) async fn revoke_invitation(
     Ok(revoked)
 }
 
-/// See [`tenantry_core::Store::answer_invitation`]. The partition is locked
+/// See [`tenantry_core::InvitationStore::answer_invitation`]. The partition is locked
 /// first, as by every membership write, then the invitation's row, so that
 /// a concurrent answer or revocation waits and then finds it answered.
 pub(crate) async fn answer_invitation(
@@ -203,7 +203,7 @@ fn respondent_email_key(respondent: &Respondent) -> String {
     respondent.verified_email.as_ref().map(email_key).unwrap_or_default()
 }
 
-/// See [`tenantry_core::Store::pending_invitations_for`]: a read across
+/// See [`tenantry_core::InvitationStore::pending_invitations_for`]: a read across
 /// tenants, as the platform role, on the invitee indexes.
 pub(crate) async fn pending_invitations_for(
     store: &PostgresStore,
@@ -233,7 +233,7 @@ pub(crate) async fn pending_invitations_for(
     Ok(Page::from_overfetched(invitations, page.limit, |invitation| invitation.id.to_string()))
 }
 
-/// See [`tenantry_core::Store::find_invitation_for`].
+/// See [`tenantry_core::InvitationStore::find_invitation_for`].
 pub(crate) async fn find_invitation_for(
     store: &PostgresStore,
     platform: &PlatformScope,

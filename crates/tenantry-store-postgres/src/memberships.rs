@@ -160,7 +160,7 @@ fn as_stored(membership: Membership) -> Result<Membership> {
     Membership::new(membership.resource().clone(), membership.member().clone(), membership.role(), expires_at)
 }
 
-/// See [`tenantry_core::Store::set_membership`].
+/// See [`tenantry_core::MembershipStore::set_membership`].
 pub(crate) async fn set_membership(
     store: &PostgresStore,
     scope: &TenantScope,
@@ -197,7 +197,7 @@ pub(crate) async fn set_membership(
 
 /// Grants a membership inside the caller's transaction, through the
 /// partition writer it locked, with every rule of
-/// [`tenantry_core::Store::set_membership`]: the resource and the member
+/// [`tenantry_core::MembershipStore::set_membership`]: the resource and the member
 /// exist, the last admin is not demoted, and the member's other role on the
 /// resource goes in the same revision as the new one arrives.
 pub(crate) async fn grant_membership(
@@ -287,7 +287,7 @@ async fn group_nesting_depth(
     Ok(hops + 2)
 }
 
-/// See [`tenantry_core::Store::remove_membership`].
+/// See [`tenantry_core::MembershipStore::remove_membership`].
 pub(crate) async fn remove_membership(
     store: &PostgresStore,
     scope: &TenantScope,
@@ -326,7 +326,7 @@ fn membership_of(resource: &MembershipResource, relationship: &Relationship) -> 
     Membership::new(resource.clone(), member, role, expires_at).ok()
 }
 
-/// See [`tenantry_core::Store::list_memberships`].
+/// See [`tenantry_core::MembershipStore::list_memberships`].
 pub(crate) async fn list_memberships(
     store: &PostgresStore,
     scope: &TenantScope,

@@ -34,7 +34,7 @@ async fn read_revision(
     Ok(revision)
 }
 
-/// See [`tenantry_core::Store::relationship_snapshot`].
+/// See [`tenantry_core::RelationshipStore::relationship_snapshot`].
 pub(crate) async fn relationship_snapshot(
     store: &PostgresStore,
     scope: &PartitionScope,
@@ -51,7 +51,7 @@ pub(crate) async fn relationship_snapshot(
     Ok(RelationshipSnapshot { revision, credentials_revision, relationships })
 }
 
-/// See [`tenantry_core::Store::relationship_changes`].
+/// See [`tenantry_core::RelationshipStore::relationship_changes`].
 pub(crate) async fn relationship_changes(
     store: &PostgresStore,
     scope: &PartitionScope,
@@ -77,7 +77,7 @@ pub(crate) async fn relationship_changes(
     Ok(rows)
 }
 
-/// See [`tenantry_core::Store::write_relationships`].
+/// See [`tenantry_core::RelationshipStore::write_relationships`].
 pub(crate) async fn write_relationships(
     store: &PostgresStore,
     scope: &PartitionScope,
@@ -101,7 +101,7 @@ pub(crate) async fn write_relationships(
     Ok(revision)
 }
 
-/// See [`tenantry_core::Store::list_relationships`].
+/// See [`tenantry_core::RelationshipStore::list_relationships`].
 pub(crate) async fn list_relationships(
     store: &PostgresStore,
     scope: &PartitionScope,
@@ -172,7 +172,7 @@ pub(crate) async fn list_relationships(
     Ok(Page::from_overfetched(relationships, page.limit, ToString::to_string))
 }
 
-/// See [`tenantry_core::Store::delete_expired_relationships`].
+/// See [`tenantry_core::RelationshipStore::delete_expired_relationships`].
 pub(crate) async fn delete_expired_relationships(
     store: &PostgresStore,
     platform: &PlatformScope,
@@ -196,7 +196,7 @@ pub(crate) async fn delete_expired_relationships(
     Ok(deleted)
 }
 
-/// See [`tenantry_core::Store::prune_relationship_changes`].
+/// See [`tenantry_core::RelationshipStore::prune_relationship_changes`].
 pub(crate) async fn prune_relationship_changes(
     store: &PostgresStore,
     platform: &PlatformScope,
@@ -256,7 +256,7 @@ pub(crate) async fn prune_relationship_changes(
 /// The columns that make a relationship's shape.
 const SHAPE_COLUMNS: &str = "resource_type, relation, subject_type, subject_relation";
 
-/// See [`tenantry_core::Store::relationship_usage`].
+/// See [`tenantry_core::RelationshipStore::relationship_usage`].
 pub(crate) async fn relationship_usage(
     store: &PostgresStore,
     platform: &PlatformScope,
@@ -310,7 +310,7 @@ pub(crate) async fn relationship_usage(
     Ok(usage.into_values().collect())
 }
 
-/// See [`tenantry_core::Store::tenants_naming_user`].
+/// See [`tenantry_core::RelationshipStore::tenants_naming_user`].
 pub(crate) async fn tenants_naming_user(
     store: &PostgresStore,
     platform: &PlatformScope,
@@ -347,7 +347,7 @@ async fn current_schema(connection: &mut PgConnection, operation: Operation) -> 
     row.map(|row| rows::stored_schema(&row, operation)).transpose()
 }
 
-/// See [`tenantry_core::Store::authorization_schema`].
+/// See [`tenantry_core::RelationshipStore::authorization_schema`].
 pub(crate) async fn authorization_schema(store: &PostgresStore) -> Result<Option<StoredSchema>> {
     let operation = Operation::AuthorizationSchema;
     let mut transaction = store.begin(TransactionScope::Global, operation).await?;
@@ -356,7 +356,7 @@ pub(crate) async fn authorization_schema(store: &PostgresStore) -> Result<Option
     Ok(schema)
 }
 
-/// See [`tenantry_core::Store::put_authorization_schema`].
+/// See [`tenantry_core::RelationshipStore::put_authorization_schema`].
 pub(crate) async fn put_authorization_schema(
     store: &PostgresStore,
     platform: &PlatformScope,

@@ -9,12 +9,13 @@ use tenantry_core::relationship::{
     RelationshipUsage, RelationshipWrite, Revision, StoredSchema,
 };
 use tenantry_core::{
-    ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyId, BootstrapOutcome, BootstrapRequest, ConflictCode,
-    Environment, Error, Group, GroupId, GroupPatch, Invitation, InvitationAnswer, InvitationId,
-    InvitationStore, Member, Membership, MembershipResource, NewApiKey, NewGroup, NewInvitation, NewTenant,
-    NewUser, NewWorkspace, OidcSignIn, Page, PageRequest, PlatformScope, Respondent, Result, Store,
-    StoreLimits, Tenant, TenantId, TenantPatch, TenantScope, Timestamp, User, UserId, Username, Workspace,
-    WorkspaceId, WorkspaceName, WorkspacePatch, WorkspaceStatus,
+    ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyId, ApiKeyStore, BootstrapOutcome, BootstrapRequest,
+    ConflictCode, DeploymentStore, Environment, Error, Group, GroupId, GroupPatch, GroupStore, Invitation,
+    InvitationAnswer, InvitationId, InvitationStore, Member, Membership, MembershipResource, MembershipStore,
+    NewApiKey, NewGroup, NewInvitation, NewTenant, NewUser, NewWorkspace, OidcSignIn, Page, PageRequest,
+    PlatformScope, RelationshipStore, Respondent, Result, StoreLimits, Tenant, TenantId, TenantPatch,
+    TenantScope, TenantStore, Timestamp, User, UserId, UserStore, Username, Workspace, WorkspaceId,
+    WorkspaceName, WorkspacePatch, WorkspaceStatus, WorkspaceStore,
 };
 
 use crate::error::{DatabaseResultExt, NO_SUCH_PARENT_WORKSPACE, Operation, internal};
@@ -493,7 +494,7 @@ impl PostgresStore {
 }
 
 #[async_trait]
-impl Store for PostgresStore {
+impl DeploymentStore for PostgresStore {
     async fn ping(&self) -> Result<()> {
         // Both roles must be able to connect for the server to be ready.
         sqlx::query("SELECT 1").execute(&self.tenant_pool).await.during(Operation::Ping)?;
@@ -628,7 +629,10 @@ impl Store for PostgresStore {
         commit(transaction, operation).await?;
         Ok(outcome)
     }
+}
 
+#[async_trait]
+impl TenantStore for PostgresStore {
     async fn create_tenant(
         &self,
         platform: &PlatformScope,
@@ -802,7 +806,10 @@ impl Store for PostgresStore {
         commit(transaction, operation).await?;
         Ok(tenant)
     }
+}
 
+#[async_trait]
+impl WorkspaceStore for PostgresStore {
     async fn create_workspace(&self, scope: &TenantScope, workspace: NewWorkspace) -> Result<Workspace> {
         let operation = Operation::CreateWorkspace;
         let tenant_id = scope.tenant_id().to_string();
@@ -1065,6 +1072,22 @@ impl Store for PostgresStore {
         commit(transaction, operation).await
     }
 
+    async fn workspaces_by_ids(
+        &self,
+        scope: &TenantScope,
+        workspace_ids: &[WorkspaceId],
+    ) -> Result<Vec<Workspace>> {
+        let sql = concat!(
+            "SELECT ",
+            workspace_columns!(),
+            " FROM workspaces WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id"
+        );
+        tenant_rows_by_ids(self, scope, sql, workspace_ids, rows::workspace, Operation::WorkspacesByIds).await
+    }
+}
+
+#[async_trait]
+impl UserStore for PostgresStore {
     async fn create_user(&self, user: NewUser) -> Result<User> {
         let operation = Operation::CreateUser;
         let mut transaction = self.begin(TransactionScope::Global, operation).await?;
@@ -1120,6 +1143,17 @@ impl Store for PostgresStore {
         row.map(|row| rows::user(&row, operation)).transpose()
     }
 
+    async fn users_by_ids(&self, user_ids: &[UserId]) -> Result<Vec<User>> {
+        users::users_by_ids(self, user_ids).await
+    }
+
+    async fn sign_in_oidc_user(&self, sign_in: OidcSignIn) -> Result<User> {
+        users::sign_in_oidc_user(self, sign_in).await
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for PostgresStore {
     async fn create_api_key(&self, scope: &TenantScope, api_key: NewApiKey) -> Result<ApiKey> {
         let operation = Operation::CreateApiKey;
         let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
@@ -1261,28 +1295,10 @@ impl Store for PostgresStore {
         );
         tenant_rows_by_ids(self, scope, sql, api_key_ids, rows::api_key, Operation::ApiKeysByIds).await
     }
+}
 
-    async fn workspaces_by_ids(
-        &self,
-        scope: &TenantScope,
-        workspace_ids: &[WorkspaceId],
-    ) -> Result<Vec<Workspace>> {
-        let sql = concat!(
-            "SELECT ",
-            workspace_columns!(),
-            " FROM workspaces WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id"
-        );
-        tenant_rows_by_ids(self, scope, sql, workspace_ids, rows::workspace, Operation::WorkspacesByIds).await
-    }
-
-    async fn users_by_ids(&self, user_ids: &[UserId]) -> Result<Vec<User>> {
-        users::users_by_ids(self, user_ids).await
-    }
-
-    async fn sign_in_oidc_user(&self, sign_in: OidcSignIn) -> Result<User> {
-        users::sign_in_oidc_user(self, sign_in).await
-    }
-
+#[async_trait]
+impl GroupStore for PostgresStore {
     async fn create_group(&self, scope: &TenantScope, group: NewGroup) -> Result<Group> {
         groups::create_group(self, scope, group).await
     }
@@ -1311,7 +1327,10 @@ impl Store for PostgresStore {
     async fn delete_group(&self, scope: &TenantScope, group_id: &GroupId) -> Result<()> {
         groups::delete_group(self, scope, group_id).await
     }
+}
 
+#[async_trait]
+impl MembershipStore for PostgresStore {
     async fn set_membership(&self, scope: &TenantScope, membership: Membership) -> Result<Membership> {
         memberships::set_membership(self, scope, membership).await
     }
@@ -1333,7 +1352,10 @@ impl Store for PostgresStore {
     ) -> Result<Page<Membership>> {
         memberships::list_memberships(self, scope, resource, page).await
     }
+}
 
+#[async_trait]
+impl RelationshipStore for PostgresStore {
     async fn relationship_snapshot(&self, partition: &PartitionScope) -> Result<RelationshipSnapshot> {
         relationships::relationship_snapshot(self, partition).await
     }

@@ -10,7 +10,7 @@ use crate::error::{DatabaseResultExt, Operation};
 use crate::rows::{self, user_columns};
 use crate::store::{TransactionScope, commit};
 
-/// See [`tenantry_core::Store::users_by_ids`].
+/// See [`tenantry_core::UserStore::users_by_ids`].
 pub(crate) async fn users_by_ids(store: &PostgresStore, user_ids: &[UserId]) -> Result<Vec<User>> {
     let operation = Operation::UsersByIds;
     let ids: Vec<String> = user_ids.iter().map(ToString::to_string).collect();
@@ -114,7 +114,7 @@ async fn bring_in_step(
     rows::user(&row, operation)
 }
 
-/// See [`tenantry_core::Store::sign_in_oidc_user`].
+/// See [`tenantry_core::UserStore::sign_in_oidc_user`].
 pub(crate) async fn sign_in_oidc_user(store: &PostgresStore, sign_in: OidcSignIn) -> Result<User> {
     let operation = Operation::SignInOidcUser;
     let mut transaction = store.begin(TransactionScope::Global, operation).await?;

@@ -77,7 +77,7 @@ async fn select_api_key(
     row.as_ref().map(rows::api_key).transpose()
 }
 
-/// See [`tenantry_core::Store::create_api_key`]. The tenant and the user
+/// See [`tenantry_core::ApiKeyStore::create_api_key`]. The tenant and the user
 /// are checked in code first, inside the write transaction, so each gets
 /// its own not-found answer; the foreign keys are the backstop. The key's
 /// relationships (owner, tenant) are written in the same transaction.
@@ -109,7 +109,7 @@ pub(crate) async fn create_api_key(
     Ok(api_key)
 }
 
-/// See [`tenantry_core::Store::list_api_keys`].
+/// See [`tenantry_core::ApiKeyStore::list_api_keys`].
 pub(crate) async fn list_api_keys(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -118,7 +118,7 @@ pub(crate) async fn list_api_keys(
     API_KEYS.page(pool, scope, page, Operation::ListApiKeys).await
 }
 
-/// See [`tenantry_core::Store::get_api_key`].
+/// See [`tenantry_core::ApiKeyStore::get_api_key`].
 pub(crate) async fn get_api_key(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -131,7 +131,7 @@ pub(crate) async fn get_api_key(
         .ok_or_else(|| Error::not_found("api key"))
 }
 
-/// See [`tenantry_core::Store::revoke_api_key`].
+/// See [`tenantry_core::ApiKeyStore::revoke_api_key`].
 pub(crate) async fn revoke_api_key(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -145,7 +145,7 @@ pub(crate) async fn revoke_api_key(
     Ok(api_key)
 }
 
-/// See [`tenantry_core::Store::revoke_platform_admin_api_key`]. SQLite's
+/// See [`tenantry_core::ApiKeyStore::revoke_platform_admin_api_key`]. SQLite's
 /// single writer serializes it with every other write, platform admin
 /// changes included.
 pub(crate) async fn revoke_platform_admin_api_key(
@@ -225,7 +225,7 @@ async fn revoke_in(
     Ok(ApiKey { revoked_at: Some(at), ..api_key })
 }
 
-/// See [`tenantry_core::Store::api_key_credentials`]: the key, its hash,
+/// See [`tenantry_core::ApiKeyStore::api_key_credentials`]: the key, its hash,
 /// its tenant's status and the partition's revision, in one tenant-scoped
 /// query.
 pub(crate) async fn api_key_credentials(
@@ -260,7 +260,7 @@ pub(crate) async fn api_key_credentials(
     }))
 }
 
-/// See [`tenantry_core::Store::record_api_key_use`].
+/// See [`tenantry_core::ApiKeyStore::record_api_key_use`].
 pub(crate) async fn record_api_key_use(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -283,7 +283,7 @@ pub(crate) async fn record_api_key_use(
     commit(transaction, operation).await
 }
 
-/// See [`tenantry_core::Store::api_keys_by_ids`].
+/// See [`tenantry_core::ApiKeyStore::api_keys_by_ids`].
 pub(crate) async fn api_keys_by_ids(
     pool: &SqlitePool,
     scope: &TenantScope,

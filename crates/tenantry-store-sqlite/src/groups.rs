@@ -23,7 +23,7 @@ pub(crate) const GROUPS: TenantTable<Group> = TenantTable {
     id_of: |group| group.id.to_string(),
 };
 
-/// See [`tenantry_core::Store::create_group`]. A taken name is refused by
+/// See [`tenantry_core::GroupStore::create_group`]. A taken name is refused by
 /// the unique constraint, which the error mapping turns into
 /// `DuplicateGroupName`.
 pub(crate) async fn create_group(
@@ -64,7 +64,7 @@ pub(crate) async fn create_group(
     Ok(group)
 }
 
-/// See [`tenantry_core::Store::get_group`].
+/// See [`tenantry_core::GroupStore::get_group`].
 pub(crate) async fn get_group(pool: &SqlitePool, scope: &TenantScope, group_id: &GroupId) -> Result<Group> {
     let operation = Operation::GetGroup;
     let row = sqlx::query(&format!("SELECT {GROUP_COLUMNS} FROM groups WHERE tenant_id = ?1 AND id = ?2"))
@@ -79,7 +79,7 @@ pub(crate) async fn get_group(pool: &SqlitePool, scope: &TenantScope, group_id: 
     }
 }
 
-/// See [`tenantry_core::Store::list_groups`].
+/// See [`tenantry_core::GroupStore::list_groups`].
 pub(crate) async fn list_groups(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -88,7 +88,7 @@ pub(crate) async fn list_groups(
     GROUPS.page(pool, scope, page, Operation::ListGroups).await
 }
 
-/// See [`tenantry_core::Store::groups_by_ids`].
+/// See [`tenantry_core::GroupStore::groups_by_ids`].
 pub(crate) async fn groups_by_ids(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -97,7 +97,7 @@ pub(crate) async fn groups_by_ids(
     GROUPS.by_ids(pool, scope, group_ids, Operation::GroupsByIds).await
 }
 
-/// See [`tenantry_core::Store::update_group`].
+/// See [`tenantry_core::GroupStore::update_group`].
 pub(crate) async fn update_group(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -125,7 +125,7 @@ pub(crate) async fn update_group(
     Ok(group)
 }
 
-/// See [`tenantry_core::Store::delete_group`]: the row and every
+/// See [`tenantry_core::GroupStore::delete_group`]: the row and every
 /// relationship naming the group, logged, in one transaction.
 pub(crate) async fn delete_group(pool: &SqlitePool, scope: &TenantScope, group_id: &GroupId) -> Result<()> {
     let operation = Operation::DeleteGroup;

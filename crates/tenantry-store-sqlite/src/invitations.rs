@@ -37,7 +37,7 @@ fn invitee_columns(invitee: &Invitee) -> (Option<String>, Option<String>, Option
     }
 }
 
-/// See [`tenantry_core::Store::create_invitation`].
+/// See [`tenantry_core::InvitationStore::create_invitation`].
 pub(crate) async fn create_invitation(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -123,7 +123,7 @@ async fn record_status(
     Ok(Invitation { status, answered_at: Some(at), ..invitation })
 }
 
-/// See [`tenantry_core::Store::get_invitation`].
+/// See [`tenantry_core::InvitationStore::get_invitation`].
 pub(crate) async fn get_invitation(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -134,7 +134,7 @@ pub(crate) async fn get_invitation(
     read_invitation(&mut connection, scope.tenant_id(), invitation_id, Operation::GetInvitation).await
 }
 
-/// See [`tenantry_core::Store::list_invitations`].
+/// See [`tenantry_core::InvitationStore::list_invitations`].
 pub(crate) async fn list_invitations(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -143,7 +143,7 @@ pub(crate) async fn list_invitations(
     INVITATIONS.page(pool, scope, page, Operation::ListInvitations).await
 }
 
-/// See [`tenantry_core::Store::revoke_invitation`].
+/// See [`tenantry_core::InvitationStore::revoke_invitation`].
 pub(crate) async fn revoke_invitation(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -160,7 +160,7 @@ pub(crate) async fn revoke_invitation(
     Ok(revoked)
 }
 
-/// See [`tenantry_core::Store::answer_invitation`]. The write lock taken
+/// See [`tenantry_core::InvitationStore::answer_invitation`]. The write lock taken
 /// first keeps every other writer out between the checks and the writes.
 pub(crate) async fn answer_invitation(
     pool: &SqlitePool,
@@ -197,7 +197,7 @@ fn respondent_email_key(respondent: &Respondent) -> String {
     respondent.verified_email.as_ref().map(email_key).unwrap_or_default()
 }
 
-/// See [`tenantry_core::Store::pending_invitations_for`]: a read across
+/// See [`tenantry_core::InvitationStore::pending_invitations_for`]: a read across
 /// tenants, on the invitee indexes.
 pub(crate) async fn pending_invitations_for(
     pool: &SqlitePool,
@@ -226,7 +226,7 @@ pub(crate) async fn pending_invitations_for(
     Ok(Page::from_overfetched(items, page.limit, |invitation| invitation.id.to_string()))
 }
 
-/// See [`tenantry_core::Store::find_invitation_for`].
+/// See [`tenantry_core::InvitationStore::find_invitation_for`].
 pub(crate) async fn find_invitation_for(
     pool: &SqlitePool,
     platform: &PlatformScope,

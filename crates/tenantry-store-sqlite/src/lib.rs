@@ -47,13 +47,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSy
 use sqlx::{Sqlite, Transaction};
 use tenantry_core::relationship::Relationship;
 use tenantry_core::{
-    ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyId, BootstrapOutcome, BootstrapRequest, Error, Group,
-    GroupId, GroupPatch, Invitation, InvitationAnswer, InvitationId, InvitationStore, Member, Membership,
-    MembershipResource, NewApiKey, NewGroup, NewInvitation, NewTenant, NewUser, NewWorkspace, OidcSignIn,
-    Page, PageRequest, PartitionScope, PlatformScope, RelationshipChanges, RelationshipFilter,
-    RelationshipSnapshot, RelationshipUsage, RelationshipWrite, Respondent, Result, Revision, Store,
-    StoreLimits, StoredSchema, Tenant, TenantId, TenantPatch, TenantScope, Timestamp, User, UserId, Username,
-    Workspace, WorkspaceId, WorkspacePatch,
+    ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyId, ApiKeyStore, BootstrapOutcome, BootstrapRequest,
+    DeploymentStore, Error, Group, GroupId, GroupPatch, GroupStore, Invitation, InvitationAnswer,
+    InvitationId, InvitationStore, Member, Membership, MembershipResource, MembershipStore, NewApiKey,
+    NewGroup, NewInvitation, NewTenant, NewUser, NewWorkspace, OidcSignIn, Page, PageRequest, PartitionScope,
+    PlatformScope, RelationshipChanges, RelationshipFilter, RelationshipSnapshot, RelationshipStore,
+    RelationshipUsage, RelationshipWrite, Respondent, Result, Revision, StoreLimits, StoredSchema, Tenant,
+    TenantId, TenantPatch, TenantScope, TenantStore, Timestamp, User, UserId, UserStore, Username, Workspace,
+    WorkspaceId, WorkspacePatch, WorkspaceStore,
 };
 
 use crate::error::{Failure, Operation, map_database_error};
@@ -273,7 +274,7 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl DeploymentStore for SqliteStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
@@ -303,7 +304,10 @@ impl Store for SqliteStore {
     ) -> Result<BootstrapOutcome> {
         tenants::bootstrap(&self.pool, platform, request).await
     }
+}
 
+#[async_trait]
+impl TenantStore for SqliteStore {
     async fn create_tenant(
         &self,
         platform: &PlatformScope,
@@ -331,7 +335,10 @@ impl Store for SqliteStore {
     async fn update_tenant(&self, scope: &TenantScope, patch: TenantPatch) -> Result<Tenant> {
         tenants::update_tenant(&self.pool, scope, patch).await
     }
+}
 
+#[async_trait]
+impl WorkspaceStore for SqliteStore {
     async fn create_workspace(&self, scope: &TenantScope, workspace: NewWorkspace) -> Result<Workspace> {
         workspaces::create_workspace(&self.pool, &self.limits, scope, workspace).await
     }
@@ -361,6 +368,17 @@ impl Store for SqliteStore {
         workspaces::delete_workspace(&self.pool, scope, workspace_id).await
     }
 
+    async fn workspaces_by_ids(
+        &self,
+        scope: &TenantScope,
+        workspace_ids: &[WorkspaceId],
+    ) -> Result<Vec<Workspace>> {
+        workspaces::workspaces_by_ids(&self.pool, scope, workspace_ids).await
+    }
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
     async fn create_user(&self, user: NewUser) -> Result<User> {
         users::create_user(&self.pool, user).await
     }
@@ -377,6 +395,17 @@ impl Store for SqliteStore {
         users::find_user_by_username(&self.pool, username).await
     }
 
+    async fn users_by_ids(&self, user_ids: &[UserId]) -> Result<Vec<User>> {
+        users::users_by_ids(&self.pool, user_ids).await
+    }
+
+    async fn sign_in_oidc_user(&self, sign_in: OidcSignIn) -> Result<User> {
+        users::sign_in_oidc_user(&self.pool, sign_in).await
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for SqliteStore {
     async fn create_api_key(&self, scope: &TenantScope, api_key: NewApiKey) -> Result<ApiKey> {
         api_keys::create_api_key(&self.pool, scope, api_key).await
     }
@@ -429,23 +458,10 @@ impl Store for SqliteStore {
     async fn api_keys_by_ids(&self, scope: &TenantScope, api_key_ids: &[ApiKeyId]) -> Result<Vec<ApiKey>> {
         api_keys::api_keys_by_ids(&self.pool, scope, api_key_ids).await
     }
+}
 
-    async fn workspaces_by_ids(
-        &self,
-        scope: &TenantScope,
-        workspace_ids: &[WorkspaceId],
-    ) -> Result<Vec<Workspace>> {
-        workspaces::workspaces_by_ids(&self.pool, scope, workspace_ids).await
-    }
-
-    async fn users_by_ids(&self, user_ids: &[UserId]) -> Result<Vec<User>> {
-        users::users_by_ids(&self.pool, user_ids).await
-    }
-
-    async fn sign_in_oidc_user(&self, sign_in: OidcSignIn) -> Result<User> {
-        users::sign_in_oidc_user(&self.pool, sign_in).await
-    }
-
+#[async_trait]
+impl GroupStore for SqliteStore {
     async fn create_group(&self, scope: &TenantScope, group: NewGroup) -> Result<Group> {
         groups::create_group(&self.pool, scope, group).await
     }
@@ -474,7 +490,10 @@ impl Store for SqliteStore {
     async fn delete_group(&self, scope: &TenantScope, group_id: &GroupId) -> Result<()> {
         groups::delete_group(&self.pool, scope, group_id).await
     }
+}
 
+#[async_trait]
+impl MembershipStore for SqliteStore {
     async fn set_membership(&self, scope: &TenantScope, membership: Membership) -> Result<Membership> {
         memberships::set_membership(&self.pool, &self.limits, scope, membership).await
     }
@@ -496,7 +515,10 @@ impl Store for SqliteStore {
     ) -> Result<Page<Membership>> {
         memberships::list_memberships(&self.pool, scope, resource, page).await
     }
+}
 
+#[async_trait]
+impl RelationshipStore for SqliteStore {
     async fn relationship_snapshot(&self, partition: &PartitionScope) -> Result<RelationshipSnapshot> {
         relationships::relationship_snapshot(&self.pool, partition).await
     }

@@ -175,7 +175,7 @@ async fn refuse_removing_last_admin(
     Ok(())
 }
 
-/// See [`tenantry_core::Store::set_membership`].
+/// See [`tenantry_core::MembershipStore::set_membership`].
 pub(crate) async fn set_membership(
     pool: &SqlitePool,
     limits: &StoreLimits,
@@ -252,7 +252,7 @@ async fn group_nesting_depth(
 
 /// Grants a membership inside the caller's write transaction, through its
 /// partition writer, with every rule of
-/// [`tenantry_core::Store::set_membership`]: the resource and the member
+/// [`tenantry_core::MembershipStore::set_membership`]: the resource and the member
 /// exist, the last admin is not demoted, and the member's other role on the
 /// resource goes in the same revision as the new one arrives.
 pub(crate) async fn grant_membership(
@@ -292,7 +292,7 @@ pub(crate) async fn holds_tenant_role(
     Ok(roles.iter().any(|role| role.expires_at().is_none_or(|expires_at| expires_at > timestamp_micros(at))))
 }
 
-/// See [`tenantry_core::Store::remove_membership`].
+/// See [`tenantry_core::MembershipStore::remove_membership`].
 pub(crate) async fn remove_membership(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -334,7 +334,7 @@ fn membership_of_row(resource: &MembershipResource, row: &SqliteRow) -> Result<O
     Ok(Membership::new(resource.clone(), member, role, expires_at).ok())
 }
 
-/// See [`tenantry_core::Store::list_memberships`]: the live role
+/// See [`tenantry_core::MembershipStore::list_memberships`]: the live role
 /// relationships on the resource whose subject is a user or a group's
 /// members, by `(subject_type, subject_id)`. Rows that are no membership
 /// are skipped; the query then reads on from the last row it saw, so a

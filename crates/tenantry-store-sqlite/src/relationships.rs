@@ -419,7 +419,7 @@ impl<'a> RelationshipWriter<'a> {
     }
 }
 
-/// See [`tenantry_core::Store::relationship_snapshot`]. The revision and the
+/// See [`tenantry_core::RelationshipStore::relationship_snapshot`]. The revision and the
 /// rows are read in one read transaction, which in WAL mode sees one
 /// snapshot of the database from its first read on.
 pub(crate) async fn relationship_snapshot(
@@ -447,7 +447,7 @@ pub(crate) async fn relationship_snapshot(
     Ok(RelationshipSnapshot { revision, credentials_revision, relationships })
 }
 
-/// See [`tenantry_core::Store::relationship_changes`], read in one read
+/// See [`tenantry_core::RelationshipStore::relationship_changes`], read in one read
 /// transaction like the snapshot.
 pub(crate) async fn relationship_changes(
     pool: &SqlitePool,
@@ -505,7 +505,7 @@ pub(crate) async fn relationship_changes(
     Ok(RelationshipChanges::Since { revision, credentials_revision, changes })
 }
 
-/// See [`tenantry_core::Store::write_relationships`].
+/// See [`tenantry_core::RelationshipStore::write_relationships`].
 pub(crate) async fn write_relationships(
     pool: &SqlitePool,
     partition_scope: &PartitionScope,
@@ -536,7 +536,7 @@ pub(crate) async fn write_relationships(
     Ok(revision)
 }
 
-/// See [`tenantry_core::Store::list_relationships`]. Only the filter's set
+/// See [`tenantry_core::RelationshipStore::list_relationships`]. Only the filter's set
 /// fields become conditions, so that a filter on a key prefix uses the
 /// primary key; the keyset condition compares the key as a row value.
 pub(crate) async fn list_relationships(
@@ -615,7 +615,7 @@ where
 /// every tenant's and the platform's.
 const ALL_RELATIONSHIP_TABLES: [&str; 2] = ["relationships", "platform_relationships"];
 
-/// See [`tenantry_core::Store::delete_expired_relationships`].
+/// See [`tenantry_core::RelationshipStore::delete_expired_relationships`].
 pub(crate) async fn delete_expired_relationships(
     pool: &SqlitePool,
     platform: &PlatformScope,
@@ -631,7 +631,7 @@ pub(crate) async fn delete_expired_relationships(
     Ok(deleted)
 }
 
-/// See [`tenantry_core::Store::prune_relationship_changes`]. Each
+/// See [`tenantry_core::RelationshipStore::prune_relationship_changes`]. Each
 /// partition's `pruned_through` is raised to the highest revision pruned
 /// from its log before the entries go. `recorded_at` is RFC 3339 text in
 /// UTC with 0, 3, 6 or 9 fraction digits, which sorts like the instants.
@@ -660,7 +660,7 @@ pub(crate) async fn prune_relationship_changes(
     Ok(deleted)
 }
 
-/// See [`tenantry_core::Store::relationship_usage`]: one row per shape,
+/// See [`tenantry_core::RelationshipStore::relationship_usage`]: one row per shape,
 /// with its count and its first relationship in key order as the example.
 pub(crate) async fn relationship_usage(
     pool: &SqlitePool,
@@ -704,7 +704,7 @@ fn relationship_usage_row(row: &SqliteRow) -> Result<RelationshipUsage> {
     })
 }
 
-/// See [`tenantry_core::Store::tenants_naming_user`]: the one read of
+/// See [`tenantry_core::RelationshipStore::tenants_naming_user`]: the one read of
 /// `relationships` across tenants, on `relationships_subject_idx`.
 pub(crate) async fn tenants_naming_user(
     pool: &SqlitePool,

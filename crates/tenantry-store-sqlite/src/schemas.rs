@@ -23,14 +23,14 @@ async fn select_current_schema(
     row.as_ref().map(rows::stored_schema).transpose()
 }
 
-/// See [`tenantry_core::Store::authorization_schema`].
+/// See [`tenantry_core::RelationshipStore::authorization_schema`].
 pub(crate) async fn authorization_schema(pool: &SqlitePool) -> Result<Option<StoredSchema>> {
     let operation = Operation::AuthorizationSchema;
     let mut connection = pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
     select_current_schema(&mut connection, operation).await
 }
 
-/// See [`tenantry_core::Store::put_authorization_schema`]. The version
+/// See [`tenantry_core::RelationshipStore::put_authorization_schema`]. The version
 /// check and the insert happen under the write lock, so of two callers that
 /// read the same version, the second gets `SchemaChanged`.
 pub(crate) async fn put_authorization_schema(

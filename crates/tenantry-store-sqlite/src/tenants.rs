@@ -107,7 +107,7 @@ pub(crate) async fn tenant_exists(
         .map_err(|error| map_database_error(error, operation))
 }
 
-/// See [`tenantry_core::Store::bootstrap`]. The write transaction is taken
+/// See [`tenantry_core::DeploymentStore::bootstrap`]. The write transaction is taken
 /// before the tenant is looked up, so concurrent callers, in this process or
 /// others, queue on SQLite's write lock and every one after the first finds
 /// the tenant the first created. The creating call writes the tenant's
@@ -177,7 +177,7 @@ pub(crate) async fn bootstrap(
     Ok(BootstrapOutcome { tenant, root_workspace, operator: Some(operator), created: true })
 }
 
-/// See [`tenantry_core::Store::create_tenant`]: the tenant, its root and
+/// See [`tenantry_core::TenantStore::create_tenant`]: the tenant, its root and
 /// its partition with its first relationships at revision 1.
 pub(crate) async fn create_tenant(
     pool: &SqlitePool,
@@ -205,7 +205,7 @@ pub(crate) async fn create_tenant(
     Ok((tenant, root_workspace))
 }
 
-/// See [`tenantry_core::Store::list_tenants`].
+/// See [`tenantry_core::TenantStore::list_tenants`].
 pub(crate) async fn list_tenants(
     pool: &SqlitePool,
     platform: &PlatformScope,
@@ -241,7 +241,7 @@ const NON_ROOT_WORKSPACES_DEEPEST_FIRST: &str = "\
 const TENANT_PARTITION_TABLES: [&str; 4] =
     ["relationship_changes", "relationships", "relationship_revisions", "groups"];
 
-/// See [`tenantry_core::Store::delete_tenant`]. Deletes in the order the
+/// See [`tenantry_core::TenantStore::delete_tenant`]. Deletes in the order the
 /// foreign keys require (invitations; the relationship partition: change log,
 /// relationships, revision; groups, keys, workspaces deepest first, the
 /// root's pin, the root, the tenant) inside one write transaction, so a
@@ -320,7 +320,7 @@ pub(crate) async fn delete_tenant(
     Ok(())
 }
 
-/// See [`tenantry_core::Store::get_tenant`].
+/// See [`tenantry_core::TenantStore::get_tenant`].
 pub(crate) async fn get_tenant(pool: &SqlitePool, scope: &TenantScope) -> Result<Tenant> {
     let operation = Operation::GetTenant;
     let mut connection = pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
@@ -329,7 +329,7 @@ pub(crate) async fn get_tenant(pool: &SqlitePool, scope: &TenantScope) -> Result
         .ok_or_else(|| Error::not_found("tenant"))
 }
 
-/// See [`tenantry_core::Store::update_tenant`]. Fields the patch leaves out
+/// See [`tenantry_core::TenantStore::update_tenant`]. Fields the patch leaves out
 /// keep their value; `updated_at` is always set.
 pub(crate) async fn update_tenant(
     pool: &SqlitePool,

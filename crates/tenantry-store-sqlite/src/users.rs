@@ -23,7 +23,7 @@ async fn select_user_by_username(
     row.as_ref().map(rows::user).transpose()
 }
 
-/// See [`tenantry_core::Store::create_user`].
+/// See [`tenantry_core::UserStore::create_user`].
 pub(crate) async fn create_user(pool: &SqlitePool, new_user: NewUser) -> Result<User> {
     let operation = Operation::CreateUser;
     let at = now();
@@ -97,7 +97,7 @@ pub(crate) async fn ensure_user_on(
     })
 }
 
-/// See [`tenantry_core::Store::ensure_user`]. The write transaction makes
+/// See [`tenantry_core::UserStore::ensure_user`]. The write transaction makes
 /// the insert-if-absent and the read one step against concurrent callers.
 pub(crate) async fn ensure_user(pool: &SqlitePool, new_user: NewUser) -> Result<User> {
     let operation = Operation::EnsureUser;
@@ -107,7 +107,7 @@ pub(crate) async fn ensure_user(pool: &SqlitePool, new_user: NewUser) -> Result<
     Ok(user)
 }
 
-/// See [`tenantry_core::Store::get_user`].
+/// See [`tenantry_core::UserStore::get_user`].
 pub(crate) async fn get_user(pool: &SqlitePool, user_id: &UserId) -> Result<User> {
     let operation = Operation::GetUser;
     let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
@@ -121,14 +121,14 @@ pub(crate) async fn get_user(pool: &SqlitePool, user_id: &UserId) -> Result<User
     }
 }
 
-/// See [`tenantry_core::Store::find_user_by_username`].
+/// See [`tenantry_core::UserStore::find_user_by_username`].
 pub(crate) async fn find_user_by_username(pool: &SqlitePool, username: &Username) -> Result<Option<User>> {
     let operation = Operation::FindUserByUsername;
     let mut connection = pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
     select_user_by_username(&mut connection, username, operation).await
 }
 
-/// See [`tenantry_core::Store::users_by_ids`].
+/// See [`tenantry_core::UserStore::users_by_ids`].
 pub(crate) async fn users_by_ids(pool: &SqlitePool, user_ids: &[UserId]) -> Result<Vec<User>> {
     let operation = Operation::UsersByIds;
     let rows = sqlx::query(&format!(
@@ -218,7 +218,7 @@ async fn plan_sign_in(
     })
 }
 
-/// See [`tenantry_core::Store::sign_in_oidc_user`]. A sign-in that changes
+/// See [`tenantry_core::UserStore::sign_in_oidc_user`]. A sign-in that changes
 /// nothing, the usual case, is one read without the write lock; otherwise
 /// the plan is made again under the write lock, which serializes
 /// concurrent first sign-ins of one identity so that the later ones find

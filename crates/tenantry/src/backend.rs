@@ -11,6 +11,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tenantry_core::prelude::*;
 
 use anyhow::{Context, bail};
 use tenantry_core::{Error, Store};

@@ -68,38 +68,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             commands::workspace::run(store.as_ref(), command, output).await
         }
         Command::ApiKey(command) => {
-            let authorizer = operator_authorizer(&global).await?;
-            commands::api_key::run(&authorizer, command, output).await
+            let (store, authorizer) = operator_authorizer(&global).await?;
+            commands::api_key::run(store.as_ref(), &authorizer, command, output).await
         }
         Command::Schema(cli::SchemaCommand::Validate { file }) => commands::schema::validate(&file, output),
         Command::Schema(command) => {
-            let authorizer = operator_authorizer(&global).await?;
+            let (_, authorizer) = operator_authorizer(&global).await?;
             commands::schema::run(&authorizer, command, output).await
         }
         Command::User(command) => {
-            let authorizer = operator_authorizer(&global).await?;
-            commands::user::run(&authorizer, command, output).await
+            let (store, authorizer) = operator_authorizer(&global).await?;
+            commands::user::run(store.as_ref(), &authorizer, command, output).await
         }
         Command::Member(command) => {
-            let authorizer = operator_authorizer(&global).await?;
-            commands::member::run(&authorizer, command, output).await
+            let (store, authorizer) = operator_authorizer(&global).await?;
+            commands::member::run(store.as_ref(), &authorizer, command, output).await
         }
         Command::Invitation(command) => {
             let store = backend::open_for_operator(&global).await?;
             commands::invitation::run(store.as_ref(), command, output).await
         }
         Command::Check(arguments) => {
-            let authorizer = operator_authorizer(&global).await?;
-            commands::check::run(&authorizer, arguments, output).await
+            let (store, authorizer) = operator_authorizer(&global).await?;
+            commands::check::run(store.as_ref(), &authorizer, arguments, output).await
         }
     }
 }
 
-/// An authorizer over the operator's store. A command runs once, so every
-/// question reads the database (no staleness allowed).
-async fn operator_authorizer(global: &cli::GlobalOptions) -> anyhow::Result<tenantry_core::Authorizer> {
+/// The operator's store and an authorizer over it. A command runs once, so
+/// every question reads the database (no staleness allowed).
+async fn operator_authorizer(
+    global: &cli::GlobalOptions,
+) -> anyhow::Result<(std::sync::Arc<dyn tenantry_core::Store>, tenantry_core::Authorizer)> {
     let store = backend::open_for_operator(global).await?;
     let config =
         tenantry_core::AuthorizerConfig::with_freshness(std::time::Duration::ZERO, std::time::Duration::ZERO);
-    Ok(tenantry_core::Authorizer::new(store, config))
+    Ok((store.clone(), tenantry_core::Authorizer::new(store, config)))
 }

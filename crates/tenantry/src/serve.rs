@@ -106,8 +106,8 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
     if let Some(evaluation_threads) = arguments.evaluation_threads {
         authorizer_config.evaluation_threads = nonzero_usize("--evaluation-threads", evaluation_threads)?;
     }
-    let authorizer = Arc::new(Authorizer::new(store, authorizer_config));
-    let mut state = ApiState::new(authorizer.clone(), hasher, api_config);
+    let authorizer = Arc::new(Authorizer::new(store.clone(), authorizer_config));
+    let mut state = ApiState::new(store.clone(), authorizer.clone(), hasher, api_config);
     if let Some(verifier) = oidc_verifier(&arguments.oidc)? {
         tracing::info!(issuer = %verifier.config().issuer(), jwks_url = %verifier.config().jwks_url(), "OIDC sign-in enabled");
         state = state.with_oidc(Arc::new(verifier));

@@ -195,9 +195,14 @@ pub(crate) async fn revoke_api_key(
             "api key",
         )
         .await?;
-    let api_key =
-        tenantry_core::service::revoke_api_key(&state.authorizer, scope, &api_key_id, tenantry_core::now())
-            .await?;
+    let api_key = tenantry_core::service::revoke_api_key(
+        &state.authorizer,
+        state.store.as_ref(),
+        scope,
+        &api_key_id,
+        tenantry_core::now(),
+    )
+    .await?;
     tracing::info!(tenant_id = %api_key.tenant_id, api_key_id = %api_key.id, user_id = %caller.user_id(), "api key revoked");
     Ok(StatusCode::NO_CONTENT)
 }

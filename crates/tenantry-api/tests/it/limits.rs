@@ -27,7 +27,7 @@ fn reconfigured(app: TestApp, api_config: ApiConfig, evaluation_budget: u64) -> 
     let mut authorizer_config = AuthorizerConfig::with_freshness(TEST_MAX_STALENESS, TEST_MAX_STALENESS);
     authorizer_config.evaluation_budget = NonZeroU64::new(evaluation_budget).unwrap();
     let authorizer = Arc::new(Authorizer::new(app.backend.store.clone(), authorizer_config));
-    let state = ApiState::new(authorizer.clone(), app.hasher.clone(), api_config);
+    let state = ApiState::new(app.backend.store.clone(), authorizer.clone(), app.hasher.clone(), api_config);
     (TestApp { router: router(state.clone()), authorizer, ..app }, state)
 }
 

@@ -13,13 +13,14 @@ use tenantry_api::{ApiConfig, ApiState, router};
 
 use tenantry_authz::Relationship;
 use tenantry_core::{
-    ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyId, Authorizer, AuthorizerConfig, BootstrapOutcome,
-    BootstrapRequest, Error, Group, GroupId, GroupPatch, Invitation, InvitationAnswer, InvitationId,
-    InvitationStore, Member, Membership, MembershipResource, NewApiKey, NewGroup, NewInvitation, NewTenant,
-    NewUser, NewWorkspace, OidcSignIn, Page, PageRequest, PartitionScope, PlatformScope, RelationshipChanges,
-    RelationshipFilter, RelationshipSnapshot, RelationshipUsage, RelationshipWrite, Respondent, Result,
-    Revision, Store, StoredSchema, Tenant, TenantId, TenantPatch, TenantScope, Timestamp, User, UserId,
-    Username, Workspace, WorkspaceId, WorkspacePatch,
+    ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyId, ApiKeyStore, Authorizer, AuthorizerConfig,
+    BootstrapOutcome, BootstrapRequest, DeploymentStore, Error, Group, GroupId, GroupPatch, GroupStore,
+    Invitation, InvitationAnswer, InvitationId, InvitationStore, Member, Membership, MembershipResource,
+    MembershipStore, NewApiKey, NewGroup, NewInvitation, NewTenant, NewUser, NewWorkspace, OidcSignIn, Page,
+    PageRequest, PartitionScope, PlatformScope, RelationshipChanges, RelationshipFilter,
+    RelationshipSnapshot, RelationshipStore, RelationshipUsage, RelationshipWrite, Respondent, Result,
+    Revision, StoredSchema, Tenant, TenantId, TenantPatch, TenantScope, TenantStore, Timestamp, User, UserId,
+    UserStore, Username, Workspace, WorkspaceId, WorkspacePatch, WorkspaceStore,
 };
 
 use crate::support::{Call, TEST_PEPPER, TestApp, unused_id};
@@ -376,43 +377,61 @@ impl InvitationStore for UnhealthyStore {
 }
 
 #[async_trait]
-impl Store for UnhealthyStore {
+impl DeploymentStore for UnhealthyStore {
     async fn ping(&self) -> Result<()> {
         if self.ping_answers { Ok(()) } else { unreachable() }
     }
+
     async fn pending_migrations(&self) -> Result<Vec<i64>> {
         Ok(vec![3, 4])
     }
+
     async fn api_key_pepper(&self) -> Result<Vec<u8>> {
         unreachable()
     }
+
     async fn bootstrap(&self, _: &PlatformScope, _: BootstrapRequest) -> Result<BootstrapOutcome> {
         unreachable()
     }
+}
+
+#[async_trait]
+impl TenantStore for UnhealthyStore {
     async fn create_tenant(&self, _: &PlatformScope, _: NewTenant) -> Result<(Tenant, Workspace)> {
         unreachable()
     }
+
     async fn list_tenants(&self, _: &PlatformScope, _: PageRequest<TenantId>) -> Result<Page<Tenant>> {
         unreachable()
     }
+
     async fn delete_tenant(&self, _: &PlatformScope, _: &TenantId) -> Result<()> {
         unreachable()
     }
+
     async fn get_tenant(&self, _: &TenantScope) -> Result<Tenant> {
         unreachable()
     }
+
     async fn update_tenant(&self, _: &TenantScope, _: TenantPatch) -> Result<Tenant> {
         unreachable()
     }
+}
+
+#[async_trait]
+impl WorkspaceStore for UnhealthyStore {
     async fn create_workspace(&self, _: &TenantScope, _: NewWorkspace) -> Result<Workspace> {
         unreachable()
     }
+
     async fn get_workspace(&self, _: &TenantScope, _: &WorkspaceId) -> Result<Workspace> {
         unreachable()
     }
+
     async fn list_workspaces(&self, _: &TenantScope, _: PageRequest<WorkspaceId>) -> Result<Page<Workspace>> {
         unreachable()
     }
+
     async fn update_workspace(
         &self,
         _: &TenantScope,
@@ -421,33 +440,61 @@ impl Store for UnhealthyStore {
     ) -> Result<Workspace> {
         unreachable()
     }
+
     async fn delete_workspace(&self, _: &TenantScope, _: &WorkspaceId) -> Result<()> {
         unreachable()
     }
+
+    async fn workspaces_by_ids(&self, _: &TenantScope, _: &[WorkspaceId]) -> Result<Vec<Workspace>> {
+        unreachable()
+    }
+}
+
+#[async_trait]
+impl UserStore for UnhealthyStore {
     async fn create_user(&self, _: NewUser) -> Result<User> {
         unreachable()
     }
+
     async fn ensure_user(&self, _: NewUser) -> Result<User> {
         unreachable()
     }
+
     async fn get_user(&self, _: &UserId) -> Result<User> {
         unreachable()
     }
+
     async fn find_user_by_username(&self, _: &Username) -> Result<Option<User>> {
         unreachable()
     }
+
+    async fn users_by_ids(&self, _: &[UserId]) -> Result<Vec<User>> {
+        unreachable()
+    }
+
+    async fn sign_in_oidc_user(&self, _: OidcSignIn) -> Result<User> {
+        unreachable()
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for UnhealthyStore {
     async fn create_api_key(&self, _: &TenantScope, _: NewApiKey) -> Result<ApiKey> {
         unreachable()
     }
+
     async fn list_api_keys(&self, _: &TenantScope, _: PageRequest<ApiKeyId>) -> Result<Page<ApiKey>> {
         unreachable()
     }
+
     async fn get_api_key(&self, _: &TenantScope, _: &ApiKeyId) -> Result<ApiKey> {
         unreachable()
     }
+
     async fn revoke_api_key(&self, _: &TenantScope, _: &ApiKeyId, _: Timestamp) -> Result<ApiKey> {
         unreachable()
     }
+
     async fn revoke_platform_admin_api_key(
         &self,
         _: &PlatformScope,
@@ -457,48 +504,57 @@ impl Store for UnhealthyStore {
     ) -> Result<ApiKey> {
         unreachable()
     }
+
     async fn api_key_credentials(&self, _: &TenantScope, _: &ApiKeyId) -> Result<Option<ApiKeyCredentials>> {
         unreachable()
     }
+
     async fn record_api_key_use(&self, _: &TenantScope, _: &ApiKeyId, _: Timestamp) -> Result<()> {
         unreachable()
     }
+
     async fn api_keys_by_ids(&self, _: &TenantScope, _: &[ApiKeyId]) -> Result<Vec<ApiKey>> {
         unreachable()
     }
-    async fn workspaces_by_ids(&self, _: &TenantScope, _: &[WorkspaceId]) -> Result<Vec<Workspace>> {
-        unreachable()
-    }
-    async fn users_by_ids(&self, _: &[UserId]) -> Result<Vec<User>> {
-        unreachable()
-    }
-    async fn sign_in_oidc_user(&self, _: OidcSignIn) -> Result<User> {
-        unreachable()
-    }
+}
+
+#[async_trait]
+impl GroupStore for UnhealthyStore {
     async fn create_group(&self, _: &TenantScope, _: NewGroup) -> Result<Group> {
         unreachable()
     }
+
     async fn get_group(&self, _: &TenantScope, _: &GroupId) -> Result<Group> {
         unreachable()
     }
+
     async fn list_groups(&self, _: &TenantScope, _: PageRequest<GroupId>) -> Result<Page<Group>> {
         unreachable()
     }
+
     async fn groups_by_ids(&self, _: &TenantScope, _: &[GroupId]) -> Result<Vec<Group>> {
         unreachable()
     }
+
     async fn update_group(&self, _: &TenantScope, _: &GroupId, _: GroupPatch) -> Result<Group> {
         unreachable()
     }
+
     async fn delete_group(&self, _: &TenantScope, _: &GroupId) -> Result<()> {
         unreachable()
     }
+}
+
+#[async_trait]
+impl MembershipStore for UnhealthyStore {
     async fn set_membership(&self, _: &TenantScope, _: Membership) -> Result<Membership> {
         unreachable()
     }
+
     async fn remove_membership(&self, _: &TenantScope, _: &MembershipResource, _: &Member) -> Result<()> {
         unreachable()
     }
+
     async fn list_memberships(
         &self,
         _: &TenantScope,
@@ -507,15 +563,22 @@ impl Store for UnhealthyStore {
     ) -> Result<Page<Membership>> {
         unreachable()
     }
+}
+
+#[async_trait]
+impl RelationshipStore for UnhealthyStore {
     async fn relationship_snapshot(&self, _: &PartitionScope) -> Result<RelationshipSnapshot> {
         unreachable()
     }
+
     async fn relationship_changes(&self, _: &PartitionScope, _: Revision) -> Result<RelationshipChanges> {
         unreachable()
     }
+
     async fn write_relationships(&self, _: &PartitionScope, _: RelationshipWrite) -> Result<Revision> {
         unreachable()
     }
+
     async fn list_relationships(
         &self,
         _: &PartitionScope,
@@ -524,21 +587,27 @@ impl Store for UnhealthyStore {
     ) -> Result<Page<Relationship>> {
         unreachable()
     }
+
     async fn delete_expired_relationships(&self, _: &PlatformScope, _: Timestamp) -> Result<u64> {
         unreachable()
     }
+
     async fn prune_relationship_changes(&self, _: &PlatformScope, _: Timestamp) -> Result<u64> {
         unreachable()
     }
+
     async fn relationship_usage(&self, _: &PlatformScope) -> Result<Vec<RelationshipUsage>> {
         unreachable()
     }
+
     async fn tenants_naming_user(&self, _: &PlatformScope, _: &UserId) -> Result<Vec<TenantId>> {
         unreachable()
     }
+
     async fn authorization_schema(&self) -> Result<Option<StoredSchema>> {
         unreachable()
     }
+
     async fn put_authorization_schema(
         &self,
         _: &PlatformScope,
@@ -554,12 +623,12 @@ async fn unhealthy_app(ping_answers: bool) -> TestApp {
     // test runs over the unhealthy store.
     let mut app = TestApp::new(tenantry_test_support::sqlite::backend().await).await;
     let hasher = ApiKeyHasher::new(&TEST_PEPPER).unwrap();
-    let store: Arc<dyn Store> = Arc::new(UnhealthyStore { ping_answers });
+    let store: Arc<dyn tenantry_core::Store> = Arc::new(UnhealthyStore { ping_answers });
     let authorizer = Arc::new(Authorizer::new(
-        store,
+        store.clone(),
         AuthorizerConfig::with_freshness(Duration::from_secs(1), Duration::from_secs(3600)),
     ));
-    let state = ApiState::new(authorizer, hasher, ApiConfig::defaults());
+    let state = ApiState::new(store, authorizer, hasher, ApiConfig::defaults());
     app.router = router(state);
     app
 }

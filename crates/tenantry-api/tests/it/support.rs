@@ -100,7 +100,8 @@ impl TestApp {
             token: token.expose().to_owned(),
         };
         let authorizer = Self::new_authorizer(&backend);
-        let state = ApiState::new(authorizer.clone(), hasher.clone(), ApiConfig::defaults());
+        let state =
+            ApiState::new(backend.store.clone(), authorizer.clone(), hasher.clone(), ApiConfig::defaults());
         Self { router: router(state), authorizer, backend, hasher, operator }
     }
 
@@ -126,14 +127,21 @@ impl TestApp {
             self.backend.store.clone(),
             AuthorizerConfig::with_freshness(max_staleness, TEST_MAX_STALENESS),
         ));
-        router(ApiState::new(authorizer, self.hasher.clone(), ApiConfig::defaults()))
+        router(ApiState::new(
+            self.backend.store.clone(),
+            authorizer,
+            self.hasher.clone(),
+            ApiConfig::defaults(),
+        ))
     }
 
     /// The same app, its router replaced by one under `config` that also
     /// accepts the OIDC bearer tokens `verifier` accepts: the same database
     /// and authorizer, so fixtures made either way are seen by both.
     pub fn with_oidc(self, verifier: Arc<OidcVerifier>, config: ApiConfig) -> Self {
-        let state = ApiState::new(self.authorizer.clone(), self.hasher.clone(), config).with_oidc(verifier);
+        let state =
+            ApiState::new(self.backend.store.clone(), self.authorizer.clone(), self.hasher.clone(), config)
+                .with_oidc(verifier);
         Self { router: router(state), ..self }
     }
 

@@ -5,12 +5,13 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
+use tenantry_core::prelude::*;
 
 use sqlx::migrate::Migrator;
 use sqlx::{Connection, Executor, PgConnection};
 use tenantry_core::relationship::{self, Relationship};
 use tenantry_core::{
-    ApiKeyId, NewWorkspace, PartitionScope, PlatformScope, RelationshipChanges, Revision, Store, TenantId,
+    ApiKeyId, NewWorkspace, PartitionScope, PlatformScope, RelationshipChanges, Revision, TenantId,
     TenantScope, UserId, WorkspaceId,
 };
 use tenantry_store_postgres::migrate;

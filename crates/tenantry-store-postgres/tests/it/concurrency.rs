@@ -5,13 +5,14 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use tenantry_core::prelude::*;
 
 use tenantry_core::relationship::Relationship;
 use tenantry_core::service::oidc_sign_in;
 use tenantry_core::{
     ConflictCode, Error, Member, Membership, MembershipResource, NewTenant, NewUser, PageRequest,
-    PartitionScope, PlatformScope, RelationshipChanges, RelationshipWrite, Revision, Role, Store,
-    TenantScope, Username,
+    PartitionScope, PlatformScope, RelationshipChanges, RelationshipWrite, Revision, Role, TenantScope,
+    Username,
 };
 use tenantry_store_postgres::PostgresStore;
 use tenantry_test_support::RawSql;

@@ -4,10 +4,11 @@
 
 use std::collections::BTreeSet;
 use std::str::FromStr;
+use tenantry_core::prelude::*;
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
-use tenantry_core::{Error, Store};
+use tenantry_core::Error;
 use tenantry_store_postgres::{MigrationRoles, PostgresStore, migrate};
 use tenantry_test_support::postgres::PostgresTestDb;
 

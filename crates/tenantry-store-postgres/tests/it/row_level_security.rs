@@ -2,7 +2,8 @@
 //! store: the database itself confines every tenant-owned row.
 
 use sqlx::{Connection, PgConnection, PgPool};
-use tenantry_core::{Error, Store};
+use tenantry_core::Error;
+use tenantry_core::prelude::*;
 use tenantry_test_support::RawSql;
 use tenantry_test_support::postgres::{PostgresTestDb, RawPostgres};
 

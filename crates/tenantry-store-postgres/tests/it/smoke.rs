@@ -3,12 +3,13 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use tenantry_core::prelude::*;
 
 use tenantry_core::relationship;
 use tenantry_core::service::{self, BootstrapConfig};
 use tenantry_core::{
-    ConflictCode, Error, PageLimit, PageRequest, PartitionScope, PlatformScope, Store, TenantPatch,
-    TenantScope, TenantStatus, WorkspacePatch,
+    ConflictCode, Error, PageLimit, PageRequest, PartitionScope, PlatformScope, TenantPatch, TenantScope,
+    TenantStatus, WorkspacePatch,
 };
 use tenantry_test_support::RawSql;
 use tenantry_test_support::postgres::{PostgresTestDb, RawPostgres};

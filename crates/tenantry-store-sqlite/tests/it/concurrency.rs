@@ -5,9 +5,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tenantry_core::prelude::*;
 
 use tenantry_core::service::{BootstrapConfig, api_key_hasher, authenticate, bootstrap};
-use tenantry_core::{ApiKeyToken, BootstrapOutcome, Store};
+use tenantry_core::{ApiKeyToken, BootstrapOutcome};
 use tenantry_store_sqlite::SqliteStore;
 use tenantry_test_support::RawSql;
 use tenantry_test_support::sqlite::{DATABASE_FILE_NAME, RawSqlite};

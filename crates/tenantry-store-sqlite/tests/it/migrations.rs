@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
+use tenantry_core::prelude::*;
 
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, Migrator};
@@ -14,7 +15,7 @@ use tenantry_core::relationship::{
     platform_admin_relationship,
 };
 use tenantry_core::{
-    ApiKeyId, Environment, NewWorkspace, PartitionScope, PlatformScope, RelationshipChanges, Revision, Store,
+    ApiKeyId, Environment, NewWorkspace, PartitionScope, PlatformScope, RelationshipChanges, Revision,
     TenantId, TenantScope, UserId, WorkspaceId, WorkspaceName,
 };
 use tenantry_store_sqlite::SqliteStore;

@@ -1,11 +1,12 @@
 //! The store's operations through the `Store` trait, one scenario each, on
 //! a fresh SQLite file.
 
+use tenantry_core::prelude::*;
 use tenantry_core::relationship::platform_admin_relationship;
 use tenantry_core::service::{BootstrapConfig, api_key_hasher, authenticate, bootstrap};
 use tenantry_core::{
     ApiKeyLifetime, ApiKeyName, ConflictCode, DataResidency, DeploymentModel, DisplayName, Environment,
-    Error, NewTenant, NewUser, NewWorkspace, PageLimit, PageRequest, PartitionScope, PlatformScope, Store,
+    Error, NewTenant, NewUser, NewWorkspace, PageLimit, PageRequest, PartitionScope, PlatformScope,
     TenantName, TenantScope, Username, WorkspaceId, WorkspaceName, WorkspacePatch,
 };
 use tenantry_store_sqlite::SqliteStore;

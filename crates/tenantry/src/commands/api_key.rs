@@ -12,13 +12,17 @@ use crate::output::{self, ApiKeyView, Output};
 use crate::pepper::hasher_for;
 
 /// Runs one API key subcommand.
-pub async fn run(authorizer: &Authorizer, command: ApiKeyCommand, output: Output) -> anyhow::Result<()> {
-    let store = authorizer.store().as_ref();
+pub async fn run(
+    store: &dyn Store,
+    authorizer: &Authorizer,
+    command: ApiKeyCommand,
+    output: Output,
+) -> anyhow::Result<()> {
     match command {
         ApiKeyCommand::Create(arguments) => create(store, arguments, output).await,
         ApiKeyCommand::List { tenant } => list(store, &tenant, output).await,
         ApiKeyCommand::Revoke { tenant, api_key_id } => {
-            revoke(authorizer, &tenant, &api_key_id, output).await
+            revoke(store, authorizer, &tenant, &api_key_id, output).await
         }
     }
 }
@@ -93,14 +97,15 @@ async fn list(store: &dyn Store, tenant: &TenantOption, output: Output) -> anyho
 }
 
 async fn revoke(
+    store: &dyn Store,
     authorizer: &Authorizer,
     tenant: &TenantOption,
     api_key_id: &ApiKeyId,
     output: Output,
 ) -> anyhow::Result<()> {
-    let tenant = resolve_tenant(authorizer.store().as_ref(), &tenant.tenant).await?;
+    let tenant = resolve_tenant(store, &tenant.tenant).await?;
     let scope = TenantScope::new(tenant.id.clone());
-    let api_key = revoke_api_key(authorizer, &scope, api_key_id, now()).await.with_context(|| {
+    let api_key = revoke_api_key(authorizer, store, &scope, api_key_id, now()).await.with_context(|| {
         format!("revoking API key {api_key_id} in tenant {} ({})", tenant.name, tenant.id)
     })?;
     tracing::info!(tenant_id = %api_key.tenant_id, api_key_id = %api_key.id, "api key revoked");

@@ -5,7 +5,7 @@ use anyhow::Context;
 use serde::Serialize;
 use tenantry_authz::{ObjectRef, SubjectRef};
 use tenantry_core::relationship::object_types;
-use tenantry_core::{Authorizer, Consistency, Error, TenantScope};
+use tenantry_core::{Authorizer, Consistency, Error, Store, TenantScope};
 
 use super::{resolve_tenant, resolve_user, resolve_workspace};
 use crate::cli::{CheckArgs, WorkspaceReference};
@@ -24,12 +24,16 @@ struct CheckView {
 }
 
 /// Runs `tenantry check`.
-pub async fn run(authorizer: &Authorizer, arguments: CheckArgs, output: Output) -> anyhow::Result<()> {
-    let store = authorizer.store().as_ref();
+pub async fn run(
+    store: &dyn Store,
+    authorizer: &Authorizer,
+    arguments: CheckArgs,
+    output: Output,
+) -> anyhow::Result<()> {
     let tenant = resolve_tenant(store, &arguments.tenant.tenant).await?;
     let scope = TenantScope::new(tenant.id.clone());
-    let resource = resolve_resource(authorizer, &scope, &arguments.resource).await?;
-    let subject = resolve_subject(authorizer, &arguments.subject).await?;
+    let resource = resolve_resource(store, &scope, &arguments.resource).await?;
+    let subject = resolve_subject(store, &arguments.subject).await?;
     let permission = arguments.permission;
     let explain = arguments.explain;
     let (answer, token) = authorizer
@@ -74,17 +78,12 @@ pub async fn run(authorizer: &Authorizer, arguments: CheckArgs, output: Output) 
 }
 
 /// `type:id`, where a workspace may be named by name.
-async fn resolve_resource(
-    authorizer: &Authorizer,
-    scope: &TenantScope,
-    text: &str,
-) -> anyhow::Result<ObjectRef> {
+async fn resolve_resource(store: &dyn Store, scope: &TenantScope, text: &str) -> anyhow::Result<ObjectRef> {
     let (object_type, id) = split(text, "RESOURCE")?;
     let id = if object_type == object_types::WORKSPACE && tenantry_core::WorkspaceId::parse(id).is_err() {
         let name =
             tenantry_core::WorkspaceName::parse(id).map_err(|reason| Error::invalid("RESOURCE", reason))?;
-        let workspace =
-            resolve_workspace(authorizer.store().as_ref(), scope, &WorkspaceReference::Name(name)).await?;
+        let workspace = resolve_workspace(store, scope, &WorkspaceReference::Name(name)).await?;
         workspace.id.to_string()
     } else {
         id.to_owned()
@@ -93,14 +92,14 @@ async fn resolve_resource(
 }
 
 /// `type:id` or `type:id#relation`, where a user may be named by username.
-async fn resolve_subject(authorizer: &Authorizer, text: &str) -> anyhow::Result<SubjectRef> {
+async fn resolve_subject(store: &dyn Store, text: &str) -> anyhow::Result<SubjectRef> {
     let (object, relation) = match text.split_once('#') {
         Some((object, relation)) => (object, Some(relation)),
         None => (text, None),
     };
     let (object_type, id) = split(object, "SUBJECT")?;
     let id = if object_type == object_types::USER && relation.is_none() {
-        resolve_user(authorizer.store().as_ref(), id).await?.id.to_string()
+        resolve_user(store, id).await?.id.to_string()
     } else {
         id.to_owned()
     };

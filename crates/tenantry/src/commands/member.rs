@@ -27,8 +27,12 @@ struct MemberView {
 }
 
 /// Runs one member subcommand.
-pub async fn run(authorizer: &Authorizer, command: MemberCommand, output: Output) -> anyhow::Result<()> {
-    let store = authorizer.store().as_ref();
+pub async fn run(
+    store: &dyn Store,
+    authorizer: &Authorizer,
+    command: MemberCommand,
+    output: Output,
+) -> anyhow::Result<()> {
     match command {
         MemberCommand::Add { target, member, role } => {
             let (tenant, resource, described) = resolve_target(store, &target).await?;

@@ -8,7 +8,8 @@
 
 use anyhow::Context;
 use serde::Serialize;
-use tenantry_core::{Error, Store};
+use tenantry_core::Error;
+use tenantry_core::prelude::*;
 
 use crate::backend::{self, DatabaseLocation};
 use crate::cli::{GlobalOptions, MigrateArgs};

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use serde::Serialize;
 use tenantry_core::relationship::platform_admin_relationship;
-use tenantry_core::{Authorizer, DisplayName, NewUser, RelationshipWrite, User};
+use tenantry_core::{Authorizer, DisplayName, NewUser, RelationshipWrite, Store, User};
 
 use super::resolve_user;
 use crate::cli::{UserCommand, UserCreateArgs};
@@ -45,10 +45,14 @@ impl<'u> UserView<'u> {
 }
 
 /// Runs one user subcommand.
-pub async fn run(authorizer: &Authorizer, command: UserCommand, output: Output) -> anyhow::Result<()> {
-    let store = authorizer.store().as_ref();
+pub async fn run(
+    store: &dyn Store,
+    authorizer: &Authorizer,
+    command: UserCommand,
+    output: Output,
+) -> anyhow::Result<()> {
     match command {
-        UserCommand::Create(arguments) => create(authorizer, arguments, output).await,
+        UserCommand::Create(arguments) => create(store, authorizer, arguments, output).await,
         UserCommand::Show { user } => {
             let user = resolve_user(store, &user).await?;
             show(authorizer, &user, output).await
@@ -78,14 +82,18 @@ pub async fn run(authorizer: &Authorizer, command: UserCommand, output: Output) 
     }
 }
 
-async fn create(authorizer: &Authorizer, arguments: UserCreateArgs, output: Output) -> anyhow::Result<()> {
+async fn create(
+    store: &dyn Store,
+    authorizer: &Authorizer,
+    arguments: UserCreateArgs,
+    output: Output,
+) -> anyhow::Result<()> {
     let UserCreateArgs { username, display_name, email } = arguments;
     let display_name = match display_name {
         Some(display_name) => display_name,
         None => DisplayName::parse(username.as_str()).context("using the username as display name")?,
     };
-    let user = authorizer
-        .store()
+    let user = store
         .create_user(NewUser { username: username.clone(), display_name, email })
         .await
         .with_context(|| format!("creating user {:?}", username.as_str()))?;
