@@ -90,7 +90,7 @@ pub(crate) async fn root_workspace(
     }
 }
 
-/// See [`tenantry_core::Store::create_workspace`]. The parent is checked in
+/// See [`tenantry_core::WorkspaceStore::create_workspace`]. The parent is checked in
 /// code first, for a precise answer; the composite foreign key is the
 /// backstop. The depth limit is checked inside the write transaction, which
 /// excludes every other writer. The workspace's relationships (tenant,
@@ -116,6 +116,11 @@ pub(crate) async fn create_workspace(
     };
     let parent_depth = workspace_depth(&mut transaction, tenant_id, &parent_workspace_id, operation).await?;
     if parent_depth == 0 {
+        // No such parent in the tenant; and no such tenant is said as
+        // such, as PostgreSQL says it (it locks the tenant first).
+        if !tenant_exists(&mut transaction, tenant_id, operation).await? {
+            return Err(Error::not_found("tenant"));
+        }
         return Err(invalid_parent_workspace());
     }
     limits.check_workspace_depth(parent_depth + 1)?;
@@ -141,7 +146,7 @@ pub(crate) async fn create_workspace(
     Ok(workspace)
 }
 
-/// See [`tenantry_core::Store::get_workspace`].
+/// See [`tenantry_core::WorkspaceStore::get_workspace`].
 pub(crate) async fn get_workspace(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -154,7 +159,7 @@ pub(crate) async fn get_workspace(
         .ok_or_else(|| Error::not_found("workspace"))
 }
 
-/// See [`tenantry_core::Store::list_workspaces`].
+/// See [`tenantry_core::WorkspaceStore::list_workspaces`].
 pub(crate) async fn list_workspaces(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -247,7 +252,7 @@ async fn subtree_height(
     Ok(u64::try_from(height).unwrap_or(0))
 }
 
-/// See [`tenantry_core::Store::update_workspace`]. A move is checked inside
+/// See [`tenantry_core::WorkspaceStore::update_workspace`]. A move is checked inside
 /// the write transaction, which excludes every other writer, so no
 /// concurrent move can slip a cycle in between the check and the update
 /// or push the tree past the depth limit, and replaces the workspace's
@@ -324,7 +329,7 @@ pub(crate) async fn update_workspace(
     Ok(workspace)
 }
 
-/// See [`tenantry_core::Store::delete_workspace`]. The root and children
+/// See [`tenantry_core::WorkspaceStore::delete_workspace`]. The root and children
 /// are refused in code first, for a precise answer; the root's pin and the
 /// parent foreign key (both RESTRICT) are the backstop. Every relationship
 /// naming the workspace goes with it, logged.
@@ -366,7 +371,7 @@ pub(crate) async fn delete_workspace(
     commit(transaction, operation).await
 }
 
-/// See [`tenantry_core::Store::workspaces_by_ids`].
+/// See [`tenantry_core::WorkspaceStore::workspaces_by_ids`].
 pub(crate) async fn workspaces_by_ids(
     pool: &SqlitePool,
     scope: &TenantScope,

@@ -743,8 +743,22 @@ pub async fn unknown_tenant_is_not_found(backend: &TestBackend) {
 
     let alice = create_user(backend, "alice").await;
     expect_not_found(mint(backend, &scope, &alice.id, "ci").await, "tenant");
-    assert_eq!(scalar(backend, "SELECT count(*) FROM api_keys").await, 0);
-    assert_eq!(scalar(backend, "SELECT count(*) FROM tenants").await, 0);
+
+    // Creating anything in it is "tenant not found" on every backend,
+    // whatever else the request names (a parent workspace of its own, a
+    // member), and writes nothing.
+    let store = &backend.store;
+    expect_not_found(store.create_workspace(&scope, new_workspace("orphan", None)).await, "tenant");
+    let named_parent =
+        NewWorkspace { parent_workspace_id: Some(WorkspaceId::generate()), ..new_workspace("orphan", None) };
+    expect_not_found(store.create_workspace(&scope, named_parent).await, "tenant");
+    let new_group = NewGroup { name: GroupName::parse("orphans").unwrap(), creator: Some(alice.id.clone()) };
+    expect_not_found(store.create_group(&scope, new_group).await, "tenant");
+    let grant = membership(&MembershipResource::Tenant, Member::User(alice.id.clone()), Role::Member);
+    expect_not_found(store.set_membership(&scope, grant).await, "tenant");
+    for table in ["api_keys", "tenants", "workspaces", "groups", "relationships"] {
+        assert_eq!(scalar(backend, &format!("SELECT count(*) FROM {table}")).await, 0, "{table}");
+    }
 }
 
 // ---------------------------------------------------------------------------
