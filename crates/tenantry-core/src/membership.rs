@@ -195,9 +195,53 @@ impl Membership {
     }
 }
 
+/// Whether a relationship grants anything at `at`: it has no expiry, or
+/// expires after `at`.
+pub fn is_live(relationship: &tenantry_authz::Relationship, at: Timestamp) -> bool {
+    relationship.expires_at().is_none_or(|expires_at| expires_at > crate::relationship::timestamp_micros(at))
+}
+
+/// The last-admin rule, the part that needs no database: whether taking
+/// the roles `held` on a resource away from `subject` must first find
+/// another admin there (else [`crate::ConflictCode::LastAdmin`]). Only a
+/// plain user holding the admin role live counts: an admin role held by a
+/// group does not, since the group's membership changes without touching
+/// the resource, so taking it from a group never leaves the resource
+/// without the admins it had. Both backends ask this, then look for
+/// another live admin that is a user who exists, in the same transaction.
+pub fn removal_needs_another_admin(
+    subject: &tenantry_authz::SubjectRef,
+    held: &[tenantry_authz::Relationship],
+    at: Timestamp,
+) -> bool {
+    let is_user = subject.object_ref().object_type() == object_types::USER && subject.relation().is_none();
+    is_user
+        && held.iter().any(|relationship| {
+            relationship.relation() == Role::Admin.relation() && is_live(relationship, at)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_user_holding_admin_live_needs_another_admin() {
+        let now = crate::now();
+        let user = UserId::generate();
+        let subject = crate::relationship::user_subject(&user);
+        let admin: tenantry_authz::Relationship = format!("tenant:t#admin@user:{user}").parse().unwrap();
+        let member: tenantry_authz::Relationship = format!("tenant:t#member@user:{user}").parse().unwrap();
+        let expired = admin.clone().expiring_at(crate::relationship::timestamp_micros(now) - 1);
+        let later = admin.clone().expiring_at(crate::relationship::timestamp_micros(now) + 1_000_000);
+        assert!(removal_needs_another_admin(&subject, std::slice::from_ref(&admin), now));
+        assert!(removal_needs_another_admin(&subject, &[member.clone(), later], now));
+        assert!(!removal_needs_another_admin(&subject, &[member], now));
+        assert!(!removal_needs_another_admin(&subject, &[expired], now));
+        let group: tenantry_authz::SubjectRef = "group:g#member".parse().unwrap();
+        let group_admin: tenantry_authz::Relationship = "tenant:t#admin@group:g#member".parse().unwrap();
+        assert!(!removal_needs_another_admin(&group, &[group_admin], now));
+    }
 
     #[test]
     fn memberships_are_checked_on_construction() {

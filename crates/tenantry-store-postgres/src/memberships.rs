@@ -6,7 +6,8 @@
 //! the write it permits.
 
 use sqlx::PgConnection;
-use tenantry_core::relationship::{self, ObjectRef, Relationship, SubjectRef, names, object_types};
+use tenantry_core::membership::{is_live, removal_needs_another_admin};
+use tenantry_core::relationship::{self, ObjectRef, Relationship, SubjectRef, names};
 use tenantry_core::{
     ConflictCode, Error, GroupId, Member, Membership, MembershipResource, Page, PageRequest, Result, Role,
     TenantId, TenantScope, Timestamp,
@@ -105,16 +106,9 @@ async fn held_roles(
     found.iter().map(|row| rows::relationship(row, operation)).collect()
 }
 
-/// Whether the relationship grants anything at `now`.
-fn is_live(relationship: &Relationship, now: Timestamp) -> bool {
-    relationship.expires_at().is_none_or(|expires_at| expires_at > relationship::timestamp_micros(now))
-}
-
-/// Refuses, with `LastAdmin`, to take the admin role from a user `subject`
-/// when it holds it (unexpired) and no other user that exists does. An
-/// admin role held by a group does not count, since the group's membership
-/// changes without touching the resource, so taking it from a group is
-/// never refused.
+/// Refuses, with `LastAdmin`, to take the roles `held` from `subject` when
+/// the rule of [`removal_needs_another_admin`] asks for another admin and
+/// no other user that exists holds the admin role live.
 async fn keep_an_admin(
     connection: &mut PgConnection,
     tenant_id: &TenantId,
@@ -124,10 +118,7 @@ async fn keep_an_admin(
     now: Timestamp,
     operation: Operation,
 ) -> Result<()> {
-    let is_user = subject.object_ref().object_type() == object_types::USER && subject.relation().is_none();
-    let is_admin =
-        held.iter().any(|relationship| relationship.relation() == names::ADMIN && is_live(relationship, now));
-    if !is_user || !is_admin {
+    if !removal_needs_another_admin(subject, held, now) {
         return Ok(());
     }
     let another_admin: bool = sqlx::query_scalar(

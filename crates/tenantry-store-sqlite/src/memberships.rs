@@ -7,6 +7,7 @@
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{SqliteConnection, SqlitePool};
+use tenantry_core::membership::removal_needs_another_admin;
 use tenantry_core::relationship::{
     Relationship, member_of_subject, member_subject, membership_object, membership_relationship,
     timestamp_from_micros, timestamp_micros,
@@ -111,12 +112,6 @@ async fn member_roles(
     rows.iter().map(rows::relationship).collect()
 }
 
-/// Whether `relationship` makes its subject a live admin at `at`.
-fn is_live_admin(relationship: &Relationship, at: Timestamp) -> bool {
-    relationship.relation() == Role::Admin.relation()
-        && relationship.expires_at().is_none_or(|expires_at| expires_at > timestamp_micros(at))
-}
-
 /// Whether the resource has a live admin other than `member` who is a user
 /// that exists. An admin role held by a group does not count: its
 /// membership changes without touching the resource, so it may be empty.
@@ -151,10 +146,10 @@ async fn has_other_live_admin(
     .map_err(|error| map_database_error(error, operation))
 }
 
-/// Refuses, with `LastAdmin`, a change that takes the admin role from a
-/// user who holds it live when no other user does. Taking it from a group
-/// is never refused: groups do not count as admins (see
-/// [`has_other_live_admin`]), so it leaves the user admins as they were.
+/// Refuses, with `LastAdmin`, a change that takes the roles `current_roles`
+/// from `member` when the rule of [`removal_needs_another_admin`] asks for
+/// another admin and no other user holds the admin role live (see
+/// [`has_other_live_admin`]).
 async fn refuse_removing_last_admin(
     connection: &mut SqliteConnection,
     tenant_id: &TenantId,
@@ -164,10 +159,7 @@ async fn refuse_removing_last_admin(
     at: Timestamp,
     operation: Operation,
 ) -> Result<()> {
-    let is_user = matches!(member, Member::User(_));
-    let is_admin = current_roles.iter().any(|relationship| is_live_admin(relationship, at));
-    if is_user
-        && is_admin
+    if removal_needs_another_admin(&member_subject(member), current_roles, at)
         && !has_other_live_admin(connection, tenant_id, resource, member, at, operation).await?
     {
         return Err(Error::conflict(ConflictCode::LastAdmin));
