@@ -188,6 +188,14 @@ pub trait NodeSource {
 #[error("the stored node at level {} index {} is missing", .0.level, .0.index)]
 pub struct MissingNode(pub NodeId);
 
+impl<T: NodeSource + ?Sized> NodeSource for &T {
+    type Error = T::Error;
+
+    fn node(&self, id: NodeId) -> Result<Hash, T::Error> {
+        (**self).node(id)
+    }
+}
+
 impl<S: BuildHasher> NodeSource for HashMap<NodeId, Hash, S> {
     type Error = MissingNode;
 
@@ -469,7 +477,7 @@ impl InclusionProof {
     /// `tree_size` leaves whose root is `root` (RFC 9162 §2.1.3.2).
     pub fn verify(&self, leaf_hash: &Hash, root: &Hash) -> Result<(), ProofVerifyError> {
         check_leaf(self.leaf_index, self.tree_size)?;
-        let expected = inclusion_proof_length(self.leaf_index, self.tree_size);
+        let expected = inclusion_plan(self.leaf_index, self.tree_size)?.len();
         if self.hashes.len() != expected {
             return Err(ProofVerifyError::WrongLength { expected, actual: self.hashes.len() });
         }
@@ -483,14 +491,7 @@ impl InclusionProof {
             }
             if index & 1 == 1 || index == last {
                 computed = node_hash(sibling, &computed);
-                if index & 1 == 0 {
-                    // A right edge with no sibling at these levels: climb
-                    // until the node is a right child again.
-                    while index & 1 == 0 && index != 0 {
-                        index >>= 1;
-                        last >>= 1;
-                    }
-                }
+                skip_right_edge(&mut index, &mut last);
             } else {
                 computed = node_hash(&computed, sibling);
             }
@@ -504,11 +505,14 @@ impl InclusionProof {
     }
 }
 
-/// How many hashes the inclusion proof of `leaf_index` in `tree_size` has.
-fn inclusion_proof_length(leaf_index: u64, tree_size: u64) -> usize {
-    let mut ranges = Vec::with_capacity(64);
-    inclusion_ranges(leaf_index, 0, tree_size, &mut ranges);
-    ranges.len()
+/// RFC 9162's "if LSB(fn) is not set, right-shift fn and sn equally until
+/// either LSB(fn) is set or fn is 0": the node is the last of its level
+/// with no sibling to its right, so it climbs to where it is a right child.
+fn skip_right_edge(index: &mut u64, last: &mut u64) {
+    while *index & 1 == 0 && *index != 0 {
+        *index >>= 1;
+        *last >>= 1;
+    }
 }
 
 /// A consistency proof: the RFC's `consistency_path` between two sizes.
@@ -587,12 +591,7 @@ impl ConsistencyProof {
             if old_index & 1 == 1 || old_index == new_index {
                 old_computed = node_hash(hash, &old_computed);
                 new_computed = node_hash(hash, &new_computed);
-                if old_index & 1 == 0 {
-                    while old_index & 1 == 0 && old_index != 0 {
-                        old_index >>= 1;
-                        new_index >>= 1;
-                    }
-                }
+                skip_right_edge(&mut old_index, &mut new_index);
             } else {
                 new_computed = node_hash(&new_computed, hash);
             }

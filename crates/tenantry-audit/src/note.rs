@@ -83,6 +83,42 @@ fn parse_key_id(text: &str) -> Option<u32> {
     crate::encoding::hex_decode::<4>(text).map(u32::from_be_bytes)
 }
 
+/// The three parts of a key's text, `<name>+<hex key ID>+<base64(0x01 ||
+/// 32 key bytes)>`: a verifier key, or a private key after its
+/// `PRIVATE+KEY+`. The caller derives the key ID from the key and compares.
+struct KeyText<'a> {
+    name: &'a str,
+    key_id: u32,
+    key: [u8; 32],
+}
+
+impl<'a> KeyText<'a> {
+    fn parse(text: &'a str) -> Result<Self, NoteError> {
+        // The base64 key may itself hold `+`: it is the rest of the text.
+        let mut parts = text.splitn(3, '+');
+        let (Some(name), Some(key_id_hex), Some(key_base64)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(NoteError::MalformedKey("a key is <name>+<key id>+<key>"));
+        };
+        if !is_valid_key_name(name) {
+            return Err(NoteError::InvalidKeyName);
+        }
+        let key_id = parse_key_id(key_id_hex)
+            .ok_or(NoteError::MalformedKey("the key ID is not 8 lowercase hex digits"))?;
+        let key = BASE64
+            .decode(key_base64)
+            .map_err(|_| NoteError::MalformedKey("the key is not standard base64"))?;
+        let [algorithm, key @ ..] = key.as_slice() else {
+            return Err(NoteError::MalformedKey("the key is empty"));
+        };
+        if *algorithm != ED25519 {
+            return Err(NoteError::MalformedKey("the key is not an Ed25519 key (type 0x01)"));
+        }
+        let key = key.try_into().map_err(|_| NoteError::MalformedKey("an Ed25519 key is 32 bytes"))?;
+        Ok(Self { name, key_id, key })
+    }
+}
+
 /// A named Ed25519 key that signs notes. Its `Debug` shows the name and the
 /// key ID, never the key.
 #[derive(Clone)]
@@ -128,28 +164,7 @@ impl NoteSigner {
         let rest = text
             .strip_prefix("PRIVATE+KEY+")
             .ok_or(NoteError::MalformedKey("a private key starts with PRIVATE+KEY+"))?;
-        // The base64 key may itself hold `+`: it is the rest of the text.
-        let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(key_id_hex), Some(key_base64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(NoteError::MalformedKey("a private key is PRIVATE+KEY+<name>+<key id>+<key>"));
-        };
-        if !is_valid_key_name(name) {
-            return Err(NoteError::InvalidKeyName);
-        }
-        let key_id = parse_key_id(key_id_hex)
-            .ok_or(NoteError::MalformedKey("the key ID is not 8 lowercase hex digits"))?;
-        let key = BASE64
-            .decode(key_base64)
-            .map_err(|_| NoteError::MalformedKey("the key is not standard base64"))?;
-        let [algorithm, seed @ ..] = key.as_slice() else {
-            return Err(NoteError::MalformedKey("the key is empty"));
-        };
-        if *algorithm != ED25519 {
-            return Err(NoteError::MalformedKey("the key is not an Ed25519 key (type 0x01)"));
-        }
-        let seed: [u8; 32] =
-            seed.try_into().map_err(|_| NoteError::MalformedKey("an Ed25519 private key is 32 bytes"))?;
+        let KeyText { name, key_id, key: seed } = KeyText::parse(rest)?;
         let signer = Self::from_seed(name, seed)?;
         if signer.key_id != key_id {
             return Err(NoteError::MalformedKey("the key ID does not match the key and name"));
@@ -218,29 +233,7 @@ impl VerifierKey {
 
     /// Parses `<name>+<hex key ID>+<base64(0x01 || public key)>`.
     pub fn parse(text: &str) -> Result<Self, NoteError> {
-        // The base64 key may itself hold `+`: it is the rest of the text.
-        let mut parts = text.splitn(3, '+');
-        let (Some(name), Some(key_id_hex), Some(key_base64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(NoteError::MalformedKey("a verifier key is <name>+<key id>+<key>"));
-        };
-        if !is_valid_key_name(name) {
-            return Err(NoteError::InvalidKeyName);
-        }
-        let key_id = parse_key_id(key_id_hex)
-            .ok_or(NoteError::MalformedKey("the key ID is not 8 lowercase hex digits"))?;
-        let key = BASE64
-            .decode(key_base64)
-            .map_err(|_| NoteError::MalformedKey("the key is not standard base64"))?;
-        let [algorithm, public_key @ ..] = key.as_slice() else {
-            return Err(NoteError::MalformedKey("the key is empty"));
-        };
-        if *algorithm != ED25519 {
-            return Err(NoteError::MalformedKey("the key is not an Ed25519 key (type 0x01)"));
-        }
-        let public_key: [u8; 32] = public_key
-            .try_into()
-            .map_err(|_| NoteError::MalformedKey("an Ed25519 public key is 32 bytes"))?;
+        let KeyText { name, key_id, key: public_key } = KeyText::parse(text)?;
         let verifier_key = Self::from_public_key(name, public_key)?;
         if verifier_key.key_id != key_id {
             return Err(NoteError::MalformedKey("the key ID does not match the key and name"));
