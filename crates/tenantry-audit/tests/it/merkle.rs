@@ -5,7 +5,6 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use proptest::prelude::*;
-use proptest::strategy::ValueTree;
 use sha2::{Digest, Sha256};
 use tenantry_audit::{
     ConsistencyProof, Frontier, Hash, InclusionProof, NodeId, ProofVerifyError, RangeError,
@@ -272,20 +271,13 @@ fn check_consistency(reference: &Reference, stored: &HashMap<NodeId, Hash>, old:
 }
 
 #[test]
-fn consistency_proofs_match_the_rfc_and_verify_independently_for_all_pairs_up_to_128_and_random_pairs_up_to_300()
- {
+fn consistency_proofs_match_the_rfc_and_verify_independently_for_every_pair_of_sizes_up_to_300() {
     let reference = Reference::new(300);
     let stored = append_all(&reference, 300);
-    for new in 1..=128u64 {
+    for new in 1..=300u64 {
         for old in 0..=new {
             check_consistency(&reference, &stored, old, new);
         }
-    }
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let pairs = (1u64..=300).prop_flat_map(|new| (0..=new, Just(new)));
-    for _ in 0..3000 {
-        let (old, new) = pairs.new_tree(&mut runner).unwrap().current();
-        check_consistency(&reference, &stored, old, new);
     }
 }
 
