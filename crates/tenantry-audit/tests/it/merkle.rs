@@ -188,6 +188,12 @@ fn append_all(reference: &Reference, count: usize) -> HashMap<NodeId, Hash> {
     let mut frontier = Frontier::empty();
     let mut stored = HashMap::new();
     for size in 1..=count {
+        // A store appends without reading the log: it fetches only the
+        // frontier's nodes, loads the frontier from them, and appends.
+        let frontier_ids = Frontier::node_ids(size as u64 - 1);
+        assert!(frontier_ids.len() <= 64);
+        let fetched: HashMap<NodeId, Hash> = frontier_ids.iter().map(|id| (*id, stored[id])).collect();
+        assert_eq!(Frontier::load(size as u64 - 1, &fetched).unwrap(), frontier);
         let created = frontier.append(reference.leaves[size - 1]).unwrap();
         assert_eq!(created[0].0, NodeId::leaf(size as u64 - 1));
         assert_eq!(created.len(), 1 + (size - 1).trailing_ones() as usize);
