@@ -22,6 +22,7 @@ pub mod membership;
 #[cfg(test)]
 mod memory;
 pub mod name;
+pub mod operation;
 pub mod page;
 pub mod relationship;
 pub mod scope;
@@ -45,6 +46,7 @@ pub use invitation::{
 pub use limits::StoreLimits;
 pub use membership::{Member, Membership, MembershipResource, Role};
 pub use name::{ApiKeyName, DisplayName, Email, Environment, GroupName, TenantName, Username, WorkspaceName};
+pub use operation::Operation;
 pub use page::{Page, PageLimit, PageRequest};
 pub use relationship::{
     PartitionScope, RelationshipChanges, RelationshipFilter, RelationshipSnapshot, RelationshipUsage,

@@ -14,150 +14,24 @@ use std::fmt;
 use sqlx::error::ErrorKind;
 use tenantry_core::{ConflictCode, Error};
 
-/// What the store was doing when a database call failed. It decides how a
-/// foreign-key violation reads and names the work in internal errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Operation {
-    OpenDatabase,
-    Migrate,
-    Ping,
-    ReadMigrations,
-    ApiKeyPepper,
-    Bootstrap,
-    CreateTenant,
-    ListTenants,
-    DeleteTenant,
-    GetTenant,
-    UpdateTenant,
-    CreateWorkspace,
-    GetWorkspace,
-    ListWorkspaces,
-    UpdateWorkspace,
-    DeleteWorkspace,
-    CreateUser,
-    EnsureUser,
-    GetUser,
-    FindUserByUsername,
-    CreateApiKey,
-    ListApiKeys,
-    GetApiKey,
-    RevokeApiKey,
-    RevokePlatformAdminApiKey,
-    ApiKeyCredentials,
-    RecordApiKeyUse,
-    ApiKeysByIds,
-    WorkspacesByIds,
-    UsersByIds,
-    SignInOidcUser,
-    CreateGroup,
-    GetGroup,
-    ListGroups,
-    GroupsByIds,
-    UpdateGroup,
-    DeleteGroup,
-    SetMembership,
-    RemoveMembership,
-    ListMemberships,
-    CreateInvitation,
-    GetInvitation,
-    ListInvitations,
-    RevokeInvitation,
-    AnswerInvitation,
-    PendingInvitationsFor,
-    FindInvitationFor,
-    RelationshipSnapshot,
-    RelationshipChanges,
-    WriteRelationships,
-    ListRelationships,
-    DeleteExpiredRelationships,
-    PruneRelationshipChanges,
-    RelationshipUsage,
-    TenantsNamingUser,
-    AuthorizationSchema,
-    PutAuthorizationSchema,
-}
+pub(crate) use tenantry_core::Operation;
 
-impl Operation {
-    /// The work, as a phrase for error messages and logs.
-    pub(crate) fn describe(self) -> &'static str {
-        match self {
-            Self::OpenDatabase => "opening the SQLite database",
-            Self::Migrate => "migrating the SQLite database",
-            Self::Ping => "pinging the SQLite database",
-            Self::ReadMigrations => "reading the applied migrations",
-            Self::ApiKeyPepper => "reading or creating the API key pepper",
-            Self::Bootstrap => "bootstrapping the default tenant",
-            Self::CreateTenant => "creating a tenant",
-            Self::ListTenants => "listing tenants",
-            Self::DeleteTenant => "deleting a tenant",
-            Self::GetTenant => "reading a tenant",
-            Self::UpdateTenant => "updating a tenant",
-            Self::CreateWorkspace => "creating a workspace",
-            Self::GetWorkspace => "reading a workspace",
-            Self::ListWorkspaces => "listing workspaces",
-            Self::UpdateWorkspace => "updating a workspace",
-            Self::DeleteWorkspace => "deleting a workspace",
-            Self::CreateUser => "creating a user",
-            Self::EnsureUser => "ensuring a user exists",
-            Self::GetUser => "reading a user",
-            Self::FindUserByUsername => "finding a user by username",
-            Self::CreateApiKey => "creating an API key",
-            Self::ListApiKeys => "listing API keys",
-            Self::GetApiKey => "reading an API key",
-            Self::RevokeApiKey => "revoking an API key",
-            Self::RevokePlatformAdminApiKey => "revoking a platform admin's API key",
-            Self::ApiKeyCredentials => "reading an API key's credentials",
-            Self::RecordApiKeyUse => "recording an API key's use",
-            Self::ApiKeysByIds => "reading API keys by id",
-            Self::WorkspacesByIds => "reading workspaces by id",
-            Self::UsersByIds => "reading users by id",
-            Self::SignInOidcUser => "signing in an OIDC user",
-            Self::CreateGroup => "creating a group",
-            Self::GetGroup => "reading a group",
-            Self::ListGroups => "listing groups",
-            Self::GroupsByIds => "reading groups by id",
-            Self::UpdateGroup => "updating a group",
-            Self::DeleteGroup => "deleting a group",
-            Self::SetMembership => "setting a membership",
-            Self::RemoveMembership => "removing a membership",
-            Self::ListMemberships => "listing memberships",
-            Self::CreateInvitation => "creating an invitation",
-            Self::GetInvitation => "reading an invitation",
-            Self::ListInvitations => "listing invitations",
-            Self::RevokeInvitation => "revoking an invitation",
-            Self::AnswerInvitation => "answering an invitation",
-            Self::PendingInvitationsFor => "listing the invitations addressed to a user",
-            Self::FindInvitationFor => "finding an invitation addressed to a user",
-            Self::RelationshipSnapshot => "reading a relationship snapshot",
-            Self::RelationshipChanges => "reading relationship changes",
-            Self::WriteRelationships => "writing relationships",
-            Self::ListRelationships => "listing relationships",
-            Self::DeleteExpiredRelationships => "deleting expired relationships",
-            Self::PruneRelationshipChanges => "pruning the relationship change logs",
-            Self::RelationshipUsage => "counting relationship shapes",
-            Self::TenantsNamingUser => "finding the tenants that name a user",
-            Self::AuthorizationSchema => "reading the authorization schema",
-            Self::PutAuthorizationSchema => "storing the authorization schema",
-        }
-    }
-
-    /// What a foreign-key violation means in this operation, when it can
-    /// mean only one thing the caller can act on. The store checks these
-    /// conditions in code before writing; this is the backstop for the
-    /// database's own enforcement.
-    fn foreign_key_violation(self) -> Option<Error> {
-        match self {
-            // The only references a new or moved workspace makes are its
-            // tenant (fixed by the scope and checked first) and its parent.
-            Self::CreateWorkspace | Self::UpdateWorkspace => Some(invalid_parent_workspace()),
-            // The root is refused before the delete is attempted, so what
-            // still references the workspace is a child.
-            Self::DeleteWorkspace => Some(Error::conflict(ConflictCode::WorkspaceHasChildren)),
-            // The tenant's existence is checked first inside the same
-            // write transaction, which leaves the user.
-            Self::CreateApiKey => Some(Error::not_found("user")),
-            _ => None,
-        }
+/// What a foreign-key violation means in this operation, when it can
+/// mean only one thing the caller can act on. The store checks these
+/// conditions in code before writing; this is the backstop for the
+/// database's own enforcement.
+fn foreign_key_violation(operation: Operation) -> Option<Error> {
+    match operation {
+        // The only references a new or moved workspace makes are its
+        // tenant (fixed by the scope and checked first) and its parent.
+        Operation::CreateWorkspace | Operation::UpdateWorkspace => Some(invalid_parent_workspace()),
+        // The root is refused before the delete is attempted, so what
+        // still references the workspace is a child.
+        Operation::DeleteWorkspace => Some(Error::conflict(ConflictCode::WorkspaceHasChildren)),
+        // The tenant's existence is checked first inside the same
+        // write transaction, which leaves the user.
+        Operation::CreateApiKey => Some(Error::not_found("user")),
+        _ => None,
     }
 }
 
@@ -191,7 +65,7 @@ pub(crate) fn map_database_error(error: sqlx::Error, operation: Operation) -> Er
             ErrorKind::UniqueViolation => {
                 unique_violation_conflict(database_error.message()).map(Error::conflict)
             }
-            ErrorKind::ForeignKeyViolation => operation.foreign_key_violation(),
+            ErrorKind::ForeignKeyViolation => foreign_key_violation(operation),
             // A root given a parent; the store refuses this first, with the
             // same answer.
             ErrorKind::CheckViolation

@@ -1,0 +1,226 @@
+//! What a store was doing: one name per unit of work of the store contract
+//! (one per method of its traits), and the few that open and prepare a
+//! database. Both backends name their work with it, so that an internal
+//! error says what failed in the same words on either, and a rule that
+//! depends on the work (a foreign-key violation while deleting means
+//! "still referenced") is decided once.
+
+/// What the store was doing when a database call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Operation {
+    /// Connecting to the database.
+    Connect,
+    /// Opening the database.
+    OpenDatabase,
+    /// Checking a role.
+    CheckConnectedRole,
+    /// Granting a role its privileges.
+    GrantRole,
+    /// Migrating the database.
+    Migrate,
+    /// Pinging the database.
+    Ping,
+    /// Reading the applied migrations.
+    ReadMigrations,
+    /// Reading or creating the API key pepper.
+    ApiKeyPepper,
+    /// Bootstrapping the default tenant.
+    Bootstrap,
+    /// Creating a tenant.
+    CreateTenant,
+    /// Listing tenants.
+    ListTenants,
+    /// Deleting a tenant.
+    DeleteTenant,
+    /// Reading a tenant.
+    GetTenant,
+    /// Updating a tenant.
+    UpdateTenant,
+    /// Creating a workspace.
+    CreateWorkspace,
+    /// Reading a workspace.
+    GetWorkspace,
+    /// Listing workspaces.
+    ListWorkspaces,
+    /// Updating a workspace.
+    UpdateWorkspace,
+    /// Deleting a workspace.
+    DeleteWorkspace,
+    /// Creating a user.
+    CreateUser,
+    /// Ensuring a user exists.
+    EnsureUser,
+    /// Reading a user.
+    GetUser,
+    /// Finding a user by username.
+    FindUserByUsername,
+    /// Creating an API key.
+    CreateApiKey,
+    /// Listing API keys.
+    ListApiKeys,
+    /// Reading an API key.
+    GetApiKey,
+    /// Revoking an API key.
+    RevokeApiKey,
+    /// Revoking a platform admin's API key.
+    RevokePlatformAdminApiKey,
+    /// Reading an API key's credentials.
+    ApiKeyCredentials,
+    /// Recording an API key's use.
+    RecordApiKeyUse,
+    /// Reading API keys by id.
+    ApiKeysByIds,
+    /// Reading workspaces by id.
+    WorkspacesByIds,
+    /// Reading users by id.
+    UsersByIds,
+    /// Signing in an OIDC user.
+    SignInOidcUser,
+    /// Creating a group.
+    CreateGroup,
+    /// Reading a group.
+    GetGroup,
+    /// Listing groups.
+    ListGroups,
+    /// Reading groups by id.
+    GroupsByIds,
+    /// Updating a group.
+    UpdateGroup,
+    /// Deleting a group.
+    DeleteGroup,
+    /// Setting a membership.
+    SetMembership,
+    /// Removing a membership.
+    RemoveMembership,
+    /// Listing memberships.
+    ListMemberships,
+    /// Creating an invitation.
+    CreateInvitation,
+    /// Reading an invitation.
+    GetInvitation,
+    /// Listing invitations.
+    ListInvitations,
+    /// Revoking an invitation.
+    RevokeInvitation,
+    /// Answering an invitation.
+    AnswerInvitation,
+    /// Listing the invitations addressed to a user.
+    PendingInvitationsFor,
+    /// Finding an invitation addressed to a user.
+    FindInvitationFor,
+    /// Reading a relationship snapshot.
+    RelationshipSnapshot,
+    /// Reading relationship changes.
+    RelationshipChanges,
+    /// Writing relationships.
+    WriteRelationships,
+    /// Listing relationships.
+    ListRelationships,
+    /// Deleting expired relationships.
+    DeleteExpiredRelationships,
+    /// Pruning the relationship change logs.
+    PruneRelationshipChanges,
+    /// Counting relationship shapes.
+    RelationshipUsage,
+    /// Finding the tenants that name a user.
+    TenantsNamingUser,
+    /// Reading the authorization schema.
+    AuthorizationSchema,
+    /// Storing the authorization schema.
+    PutAuthorizationSchema,
+}
+
+impl Operation {
+    /// The work, as a phrase for error messages and logs.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Connect => "connecting to the database",
+            Self::OpenDatabase => "opening the database",
+            Self::CheckConnectedRole => "checking a role",
+            Self::GrantRole => "granting a role its privileges",
+            Self::Migrate => "migrating the database",
+            Self::Ping => "pinging the database",
+            Self::ReadMigrations => "reading the applied migrations",
+            Self::ApiKeyPepper => "reading or creating the API key pepper",
+            Self::Bootstrap => "bootstrapping the default tenant",
+            Self::CreateTenant => "creating a tenant",
+            Self::ListTenants => "listing tenants",
+            Self::DeleteTenant => "deleting a tenant",
+            Self::GetTenant => "reading a tenant",
+            Self::UpdateTenant => "updating a tenant",
+            Self::CreateWorkspace => "creating a workspace",
+            Self::GetWorkspace => "reading a workspace",
+            Self::ListWorkspaces => "listing workspaces",
+            Self::UpdateWorkspace => "updating a workspace",
+            Self::DeleteWorkspace => "deleting a workspace",
+            Self::CreateUser => "creating a user",
+            Self::EnsureUser => "ensuring a user exists",
+            Self::GetUser => "reading a user",
+            Self::FindUserByUsername => "finding a user by username",
+            Self::CreateApiKey => "creating an API key",
+            Self::ListApiKeys => "listing API keys",
+            Self::GetApiKey => "reading an API key",
+            Self::RevokeApiKey => "revoking an API key",
+            Self::RevokePlatformAdminApiKey => "revoking a platform admin's API key",
+            Self::ApiKeyCredentials => "reading an API key's credentials",
+            Self::RecordApiKeyUse => "recording an API key's use",
+            Self::ApiKeysByIds => "reading API keys by id",
+            Self::WorkspacesByIds => "reading workspaces by id",
+            Self::UsersByIds => "reading users by id",
+            Self::SignInOidcUser => "signing in an OIDC user",
+            Self::CreateGroup => "creating a group",
+            Self::GetGroup => "reading a group",
+            Self::ListGroups => "listing groups",
+            Self::GroupsByIds => "reading groups by id",
+            Self::UpdateGroup => "updating a group",
+            Self::DeleteGroup => "deleting a group",
+            Self::SetMembership => "setting a membership",
+            Self::RemoveMembership => "removing a membership",
+            Self::ListMemberships => "listing memberships",
+            Self::CreateInvitation => "creating an invitation",
+            Self::GetInvitation => "reading an invitation",
+            Self::ListInvitations => "listing invitations",
+            Self::RevokeInvitation => "revoking an invitation",
+            Self::AnswerInvitation => "answering an invitation",
+            Self::PendingInvitationsFor => "listing the invitations addressed to a user",
+            Self::FindInvitationFor => "finding an invitation addressed to a user",
+            Self::RelationshipSnapshot => "reading a relationship snapshot",
+            Self::RelationshipChanges => "reading relationship changes",
+            Self::WriteRelationships => "writing relationships",
+            Self::ListRelationships => "listing relationships",
+            Self::DeleteExpiredRelationships => "deleting expired relationships",
+            Self::PruneRelationshipChanges => "pruning the relationship change logs",
+            Self::RelationshipUsage => "counting relationship shapes",
+            Self::TenantsNamingUser => "finding the tenants that name a user",
+            Self::AuthorizationSchema => "reading the authorization schema",
+            Self::PutAuthorizationSchema => "storing the authorization schema",
+        }
+    }
+
+    /// Whether the operation is one the authorizer runs by itself, over and
+    /// over (reading partitions, sweeping expired relationships and old
+    /// changes), rather than one a person asked for.
+    pub fn is_routine(self) -> bool {
+        matches!(
+            self,
+            Self::RelationshipSnapshot
+                | Self::RelationshipChanges
+                | Self::DeleteExpiredRelationships
+                | Self::PruneRelationshipChanges
+                | Self::TenantsNamingUser
+        )
+    }
+
+    /// Whether the operation deletes rows, so that a foreign-key violation
+    /// means "still referenced" rather than "the referenced row is missing".
+    pub fn deletes(self) -> bool {
+        matches!(self, Self::DeleteTenant | Self::DeleteWorkspace | Self::DeleteGroup)
+    }
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.describe())
+    }
+}
