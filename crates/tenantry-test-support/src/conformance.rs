@@ -74,6 +74,7 @@ macro_rules! conformance_suite {
     ($backend:expr) => {
         $crate::conformance_suite!(@cases ($backend)
             migrations_are_current,
+            every_table_is_listed,
             api_key_pepper_is_stable_and_long_enough,
             create_tenant_creates_exactly_one_root_workspace,
             duplicate_tenant_names_conflict,
@@ -335,12 +336,7 @@ fn sql_literal(value: impl Display) -> String {
 
 /// A SQL bytes literal in the backend's dialect.
 fn blob_literal(backend: &TestBackend, bytes: &[u8]) -> String {
-    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-    match backend.name {
-        "sqlite" => format!("X'{hex}'"),
-        "postgres" => format!("decode('{hex}', 'hex')"),
-        other => panic!("unknown backend {other:?}"),
-    }
+    backend.raw.blob_literal(bytes)
 }
 
 async fn raw(backend: &TestBackend, sql: &str) -> Result<u64, String> {
@@ -542,7 +538,7 @@ fn expect_violation(
         message.to_lowercase().contains(violation.message_fragment()),
         "expected a {violation:?} violation, got: {message}"
     );
-    if let (Some(constraint), "postgres") = (postgres_constraint, backend.name) {
+    if let Some(constraint) = postgres_constraint.filter(|_| backend.raw.names_violated_constraints()) {
         assert!(message.contains(constraint), "expected constraint {constraint:?} in: {message}");
     }
 }
@@ -759,6 +755,27 @@ pub async fn unknown_tenant_is_not_found(backend: &TestBackend) {
     for table in ["api_keys", "tenants", "workspaces", "groups", "relationships"] {
         assert_eq!(scalar(backend, &format!("SELECT count(*) FROM {table}")).await, 0, "{table}");
     }
+}
+
+/// Every table the migrations make is in [`crate::TENANT_OWNED_TABLES`]
+/// (exactly those with a `tenant_id` column, and `tenants`) or in
+/// [`crate::GLOBAL_TABLES`], so that a new tenant-owned table cannot be
+/// left out of the tests that take their tables from those lists.
+pub async fn every_table_is_listed(backend: &TestBackend) {
+    let listed = |tables: &[&str]| tables.iter().map(|table| (*table).to_owned()).collect::<BTreeSet<_>>();
+    let tenant_owned = listed(&crate::TENANT_OWNED_TABLES);
+    let global = listed(&crate::GLOBAL_TABLES);
+    assert!(tenant_owned.is_disjoint(&global));
+    let mut with_tenant_id: BTreeSet<String> =
+        backend.raw.tables_with_column("tenant_id").await.unwrap().into_iter().collect();
+    with_tenant_id.insert("tenants".to_owned());
+    assert_eq!(
+        with_tenant_id, tenant_owned,
+        "TENANT_OWNED_TABLES is every table with tenant_id, and tenants"
+    );
+    let all: BTreeSet<String> = backend.raw.tables().await.unwrap().into_iter().collect();
+    let classified: BTreeSet<String> = tenant_owned.union(&global).cloned().collect();
+    assert_eq!(all, classified, "every table is in TENANT_OWNED_TABLES or GLOBAL_TABLES");
 }
 
 // ---------------------------------------------------------------------------
@@ -1251,32 +1268,8 @@ pub async fn delete_tenant_failing_part_way_deletes_nothing(backend: &TestBacken
     let acme_id = acme.created.tenant.id.clone();
     let doomed_id = sql_literal(&acme.chain[1].id);
 
-    let (install, remove): (Vec<String>, Vec<String>) = match backend.name {
-        "sqlite" => (
-            vec![format!(
-                "CREATE TRIGGER conformance_injected_failure BEFORE DELETE ON workspaces \
-                 WHEN OLD.id = {doomed_id} BEGIN SELECT RAISE(ABORT, 'conformance: injected failure'); END"
-            )],
-            vec!["DROP TRIGGER conformance_injected_failure".to_owned()],
-        ),
-        "postgres" => (
-            vec![
-                format!(
-                    "CREATE FUNCTION conformance_injected_failure() RETURNS trigger LANGUAGE plpgsql AS $$ \
-                     BEGIN IF OLD.id = {doomed_id} THEN RAISE EXCEPTION 'conformance: injected failure'; END IF; \
-                     RETURN OLD; END $$"
-                ),
-                "CREATE TRIGGER conformance_injected_failure BEFORE DELETE ON workspaces \
-                 FOR EACH ROW EXECUTE FUNCTION conformance_injected_failure()"
-                    .to_owned(),
-            ],
-            vec![
-                "DROP TRIGGER conformance_injected_failure ON workspaces".to_owned(),
-                "DROP FUNCTION conformance_injected_failure()".to_owned(),
-            ],
-        ),
-        other => panic!("unknown backend {other:?}"),
-    };
+    let (install, remove) =
+        backend.raw.failing_delete_trigger("workspaces", &doomed_id, "conformance: injected failure");
     for statement in &install {
         raw_ok(backend, statement).await;
     }

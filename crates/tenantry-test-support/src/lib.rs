@@ -13,6 +13,35 @@ pub mod oidc_issuer;
 pub mod postgres;
 pub mod sqlite;
 
+/// Every tenant-owned table, on both backends: `tenants` (each row is its
+/// own tenant) and every table with a `tenant_id` column. The one list the
+/// cross-tenant tests, the row-level security attacks and the fixtures take
+/// their tables from; the conformance case `every_table_is_listed` fails
+/// when a migration adds a table that is not here or in [`GLOBAL_TABLES`].
+pub const TENANT_OWNED_TABLES: [&str; 9] = [
+    "api_keys",
+    "groups",
+    "invitations",
+    "relationship_changes",
+    "relationship_revisions",
+    "relationships",
+    "tenant_root_workspaces",
+    "tenants",
+    "workspaces",
+];
+
+/// Every table that belongs to no tenant: users (who may belong to many),
+/// the platform's relationship partition and the schema, and the
+/// deployment's settings.
+pub const GLOBAL_TABLES: [&str; 6] = [
+    "authorization_schemas",
+    "deployment_settings",
+    "platform_relationship_changes",
+    "platform_relationship_revisions",
+    "platform_relationships",
+    "users",
+];
+
 /// Raw SQL against a test database, as its owner: on PostgreSQL the owner
 /// role (row-level security does not apply to it), on SQLite the file
 /// itself. Tests use it to attack the schema directly.
@@ -25,6 +54,38 @@ pub trait RawSql: Send + Sync {
     /// Runs a query whose first column of its first row is an integer
     /// (for example `SELECT count(*) ...`) and returns it.
     async fn scalar_i64(&self, sql: &str) -> Result<i64, String>;
+
+    // --- The dialect: what differs between the backends' SQL, so that
+    // conformance cases never branch on a backend's name. ---
+
+    /// The tables of the schema that have a column of this name, sorted
+    /// (`_sqlx_migrations` and the database's own tables aside).
+    async fn tables_with_column(&self, column: &str) -> Result<Vec<String>, String>;
+
+    /// Every table of the schema, sorted (`_sqlx_migrations` and the
+    /// database's own tables aside).
+    async fn tables(&self) -> Result<Vec<String>, String>;
+
+    /// A literal of these bytes.
+    fn blob_literal(&self, bytes: &[u8]) -> String;
+
+    /// A literal of an instant in the past, as the backend stores
+    /// timestamps that SQL compares (`expires_at` of invitations).
+    fn past_instant_literal(&self) -> String;
+
+    /// Whether the database's messages for a violated constraint name the
+    /// constraint (PostgreSQL does; SQLite names columns, or nothing).
+    fn names_violated_constraints(&self) -> bool;
+
+    /// Statements that make every delete from `table` of the row whose
+    /// `id` is `id_literal` fail with `message`, and the statements that
+    /// undo them.
+    fn failing_delete_trigger(
+        &self,
+        table: &str,
+        id_literal: &str,
+        message: &str,
+    ) -> (Vec<String>, Vec<String>);
 }
 
 /// A store on a fresh, migrated, throwaway database, with owner access to

@@ -331,4 +331,68 @@ impl RawSql for RawPostgres {
             .map_err(|error| error.to_string())?;
         row.try_get::<i64, _>(0).map_err(|error| error.to_string())
     }
+
+    async fn tables_with_column(&self, column: &str) -> Result<Vec<String>, String> {
+        sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND column_name = $1 \
+               AND table_name <> '_sqlx_migrations' ORDER BY 1",
+        )
+        .bind(column)
+        .persistent(false)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|error| error.to_string())
+    }
+
+    async fn tables(&self) -> Result<Vec<String>, String> {
+        sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
+               AND table_name <> '_sqlx_migrations' ORDER BY 1",
+        )
+        .persistent(false)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|error| error.to_string())
+    }
+
+    fn blob_literal(&self, bytes: &[u8]) -> String {
+        let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+        format!("decode('{hex}', 'hex')")
+    }
+
+    fn past_instant_literal(&self) -> String {
+        "now() - interval '1 day'".to_owned()
+    }
+
+    fn names_violated_constraints(&self) -> bool {
+        true
+    }
+
+    fn failing_delete_trigger(
+        &self,
+        table: &str,
+        id_literal: &str,
+        message: &str,
+    ) -> (Vec<String>, Vec<String>) {
+        let message = message.replace('\'', "''");
+        (
+            vec![
+                format!(
+                    "CREATE FUNCTION conformance_injected_failure() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                     BEGIN IF OLD.id = {id_literal} THEN RAISE EXCEPTION '{message}'; END IF; \
+                     RETURN OLD; END $$"
+                ),
+                format!(
+                    "CREATE TRIGGER conformance_injected_failure BEFORE DELETE ON {table} \
+                     FOR EACH ROW EXECUTE FUNCTION conformance_injected_failure()"
+                ),
+            ],
+            vec![
+                format!("DROP TRIGGER conformance_injected_failure ON {table}"),
+                "DROP FUNCTION conformance_injected_failure()".to_owned(),
+            ],
+        )
+    }
 }

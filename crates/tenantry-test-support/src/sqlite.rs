@@ -73,4 +73,56 @@ impl RawSql for RawSqlite {
         let row = sqlx::query(sql).fetch_one(&self.pool).await.map_err(|error| error.to_string())?;
         row.try_get::<i64, _>(0).map_err(|error| error.to_string())
     }
+
+    async fn tables_with_column(&self, column: &str) -> Result<Vec<String>, String> {
+        sqlx::query_scalar(
+            "SELECT m.name FROM sqlite_master m JOIN pragma_table_info(m.name) c \
+             WHERE m.type = 'table' AND c.name = ?1 AND m.name NOT LIKE 'sqlite_%' \
+               AND m.name <> '_sqlx_migrations' ORDER BY m.name",
+        )
+        .bind(column)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|error| error.to_string())
+    }
+
+    async fn tables(&self) -> Result<Vec<String>, String> {
+        sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name <> '_sqlx_migrations' ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|error| error.to_string())
+    }
+
+    fn blob_literal(&self, bytes: &[u8]) -> String {
+        let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+        format!("X'{hex}'")
+    }
+
+    fn past_instant_literal(&self) -> String {
+        // Microseconds since the Unix epoch.
+        "1".to_owned()
+    }
+
+    fn names_violated_constraints(&self) -> bool {
+        false
+    }
+
+    fn failing_delete_trigger(
+        &self,
+        table: &str,
+        id_literal: &str,
+        message: &str,
+    ) -> (Vec<String>, Vec<String>) {
+        let message = message.replace('\'', "''");
+        (
+            vec![format!(
+                "CREATE TRIGGER conformance_injected_failure BEFORE DELETE ON {table} \
+                 WHEN OLD.id = {id_literal} BEGIN SELECT RAISE(ABORT, '{message}'); END"
+            )],
+            vec!["DROP TRIGGER conformance_injected_failure".to_owned()],
+        )
+    }
 }

@@ -50,10 +50,7 @@ async fn pending_for(backend: &TestBackend, respondent: &Respondent, limit: u32)
 /// Makes the invitation's expiry pass, as the owner, in each backend's
 /// representation (SQLite stores microseconds, PostgreSQL a timestamptz).
 async fn expire(backend: &TestBackend, invitation: &Invitation) {
-    let past = match backend.name {
-        "sqlite" => "1".to_owned(),
-        _ => "now() - interval '1 day'".to_owned(),
-    };
+    let past = backend.raw.past_instant_literal();
     let sql = format!(
         "UPDATE invitations SET expires_at = {past} WHERE tenant_id = {} AND id = {}",
         sql_literal(&invitation.tenant_id),
