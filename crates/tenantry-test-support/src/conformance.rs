@@ -1,14 +1,22 @@
 //! The store conformance suite: every behaviour of the [`Store`] contract
 //! that a backend must show, written once and run against each backend.
 //!
-//! Each case is a `pub async fn case_name(backend: &TestBackend)` that works
-//! on a fresh, migrated database. [`conformance_suite!`](crate::conformance_suite)
-//! turns the whole list into one `#[tokio::test]` per case in the calling
-//! test binary:
+//! Each case is a private `async fn case_name(backend: &TestBackend)` that
+//! works on a fresh, migrated database, registered by its module's
+//! `cases!` list next to it: a case left out of the list is dead code, which
+//! the workspace's lints refuse, so no case can silently not run. [`run`]
+//! is a test binary's whole `main` (a `[[test]]` target with `harness =
+//! false`): one test per registered case, with libtest's command line and
+//! output:
 //!
 //! ```text
-//! tenantry_test_support::conformance_suite!(tenantry_test_support::conformance::sqlite_backend());
+//! fn main() -> std::process::ExitCode {
+//!     tenantry_test_support::conformance::run(|| Box::pin(tenantry_test_support::conformance::sqlite_backend()))
+//! }
 //! ```
+//!
+//! Cases never ask which backend they run on: what differs between the
+//! backends' SQL is a method of [`crate::RawSql`].
 //!
 //! The foundation's cases (tenants, workspaces, keys, users, bootstrap) are
 //! in this file; those of issue 3 are in `authorization` (partitions,
@@ -26,6 +34,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{Debug, Display};
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use tenantry_core::relationship::{
@@ -49,108 +59,106 @@ mod invitations;
 mod memberships;
 mod users;
 
-pub use authorization::*;
-pub use invitations::*;
-pub use memberships::*;
-pub use users::*;
-
-/// Expands to one `#[tokio::test]` per conformance case, each on a fresh
+/// One conformance case: its name, and the case itself, run on a fresh
 /// backend.
-///
-/// The argument is an expression evaluating to a future of
-/// `Option<TestBackend>`; it is evaluated once per test. `None` means the
-/// backend is unavailable (PostgreSQL not reachable and not required): the
-/// test returns early, after the backend constructor printed its skip line.
-///
-/// ```text
-/// tenantry_test_support::conformance_suite!(tenantry_test_support::conformance::sqlite_backend());
-/// tenantry_test_support::conformance_suite!(tenantry_test_support::conformance::postgres_backend());
-/// ```
-///
-/// The calling crate needs `tokio` (with `macros` and `rt-multi-thread`)
-/// among its dev-dependencies.
-#[macro_export]
-macro_rules! conformance_suite {
-    ($backend:expr) => {
-        $crate::conformance_suite!(@cases ($backend)
-            migrations_are_current,
-            every_table_is_listed,
-            api_key_pepper_is_stable_and_long_enough,
-            create_tenant_creates_exactly_one_root_workspace,
-            duplicate_tenant_names_conflict,
-            update_tenant_applies_only_the_patched_fields,
-            unknown_tenant_is_not_found,
-            workspace_names_are_unique_within_a_tenant_only,
-            database_allows_only_one_root_per_tenant,
-            store_refuses_to_delete_the_root_or_a_parent,
-            database_restricts_deleting_the_root_or_a_parent,
-            move_workspace_carries_its_subtree_and_refuses_cycles,
-            workspace_depth_is_limited_on_create_and_on_move,
-            concurrent_create_and_move_cannot_exceed_the_depth_together,
-            create_workspace_under_another_tenants_parent_is_invalid,
-            delete_tenant_removes_everything_it_owns_and_nothing_else,
-            delete_tenant_failing_part_way_deletes_nothing,
-            database_rejects_changing_tenant_id,
-            database_rejects_references_across_tenants,
-            another_tenants_scope_sees_nothing,
-            list_pages_have_no_gaps_or_duplicates,
-            api_key_lifecycle,
-            the_last_working_platform_admin_key_cannot_be_revoked,
-            api_key_credentials_carry_what_authentication_needs,
-            revoking_a_key_or_changing_a_tenants_status_advances_its_partition,
-            usernames_are_unique,
-            ensure_user_is_idempotent_under_concurrency,
-            bootstrap_is_idempotent,
-            concurrent_bootstraps_create_one_tenant,
-            bootstrap_reuses_an_existing_operator_user,
-            bootstrap_leaves_an_existing_default_tenant_alone,
-            create_tenant_writes_its_relationships_at_revision_one,
-            workspace_moves_and_deletes_maintain_relationships,
-            every_relationship_change_advances_the_revision_by_exactly_one,
-            replaying_the_change_log_onto_any_snapshot_gives_the_latest,
-            write_relationships_changes_only_what_differs,
-            list_relationships_filters_and_pages_without_gaps,
-            pruning_the_log_tells_readers_behind_to_reload,
-            expired_relationships_are_swept_from_every_partition,
-            relationship_usage_counts_every_shape_with_a_real_example,
-            tenants_naming_user_lists_each_tenant_once,
-            authorization_schema_versions_are_optimistic,
-            another_tenants_partition_sees_none_of_its_relationships,
-            database_guards_the_authorization_tables,
-            groups_are_managed_with_unique_names,
-            deleting_a_group_removes_every_relationship_naming_it,
-            memberships_keep_one_role_per_member,
-            the_last_admin_can_neither_leave_nor_be_demoted,
-            membership_errors_name_what_is_missing,
-            memberships_are_listed_in_member_order,
-            concurrent_removals_of_two_admins_leave_one,
-            group_nesting_is_limited,
-            invitations_are_created_listed_and_read_in_their_tenant,
-            accepting_an_invitation_grants_its_role_in_one_revision,
-            declined_revoked_and_expired_invitations_grant_nothing,
-            invitations_are_answered_only_by_their_invitee,
-            database_guards_the_invitations_table,
-            concurrent_answers_to_one_invitation_let_exactly_one_win,
-            oidc_sign_in_creates_and_then_syncs_the_user,
-            concurrent_first_oidc_sign_ins_make_one_user,
-            reads_by_id_skip_unknown_and_foreign_ids,
-        );
-    };
-    (@cases ($backend:expr) $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let Some(backend) = $backend.await else {
-                    return;
-                };
-                $crate::conformance::$case(&backend).await;
-            }
-        )+
-    };
+#[derive(Clone, Copy)]
+pub struct Case {
+    /// The case's function name: the name of its test.
+    pub name: &'static str,
+    /// Runs the case; a failed expectation panics.
+    pub run: for<'a> fn(&'a TestBackend) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>,
 }
 
-/// A fresh SQLite backend, shaped for [`conformance_suite!`](crate::conformance_suite):
-/// SQLite is always available, so this is always `Some`.
+impl Debug for Case {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Case").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// Registers a module's cases as `const $list: &[Case]`. Cases are private
+/// functions, so one defined but not registered is dead code, which the
+/// workspace's lints refuse (`cargo clippy -- -D warnings`); and a module's
+/// list not named in [`all_cases`] is dead code too.
+macro_rules! cases {
+    ($list:ident, $($case:ident),+ $(,)?) => {
+        $(
+            // A module per case, named like it (modules and functions live
+            // in different namespaces), holding its boxed entry point.
+            #[allow(non_snake_case)]
+            mod $case {
+                pub(super) fn run(
+                    backend: &$crate::TestBackend,
+                ) -> ::std::pin::Pin<Box<dyn ::std::future::Future<Output = ()> + Send + '_>> {
+                    Box::pin(super::$case(backend))
+                }
+            }
+        )+
+        pub(super) const $list: &[$crate::conformance::Case] = &[
+            $($crate::conformance::Case { name: stringify!($case), run: $case::run }),+
+        ];
+    };
+}
+pub(crate) use cases;
+
+/// Every registered case, in the order the modules list them.
+pub fn all_cases() -> impl Iterator<Item = &'static Case> {
+    [FOUNDATION, authorization::CASES, memberships::CASES, invitations::CASES, users::CASES]
+        .into_iter()
+        .flatten()
+}
+
+/// How a test binary gets a fresh backend for one case: `None` when the
+/// backend is unavailable (PostgreSQL unreachable and not required), after
+/// the constructor printed its skip line.
+pub type BackendFactory = fn() -> Pin<Box<dyn Future<Output = Option<TestBackend>> + Send>>;
+
+/// The conformance suite as a test binary's `main` (a `[[test]]` target
+/// with `harness = false`): one test per registered case, each on a fresh
+/// backend from `backend`, with libtest's command line (filters, `--list`,
+/// `--test-threads`, `--nocapture`) and output.
+///
+/// ```text
+/// fn main() -> std::process::ExitCode {
+///     tenantry_test_support::conformance::run(|| Box::pin(tenantry_test_support::conformance::sqlite_backend()))
+/// }
+/// ```
+pub fn run(backend: BackendFactory) -> std::process::ExitCode {
+    let arguments = libtest_mimic::Arguments::from_args();
+    let trials = all_cases()
+        .map(|case| {
+            let case = *case;
+            libtest_mimic::Trial::test(case.name, move || run_case(case, backend))
+        })
+        .collect();
+    libtest_mimic::run(&arguments, trials).exit_code()
+}
+
+/// Runs one case on its own runtime; a panic is the case's failure.
+fn run_case(case: Case, backend: BackendFactory) -> Result<(), libtest_mimic::Failed> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|error| format!("starting a runtime: {error}"))?;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(async {
+            if let Some(backend) = backend().await {
+                (case.run)(&backend).await;
+            }
+        })
+    }));
+    outcome.map_err(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+            .unwrap_or_else(|| "the case panicked".to_owned());
+        libtest_mimic::Failed::from(message)
+    })
+}
+
+/// A fresh SQLite backend, shaped for [`run`]: SQLite is always available,
+/// so this is always `Some`.
 pub async fn sqlite_backend() -> Option<TestBackend> {
     Some(crate::sqlite::backend().await)
 }
@@ -565,14 +573,14 @@ fn expect_trigger_refusal(result: Result<u64, String>) {
 // ---------------------------------------------------------------------------
 
 /// The database answers and a freshly migrated schema has nothing pending.
-pub async fn migrations_are_current(backend: &TestBackend) {
+async fn migrations_are_current(backend: &TestBackend) {
     backend.store.ping().await.unwrap();
     assert_eq!(backend.store.pending_migrations().await.unwrap(), Vec::<i64>::new());
 }
 
 /// The pepper is created once, race-safely, is long enough for
 /// [`ApiKeyHasher`], and every later call returns the same bytes.
-pub async fn api_key_pepper_is_stable_and_long_enough(backend: &TestBackend) {
+async fn api_key_pepper_is_stable_and_long_enough(backend: &TestBackend) {
     // Concurrent first calls on a fresh database must agree on one pepper.
     let mut tasks = JoinSet::new();
     for _ in 0..8 {
@@ -602,7 +610,7 @@ pub async fn api_key_pepper_is_stable_and_long_enough(backend: &TestBackend) {
 
 /// Creating a tenant creates exactly one root workspace, named as asked,
 /// pinned in `tenant_root_workspaces`.
-pub async fn create_tenant_creates_exactly_one_root_workspace(backend: &TestBackend) {
+async fn create_tenant_creates_exactly_one_root_workspace(backend: &TestBackend) {
     let mut request = new_tenant("acme");
     request.root_workspace_name = WorkspaceName::parse("Headquarters").unwrap();
     request.deployment_model = DeploymentModel::Hybrid;
@@ -651,7 +659,7 @@ pub async fn create_tenant_creates_exactly_one_root_workspace(backend: &TestBack
 }
 
 /// Tenant names are unique across the deployment, on create and on rename.
-pub async fn duplicate_tenant_names_conflict(backend: &TestBackend) {
+async fn duplicate_tenant_names_conflict(backend: &TestBackend) {
     let acme = create_tenant(backend, "acme").await;
     let globex = create_tenant(backend, "globex").await;
 
@@ -685,7 +693,7 @@ pub async fn duplicate_tenant_names_conflict(backend: &TestBackend) {
 
 /// `update_tenant` changes only what the patch names and advances
 /// `updated_at`.
-pub async fn update_tenant_applies_only_the_patched_fields(backend: &TestBackend) {
+async fn update_tenant_applies_only_the_patched_fields(backend: &TestBackend) {
     let acme = create_tenant(backend, "acme").await;
 
     let_the_clock_tick().await;
@@ -728,7 +736,7 @@ pub async fn update_tenant_applies_only_the_patched_fields(backend: &TestBackend
 
 /// A scope naming a tenant that does not exist finds nothing and creates
 /// nothing.
-pub async fn unknown_tenant_is_not_found(backend: &TestBackend) {
+async fn unknown_tenant_is_not_found(backend: &TestBackend) {
     let missing = TenantId::generate();
     let scope = TenantScope::new(missing.clone());
     expect_not_found(backend.store.get_tenant(&scope).await, "tenant");
@@ -761,7 +769,7 @@ pub async fn unknown_tenant_is_not_found(backend: &TestBackend) {
 /// (exactly those with a `tenant_id` column, and `tenants`) or in
 /// [`crate::GLOBAL_TABLES`], so that a new tenant-owned table cannot be
 /// left out of the tests that take their tables from those lists.
-pub async fn every_table_is_listed(backend: &TestBackend) {
+async fn every_table_is_listed(backend: &TestBackend) {
     let listed = |tables: &[&str]| tables.iter().map(|table| (*table).to_owned()).collect::<BTreeSet<_>>();
     let tenant_owned = listed(&crate::TENANT_OWNED_TABLES);
     let global = listed(&crate::GLOBAL_TABLES);
@@ -784,7 +792,7 @@ pub async fn every_table_is_listed(backend: &TestBackend) {
 
 /// Workspace names are unique within a tenant, free across tenants, on
 /// create and on rename; other fields update with `updated_at`.
-pub async fn workspace_names_are_unique_within_a_tenant_only(backend: &TestBackend) {
+async fn workspace_names_are_unique_within_a_tenant_only(backend: &TestBackend) {
     let acme = create_tenant(backend, "acme").await;
     let globex = create_tenant(backend, "globex").await;
 
@@ -837,7 +845,7 @@ pub async fn workspace_names_are_unique_within_a_tenant_only(backend: &TestBacke
 
 /// The partial unique index and the root CHECK keep exactly one root per
 /// tenant, whatever raw SQL tries.
-pub async fn database_allows_only_one_root_per_tenant(backend: &TestBackend) {
+async fn database_allows_only_one_root_per_tenant(backend: &TestBackend) {
     let acme = create_tenant(backend, "acme").await;
     let globex = create_tenant(backend, "globex").await;
     let tenant_id = acme.tenant.id.to_string();
@@ -913,7 +921,7 @@ pub async fn database_allows_only_one_root_per_tenant(backend: &TestBackend) {
 
 /// The store refuses to delete a root or a workspace with children, with
 /// the exact conflict, and deletes a leaf.
-pub async fn store_refuses_to_delete_the_root_or_a_parent(backend: &TestBackend) {
+async fn store_refuses_to_delete_the_root_or_a_parent(backend: &TestBackend) {
     let acme = create_tenant(backend, "acme").await;
     let parent = create_workspace(backend, &acme.scope, "parent", None).await;
     let child = create_workspace(backend, &acme.scope, "child", Some(&parent)).await;
@@ -950,7 +958,7 @@ pub async fn store_refuses_to_delete_the_root_or_a_parent(backend: &TestBackend)
 
 /// The schema itself (RESTRICT foreign keys) refuses a raw DELETE of a
 /// root or of a workspace with children.
-pub async fn database_restricts_deleting_the_root_or_a_parent(backend: &TestBackend) {
+async fn database_restricts_deleting_the_root_or_a_parent(backend: &TestBackend) {
     let acme = create_tenant(backend, "acme").await;
 
     // A root without children: only its pin in tenant_root_workspaces holds it.
@@ -991,7 +999,7 @@ pub async fn database_restricts_deleting_the_root_or_a_parent(backend: &TestBack
 /// keep the defaults) and no further: a create beneath the deepest
 /// workspace is refused, and so is a move whose subtree would then reach
 /// below the limit, with nothing changed; a move that fits exactly passes.
-pub async fn workspace_depth_is_limited_on_create_and_on_move(backend: &TestBackend) {
+async fn workspace_depth_is_limited_on_create_and_on_move(backend: &TestBackend) {
     let limit = StoreLimits::defaults().max_workspace_depth.get();
     let acme = create_tenant(backend, "acme").await;
     let store = &backend.store;
@@ -1034,7 +1042,7 @@ pub async fn workspace_depth_is_limited_on_create_and_on_move(backend: &TestBack
 /// exceed it together: a leaf beneath a branch at depth 2, and the branch
 /// moved beneath the deepest workspace but one. Run at once, whichever
 /// commits first, the other is refused: the check is inside the write.
-pub async fn concurrent_create_and_move_cannot_exceed_the_depth_together(backend: &TestBackend) {
+async fn concurrent_create_and_move_cannot_exceed_the_depth_together(backend: &TestBackend) {
     let limit = StoreLimits::defaults().max_workspace_depth.get();
     let acme = create_tenant(backend, "acme").await;
     let mut above_deepest = acme.root.clone();
@@ -1073,7 +1081,7 @@ pub async fn concurrent_create_and_move_cannot_exceed_the_depth_together(backend
 /// A move carries the subtree; moves under oneself or a descendant, moves
 /// of the root and moves to another tenant's workspace are refused and
 /// change nothing.
-pub async fn move_workspace_carries_its_subtree_and_refuses_cycles(backend: &TestBackend) {
+async fn move_workspace_carries_its_subtree_and_refuses_cycles(backend: &TestBackend) {
     let acme = create_tenant(backend, "acme").await;
     let globex = create_tenant(backend, "globex").await;
     // root -> a -> b -> c, and root -> d
@@ -1133,7 +1141,7 @@ pub async fn move_workspace_carries_its_subtree_and_refuses_cycles(backend: &Tes
 
 /// A parent must be a workspace of the scope's tenant; a refused create
 /// writes nothing.
-pub async fn create_workspace_under_another_tenants_parent_is_invalid(backend: &TestBackend) {
+async fn create_workspace_under_another_tenants_parent_is_invalid(backend: &TestBackend) {
     let acme = create_tenant(backend, "acme").await;
     let globex = create_tenant(backend, "globex").await;
     let acme_team = create_workspace(backend, &acme.scope, "team", None).await;
@@ -1218,7 +1226,7 @@ const NO_ROWS: TenantRowCounts = TenantRowCounts {
 
 /// `delete_tenant` removes the tenant and every row it owns, deepest
 /// workspaces first so RESTRICT never fires, and nothing of another tenant.
-pub async fn delete_tenant_removes_everything_it_owns_and_nothing_else(backend: &TestBackend) {
+async fn delete_tenant_removes_everything_it_owns_and_nothing_else(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let bob = create_user(backend, "bob").await;
     let acme = populate_tenant(backend, "acme", &alice, &bob).await;
@@ -1260,7 +1268,7 @@ pub async fn delete_tenant_removes_everything_it_owns_and_nothing_else(backend: 
 /// The failure is injected with a trigger on a workspace in the middle of
 /// the chain, which deepest-first deletion reaches after the API keys and
 /// the deeper workspaces are gone.
-pub async fn delete_tenant_failing_part_way_deletes_nothing(backend: &TestBackend) {
+async fn delete_tenant_failing_part_way_deletes_nothing(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let bob = create_user(backend, "bob").await;
     let acme = populate_tenant(backend, "acme", &alice, &bob).await;
@@ -1305,7 +1313,7 @@ pub async fn delete_tenant_failing_part_way_deletes_nothing(backend: &TestBacken
 /// the database and the row stays as it was. Each statement is built so
 /// that no key, foreign key or check would refuse it: only the
 /// immutability trigger can.
-pub async fn database_rejects_changing_tenant_id(backend: &TestBackend) {
+async fn database_rejects_changing_tenant_id(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let acme = create_tenant(backend, "acme").await;
     let globex = create_tenant(backend, "globex").await;
@@ -1381,7 +1389,7 @@ pub async fn database_rejects_changing_tenant_id(backend: &TestBackend) {
 
 /// Composite foreign keys refuse rows that point into another tenant or at
 /// nothing, when written with raw SQL.
-pub async fn database_rejects_references_across_tenants(backend: &TestBackend) {
+async fn database_rejects_references_across_tenants(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let acme = create_tenant(backend, "acme").await;
     let globex = create_tenant(backend, "globex").await;
@@ -1475,7 +1483,7 @@ pub async fn database_rejects_references_across_tenants(backend: &TestBackend) {
 
 /// Through another tenant's scope, a tenant's workspaces and keys do not
 /// exist: reads, writes and lists find nothing, and nothing changes.
-pub async fn another_tenants_scope_sees_nothing(backend: &TestBackend) {
+async fn another_tenants_scope_sees_nothing(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let acme = create_tenant(backend, "acme").await;
     let globex = create_tenant(backend, "globex").await;
@@ -1530,7 +1538,7 @@ pub async fn another_tenants_scope_sees_nothing(backend: &TestBackend) {
 
 /// Cursor pages cover a list exactly once, in id order, and the last page
 /// says so.
-pub async fn list_pages_have_no_gaps_or_duplicates(backend: &TestBackend) {
+async fn list_pages_have_no_gaps_or_duplicates(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let acme = create_tenant(backend, "acme").await;
     let globex = create_tenant(backend, "globex").await;
@@ -1609,7 +1617,7 @@ pub async fn list_pages_have_no_gaps_or_duplicates(backend: &TestBackend) {
 /// least one platform admin's key working: a key works when it is neither
 /// revoked nor expired and its tenant is active, and only platform admins'
 /// keys count.
-pub async fn the_last_working_platform_admin_key_cannot_be_revoked(backend: &TestBackend) {
+async fn the_last_working_platform_admin_key_cannot_be_revoked(backend: &TestBackend) {
     let store = backend.store.as_ref();
     let acme = create_tenant(backend, "acme").await;
     let globex = create_tenant(backend, "globex").await;
@@ -1665,7 +1673,7 @@ pub async fn the_last_working_platform_admin_key_cannot_be_revoked(backend: &Tes
 
 /// Create, name uniqueness per (tenant, user), use, revoke, revoke twice,
 /// and the not-found answers.
-pub async fn api_key_lifecycle(backend: &TestBackend) {
+async fn api_key_lifecycle(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let bob = create_user(backend, "bob").await;
     let acme = create_tenant(backend, "acme").await;
@@ -1720,7 +1728,7 @@ pub async fn api_key_lifecycle(backend: &TestBackend) {
 
 /// `api_key_credentials` returns the key, its stored hash and its tenant's
 /// status, as they are now.
-pub async fn api_key_credentials_carry_what_authentication_needs(backend: &TestBackend) {
+async fn api_key_credentials_carry_what_authentication_needs(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let acme = create_tenant(backend, "acme").await;
     let (key, token) = mint(backend, &acme.scope, &alice.id, "ci").await.unwrap();
@@ -1753,7 +1761,7 @@ pub async fn api_key_credentials_carry_what_authentication_needs(backend: &TestB
 /// date. Other changes to the tenant row do not advance it, and a change of
 /// relationships alone (a new workspace) advances the revision but not the
 /// credentials revision.
-pub async fn revoking_a_key_or_changing_a_tenants_status_advances_its_partition(backend: &TestBackend) {
+async fn revoking_a_key_or_changing_a_tenants_status_advances_its_partition(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let acme = create_tenant(backend, "acme").await;
     let (key, _) = mint(backend, &acme.scope, &alice.id, "ci").await.unwrap();
@@ -1836,7 +1844,7 @@ pub async fn revoking_a_key_or_changing_a_tenants_status_advances_its_partition(
 
 /// Users are created, read and found by username; a taken username is a
 /// conflict; `ensure_user` returns an existing user unchanged.
-pub async fn usernames_are_unique(backend: &TestBackend) {
+async fn usernames_are_unique(backend: &TestBackend) {
     let store = &backend.store;
     let new_alice = NewUser {
         username: Username::parse("alice").unwrap(),
@@ -1870,7 +1878,7 @@ pub async fn usernames_are_unique(backend: &TestBackend) {
 
 /// Ten concurrent `ensure_user` calls for one new username all succeed and
 /// agree on one user, stored once.
-pub async fn ensure_user_is_idempotent_under_concurrency(backend: &TestBackend) {
+async fn ensure_user_is_idempotent_under_concurrency(backend: &TestBackend) {
     let mut tasks = JoinSet::new();
     for _ in 0..10 {
         let store = backend.store.clone();
@@ -1927,7 +1935,7 @@ async fn assert_bootstrapped_once(backend: &TestBackend, created: &BootstrapOutc
 }
 
 /// A second bootstrap finds what the first made and creates nothing.
-pub async fn bootstrap_is_idempotent(backend: &TestBackend) {
+async fn bootstrap_is_idempotent(backend: &TestBackend) {
     let config = BootstrapConfig::defaults();
     let store = backend.store.as_ref();
     let (first, token) = service::bootstrap(store, &hasher(), &config).await.unwrap();
@@ -1964,7 +1972,7 @@ pub async fn bootstrap_is_idempotent(backend: &TestBackend) {
 
 /// Ten concurrent bootstraps on a fresh database: all succeed, exactly one
 /// creates, all agree on the tenant and root.
-pub async fn concurrent_bootstraps_create_one_tenant(backend: &TestBackend) {
+async fn concurrent_bootstraps_create_one_tenant(backend: &TestBackend) {
     let mut tasks = JoinSet::new();
     for _ in 0..10 {
         let store = backend.store.clone();
@@ -1989,7 +1997,7 @@ pub async fn concurrent_bootstraps_create_one_tenant(backend: &TestBackend) {
 /// When a user already has the operator's username, the bootstrap makes
 /// that user the platform admin (a relationship in the platform partition)
 /// and gives it the key, rather than failing or creating a second user.
-pub async fn bootstrap_reuses_an_existing_operator_user(backend: &TestBackend) {
+async fn bootstrap_reuses_an_existing_operator_user(backend: &TestBackend) {
     let existing = create_user(backend, "operator").await;
     let store = backend.store.as_ref();
     let (outcome, token) = service::bootstrap(store, &hasher(), &BootstrapConfig::defaults()).await.unwrap();
@@ -2008,7 +2016,7 @@ pub async fn bootstrap_reuses_an_existing_operator_user(backend: &TestBackend) {
 
 /// A default tenant that already exists (made some other way) is left as
 /// it is: no operator, no key, created = false.
-pub async fn bootstrap_leaves_an_existing_default_tenant_alone(backend: &TestBackend) {
+async fn bootstrap_leaves_an_existing_default_tenant_alone(backend: &TestBackend) {
     let existing = create_tenant(backend, "default").await;
     let (outcome, token) =
         service::bootstrap(backend.store.as_ref(), &hasher(), &BootstrapConfig::defaults()).await.unwrap();
@@ -2026,3 +2034,40 @@ pub async fn bootstrap_leaves_an_existing_default_tenant_alone(backend: &TestBac
         "the bootstrap wrote no relationship in the existing tenant"
     );
 }
+
+// The cases of this module, registered: a case left out is dead code,
+// which the lints refuse.
+cases!(
+    FOUNDATION,
+    migrations_are_current,
+    every_table_is_listed,
+    api_key_pepper_is_stable_and_long_enough,
+    create_tenant_creates_exactly_one_root_workspace,
+    duplicate_tenant_names_conflict,
+    update_tenant_applies_only_the_patched_fields,
+    unknown_tenant_is_not_found,
+    workspace_names_are_unique_within_a_tenant_only,
+    database_allows_only_one_root_per_tenant,
+    store_refuses_to_delete_the_root_or_a_parent,
+    database_restricts_deleting_the_root_or_a_parent,
+    move_workspace_carries_its_subtree_and_refuses_cycles,
+    workspace_depth_is_limited_on_create_and_on_move,
+    concurrent_create_and_move_cannot_exceed_the_depth_together,
+    create_workspace_under_another_tenants_parent_is_invalid,
+    delete_tenant_removes_everything_it_owns_and_nothing_else,
+    delete_tenant_failing_part_way_deletes_nothing,
+    database_rejects_changing_tenant_id,
+    database_rejects_references_across_tenants,
+    another_tenants_scope_sees_nothing,
+    list_pages_have_no_gaps_or_duplicates,
+    api_key_lifecycle,
+    the_last_working_platform_admin_key_cannot_be_revoked,
+    api_key_credentials_carry_what_authentication_needs,
+    revoking_a_key_or_changing_a_tenants_status_advances_its_partition,
+    usernames_are_unique,
+    ensure_user_is_idempotent_under_concurrency,
+    bootstrap_is_idempotent,
+    concurrent_bootstraps_create_one_tenant,
+    bootstrap_reuses_an_existing_operator_user,
+    bootstrap_leaves_an_existing_default_tenant_alone,
+);

@@ -17,9 +17,3 @@ mod fixtures;
 mod roles;
 mod row_level_security;
 mod smoke;
-
-// ---------------------------------------------------------------------------
-// The shared store conformance suite (tenantry-test-support's
-// `conformance.rs`), one test per case, each on a fresh PostgreSQL database:
-// ---------------------------------------------------------------------------
-tenantry_test_support::conformance_suite!(tenantry_test_support::conformance::postgres_backend());

@@ -66,7 +66,7 @@ fn apply(state: &mut BTreeMap<String, Option<i64>>, changes: &[Change]) {
 /// `create_tenant` creates the tenant's partition with the relationships of
 /// `new_tenant_relationships` (its creator as admin, if any) at revision 1,
 /// logged, and leaves the platform partition alone.
-pub async fn create_tenant_writes_its_relationships_at_revision_one(backend: &TestBackend) {
+async fn create_tenant_writes_its_relationships_at_revision_one(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let request = NewTenant { creator: Some(alice.id.clone()), ..new_tenant("acme") };
     let (tenant, root) = backend.store.create_tenant(&platform(), request).await.unwrap();
@@ -101,7 +101,7 @@ pub async fn create_tenant_writes_its_relationships_at_revision_one(backend: &Te
 /// Workspaces and groups make their creators admins; a move replaces the
 /// workspace's `parent` relationship; deleting a workspace removes every
 /// relationship naming it, as resource or as subject.
-pub async fn workspace_moves_and_deletes_maintain_relationships(backend: &TestBackend) {
+async fn workspace_moves_and_deletes_maintain_relationships(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let acme = create_tenant(backend, "acme").await;
     let partition = tenant_partition(&acme.scope);
@@ -203,7 +203,7 @@ enum Advance {
 /// Every operation that changes relationships advances the partition's
 /// revision by exactly one; so do revoking a key and changing the tenant's
 /// status, logging nothing; one that changes none, or fails, leaves it.
-pub async fn every_relationship_change_advances_the_revision_by_exactly_one(backend: &TestBackend) {
+async fn every_relationship_change_advances_the_revision_by_exactly_one(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let bob = create_user(backend, "bob").await;
     let acme = create_tenant(backend, "acme").await;
@@ -419,7 +419,7 @@ async fn random_history(
 /// `relationship_changes(after r)` to that snapshot gives the latest
 /// snapshot. Checked over random sequences of product operations and
 /// relationship writes; two snapshots at one revision must be equal.
-pub async fn replaying_the_change_log_onto_any_snapshot_gives_the_latest(backend: &TestBackend) {
+async fn replaying_the_change_log_onto_any_snapshot_gives_the_latest(backend: &TestBackend) {
     let users = [
         create_user(backend, "alice").await,
         create_user(backend, "bob").await,
@@ -453,7 +453,7 @@ pub async fn replaying_the_change_log_onto_any_snapshot_gives_the_latest(backend
 /// `write_relationships` counts only effective changes: an insert, a new
 /// expiry, a delete of a stored relationship. Deletes go first. A batch
 /// with a relationship the partition does not admit writes nothing.
-pub async fn write_relationships_changes_only_what_differs(backend: &TestBackend) {
+async fn write_relationships_changes_only_what_differs(backend: &TestBackend) {
     let acme = create_tenant(backend, "acme").await;
     let partition = tenant_partition(&acme.scope);
     let store = &backend.store;
@@ -568,7 +568,7 @@ async fn list_all(
 /// Filters match exactly (`Some("")` on the subject relation: plain
 /// subjects), expired relationships are listed, and pages cover the
 /// matches once each, in key order compared bytewise.
-pub async fn list_relationships_filters_and_pages_without_gaps(backend: &TestBackend) {
+async fn list_relationships_filters_and_pages_without_gaps(backend: &TestBackend) {
     let acme = create_tenant(backend, "acme").await;
     let globex = create_tenant(backend, "globex").await;
     let partition = tenant_partition(&acme.scope);
@@ -655,7 +655,7 @@ pub async fn list_relationships_filters_and_pages_without_gaps(backend: &TestBac
 /// Pruning deletes log entries recorded before the cutoff and remembers per
 /// partition how far: a reader behind that is told `Pruned`, a reader past
 /// it still gets its changes, and the relationships themselves stay.
-pub async fn pruning_the_log_tells_readers_behind_to_reload(backend: &TestBackend) {
+async fn pruning_the_log_tells_readers_behind_to_reload(backend: &TestBackend) {
     let acme = create_tenant(backend, "acme").await;
     let partition = tenant_partition(&acme.scope);
     let platform_scope = platform_partition();
@@ -708,7 +708,7 @@ pub async fn pruning_the_log_tells_readers_behind_to_reload(backend: &TestBacken
 
 /// The expiry sweep deletes relationships that expired at or before `now`
 /// in every partition, logs nothing and leaves revisions alone.
-pub async fn expired_relationships_are_swept_from_every_partition(backend: &TestBackend) {
+async fn expired_relationships_are_swept_from_every_partition(backend: &TestBackend) {
     let acme = create_tenant(backend, "acme").await;
     let globex = create_tenant(backend, "globex").await;
     let (acme_partition, globex_partition) = (tenant_partition(&acme.scope), tenant_partition(&globex.scope));
@@ -754,7 +754,7 @@ pub async fn expired_relationships_are_swept_from_every_partition(backend: &Test
 
 /// `relationship_usage` counts every stored shape across all partitions,
 /// each with an example that is really stored.
-pub async fn relationship_usage_counts_every_shape_with_a_real_example(backend: &TestBackend) {
+async fn relationship_usage_counts_every_shape_with_a_real_example(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let acme_request = NewTenant { creator: Some(alice.id.clone()), ..new_tenant("acme") };
     let (acme, _) = backend.store.create_tenant(&platform(), acme_request).await.unwrap();
@@ -811,7 +811,7 @@ pub async fn relationship_usage_counts_every_shape_with_a_real_example(backend: 
 
 /// `tenants_naming_user` lists each tenant whose partition names the user
 /// as a subject, once, ordered; the platform partition is no tenant.
-pub async fn tenants_naming_user_lists_each_tenant_once(backend: &TestBackend) {
+async fn tenants_naming_user_lists_each_tenant_once(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let bob = create_user(backend, "bob").await;
     let carol = create_user(backend, "carol").await;
@@ -849,7 +849,7 @@ pub async fn tenants_naming_user_lists_each_tenant_once(backend: &TestBackend) {
 /// The schema is stored with optimistic versions: a put naming a version
 /// that is no longer current is `SchemaChanged` and stores nothing; each
 /// stored version advances the platform revision without logging a change.
-pub async fn authorization_schema_versions_are_optimistic(backend: &TestBackend) {
+async fn authorization_schema_versions_are_optimistic(backend: &TestBackend) {
     let store = &backend.store;
     assert_eq!(store.authorization_schema().await.unwrap(), None);
     let platform_revision = revision_of(backend, &platform_partition()).await;
@@ -890,7 +890,7 @@ pub async fn authorization_schema_versions_are_optimistic(backend: &TestBackend)
 /// Through another tenant's partition, a tenant's relationships do not
 /// exist: not in its snapshot, log or lists, and deleting them there
 /// changes nothing. Object ids are only unique within a partition.
-pub async fn another_tenants_partition_sees_none_of_its_relationships(backend: &TestBackend) {
+async fn another_tenants_partition_sees_none_of_its_relationships(backend: &TestBackend) {
     let acme = create_tenant(backend, "acme").await;
     let globex = create_tenant(backend, "globex").await;
     let (acme_partition, globex_partition) = (tenant_partition(&acme.scope), tenant_partition(&globex.scope));
@@ -934,7 +934,7 @@ pub async fn another_tenants_partition_sees_none_of_its_relationships(backend: &
 /// UPDATE moves a row to another tenant (only the immutability trigger can
 /// refuse each statement below), a relationship needs its tenant, and the
 /// platform partition holds only relationships on the platform.
-pub async fn database_guards_the_authorization_tables(backend: &TestBackend) {
+async fn database_guards_the_authorization_tables(backend: &TestBackend) {
     let acme = create_tenant(backend, "acme").await;
     let globex = create_tenant(backend, "globex").await;
     let group = create_group(backend, &acme.scope, "editors", None).await;
@@ -1012,3 +1012,22 @@ pub async fn database_guards_the_authorization_tables(backend: &TestBackend) {
         Some("platform_relationships_resource_type_check"),
     );
 }
+
+// The cases of this module, registered: a case left out is dead code,
+// which the lints refuse.
+crate::conformance::cases!(
+    CASES,
+    create_tenant_writes_its_relationships_at_revision_one,
+    workspace_moves_and_deletes_maintain_relationships,
+    every_relationship_change_advances_the_revision_by_exactly_one,
+    replaying_the_change_log_onto_any_snapshot_gives_the_latest,
+    write_relationships_changes_only_what_differs,
+    list_relationships_filters_and_pages_without_gaps,
+    pruning_the_log_tells_readers_behind_to_reload,
+    expired_relationships_are_swept_from_every_partition,
+    relationship_usage_counts_every_shape_with_a_real_example,
+    tenants_naming_user_lists_each_tenant_once,
+    authorization_schema_versions_are_optimistic,
+    another_tenants_partition_sees_none_of_its_relationships,
+    database_guards_the_authorization_tables,
+);

@@ -62,7 +62,7 @@ async fn expire(backend: &TestBackend, invitation: &Invitation) {
 /// Invitations are made without asking whether the invited user id
 /// exists, read and listed (by id, in pages) in their tenant's scope only,
 /// and refused for a workspace the tenant does not have.
-pub async fn invitations_are_created_listed_and_read_in_their_tenant(backend: &TestBackend) {
+async fn invitations_are_created_listed_and_read_in_their_tenant(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let acme = create_tenant(backend, "acme").await;
     let globex = create_tenant(backend, "globex").await;
@@ -140,7 +140,7 @@ pub async fn invitations_are_created_listed_and_read_in_their_tenant(backend: &T
 /// Accepting makes the invitee a tenant member and grants the invited
 /// role, both in one new revision, and records the answer; the invitation
 /// cannot be answered again and leaves the invitee's pending list.
-pub async fn accepting_an_invitation_grants_its_role_in_one_revision(backend: &TestBackend) {
+async fn accepting_an_invitation_grants_its_role_in_one_revision(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let bob = create_user(backend, "bob").await;
     let acme = create_tenant(backend, "acme").await;
@@ -230,7 +230,7 @@ async fn list_memberships_of(
 /// Declined, revoked and expired invitations grant nothing and cannot be
 /// accepted, each with its own conflict; only pending ones are revoked,
 /// and expired ones leave the invitee's list.
-pub async fn declined_revoked_and_expired_invitations_grant_nothing(backend: &TestBackend) {
+async fn declined_revoked_and_expired_invitations_grant_nothing(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let bob = create_user(backend, "bob").await;
     let acme = create_tenant(backend, "acme").await;
@@ -291,7 +291,7 @@ pub async fn declined_revoked_and_expired_invitations_grant_nothing(backend: &Te
 /// An invitation is answered only by its invitee: by user id, or by
 /// whoever shows the invited address verified (compared without case). To
 /// anyone else it does not exist.
-pub async fn invitations_are_answered_only_by_their_invitee(backend: &TestBackend) {
+async fn invitations_are_answered_only_by_their_invitee(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let ada = create_user(backend, "ada").await;
     let mallory = create_user(backend, "mallory").await;
@@ -341,7 +341,7 @@ pub async fn invitations_are_answered_only_by_their_invitee(backend: &TestBacken
 /// change, a workspace of another tenant cannot be referenced, deleting
 /// the workspace or group deletes its invitations, and deleting the tenant
 /// deletes them all.
-pub async fn database_guards_the_invitations_table(backend: &TestBackend) {
+async fn database_guards_the_invitations_table(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let acme = create_tenant(backend, "acme").await;
     let globex = create_tenant(backend, "globex").await;
@@ -418,7 +418,7 @@ pub async fn database_guards_the_invitations_table(backend: &TestBackend) {
 /// An accept racing a revocation, and two accepts racing each other: one
 /// wins, the other is refused as no longer pending, and what is stored
 /// agrees with the winner (roles exactly when it was accepted).
-pub async fn concurrent_answers_to_one_invitation_let_exactly_one_win(backend: &TestBackend) {
+async fn concurrent_answers_to_one_invitation_let_exactly_one_win(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let bob = create_user(backend, "bob").await;
     let acme = create_tenant(backend, "acme").await;
@@ -462,3 +462,15 @@ pub async fn concurrent_answers_to_one_invitation_let_exactly_one_win(backend: &
         assert_eq!(bob_is_editor, winner_status == InvitationStatus::Accepted, "round {round}: {roles:?}");
     }
 }
+
+// The cases of this module, registered: a case left out is dead code,
+// which the lints refuse.
+crate::conformance::cases!(
+    CASES,
+    invitations_are_created_listed_and_read_in_their_tenant,
+    accepting_an_invitation_grants_its_role_in_one_revision,
+    declined_revoked_and_expired_invitations_grant_nothing,
+    invitations_are_answered_only_by_their_invitee,
+    database_guards_the_invitations_table,
+    concurrent_answers_to_one_invitation_let_exactly_one_win,
+);

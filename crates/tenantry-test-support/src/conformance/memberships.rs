@@ -69,7 +69,7 @@ async fn list_members(
 
 /// Groups are created (with their relationships), read, listed, renamed and
 /// deleted; names are unique within a tenant, on create and on rename.
-pub async fn groups_are_managed_with_unique_names(backend: &TestBackend) {
+async fn groups_are_managed_with_unique_names(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let acme = create_tenant(backend, "acme").await;
     let globex = create_tenant(backend, "globex").await;
@@ -143,7 +143,7 @@ pub async fn groups_are_managed_with_unique_names(backend: &TestBackend) {
 /// Deleting a group deletes every relationship naming it, its own and the
 /// roles it holds elsewhere, in one logged revision; other groups' and
 /// resources' relationships stay.
-pub async fn deleting_a_group_removes_every_relationship_naming_it(backend: &TestBackend) {
+async fn deleting_a_group_removes_every_relationship_naming_it(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let bob = create_user(backend, "bob").await;
     let acme = create_tenant(backend, "acme").await;
@@ -204,7 +204,7 @@ pub async fn deleting_a_group_removes_every_relationship_naming_it(backend: &Tes
 /// Granting a role replaces the member's role on that resource: exactly
 /// one relationship, with the expiry asked for; granting the same again
 /// changes nothing. Users and groups alike.
-pub async fn memberships_keep_one_role_per_member(backend: &TestBackend) {
+async fn memberships_keep_one_role_per_member(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let bob = create_user(backend, "bob").await;
     let acme = create_tenant(backend, "acme").await;
@@ -253,7 +253,7 @@ pub async fn memberships_keep_one_role_per_member(backend: &TestBackend) {
 /// The last live admin of a tenant, workspace or group can be neither
 /// demoted nor removed, and the refusal writes nothing. An expired admin
 /// does not count as another; a group holding the admin role does.
-pub async fn the_last_admin_can_neither_leave_nor_be_demoted(backend: &TestBackend) {
+async fn the_last_admin_can_neither_leave_nor_be_demoted(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let bob = create_user(backend, "bob").await;
     let acme_request = NewTenant { creator: Some(alice.id.clone()), ..new_tenant("acme") };
@@ -331,7 +331,7 @@ fn team_id(resource: &MembershipResource) -> String {
 /// Unknown resources are not found (another tenant's included), unknown
 /// members are invalid, removing a non-member is not found; nothing is
 /// written by any of them.
-pub async fn membership_errors_name_what_is_missing(backend: &TestBackend) {
+async fn membership_errors_name_what_is_missing(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let acme = create_tenant(backend, "acme").await;
     let globex = create_tenant(backend, "globex").await;
@@ -389,7 +389,7 @@ pub async fn membership_errors_name_what_is_missing(backend: &TestBackend) {
 /// Members are listed groups first, then users, each by id, across pages
 /// without gaps; expired memberships, other resources' roles and
 /// relationships that are no role are not listed.
-pub async fn memberships_are_listed_in_member_order(backend: &TestBackend) {
+async fn memberships_are_listed_in_member_order(backend: &TestBackend) {
     let acme = create_tenant(backend, "acme").await;
     let team = create_workspace(backend, &acme.scope, "team", None).await;
     let other = create_workspace(backend, &acme.scope, "other", None).await;
@@ -432,7 +432,7 @@ pub async fn memberships_are_listed_in_member_order(backend: &TestBackend) {
 /// Two concurrent removals of the two admins of a resource: exactly one
 /// succeeds and the other is refused, so one admin remains. Repeated, to
 /// give an interleaving that breaks the rule a chance to show.
-pub async fn concurrent_removals_of_two_admins_leave_one(backend: &TestBackend) {
+async fn concurrent_removals_of_two_admins_leave_one(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let bob = create_user(backend, "bob").await;
     let acme = create_tenant(backend, "acme").await;
@@ -476,7 +476,7 @@ pub async fn concurrent_removals_of_two_admins_leave_one(backend: &TestBackend) 
 /// defaults) and no further, counted in groups from the top of a chain to
 /// its bottom; a short cycle stays allowed, since every group in it is a
 /// few hops from every other; a refused nesting writes nothing.
-pub async fn group_nesting_is_limited(backend: &TestBackend) {
+async fn group_nesting_is_limited(backend: &TestBackend) {
     let limit = StoreLimits::defaults().max_group_depth.get();
     let acme = create_tenant(backend, "acme").await;
     let store = &backend.store;
@@ -516,3 +516,17 @@ pub async fn group_nesting_is_limited(backend: &TestBackend) {
         store.set_membership(&acme.scope, nest(&cycle[container], &cycle[nested])).await.unwrap();
     }
 }
+
+// The cases of this module, registered: a case left out is dead code,
+// which the lints refuse.
+crate::conformance::cases!(
+    CASES,
+    groups_are_managed_with_unique_names,
+    deleting_a_group_removes_every_relationship_naming_it,
+    memberships_keep_one_role_per_member,
+    the_last_admin_can_neither_leave_nor_be_demoted,
+    membership_errors_name_what_is_missing,
+    memberships_are_listed_in_member_order,
+    concurrent_removals_of_two_admins_leave_one,
+    group_nesting_is_limited,
+);

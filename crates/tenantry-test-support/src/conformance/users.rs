@@ -21,7 +21,7 @@ fn sign_in(subject: &str, username: &str, display_name: &str, email: Option<&str
 /// profile in step (display name and e-mail always, the username when it is
 /// free) and change nothing when nothing differs. A username held by
 /// someone else makes a new user take the fallback.
-pub async fn oidc_sign_in_creates_and_then_syncs_the_user(backend: &TestBackend) {
+async fn oidc_sign_in_creates_and_then_syncs_the_user(backend: &TestBackend) {
     let store = &backend.store;
     let ada =
         store.sign_in_oidc_user(sign_in("ada-sub", "ada", "Ada", Some("ada@example.com"))).await.unwrap();
@@ -66,7 +66,7 @@ pub async fn oidc_sign_in_creates_and_then_syncs_the_user(backend: &TestBackend)
 }
 
 /// Ten concurrent first sign-ins of one identity make one user.
-pub async fn concurrent_first_oidc_sign_ins_make_one_user(backend: &TestBackend) {
+async fn concurrent_first_oidc_sign_ins_make_one_user(backend: &TestBackend) {
     let mut tasks = JoinSet::new();
     for _ in 0..10 {
         let store = backend.store.clone();
@@ -82,7 +82,7 @@ pub async fn concurrent_first_oidc_sign_ins_make_one_user(backend: &TestBackend)
 
 /// The reads by id return the scope tenant's rows (users: any) ordered by
 /// id, each once, and leave out unknown ids and other tenants' rows.
-pub async fn reads_by_id_skip_unknown_and_foreign_ids(backend: &TestBackend) {
+async fn reads_by_id_skip_unknown_and_foreign_ids(backend: &TestBackend) {
     let alice = create_user(backend, "alice").await;
     let bob = create_user(backend, "bob").await;
     let acme = create_tenant(backend, "acme").await;
@@ -139,3 +139,12 @@ pub async fn reads_by_id_skip_unknown_and_foreign_ids(backend: &TestBackend) {
     assert_eq!(store.users_by_ids(&[]).await.unwrap(), Vec::new());
     assert_eq!(store.workspaces_by_ids(&globex.scope, &[team.id]).await.unwrap(), Vec::new());
 }
+
+// The cases of this module, registered: a case left out is dead code,
+// which the lints refuse.
+crate::conformance::cases!(
+    CASES,
+    oidc_sign_in_creates_and_then_syncs_the_user,
+    concurrent_first_oidc_sign_ins_make_one_user,
+    reads_by_id_skip_unknown_and_foreign_ids,
+);
