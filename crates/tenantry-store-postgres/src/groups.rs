@@ -2,8 +2,11 @@
 //! who administers it are relationships, written and deleted in the same
 //! transaction as the row.
 
-use tenantry_core::relationship;
-use tenantry_core::{Error, Group, GroupId, GroupPatch, NewGroup, Page, PageRequest, Result, TenantScope};
+use async_trait::async_trait;
+use tenantry_core::{
+    Error, Group, GroupId, GroupPatch, GroupStore, NewGroup, Page, PageRequest, Result, TenantScope,
+    relationship,
+};
 
 use crate::PostgresStore;
 use crate::error::{DatabaseResultExt, Operation};
@@ -144,4 +147,36 @@ pub(crate) async fn delete_group(
     partition.delete_naming(&mut transaction, &relationship::group_object(group_id), operation).await?;
     partition.finish(&mut transaction, operation).await?;
     commit(transaction, operation).await
+}
+
+#[async_trait]
+impl GroupStore for PostgresStore {
+    async fn create_group(&self, scope: &TenantScope, group: NewGroup) -> Result<Group> {
+        create_group(self, scope, group).await
+    }
+
+    async fn get_group(&self, scope: &TenantScope, group_id: &GroupId) -> Result<Group> {
+        get_group(self, scope, group_id).await
+    }
+
+    async fn list_groups(&self, scope: &TenantScope, page: PageRequest<GroupId>) -> Result<Page<Group>> {
+        list_groups(self, scope, page).await
+    }
+
+    async fn groups_by_ids(&self, scope: &TenantScope, group_ids: &[GroupId]) -> Result<Vec<Group>> {
+        groups_by_ids(self, scope, group_ids).await
+    }
+
+    async fn update_group(
+        &self,
+        scope: &TenantScope,
+        group_id: &GroupId,
+        patch: GroupPatch,
+    ) -> Result<Group> {
+        update_group(self, scope, group_id, patch).await
+    }
+
+    async fn delete_group(&self, scope: &TenantScope, group_id: &GroupId) -> Result<()> {
+        delete_group(self, scope, group_id).await
+    }
 }

@@ -42,6 +42,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgConnection, PgPool};
 use tenantry_core::Error;
 
+mod api_keys;
+mod deployment;
 mod error;
 mod groups;
 mod invitations;
@@ -51,7 +53,9 @@ mod relationships;
 mod roles;
 mod rows;
 mod store;
+mod tenants;
 mod users;
+mod workspaces;
 
 use crate::error::{DatabaseResultExt, Operation, internal};
 use crate::roles::{RoleKind, RoleName};

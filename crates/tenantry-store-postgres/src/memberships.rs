@@ -5,7 +5,9 @@
 //! partition's lock, so no concurrent writer can slip between a check and
 //! the write it permits.
 
+use async_trait::async_trait;
 use sqlx::PgConnection;
+use tenantry_core::MembershipStore;
 use tenantry_core::membership::{is_live, removal_needs_another_admin};
 use tenantry_core::relationship::{self, ObjectRef, Relationship, SubjectRef, names};
 use tenantry_core::{
@@ -378,4 +380,29 @@ pub(crate) async fn list_memberships(
     }
     commit(transaction, operation).await?;
     Ok(Page::from_overfetched(memberships, page.limit, |membership| membership.member().to_string()))
+}
+
+#[async_trait]
+impl MembershipStore for PostgresStore {
+    async fn set_membership(&self, scope: &TenantScope, membership: Membership) -> Result<Membership> {
+        set_membership(self, scope, membership).await
+    }
+
+    async fn remove_membership(
+        &self,
+        scope: &TenantScope,
+        resource: &MembershipResource,
+        member: &Member,
+    ) -> Result<()> {
+        remove_membership(self, scope, resource, member).await
+    }
+
+    async fn list_memberships(
+        &self,
+        scope: &TenantScope,
+        resource: &MembershipResource,
+        page: PageRequest<Member>,
+    ) -> Result<Page<Membership>> {
+        list_memberships(self, scope, resource, page).await
+    }
 }

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use async_trait::async_trait;
 use sqlx::PgConnection;
+use tenantry_core::RelationshipStore;
 use tenantry_core::relationship::{
     PartitionScope, Relationship, RelationshipChanges, RelationshipFilter, RelationshipSnapshot,
     RelationshipUsage, RelationshipWrite, Revision, StoredSchema,
@@ -388,4 +390,65 @@ pub(crate) async fn put_authorization_schema(
     let revision = partition.advance(&mut transaction, operation).await?;
     commit(transaction, operation).await?;
     Ok((stored, revision))
+}
+
+#[async_trait]
+impl RelationshipStore for PostgresStore {
+    async fn relationship_snapshot(&self, partition: &PartitionScope) -> Result<RelationshipSnapshot> {
+        relationship_snapshot(self, partition).await
+    }
+
+    async fn relationship_changes(
+        &self,
+        partition: &PartitionScope,
+        after: Revision,
+    ) -> Result<RelationshipChanges> {
+        relationship_changes(self, partition, after).await
+    }
+
+    async fn write_relationships(
+        &self,
+        partition: &PartitionScope,
+        write: RelationshipWrite,
+    ) -> Result<Revision> {
+        write_relationships(self, partition, write).await
+    }
+
+    async fn list_relationships(
+        &self,
+        partition: &PartitionScope,
+        filter: &RelationshipFilter,
+        page: PageRequest<Relationship>,
+    ) -> Result<Page<Relationship>> {
+        list_relationships(self, partition, filter, page).await
+    }
+
+    async fn delete_expired_relationships(&self, platform: &PlatformScope, now: Timestamp) -> Result<u64> {
+        delete_expired_relationships(self, platform, now).await
+    }
+
+    async fn prune_relationship_changes(&self, platform: &PlatformScope, before: Timestamp) -> Result<u64> {
+        prune_relationship_changes(self, platform, before).await
+    }
+
+    async fn relationship_usage(&self, platform: &PlatformScope) -> Result<Vec<RelationshipUsage>> {
+        relationship_usage(self, platform).await
+    }
+
+    async fn tenants_naming_user(&self, platform: &PlatformScope, user_id: &UserId) -> Result<Vec<TenantId>> {
+        tenants_naming_user(self, platform, user_id).await
+    }
+
+    async fn authorization_schema(&self) -> Result<Option<StoredSchema>> {
+        authorization_schema(self).await
+    }
+
+    async fn put_authorization_schema(
+        &self,
+        platform: &PlatformScope,
+        text: &str,
+        expected_current: Option<i64>,
+    ) -> Result<(StoredSchema, Revision)> {
+        put_authorization_schema(self, platform, text, expected_current).await
+    }
 }

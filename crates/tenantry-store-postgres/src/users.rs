@@ -2,11 +2,14 @@
 //! signing in with an OIDC identity. `users` is a global table, without
 //! row-level security, so these run without a scope.
 
+use async_trait::async_trait;
 use sqlx::PgConnection;
-use tenantry_core::{ConflictCode, Error, NewUser, OidcIdentity, OidcSignIn, Result, User, UserId, Username};
+use tenantry_core::{
+    ConflictCode, Error, NewUser, OidcIdentity, OidcSignIn, Result, User, UserId, UserStore, Username,
+};
 
 use crate::PostgresStore;
-use crate::error::{DatabaseResultExt, Operation};
+use crate::error::{DatabaseResultExt, Operation, internal};
 use crate::rows::{self, user_columns};
 use crate::store::{TransactionScope, commit};
 
@@ -150,4 +153,111 @@ pub(crate) async fn sign_in_oidc_user(store: &PostgresStore, sign_in: OidcSignIn
     };
     commit(transaction, operation).await?;
     Ok(user)
+}
+
+/// Returns the user with this username, inserting it if there is none.
+/// `ON CONFLICT DO NOTHING` waits for a concurrent insert of the same
+/// username to finish, and the following read (a new snapshot under READ
+/// COMMITTED) then sees its row.
+pub(crate) async fn ensure_user(
+    connection: &mut PgConnection,
+    user: &NewUser,
+    operation: Operation,
+) -> Result<User> {
+    let now = tenantry_core::now();
+    let inserted = sqlx::query(concat!(
+        "INSERT INTO users (",
+        user_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (username) DO NOTHING RETURNING ",
+        user_columns!()
+    ))
+    .bind(UserId::generate().to_string())
+    .bind(user.username.as_str())
+    .bind(user.display_name.as_str())
+    .bind(user.email.as_ref().map(|email| email.as_str()))
+    .bind(now)
+    .fetch_optional(&mut *connection)
+    .await
+    .during(operation)?;
+    let row = match inserted {
+        Some(row) => row,
+        None => sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE username = $1"))
+            .bind(user.username.as_str())
+            .fetch_optional(&mut *connection)
+            .await
+            .during(operation)?
+            .ok_or_else(|| {
+                internal(
+                    operation,
+                    format!("user {:?} conflicted on insert but cannot be read", user.username),
+                )
+            })?,
+    };
+    rows::user(&row, operation)
+}
+
+#[async_trait]
+impl UserStore for PostgresStore {
+    async fn create_user(&self, user: NewUser) -> Result<User> {
+        let operation = Operation::CreateUser;
+        let mut transaction = self.begin(TransactionScope::Global, operation).await?;
+        let now = tenantry_core::now();
+        let row = sqlx::query(concat!(
+            "INSERT INTO users (",
+            user_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $5) RETURNING ",
+            user_columns!()
+        ))
+        .bind(UserId::generate().to_string())
+        .bind(user.username.as_str())
+        .bind(user.display_name.as_str())
+        .bind(user.email.as_ref().map(|email| email.as_str()))
+        .bind(now)
+        .fetch_one(&mut *transaction)
+        .await
+        .during(operation)?;
+        let created = rows::user(&row, operation)?;
+        commit(transaction, operation).await?;
+        Ok(created)
+    }
+
+    async fn ensure_user(&self, user: NewUser) -> Result<User> {
+        let operation = Operation::EnsureUser;
+        let mut transaction = self.begin(TransactionScope::Global, operation).await?;
+        let ensured = ensure_user(&mut transaction, &user, operation).await?;
+        commit(transaction, operation).await?;
+        Ok(ensured)
+    }
+
+    async fn get_user(&self, user_id: &UserId) -> Result<User> {
+        let operation = Operation::GetUser;
+        let mut transaction = self.begin(TransactionScope::Global, operation).await?;
+        let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
+            .bind(user_id.to_string())
+            .fetch_optional(&mut *transaction)
+            .await
+            .during(operation)?;
+        commit(transaction, operation).await?;
+        row.map(|row| rows::user(&row, operation)).transpose()?.ok_or(Error::not_found("user"))
+    }
+
+    async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>> {
+        let operation = Operation::FindUserByUsername;
+        let mut transaction = self.begin(TransactionScope::Global, operation).await?;
+        let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE username = $1"))
+            .bind(username.as_str())
+            .fetch_optional(&mut *transaction)
+            .await
+            .during(operation)?;
+        commit(transaction, operation).await?;
+        row.map(|row| rows::user(&row, operation)).transpose()
+    }
+
+    async fn users_by_ids(&self, user_ids: &[UserId]) -> Result<Vec<User>> {
+        users_by_ids(self, user_ids).await
+    }
+
+    async fn sign_in_oidc_user(&self, sign_in: OidcSignIn) -> Result<User> {
+        sign_in_oidc_user(self, sign_in).await
+    }
 }

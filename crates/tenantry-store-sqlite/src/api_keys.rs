@@ -2,13 +2,16 @@
 //! the scope's `tenant_id`, including the credentials lookup on the
 //! authentication path.
 
+use async_trait::async_trait;
 use sqlx::{Row, SqliteConnection, SqlitePool};
+use tenantry_core::ApiKeyStore;
 use tenantry_core::relationship::new_api_key_relationships;
 use tenantry_core::{
-    ApiKey, ApiKeyCredentials, ApiKeyId, ConflictCode, Error, NewApiKey, Page, PageRequest, Result, TenantId,
-    TenantScope, Timestamp,
+    ApiKey, ApiKeyCredentials, ApiKeyId, ConflictCode, Error, NewApiKey, Page, PageRequest, PlatformScope,
+    Result, TenantId, TenantScope, Timestamp,
 };
 
+use crate::SqliteStore;
 use crate::error::{Operation, map_database_error};
 use crate::relationships::{Partition, RelationshipWriter};
 use crate::rows::{self, API_KEY_COLUMNS};
@@ -290,4 +293,60 @@ pub(crate) async fn api_keys_by_ids(
     api_key_ids: &[ApiKeyId],
 ) -> Result<Vec<ApiKey>> {
     API_KEYS.by_ids(pool, scope, api_key_ids, Operation::ApiKeysByIds).await
+}
+
+#[async_trait]
+impl ApiKeyStore for SqliteStore {
+    async fn create_api_key(&self, scope: &TenantScope, api_key: NewApiKey) -> Result<ApiKey> {
+        create_api_key(&self.pool, scope, api_key).await
+    }
+
+    async fn list_api_keys(&self, scope: &TenantScope, page: PageRequest<ApiKeyId>) -> Result<Page<ApiKey>> {
+        list_api_keys(&self.pool, scope, page).await
+    }
+
+    async fn get_api_key(&self, scope: &TenantScope, api_key_id: &ApiKeyId) -> Result<ApiKey> {
+        get_api_key(&self.pool, scope, api_key_id).await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        scope: &TenantScope,
+        api_key_id: &ApiKeyId,
+        at: Timestamp,
+    ) -> Result<ApiKey> {
+        revoke_api_key(&self.pool, scope, api_key_id, at).await
+    }
+
+    async fn revoke_platform_admin_api_key(
+        &self,
+        platform: &PlatformScope,
+        tenant_id: &TenantId,
+        api_key_id: &ApiKeyId,
+        at: Timestamp,
+    ) -> Result<ApiKey> {
+        tracing::info!(reason = platform.reason(), %tenant_id, %api_key_id, "cross-tenant operation in platform scope");
+        revoke_platform_admin_api_key(&self.pool, tenant_id, api_key_id, at).await
+    }
+
+    async fn api_key_credentials(
+        &self,
+        scope: &TenantScope,
+        api_key_id: &ApiKeyId,
+    ) -> Result<Option<ApiKeyCredentials>> {
+        api_key_credentials(&self.pool, scope, api_key_id).await
+    }
+
+    async fn record_api_key_use(
+        &self,
+        scope: &TenantScope,
+        api_key_id: &ApiKeyId,
+        at: Timestamp,
+    ) -> Result<()> {
+        record_api_key_use(&self.pool, scope, api_key_id, at).await
+    }
+
+    async fn api_keys_by_ids(&self, scope: &TenantScope, api_key_ids: &[ApiKeyId]) -> Result<Vec<ApiKey>> {
+        api_keys_by_ids(&self.pool, scope, api_key_ids).await
+    }
 }

@@ -12,9 +12,8 @@
 use std::fmt;
 
 use sqlx::error::ErrorKind;
-use tenantry_core::{ConflictCode, Error};
-
 pub(crate) use tenantry_core::Operation;
+use tenantry_core::{ConflictCode, Error};
 
 /// What a foreign-key violation means in this operation, when it can
 /// mean only one thing the caller can act on. The store checks these

@@ -2,12 +2,15 @@
 //! who belongs to a group is relationships. Every statement here carries
 //! the scope's `tenant_id`.
 
+use async_trait::async_trait;
 use sqlx::SqlitePool;
+use tenantry_core::GroupStore;
 use tenantry_core::relationship::{group_object, new_group_relationships};
 use tenantry_core::{
     Error, Group, GroupId, GroupPatch, NewGroup, Page, PageRequest, Result, TenantScope, now,
 };
 
+use crate::SqliteStore;
 use crate::error::{Operation, map_database_error};
 use crate::relationships::{Partition, RelationshipWriter};
 use crate::rows::{self, GROUP_COLUMNS};
@@ -145,4 +148,36 @@ pub(crate) async fn delete_group(pool: &SqlitePool, scope: &TenantScope, group_i
         .await
         .map_err(|error| map_database_error(error, operation))?;
     commit(transaction, operation).await
+}
+
+#[async_trait]
+impl GroupStore for SqliteStore {
+    async fn create_group(&self, scope: &TenantScope, group: NewGroup) -> Result<Group> {
+        create_group(&self.pool, scope, group).await
+    }
+
+    async fn get_group(&self, scope: &TenantScope, group_id: &GroupId) -> Result<Group> {
+        get_group(&self.pool, scope, group_id).await
+    }
+
+    async fn list_groups(&self, scope: &TenantScope, page: PageRequest<GroupId>) -> Result<Page<Group>> {
+        list_groups(&self.pool, scope, page).await
+    }
+
+    async fn groups_by_ids(&self, scope: &TenantScope, group_ids: &[GroupId]) -> Result<Vec<Group>> {
+        groups_by_ids(&self.pool, scope, group_ids).await
+    }
+
+    async fn update_group(
+        &self,
+        scope: &TenantScope,
+        group_id: &GroupId,
+        patch: GroupPatch,
+    ) -> Result<Group> {
+        update_group(&self.pool, scope, group_id, patch).await
+    }
+
+    async fn delete_group(&self, scope: &TenantScope, group_id: &GroupId) -> Result<()> {
+        delete_group(&self.pool, scope, group_id).await
+    }
 }

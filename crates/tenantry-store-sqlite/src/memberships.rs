@@ -5,8 +5,10 @@
 //! leave, are checked here inside the write transaction, whose lock keeps
 //! every other writer out between the check and the write.
 
+use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{SqliteConnection, SqlitePool};
+use tenantry_core::MembershipStore;
 use tenantry_core::membership::removal_needs_another_admin;
 use tenantry_core::relationship::{
     Relationship, member_of_subject, member_subject, membership_object, membership_relationship,
@@ -17,6 +19,7 @@ use tenantry_core::{
     StoreLimits, TenantId, TenantScope, Timestamp, now,
 };
 
+use crate::SqliteStore;
 use crate::error::{Operation, map_database_error};
 use crate::groups::GROUPS;
 use crate::relationships::{Partition, RelationshipWriter};
@@ -385,4 +388,29 @@ pub(crate) async fn list_memberships(
     }
     commit(transaction, operation).await?;
     Ok(Page::from_overfetched(memberships, page.limit, |membership| membership.member().to_string()))
+}
+
+#[async_trait]
+impl MembershipStore for SqliteStore {
+    async fn set_membership(&self, scope: &TenantScope, membership: Membership) -> Result<Membership> {
+        set_membership(&self.pool, &self.limits, scope, membership).await
+    }
+
+    async fn remove_membership(
+        &self,
+        scope: &TenantScope,
+        resource: &MembershipResource,
+        member: &Member,
+    ) -> Result<()> {
+        remove_membership(&self.pool, scope, resource, member).await
+    }
+
+    async fn list_memberships(
+        &self,
+        scope: &TenantScope,
+        resource: &MembershipResource,
+        page: PageRequest<Member>,
+    ) -> Result<Page<Membership>> {
+        list_memberships(&self.pool, scope, resource, page).await
+    }
 }

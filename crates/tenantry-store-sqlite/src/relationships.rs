@@ -10,18 +10,21 @@
 //! [`RelationshipWriter::finish`] advances the revision by one and logs
 //! them, or leaves the revision alone when nothing changed.
 
+use async_trait::async_trait;
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool};
+use tenantry_core::RelationshipStore;
 use tenantry_core::relationship::{Change, ObjectRef, Relationship, timestamp_micros};
 use tenantry_core::{
     Error, Page, PageRequest, PartitionScope, PlatformScope, RelationshipChanges, RelationshipFilter,
-    RelationshipSnapshot, RelationshipUsage, RelationshipWrite, Result, Revision, TenantId, Timestamp,
-    UserId, now,
+    RelationshipSnapshot, RelationshipUsage, RelationshipWrite, Result, Revision, StoredSchema, TenantId,
+    Timestamp, UserId, now,
 };
 
 use crate::error::{Failure, Operation, map_database_error};
 use crate::rows::{self, DELETE, RELATIONSHIP_COLUMNS, RELATIONSHIP_KEY_COLUMNS, TOUCH};
+use crate::{SqliteStore, schemas};
 use crate::{begin_write, commit, overfetch_limit};
 
 /// One partition's tables, and how its statements select it.
@@ -729,5 +732,66 @@ pub(crate) async fn tenants_naming_user(
 fn log_platform_read(partition_scope: &PartitionScope, message: &'static str) {
     if let PartitionScope::Platform(platform) = partition_scope {
         tracing::debug!(reason = platform.reason(), "{message}");
+    }
+}
+
+#[async_trait]
+impl RelationshipStore for SqliteStore {
+    async fn relationship_snapshot(&self, partition: &PartitionScope) -> Result<RelationshipSnapshot> {
+        relationship_snapshot(&self.pool, partition).await
+    }
+
+    async fn relationship_changes(
+        &self,
+        partition: &PartitionScope,
+        after: Revision,
+    ) -> Result<RelationshipChanges> {
+        relationship_changes(&self.pool, partition, after).await
+    }
+
+    async fn write_relationships(
+        &self,
+        partition: &PartitionScope,
+        write: RelationshipWrite,
+    ) -> Result<Revision> {
+        write_relationships(&self.pool, partition, write).await
+    }
+
+    async fn list_relationships(
+        &self,
+        partition: &PartitionScope,
+        filter: &RelationshipFilter,
+        page: PageRequest<Relationship>,
+    ) -> Result<Page<Relationship>> {
+        list_relationships(&self.pool, partition, filter, page).await
+    }
+
+    async fn delete_expired_relationships(&self, platform: &PlatformScope, now: Timestamp) -> Result<u64> {
+        delete_expired_relationships(&self.pool, platform, now).await
+    }
+
+    async fn prune_relationship_changes(&self, platform: &PlatformScope, before: Timestamp) -> Result<u64> {
+        prune_relationship_changes(&self.pool, platform, before).await
+    }
+
+    async fn relationship_usage(&self, platform: &PlatformScope) -> Result<Vec<RelationshipUsage>> {
+        relationship_usage(&self.pool, platform).await
+    }
+
+    async fn tenants_naming_user(&self, platform: &PlatformScope, user_id: &UserId) -> Result<Vec<TenantId>> {
+        tenants_naming_user(&self.pool, platform, user_id).await
+    }
+
+    async fn authorization_schema(&self) -> Result<Option<StoredSchema>> {
+        schemas::authorization_schema(&self.pool).await
+    }
+
+    async fn put_authorization_schema(
+        &self,
+        platform: &PlatformScope,
+        text: &str,
+        expected_current: Option<i64>,
+    ) -> Result<(StoredSchema, Revision)> {
+        schemas::put_authorization_schema(&self.pool, platform, text, expected_current).await
     }
 }

@@ -5,7 +5,9 @@
 //! that read or write more than one tenant's rows; each logs the reason its
 //! scope was granted.
 
+use async_trait::async_trait;
 use sqlx::{SqliteConnection, SqlitePool};
+use tenantry_core::TenantStore;
 use tenantry_core::relationship::{
     new_api_key_relationships, new_tenant_relationships, platform_admin_relationship,
 };
@@ -15,6 +17,7 @@ use tenantry_core::{
     WorkspaceId, WorkspaceStatus, now,
 };
 
+use crate::SqliteStore;
 use crate::error::{Failure, Operation, map_database_error};
 use crate::relationships::{Partition, RelationshipWriter, create_tenant_partition};
 use crate::rows::{self, TENANT_COLUMNS};
@@ -380,4 +383,35 @@ pub(crate) async fn update_tenant(
 /// schema's pin makes impossible short of tampering.
 pub(crate) fn missing_root_workspace(tenant_id: &TenantId) -> Error {
     Error::internal(Failure::message(format!("tenant {tenant_id} has no pinned root workspace")))
+}
+
+#[async_trait]
+impl TenantStore for SqliteStore {
+    async fn create_tenant(
+        &self,
+        platform: &PlatformScope,
+        tenant: NewTenant,
+    ) -> Result<(Tenant, Workspace)> {
+        create_tenant(&self.pool, platform, tenant).await
+    }
+
+    async fn list_tenants(
+        &self,
+        platform: &PlatformScope,
+        page: PageRequest<TenantId>,
+    ) -> Result<Page<Tenant>> {
+        list_tenants(&self.pool, platform, page).await
+    }
+
+    async fn delete_tenant(&self, platform: &PlatformScope, tenant_id: &TenantId) -> Result<()> {
+        delete_tenant(&self.pool, platform, tenant_id).await
+    }
+
+    async fn get_tenant(&self, scope: &TenantScope) -> Result<Tenant> {
+        get_tenant(&self.pool, scope).await
+    }
+
+    async fn update_tenant(&self, scope: &TenantScope, patch: TenantPatch) -> Result<Tenant> {
+        update_tenant(&self.pool, scope, patch).await
+    }
 }

@@ -1,10 +1,13 @@
 //! Users: global to the deployment, so no tenant scope applies.
 
+use async_trait::async_trait;
 use sqlx::{SqliteConnection, SqlitePool};
+use tenantry_core::UserStore;
 use tenantry_core::{
     Error, NewUser, OidcIdentity, OidcSignIn, Result, Timestamp, User, UserId, Username, now,
 };
 
+use crate::SqliteStore;
 use crate::error::{Failure, Operation, map_database_error};
 use crate::rows::{self, USER_COLUMNS};
 use crate::{begin_write, commit, json_id_array};
@@ -256,4 +259,31 @@ pub(crate) async fn sign_in_oidc_user(pool: &SqlitePool, sign_in: OidcSignIn) ->
     };
     commit(transaction, operation).await?;
     Ok(user)
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn create_user(&self, user: NewUser) -> Result<User> {
+        create_user(&self.pool, user).await
+    }
+
+    async fn ensure_user(&self, user: NewUser) -> Result<User> {
+        ensure_user(&self.pool, user).await
+    }
+
+    async fn get_user(&self, user_id: &UserId) -> Result<User> {
+        get_user(&self.pool, user_id).await
+    }
+
+    async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>> {
+        find_user_by_username(&self.pool, username).await
+    }
+
+    async fn users_by_ids(&self, user_ids: &[UserId]) -> Result<Vec<User>> {
+        users_by_ids(&self.pool, user_ids).await
+    }
+
+    async fn sign_in_oidc_user(&self, sign_in: OidcSignIn) -> Result<User> {
+        sign_in_oidc_user(&self.pool, sign_in).await
+    }
 }

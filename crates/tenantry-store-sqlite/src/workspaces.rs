@@ -1,7 +1,9 @@
 //! Workspaces: one tree per tenant. Every statement here carries the
 //! scope's `tenant_id`.
 
+use async_trait::async_trait;
 use sqlx::{SqliteConnection, SqlitePool};
+use tenantry_core::WorkspaceStore;
 use tenantry_core::relationship::{
     new_workspace_relationships, workspace_object, workspace_parent_relationship,
 };
@@ -10,6 +12,7 @@ use tenantry_core::{
     Workspace, WorkspaceId, WorkspacePatch, WorkspaceStatus, now,
 };
 
+use crate::SqliteStore;
 use crate::error::{Operation, invalid_parent_workspace, map_database_error};
 use crate::relationships::{Partition, RelationshipWriter};
 use crate::rows::{self, WORKSPACE_COLUMNS};
@@ -378,4 +381,44 @@ pub(crate) async fn workspaces_by_ids(
     workspace_ids: &[WorkspaceId],
 ) -> Result<Vec<Workspace>> {
     WORKSPACES.by_ids(pool, scope, workspace_ids, Operation::WorkspacesByIds).await
+}
+
+#[async_trait]
+impl WorkspaceStore for SqliteStore {
+    async fn create_workspace(&self, scope: &TenantScope, workspace: NewWorkspace) -> Result<Workspace> {
+        create_workspace(&self.pool, &self.limits, scope, workspace).await
+    }
+
+    async fn get_workspace(&self, scope: &TenantScope, workspace_id: &WorkspaceId) -> Result<Workspace> {
+        get_workspace(&self.pool, scope, workspace_id).await
+    }
+
+    async fn list_workspaces(
+        &self,
+        scope: &TenantScope,
+        page: PageRequest<WorkspaceId>,
+    ) -> Result<Page<Workspace>> {
+        list_workspaces(&self.pool, scope, page).await
+    }
+
+    async fn update_workspace(
+        &self,
+        scope: &TenantScope,
+        workspace_id: &WorkspaceId,
+        patch: WorkspacePatch,
+    ) -> Result<Workspace> {
+        update_workspace(&self.pool, &self.limits, scope, workspace_id, patch).await
+    }
+
+    async fn delete_workspace(&self, scope: &TenantScope, workspace_id: &WorkspaceId) -> Result<()> {
+        delete_workspace(&self.pool, scope, workspace_id).await
+    }
+
+    async fn workspaces_by_ids(
+        &self,
+        scope: &TenantScope,
+        workspace_ids: &[WorkspaceId],
+    ) -> Result<Vec<Workspace>> {
+        workspaces_by_ids(&self.pool, scope, workspace_ids).await
+    }
 }
