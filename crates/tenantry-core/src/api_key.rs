@@ -290,9 +290,32 @@ pub struct ApiKeyCredentials {
     pub revision: crate::relationship::Revision,
 }
 
+/// The last-platform-key rule, the part that needs no database: revoking
+/// a working key of a platform admin (not revoked, not expired, its tenant
+/// active) is refused with [`ConflictCode::LastPlatformKey`] when no other
+/// platform admin's key works, so that the platform always keeps a way in.
+/// Both backends read the two facts in the platform scope, under the
+/// platform partition's lock, and ask this.
+pub fn check_platform_key_revocation(
+    is_working_platform_admin_key: bool,
+    other_working_keys: i64,
+) -> Result<(), crate::error::Error> {
+    if is_working_platform_admin_key && other_working_keys <= 0 {
+        return Err(crate::error::Error::conflict(crate::error::ConflictCode::LastPlatformKey));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_last_working_platform_key_is_kept() {
+        assert!(check_platform_key_revocation(true, 0).is_err());
+        assert!(check_platform_key_revocation(true, 1).is_ok());
+        assert!(check_platform_key_revocation(false, 0).is_ok(), "a key that does not work may go");
+    }
 
     fn hasher() -> ApiKeyHasher {
         ApiKeyHasher::new(&[7u8; 32]).unwrap()

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use sqlx::{PgConnection, Row};
+use tenantry_core::api_key::check_platform_key_revocation;
 use tenantry_core::relationship;
 use tenantry_core::{
     ApiKey, ApiKeyCredentials, ApiKeyId, ApiKeyStore, ConflictCode, Error, NewApiKey, Page, PageRequest,
@@ -200,9 +201,7 @@ impl ApiKeyStore for PostgresStore {
             .during(operation)?;
         let is_working_platform_admin_key: bool = row.try_get("working").during(operation)?;
         let other_working_keys: i64 = row.try_get("others").during(operation)?;
-        if is_working_platform_admin_key && other_working_keys == 0 {
-            return Err(Error::conflict(ConflictCode::LastPlatformKey));
-        }
+        check_platform_key_revocation(is_working_platform_admin_key, other_working_keys)?;
         let api_key = revoke_in(&mut transaction, tenant_id, api_key_id, at, operation).await?;
         commit(transaction, operation).await?;
         Ok(api_key)

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use tenantry_core::ApiKeyStore;
+use tenantry_core::api_key::check_platform_key_revocation;
 use tenantry_core::relationship::new_api_key_relationships;
 use tenantry_core::{
     ApiKey, ApiKeyCredentials, ApiKeyId, ConflictCode, Error, NewApiKey, Page, PageRequest, PlatformScope,
@@ -170,9 +171,7 @@ pub(crate) async fn revoke_platform_admin_api_key(
         row.try_get("working").map_err(|error| map_database_error(error, operation))?;
     let other_working_keys: i64 =
         row.try_get("others").map_err(|error| map_database_error(error, operation))?;
-    if is_working_platform_admin_key && other_working_keys == 0 {
-        return Err(Error::conflict(ConflictCode::LastPlatformKey));
-    }
+    check_platform_key_revocation(is_working_platform_admin_key, other_working_keys)?;
     let api_key = revoke_in(&mut transaction, tenant_id, api_key_id, at, operation).await?;
     commit(transaction, operation).await?;
     Ok(api_key)
