@@ -18,7 +18,7 @@ use tenantry_core::relationship::{
 };
 use tenantry_core::{Error, Result, TenantId, Timestamp};
 
-use crate::error::{DatabaseResultExt, Operation};
+use crate::error::{DatabaseResultExt, Operation, internal};
 use crate::rows::{self, relationship_columns};
 use crate::store::TransactionScope;
 
@@ -258,10 +258,17 @@ fn expiry(relationship: &Relationship) -> Option<Timestamp> {
 /// revision `n + 1` commits only after revision `n` has. Dropping a writer
 /// without [`PartitionWriter::finish`] is fine only when the transaction is
 /// rolled back.
+///
+/// A writer that is sure to change relationships locks the row by advancing
+/// it ([`PartitionWriter::lock_advancing`]): its changes are then logged
+/// under that revision. Either way [`PartitionWriter::finish`] ends it.
 #[derive(Debug)]
 pub(crate) struct PartitionWriter {
     partition: Partition,
+    /// The locked revision; once `advanced`, the new one.
     revision: Revision,
+    /// Whether this transaction has advanced the revision row already.
+    advanced: bool,
     changes: Vec<Change>,
 }
 
@@ -298,7 +305,7 @@ impl PartitionWriter {
             partition.bind_key(sqlx::query(&sql)).fetch_optional(&mut *connection).await.during(operation)?;
         let Some(row) = row else { return Ok(None) };
         let revision = rows::revision(&row, "revision", operation)?;
-        Ok(Some(Self { partition, revision, changes: Vec::new() }))
+        Ok(Some(Self { partition, revision, advanced: false, changes: Vec::new() }))
     }
 
     /// Locks the partition, which must exist: a missing one is the scope's
@@ -326,7 +333,12 @@ impl PartitionWriter {
         .execute(&mut *connection)
         .await
         .during(operation)?;
-        Ok(Self { partition: Partition::Tenant(tenant_id), revision: Revision::ZERO, changes: Vec::new() })
+        Ok(Self {
+            partition: Partition::Tenant(tenant_id),
+            revision: Revision::ZERO,
+            advanced: false,
+            changes: Vec::new(),
+        })
     }
 
     /// Inserts a relationship, or replaces the expiry of the stored one. It
@@ -352,6 +364,65 @@ impl PartitionWriter {
             self.partition.bind_key(query).fetch_optional(&mut *connection).await.during(operation)?;
         if changed.is_some() {
             self.changes.push(Change::Touch(relationship.clone()));
+        }
+        Ok(())
+    }
+
+    /// Touches every relationship (see [`PartitionWriter::touch`]) in one
+    /// statement; the ones inserted or given a new expiry are changes, in
+    /// the order given.
+    pub(crate) async fn touch_all(
+        &mut self,
+        connection: &mut PgConnection,
+        relationships: &[Relationship],
+        operation: Operation,
+    ) -> Result<()> {
+        // One statement may not touch a row twice: the last of equal keys wins.
+        let mut distinct: Vec<&Relationship> = Vec::with_capacity(relationships.len());
+        for relationship in relationships {
+            distinct.retain(|earlier| !same_key(earlier, relationship));
+            distinct.push(relationship);
+        }
+        let mut columns = ChangeColumns::default();
+        for (ordinal, relationship) in distinct.iter().enumerate() {
+            columns.push(ordinal, &Change::Touch((*relationship).clone()))?;
+        }
+        let table = self.partition.relationships_table();
+        let (key_column, key_value) = self.partition.key_insert(8);
+        let sql = format!(
+            "INSERT INTO {table} ({key_column}{KEY_COLUMNS}, expires_at) \
+             SELECT {key_value}touched.* FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
+                 $5::text[], $6::text[], $7::timestamptz[]) AS touched ({KEY_COLUMNS}, expires_at) \
+             ON CONFLICT ON CONSTRAINT {table}_pkey DO UPDATE SET expires_at = EXCLUDED.expires_at \
+             WHERE {table}.expires_at IS DISTINCT FROM EXCLUDED.expires_at \
+             RETURNING {KEY_COLUMNS}"
+        );
+        let query = sqlx::query(&sql)
+            .bind(columns.resource_type)
+            .bind(columns.resource_id)
+            .bind(columns.relation)
+            .bind(columns.subject_type)
+            .bind(columns.subject_id)
+            .bind(columns.subject_relation)
+            .bind(columns.expires_at);
+        let changed = self.partition.bind_key(query).fetch_all(&mut *connection).await.during(operation)?;
+        let changed: Vec<[String; 6]> = changed
+            .iter()
+            .map(|row| {
+                Ok([
+                    rows::text(row, "resource_type", operation)?,
+                    rows::text(row, "resource_id", operation)?,
+                    rows::text(row, "relation", operation)?,
+                    rows::text(row, "subject_type", operation)?,
+                    rows::text(row, "subject_id", operation)?,
+                    rows::text(row, "subject_relation", operation)?,
+                ])
+            })
+            .collect::<Result<_>>()?;
+        for relationship in distinct {
+            if changed.iter().any(|key| key_matches(key, relationship)) {
+                self.changes.push(Change::Touch(relationship.clone()));
+            }
         }
         Ok(())
     }
@@ -413,15 +484,20 @@ impl PartitionWriter {
         Ok(())
     }
 
-    /// Ends the writer's part of the transaction: if anything changed,
-    /// advances the revision by one and logs the changes under it (see
-    /// [`PartitionWriter::advance`]). Returns the partition's revision
-    /// after the transaction.
+    /// Ends the writer's part of the transaction: logs the changes under the
+    /// revision it advanced to, or, if it has not advanced and anything
+    /// changed, advances the revision by one and logs them under it (see
+    /// [`PartitionWriter::advance`]). Returns the partition's revision after
+    /// the transaction.
     pub(crate) async fn finish(
         self,
         connection: &mut PgConnection,
         operation: Operation,
     ) -> Result<Revision> {
+        if self.advanced {
+            log_changes(connection, &self.partition, self.revision, &self.changes, operation).await?;
+            return Ok(self.revision);
+        }
         if self.changes.is_empty() {
             return Ok(self.revision);
         }
@@ -458,6 +534,9 @@ impl PartitionWriter {
         advance: Advance,
         operation: Operation,
     ) -> Result<Revision> {
+        if self.advanced {
+            return Err(internal(operation, "a partition's revision was advanced twice in one transaction"));
+        }
         let next = self.revision.next();
         let sql = format!(
             "UPDATE {} SET revision = $1{} WHERE {}",
@@ -482,7 +561,7 @@ impl PartitionWriter {
         partition: Partition,
         advance: Advance,
         operation: Operation,
-    ) -> Result<AdvancedPartition> {
+    ) -> Result<Self> {
         let sql = format!(
             "UPDATE {} SET revision = revision + 1{} WHERE {} RETURNING revision",
             partition.revisions_table(),
@@ -493,7 +572,7 @@ impl PartitionWriter {
             partition.bind_key(sqlx::query(&sql)).fetch_optional(&mut *connection).await.during(operation)?;
         let row = row.ok_or(Error::not_found("tenant"))?;
         let revision = rows::revision(&row, "revision", operation)?;
-        Ok(AdvancedPartition { partition, revision, changes: Vec::new() })
+        Ok(Self { partition, revision, advanced: true, changes: Vec::new() })
     }
 }
 
@@ -519,87 +598,6 @@ impl Advance {
                 Err(crate::error::internal(operation, "the platform partition holds no credentials"))
             }
         }
-    }
-}
-
-/// A partition whose revision this transaction has locked and advanced
-/// ([`PartitionWriter::lock_advancing`]), and the changes it made under the
-/// new revision so far.
-#[derive(Debug)]
-pub(crate) struct AdvancedPartition {
-    partition: Partition,
-    revision: Revision,
-    changes: Vec<Change>,
-}
-
-impl AdvancedPartition {
-    /// Touches every relationship (see [`PartitionWriter::touch`]) in one
-    /// statement; the ones inserted or given a new expiry are changes, in
-    /// the order given.
-    pub(crate) async fn touch_all(
-        &mut self,
-        connection: &mut PgConnection,
-        relationships: &[Relationship],
-        operation: Operation,
-    ) -> Result<()> {
-        // One statement may not touch a row twice: the last of equal keys wins.
-        let mut distinct: Vec<&Relationship> = Vec::with_capacity(relationships.len());
-        for relationship in relationships {
-            distinct.retain(|earlier| !same_key(earlier, relationship));
-            distinct.push(relationship);
-        }
-        let mut columns = ChangeColumns::default();
-        for (ordinal, relationship) in distinct.iter().enumerate() {
-            columns.push(ordinal, &Change::Touch((*relationship).clone()))?;
-        }
-        let table = self.partition.relationships_table();
-        let (key_column, key_value) = self.partition.key_insert(8);
-        let sql = format!(
-            "INSERT INTO {table} ({key_column}{KEY_COLUMNS}, expires_at) \
-             SELECT {key_value}touched.* FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
-                 $5::text[], $6::text[], $7::timestamptz[]) AS touched ({KEY_COLUMNS}, expires_at) \
-             ON CONFLICT ON CONSTRAINT {table}_pkey DO UPDATE SET expires_at = EXCLUDED.expires_at \
-             WHERE {table}.expires_at IS DISTINCT FROM EXCLUDED.expires_at \
-             RETURNING {KEY_COLUMNS}"
-        );
-        let query = sqlx::query(&sql)
-            .bind(columns.resource_type)
-            .bind(columns.resource_id)
-            .bind(columns.relation)
-            .bind(columns.subject_type)
-            .bind(columns.subject_id)
-            .bind(columns.subject_relation)
-            .bind(columns.expires_at);
-        let changed = self.partition.bind_key(query).fetch_all(&mut *connection).await.during(operation)?;
-        let changed: Vec<[String; 6]> = changed
-            .iter()
-            .map(|row| {
-                Ok([
-                    rows::text(row, "resource_type", operation)?,
-                    rows::text(row, "resource_id", operation)?,
-                    rows::text(row, "relation", operation)?,
-                    rows::text(row, "subject_type", operation)?,
-                    rows::text(row, "subject_id", operation)?,
-                    rows::text(row, "subject_relation", operation)?,
-                ])
-            })
-            .collect::<Result<_>>()?;
-        for relationship in distinct {
-            if changed.iter().any(|key| key_matches(key, relationship)) {
-                self.changes.push(Change::Touch(relationship.clone()));
-            }
-        }
-        Ok(())
-    }
-
-    /// Logs the changes under the advanced revision and returns it.
-    pub(crate) async fn finish(
-        self,
-        connection: &mut PgConnection,
-        operation: Operation,
-    ) -> Result<Revision> {
-        log_changes(connection, &self.partition, self.revision, &self.changes, operation).await?;
-        Ok(self.revision)
     }
 }
 
