@@ -268,10 +268,7 @@ impl FromRequestParts<ApiState> for Caller {
 }
 
 pub(crate) fn tenant_inactive(status: TenantStatus) -> ApiError {
-    ApiError::new(
-        ErrorCode::TenantInactive,
-        format!("the tenant is {status}; nothing can act in it until a platform admin re-activates it"),
-    )
+    ApiError::from(Error::TenantInactive { status })
 }
 
 /// The tenant a request acts in: the key's own, or for an OIDC user the one

@@ -276,6 +276,7 @@ impl From<tenantry_core::Error> for ApiError {
             Error::NotFound { resource } => Self::not_found(resource),
             error @ Error::Conflict { code, .. } => Self::new(ErrorCode::Conflict(code), error.to_string()),
             Error::Forbidden { reason } => Self::forbidden(reason),
+            error @ Error::TenantInactive { .. } => Self::new(ErrorCode::TenantInactive, error.to_string()),
             Error::Invalid { field, reason } => Self::for_field(ErrorCode::InvalidField, field, reason),
             Error::LimitExceeded { code, detail } => Self::new(ErrorCode::Limit(code), detail),
             Error::Internal(cause) => {

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::tenant::TenantStatus;
+
 /// The result type used across the domain and the store contract.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -173,6 +175,14 @@ pub enum Error {
         /// What was asked and what the limit is, in a sentence.
         detail: String,
     },
+    /// The tenant is not active (suspended, disabled or archived), so
+    /// nothing may change in it: for example no invitation to it can be
+    /// accepted.
+    #[error("the tenant is {status}; nothing can act in it until a platform admin re-activates it")]
+    TenantInactive {
+        /// The tenant's status.
+        status: TenantStatus,
+    },
     /// Something failed that the caller cannot fix: the database is down, a
     /// constraint the code did not expect fired, and so on.
     #[error("internal error: {0}")]
@@ -208,6 +218,14 @@ impl Error {
     /// A limit error with the given code and what exceeded it.
     pub fn limit_exceeded(code: LimitCode, detail: impl Into<String>) -> Self {
         Self::LimitExceeded { code, detail: detail.into() }
+    }
+
+    /// Refuses a tenant that is not active ([`Error::TenantInactive`]).
+    pub fn require_active(status: TenantStatus) -> Result<()> {
+        match status {
+            TenantStatus::Active => Ok(()),
+            status => Err(Self::TenantInactive { status }),
+        }
     }
 
     /// An internal error wrapping its cause.

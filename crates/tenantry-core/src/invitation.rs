@@ -13,7 +13,8 @@
 //!
 //! The rules that do not depend on the database live here, once: whom an
 //! invitation is addressed to, which invitations can still be answered or
-//! revoked, what accepting grants, and how long invitations last.
+//! revoked (and in which tenants), what accepting grants, and how long
+//! invitations last.
 
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
@@ -24,7 +25,7 @@ use crate::id::{GroupId, InvitationId, TenantId, UserId, WorkspaceId};
 use crate::membership::{Member, Membership, MembershipResource, Role};
 use crate::name::Email;
 use crate::relationship::object_types;
-use crate::tenant::string_enum;
+use crate::tenant::{TenantStatus, string_enum};
 
 string_enum!(
     /// Where an invitation stands. `expired` is never stored: it is a
@@ -101,6 +102,20 @@ impl InvitationAnswer {
         match self {
             Self::Accept => InvitationStatus::Accepted,
             Self::Decline => InvitationStatus::Declined,
+        }
+    }
+
+    /// Whether this answer may be given while the inviting tenant has
+    /// `tenant_status`, as read inside the answer's transaction. Accepting
+    /// needs an active tenant ([`Error::TenantInactive`] otherwise): a
+    /// tenant that is not active grants nothing to anyone, and must not
+    /// gain members while a platform admin has it stopped. Declining
+    /// grants nothing, so it is allowed whatever the tenant's status: the
+    /// invitee can clear their list without waiting for the tenant.
+    pub fn check_tenant_status(self, tenant_status: TenantStatus) -> Result<()> {
+        match self {
+            Self::Accept => Error::require_active(tenant_status),
+            Self::Decline => Ok(()),
         }
     }
 }
@@ -427,6 +442,23 @@ mod tests {
             roles(on_tenant.memberships_on_accept(&user_id, false).unwrap()),
             [("tenant".to_owned(), Role::Admin)]
         );
+    }
+
+    #[test]
+    fn accepting_needs_an_active_tenant_and_declining_does_not() {
+        for status in
+            [TenantStatus::Active, TenantStatus::Suspended, TenantStatus::Disabled, TenantStatus::Archived]
+        {
+            let accepted = InvitationAnswer::Accept.check_tenant_status(status);
+            match status {
+                TenantStatus::Active => assert!(accepted.is_ok()),
+                _ => assert!(
+                    matches!(accepted, Err(Error::TenantInactive { status: refused }) if refused == status),
+                    "{status}: {accepted:?}"
+                ),
+            }
+            assert!(InvitationAnswer::Decline.check_tenant_status(status).is_ok(), "{status}");
+        }
     }
 
     #[test]

@@ -93,10 +93,12 @@ pub trait InvitationStore: Send + Sync + std::fmt::Debug {
 
     /// Answers an invitation of the scope's tenant for `respondent`, in one
     /// transaction: checks it is theirs and answerable
-    /// ([`Invitation::check_answerable`]); on acceptance grants the
-    /// memberships of [`Invitation::memberships_on_accept`] with the rules
-    /// and relationship writes of [`MembershipStore::set_membership`]; and records the
-    /// answer.
+    /// ([`Invitation::check_answerable`]) and that the tenant's status, read
+    /// in the same transaction, allows the answer
+    /// ([`InvitationAnswer::check_tenant_status`]: accepting needs an
+    /// active tenant); on acceptance grants the memberships of
+    /// [`Invitation::memberships_on_accept`] with the rules and relationship
+    /// writes of [`MembershipStore::set_membership`]; and records the answer.
     async fn answer_invitation(
         &self,
         scope: &TenantScope,

@@ -3,15 +3,16 @@
 //! runs in the scope's tenant and carries `tenant_id = $1`, except the two
 //! named platform reads of the invitations addressed to one user, which run
 //! as the platform role on the invitee indexes. Accepting locks the
-//! partition and then the invitation's row, and grants the memberships in
-//! the same transaction as the answer is recorded, through the memberships'
-//! own rules.
+//! partition and then the invitation's row, reads the tenant's status, and
+//! grants the memberships in the same transaction as the answer is
+//! recorded, through the memberships' own rules.
 
 use sqlx::PgConnection;
 use tenantry_core::invitation::{StoredResource, email_key};
 use tenantry_core::{
     ConflictCode, Error, Invitation, InvitationAnswer, InvitationId, InvitationStatus, Invitee, Member,
-    NewInvitation, Page, PageRequest, PlatformScope, Respondent, Result, TenantId, TenantScope, Timestamp,
+    NewInvitation, Page, PageRequest, PlatformScope, Respondent, Result, TenantId, TenantScope, TenantStatus,
+    Timestamp,
 };
 
 use crate::PostgresStore;
@@ -65,6 +66,20 @@ pub(crate) async fn create_invitation(
     .during(operation)?;
     commit(transaction, operation).await?;
     Ok(invitation)
+}
+
+/// The tenant's status, read inside the caller's transaction.
+async fn tenant_status(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    operation: Operation,
+) -> Result<TenantStatus> {
+    let row = sqlx::query("SELECT status AS tenant_status FROM tenants WHERE id = $1")
+        .bind(tenant_id.to_string())
+        .fetch_optional(&mut *connection)
+        .await
+        .during(operation)?;
+    row.map(|row| rows::tenant_status(&row, operation)).transpose()?.ok_or(Error::not_found("tenant"))
 }
 
 /// One invitation of the tenant, read (and, `FOR UPDATE`, locked) inside
@@ -168,6 +183,14 @@ pub(crate) async fn revoke_invitation(
 /// See [`tenantry_core::InvitationStore::answer_invitation`]. The partition is locked
 /// first, as by every membership write, then the invitation's row, so that
 /// a concurrent answer or revocation waits and then finds it answered.
+///
+/// The tenant's status is read after the partition's lock is held: a
+/// change of status locks the same row (after updating the tenant's), so
+/// a suspension that committed first is seen (each statement reads what
+/// was committed before it began), and one that commits later waits for
+/// this transaction. Reading the status `FOR SHARE` instead would wait for
+/// a suspension that holds the tenant's row and waits for the partition:
+/// a deadlock.
 pub(crate) async fn answer_invitation(
     store: &PostgresStore,
     scope: &TenantScope,
@@ -183,6 +206,7 @@ pub(crate) async fn answer_invitation(
         PartitionWriter::lock_existing(&mut transaction, Partition::tenant(tenant_id), operation).await?;
     let invitation = read_invitation(&mut transaction, tenant_id, invitation_id, true, operation).await?;
     invitation.check_answerable(respondent, at)?;
+    answer.check_tenant_status(tenant_status(&mut transaction, tenant_id, operation).await?)?;
     if answer == InvitationAnswer::Accept {
         let member = Member::User(respondent.user_id.clone());
         let holds_tenant_role =

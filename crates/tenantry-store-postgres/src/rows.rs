@@ -116,6 +116,11 @@ fn parsed_optional<T, E: Display>(
     text.map(|text| parse(&text).map_err(|reason| corrupt(operation, name, &text, reason))).transpose()
 }
 
+/// A tenant's status, selected as `tenant_status`.
+pub(crate) fn tenant_status(row: &PgRow, operation: Operation) -> Result<TenantStatus, Error> {
+    parsed(row, "tenant_status", operation, TenantStatus::parse)
+}
+
 /// An invitation from the columns of [`invitation_columns`].
 pub(crate) fn invitation(row: &PgRow, operation: Operation) -> Result<Invitation, Error> {
     let resource_type = text(row, "resource_type", operation)?;

@@ -3,15 +3,16 @@
 //! scope's `tenant_id`, except the two named platform reads of the
 //! invitations addressed to one user, which use the invitee indexes.
 //! Accepting grants the memberships in the same write transaction as the
-//! answer is recorded, through the memberships' own rules.
+//! answer is recorded, through the memberships' own rules, after reading
+//! the tenant's status in it.
 
 use sqlx::{SqliteConnection, SqlitePool};
 use tenantry_core::invitation::{StoredResource, email_key};
 use tenantry_core::relationship::timestamp_micros;
 use tenantry_core::{
     ConflictCode, Error, Invitation, InvitationAnswer, InvitationId, InvitationStatus, Invitee, Member,
-    NewInvitation, Page, PageRequest, PlatformScope, Respondent, Result, TenantId, TenantScope, Timestamp,
-    now,
+    NewInvitation, Page, PageRequest, PlatformScope, Respondent, Result, TenantId, TenantScope, TenantStatus,
+    Timestamp, now,
 };
 
 use crate::error::{Operation, map_database_error};
@@ -73,6 +74,20 @@ pub(crate) async fn create_invitation(
     .map_err(|error| map_database_error(error, operation))?;
     commit(transaction, operation).await?;
     Ok(invitation)
+}
+
+/// The tenant's status, read inside the caller's transaction.
+async fn tenant_status(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    operation: Operation,
+) -> Result<TenantStatus> {
+    let row = sqlx::query("SELECT status AS tenant_status FROM tenants WHERE id = ?1")
+        .bind(tenant_id.to_string())
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(|error| map_database_error(error, operation))?;
+    row.as_ref().map(rows::tenant_status).transpose()?.ok_or(Error::not_found("tenant"))
 }
 
 /// One invitation of the tenant, read on the caller's connection.
@@ -161,7 +176,9 @@ pub(crate) async fn revoke_invitation(
 }
 
 /// See [`tenantry_core::InvitationStore::answer_invitation`]. The write lock taken
-/// first keeps every other writer out between the checks and the writes.
+/// first keeps every other writer out between the checks and the writes:
+/// a suspension cannot commit between reading the tenant's status and
+/// granting the roles.
 pub(crate) async fn answer_invitation(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -175,6 +192,7 @@ pub(crate) async fn answer_invitation(
     let mut transaction = begin_write(pool, operation).await?;
     let invitation = read_invitation(&mut transaction, tenant_id, invitation_id, operation).await?;
     invitation.check_answerable(respondent, at)?;
+    answer.check_tenant_status(tenant_status(&mut transaction, tenant_id, operation).await?)?;
     if answer == InvitationAnswer::Accept {
         let member = Member::User(respondent.user_id.clone());
         let holds_tenant_role =

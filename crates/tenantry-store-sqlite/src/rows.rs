@@ -196,7 +196,8 @@ pub(crate) fn secret_hash(row: &SqliteRow) -> Result<Vec<u8>> {
     decode(row, "secret_hash")
 }
 
-/// The tenant status of a credentials row, selected as `tenant_status`.
+/// The tenant status of a credentials row (or of a tenant's row read for
+/// its status alone), selected as `tenant_status`.
 pub(crate) fn tenant_status(row: &SqliteRow) -> Result<TenantStatus> {
     parsed(row, "tenant_status", TenantStatus::parse)
 }

@@ -30,7 +30,7 @@ pub fn exit_status(error: &anyhow::Error) -> ExitStatus {
         Some(Error::Invalid { .. } | Error::LimitExceeded { .. }) => ExitStatus::Invalid,
         Some(Error::NotFound { .. }) => ExitStatus::NotFound,
         Some(Error::Conflict { .. }) => ExitStatus::Conflict,
-        Some(Error::Forbidden { .. }) => ExitStatus::Forbidden,
+        Some(Error::Forbidden { .. } | Error::TenantInactive { .. }) => ExitStatus::Forbidden,
         Some(Error::Internal(_)) | None => ExitStatus::Internal,
     }
 }
@@ -43,6 +43,7 @@ pub fn error_code(error: &anyhow::Error) -> &'static str {
         Some(Error::Conflict { code, .. }) => code.as_str(),
         Some(Error::LimitExceeded { code, .. }) => code.as_str(),
         Some(Error::Forbidden { .. }) => "forbidden",
+        Some(Error::TenantInactive { .. }) => "tenant_inactive",
         Some(Error::Internal(_)) | None => "internal",
     }
 }
@@ -67,6 +68,11 @@ mod tests {
             (Error::not_found("tenant"), ExitStatus::NotFound, "not_found"),
             (Error::conflict(ConflictCode::DuplicateTenantName), ExitStatus::Conflict, "duplicate_name"),
             (Error::forbidden("no"), ExitStatus::Forbidden, "forbidden"),
+            (
+                Error::TenantInactive { status: tenantry_core::TenantStatus::Suspended },
+                ExitStatus::Forbidden,
+                "tenant_inactive",
+            ),
             (Error::internal("disk on fire"), ExitStatus::Internal, "internal"),
         ];
         for (domain, status, code) in cases {

@@ -81,7 +81,8 @@ async fn answer(
 
 /// Accepts an invitation: the caller becomes a member of its tenant (role
 /// `member`) if they were not one, and gets the invited role, in one
-/// transaction.
+/// transaction, which also reads the tenant's status: a tenant that is not
+/// active is refused with 403 `tenant_inactive`.
 #[utoipa::path(
     post,
     path = "/v1/invitations/{id}/accept",
@@ -89,6 +90,7 @@ async fn answer(
     params(("id" = String, Path, description = "The invitation's id")),
     responses(
         (status = 200, description = "The accepted invitation; `x-tenantry-revision` is the inviting tenant's revision that includes the new roles", body = InvitationResponse),
+        (status = 403, description = "`tenant_inactive`: the inviting tenant is not active (suspended, disabled or archived): nothing is granted and the invitation stays pending, to be accepted once the tenant is active again (or declined now)", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such invitation addressed to the caller", body = ErrorEnvelope),
         (status = 409, description = "`invitation_expired`: it was not answered in time; `invitation_not_pending`: it was accepted, declined or revoked before; `last_admin`: accepting would demote the resource's last admin", body = ErrorEnvelope),
     ),
@@ -104,14 +106,15 @@ pub(crate) async fn accept_invitation(
     Ok(Revisioned(token, Json(response)))
 }
 
-/// Declines an invitation: nothing is granted.
+/// Declines an invitation: nothing is granted, so declining is allowed
+/// whatever the inviting tenant's status.
 #[utoipa::path(
     post,
     path = "/v1/invitations/{id}/decline",
     tag = "invitations",
     params(("id" = String, Path, description = "The invitation's id")),
     responses(
-        (status = 200, description = "The declined invitation", body = InvitationResponse),
+        (status = 200, description = "The declined invitation; declining grants nothing, so it is allowed even while the inviting tenant is not active", body = InvitationResponse),
         (status = 404, description = "`not_found`: no such invitation addressed to the caller", body = ErrorEnvelope),
         (status = 409, description = "`invitation_expired`: it was not answered in time; `invitation_not_pending`: it was accepted, declined or revoked before", body = ErrorEnvelope),
     ),

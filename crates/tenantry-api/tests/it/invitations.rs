@@ -1,7 +1,8 @@
 //! Invitations end to end: adding a user who is not a member of the tenant
 //! grants nothing until they accept; the inviter's answer is the same
 //! whether or not the user exists and names no one; the invitee lists,
-//! accepts or declines; expiry, revocation, and who may do what.
+//! accepts or declines; expiry, revocation, and who may do what; and
+//! answers while the tenant is not active.
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -17,6 +18,7 @@ crate::on_both_backends!(
     expired_and_revoked_invitations_cannot_be_accepted,
     only_the_invitee_answers_and_only_managers_list_or_revoke,
     members_and_platform_admins_are_granted_directly,
+    accepting_waits_while_the_tenant_is_inactive_and_declining_does_not,
 );
 
 fn id(value: &Value) -> String {
@@ -441,4 +443,87 @@ async fn members_and_platform_admins_are_granted_directly(app: TestApp) {
     let olga_in_acme = key_in(&app, &admin, &outsider_person.user_id, "olga-acme").await;
     app.send(Call::get("/v1/workspaces").key(&olga_in_acme)).await.expect(StatusCode::OK);
     assert!(tenant_invitations(&app, &admin).await.is_empty(), "no invitation was made");
+}
+
+async fn accepting_waits_while_the_tenant_is_inactive_and_declining_does_not(app: TestApp) {
+    let admin = app.tenant_with_key("acme").await;
+    let project = id(&app.create_workspace(&admin.token, "project", None).await);
+    let (_, ivy) = outsider(&app, "ivy").await;
+    let ivy_in_acme = key_in(&app, &admin, &ivy.user_id, "ivy-acme").await;
+    let on_project = id(&invite(
+        &app,
+        &admin.token,
+        &format!("/v1/workspaces/{project}/members"),
+        json!({ "user_id": ivy.user_id.to_string(), "role": "editor" }),
+    )
+    .await);
+    let on_tenant = id(&invite(
+        &app,
+        &admin.token,
+        &format!("/v1/tenants/{}/members", admin.tenant_id()),
+        json!({ "user_id": ivy.user_id.to_string(), "role": "admin" }),
+    )
+    .await);
+    let tenant_path = format!("/v1/tenants/{}", admin.tenant_id());
+    let set_status =
+        |status: &str| Call::patch(&tenant_path).key(&app.operator.token).json(json!({ "status": status }));
+
+    for status in ["suspended", "disabled", "archived"] {
+        app.send(set_status(status)).await.expect(StatusCode::OK);
+        let counts = app.row_counts().await;
+        let refused = answer(&app, &ivy.token, &on_project, "accept")
+            .await
+            .expect_error(StatusCode::FORBIDDEN, "tenant_inactive");
+        assert!(refused["message"].as_str().unwrap().contains(status), "{refused}");
+        assert_eq!(app.row_counts().await, counts, "{status}: nothing was granted");
+        // Still pending, and still listed, so that it can be answered later.
+        assert!(my_invitations(&app, &ivy.token).await.contains(&on_project), "{status}");
+
+        // Nobody can invite into it either: the inviter's key is refused
+        // before any handler runs.
+        let fresh = unused_id("usr");
+        for call in [
+            Call::post(format!("/v1/tenants/{}/members", admin.tenant_id()))
+                .json(json!({ "user_id": fresh, "role": "member" })),
+            Call::post(format!("/v1/workspaces/{project}/members"))
+                .json(json!({ "user_id": fresh, "role": "editor" })),
+            Call::post("/v1/relationships").json(json!({
+                "resource": { "type": "workspace", "id": project },
+                "relation": "editor",
+                "subject": { "type": "user", "id": fresh },
+            })),
+        ] {
+            app.send(call.key(&admin.token)).await.expect_error(StatusCode::FORBIDDEN, "tenant_inactive");
+        }
+        assert_eq!(app.row_counts().await, counts, "{status}: no invitation was made");
+        app.send(set_status("active")).await.expect(StatusCode::OK);
+    }
+
+    // Declining grants nothing, so it is allowed while the tenant is suspended.
+    app.send(set_status("suspended")).await.expect(StatusCode::OK);
+    let counts = app.row_counts().await;
+    let declined = answer(&app, &ivy.token, &on_tenant, "decline").await.expect(StatusCode::OK);
+    assert_eq!(declined["status"], "declined");
+    assert_eq!(app.row_counts().await, counts);
+
+    // Once the tenant is active again, the invitation is accepted as usual.
+    app.send(set_status("active")).await.expect(StatusCode::OK);
+    app.send(Call::get(format!("/v1/workspaces/{project}")).key(&ivy_in_acme))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    let accepted = answer(&app, &ivy.token, &on_project, "accept").await;
+    let revision = accepted.headers.get("x-tenantry-revision").unwrap().to_str().unwrap().to_owned();
+    assert_eq!(accepted.expect(StatusCode::OK)["status"], "accepted");
+    app.send(
+        Call::get(format!("/v1/workspaces/{project}"))
+            .key(&ivy_in_acme)
+            .header("x-tenantry-revision", &revision),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let mut listed = tenant_invitations(&app, &admin).await;
+    listed.sort();
+    let mut expected = vec![(on_project, "accepted".to_owned()), (on_tenant, "declined".to_owned())];
+    expected.sort();
+    assert_eq!(listed, expected);
 }

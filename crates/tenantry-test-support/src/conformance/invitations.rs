@@ -463,6 +463,173 @@ async fn concurrent_answers_to_one_invitation_let_exactly_one_win(backend: &Test
     }
 }
 
+fn status_patch(status: TenantStatus) -> TenantPatch {
+    TenantPatch { status: Some(status), ..TenantPatch::default() }
+}
+
+#[track_caller]
+fn expect_tenant_inactive<T: Debug>(result: Result<T, Error>, expected: TenantStatus) {
+    match result {
+        Err(Error::TenantInactive { status }) if status == expected => {}
+        other => panic!("expected Err(TenantInactive {{ status: {expected:?} }}), got {other:?}"),
+    }
+}
+
+/// An invitation of a tenant that is not active cannot be accepted: the
+/// store reads the tenant's status inside the answer's transaction and
+/// refuses, granting nothing and leaving the invitation pending. Declining
+/// grants nothing, so it is allowed; once the tenant is active again, the
+/// invitation is accepted as usual.
+async fn accepting_into_an_inactive_tenant_is_refused_and_declining_is_not(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let bob = create_user(backend, "bob").await;
+    let acme = create_tenant(backend, "acme").await;
+    let team = create_workspace(backend, &acme.scope, "team", None).await;
+    let store = &backend.store;
+    let bob_answers = respondent(&bob);
+    let partition = tenant_partition(&acme.scope);
+
+    for status in [TenantStatus::Suspended, TenantStatus::Disabled, TenantStatus::Archived] {
+        let on_team = MembershipResource::Workspace(team.id.clone());
+        let to_accept = new_invitation(on_team, Role::Editor, Invitee::User(bob.id.clone()), &alice);
+        let to_accept = store.create_invitation(&acme.scope, to_accept).await.unwrap();
+        let to_decline =
+            new_invitation(MembershipResource::Tenant, Role::Admin, Invitee::User(bob.id.clone()), &alice);
+        let to_decline = store.create_invitation(&acme.scope, to_decline).await.unwrap();
+        store.update_tenant(&acme.scope, status_patch(status)).await.unwrap();
+        let before = partition_state(backend, &partition).await;
+
+        expect_tenant_inactive(
+            store
+                .answer_invitation(&acme.scope, &to_accept.id, &bob_answers, accept(), tenantry_core::now())
+                .await,
+            status,
+        );
+        assert_eq!(partition_state(backend, &partition).await, before, "{status}: nothing was granted");
+        assert_eq!(
+            store.get_invitation(&acme.scope, &to_accept.id).await.unwrap(),
+            to_accept,
+            "still pending"
+        );
+
+        let declined = store
+            .answer_invitation(
+                &acme.scope,
+                &to_decline.id,
+                &bob_answers,
+                InvitationAnswer::Decline,
+                tenantry_core::now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(declined.status, InvitationStatus::Declined, "{status}");
+        assert_eq!(partition_state(backend, &partition).await, before, "{status}: declining grants nothing");
+
+        store.update_tenant(&acme.scope, status_patch(TenantStatus::Active)).await.unwrap();
+        let accepted = store
+            .answer_invitation(&acme.scope, &to_accept.id, &bob_answers, accept(), tenantry_core::now())
+            .await
+            .unwrap();
+        assert_eq!(accepted.status, InvitationStatus::Accepted, "{status}");
+        store
+            .remove_membership(
+                &acme.scope,
+                &MembershipResource::Workspace(team.id.clone()),
+                &Member::User(bob.id.clone()),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// A suspension racing an accept: either the accept committed first (its
+/// roles are at a revision below the suspension's) or it is refused. An
+/// accept that read the tenant's status before a suspension committed and
+/// granted after it would put the roles above the suspension's revision.
+async fn an_accept_racing_a_suspension_never_grants_after_it(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let bob = create_user(backend, "bob").await;
+    let acme = create_tenant(backend, "acme").await;
+    let partition = tenant_partition(&acme.scope);
+    let bob_answers = respondent(&bob);
+    let mut outcomes_seen = BTreeSet::new();
+    for round in 0..6 {
+        let team = create_workspace(backend, &acme.scope, &format!("team-{round}"), None).await;
+        let on_team = MembershipResource::Workspace(team.id.clone());
+        let invitation = new_invitation(on_team.clone(), Role::Editor, Invitee::User(bob.id.clone()), &alice);
+        let invitation = backend.store.create_invitation(&acme.scope, invitation).await.unwrap();
+        let before = revision_of(backend, &partition).await;
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let accepting = {
+            let (store, scope, invitation_id, respondent) =
+                (backend.store.clone(), acme.scope.clone(), invitation.id.clone(), bob_answers.clone());
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .answer_invitation(&scope, &invitation_id, &respondent, accept(), tenantry_core::now())
+                    .await
+            })
+        };
+        let suspending = {
+            let (store, scope) = (backend.store.clone(), acme.scope.clone());
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.update_tenant(&scope, status_patch(TenantStatus::Suspended)).await
+            })
+        };
+        let accepted = accepting.await.unwrap();
+        suspending.await.unwrap().unwrap();
+        let suspended_at =
+            backend.store.relationship_snapshot(&partition).await.unwrap().credentials_revision;
+        let grant = membership_relationship(
+            &acme.tenant.id,
+            &membership(&on_team, Member::User(bob.id.clone()), Role::Editor),
+        )
+        .to_string();
+        let latest = revision_of(backend, &partition).await;
+        let granted_at = {
+            // The first revision after which the grant is no longer among
+            // the changes that follow: the revision that made it.
+            let names_grant = |change: &Change| match change {
+                Change::Touch(touched) => touched.to_string() == grant,
+                Change::Delete(_) => false,
+            };
+            let mut revision = before;
+            let mut found = None;
+            while revision <= latest {
+                let (_, changes) = changes_after(backend, &partition, revision).await;
+                if !changes.iter().any(names_grant) {
+                    found = Some(revision);
+                    break;
+                }
+                revision = revision.next();
+            }
+            found
+        };
+        match accepted {
+            Ok(accepted) => {
+                assert_eq!(accepted.status, InvitationStatus::Accepted);
+                let granted_at = granted_at.unwrap_or_else(|| panic!("round {round}: the grant is logged"));
+                assert!(
+                    granted_at > before && granted_at < suspended_at,
+                    "round {round}: granted at {granted_at}, suspended at {suspended_at}"
+                );
+                outcomes_seen.insert("accepted");
+            }
+            Err(error) => {
+                expect_tenant_inactive(Err::<(), _>(error), TenantStatus::Suspended);
+                let roles = list_memberships_of(backend, &acme.scope, &on_team).await;
+                assert!(!roles.contains(&(Member::User(bob.id.clone()), Role::Editor)), "round {round}");
+                outcomes_seen.insert("refused");
+            }
+        }
+        backend.store.update_tenant(&acme.scope, status_patch(TenantStatus::Active)).await.unwrap();
+    }
+    println!("outcomes seen: {outcomes_seen:?}");
+}
+
 // The cases of this module, registered: a case left out is dead code,
 // which the lints refuse.
 crate::conformance::cases!(
@@ -473,4 +640,6 @@ crate::conformance::cases!(
     invitations_are_answered_only_by_their_invitee,
     database_guards_the_invitations_table,
     concurrent_answers_to_one_invitation_let_exactly_one_win,
+    accepting_into_an_inactive_tenant_is_refused_and_declining_is_not,
+    an_accept_racing_a_suspension_never_grants_after_it,
 );
