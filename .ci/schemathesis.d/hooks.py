@@ -21,6 +21,7 @@ STATE_DEPENDENT = re.compile(
             r"a group cannot be a member of itself",  # the group in the path
             r"a group's admins are users",  # the member in the path is a group
             r"applies to members of the tenant only",  # a role expiry for a user who is invited instead
+            r"pending invitations; this server allows",  # the tenant's pending invitations, counted
         ]
     )
 )

@@ -83,7 +83,8 @@ pub enum ErrorCode {
     /// accepts, or too many.
     HeadersTooLarge,
     /// 422: the request would exceed a configured limit (workspace depth,
-    /// group nesting, items per request, evaluation budget).
+    /// group nesting, items per request, evaluation budget, pending
+    /// invitations per tenant).
     Limit(LimitCode),
     /// 429: the caller's tenant has as many requests in progress as the
     /// server allows; retry after the `Retry-After` seconds.
@@ -352,8 +353,9 @@ pub struct ErrorBody {
     /// `method_not_allowed`, `duplicate_name`, `root_workspace`,
     /// `workspace_has_children`, `workspace_cycle`, `already_revoked`,
     /// `last_admin`, `last_platform_key`, `schema_orphans_relationships`, `schema_changed`,
+    /// `invitation_expired`, `invitation_not_pending`, `invitation_pending`,
     /// `workspace_too_deep`, `group_too_deep`, `too_many_items`,
-    /// `too_complex`, `rate_limited`, `not_ready`, `identity_provider_unavailable`, `internal`.
+    /// `too_complex`, `too_many_pending_invitations`, `rate_limited`, `not_ready`, `identity_provider_unavailable`, `internal`.
     #[schema(example = "not_found")]
     pub code: String,
     /// What went wrong, for people. Names the field and the rule where a

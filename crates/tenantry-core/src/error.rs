@@ -42,6 +42,9 @@ pub enum ConflictCode {
     InvitationExpired,
     /// The invitation was already accepted, declined or revoked.
     InvitationNotPending,
+    /// A pending invitation already offers the same invitee another role
+    /// on the same resource.
+    InvitationPending,
 }
 
 impl ConflictCode {
@@ -63,6 +66,7 @@ impl ConflictCode {
             Self::LastPlatformKey => "last_platform_key",
             Self::InvitationExpired => "invitation_expired",
             Self::InvitationNotPending => "invitation_not_pending",
+            Self::InvitationPending => "invitation_pending",
         }
     }
 
@@ -90,6 +94,9 @@ impl ConflictCode {
             }
             Self::InvitationExpired => "the invitation has expired; ask for a new one",
             Self::InvitationNotPending => "the invitation was already accepted, declined or revoked",
+            Self::InvitationPending => {
+                "a pending invitation already offers this invitee another role on this resource; revoke it first"
+            }
         }
     }
 }
@@ -113,6 +120,9 @@ pub enum LimitCode {
     /// Answering would take more evaluation steps than the configured
     /// budget allows.
     TooComplex,
+    /// The tenant has as many pending invitations as the configured
+    /// maximum.
+    TooManyPendingInvitations,
 }
 
 impl LimitCode {
@@ -123,6 +133,7 @@ impl LimitCode {
             Self::GroupTooDeep => "group_too_deep",
             Self::TooManyItems => "too_many_items",
             Self::TooComplex => "too_complex",
+            Self::TooManyPendingInvitations => "too_many_pending_invitations",
         }
     }
 }

@@ -13,8 +13,8 @@
 //!
 //! The rules that do not depend on the database live here, once: whom an
 //! invitation is addressed to, which invitations can still be answered or
-//! revoked (and in which tenants), what accepting grants, and how long
-//! invitations last.
+//! revoked (and in which tenants), what accepting grants, what inviting
+//! someone again does, and how long invitations last.
 
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
@@ -28,9 +28,10 @@ use crate::relationship::object_types;
 use crate::tenant::{TenantStatus, string_enum};
 
 string_enum!(
-    /// Where an invitation stands. `expired` is never stored: it is a
-    /// pending invitation whose expiry has passed (see
-    /// [`Invitation::status_at`]).
+    /// Where an invitation stands. A pending invitation whose expiry has
+    /// passed is `expired` (see [`Invitation::status_at`]); it is stored as
+    /// `expired` only once a new invitation to the same invitee and
+    /// resource takes its place (see [`NewInvitation::against_pending`]).
     InvitationStatus {
         /// Waiting for the invitee's answer.
         Pending = "pending",
@@ -195,6 +196,36 @@ impl NewInvitation {
         &self.invited_by
     }
 
+    /// What inviting does when `existing` is the stored pending
+    /// invitation of the tenant to the same invitee (the same user id, or
+    /// the same address compared without case) for the same resource, at
+    /// `now`. A tenant holds at most one such invitation, so that inviting
+    /// someone twice neither piles invitations up nor makes the invitee
+    /// choose between them:
+    ///
+    /// - if it has expired, it no longer stands: it is to be stored as
+    ///   expired ([`Invitation::expired`]) and the new one made;
+    /// - if it offers the same role, inviting again is answered with it,
+    ///   unchanged (its expiry included), so a retried request makes
+    ///   nothing new;
+    /// - if it offers another role, inviting is refused with
+    ///   [`ConflictCode::InvitationPending`], naming it: revoke it first.
+    ///
+    /// None of this depends on whether the invitee exists: the answer for
+    /// an id that belongs to no one is the same as for a real user's.
+    pub fn against_pending(&self, existing: Invitation, now: Timestamp) -> Result<PendingInvitation> {
+        if existing.status_at(now) == InvitationStatus::Expired {
+            return Ok(PendingInvitation::Expired(existing));
+        }
+        if existing.role != self.role {
+            return Err(Error::conflict_with_detail(
+                ConflictCode::InvitationPending,
+                format!("invitation {} offers the role {}", existing.id, existing.role),
+            ));
+        }
+        Ok(PendingInvitation::Standing(existing))
+    }
+
     /// The invitation as created at `at` in the scope's tenant: pending,
     /// with a fresh id.
     pub fn into_invitation(self, tenant_id: TenantId, at: Timestamp) -> Invitation {
@@ -211,6 +242,18 @@ impl NewInvitation {
             answered_at: None,
         }
     }
+}
+
+/// The stored pending invitation to the same invitee for the same
+/// resource, as [`NewInvitation::against_pending`] judged it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PendingInvitation {
+    /// Still pending and offering the same role: the answer to inviting
+    /// again, unchanged.
+    Standing(Invitation),
+    /// Past its expiry: to be stored as expired before the new invitation
+    /// is made.
+    Expired(Invitation),
 }
 
 /// An invitation as stored.
@@ -232,9 +275,11 @@ pub struct Invitation {
     pub created_at: Timestamp,
     /// When it can no longer be accepted.
     pub expires_at: Timestamp,
-    /// The stored status: never [`InvitationStatus::Expired`].
+    /// The stored status: [`InvitationStatus::Expired`] only once a new
+    /// invitation took its place; read it with [`Invitation::status_at`].
     pub status: InvitationStatus,
-    /// When it was accepted, declined or revoked.
+    /// When it was accepted, declined or revoked, or for one stored as
+    /// expired, its expiry.
     pub answered_at: Option<Timestamp>,
 }
 
@@ -246,6 +291,12 @@ impl Invitation {
             InvitationStatus::Pending if self.expires_at <= now => InvitationStatus::Expired,
             stored => stored,
         }
+    }
+
+    /// The pending invitation, past its expiry, as stored once a new
+    /// invitation takes its place: expired, at its expiry.
+    pub fn expired(self) -> Self {
+        Self { status: InvitationStatus::Expired, answered_at: Some(self.expires_at), ..self }
     }
 
     /// Whether `respondent` may answer it now: an invitation addressed to
@@ -345,6 +396,37 @@ impl StoredResource {
             _ => Err(format!(
                 "resource_type {resource_type:?} with workspace_id {workspace_id:?} and group_id {group_id:?}"
             )),
+        }
+    }
+}
+
+/// What the unique index `invitations_one_pending_per_invitee` of both
+/// backends compares, beside `tenant_id`, to keep one pending invitation
+/// per invitee and resource: the resource's kind, its workspace or group
+/// id (empty for the tenant itself), and the invitee's user id or address
+/// as compared ([`email_key`]; no id contains `@`, so the two never meet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingKey {
+    /// `tenant`, `workspace` or `group`.
+    pub resource_type: &'static str,
+    /// `coalesce(workspace_id, group_id, '')`.
+    pub resource_id: String,
+    /// `coalesce(invitee_user_id, invitee_email_key)`.
+    pub invitee: String,
+}
+
+impl PendingKey {
+    /// The key of `invitation`.
+    pub fn of(invitation: &NewInvitation) -> Self {
+        let resource = StoredResource::of(invitation.resource());
+        let invitee = match invitation.invitee() {
+            Invitee::User(user_id) => user_id.to_string(),
+            Invitee::Email(email) => email_key(email),
+        };
+        Self {
+            resource_type: resource.resource_type,
+            resource_id: resource.workspace_id.or(resource.group_id).unwrap_or_default(),
+            invitee,
         }
     }
 }
@@ -459,6 +541,83 @@ mod tests {
             }
             assert!(InvitationAnswer::Decline.check_tenant_status(status).is_ok(), "{status}");
         }
+    }
+
+    #[test]
+    fn inviting_again_answers_with_the_pending_invitation_or_replaces_an_expired_one() {
+        let now = crate::now();
+        let invitee = Invitee::User(UserId::generate());
+        let pending = invitation(invitee.clone(), now + Duration::days(1));
+        let again = |role| {
+            NewInvitation::new(
+                pending.resource.clone(),
+                role,
+                invitee.clone(),
+                UserId::generate(),
+                InvitationLifetime::default_lifetime(),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            again(Role::Editor).against_pending(pending.clone(), now).unwrap(),
+            PendingInvitation::Standing(pending.clone())
+        );
+        match again(Role::Admin).against_pending(pending.clone(), now) {
+            Err(Error::Conflict { code: ConflictCode::InvitationPending, detail: Some(detail) }) => {
+                assert!(detail.contains(&pending.id.to_string()), "{detail}");
+            }
+            other => panic!("expected invitation_pending, got {other:?}"),
+        }
+        let expired = Invitation { expires_at: now, ..pending.clone() };
+        for role in [Role::Editor, Role::Admin] {
+            assert_eq!(
+                again(role).against_pending(expired.clone(), now).unwrap(),
+                PendingInvitation::Expired(expired.clone())
+            );
+        }
+        let stored = expired.clone().expired();
+        assert_eq!(
+            (stored.status, stored.answered_at),
+            (InvitationStatus::Expired, Some(expired.expires_at))
+        );
+        assert!(matches!(
+            stored.check_revocable(now + Duration::days(1)),
+            Err(Error::Conflict { code: ConflictCode::InvitationExpired, .. })
+        ));
+    }
+
+    #[test]
+    fn pending_keys_name_the_resource_and_the_invitee_as_compared() {
+        let workspace_id = WorkspaceId::generate();
+        let user_id = UserId::generate();
+        let key = |resource, invitee| {
+            PendingKey::of(
+                &NewInvitation::new(
+                    resource,
+                    Role::Member,
+                    invitee,
+                    UserId::generate(),
+                    InvitationLifetime::default_lifetime(),
+                )
+                .unwrap(),
+            )
+        };
+        assert_eq!(
+            key(MembershipResource::Workspace(workspace_id.clone()), Invitee::User(user_id.clone())),
+            PendingKey {
+                resource_type: "workspace",
+                resource_id: workspace_id.to_string(),
+                invitee: user_id.to_string()
+            }
+        );
+        assert_eq!(
+            key(MembershipResource::Tenant, Invitee::Email(Email::parse("Ada@Example.com").unwrap())),
+            PendingKey {
+                resource_type: "tenant",
+                resource_id: String::new(),
+                invitee: "ada@example.com".to_owned()
+            }
+        );
     }
 
     #[test]

@@ -41,7 +41,8 @@ pub use error::{ConflictCode, Error, LimitCode, Result};
 pub use group::{Group, GroupPatch, NewGroup};
 pub use id::{ApiKeyId, GroupId, IdError, InvitationId, TenantId, UserId, WorkspaceId};
 pub use invitation::{
-    Invitation, InvitationAnswer, InvitationLifetime, InvitationStatus, Invitee, NewInvitation, Respondent,
+    Invitation, InvitationAnswer, InvitationLifetime, InvitationStatus, Invitee, NewInvitation,
+    PendingInvitation, Respondent,
 };
 pub use limits::StoreLimits;
 pub use membership::{Member, Membership, MembershipResource, Role};

@@ -20,6 +20,11 @@ pub struct StoreLimits {
     /// Adding a group to a group so that some chain would be deeper is
     /// refused with [`LimitCode::GroupTooDeep`].
     pub max_group_depth: NonZeroU32,
+    /// The most pending, unexpired invitations a tenant may have at once,
+    /// so that one tenant's admin cannot fill the table. Inviting beyond it
+    /// is refused with [`LimitCode::TooManyPendingInvitations`]; answered,
+    /// revoked and expired invitations do not count.
+    pub max_pending_invitations: NonZeroU32,
 }
 
 impl StoreLimits {
@@ -29,12 +34,32 @@ impl StoreLimits {
     /// The default group nesting depth.
     pub const DEFAULT_MAX_GROUP_DEPTH: NonZeroU32 = NonZeroU32::new(16).unwrap();
 
-    /// The defaults: 64 workspace levels, 16 group levels.
+    /// The default number of pending invitations per tenant.
+    pub const DEFAULT_MAX_PENDING_INVITATIONS: NonZeroU32 = NonZeroU32::new(1000).unwrap();
+
+    /// The defaults: 64 workspace levels, 16 group levels, 1000 pending
+    /// invitations per tenant.
     pub const fn defaults() -> Self {
         Self {
             max_workspace_depth: Self::DEFAULT_MAX_WORKSPACE_DEPTH,
             max_group_depth: Self::DEFAULT_MAX_GROUP_DEPTH,
+            max_pending_invitations: Self::DEFAULT_MAX_PENDING_INVITATIONS,
         }
+    }
+
+    /// Refuses one more invitation in a tenant that has `pending` pending,
+    /// unexpired invitations already.
+    pub fn check_pending_invitations(&self, pending: u64) -> Result<(), Error> {
+        let limit = self.max_pending_invitations.get();
+        if pending >= u64::from(limit) {
+            return Err(Error::limit_exceeded(
+                LimitCode::TooManyPendingInvitations,
+                format!(
+                    "the tenant has {pending} pending invitations; this server allows {limit} (--max-pending-invitations): revoke some, or wait for answers or expiry"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Refuses group nesting that would reach `depth` groups.
@@ -115,6 +140,20 @@ mod tests {
         let spent = budget - engine.remaining_steps();
         println!("1000 denied checks {depth} levels deep: {spent} steps of {budget}");
         assert!(spent < budget / 2, "{spent} steps of {budget}");
+    }
+
+    #[test]
+    fn pending_invitations_up_to_the_limit_pass_and_one_more_is_refused() {
+        let limits =
+            StoreLimits { max_pending_invitations: NonZeroU32::new(2).unwrap(), ..StoreLimits::defaults() };
+        assert!(limits.check_pending_invitations(0).is_ok());
+        assert!(limits.check_pending_invitations(1).is_ok(), "the second invitation fits");
+        match limits.check_pending_invitations(2) {
+            Err(Error::LimitExceeded { code: LimitCode::TooManyPendingInvitations, detail }) => {
+                assert!(detail.contains("--max-pending-invitations"), "{detail}");
+            }
+            other => panic!("expected too_many_pending_invitations, got {other:?}"),
+        }
     }
 
     #[test]

@@ -69,6 +69,15 @@ pub trait InvitationStore: Send + Sync + std::fmt::Debug {
     /// Stores a pending invitation to a role on a resource of the scope's
     /// tenant. An unknown workspace or group is [`Error::NotFound`]. Whether
     /// an invited user id belongs to anyone is not checked.
+    ///
+    /// In the same write, so that concurrent calls cannot get around it:
+    /// the pending invitation to the same invitee for the same resource, if
+    /// any, is judged by [`NewInvitation::against_pending`] (the same role
+    /// returns it unchanged, another role is a conflict, an expired one is
+    /// stored as expired first); then a tenant with
+    /// [`StoreLimits::max_pending_invitations`](crate::StoreLimits) pending,
+    /// unexpired invitations is refused with
+    /// [`LimitCode::TooManyPendingInvitations`](crate::LimitCode).
     async fn create_invitation(&self, scope: &TenantScope, invitation: NewInvitation) -> Result<Invitation>;
 
     /// Reads one invitation of the scope's tenant.

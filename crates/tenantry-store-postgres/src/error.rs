@@ -29,6 +29,10 @@ fn constraint_error(constraint: &str, operation: Operation) -> Option<Error> {
         "api_keys_tenant_id_user_id_name_key" => Error::conflict(ConflictCode::DuplicateApiKeyName),
         "users_username_key" => Error::conflict(ConflictCode::DuplicateUsername),
         "groups_tenant_id_name_key" => Error::conflict(ConflictCode::DuplicateGroupName),
+        // A second pending invitation to one invitee for one resource: the
+        // store looks for the first under the partition's lock, so this is
+        // the backstop for SQL written by hand.
+        "invitations_one_pending_per_invitee" => Error::conflict(ConflictCode::InvitationPending),
         // The store checks these conditions in code first, inside the same
         // transaction, for a precise answer; the foreign keys' RESTRICT is
         // the backstop, and reads the same when it fires.
@@ -113,7 +117,7 @@ mod tests {
 
     #[test]
     fn constraints_map_to_domain_errors_by_name_and_operation() {
-        let cases: [(&str, Operation, Option<&str>); 13] = [
+        let cases: [(&str, Operation, Option<&str>); 14] = [
             ("tenants_name_key", Operation::UpdateTenant, Some("a tenant with this name already exists")),
             ("users_username_key", Operation::EnsureUser, Some("a user with this username already exists")),
             (
@@ -143,6 +147,13 @@ mod tests {
             ),
             ("groups_tenant_id_fkey", Operation::CreateGroup, Some("tenant not found")),
             ("relationships_tenant_id_fkey", Operation::WriteRelationships, Some("tenant not found")),
+            (
+                "invitations_one_pending_per_invitee",
+                Operation::CreateInvitation,
+                Some(
+                    "a pending invitation already offers this invitee another role on this resource; revoke it first",
+                ),
+            ),
         ];
         for (constraint, operation, expected) in cases {
             let actual = constraint_error(constraint, operation).map(|error| error.to_string());

@@ -5,14 +5,18 @@
 //! as the platform role on the invitee indexes. Accepting locks the
 //! partition and then the invitation's row, reads the tenant's status, and
 //! grants the memberships in the same transaction as the answer is
-//! recorded, through the memberships' own rules.
+//! recorded, through the memberships' own rules. Inviting locks the
+//! partition too, so that finding the pending invitation to the same
+//! invitee and resource, counting the tenant's pending invitations and
+//! inserting are one step; the unique index
+//! `invitations_one_pending_per_invitee` is the backstop.
 
 use sqlx::PgConnection;
-use tenantry_core::invitation::{StoredResource, email_key};
+use tenantry_core::invitation::{PendingKey, StoredResource, email_key};
 use tenantry_core::{
     ConflictCode, Error, Invitation, InvitationAnswer, InvitationId, InvitationStatus, Invitee, Member,
-    NewInvitation, Page, PageRequest, PlatformScope, Respondent, Result, TenantId, TenantScope, TenantStatus,
-    Timestamp,
+    NewInvitation, Page, PageRequest, PendingInvitation, PlatformScope, Respondent, Result, TenantId,
+    TenantScope, TenantStatus, Timestamp,
 };
 
 use crate::PostgresStore;
@@ -30,7 +34,54 @@ fn invitee_columns(invitee: &Invitee) -> (Option<String>, Option<String>, Option
     }
 }
 
-/// See [`tenantry_core::InvitationStore::create_invitation`].
+/// The pending invitation of the tenant to the same invitee for the same
+/// resource, if there is one (at most one: the unique index).
+async fn pending_invitation_like(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    invitation: &NewInvitation,
+    operation: Operation,
+) -> Result<Option<Invitation>> {
+    let key = PendingKey::of(invitation);
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        invitation_columns!(),
+        " FROM invitations \
+         WHERE tenant_id = $1 AND resource_type = $2 AND coalesce(workspace_id, group_id, '') = $3 \
+           AND coalesce(invitee_user_id, invitee_email_key) = $4 AND status = 'pending'"
+    ))
+    .bind(tenant_id.to_string())
+    .bind(key.resource_type)
+    .bind(key.resource_id)
+    .bind(key.invitee)
+    .fetch_optional(&mut *connection)
+    .await
+    .during(operation)?;
+    row.map(|row| rows::invitation(&row, operation)).transpose()
+}
+
+/// How many pending, unexpired invitations the tenant has.
+async fn count_pending_invitations(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    at: Timestamp,
+    operation: Operation,
+) -> Result<u64> {
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM invitations WHERE tenant_id = $1 AND status = 'pending' AND expires_at > $2",
+    )
+    .bind(tenant_id.to_string())
+    .bind(at)
+    .fetch_one(&mut *connection)
+    .await
+    .during(operation)?;
+    Ok(u64::try_from(pending).unwrap_or_default())
+}
+
+/// See [`tenantry_core::InvitationStore::create_invitation`]. The partition's lock,
+/// taken first as by every membership write, makes concurrent invitations
+/// of one tenant run one after another, so that neither two identical ones
+/// nor two at the limit can both pass the checks; it changes no revision.
 pub(crate) async fn create_invitation(
     store: &PostgresStore,
     scope: &TenantScope,
@@ -39,8 +90,26 @@ pub(crate) async fn create_invitation(
     let operation = Operation::CreateInvitation;
     let tenant_id = scope.tenant_id();
     let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let partition =
+        PartitionWriter::lock_existing(&mut transaction, Partition::tenant(tenant_id), operation).await?;
+    let at = tenantry_core::now();
     require_resource(&mut transaction, tenant_id, new_invitation.resource(), operation).await?;
-    let invitation = new_invitation.into_invitation(tenant_id.clone(), tenantry_core::now());
+    if let Some(existing) =
+        pending_invitation_like(&mut transaction, tenant_id, &new_invitation, operation).await?
+    {
+        match new_invitation.against_pending(existing, at)? {
+            PendingInvitation::Standing(existing) => return Ok(existing),
+            PendingInvitation::Expired(existing) => {
+                let expires_at = existing.expires_at;
+                record_status(&mut transaction, existing, InvitationStatus::Expired, expires_at, operation)
+                    .await?;
+            }
+        }
+    }
+    store.limits.check_pending_invitations(
+        count_pending_invitations(&mut transaction, tenant_id, at, operation).await?,
+    )?;
+    let invitation = new_invitation.into_invitation(tenant_id.clone(), at);
     let resource = StoredResource::of(&invitation.resource);
     let (invitee_user_id, invitee_email, invitee_email_key) = invitee_columns(&invitation.invitee);
     sqlx::query(
@@ -64,6 +133,7 @@ pub(crate) async fn create_invitation(
     .execute(&mut *transaction)
     .await
     .during(operation)?;
+    partition.finish(&mut transaction, operation).await?;
     commit(transaction, operation).await?;
     Ok(invitation)
 }

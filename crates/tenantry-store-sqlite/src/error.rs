@@ -52,6 +52,10 @@ fn unique_violation_conflict(message: &str) -> Option<ConflictCode> {
         "users.username" => Some(ConflictCode::DuplicateUsername),
         "api_keys.tenant_id, api_keys.user_id, api_keys.name" => Some(ConflictCode::DuplicateApiKeyName),
         "groups.tenant_id, groups.name" => Some(ConflictCode::DuplicateGroupName),
+        // An index on expressions is named rather than its columns: a
+        // second pending invitation to one invitee for one resource, which
+        // the store looks for first inside the same write.
+        "index 'invitations_one_pending_per_invitee'" => Some(ConflictCode::InvitationPending),
         _ => None,
     }
 }
@@ -127,6 +131,10 @@ mod tests {
             (
                 "UNIQUE constraint failed: api_keys.tenant_id, api_keys.user_id, api_keys.name",
                 Some(ConflictCode::DuplicateApiKeyName),
+            ),
+            (
+                "UNIQUE constraint failed: index 'invitations_one_pending_per_invitee'",
+                Some(ConflictCode::InvitationPending),
             ),
             (
                 "UNIQUE constraint failed: groups.tenant_id, groups.name",

@@ -4,15 +4,19 @@
 //! invitations addressed to one user, which use the invitee indexes.
 //! Accepting grants the memberships in the same write transaction as the
 //! answer is recorded, through the memberships' own rules, after reading
-//! the tenant's status in it.
+//! the tenant's status in it. Inviting finds the pending invitation to the
+//! same invitee and resource, and counts the tenant's pending invitations,
+//! in its write transaction: SQLite's single writer makes the check and the
+//! insert one step, and the unique index `invitations_one_pending_per_invitee`
+//! is the backstop.
 
 use sqlx::{SqliteConnection, SqlitePool};
-use tenantry_core::invitation::{StoredResource, email_key};
+use tenantry_core::invitation::{PendingKey, StoredResource, email_key};
 use tenantry_core::relationship::timestamp_micros;
 use tenantry_core::{
     ConflictCode, Error, Invitation, InvitationAnswer, InvitationId, InvitationStatus, Invitee, Member,
-    NewInvitation, Page, PageRequest, PlatformScope, Respondent, Result, TenantId, TenantScope, TenantStatus,
-    Timestamp, now,
+    NewInvitation, Page, PageRequest, PendingInvitation, PlatformScope, Respondent, Result, StoreLimits,
+    TenantId, TenantScope, TenantStatus, Timestamp, now,
 };
 
 use crate::error::{Operation, map_database_error};
@@ -38,17 +42,77 @@ fn invitee_columns(invitee: &Invitee) -> (Option<String>, Option<String>, Option
     }
 }
 
-/// See [`tenantry_core::InvitationStore::create_invitation`].
+/// The pending invitation of the tenant to the same invitee for the same
+/// resource, if there is one (at most one: the unique index).
+async fn pending_invitation_like(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    invitation: &NewInvitation,
+    operation: Operation,
+) -> Result<Option<Invitation>> {
+    let key = PendingKey::of(invitation);
+    let row = sqlx::query(&format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations \
+         WHERE tenant_id = ?1 AND resource_type = ?2 AND coalesce(workspace_id, group_id, '') = ?3 \
+           AND coalesce(invitee_user_id, invitee_email_key) = ?4 AND status = 'pending'"
+    ))
+    .bind(tenant_id.to_string())
+    .bind(key.resource_type)
+    .bind(key.resource_id)
+    .bind(key.invitee)
+    .fetch_optional(&mut *connection)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    row.as_ref().map(rows::invitation).transpose()
+}
+
+/// How many pending, unexpired invitations the tenant has.
+async fn count_pending_invitations(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    at: Timestamp,
+    operation: Operation,
+) -> Result<u64> {
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM invitations WHERE tenant_id = ?1 AND status = 'pending' AND expires_at > ?2",
+    )
+    .bind(tenant_id.to_string())
+    .bind(timestamp_micros(at))
+    .fetch_one(&mut *connection)
+    .await
+    .map_err(|error| map_database_error(error, operation))?;
+    Ok(u64::try_from(pending).unwrap_or_default())
+}
+
+/// See [`tenantry_core::InvitationStore::create_invitation`]. The write lock taken
+/// first keeps every other writer out between the checks and the insert.
 pub(crate) async fn create_invitation(
     pool: &SqlitePool,
+    limits: &StoreLimits,
     scope: &TenantScope,
     new_invitation: NewInvitation,
 ) -> Result<Invitation> {
     let operation = Operation::CreateInvitation;
     let tenant_id = scope.tenant_id();
+    let at = now();
     let mut transaction = begin_write(pool, operation).await?;
     require_resource(&mut transaction, tenant_id, new_invitation.resource(), operation).await?;
-    let invitation = new_invitation.into_invitation(tenant_id.clone(), now());
+    if let Some(existing) =
+        pending_invitation_like(&mut transaction, tenant_id, &new_invitation, operation).await?
+    {
+        match new_invitation.against_pending(existing, at)? {
+            PendingInvitation::Standing(existing) => return Ok(existing),
+            PendingInvitation::Expired(existing) => {
+                let expires_at = existing.expires_at;
+                record_status(&mut transaction, existing, InvitationStatus::Expired, expires_at, operation)
+                    .await?;
+            }
+        }
+    }
+    limits.check_pending_invitations(
+        count_pending_invitations(&mut transaction, tenant_id, at, operation).await?,
+    )?;
+    let invitation = new_invitation.into_invitation(tenant_id.clone(), at);
     let resource = StoredResource::of(&invitation.resource);
     let (invitee_user_id, invitee_email, invitee_email_key) = invitee_columns(&invitation.invitee);
     sqlx::query(

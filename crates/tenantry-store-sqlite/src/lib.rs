@@ -270,7 +270,7 @@ impl SqliteStore {
 #[async_trait]
 impl InvitationStore for SqliteStore {
     async fn create_invitation(&self, scope: &TenantScope, invitation: NewInvitation) -> Result<Invitation> {
-        invitations::create_invitation(&self.pool, scope, invitation).await
+        invitations::create_invitation(&self.pool, &self.limits, scope, invitation).await
     }
 
     async fn get_invitation(&self, scope: &TenantScope, invitation_id: &InvitationId) -> Result<Invitation> {

@@ -59,6 +59,8 @@ mod invitations;
 mod memberships;
 mod users;
 
+pub use invitations::fill_pending_invitations;
+
 /// One conformance case: its name, and the case itself, run on a fresh
 /// backend.
 #[derive(Clone, Copy)]

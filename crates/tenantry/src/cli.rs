@@ -87,6 +87,11 @@ pub struct GlobalOptions {
     /// group to a group beyond it is refused (422 `group_too_deep`).
     #[arg(long, env = "TENANTRY_MAX_GROUP_DEPTH", default_value = "16", value_parser = clap::value_parser!(u32).range(1..=10_000), global = true)]
     pub max_group_depth: u32,
+
+    /// The most pending, unexpired invitations a tenant may have at once;
+    /// one more is refused (422 `too_many_pending_invitations`).
+    #[arg(long, env = "TENANTRY_MAX_PENDING_INVITATIONS", default_value = "1000", value_parser = clap::value_parser!(u32).range(1..=1_000_000), global = true)]
+    pub max_pending_invitations: u32,
 }
 
 impl GlobalOptions {
@@ -98,6 +103,8 @@ impl GlobalOptions {
                 .unwrap_or(StoreLimits::DEFAULT_MAX_WORKSPACE_DEPTH),
             max_group_depth: NonZeroU32::new(self.max_group_depth)
                 .unwrap_or(StoreLimits::DEFAULT_MAX_GROUP_DEPTH),
+            max_pending_invitations: NonZeroU32::new(self.max_pending_invitations)
+                .unwrap_or(StoreLimits::DEFAULT_MAX_PENDING_INVITATIONS),
         }
     }
 }
@@ -815,6 +822,7 @@ mod tests {
         for flag in [
             "--max-workspace-depth",
             "--max-group-depth",
+            "--max-pending-invitations",
             "--evaluation-budget",
             "--evaluation-threads",
             "--max-bulk-check-items",

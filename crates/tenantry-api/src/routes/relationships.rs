@@ -283,10 +283,10 @@ fn membership_resource(scope: &TenantScope, resource: &ObjectRef) -> Result<Memb
     request_body = WriteRelationshipRequest,
     responses(
         (status = 201, description = "The relationship as stored", body = WrittenRelationshipResponse),
-        (status = 202, description = "A role on the tenant, a workspace or a group for a user who is not yet a member of the tenant: invited instead, and granted nothing until they accept; the same answer whether or not the user exists", body = InvitationResponse),
+        (status = 202, description = "A role on the tenant, a workspace or a group for a user who is not yet a member of the tenant: invited instead, and granted nothing until they accept; the same answer whether or not the user exists; writing it again while the invitation is pending answers with it unchanged", body = InvitationResponse),
         (status = 403, description = "`forbidden`: needs `manage` on the resource (or tenant)", body = ErrorEnvelope),
-        (status = 409, description = "`last_admin`: the write would demote the last admin", body = ErrorEnvelope),
-        (status = 422, description = "`invalid_field`: the schema does not allow it, the expiry is past, or tenantry writes this relation itself", body = ErrorEnvelope),
+        (status = 409, description = "`last_admin`: the write would demote the last admin; `invitation_pending`: a pending invitation already offers this user (or address) another role here (the same role answers 202 with that invitation, unchanged)", body = ErrorEnvelope),
+        (status = 422, description = "`invalid_field`: the schema does not allow it, the expiry is past, or tenantry writes this relation itself; `too_many_pending_invitations`: the tenant has as many pending invitations as the server allows (`--max-pending-invitations`)", body = ErrorEnvelope),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]

@@ -297,8 +297,10 @@ async fn grant(state: &ApiState, scope: &TenantScope, membership: Membership) ->
     Ok((StatusCode::CREATED, Revisioned(token, Json(response))).into_response())
 }
 
-/// Stores an invitation: 202 with it. No relationship is written, so there
-/// is no revision to return.
+/// Stores an invitation: 202 with it, or with the pending invitation to
+/// the same invitee for the same role on the resource, unchanged (the
+/// store decides, inside its transaction). No relationship is written, so
+/// there is no revision to return.
 pub(crate) async fn invite(
     state: &ApiState,
     scope: &TenantScope,
@@ -311,7 +313,8 @@ pub(crate) async fn invite(
         invitation_id = %invitation.id,
         resource = %object,
         role = %invitation.role,
-        "invitation created"
+        created_at = %invitation.created_at,
+        "invitation pending"
     );
     let response = InvitationResponse::new(invitation, tenantry_core::now());
     Ok((StatusCode::ACCEPTED, Json(response)).into_response())

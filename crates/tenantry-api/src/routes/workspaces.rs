@@ -316,10 +316,11 @@ pub(crate) async fn list_workspace_members(
     request_body = AddMemberRequest,
     responses(
         (status = 201, description = "A group of the tenant, or a user who is already a member of the tenant (any user, for a platform admin): the member's role as stored", body = MemberResponse),
-        (status = 202, description = "A user who is not yet a member of the tenant, by `user_id` or `email`: invited, and granted nothing until they accept; the same answer whether or not the user exists", body = InvitationResponse),
+        (status = 202, description = "A user who is not yet a member of the tenant, by `user_id` or `email`: invited, and granted nothing until they accept; the same answer whether or not the user exists; inviting the same user (or address) to the same role here again, while the invitation is pending, answers with it unchanged", body = InvitationResponse),
         (status = 403, description = "`forbidden`: the caller may view the workspace but not manage it", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such workspace, or not visible to the caller", body = ErrorEnvelope),
-        (status = 409, description = "`last_admin`: the change would demote the workspace's last admin", body = ErrorEnvelope),
+        (status = 409, description = "`last_admin`: the change would demote the workspace's last admin; `invitation_pending`: a pending invitation already offers this user (or address) another role here (the same role answers 202 with that invitation, unchanged)", body = ErrorEnvelope),
+        (status = 422, description = "`too_many_pending_invitations`: the tenant has as many pending invitations as the server allows (`--max-pending-invitations`)", body = ErrorEnvelope),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]

@@ -1,13 +1,15 @@
 //! Invitations end to end: adding a user who is not a member of the tenant
 //! grants nothing until they accept; the inviter's answer is the same
 //! whether or not the user exists and names no one; the invitee lists,
-//! accepts or declines; expiry, revocation, and who may do what; and
-//! answers while the tenant is not active.
+//! accepts or declines; expiry, revocation, and who may do what; inviting
+//! someone again while their invitation is pending; the limit of pending
+//! invitations per tenant; and answers while the tenant is not active.
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use tenantry_core::service::mint_api_key;
-use tenantry_core::{ApiKeyLifetime, ApiKeyName, Role, UserId};
+use tenantry_core::{ApiKeyLifetime, ApiKeyName, InvitationId, Role, StoreLimits, UserId};
+use tenantry_test_support::conformance::fill_pending_invitations;
 
 use crate::support::{Actor, Call, Person, Reply, TestApp, unused_id};
 
@@ -19,6 +21,8 @@ crate::on_both_backends!(
     only_the_invitee_answers_and_only_managers_list_or_revoke,
     members_and_platform_admins_are_granted_directly,
     accepting_waits_while_the_tenant_is_inactive_and_declining_does_not,
+    inviting_again_while_pending_answers_with_the_same_invitation,
+    pending_invitations_per_tenant_are_limited,
 );
 
 fn id(value: &Value) -> String {
@@ -205,10 +209,12 @@ async fn a_made_up_user_id_is_answered_exactly_like_a_real_one(app: TestApp) {
         assert!(!for_real.text.contains("real-user"), "{}", for_real.text);
     }
 
-    // A role written through the relationships API is an invitation too.
+    // A role written through the relationships API is an invitation too
+    // (on another workspace: the project's invitations are pending).
+    let other_project = id(&app.create_workspace(&admin.token, "other-project", None).await);
     let write = |user_id: &str| {
         Call::post("/v1/relationships").key(&admin.token).json(json!({
-            "resource": { "type": "workspace", "id": project },
+            "resource": { "type": "workspace", "id": other_project },
             "relation": "editor",
             "subject": { "type": "user", "id": user_id },
         }))
@@ -240,7 +246,7 @@ async fn a_made_up_user_id_is_answered_exactly_like_a_real_one(app: TestApp) {
         &app,
         &admin.token,
         &format!("/v1/tenants/{}/members", admin.tenant_id()),
-        json!({ "user_id": made_up, "role": "member", "expires_in_days": 30 }),
+        json!({ "user_id": unused_id("usr"), "role": "member", "expires_in_days": 30 }),
     )
     .await;
     let created = chrono::DateTime::parse_from_rfc3339(longest["created_at"].as_str().unwrap()).unwrap();
@@ -526,4 +532,160 @@ async fn accepting_waits_while_the_tenant_is_inactive_and_declining_does_not(app
     let mut expected = vec![(on_project, "accepted".to_owned()), (on_tenant, "declined".to_owned())];
     expected.sort();
     assert_eq!(listed, expected);
+}
+
+/// An error envelope with what differs between any two masked: the
+/// request id, and ids in the message.
+fn masked_error(reply: &Reply) -> Value {
+    let mut body = reply.json();
+    body["error"]["request_id"] = json!("<varies>");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    let masked: Vec<String> = message
+        .split(' ')
+        .map(|word| if word.starts_with("inv_") { "<id>".to_owned() } else { word.to_owned() })
+        .collect();
+    body["error"]["message"] = json!(masked.join(" "));
+    body
+}
+
+async fn inviting_again_while_pending_answers_with_the_same_invitation(app: TestApp) {
+    let admin = app.tenant_with_key("acme").await;
+    let project = id(&app.create_workspace(&admin.token, "project", None).await);
+    let (_, real) = outsider(&app, "real-user").await;
+    let made_up = unused_id("usr");
+    let members = format!("/v1/workspaces/{project}/members");
+    let ask = |user_id: &str, role: &str| {
+        Call::post(members.as_str()).key(&admin.token).json(json!({ "user_id": user_id, "role": role }))
+    };
+    let write = |user_id: &str, relation: &str| {
+        Call::post("/v1/relationships").key(&admin.token).json(json!({
+            "resource": { "type": "workspace", "id": project },
+            "relation": relation,
+            "subject": { "type": "user", "id": user_id },
+        }))
+    };
+
+    let mut first_replies = Vec::new();
+    let mut conflicts = Vec::new();
+    for user_id in [real.user_id.to_string(), made_up.clone()] {
+        let first = app.send(ask(&user_id, "editor")).await;
+        first.expect(StatusCode::ACCEPTED);
+        let counts = app.row_counts().await;
+        // The same request again, or with another lifetime, or as a
+        // relationship: the same invitation, byte for byte.
+        for again in [
+            ask(&user_id, "editor"),
+            Call::post(members.as_str())
+                .key(&admin.token)
+                .json(json!({ "user_id": user_id, "role": "editor", "expires_in_days": 30 })),
+            write(&user_id, "editor"),
+        ] {
+            let again = app.send(again).await;
+            assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.text);
+            assert_eq!(again.text, first.text, "the pending invitation, unchanged");
+        }
+        // Another role is a conflict that names the pending invitation.
+        for other_role in [ask(&user_id, "admin"), write(&user_id, "member")] {
+            let conflict = app.send(other_role).await;
+            let error = conflict.expect_error(StatusCode::CONFLICT, "invitation_pending");
+            let invitation_id = id(&first.json());
+            assert!(error["message"].as_str().unwrap().contains(&invitation_id), "{error}");
+            conflicts.push(conflict);
+        }
+        assert_eq!(app.row_counts().await, counts, "nothing new was stored");
+        first_replies.push(first);
+    }
+
+    // A real user and a made-up id are answered alike: statuses, header
+    // names and bodies, but for ids, times and request ids.
+    let header_names = |reply: &Reply| {
+        let mut names: Vec<String> = reply.headers.keys().map(|name| name.to_string()).collect();
+        names.sort();
+        names
+    };
+    let (for_real, for_nobody) = (&first_replies[0], &first_replies[1]);
+    assert_eq!(header_names(for_real), header_names(for_nobody));
+    assert_eq!(without_ids_and_times(for_real.json()), without_ids_and_times(for_nobody.json()));
+    assert_eq!(conflicts.len(), 4);
+    for (real_conflict, made_up_conflict) in conflicts[..2].iter().zip(&conflicts[2..]) {
+        assert_eq!(header_names(real_conflict), header_names(made_up_conflict));
+        assert_eq!(masked_error(real_conflict), masked_error(made_up_conflict));
+        assert!(!real_conflict.text.contains("real-user"), "{}", real_conflict.text);
+    }
+
+    // One invitation per invitee; once revoked, inviting makes a new one.
+    let listed = tenant_invitations(&app, &admin).await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let real_invitation = id(&for_real.json());
+    app.send(
+        Call::delete(format!("/v1/tenants/{}/invitations/{real_invitation}", admin.tenant_id()))
+            .key(&admin.token),
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+    let renewed = app.send(ask(&real.user_id.to_string(), "admin")).await.expect(StatusCode::ACCEPTED);
+    assert_ne!(id(&renewed), real_invitation);
+    assert_eq!(renewed["role"], "admin");
+
+    // An address is the same invitee under any case.
+    let tenant_members = format!("/v1/tenants/{}/members", admin.tenant_id());
+    let by_email = |address: &str| {
+        Call::post(tenant_members.as_str())
+            .key(&admin.token)
+            .json(json!({ "email": address, "role": "member" }))
+    };
+    let lower = app.send(by_email("ada@example.com")).await.expect(StatusCode::ACCEPTED);
+    let upper = app.send(by_email("ADA@Example.com")).await.expect(StatusCode::ACCEPTED);
+    assert_eq!(upper, lower);
+}
+
+async fn pending_invitations_per_tenant_are_limited(app: TestApp) {
+    let admin = app.tenant_with_key("acme").await;
+    let globex = app.tenant_with_key("globex").await;
+    let limit = StoreLimits::defaults().max_pending_invitations.get();
+    let (_, real) = outsider(&app, "real-user").await;
+    let members = format!("/v1/tenants/{}/members", admin.tenant_id());
+    let ask = |token: &str, path: &str, user_id: &str| {
+        Call::post(path).key(token).json(json!({ "user_id": user_id, "role": "member" }))
+    };
+    let model =
+        id(&invite(&app, &admin.token, &members, json!({ "user_id": unused_id("usr"), "role": "member" }))
+            .await);
+    let model: InvitationId = model.parse().unwrap();
+    let model = app.store().get_invitation(&admin.scope(), &model).await.unwrap();
+    fill_pending_invitations(&app.backend, &model, limit - 2).await;
+    let last = app.send(ask(&admin.token, &members, &unused_id("usr"))).await.expect(StatusCode::ACCEPTED);
+
+    let counts = app.row_counts().await;
+    let for_real = app.send(ask(&admin.token, &members, &real.user_id.to_string())).await;
+    let for_nobody = app.send(ask(&admin.token, &members, &unused_id("usr"))).await;
+    let error = for_real.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "too_many_pending_invitations");
+    for_nobody.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "too_many_pending_invitations");
+    assert_eq!(
+        masked_error(&for_real),
+        masked_error(&for_nobody),
+        "the same answer whether or not the user exists"
+    );
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("--max-pending-invitations") && message.contains(&limit.to_string()),
+        "{message}"
+    );
+    assert_eq!(app.row_counts().await, counts);
+
+    // Inviting someone already invited is still answered; another tenant is
+    // not limited; a revocation makes room.
+    let again = app.send(ask(&admin.token, &members, last["invitee"]["user_id"].as_str().unwrap())).await;
+    assert_eq!(again.expect(StatusCode::ACCEPTED), last);
+    let globex_members = format!("/v1/tenants/{}/members", globex.tenant_id());
+    app.send(ask(&globex.token, &globex_members, &real.user_id.to_string()))
+        .await
+        .expect(StatusCode::ACCEPTED);
+    app.send(
+        Call::delete(format!("/v1/tenants/{}/invitations/{}", admin.tenant_id(), id(&last)))
+            .key(&admin.token),
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+    app.send(ask(&admin.token, &members, &real.user_id.to_string())).await.expect(StatusCode::ACCEPTED);
 }

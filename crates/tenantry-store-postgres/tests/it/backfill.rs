@@ -1,7 +1,9 @@
-//! The authorization migration (0003) on a database that already holds the
-//! foundation's data: it must write the relationships that data describes,
-//! move the platform-admin flag into the platform partition, and do so as
-//! an owner that row-level security binds.
+//! Migrations on databases that already hold data. The authorization
+//! migration (0003) on the foundation's data must write the relationships
+//! that data describes, move the platform-admin flag into the platform
+//! partition, and do so as an owner that row-level security binds; the
+//! pending-invitations migration (0007) keeps one pending invitation per
+//! invitee and resource.
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -11,8 +13,8 @@ use sqlx::migrate::Migrator;
 use sqlx::{Connection, Executor, PgConnection};
 use tenantry_core::relationship::{self, Relationship};
 use tenantry_core::{
-    ApiKeyId, NewWorkspace, PartitionScope, PlatformScope, RelationshipChanges, Revision, TenantId,
-    TenantScope, UserId, WorkspaceId,
+    ApiKeyId, InvitationId, InvitationStore, NewWorkspace, PartitionScope, PlatformScope,
+    RelationshipChanges, Revision, TenantId, TenantScope, UserId, WorkspaceId,
 };
 use tenantry_store_postgres::migrate;
 use tenantry_test_support::postgres::PostgresTestDb;
@@ -208,4 +210,85 @@ async fn the_authorization_migration_on_a_fresh_database_starts_every_partition_
         }
     );
     assert_eq!(store.authorization_schema().await.unwrap(), None);
+}
+
+/// The pending-invitations migration (0007) on a database holding
+/// invitations made before it: it revokes all but the newest of several
+/// pending invitations to one invitee and resource (as of the moment the
+/// next was made), leaves the rest alone, and from then on the database
+/// refuses a second pending one.
+#[tokio::test]
+async fn the_pending_invitations_migration_keeps_the_newest_of_duplicates() {
+    let Some(db) = PostgresTestDb::create_unmigrated().await else { return };
+    migrate_through(&db.owner_url, 6).await;
+    let tenant_id = TenantId::generate();
+    let inviter = UserId::generate();
+    let invitee = UserId::generate();
+    let other_invitee = UserId::generate();
+    // Ids sort by creation time, as the migration assumes (ULIDs made in
+    // one millisecond do not, so they are sorted here).
+    let mut ids: Vec<String> = (0..5).map(|_| InvitationId::generate().to_string()).collect();
+    ids.sort();
+    let mut owner = PgConnection::connect(&db.owner_url).await.unwrap();
+    owner
+        .execute(
+            format!(
+                "INSERT INTO tenants (id, name, display_name, status, deployment_model, data_residency, \
+                 created_at, updated_at) VALUES ('{tenant_id}', 'acme', 'Acme', 'active', 'hosted_saas', 'eu', \
+                 now(), now())"
+            )
+            .as_str(),
+        )
+        .await
+        .unwrap();
+    let rows = [
+        (&ids[0], &invitee, "pending", "2026-01-01T00:00:00Z", "NULL"),
+        (&ids[1], &invitee, "pending", "2026-01-02T00:00:00Z", "NULL"),
+        (&ids[2], &invitee, "pending", "2026-01-03T00:00:00Z", "NULL"),
+        (&ids[3], &other_invitee, "pending", "2026-01-01T00:00:00Z", "NULL"),
+        (&ids[4], &invitee, "declined", "2026-01-01T00:00:00Z", "'2026-01-01T00:00:00Z'"),
+    ];
+    for (id, user_id, status, created_at, answered_at) in rows {
+        owner
+            .execute(
+                format!(
+                    "INSERT INTO invitations (tenant_id, id, resource_type, role, invitee_user_id, invited_by, \
+                     status, created_at, expires_at, answered_at) VALUES ('{tenant_id}', '{id}', 'tenant', \
+                     'member', '{user_id}', '{inviter}', '{status}', '{created_at}', '2100-01-01T00:00:00Z', \
+                     {answered_at})"
+                )
+                .as_str(),
+            )
+            .await
+            .unwrap();
+    }
+
+    let report = migrate(&db.owner_url, db.migration_roles()).await.unwrap();
+    assert_eq!(report.applied, [7]);
+    let store = runtime_store(&db).await;
+    let scope = TenantScope::new(tenant_id.clone());
+    let mut statuses = Vec::new();
+    for id in &ids {
+        let invitation = store.get_invitation(&scope, &id.parse().unwrap()).await.unwrap();
+        statuses.push((invitation.status.as_str(), invitation.answered_at.map(|at| at.to_rfc3339())));
+    }
+    assert_eq!(
+        statuses,
+        [
+            ("revoked", Some("2026-01-02T00:00:00+00:00".to_owned())),
+            ("revoked", Some("2026-01-03T00:00:00+00:00".to_owned())),
+            ("pending", None),
+            ("pending", None),
+            ("declined", Some("2026-01-01T00:00:00+00:00".to_owned())),
+        ]
+    );
+    let duplicate = format!(
+        "INSERT INTO invitations (tenant_id, id, resource_type, role, invitee_user_id, invited_by, status, \
+         created_at, expires_at) SELECT tenant_id, '{}', resource_type, role, invitee_user_id, invited_by, \
+         status, created_at, expires_at FROM invitations WHERE id = '{}'",
+        InvitationId::generate(),
+        ids[2]
+    );
+    let refused = owner.execute(duplicate.as_str()).await.unwrap_err().to_string();
+    assert!(refused.contains("invitations_one_pending_per_invitee"), "{refused}");
 }

@@ -197,7 +197,9 @@ async fn every_key_of_a_tenant_owned_table_includes_tenant_id() {
         assert!(index.get::<bool, _>("includes_tenant_id"), "unique index {name} must include tenant_id");
         unique_index_names.insert(name);
     }
-    assert!(unique_index_names.contains("workspaces_one_root_per_tenant"), "{unique_index_names:?}");
+    for expected in ["workspaces_one_root_per_tenant", "invitations_one_pending_per_invitee"] {
+        assert!(unique_index_names.contains(expected), "{expected}: {unique_index_names:?}");
+    }
 
     // The invitations table's indexes lead with tenant_id, except the two
     // that serve the named platform reads of one user's invitations across
@@ -223,7 +225,9 @@ async fn every_key_of_a_tenant_owned_table_includes_tenant_id() {
         }
         invitation_index_names.insert(name);
     }
-    for expected in cross_tenant_lookups.into_iter().chain(["invitations_pkey"]) {
+    for expected in
+        cross_tenant_lookups.into_iter().chain(["invitations_pkey", "invitations_one_pending_per_invitee"])
+    {
         assert!(invitation_index_names.contains(expected), "{expected}: {invitation_index_names:?}");
     }
 }

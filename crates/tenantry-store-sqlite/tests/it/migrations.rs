@@ -1,6 +1,8 @@
-//! The authorization migration (0002) on a database that already holds
-//! foundation data (0001): it rebuilds `users` without losing a row or a
-//! reference, and backfills the relationships the data describes.
+//! Migrations on databases that already hold data: the authorization
+//! migration (0002) on foundation data (0001) rebuilds `users` without
+//! losing a row or a reference, and backfills the relationships the data
+//! describes; the pending-invitations migration (0005) rebuilds
+//! `invitations` and keeps one pending invitation per invitee and resource.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -15,8 +17,8 @@ use tenantry_core::relationship::{
     platform_admin_relationship,
 };
 use tenantry_core::{
-    ApiKeyId, Environment, NewWorkspace, PartitionScope, PlatformScope, RelationshipChanges, Revision,
-    TenantId, TenantScope, UserId, WorkspaceId, WorkspaceName,
+    ApiKeyId, Environment, InvitationId, InvitationStore, NewWorkspace, PartitionScope, PlatformScope,
+    RelationshipChanges, Revision, TenantId, TenantScope, UserId, WorkspaceId, WorkspaceName,
 };
 use tenantry_store_sqlite::SqliteStore;
 use tenantry_test_support::RawSql;
@@ -154,7 +156,7 @@ async fn the_authorization_migration_backfills_a_foundation_database() {
         sqlx::query(&statement).execute(&pool).await.unwrap_or_else(|error| panic!("{statement}: {error}"));
     }
     pool.close().await;
-    assert_eq!(store.pending_migrations().await.unwrap(), vec![2, 3, 4]);
+    assert_eq!(store.pending_migrations().await.unwrap(), vec![2, 3, 4, 5]);
 
     store.migrate().await.unwrap();
     assert_eq!(store.pending_migrations().await.unwrap(), Vec::<i64>::new());
@@ -244,4 +246,105 @@ async fn the_authorization_migration_backfills_a_foundation_database() {
     };
     assert_eq!(revision, Revision::new(2));
     assert_eq!(changes.len(), new_workspace_relationships(&grandchild, Some(&foundation.user_id)).len());
+}
+
+/// The pending-invitations migration (0005) on a database holding
+/// invitations made before it: it keeps every row, revokes all but the
+/// newest of several pending invitations to one invitee and resource (as
+/// of the moment the next was made), and from then on the database refuses
+/// a second pending one.
+#[tokio::test]
+async fn the_pending_invitations_migration_keeps_the_newest_of_duplicates() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join(DATABASE_FILE_NAME);
+    let store = SqliteStore::open(&path).await.unwrap();
+    let before: Vec<Migration> =
+        ALL_MIGRATIONS.iter().filter(|migration| migration.version <= 4).cloned().collect();
+    assert_eq!(before.len(), 4);
+    let options = SqliteConnectOptions::new().filename(&path).foreign_keys(true);
+    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+    Migrator::new(Only(before)).await.unwrap().run(&pool).await.unwrap();
+    pool.close().await;
+    assert_eq!(store.pending_migrations().await.unwrap(), vec![5]);
+
+    let foundation = Foundation::new();
+    let raw = RawSqlite::connect(&path).await;
+    let tenant_id = &foundation.tenant_id;
+    raw.execute(&format!(
+        "INSERT INTO tenants (id, name, display_name, status, deployment_model, data_residency, created_at, \
+         updated_at) VALUES ('{tenant_id}', 'acme', 'Acme', 'active', 'hosted_saas', 'eu', \
+         '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')"
+    ))
+    .await
+    .unwrap();
+    let invitee = UserId::generate();
+    let other_invitee = UserId::generate();
+    // Three pending invitations to one invitee for the tenant, made a day
+    // apart, one to another invitee, and an answered one.
+    // Ids sort by creation time, as the migration assumes (ULIDs made in
+    // one millisecond do not, so they are sorted here).
+    let mut ids: Vec<String> = (0..5).map(|_| InvitationId::generate().to_string()).collect();
+    ids.sort();
+    let rows = [
+        (&ids[0], &invitee, "pending", "2026-01-01T00:00:00Z", "NULL"),
+        (&ids[1], &invitee, "pending", "2026-01-02T00:00:00Z", "NULL"),
+        (&ids[2], &invitee, "pending", "2026-01-03T00:00:00Z", "NULL"),
+        (&ids[3], &other_invitee, "pending", "2026-01-01T00:00:00Z", "NULL"),
+        (&ids[4], &invitee, "declined", "2026-01-01T00:00:00Z", "'2026-01-01T00:00:00Z'"),
+    ];
+    for (id, user_id, status, created_at, answered_at) in rows {
+        raw.execute(&format!(
+            "INSERT INTO invitations (tenant_id, id, resource_type, role, invitee_user_id, invited_by, status, \
+             created_at, expires_at, answered_at) VALUES ('{tenant_id}', '{id}', 'tenant', 'member', \
+             '{user_id}', '{}', '{status}', '{created_at}', 4102444800000000, {answered_at})",
+            foundation.admin_id
+        ))
+        .await
+        .unwrap();
+    }
+
+    store.migrate().await.unwrap();
+    assert_eq!(store.pending_migrations().await.unwrap(), Vec::<i64>::new());
+    let scope = TenantScope::new(tenant_id.clone());
+    let status_of = |index: usize| {
+        let (store, scope, id) = (&store, &scope, ids[index].parse::<InvitationId>().unwrap());
+        async move {
+            let invitation = store.get_invitation(scope, &id).await.unwrap();
+            (invitation.status.as_str(), invitation.answered_at.map(|at| at.to_rfc3339()))
+        }
+    };
+    assert_eq!(status_of(0).await, ("revoked", Some("2026-01-02T00:00:00+00:00".to_owned())));
+    assert_eq!(status_of(1).await, ("revoked", Some("2026-01-03T00:00:00+00:00".to_owned())));
+    assert_eq!(status_of(2).await, ("pending", None));
+    assert_eq!(status_of(3).await, ("pending", None));
+    assert_eq!(status_of(4).await.0, "declined");
+    assert_eq!(raw.scalar_i64("SELECT count(*) FROM invitations").await, Ok(5));
+
+    // The rebuilt table keeps its rules: one pending invitation per
+    // invitee and resource, an immutable tenant_id, the status check.
+    let duplicate = format!(
+        "INSERT INTO invitations (tenant_id, id, resource_type, role, invitee_user_id, invited_by, status, \
+         created_at, expires_at) SELECT tenant_id, '{}', resource_type, role, invitee_user_id, invited_by, \
+         status, created_at, expires_at FROM invitations WHERE id = '{}'",
+        InvitationId::generate(),
+        ids[2]
+    );
+    let refused = raw.execute(&duplicate).await.unwrap_err();
+    assert!(refused.contains("invitations_one_pending_per_invitee"), "{refused}");
+    let moved = raw
+        .execute(&format!("UPDATE invitations SET tenant_id = 'ten_other' WHERE id = '{}'", ids[2]))
+        .await
+        .unwrap_err();
+    assert!(moved.contains("immutable"), "{moved}");
+    for index in [
+        "invitations_tenant_id_workspace_id_idx",
+        "invitations_tenant_id_group_id_idx",
+        "invitations_invitee_user_id_idx",
+        "invitations_invitee_email_key_idx",
+        "invitations_one_pending_per_invitee",
+    ] {
+        let query = format!("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = '{index}'");
+        assert_eq!(raw.scalar_i64(&query).await, Ok(1), "{index}");
+    }
+    assert_eq!(raw.scalar_i64("SELECT count(*) FROM pragma_foreign_key_check").await, Ok(0));
 }

@@ -396,14 +396,71 @@ async fn database_guards_the_invitations_table(backend: &TestBackend) {
         "UPDATE invitations SET invitee_email = 'a@b.c', invitee_email_key = 'a@b.c' {where_on_tenant}"
     );
     expect_violation(backend, raw(backend, &both).await, Violation::Check, Some("invitations_invitee_check"));
-    let expired_status =
-        format!("UPDATE invitations SET status = 'expired', answered_at = created_at {where_on_tenant}");
+    let unknown_status =
+        format!("UPDATE invitations SET status = 'lapsed', answered_at = created_at {where_on_tenant}");
     expect_violation(
         backend,
-        raw(backend, &expired_status).await,
+        raw(backend, &unknown_status).await,
         Violation::Check,
         Some("invitations_status_check"),
     );
+
+    // One pending invitation per invitee and resource: a second, written
+    // by hand, is refused; once the first is no longer pending, it is not.
+    let copy_of_on_tenant = |id: &str, status: &str, answered_at: &str| {
+        format!(
+            "INSERT INTO invitations (tenant_id, id, resource_type, workspace_id, group_id, role, \
+                 invitee_user_id, invitee_email, invitee_email_key, invited_by, status, created_at, expires_at, \
+                 answered_at) \
+             SELECT tenant_id, {}, resource_type, workspace_id, group_id, role, invitee_user_id, \
+                 invitee_email, invitee_email_key, invited_by, {}, created_at, expires_at, {answered_at} \
+             FROM invitations {where_on_tenant}",
+            sql_literal(id),
+            sql_literal(status)
+        )
+    };
+    let on_tenant_now = store.get_invitation(&acme.scope, &on_tenant.id).await.unwrap();
+    assert_eq!(on_tenant_now.status, InvitationStatus::Pending);
+    let answered_copy = InvitationId::generate().to_string();
+    assert_eq!(raw_ok(backend, &copy_of_on_tenant(&answered_copy, "declined", "created_at")).await, 1);
+    expect_violation(
+        backend,
+        raw(backend, &copy_of_on_tenant(&InvitationId::generate().to_string(), "pending", "NULL")).await,
+        Violation::Unique,
+        Some("invitations_one_pending_per_invitee"),
+    );
+    // The same for an address, compared as stored in `invitee_email_key`.
+    let by_email = new_invitation(
+        MembershipResource::Tenant,
+        Role::Member,
+        Invitee::Email(Email::parse("Ada@Example.com").unwrap()),
+        &alice,
+    );
+    let by_email = store.create_invitation(&acme.scope, by_email).await.unwrap();
+    let same_address = format!(
+        "INSERT INTO invitations (tenant_id, id, resource_type, workspace_id, group_id, role, \
+             invitee_user_id, invitee_email, invitee_email_key, invited_by, status, created_at, expires_at) \
+         SELECT tenant_id, {}, resource_type, workspace_id, group_id, role, NULL, 'ADA@example.com', \
+             invitee_email_key, invited_by, 'pending', created_at, expires_at \
+         FROM invitations WHERE tenant_id = {} AND id = {}",
+        sql_literal(InvitationId::generate()),
+        sql_literal(&acme.tenant.id),
+        sql_literal(&by_email.id)
+    );
+    expect_violation(
+        backend,
+        raw(backend, &same_address).await,
+        Violation::Unique,
+        Some("invitations_one_pending_per_invitee"),
+    );
+    store.revoke_invitation(&acme.scope, &by_email.id, tenantry_core::now()).await.unwrap();
+    assert_eq!(raw_ok(backend, &same_address).await, 1, "positive control: the first is revoked");
+    let cleanup = format!(
+        "DELETE FROM invitations WHERE tenant_id = {} AND (invitee_email_key IS NOT NULL OR id = {})",
+        sql_literal(&acme.tenant.id),
+        sql_literal(&answered_copy)
+    );
+    assert_eq!(raw_ok(backend, &cleanup).await, 3);
 
     store.delete_workspace(&acme.scope, &team.id).await.unwrap();
     expect_not_found(store.get_invitation(&acme.scope, &on_team.id).await, "invitation");
@@ -630,6 +687,284 @@ async fn an_accept_racing_a_suspension_never_grants_after_it(backend: &TestBacke
     println!("outcomes seen: {outcomes_seen:?}");
 }
 
+/// Inviting the same invitee (the same user id, or the same address under
+/// any case) to the same resource while a pending invitation stands makes
+/// nothing new: the same role is answered with the pending invitation,
+/// unchanged; another role is a conflict naming it. Another resource, or
+/// an invitation that was answered, revoked or has expired, leaves room
+/// for a new one; an expired one is then stored as expired. None of it
+/// depends on whether the invited user id belongs to anyone.
+async fn inviting_again_answers_with_the_pending_invitation(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let bob = create_user(backend, "bob").await;
+    let acme = create_tenant(backend, "acme").await;
+    let globex = create_tenant(backend, "globex").await;
+    let team = create_workspace(backend, &acme.scope, "team", None).await;
+    let store = &backend.store;
+    let on_team = MembershipResource::Workspace(team.id.clone());
+
+    for invitee in [Invitee::User(bob.id.clone()), Invitee::User(UserId::generate())] {
+        let first = new_invitation(on_team.clone(), Role::Editor, invitee.clone(), &alice);
+        let first = store.create_invitation(&acme.scope, first).await.unwrap();
+        let longer = NewInvitation::new(
+            on_team.clone(),
+            Role::Editor,
+            invitee.clone(),
+            bob.id.clone(),
+            InvitationLifetime::from_days(30).unwrap(),
+        )
+        .unwrap();
+        let again = store.create_invitation(&acme.scope, longer).await.unwrap();
+        assert_eq!(again, first, "the same role: the pending invitation, unchanged");
+        match store
+            .create_invitation(
+                &acme.scope,
+                new_invitation(on_team.clone(), Role::Admin, invitee.clone(), &alice),
+            )
+            .await
+        {
+            Err(Error::Conflict { code: ConflictCode::InvitationPending, detail: Some(detail) }) => {
+                assert!(detail.contains(&first.id.to_string()), "names the pending invitation: {detail}");
+            }
+            other => panic!("expected invitation_pending, got {other:?}"),
+        }
+        assert_eq!(store.get_invitation(&acme.scope, &first.id).await.unwrap(), first, "untouched");
+
+        // Another resource, or another tenant, is another invitation.
+        let on_tenant = new_invitation(MembershipResource::Tenant, Role::Admin, invitee.clone(), &alice);
+        assert_ne!(store.create_invitation(&acme.scope, on_tenant.clone()).await.unwrap().id, first.id);
+        assert_ne!(store.create_invitation(&globex.scope, on_tenant).await.unwrap().id, first.id);
+
+        // Revoked: room for a new one, with any role.
+        store.revoke_invitation(&acme.scope, &first.id, tenantry_core::now()).await.unwrap();
+        let second = new_invitation(on_team.clone(), Role::Admin, invitee.clone(), &alice);
+        let second = store.create_invitation(&acme.scope, second).await.unwrap();
+        assert_ne!(second.id, first.id);
+        assert_eq!((second.status, second.role), (InvitationStatus::Pending, Role::Admin));
+
+        // Expired: stored as expired, at its expiry, when the next takes its place.
+        expire(backend, &second).await;
+        let second = store.get_invitation(&acme.scope, &second.id).await.unwrap();
+        let third = new_invitation(on_team.clone(), Role::Member, invitee.clone(), &alice);
+        let third = store.create_invitation(&acme.scope, third).await.unwrap();
+        assert_ne!(third.id, second.id);
+        let stored_second = store.get_invitation(&acme.scope, &second.id).await.unwrap();
+        assert_eq!(stored_second, second.clone().expired());
+        assert_eq!(
+            (stored_second.status, stored_second.answered_at),
+            (InvitationStatus::Expired, Some(second.expires_at))
+        );
+        expect_conflict(
+            store.revoke_invitation(&acme.scope, &second.id, tenantry_core::now()).await,
+            ConflictCode::InvitationExpired,
+        );
+        store.revoke_invitation(&acme.scope, &third.id, tenantry_core::now()).await.unwrap();
+    }
+
+    // Answered: room for a new one.
+    let invited = new_invitation(on_team.clone(), Role::Editor, Invitee::User(bob.id.clone()), &alice);
+    let invited = store.create_invitation(&acme.scope, invited).await.unwrap();
+    store
+        .answer_invitation(
+            &acme.scope,
+            &invited.id,
+            &respondent(&bob),
+            InvitationAnswer::Decline,
+            tenantry_core::now(),
+        )
+        .await
+        .unwrap();
+    let after_decline = new_invitation(on_team.clone(), Role::Editor, Invitee::User(bob.id.clone()), &alice);
+    assert_ne!(store.create_invitation(&acme.scope, after_decline).await.unwrap().id, invited.id);
+
+    // An address is the same invitee under any case, and never a user id.
+    let by_email = |address: &str, role| {
+        new_invitation(
+            MembershipResource::Tenant,
+            role,
+            Invitee::Email(Email::parse(address).unwrap()),
+            &alice,
+        )
+    };
+    let lower =
+        store.create_invitation(&acme.scope, by_email("ada@example.com", Role::Member)).await.unwrap();
+    let upper =
+        store.create_invitation(&acme.scope, by_email("ADA@Example.COM", Role::Member)).await.unwrap();
+    assert_eq!(upper, lower);
+    expect_conflict(
+        store.create_invitation(&acme.scope, by_email("Ada@example.com", Role::Admin)).await,
+        ConflictCode::InvitationPending,
+    );
+    let pending = scalar(
+        backend,
+        &format!(
+            "SELECT count(*) FROM invitations WHERE tenant_id = {} AND status = 'pending'",
+            sql_literal(&acme.tenant.id)
+        ),
+    )
+    .await;
+    // bob's and the made-up id's on the tenant, bob's on the team after
+    // his decline, and ada's.
+    assert_eq!(pending, 4);
+}
+
+/// Concurrent identical invitations make one: every caller gets the same
+/// pending invitation back, none an error, and one row is stored.
+async fn concurrent_identical_invitations_make_one(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let acme = create_tenant(backend, "acme").await;
+    let team = create_workspace(backend, &acme.scope, "team", None).await;
+    for round in 0..4 {
+        let invitee = Invitee::User(UserId::generate());
+        let racers = 4;
+        let barrier = Arc::new(tokio::sync::Barrier::new(racers));
+        let mut tasks = JoinSet::new();
+        for _ in 0..racers {
+            let (store, scope, barrier) = (backend.store.clone(), acme.scope.clone(), Arc::clone(&barrier));
+            let invitation = new_invitation(
+                MembershipResource::Workspace(team.id.clone()),
+                Role::Editor,
+                invitee.clone(),
+                &alice,
+            );
+            tasks.spawn(async move {
+                barrier.wait().await;
+                store.create_invitation(&scope, invitation).await
+            });
+        }
+        let outcomes = tasks.join_all().await;
+        let made: BTreeSet<InvitationId> = outcomes
+            .iter()
+            .map(|outcome| {
+                outcome.as_ref().unwrap_or_else(|error| panic!("round {round}: {error}")).id.clone()
+            })
+            .collect();
+        assert_eq!(made.len(), 1, "round {round}: {outcomes:?}");
+    }
+    assert_eq!(count(backend, "invitations", &acme.tenant.id).await, 4);
+}
+
+/// Stores pending invitations of the tenant as the owner, copies of
+/// `model` with ids and invitees of their own, so that a case can reach
+/// the limit without making a thousand invitations one by one.
+pub async fn fill_pending_invitations(backend: &TestBackend, model: &Invitation, how_many: u32) {
+    let (numbers, number_text) = match backend.name {
+        "sqlite" => (
+            format!(
+                "WITH RECURSIVE numbers (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM numbers WHERE n < {how_many}) \
+                 SELECT n FROM numbers"
+            ),
+            "printf('%05d', n)",
+        ),
+        _ => (format!("SELECT generate_series(1, {how_many}) AS n"), "lpad(n::text, 5, '0')"),
+    };
+    let sql = format!(
+        "INSERT INTO invitations (tenant_id, id, resource_type, workspace_id, group_id, role, \
+             invitee_user_id, invitee_email, invitee_email_key, invited_by, status, created_at, expires_at) \
+         SELECT tenant_id, substr(id, 1, length(id) - 5) || {number_text}, resource_type, workspace_id, \
+             group_id, role, 'usr_01J00000000000000000' || {number_text}, NULL, NULL, invited_by, status, \
+             created_at, expires_at \
+         FROM invitations, ({numbers}) AS counter \
+         WHERE tenant_id = {} AND id = {}",
+        sql_literal(&model.tenant_id),
+        sql_literal(&model.id)
+    );
+    assert_eq!(raw_ok(backend, &sql).await, u64::from(how_many));
+}
+
+/// A tenant has at most `--max-pending-invitations` pending, unexpired
+/// invitations: one more is refused inside the invitation's transaction,
+/// while answered, revoked and expired ones do not count, another tenant is
+/// unaffected, and inviting someone already invited is still answered.
+async fn pending_invitations_per_tenant_are_limited(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let acme = create_tenant(backend, "acme").await;
+    let globex = create_tenant(backend, "globex").await;
+    let store = &backend.store;
+    let limit = StoreLimits::defaults().max_pending_invitations.get();
+    let invite = || {
+        new_invitation(MembershipResource::Tenant, Role::Member, Invitee::User(UserId::generate()), &alice)
+    };
+
+    // Invitations that do not count: declined, revoked, expired.
+    let declined = store.create_invitation(&acme.scope, invite()).await.unwrap();
+    raw_ok(
+        backend,
+        &format!(
+            "UPDATE invitations SET status = 'declined', answered_at = created_at WHERE tenant_id = {} AND id = {}",
+            sql_literal(&acme.tenant.id),
+            sql_literal(&declined.id)
+        ),
+    )
+    .await;
+    let revoked = store.create_invitation(&acme.scope, invite()).await.unwrap();
+    store.revoke_invitation(&acme.scope, &revoked.id, tenantry_core::now()).await.unwrap();
+    let expired = store.create_invitation(&acme.scope, invite()).await.unwrap();
+    expire(backend, &expired).await;
+
+    let model = store.create_invitation(&acme.scope, invite()).await.unwrap();
+    fill_pending_invitations(backend, &model, limit - 2).await;
+    // limit - 1 pending: one more fits, and then none.
+    let last = store.create_invitation(&acme.scope, invite()).await.unwrap();
+    match store.create_invitation(&acme.scope, invite()).await {
+        Err(Error::LimitExceeded { code: LimitCode::TooManyPendingInvitations, detail }) => {
+            assert!(detail.contains(&limit.to_string()), "{detail}");
+        }
+        other => panic!("expected too_many_pending_invitations, got {other:?}"),
+    }
+    let pending = format!(
+        "SELECT count(*) FROM invitations WHERE tenant_id = {} AND status = 'pending'",
+        sql_literal(&acme.tenant.id)
+    );
+    assert_eq!(scalar(backend, &pending).await, i64::from(limit) + 1, "the limit and the expired one");
+
+    // Inviting someone already invited is answered, not refused.
+    let again = NewInvitation::new(
+        last.resource.clone(),
+        last.role,
+        last.invitee.clone(),
+        alice.id.clone(),
+        InvitationLifetime::default_lifetime(),
+    )
+    .unwrap();
+    assert_eq!(store.create_invitation(&acme.scope, again).await.unwrap(), last);
+    // Another tenant is not limited by this one.
+    store.create_invitation(&globex.scope, invite()).await.unwrap();
+    // A revocation makes room again.
+    store.revoke_invitation(&acme.scope, &last.id, tenantry_core::now()).await.unwrap();
+    store.create_invitation(&acme.scope, invite()).await.unwrap();
+    expect_limit(store.create_invitation(&acme.scope, invite()).await, LimitCode::TooManyPendingInvitations);
+}
+
+/// Concurrent invitations at the limit cannot exceed it together: of two
+/// racing for the last place, one is refused.
+async fn concurrent_invitations_cannot_exceed_the_limit_together(backend: &TestBackend) {
+    let alice = create_user(backend, "alice").await;
+    let acme = create_tenant(backend, "acme").await;
+    let limit = StoreLimits::defaults().max_pending_invitations.get();
+    let invite = || {
+        new_invitation(MembershipResource::Tenant, Role::Member, Invitee::User(UserId::generate()), &alice)
+    };
+    let model = backend.store.create_invitation(&acme.scope, invite()).await.unwrap();
+    fill_pending_invitations(backend, &model, limit - 2).await;
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let mut tasks = JoinSet::new();
+    for _ in 0..2 {
+        let (store, scope, barrier, invitation) =
+            (backend.store.clone(), acme.scope.clone(), Arc::clone(&barrier), invite());
+        tasks.spawn(async move {
+            barrier.wait().await;
+            store.create_invitation(&scope, invitation).await
+        });
+    }
+    let outcomes = tasks.join_all().await;
+    assert_eq!(outcomes.iter().filter(|outcome| outcome.is_ok()).count(), 1, "{outcomes:?}");
+    for outcome in outcomes.into_iter().filter(Result::is_err) {
+        expect_limit(outcome, LimitCode::TooManyPendingInvitations);
+    }
+    assert_eq!(count(backend, "invitations", &acme.tenant.id).await, i64::from(limit));
+}
+
 // The cases of this module, registered: a case left out is dead code,
 // which the lints refuse.
 crate::conformance::cases!(
@@ -642,4 +977,8 @@ crate::conformance::cases!(
     concurrent_answers_to_one_invitation_let_exactly_one_win,
     accepting_into_an_inactive_tenant_is_refused_and_declining_is_not,
     an_accept_racing_a_suspension_never_grants_after_it,
+    inviting_again_answers_with_the_pending_invitation,
+    concurrent_identical_invitations_make_one,
+    pending_invitations_per_tenant_are_limited,
+    concurrent_invitations_cannot_exceed_the_limit_together,
 );
