@@ -22,26 +22,23 @@ ALTER TABLE invitations ADD CONSTRAINT invitations_status_check
 -- invitations to one invitee and resource: all but the newest are marked
 -- revoked, as of the moment the next one was made, before the unique index
 -- is made.
-UPDATE invitations SET status = 'revoked', answered_at = (
-    SELECT min(newer.created_at) FROM invitations AS newer
-    WHERE newer.tenant_id = invitations.tenant_id
-      AND newer.status = 'pending'
-      AND newer.resource_type = invitations.resource_type
-      AND coalesce(newer.workspace_id, newer.group_id, '')
-          = coalesce(invitations.workspace_id, invitations.group_id, '')
-      AND coalesce(newer.invitee_user_id, newer.invitee_email_key)
-          = coalesce(invitations.invitee_user_id, invitations.invitee_email_key)
-      AND newer.id > invitations.id)
-WHERE status = 'pending' AND EXISTS (
-    SELECT 1 FROM invitations AS newer
-    WHERE newer.tenant_id = invitations.tenant_id
-      AND newer.status = 'pending'
-      AND newer.resource_type = invitations.resource_type
-      AND coalesce(newer.workspace_id, newer.group_id, '')
-          = coalesce(invitations.workspace_id, invitations.group_id, '')
-      AND coalesce(newer.invitee_user_id, newer.invitee_email_key)
-          = coalesce(invitations.invitee_user_id, invitations.invitee_email_key)
-      AND newer.id > invitations.id);
+UPDATE invitations SET status = 'revoked', answered_at = superseded.next_created_at
+FROM (
+    SELECT older.tenant_id, older.id, min(newer.created_at) AS next_created_at
+    FROM invitations AS older
+    JOIN invitations AS newer
+        ON newer.tenant_id = older.tenant_id
+        AND newer.status = 'pending'
+        AND newer.resource_type = older.resource_type
+        AND coalesce(newer.workspace_id, newer.group_id, '')
+            = coalesce(older.workspace_id, older.group_id, '')
+        AND coalesce(newer.invitee_user_id, newer.invitee_email_key)
+            = coalesce(older.invitee_user_id, older.invitee_email_key)
+        AND newer.id > older.id
+    WHERE older.status = 'pending'
+    GROUP BY older.tenant_id, older.id
+) AS superseded
+WHERE invitations.tenant_id = superseded.tenant_id AND invitations.id = superseded.id;
 
 CREATE UNIQUE INDEX invitations_one_pending_per_invitee
     ON invitations (tenant_id, resource_type, coalesce(workspace_id, group_id, ''),

@@ -162,6 +162,14 @@ async fn an_invited_user_gains_access_only_by_accepting(app: TestApp) {
     assert_eq!(tenant_invitations(&app, &admin).await, vec![(invitation_id, "accepted".to_owned())]);
 }
 
+/// The names of a reply's headers, sorted: what must not differ between
+/// the answers for a real user and a made-up id.
+fn header_names(reply: &Reply) -> Vec<String> {
+    let mut names: Vec<String> = reply.headers.keys().map(|name| name.to_string()).collect();
+    names.sort();
+    names
+}
+
 /// The parts of an invitation that differ between any two: its id, its
 /// invitee's id and its timestamps.
 fn without_ids_and_times(mut invitation: Value) -> Value {
@@ -195,11 +203,6 @@ async fn a_made_up_user_id_is_answered_exactly_like_a_real_one(app: TestApp) {
         let for_real = app.send(ask(&real_id)).await;
         let for_nobody = app.send(ask(&made_up)).await;
         assert_eq!((for_real.status, for_nobody.status), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
-        let header_names = |reply: &Reply| {
-            let mut names: Vec<String> = reply.headers.keys().map(|name| name.to_string()).collect();
-            names.sort();
-            names
-        };
         assert_eq!(header_names(&for_real), header_names(&for_nobody), "{members}");
         assert_eq!(
             without_ids_and_times(for_real.json()),
@@ -598,11 +601,6 @@ async fn inviting_again_while_pending_answers_with_the_same_invitation(app: Test
 
     // A real user and a made-up id are answered alike: statuses, header
     // names and bodies, but for ids, times and request ids.
-    let header_names = |reply: &Reply| {
-        let mut names: Vec<String> = reply.headers.keys().map(|name| name.to_string()).collect();
-        names.sort();
-        names
-    };
     let (for_real, for_nobody) = (&first_replies[0], &first_replies[1]);
     assert_eq!(header_names(for_real), header_names(for_nobody));
     assert_eq!(without_ids_and_times(for_real.json()), without_ids_and_times(for_nobody.json()));
