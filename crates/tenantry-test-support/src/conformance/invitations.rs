@@ -848,16 +848,14 @@ async fn concurrent_identical_invitations_make_one(backend: &TestBackend) {
 /// `model` with ids and invitees of their own, so that a case can reach
 /// the limit without making a thousand invitations one by one.
 pub async fn fill_pending_invitations(backend: &TestBackend, model: &Invitation, how_many: u32) {
-    let (numbers, number_text) = match backend.name {
-        "sqlite" => (
-            format!(
-                "WITH RECURSIVE numbers (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM numbers WHERE n < {how_many}) \
-                 SELECT n FROM numbers"
-            ),
-            "printf('%05d', n)",
-        ),
-        _ => (format!("SELECT generate_series(1, {how_many}) AS n"), "lpad(n::text, 5, '0')"),
-    };
+    assert!(how_many < 100_000, "five digits number the copies");
+    // SQL both backends read alike: a recursive count, and the number in
+    // five digits (the last five characters of 100000 + n).
+    let numbers = format!(
+        "WITH RECURSIVE numbers (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM numbers WHERE n < {how_many}) \
+         SELECT n FROM numbers"
+    );
+    let number_text = "substr(CAST(100000 + n AS TEXT), 2)";
     let sql = format!(
         "INSERT INTO invitations (tenant_id, id, resource_type, workspace_id, group_id, role, \
              invitee_user_id, invitee_email, invitee_email_key, invited_by, status, created_at, expires_at) \
