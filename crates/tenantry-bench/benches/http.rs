@@ -12,7 +12,8 @@
 //! time, requests per second and the median and 99th percentile latency of
 //! `GET /healthz` (the HTTP ceiling: no database, no authentication),
 //! `GET /v1/workspaces?limit=10`, `POST /v1/permissions/check` and
-//! `POST /v1/workspaces`. The server binary is `TENANTRY_BIN`, or
+//! `POST /v1/workspaces`; the three read routes in alternating windows (see
+//! [`ROUNDS`]), the write last. The server binary is `TENANTRY_BIN`, or
 //! `target/release/tenantry`. PostgreSQL runs on a throwaway database on
 //! `TENANTRY_TEST_POSTGRES_URL`, with the three roles a deployment uses.
 //! Every loop is bounded in time; the load generator shares the machine's
@@ -337,7 +338,7 @@ async fn main() {
         std::env::args().skip(1).filter(|argument| !argument.starts_with('-')).collect();
     let wants = |name: &str| filter.is_empty() || filter.iter().any(|wanted| name.contains(wanted.as_str()));
     println!(
-        "HTTP benchmark: {CONNECTIONS} keep-alive connections, {MEASURE:?} per route after {WARM_UP:?} warm-up"
+        "HTTP benchmark: {CONNECTIONS} keep-alive connections, {MEASURE:?} per route (the read routes in {ROUNDS} alternating windows), {WARM_UP:?} of warm-up before each window"
     );
     let mut reads = Vec::new();
     if wants("sqlite") {
