@@ -27,14 +27,14 @@ const DURATION_BUCKETS_SECONDS: [f64; 12] =
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
+    method: &'static str,
     route: String,
     status: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct DurationLabels {
-    method: String,
+    method: &'static str,
     route: String,
 }
 
@@ -77,9 +77,7 @@ impl HttpMetrics {
 
     fn record(&self, method: &Method, route: String, status: u16, seconds: f64) {
         let method = method_label(method);
-        self.requests
-            .get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status })
-            .inc();
+        self.requests.get_or_create(&RequestLabels { method, route: route.clone(), status }).inc();
         self.durations.get_or_create(&DurationLabels { method, route }).observe(seconds);
     }
 
@@ -92,19 +90,19 @@ impl HttpMetrics {
 
 /// The method as a label value. Methods outside the standard set become
 /// `other`, so that a client cannot grow the label set without bound.
-fn method_label(method: &Method) -> String {
-    const STANDARD: [Method; 9] = [
-        Method::GET,
-        Method::HEAD,
-        Method::POST,
-        Method::PUT,
-        Method::PATCH,
-        Method::DELETE,
-        Method::OPTIONS,
-        Method::TRACE,
-        Method::CONNECT,
+fn method_label(method: &Method) -> &'static str {
+    const STANDARD: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::TRACE, "TRACE"),
+        (Method::CONNECT, "CONNECT"),
     ];
-    if STANDARD.contains(method) { method.as_str().to_owned() } else { "other".to_owned() }
+    STANDARD.iter().find(|(standard, _)| standard == method).map_or("other", |(_, label)| label)
 }
 
 /// Counts and times every request under its route template.

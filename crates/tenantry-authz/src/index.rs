@@ -14,9 +14,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::engine::Binding;
 use crate::hash::IntMap;
 use crate::lookup_cache::{LookupCache, LookupQuestion};
 use crate::model::{ObjectRef, Relationship, SubjectRef};
+use crate::schema::Schema;
 
 /// Stands for "no relation" in the low half of a subject key.
 pub(crate) const NO_RELATION: u32 = u32::MAX;
@@ -245,6 +247,10 @@ pub struct Index {
     /// The result sets of recent lookups, emptied by every write (see
     /// [`crate::lookup_cache`]). A lock because reads share the index.
     lookup_cache: Mutex<LookupCache>,
+    /// The last schema binding an engine made over this index, reused while
+    /// it still binds (see [`Binding`]). A lock because reads share the
+    /// index; held only to clone or replace the `Arc`.
+    binding: Mutex<Option<Arc<Binding>>>,
 }
 
 impl Index {
@@ -467,6 +473,28 @@ impl Index {
     /// Keeps the results of `question` under `schema`, computed at `now`.
     pub(crate) fn keep_lookup(&self, schema: u64, question: LookupQuestion, now: i64, results: Arc<[u64]>) {
         self.lookup_cache.lock().unwrap_or_else(PoisonError::into_inner).put(schema, question, now, results);
+    }
+
+    /// How many type and relation names are interned. Names keep their
+    /// numbers and are never freed, so while these counts stay the same, so
+    /// does every name's number.
+    pub(crate) fn name_counts(&self) -> (usize, usize) {
+        (self.types.names.len(), self.relations.names.len())
+    }
+
+    /// The binding of `schema` to this index's numbers: the one kept if it
+    /// still binds, otherwise a new one, which is kept in its place.
+    pub(crate) fn binding(&self, schema: &Schema) -> Arc<Binding> {
+        if let Some(binding) = self.binding.lock().unwrap_or_else(PoisonError::into_inner).as_ref()
+            && binding.binds(schema, self)
+        {
+            return binding.clone();
+        }
+        // Built outside the lock: two engines may both build one, and the
+        // last to finish is kept; either is right.
+        let binding = Arc::new(Binding::new(schema, self));
+        *self.binding.lock().unwrap_or_else(PoisonError::into_inner) = Some(binding.clone());
+        binding
     }
 
     /// Every relationship, in no particular order, for export and for

@@ -29,12 +29,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::num::{NonZeroU64, NonZeroUsize};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use tenantry_authz::{DEFAULT_SCHEMA, Engine, EvalError, Index, ObjectRef, Relationship, Schema, SubjectRef};
 
 use crate::error::{Error, LimitCode, Result};
+use crate::evaluation_pool::EvaluationPool;
 use crate::id::{TenantId, UserId};
 use crate::relationship::{
     PartitionScope, RelationshipChanges, RelationshipWrite, Revision, StoredSchema, names, platform_object,
@@ -134,8 +135,14 @@ pub struct AuthorizerConfig {
     /// Beyond it the answer is [`LimitCode::TooComplex`].
     pub evaluation_budget: NonZeroU64,
     /// How many heavy evaluations ([`Authorizer::evaluate_offloaded`]) run
-    /// at once, each on a blocking thread; the others wait their turn.
+    /// at once, each on a thread of the evaluation pool; the others wait
+    /// their turn.
     pub evaluation_threads: NonZeroUsize,
+    /// The `nice` value (0 to 19) the evaluation pool's threads set for
+    /// themselves when they start, so that heavy evaluations run on the CPU
+    /// time the async workers leave (see `evaluation_pool`). 0 keeps the
+    /// process's priority. Applied on Linux only.
+    pub evaluation_niceness: u8,
 }
 
 impl AuthorizerConfig {
@@ -143,6 +150,14 @@ impl AuthorizerConfig {
     /// about the bottom of a tree 64 levels deep takes two fifths of it
     /// (804,500 steps; a test in `limits.rs` keeps the two in step).
     pub const DEFAULT_EVALUATION_BUDGET: NonZeroU64 = NonZeroU64::new(2_000_000).unwrap();
+
+    /// The default `nice` value of the evaluation threads: well below the
+    /// async workers' priority (Linux gives a nice-0 thread about 10 times
+    /// the CPU of a nice-10 one when both want it), not the lowest.
+    pub const DEFAULT_EVALUATION_NICENESS: u8 = 10;
+
+    /// The most a `nice` value can be.
+    pub const MAX_EVALUATION_NICENESS: u8 = 19;
 
     /// The default number of heavy evaluations at once: one fewer than the
     /// cores, at least one, so that one core is left to the async workers
@@ -159,6 +174,7 @@ impl AuthorizerConfig {
             idle_eviction,
             evaluation_budget: Self::DEFAULT_EVALUATION_BUDGET,
             evaluation_threads: Self::default_evaluation_threads(),
+            evaluation_niceness: Self::DEFAULT_EVALUATION_NICENESS,
         }
     }
 }
@@ -277,6 +293,8 @@ pub struct Authorizer {
     tenants: RwLock<HashMap<TenantId, Arc<Cell<TenantState>>>>,
     /// Permits for heavy evaluations, one per evaluation thread.
     evaluation_permits: Arc<tokio::sync::Semaphore>,
+    /// The threads heavy evaluations run on, started at the first one.
+    evaluation_pool: OnceLock<EvaluationPool>,
 }
 
 /// A poisoned lock means a panic while an index was being changed; the index
@@ -311,6 +329,7 @@ impl Authorizer {
             platform: Cell::default(),
             tenants: RwLock::new(HashMap::new()),
             evaluation_permits: Arc::new(tokio::sync::Semaphore::new(config.evaluation_threads.get())),
+            evaluation_pool: OnceLock::new(),
         }
     }
 
@@ -630,10 +649,13 @@ impl Authorizer {
 
     /// [`Self::evaluate`] for questions that can be heavy (bulk checks,
     /// lookups, expand, explanations): the index is caught up on the async
-    /// task as usual, then the question is answered on a blocking thread,
-    /// at most [`AuthorizerConfig::evaluation_threads`] at once, so that a
+    /// task as usual, then the question is answered on a thread of the
+    /// evaluation pool, at most [`AuthorizerConfig::evaluation_threads`] at
+    /// once (the others wait for a permit, asynchronously), so that a
     /// tenant's heavy questions never occupy the async workers that serve
-    /// everyone's cheap requests.
+    /// everyone's cheap requests, and run at a lower OS priority than they
+    /// do ([`AuthorizerConfig::evaluation_niceness`]). A question that
+    /// panics is [`Error::Internal`].
     pub async fn evaluate_offloaded<T: Send + 'static>(
         &self,
         scope: &TenantScope,
@@ -648,13 +670,28 @@ impl Authorizer {
         let permit = self.evaluation_permits.clone().acquire_owned().await.map_err(Error::internal)?;
         let budget = self.config.evaluation_budget;
         let tenant_id = tenant_id.clone();
-        tokio::task::spawn_blocking(move || {
-            let answer = Self::answer(&cell, &view, &tenant_id, budget, question);
-            drop(permit);
-            answer
-        })
-        .await
-        .map_err(Error::internal)?
+        self.evaluation_pool()?
+            .answer(move || {
+                let answer = Self::answer(&cell, &view, &tenant_id, budget, question);
+                // Released on the pool's thread, once it is free again: a
+                // permit stands for a thread.
+                drop(permit);
+                answer
+            })
+            .await?
+    }
+
+    /// The evaluation pool, started with one thread per permit on first use
+    /// (an authorizer that never answers a heavy question starts none).
+    fn evaluation_pool(&self) -> Result<&EvaluationPool> {
+        if let Some(pool) = self.evaluation_pool.get() {
+            return Ok(pool);
+        }
+        let pool =
+            EvaluationPool::start(self.config.evaluation_threads.get(), self.config.evaluation_niceness)?;
+        // Two first questions at once may both start one; the second is
+        // dropped, and its threads exit.
+        Ok(self.evaluation_pool.get_or_init(|| pool))
     }
 
     /// Answers from a caught-up tenant cell, mirroring `view` into it first.

@@ -14,6 +14,7 @@ pub mod api_key;
 pub mod authorizer;
 pub mod credentials;
 pub mod error;
+mod evaluation_pool;
 pub mod group;
 pub mod id;
 pub mod invitation;

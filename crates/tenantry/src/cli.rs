@@ -237,6 +237,13 @@ pub struct ServeArgs {
     #[arg(long, env = "TENANTRY_EVALUATION_THREADS", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub evaluation_threads: Option<u64>,
 
+    /// The `nice` value (0 to 19) the threads answering heavy evaluations
+    /// set for themselves, so that they run on the CPU time the async
+    /// workers serving cheap requests leave; 0 keeps the process's
+    /// priority. Linux only.
+    #[arg(long, env = "TENANTRY_EVALUATION_NICENESS", default_value = "10", value_parser = clap::value_parser!(u8).range(0..=19))]
+    pub evaluation_niceness: u8,
+
     /// The most questions one bulk check may hold (422 `too_many_items`
     /// beyond it).
     #[arg(long, env = "TENANTRY_MAX_BULK_CHECK_ITEMS", default_value = "1000", value_parser = clap::value_parser!(u64).range(1..=100_000))]

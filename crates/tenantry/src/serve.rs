@@ -106,6 +106,7 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
     if let Some(evaluation_threads) = arguments.evaluation_threads {
         authorizer_config.evaluation_threads = nonzero_usize("--evaluation-threads", evaluation_threads)?;
     }
+    authorizer_config.evaluation_niceness = arguments.evaluation_niceness;
     let authorizer = Arc::new(Authorizer::new(store.clone(), authorizer_config));
     let mut state = ApiState::new(store.clone(), authorizer.clone(), hasher, api_config);
     if let Some(verifier) = oidc_verifier(&arguments.oidc)? {

@@ -9,7 +9,8 @@
 //! A plain check is answered inline: it is bounded by the evaluation budget
 //! and takes microseconds on data within the depth limits. The questions
 //! that can be heavy (explanations, bulk checks, lookups, expand) are
-//! answered on the authorizer's bounded pool of blocking threads
+//! answered on the authorizer's bounded pool of evaluation threads, at a
+//! lower OS priority
 //! ([`Authorizer::evaluate_offloaded`](tenantry_core::Authorizer::evaluate_offloaded)),
 //! never on the async workers that serve every tenant's cheap requests.
 

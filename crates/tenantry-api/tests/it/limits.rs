@@ -19,6 +19,7 @@ crate::on_both_backends!(
     questions_beyond_the_evaluation_budget_are_too_complex,
     a_tenant_at_its_concurrency_limit_is_refused_and_others_are_not,
     pages_beyond_the_servers_largest_are_refused,
+    heavy_evaluations_run_on_the_evaluation_threads_at_their_priority,
 );
 
 /// The app with its router replaced by one under these settings, over the
@@ -244,4 +245,56 @@ async fn pages_beyond_the_servers_largest_are_refused(app: TestApp) {
     assert_eq!((limit["name"].as_str(), limit["schema"]["maximum"].as_u64()), (Some("limit"), Some(3)));
     let lookup_limit = &document["components"]["schemas"]["LookupResourcesRequest"]["properties"]["limit"];
     assert_eq!(lookup_limit["maximum"], 3);
+}
+
+/// The calling thread's `nice` value, read from `/proc` (field 19 of its
+/// `stat`, counted after the command name, which may hold spaces).
+#[cfg(target_os = "linux")]
+fn own_niceness() -> i32 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    let after_name = stat.rsplit_once(") ").unwrap().1;
+    after_name.split_whitespace().nth(16).unwrap().parse().unwrap()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn own_niceness() -> i32 {
+    0
+}
+
+/// `evaluate_offloaded` (bulk checks, lookups, expand, explanations) answers
+/// on the authorizer's own threads, not the async workers, and those
+/// threads run at the configured `nice` value while the workers keep
+/// theirs; a question that panics is an internal error, not a hang, and the
+/// threads answer the next one.
+async fn heavy_evaluations_run_on_the_evaluation_threads_at_their_priority(app: TestApp) {
+    let actor = app.tenant_with_key("offloaded").await;
+    let mut authorizer_config = AuthorizerConfig::with_freshness(TEST_MAX_STALENESS, TEST_MAX_STALENESS);
+    authorizer_config.evaluation_threads = NonZeroUsize::new(2).unwrap();
+    authorizer_config.evaluation_niceness = 7;
+    let authorizer = Authorizer::new(app.backend.store.clone(), authorizer_config);
+    let worker = std::thread::current();
+    let worker_niceness = own_niceness();
+    let consistency = tenantry_core::Consistency::MinimizeLatency;
+    for _ in 0..4 {
+        let ((thread, name, niceness), _) = authorizer
+            .evaluate_offloaded(&actor.scope(), &consistency, |_engine| {
+                let thread = std::thread::current();
+                (thread.id(), thread.name().map(str::to_owned), own_niceness())
+            })
+            .await
+            .unwrap();
+        assert_ne!(thread, worker.id());
+        assert!(name.as_deref().is_some_and(|name| name.starts_with("tenantry-eval-")), "{name:?}");
+        if cfg!(target_os = "linux") {
+            assert_eq!(niceness, worker_niceness.max(7));
+        }
+    }
+    assert_eq!(own_niceness(), worker_niceness, "the asking thread keeps its priority");
+    let panicked = authorizer
+        .evaluate_offloaded(&actor.scope(), &consistency, |_engine| -> bool { panic!("a bug in a question") })
+        .await;
+    assert!(matches!(panicked, Err(tenantry_core::Error::Internal(_))), "{panicked:?}");
+    let (answer, _) =
+        authorizer.evaluate_offloaded(&actor.scope(), &consistency, |_engine| 42).await.unwrap();
+    assert_eq!(answer, 42);
 }

@@ -91,7 +91,7 @@ fn live_entries<'i>(
 }
 
 fn relation_node(engine: &Engine<'_>, object: Option<u32>, item: u32) -> ExpansionNode {
-    let relation = engine.relation_of_item[item as usize];
+    let relation = engine.binding.relation_of_item[item as usize];
     let mut subjects: Vec<SubjectRef> = live_entries(engine, object, relation)
         .filter(|entry| engine.allowed_item(item, entry.subject).is_some())
         .map(|entry| engine.index.subject_ref(entry.subject))
@@ -121,7 +121,7 @@ fn expression_node<'s>(
             Some(LeafKind::Arrow { tupleset, computed, .. }) => {
                 let mut subjects = Vec::new();
                 if let Some(ResolvedLeaf::Arrow { tupleset: relation, targets }) =
-                    engine.leaves[item as usize].get(*leaf as usize)
+                    engine.binding.leaves[item as usize].get(*leaf as usize)
                 {
                     let entries: Vec<SubjectEntry> = live_entries(engine, object, *relation).collect();
                     for entry in &entries[plain_subjects_start(&entries)..] {

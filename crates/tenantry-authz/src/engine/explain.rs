@@ -249,7 +249,7 @@ impl Builder<'_, '_, '_> {
         let stamp = solver.proved_at[node as usize];
         match &engine.schema.items[item as usize].kind {
             ItemKind::Relation { .. } => {
-                let relation = engine.relation_of_item[item as usize];
+                let relation = engine.binding.relation_of_item[item as usize];
                 if solver.bases[node as usize] {
                     let subject_key = self.proof_subject();
                     if let Some(relationship) = self.relationship(object, relation, subject_key) {
@@ -262,7 +262,7 @@ impl Builder<'_, '_, '_> {
                     }
                     let (child_object, child_item) = unpack(solver.keys[child as usize]);
                     let subject_key =
-                        pack_subject(child_object, engine.relation_of_item[child_item as usize]);
+                        pack_subject(child_object, engine.binding.relation_of_item[child_item as usize]);
                     if let Some(relationship) = self.relationship(object, relation, subject_key) {
                         let then = self.step_for(child);
                         return Reason::SubjectSet { relationship, then };
@@ -317,7 +317,7 @@ impl Builder<'_, '_, '_> {
                     return;
                 };
                 let (object, item) = unpack(solver.keys[node as usize]);
-                match engine.leaves[item as usize].get(*leaf as usize) {
+                match engine.binding.leaves[item as usize].get(*leaf as usize) {
                     Some(ResolvedLeaf::Arrow { tupleset, .. }) if *tupleset != NONE => {
                         let (target, _) = unpack(solver.keys[dependency as usize]);
                         let relationship =

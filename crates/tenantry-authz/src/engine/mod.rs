@@ -192,15 +192,18 @@ enum ResolvedLeaf {
     },
 }
 
-/// A schema and an index bound together at one instant, answering
-/// questions. Cheap to build (it maps the schema's names to the index's
-/// numbers once); build one per request or per batch, under the caller's
-/// read lock on the index.
+/// A schema's names bound to one index's numbers: the tables an [`Engine`]
+/// reads on every step. They depend only on the schema and on the type and
+/// relation names the index has interned, which keep their numbers and are
+/// never freed, so the index keeps the last binding it made
+/// ([`Index::binding`]) and an engine built per request or per batch does
+/// not rebuild them (a few dozen string hashes and allocations per engine).
 #[derive(Debug)]
-pub struct Engine<'a> {
-    schema: &'a Schema,
-    index: &'a Index,
-    now: i64,
+pub(crate) struct Binding {
+    /// The [`Schema`] identity the tables were built from.
+    schema_identity: u64,
+    /// How many type and relation names the index had interned.
+    names: (usize, usize),
     /// Index type number → schema definition, or [`NONE`].
     definition_of_type: Vec<u32>,
     /// Schema item → index relation number, or [`NONE`].
@@ -211,18 +214,11 @@ pub struct Engine<'a> {
     leaves: Vec<Vec<ResolvedLeaf>>,
     /// `definition << 32 | index relation number` → schema relation item.
     relation_items: IntMap<u64, u32>,
-    /// The steps allowed to every question asked of this engine together.
-    budget: u64,
-    /// The steps still allowed; `Cell` because questions take `&self`.
-    remaining: Cell<u64>,
-    /// Whether a step was refused: every answer from then on is.
-    exhausted: Cell<bool>,
 }
 
-impl<'a> Engine<'a> {
-    /// Binds `schema` and `index` at `now` (microseconds since the Unix
-    /// epoch): relationships whose expiry is at or before `now` grant nothing.
-    pub fn new(schema: &'a Schema, index: &'a Index, now: i64) -> Self {
+impl Binding {
+    /// Maps `schema`'s names to `index`'s numbers.
+    pub(crate) fn new(schema: &Schema, index: &Index) -> Self {
         let type_of_definition: Vec<u32> = schema
             .definitions
             .iter()
@@ -297,14 +293,52 @@ impl<'a> Engine<'a> {
             .map(|(number, item)| (pack(item.definition, relation_of_item[number]), number as u32))
             .collect();
         Self {
-            schema,
-            index,
-            now,
+            schema_identity: schema.identity,
+            names: index.name_counts(),
             definition_of_type,
             relation_of_item,
             allowed,
             leaves,
             relation_items,
+        }
+    }
+
+    /// Whether the tables still map `schema` onto `index`: same schema, and
+    /// no name interned since.
+    pub(crate) fn binds(&self, schema: &Schema, index: &Index) -> bool {
+        self.schema_identity == schema.identity && self.names == index.name_counts()
+    }
+}
+
+/// A schema and an index bound together at one instant, answering
+/// questions. Cheap to build: the mapping of the schema's names to the
+/// index's numbers is kept by the index between engines (see [`Binding`]);
+/// build one per request or per batch, under the caller's read lock on the
+/// index.
+#[derive(Debug)]
+pub struct Engine<'a> {
+    schema: &'a Schema,
+    index: &'a Index,
+    now: i64,
+    /// The schema's names in the index's numbers.
+    binding: Arc<Binding>,
+    /// The steps allowed to every question asked of this engine together.
+    budget: u64,
+    /// The steps still allowed; `Cell` because questions take `&self`.
+    remaining: Cell<u64>,
+    /// Whether a step was refused: every answer from then on is.
+    exhausted: Cell<bool>,
+}
+
+impl<'a> Engine<'a> {
+    /// Binds `schema` and `index` at `now` (microseconds since the Unix
+    /// epoch): relationships whose expiry is at or before `now` grant nothing.
+    pub fn new(schema: &'a Schema, index: &'a Index, now: i64) -> Self {
+        Self {
+            schema,
+            index,
+            now,
+            binding: index.binding(schema),
             budget: u64::MAX,
             remaining: Cell::new(u64::MAX),
             exhausted: Cell::new(false),
@@ -573,7 +607,7 @@ impl<'a> Engine<'a> {
     /// relationships decide it: the subject is named directly, or the
     /// relation names no subject set at all. `None` means "solve it".
     fn check_directly(&self, question: CheckQuestion) -> Option<bool> {
-        let relation = self.relation_of_item[question.item as usize];
+        let relation = self.binding.relation_of_item[question.item as usize];
         if !matches!(self.schema.items[question.item as usize].kind, ItemKind::Relation { .. }) {
             return None;
         }
@@ -632,7 +666,7 @@ impl<'a> Engine<'a> {
     fn allowed_item(&self, item: u32, subject_key: u64) -> Option<u32> {
         let (object, relation) = crate::index::unpack_subject(subject_key);
         let subject_type = self.index.object_type(object);
-        self.allowed[item as usize]
+        self.binding.allowed[item as usize]
             .iter()
             .find(|allowed| allowed.subject_type == subject_type && allowed.subject_relation == relation)
             .map(|allowed| allowed.item)
@@ -645,12 +679,12 @@ impl<'a> Engine<'a> {
         if definition == NONE {
             return None;
         }
-        self.relation_items.get(&pack(definition, relation)).copied()
+        self.binding.relation_items.get(&pack(definition, relation)).copied()
     }
 
     /// The schema definition of an index object, or [`NONE`].
     fn definition_of_object(&self, object: u32) -> u32 {
-        self.definition_of_type.get(self.index.object_type(object) as usize).copied().unwrap_or(NONE)
+        self.binding.definition_of_type.get(self.index.object_type(object) as usize).copied().unwrap_or(NONE)
     }
 }
 

@@ -285,7 +285,7 @@ impl<'e, 'a> Solver<'e, 'a, SubjectMode> {
         if !schema.arrow_dependents[item as usize].is_empty() {
             let as_subject = crate::index::pack_subject(object, NO_RELATION);
             for &(permission, tupleset) in &schema.arrow_dependents[item as usize] {
-                let tupleset_relation = engine.relation_of_item[tupleset as usize];
+                let tupleset_relation = engine.binding.relation_of_item[tupleset as usize];
                 let definition = schema.items[permission as usize].definition;
                 for &resource_key in index.resources_of(as_subject) {
                     let (resource, relation) = unpack(resource_key);
@@ -295,7 +295,7 @@ impl<'e, 'a> Solver<'e, 'a, SubjectMode> {
                 }
             }
         }
-        let relation = engine.relation_of_item[item as usize];
+        let relation = engine.binding.relation_of_item[item as usize];
         if relation != NONE {
             let as_subject_set = crate::index::pack_subject(object, relation);
             for &resource_key in index.resources_of(as_subject_set) {
@@ -353,23 +353,28 @@ impl<'e, 'a> Solver<'e, 'a, CandidateMode> {
 
 impl<'e, 'a, M: Mode> Solver<'e, 'a, M> {
     fn new(engine: &'e Engine<'a>, mode: M) -> Self {
+        // Room for a typical check's graph (a role on the resource or a few
+        // ancestors up) from the start: growing a dozen vectors from empty
+        // cost more than the walk itself. Larger graphs grow as before.
+        const NODES: usize = 32;
+        const EDGES: usize = 64;
         Self {
             engine,
             mode,
-            keys: Vec::new(),
-            slots: IntMap::default(),
-            values: Vec::new(),
-            bases: Vec::new(),
-            proved_at: Vec::new(),
+            keys: Vec::with_capacity(NODES),
+            slots: IntMap::with_capacity_and_hasher(NODES, Default::default()),
+            values: Vec::with_capacity(NODES),
+            bases: Vec::with_capacity(NODES),
+            proved_at: Vec::with_capacity(NODES),
             clock: 0,
-            dependency_ranges: Vec::new(),
-            leaf_starts: Vec::new(),
-            leaf_offsets: Vec::new(),
-            dependencies: Vec::new(),
-            dependents_head: Vec::new(),
-            dependent_links: Vec::new(),
-            expanded: Vec::new(),
-            queue: VecDeque::new(),
+            dependency_ranges: Vec::with_capacity(NODES),
+            leaf_starts: Vec::with_capacity(NODES),
+            leaf_offsets: Vec::with_capacity(EDGES),
+            dependencies: Vec::with_capacity(EDGES),
+            dependents_head: Vec::with_capacity(NODES),
+            dependent_links: Vec::with_capacity(EDGES),
+            expanded: Vec::with_capacity(NODES),
+            queue: VecDeque::with_capacity(NODES),
             has_exclusion: false,
         }
     }
@@ -431,7 +436,7 @@ impl<'e, 'a, M: Mode> Solver<'e, 'a, M> {
         let start = self.dependencies.len() as u32;
         match &engine.schema.items[item as usize].kind {
             ItemKind::Relation { .. } => {
-                let relation = engine.relation_of_item[item as usize];
+                let relation = engine.binding.relation_of_item[item as usize];
                 let entries = if relation == NONE { &[][..] } else { index.subjects(object, relation) };
                 self.bases[node as usize] = self.mode.base(engine, item, entries);
                 for entry in &entries[..plain_subjects_start(entries)] {
@@ -449,7 +454,7 @@ impl<'e, 'a, M: Mode> Solver<'e, 'a, M> {
             ItemKind::Permission { expression, .. } => {
                 self.has_exclusion |= contains_exclusion(expression);
                 self.leaf_starts[node as usize] = self.leaf_offsets.len() as u32;
-                for leaf in &engine.leaves[item as usize] {
+                for leaf in &engine.binding.leaves[item as usize] {
                     self.leaf_offsets.push(self.dependencies.len() as u32);
                     match leaf {
                         ResolvedLeaf::Computed { item: computed } => {

@@ -293,3 +293,37 @@ fn the_evaluation_budget_bounds_every_question_by_steps() {
     assert_eq!(answers[0], Ok(true));
     assert!(matches!(answers[1], Err(EvalError::TooComplex { .. })), "{answers:?}");
 }
+
+/// The index keeps the schema's binding to its numbers between engines
+/// (`Engine::new` does not rebuild it): a name interned later, and another
+/// schema over the same index, must still be seen by the next engine.
+#[test]
+fn engines_see_names_interned_after_the_binding_was_kept_and_other_schemas() {
+    let schema = Schema::parse(
+        "definition user {}\ndefinition group {\n  relation member: user\n}\ndefinition doc {\n  relation reader: user | group#member\n  relation owner: user\n  permission read = reader + owner\n}",
+    )
+    .unwrap();
+    let mut index = Index::new();
+    index.touch(&"doc:d#reader@user:ann".parse().unwrap()).unwrap();
+    let read = |index: &Index, schema: &Schema, who: &str| {
+        Engine::new(schema, index, 0).check(&object("doc:d"), "read", &subject_ref(who)).unwrap()
+    };
+    assert!(read(&index, &schema, "user:ann"));
+    assert!(!read(&index, &schema, "user:bob"));
+    // `owner` and `group`, `member` were unknown to the index when the first
+    // engines were bound.
+    index.touch(&"doc:d#owner@user:bob".parse().unwrap()).unwrap();
+    index.touch(&"group:g#member@user:cat".parse().unwrap()).unwrap();
+    index.touch(&"doc:d#reader@group:g#member".parse().unwrap()).unwrap();
+    assert!(read(&index, &schema, "user:bob"));
+    assert!(read(&index, &schema, "user:cat"));
+    // Another schema over the same index: `owner` no longer reads.
+    let strict = Schema::parse(
+        "definition user {}\ndefinition group {\n  relation member: user\n}\ndefinition doc {\n  relation reader: user | group#member\n  relation owner: user\n  permission read = reader\n}",
+    )
+    .unwrap();
+    assert!(!read(&index, &strict, "user:bob"));
+    assert!(read(&index, &strict, "user:cat"));
+    // And back.
+    assert!(read(&index, &schema, "user:bob"));
+}
