@@ -30,7 +30,7 @@
 //! hash on every request, in constant time.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::Timestamp;
 use crate::api_key::{ApiKeyCredentials, ApiKeyHasher, ApiKeyToken};
@@ -44,7 +44,9 @@ use crate::store::ApiKeyStore;
 /// The API key credentials one process has read, by key id.
 #[derive(Debug, Default)]
 pub struct CredentialCache {
-    entries: Mutex<HashMap<ApiKeyId, ApiKeyCredentials>>,
+    /// Shared, so that a request served from the cache takes a reference
+    /// count, not a copy of the credentials, under the lock.
+    entries: Mutex<HashMap<ApiKeyId, Arc<ApiKeyCredentials>>>,
 }
 
 impl CredentialCache {
@@ -57,11 +59,11 @@ impl CredentialCache {
         Self::default()
     }
 
-    fn get(&self, api_key_id: &ApiKeyId) -> Result<Option<ApiKeyCredentials>, Error> {
+    fn get(&self, api_key_id: &ApiKeyId) -> Result<Option<Arc<ApiKeyCredentials>>, Error> {
         Ok(self.entries.lock().map_err(poisoned)?.get(api_key_id).cloned())
     }
 
-    fn put(&self, credentials: ApiKeyCredentials) -> Result<(), Error> {
+    fn put(&self, credentials: Arc<ApiKeyCredentials>) -> Result<(), Error> {
         let mut entries = self.entries.lock().map_err(poisoned)?;
         if entries.len() >= Self::CAPACITY && !entries.contains_key(&credentials.api_key.id) {
             entries.clear();
@@ -95,9 +97,11 @@ impl CredentialCache {
     ) -> Result<Principal, AuthenticationError> {
         let token = ApiKeyToken::parse(presented)?;
         let scope = TenantScope::new(token.tenant_id().clone());
-        let mut credentials = match self.get(token.api_key_id())? {
-            Some(credentials) => credentials,
-            None => read_credentials(api_keys, &scope, &token).await?,
+        // Whether `credentials` differ from what the cache holds, and so
+        // must be put back.
+        let (mut credentials, mut changed) = match self.get(token.api_key_id())? {
+            Some(credentials) => (credentials, false),
+            None => (Arc::new(read_credentials(api_keys, &scope, &token).await?), true),
         };
         if !hasher.verify(&token, &credentials.secret_hash) {
             return Err(AuthenticationError::Invalid);
@@ -114,7 +118,8 @@ impl CredentialCache {
         // Read at a revision before the last credential change the index
         // knows of: read again.
         if credentials.revision < revision {
-            credentials = read_credentials(api_keys, &scope, &token).await?;
+            credentials = Arc::new(read_credentials(api_keys, &scope, &token).await?);
+            changed = true;
         }
         let api_key = &credentials.api_key;
         let refusal = if api_key.is_revoked() {
@@ -125,7 +130,9 @@ impl CredentialCache {
             None
         };
         if let Some(refusal) = refusal {
-            self.put(credentials)?;
+            if changed {
+                self.put(credentials)?;
+            }
             return Err(refusal);
         }
         let stale =
@@ -133,14 +140,19 @@ impl CredentialCache {
         if stale {
             // A failure to record use must not fail the request it belongs to.
             match api_keys.record_api_key_use(&scope, &api_key.id, at).await {
-                Ok(()) => credentials.api_key.last_used_at = Some(at),
+                Ok(()) => {
+                    Arc::make_mut(&mut credentials).api_key.last_used_at = Some(at);
+                    changed = true;
+                }
                 Err(error) => {
                     tracing::warn!(api_key_id = %api_key.id, error = %error, "could not record API key use");
                 }
             }
         }
-        self.put(credentials.clone())?;
-        Ok(Principal { api_key: credentials.api_key, tenant_status: credentials.tenant_status })
+        if changed {
+            self.put(credentials.clone())?;
+        }
+        Ok(Principal { api_key: credentials.api_key.clone(), tenant_status: credentials.tenant_status })
     }
 }
 
