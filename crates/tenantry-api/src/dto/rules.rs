@@ -370,8 +370,14 @@ fn membership_bodies(schemas: &mut std::collections::BTreeMap<String, RefOr<Sche
         let mut add = add.clone();
         add.properties.insert("role".to_owned(), RefOr::T(Schema::Object(roles.clone())));
         let mut one_member = OneOfBuilder::new();
-        for field in ["user_id", "email", "username", "group_id"] {
+        const MEMBER_FIELDS: [&str; 4] = ["user_id", "email", "username", "group_id"];
+        for field in MEMBER_FIELDS {
             let mut branch = ObjectBuilder::new().property(field, string_schema(false)).required(field);
+            // Exactly one: the others absent or null in this branch, so that
+            // a body naming two members matches no branch.
+            for other in MEMBER_FIELDS.into_iter().filter(|other| *other != field) {
+                branch = branch.property(other, ObjectBuilder::new().schema_type(Type::Null));
+            }
             if field == "email" {
                 // An address always makes an invitation, and an invited
                 // role does not lapse: no `expires_at` beside it.
