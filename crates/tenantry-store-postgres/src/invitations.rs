@@ -11,7 +11,9 @@
 //! inserting are one step; the unique index
 //! `invitations_one_pending_per_invitee` is the backstop.
 
+use async_trait::async_trait;
 use sqlx::PgConnection;
+use tenantry_core::InvitationStore;
 use tenantry_core::invitation::{PendingKey, StoredResource, email_key};
 use tenantry_core::{
     ConflictCode, Error, Invitation, InvitationAnswer, InvitationId, InvitationStatus, Invitee, Member,
@@ -349,4 +351,62 @@ pub(crate) async fn find_invitation_for(
     .during(operation)?;
     commit(transaction, operation).await?;
     found.map(|row| rows::invitation(&row, operation)).transpose()
+}
+
+#[async_trait]
+impl InvitationStore for PostgresStore {
+    async fn create_invitation(&self, scope: &TenantScope, invitation: NewInvitation) -> Result<Invitation> {
+        create_invitation(self, scope, invitation).await
+    }
+
+    async fn get_invitation(&self, scope: &TenantScope, invitation_id: &InvitationId) -> Result<Invitation> {
+        get_invitation(self, scope, invitation_id).await
+    }
+
+    async fn list_invitations(
+        &self,
+        scope: &TenantScope,
+        page: PageRequest<InvitationId>,
+    ) -> Result<Page<Invitation>> {
+        list_invitations(self, scope, page).await
+    }
+
+    async fn revoke_invitation(
+        &self,
+        scope: &TenantScope,
+        invitation_id: &InvitationId,
+        at: Timestamp,
+    ) -> Result<Invitation> {
+        revoke_invitation(self, scope, invitation_id, at).await
+    }
+
+    async fn answer_invitation(
+        &self,
+        scope: &TenantScope,
+        invitation_id: &InvitationId,
+        respondent: &Respondent,
+        answer: InvitationAnswer,
+        at: Timestamp,
+    ) -> Result<Invitation> {
+        answer_invitation(self, scope, invitation_id, respondent, answer, at).await
+    }
+
+    async fn pending_invitations_for(
+        &self,
+        platform: &PlatformScope,
+        respondent: &Respondent,
+        at: Timestamp,
+        page: PageRequest<InvitationId>,
+    ) -> Result<Page<Invitation>> {
+        pending_invitations_for(self, platform, respondent, at, page).await
+    }
+
+    async fn find_invitation_for(
+        &self,
+        platform: &PlatformScope,
+        respondent: &Respondent,
+        invitation_id: &InvitationId,
+    ) -> Result<Option<Invitation>> {
+        find_invitation_for(self, platform, respondent, invitation_id).await
+    }
 }

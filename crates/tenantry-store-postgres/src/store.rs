@@ -3,16 +3,12 @@
 //! every tenant-owned table shares. Each aggregate's operations are in its
 //! own module (`tenants`, `workspaces`, `api_keys`, ...).
 
-use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{Executor, Postgres, Transaction};
-use tenantry_core::{
-    Invitation, InvitationAnswer, InvitationId, InvitationStore, NewInvitation, Page, PageRequest,
-    PlatformScope, Respondent, Result, StoreLimits, TenantScope, Timestamp,
-};
+use tenantry_core::{PageRequest, PlatformScope, Result, StoreLimits, TenantScope};
 
+use crate::PostgresStore;
 use crate::error::{DatabaseResultExt, Operation};
-use crate::{PostgresStore, invitations};
 
 /// Whose rows a transaction may touch. Every transaction decides it before
 /// its first statement, in [`PostgresStore::begin`].
@@ -208,64 +204,6 @@ impl PostgresStore {
     pub fn with_limits(mut self, limits: StoreLimits) -> Self {
         self.limits = limits;
         self
-    }
-}
-
-#[async_trait]
-impl InvitationStore for PostgresStore {
-    async fn create_invitation(&self, scope: &TenantScope, invitation: NewInvitation) -> Result<Invitation> {
-        invitations::create_invitation(self, scope, invitation).await
-    }
-
-    async fn get_invitation(&self, scope: &TenantScope, invitation_id: &InvitationId) -> Result<Invitation> {
-        invitations::get_invitation(self, scope, invitation_id).await
-    }
-
-    async fn list_invitations(
-        &self,
-        scope: &TenantScope,
-        page: PageRequest<InvitationId>,
-    ) -> Result<Page<Invitation>> {
-        invitations::list_invitations(self, scope, page).await
-    }
-
-    async fn revoke_invitation(
-        &self,
-        scope: &TenantScope,
-        invitation_id: &InvitationId,
-        at: Timestamp,
-    ) -> Result<Invitation> {
-        invitations::revoke_invitation(self, scope, invitation_id, at).await
-    }
-
-    async fn answer_invitation(
-        &self,
-        scope: &TenantScope,
-        invitation_id: &InvitationId,
-        respondent: &Respondent,
-        answer: InvitationAnswer,
-        at: Timestamp,
-    ) -> Result<Invitation> {
-        invitations::answer_invitation(self, scope, invitation_id, respondent, answer, at).await
-    }
-
-    async fn pending_invitations_for(
-        &self,
-        platform: &PlatformScope,
-        respondent: &Respondent,
-        at: Timestamp,
-        page: PageRequest<InvitationId>,
-    ) -> Result<Page<Invitation>> {
-        invitations::pending_invitations_for(self, platform, respondent, at, page).await
-    }
-
-    async fn find_invitation_for(
-        &self,
-        platform: &PlatformScope,
-        respondent: &Respondent,
-        invitation_id: &InvitationId,
-    ) -> Result<Option<Invitation>> {
-        invitations::find_invitation_for(self, platform, respondent, invitation_id).await
     }
 }
 

@@ -10,7 +10,9 @@
 //! insert one step, and the unique index `invitations_one_pending_per_invitee`
 //! is the backstop.
 
+use async_trait::async_trait;
 use sqlx::{SqliteConnection, SqlitePool};
+use tenantry_core::InvitationStore;
 use tenantry_core::invitation::{PendingKey, StoredResource, email_key};
 use tenantry_core::relationship::timestamp_micros;
 use tenantry_core::{
@@ -19,6 +21,7 @@ use tenantry_core::{
     TenantId, TenantScope, TenantStatus, Timestamp, now,
 };
 
+use crate::SqliteStore;
 use crate::error::{Operation, map_database_error};
 use crate::memberships::{grant_membership, holds_tenant_role, require_resource};
 use crate::relationships::{Partition, RelationshipWriter};
@@ -328,4 +331,62 @@ pub(crate) async fn find_invitation_for(
     .await
     .map_err(|error| map_database_error(error, operation))?;
     row.as_ref().map(rows::invitation).transpose()
+}
+
+#[async_trait]
+impl InvitationStore for SqliteStore {
+    async fn create_invitation(&self, scope: &TenantScope, invitation: NewInvitation) -> Result<Invitation> {
+        create_invitation(&self.pool, &self.limits, scope, invitation).await
+    }
+
+    async fn get_invitation(&self, scope: &TenantScope, invitation_id: &InvitationId) -> Result<Invitation> {
+        get_invitation(&self.pool, scope, invitation_id).await
+    }
+
+    async fn list_invitations(
+        &self,
+        scope: &TenantScope,
+        page: PageRequest<InvitationId>,
+    ) -> Result<Page<Invitation>> {
+        list_invitations(&self.pool, scope, page).await
+    }
+
+    async fn revoke_invitation(
+        &self,
+        scope: &TenantScope,
+        invitation_id: &InvitationId,
+        at: Timestamp,
+    ) -> Result<Invitation> {
+        revoke_invitation(&self.pool, scope, invitation_id, at).await
+    }
+
+    async fn answer_invitation(
+        &self,
+        scope: &TenantScope,
+        invitation_id: &InvitationId,
+        respondent: &Respondent,
+        answer: InvitationAnswer,
+        at: Timestamp,
+    ) -> Result<Invitation> {
+        answer_invitation(&self.pool, scope, invitation_id, respondent, answer, at).await
+    }
+
+    async fn pending_invitations_for(
+        &self,
+        platform: &PlatformScope,
+        respondent: &Respondent,
+        at: Timestamp,
+        page: PageRequest<InvitationId>,
+    ) -> Result<Page<Invitation>> {
+        pending_invitations_for(&self.pool, platform, respondent, at, page).await
+    }
+
+    async fn find_invitation_for(
+        &self,
+        platform: &PlatformScope,
+        respondent: &Respondent,
+        invitation_id: &InvitationId,
+    ) -> Result<Option<Invitation>> {
+        find_invitation_for(&self.pool, platform, respondent, invitation_id).await
+    }
 }

@@ -42,14 +42,10 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
-use tenantry_core::{
-    ApiKeyHasher, Error, Invitation, InvitationAnswer, InvitationId, InvitationStore, NewInvitation, Page,
-    PageRequest, PlatformScope, Respondent, Result, StoreLimits, TenantScope, Timestamp,
-};
+use tenantry_core::{ApiKeyHasher, Error, Result, StoreLimits};
 
 use crate::error::{Failure, Operation, map_database_error};
 
@@ -264,64 +260,6 @@ impl SqliteStore {
             .map_err(|error| map_database_error(error, operation))?;
         commit(transaction, operation).await?;
         Ok(pepper)
-    }
-}
-
-#[async_trait]
-impl InvitationStore for SqliteStore {
-    async fn create_invitation(&self, scope: &TenantScope, invitation: NewInvitation) -> Result<Invitation> {
-        invitations::create_invitation(&self.pool, &self.limits, scope, invitation).await
-    }
-
-    async fn get_invitation(&self, scope: &TenantScope, invitation_id: &InvitationId) -> Result<Invitation> {
-        invitations::get_invitation(&self.pool, scope, invitation_id).await
-    }
-
-    async fn list_invitations(
-        &self,
-        scope: &TenantScope,
-        page: PageRequest<InvitationId>,
-    ) -> Result<Page<Invitation>> {
-        invitations::list_invitations(&self.pool, scope, page).await
-    }
-
-    async fn revoke_invitation(
-        &self,
-        scope: &TenantScope,
-        invitation_id: &InvitationId,
-        at: Timestamp,
-    ) -> Result<Invitation> {
-        invitations::revoke_invitation(&self.pool, scope, invitation_id, at).await
-    }
-
-    async fn answer_invitation(
-        &self,
-        scope: &TenantScope,
-        invitation_id: &InvitationId,
-        respondent: &Respondent,
-        answer: InvitationAnswer,
-        at: Timestamp,
-    ) -> Result<Invitation> {
-        invitations::answer_invitation(&self.pool, scope, invitation_id, respondent, answer, at).await
-    }
-
-    async fn pending_invitations_for(
-        &self,
-        platform: &PlatformScope,
-        respondent: &Respondent,
-        at: Timestamp,
-        page: PageRequest<InvitationId>,
-    ) -> Result<Page<Invitation>> {
-        invitations::pending_invitations_for(&self.pool, platform, respondent, at, page).await
-    }
-
-    async fn find_invitation_for(
-        &self,
-        platform: &PlatformScope,
-        respondent: &Respondent,
-        invitation_id: &InvitationId,
-    ) -> Result<Option<Invitation>> {
-        invitations::find_invitation_for(&self.pool, platform, respondent, invitation_id).await
     }
 }
 
