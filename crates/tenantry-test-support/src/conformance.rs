@@ -344,11 +344,6 @@ fn sql_literal(value: impl Display) -> String {
     format!("'{}'", value.to_string().replace('\'', "''"))
 }
 
-/// A SQL bytes literal in the backend's dialect.
-fn blob_literal(backend: &TestBackend, bytes: &[u8]) -> String {
-    backend.raw.blob_literal(bytes)
-}
-
 async fn raw(backend: &TestBackend, sql: &str) -> Result<u64, String> {
     backend.raw.execute(sql).await
 }
@@ -454,7 +449,7 @@ fn insert_api_key_sql(backend: &TestBackend, tenant_id: &str, user_id: &str, nam
         sql_literal(ApiKeyId::generate()),
         sql_literal(user_id),
         sql_literal(name),
-        blob_literal(backend, &[0xab; 32]),
+        backend.raw.blob_literal(&[0xab; 32]),
     )
 }
 

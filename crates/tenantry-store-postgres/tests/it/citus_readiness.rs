@@ -10,21 +10,18 @@ use std::collections::BTreeSet;
 use sqlx::{Connection, PgConnection, Row};
 use tenantry_test_support::postgres::PostgresTestDb;
 
-/// The tables that are not per tenant. Under Citus they become reference
-/// tables, copied to every node, so the list stays short and explicit: a
-/// new global table must be added here deliberately.
-const REFERENCE_TABLES: [&str; 8] = [
-    "tenants",
-    "users",
-    "deployment_settings",
-    "_sqlx_migrations",
-    // The platform partition and the authorization schema: one deployment-
-    // wide set each, read by every node.
-    "platform_relationships",
-    "platform_relationship_changes",
-    "platform_relationship_revisions",
-    "authorization_schemas",
-];
+/// The tables that are not per tenant, which under Citus become reference
+/// tables copied to every node: the global tables
+/// ([`tenantry_test_support::GLOBAL_TABLES`], which a conformance case
+/// keeps complete), `tenants` itself (keyed by its id, not `tenant_id`) and
+/// the migrations table. A new global table is added there deliberately.
+fn reference_tables() -> BTreeSet<String> {
+    tenantry_test_support::GLOBAL_TABLES
+        .into_iter()
+        .chain(["tenants", "_sqlx_migrations"])
+        .map(str::to_owned)
+        .collect()
+}
 
 /// The global table that must have no row-level security: nothing in it
 /// belongs to a tenant, and every scope reads it.
@@ -71,7 +68,7 @@ async fn every_table_is_tenant_owned_or_a_listed_reference_table() {
     let Some(db) = PostgresTestDb::create().await else { return };
     let mut connection = owner_connection(&db).await;
     let (all, tenant_owned) = tables(&mut connection).await;
-    let reference: BTreeSet<String> = REFERENCE_TABLES.iter().map(|table| (*table).to_owned()).collect();
+    let reference = reference_tables();
     for table in tenantry_test_support::TENANT_OWNED_TABLES.into_iter().filter(|table| *table != "tenants") {
         assert!(tenant_owned.contains(table), "{table} carries tenant_id");
     }
@@ -79,7 +76,7 @@ async fn every_table_is_tenant_owned_or_a_listed_reference_table() {
     let classified: BTreeSet<String> = tenant_owned.union(&reference).cloned().collect();
     assert_eq!(
         all, classified,
-        "every table either carries tenant_id or is listed in REFERENCE_TABLES (a new global table must be \
+        "every table either carries tenant_id or is listed in GLOBAL_TABLES (a new global table must be \
          listed deliberately)"
     );
     let nullable: Vec<String> = sqlx::query_scalar(
@@ -99,6 +96,7 @@ async fn every_key_of_a_tenant_owned_table_includes_tenant_id() {
     let mut connection = owner_connection(&db).await;
     let (_, tenant_owned) = tables(&mut connection).await;
     let tenant_owned: Vec<String> = tenant_owned.into_iter().collect();
+    let reference = reference_tables();
 
     // Primary keys, unique constraints and foreign keys. For a foreign key,
     // `pairs_tenant_id` says whether its local `tenant_id` column is paired
@@ -142,7 +140,7 @@ async fn every_key_of_a_tenant_owned_table_includes_tenant_id() {
                 // A foreign key to a reference table needs no tenant_id:
                 // Citus allows it from any distributed table.
                 assert!(
-                    REFERENCE_TABLES.contains(&referenced.as_str()),
+                    reference.contains(&referenced),
                     "{name} on {table} references {referenced}, which is neither tenant-owned nor a reference table"
                 );
             }
