@@ -22,6 +22,8 @@ STATE_DEPENDENT = re.compile(
             r"a group's admins are users",  # the member in the path is a group
             r"applies to members of the tenant only",  # a role expiry for a user who is invited instead
             r"pending invitations; this server allows",  # the tenant's pending invitations, counted
+            r"the log's size|the latest checkpoint's size|no signed checkpoint yet",  # an audit log's length
+            r"must be at least the event's seq|must be at most `to`",  # two sizes of one audit request, compared
         ]
     )
 )

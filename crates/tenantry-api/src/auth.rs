@@ -28,17 +28,19 @@ use std::time::Instant;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, Method, header};
+use tenantry_core::audit::{self, Actor};
 use tenantry_core::relationship::{names, tenant_object};
 use tenantry_core::service::{Principal, oidc_sign_in};
 use tenantry_core::{
-    ApiKeyId, Consistency, Email, Error, Respondent, RevisionToken, Tenant, TenantId, TenantScope,
-    TenantStatus, UserId,
+    ApiKeyId, Consistency, Email, Error, PlatformScope, Respondent, RevisionToken, Tenant, TenantId,
+    TenantScope, TenantStatus, UserId,
 };
 use tenantry_oidc::VerifiedClaims;
 
 use crate::ApiState;
 use crate::error::{ApiError, ErrorCode};
 use crate::limiter::TenantPermit;
+use crate::request_context::RequestId;
 
 /// The header that may carry an API key instead of `Authorization`.
 pub const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-api-key");
@@ -78,9 +80,27 @@ pub struct Authenticated {
     /// For a request that changes data with an API key: when the key's
     /// tenant's change log was read, fully consistently, to check the key.
     credentials_read_at: Option<Instant>,
+    /// Who the audit log records as making the request's changes: the key
+    /// (with its user) or the signed-in user, with the request's id.
+    actor: Actor,
 }
 
 impl Authenticated {
+    /// Who makes the request's changes, as the audit log records it.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// The platform scope of a platform admin's request.
+    pub fn platform_scope(&self) -> PlatformScope {
+        PlatformScope::platform_admin(self.actor.clone())
+    }
+
+    /// The scope of one tenant, as this caller acts in it.
+    pub fn scope_in(&self, tenant_id: TenantId) -> TenantScope {
+        TenantScope::new(tenant_id, self.actor.clone())
+    }
+
     /// The user the request acts as.
     pub fn user_id(&self) -> &UserId {
         &self.user_id
@@ -174,7 +194,7 @@ impl Authenticated {
         {
             return Err(ApiError::not_found("tenant"));
         }
-        let scope = TenantScope::new(tenant_id);
+        let scope = self.scope_in(tenant_id);
         let tenant = state.store.get_tenant(&scope).await?;
         state
             .authorizer
@@ -286,7 +306,7 @@ async fn select_tenant(authenticated: &Authenticated, state: &ApiState) -> Resul
                     "an API key acts only in its own tenant; drop the X-Tenant-ID header or use a key of that tenant",
                 ));
             }
-            (principal.tenant_scope(), principal.tenant_status)
+            (authenticated.scope_in(principal.api_key.tenant_id.clone()), principal.tenant_status)
         }
         Credential::Oidc => {
             let tenant_id = match (&authenticated.requested_tenant, &state.config.single_tenant) {
@@ -300,7 +320,7 @@ async fn select_tenant(authenticated: &Authenticated, state: &ApiState) -> Resul
                     ));
                 }
             };
-            let scope = TenantScope::new(tenant_id);
+            let scope = authenticated.scope_in(tenant_id);
             let tenant = match state.store.get_tenant(&scope).await {
                 Ok(tenant) => tenant,
                 Err(Error::NotFound { .. }) => return Err(not_a_member()),
@@ -362,6 +382,7 @@ fn changes_data(parts: &Parts) -> bool {
 
 async fn authenticate_request(parts: &Parts, state: &ApiState) -> Result<Authenticated, ApiError> {
     let headers = &parts.headers;
+    let request_id = parts.extensions.get::<RequestId>().map(|request_id| request_id.as_str().to_owned());
     let requested_tenant = requested_tenant(headers)?;
     let consistency = requested_consistency(headers)?;
     let mut presented = presented_credentials(headers)?;
@@ -426,6 +447,10 @@ async fn authenticate_request(parts: &Parts, state: &ApiState) -> Result<Authent
         ));
     };
     span.record("user_id", tracing::field::display(&user_id));
+    let actor = match &credential {
+        Credential::ApiKey(principal) => principal.actor(request_id.as_deref()),
+        Credential::Oidc => audit::user_actor(&user_id, request_id.as_deref()),
+    };
     Ok(Authenticated {
         user_id,
         verified_email,
@@ -433,6 +458,7 @@ async fn authenticate_request(parts: &Parts, state: &ApiState) -> Result<Authent
         requested_tenant,
         consistency,
         credentials_read_at,
+        actor,
     })
 }
 
@@ -598,7 +624,7 @@ async fn sign_in(state: &ApiState, claims: &VerifiedClaims) -> Result<UserId, Ap
     {
         return Ok(user_id.clone());
     }
-    let user = state.store.sign_in_oidc_user(sign_in).await?;
+    let user = state.store.sign_in_oidc_user(&PlatformScope::oidc_sign_in(), sign_in).await?;
     let mut known = state.oidc_users.known.lock().map_err(poisoned)?;
     if known.len() >= OidcUsers::CAPACITY {
         known.clear();

@@ -100,6 +100,9 @@ pub enum ErrorCode {
     /// 503: the OIDC issuer's signing keys cannot be fetched, so no bearer
     /// token can be verified right now.
     IdentityProviderUnavailable,
+    /// 503: the server was started without the audit signing key, so it
+    /// cannot export evidence bundles.
+    AuditKeyUnavailable,
 }
 
 impl ErrorCode {
@@ -136,6 +139,7 @@ impl ErrorCode {
             Self::RequestTimeout => "request_timeout",
             Self::NotReady => "not_ready",
             Self::IdentityProviderUnavailable => "identity_provider_unavailable",
+            Self::AuditKeyUnavailable => "audit_key_unavailable",
         }
     }
 
@@ -166,9 +170,10 @@ impl ErrorCode {
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::RequestTimeout | Self::NotReady | Self::IdentityProviderUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::RequestTimeout
+            | Self::NotReady
+            | Self::IdentityProviderUnavailable
+            | Self::AuditKeyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

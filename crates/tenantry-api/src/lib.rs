@@ -128,6 +128,10 @@ pub struct ApiState {
     config: ApiConfig,
     metrics: Arc<metrics::HttpMetrics>,
     tenant_limiter: Arc<limiter::TenantLimiter>,
+    /// The key that verifies this deployment's audit checkpoints, when the
+    /// server was given it: the checkpoint route names it and the export
+    /// route puts it in bundles.
+    audit_key: Option<tenantry_core::audit_service::VerifierKey>,
 }
 
 impl ApiState {
@@ -151,7 +155,16 @@ impl ApiState {
             tenant_limiter: limiter::TenantLimiter::new(config.max_tenant_concurrency),
             config,
             metrics: Arc::new(metrics::HttpMetrics::new()),
+            audit_key: None,
         }
+    }
+
+    /// The same state, naming `key` as the verifier of this deployment's
+    /// audit checkpoints.
+    #[must_use]
+    pub fn with_audit_key(mut self, key: tenantry_core::audit_service::VerifierKey) -> Self {
+        self.audit_key = Some(key);
+        self
     }
 
     /// Counts one request of `tenant_id` as in progress until the permit
@@ -176,7 +189,8 @@ impl ApiState {
 pub fn router(state: ApiState) -> Router {
     use axum::routing::post;
     use routes::{
-        api_keys, groups, invitations, permissions, relationships, schema, system, tenants, users, workspaces,
+        api_keys, audit, groups, invitations, permissions, relationships, schema, system, tenants, users,
+        workspaces,
     };
 
     let layers = ServiceBuilder::new()
@@ -255,6 +269,12 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/v1/schema", get(schema::get_schema).put(schema::put_schema))
         .route("/v1/me", get(users::get_me))
+        .route("/v1/audit-events", get(audit::list_audit_events))
+        .route("/v1/audit-events/stream", get(audit::stream_audit_events))
+        .route("/v1/audit-events/{seq}", get(audit::get_audit_event))
+        .route("/v1/audit/checkpoint", get(audit::get_audit_checkpoint))
+        .route("/v1/audit/consistency", get(audit::get_audit_consistency))
+        .route("/v1/audit/export", get(audit::export_audit_log))
         .route("/v1/api-keys", get(api_keys::list_api_keys).post(api_keys::create_api_key))
         .route("/v1/api-keys/{id}", get(api_keys::get_api_key).delete(api_keys::revoke_api_key))
         .route("/healthz", get(system::healthz))

@@ -15,19 +15,21 @@ use utoipa::openapi::{Content, Header, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use crate::dto::{
-    AddMemberRequest, ApiKeyResponse, BulkCheckItem, BulkCheckRequest, BulkCheckResponse, BulkCheckResult,
+    AddMemberRequest, ApiKeyResponse, AuditCheckpointResponse, AuditConsistencyResponse, AuditEventDto,
+    AuditResourceDto, BulkCheckItem, BulkCheckRequest, BulkCheckResponse, BulkCheckResult,
     CheckPermissionRequest, CheckPermissionResponse, ConsistencyDto, CreateApiKeyRequest, CreateGroupRequest,
     CreateTenantRequest, CreateWorkspaceRequest, CreatedApiKeyResponse, CreatedTenantResponse,
     DeleteRelationshipRequest, ExactRules, ExpandRequest, ExpandResponse, ExplanationDto, ExplanationStepDto,
     GroupResponse, InvitationResourceDto, InvitationResponse, InviteeDto, LookupResourcesRequest,
     LookupResourcesResponse, LookupSubjectsRequest, LookupSubjectsResponse, MeResponse, MemberResponse,
-    ObjectDto, PutSchemaRequest, RelationshipDto, SchemaResponse, StatusResponse, SubjectDto, TenantResponse,
-    UpdateGroupRequest, UpdateMemberRequest, UpdateTenantRequest, UpdateWorkspaceRequest, WorkspaceResponse,
-    WriteRelationshipRequest, WrittenRelationshipResponse,
+    ObjectDto, ProvenAuditEventResponse, PutSchemaRequest, RelationshipDto, SchemaResponse, StatusResponse,
+    SubjectDto, TenantResponse, UpdateGroupRequest, UpdateMemberRequest, UpdateTenantRequest,
+    UpdateWorkspaceRequest, WorkspaceResponse, WriteRelationshipRequest, WrittenRelationshipResponse,
 };
 use crate::error::{ErrorBody, ErrorEnvelope};
 use crate::routes::{
-    api_keys, groups, invitations, permissions, relationships, schema, system, tenants, users, workspaces,
+    api_keys, audit, groups, invitations, permissions, relationships, schema, system, tenants, users,
+    workspaces,
 };
 
 /// The name of the bearer security scheme (`Authorization: Bearer <key>`).
@@ -39,7 +41,7 @@ pub const API_KEY_SCHEME: &str = "api_key";
 #[openapi(
     info(
         title = "tenantry",
-        description = "The tenantry control plane: tenants, their workspace trees, users, groups, memberships and API keys, authorized by a relationship-based engine."
+        description = "The tenantry control plane: tenants, their workspace trees, users, groups, memberships and API keys, authorized by a relationship-based engine, every change recorded in a verifiable audit log."
     ),
     paths(
         tenants::create_tenant,
@@ -85,6 +87,12 @@ pub const API_KEY_SCHEME: &str = "api_key";
         schema::get_schema,
         schema::put_schema,
         users::get_me,
+        audit::list_audit_events,
+        audit::get_audit_event,
+        audit::stream_audit_events,
+        audit::get_audit_checkpoint,
+        audit::get_audit_consistency,
+        audit::export_audit_log,
         api_keys::create_api_key,
         api_keys::list_api_keys,
         api_keys::get_api_key,
@@ -141,6 +149,12 @@ pub const API_KEY_SCHEME: &str = "api_key";
         PutSchemaRequest,
         MeResponse,
         StatusResponse,
+        AuditEventDto,
+        AuditResourceDto,
+        ProvenAuditEventResponse,
+        AuditCheckpointResponse,
+        AuditConsistencyResponse,
+        crate::routes::audit::LogParam,
     )),
     modifiers(&SecuritySchemes, &ExactRules, &SharedErrorResponses),
     tags(
@@ -153,6 +167,7 @@ pub const API_KEY_SCHEME: &str = "api_key";
         (name = "relationships", description = "The relationships authorization is computed from"),
         (name = "schema", description = "The deployment's authorization schema"),
         (name = "users", description = "The caller's own user"),
+        (name = "audit", description = "The tamper-evident audit log of the caller's tenant (or the platform): events, proofs, checkpoints, export and a change stream"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]

@@ -143,16 +143,24 @@ fn check_body(actor: &Actor, workspace_id: &str) -> serde_json::Value {
     })
 }
 
-/// The most statements each bounded route may send on its request path.
-/// The named-parent create and the first check follow writes to the
-/// tenant: a write that changes only relationships must not make the next
-/// request read its key's credentials again.
-const BOUNDS: [(&str, usize); 5] = [
-    ("POST /v1/workspaces (default parent)", 15),
-    ("POST /v1/workspaces (named parent)", 15),
-    ("GET /v1/workspaces/{id} (warm)", 4),
-    ("POST /v1/permissions/check (first)", 1),
-    ("POST /v1/permissions/check (warm)", 1),
+/// The most statements each bounded route may send on its request path,
+/// on SQLite and on PostgreSQL. The named-parent create and the first check
+/// follow writes to the tenant: a write that changes only relationships
+/// must not make the next request read its key's credentials again.
+///
+/// A create records its audit event in its own transaction. On PostgreSQL
+/// that costs one statement (the append: events, subtrees and the new head
+/// in one `UNNEST` statement; the head is locked in the round trip that
+/// sets the transaction's scope), so the bound is the hardening issue's 15
+/// plus one. On SQLite, where a statement is a call into the library, not a
+/// round trip, it costs four: reading the head, the events, the subtrees,
+/// the head.
+const BOUNDS: [(&str, usize, usize); 5] = [
+    ("POST /v1/workspaces (default parent)", 17, 16),
+    ("POST /v1/workspaces (named parent)", 17, 16),
+    ("GET /v1/workspaces/{id} (warm)", 4, 4),
+    ("POST /v1/permissions/check (first)", 1, 1),
+    ("POST /v1/permissions/check (warm)", 1, 1),
 ];
 
 async fn count_routes(backend: TestBackend) {
@@ -210,7 +218,8 @@ async fn count_routes(backend: TestBackend) {
     for counted in &counted {
         println!("{name} {}:\n    {}", counted.route, counted.request_path.join("\n    "));
     }
-    for (route, bound) in BOUNDS {
+    for (route, sqlite_bound, postgres_bound) in BOUNDS {
+        let bound = if name == "sqlite" { sqlite_bound } else { postgres_bound };
         let counted = counted.iter().find(|counted| counted.route == route).expect("the route was counted");
         assert!(
             counted.request_path.len() <= bound,

@@ -127,6 +127,47 @@ pub enum Actor {
     },
 }
 
+impl Actor {
+    /// tenantry itself, for the given reason.
+    pub fn system(reason: &str) -> Self {
+        Self::System { reason: Some(reason.to_owned()) }
+    }
+
+    /// The request that made the change, if one did.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::User { request_id, .. } | Self::ApiKey { request_id, .. } => request_id.as_deref(),
+            Self::System { .. } => None,
+        }
+    }
+
+    /// The user the change was made by, if a user made it (for a key, its
+    /// user).
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            Self::User { user_id, .. } | Self::ApiKey { user_id, .. } => Some(user_id),
+            Self::System { .. } => None,
+        }
+    }
+
+    /// The API key that made the change, if a key did.
+    pub fn api_key_id(&self) -> Option<&str> {
+        match self {
+            Self::ApiKey { api_key_id, .. } => Some(api_key_id),
+            Self::User { .. } | Self::System { .. } => None,
+        }
+    }
+
+    /// `user`, `api_key` or `system`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::User { .. } => "user",
+            Self::ApiKey { .. } => "api_key",
+            Self::System { .. } => "system",
+        }
+    }
+}
+
 /// What a change was made to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resource {

@@ -642,9 +642,21 @@ impl Frontier {
         Ok(Self { size, hashes })
     }
 
+    /// The frontier of a tree of `size` leaves from its hashes, left to
+    /// right, as [`Frontier::hashes`] gave them; `None` when there are not
+    /// exactly as many as `size` has set bits.
+    pub fn from_hashes(size: u64, hashes: Vec<Hash>) -> Option<Self> {
+        (hashes.len() == size.count_ones() as usize).then_some(Self { size, hashes })
+    }
+
     /// How many leaves the tree has.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The hashes of the frontier's complete subtrees, left to right.
+    pub fn hashes(&self) -> &[Hash] {
+        &self.hashes
     }
 
     /// The frontier's complete subtrees with their hashes, left to right.

@@ -17,6 +17,8 @@ definition platform {
     permission suspend_tenant = admin
     permission delete_tenant = admin
     permission mint_key = admin
+    // Reading the platform's audit log.
+    permission read_audit = admin
 }
 
 // A set of users. `member` may name other groups' members, so groups nest;
@@ -39,6 +41,8 @@ definition tenant {
     permission manage = admin + platform->admin
     // Admin implies member: everything a member may do, an admin may do.
     permission view = member + manage
+    // Reading the tenant's audit log: its admins, and the platform's.
+    permission read_audit = manage
 }
 
 // Workspaces form a tree per tenant. Roles granted on a workspace hold on

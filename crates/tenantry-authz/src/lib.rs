@@ -34,8 +34,8 @@
 //!
 //! | object | permission | who has it |
 //! |---|---|---|
-//! | `platform` | `create_tenant`, `list_tenants`, `suspend_tenant`, `delete_tenant`, `mint_key` | platform `admin` |
-//! | `tenant` | `manage` | tenant `admin`; platform `admin` |
+//! | `platform` | `create_tenant`, `list_tenants`, `suspend_tenant`, `delete_tenant`, `mint_key`, `read_audit` | platform `admin` |
+//! | `tenant` | `manage`, `read_audit` | tenant `admin`; platform `admin` |
 //! | `tenant` | `view` | tenant `member`; everyone with `manage` (admin implies member) |
 //! | `group` | `manage` | group `admin`; `manage` on the group's tenant |
 //! | `group` | `view` | group `member`; everyone with `manage` |

@@ -60,7 +60,10 @@ async fn bench_authenticate(backend: &str, store: &dyn Store) {
     let hasher = hasher();
     let (scope, _) = create_tenant(store, "auth-bench").await;
     let user = store
-        .ensure_user(NewUser::from_username(Username::parse("bench-user").expect("valid")))
+        .ensure_user(
+            &tenantry_core::PlatformScope::operator_cli(),
+            NewUser::from_username(Username::parse("bench-user").expect("valid")),
+        )
         .await
         .expect("user");
     let (_, token) = mint_api_key(
@@ -241,7 +244,7 @@ async fn bench_scoped_list(backend: &str, store: &dyn Store, tenant_ids: &[Strin
     let mut samples = Samples::with_capacity(LIST_SAMPLES);
     for index in 0..LIST_SAMPLES {
         let tenant_id = TenantId::parse(&tenant_ids[(index * 7919) % tenant_ids.len()]).expect("seeded id");
-        let scope = TenantScope::new(tenant_id);
+        let scope = TenantScope::system(tenant_id, "test");
         let started = Instant::now();
         let page = store.list_workspaces(&scope, page_of_100()).await.expect("list");
         samples.push(started.elapsed());
@@ -298,7 +301,7 @@ async fn bench_rls_overhead(db: &PostgresTestDb, store: &dyn Store, tenant_ids: 
             assert_eq!(rows, 100);
         }
 
-        let scope = TenantScope::new(TenantId::parse(tenant_id).expect("seeded id"));
+        let scope = TenantScope::system(TenantId::parse(tenant_id).expect("seeded id"), "test");
         for side in sides_in_turn(index) {
             let started = Instant::now();
             let rows = if side == 0 {

@@ -98,7 +98,13 @@ async fn create_users(store: &dyn Store) -> Vec<UserId> {
     let mut users = Vec::with_capacity(USERS);
     for number in 0..USERS {
         let username = Username::parse(&format!("member-{number}")).expect("valid username");
-        users.push(store.create_user(NewUser::from_username(username)).await.expect("create user").id);
+        users.push(
+            store
+                .create_user(&tenantry_core::PlatformScope::operator_cli(), NewUser::from_username(username))
+                .await
+                .expect("create user")
+                .id,
+        );
     }
     users
 }

@@ -131,7 +131,10 @@ async fn plain_member(
     label: &str,
 ) -> (String, String) {
     let username = Username::parse(&format!("{label}-{}", ulid_suffix())).expect("username");
-    let user = store.ensure_user(NewUser::from_username(username)).await.expect("user");
+    let user = store
+        .ensure_user(&tenantry_core::PlatformScope::operator_cli(), NewUser::from_username(username))
+        .await
+        .expect("user");
     let membership =
         Membership::new(MembershipResource::Tenant, Member::User(user.id.clone()), Role::Member, None)
             .expect("membership");

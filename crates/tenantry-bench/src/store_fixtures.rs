@@ -27,7 +27,7 @@ pub async fn create_tenant(store: &dyn Store, label: &str) -> (TenantScope, Work
         .create_tenant(&PlatformScope::bootstrap(), new_tenant(&format!("{label}-{}", TenantId::generate())))
         .await
         .expect("create tenant");
-    (TenantScope::new(tenant.id), root)
+    (TenantScope::system(tenant.id, "test"), root)
 }
 
 /// A production workspace named `name` beneath `parent`, with no creator.

@@ -495,7 +495,7 @@ impl Authorizer {
         }
         let current = cell.state.read().map_err(poisoned)?.as_ref().map(|state| state.revision);
         let started = Instant::now();
-        let partition = PartitionScope::Tenant(TenantScope::new(tenant_id.clone()));
+        let partition = PartitionScope::Tenant(TenantScope::system(tenant_id.clone(), "authorization"));
         let changes = match current {
             Some(revision) => Some(self.relationships.relationship_changes(&partition, revision).await?),
             None => None,
@@ -815,7 +815,7 @@ impl Authorizer {
         let subject = user_subject(user_id);
         let mut viewable = Vec::new();
         for tenant_id in candidates {
-            let scope = TenantScope::new(tenant_id.clone());
+            let scope = TenantScope::system(tenant_id.clone(), "authorization");
             let object = crate::relationship::tenant_object(&tenant_id);
             match self
                 .evaluate(&scope, &Consistency::MinimizeLatency, |engine| {
@@ -894,9 +894,11 @@ impl Authorizer {
     /// schema must parse, keep every permission and relation tenantry's
     /// routes use, and still allow every stored relationship; otherwise
     /// nothing changes and the error says why (for orphans: which
-    /// relationships, with counts and an example each).
+    /// relationships, with counts and an example each). `platform` names
+    /// who makes the change, for the audit log.
     pub async fn put_schema(
         &self,
+        platform: &PlatformScope,
         text: &str,
         expected_current: Option<i64>,
     ) -> Result<(StoredSchema, Revision)> {
@@ -910,8 +912,7 @@ impl Authorizer {
                 ),
             )
         })?;
-        let platform = PlatformScope::authorization();
-        let usage = self.relationships.relationship_usage(&platform).await?;
+        let usage = self.relationships.relationship_usage(&PlatformScope::authorization()).await?;
         let orphans: Vec<String> = usage
             .iter()
             .filter(|usage| schema.check_relationship(&usage.example).is_err())
@@ -933,7 +934,7 @@ impl Authorizer {
             ));
         }
         let (stored, revision) =
-            self.relationships.put_authorization_schema(&platform, text, expected_current).await?;
+            self.relationships.put_authorization_schema(platform, text, expected_current).await?;
         self.platform_view(Freshness::SyncedAfter(Instant::now())).await?;
         Ok((stored, revision))
     }
@@ -1012,12 +1013,14 @@ fn parse_stored_schema(stored: Option<StoredSchema>) -> Result<(Arc<Schema>, Opt
 }
 
 /// The permissions tenantry's routes ask for, as `(type, name)`.
-const ASKED: [(&str, &str); 19] = [
+const ASKED: [(&str, &str); 21] = [
     ("platform", names::CREATE_TENANT),
     ("platform", names::LIST_TENANTS),
     ("platform", names::SUSPEND_TENANT),
     ("platform", names::DELETE_TENANT),
     ("platform", names::MINT_KEY),
+    ("platform", names::READ_AUDIT),
+    ("tenant", names::READ_AUDIT),
     ("tenant", names::VIEW),
     ("tenant", names::MANAGE),
     ("workspace", names::VIEW),

@@ -96,7 +96,7 @@ impl CredentialCache {
         consistency: &Consistency,
     ) -> Result<Principal, AuthenticationError> {
         let token = ApiKeyToken::parse(presented)?;
-        let scope = TenantScope::new(token.tenant_id().clone());
+        let scope = TenantScope::system(token.tenant_id().clone(), "authentication");
         // Whether `credentials` differ from what the cache holds, and so
         // must be put back.
         let (mut credentials, mut changed) = match self.get(token.api_key_id())? {

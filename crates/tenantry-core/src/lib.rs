@@ -11,6 +11,8 @@
 //! IO-free authorization engine, whose relationship type it stores.
 
 pub mod api_key;
+pub mod audit;
+pub mod audit_service;
 pub mod authorizer;
 pub mod credentials;
 pub mod error;
@@ -36,6 +38,7 @@ pub mod workspace;
 pub use api_key::{
     ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyLifetime, ApiKeyToken, NewApiKey, TokenError,
 };
+pub use audit::{Actor, AuditStore};
 pub use authorizer::{Authorizer, AuthorizerConfig, Consistency, RevisionToken, SweepReport};
 pub use credentials::CredentialCache;
 pub use error::{ConflictCode, Error, LimitCode, Result};
@@ -61,8 +64,8 @@ pub use scope::{PlatformScope, TenantScope};
 /// aggregate names its trait instead.
 pub mod prelude {
     pub use crate::store::{
-        ApiKeyStore as _, DeploymentStore as _, GroupStore as _, InvitationStore as _, MembershipStore as _,
-        RelationshipStore as _, TenantStore as _, UserStore as _, WorkspaceStore as _,
+        ApiKeyStore as _, AuditStore as _, DeploymentStore as _, GroupStore as _, InvitationStore as _,
+        MembershipStore as _, RelationshipStore as _, TenantStore as _, UserStore as _, WorkspaceStore as _,
     };
 }
 

@@ -129,6 +129,24 @@ pub enum Operation {
     AuthorizationSchema,
     /// Storing the authorization schema.
     PutAuthorizationSchema,
+    /// Reading an audit log's head.
+    AuditHead,
+    /// Listing audit events.
+    ListAuditEvents,
+    /// Reading audit events in order.
+    AuditEventsAfter,
+    /// Reading an audit log's stored subtrees.
+    AuditNodes,
+    /// Reading an audit log's checkpoints.
+    AuditCheckpoints,
+    /// Reading an audit log's latest checkpoint.
+    LatestAuditCheckpoint,
+    /// Finding the audit logs that need a checkpoint.
+    LogsToCheckpoint,
+    /// Storing an audit checkpoint.
+    PutAuditCheckpoint,
+    /// Appending audit events alone (benchmarks fill logs this way).
+    AppendAuditEvents,
 }
 
 impl Operation {
@@ -195,6 +213,15 @@ impl Operation {
             Self::TenantsNamingUser => "finding the tenants that name a user",
             Self::AuthorizationSchema => "reading the authorization schema",
             Self::PutAuthorizationSchema => "storing the authorization schema",
+            Self::AuditHead => "reading an audit log's head",
+            Self::ListAuditEvents => "listing audit events",
+            Self::AuditEventsAfter => "reading audit events in order",
+            Self::AuditNodes => "reading an audit log's stored subtrees",
+            Self::AuditCheckpoints => "reading an audit log's checkpoints",
+            Self::LatestAuditCheckpoint => "reading an audit log's latest checkpoint",
+            Self::LogsToCheckpoint => "finding the audit logs that need a checkpoint",
+            Self::PutAuditCheckpoint => "storing an audit checkpoint",
+            Self::AppendAuditEvents => "appending audit events",
         }
     }
 
@@ -209,6 +236,8 @@ impl Operation {
                 | Self::DeleteExpiredRelationships
                 | Self::PruneRelationshipChanges
                 | Self::TenantsNamingUser
+                | Self::LogsToCheckpoint
+                | Self::PutAuditCheckpoint
         )
     }
 

@@ -98,6 +98,9 @@ pub mod names {
     pub const DELETE_TENANT: &str = "delete_tenant";
     /// Platform permission: mint keys in any tenant, for any user.
     pub const MINT_KEY: &str = "mint_key";
+    /// Reading an audit log: the tenant's (on `tenant`) or the platform's
+    /// (on `platform`).
+    pub const READ_AUDIT: &str = "read_audit";
 
     /// Relations of the built-in types that only tenantry's own routes
     /// write: they describe structure (which tenant, which parent, who owns
@@ -571,7 +574,7 @@ mod tests {
     #[test]
     fn partitions_admit_their_own_relationships_only() {
         let platform = PartitionScope::Platform(PlatformScope::bootstrap());
-        let tenant = PartitionScope::Tenant(TenantScope::new(TenantId::generate()));
+        let tenant = PartitionScope::Tenant(TenantScope::system(TenantId::generate(), "test"));
         let admin = platform_admin_relationship(&UserId::generate());
         let document: Relationship = "document:1#viewer@user:u".parse().unwrap();
         assert!(platform.admits(&admin) && !tenant.admits(&admin));

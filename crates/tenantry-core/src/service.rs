@@ -73,9 +73,15 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// The scope of the key's own tenant.
-    pub fn tenant_scope(&self) -> TenantScope {
-        TenantScope::new(self.api_key.tenant_id.clone())
+    /// The scope of the key's own tenant, in which the key acts for its
+    /// user, on the request `request_id`.
+    pub fn tenant_scope(&self, request_id: Option<&str>) -> TenantScope {
+        TenantScope::new(self.api_key.tenant_id.clone(), self.actor(request_id))
+    }
+
+    /// The key, acting for its user, as the audit log names it.
+    pub fn actor(&self, request_id: Option<&str>) -> crate::Actor {
+        crate::audit::api_key_actor(&self.api_key.id, &self.api_key.user_id, request_id)
     }
 }
 
@@ -90,7 +96,7 @@ pub async fn authenticate(
     at: Timestamp,
 ) -> Result<Principal, AuthenticationError> {
     let token = ApiKeyToken::parse(presented)?;
-    let scope = TenantScope::new(token.tenant_id().clone());
+    let scope = TenantScope::system(token.tenant_id().clone(), "authentication");
     let credentials =
         store.api_key_credentials(&scope, token.api_key_id()).await?.ok_or(AuthenticationError::Invalid)?;
     if !hasher.verify(&token, &credentials.secret_hash) {
@@ -199,7 +205,7 @@ pub async fn revoke_api_key(
     let revoked = if owner_is_platform_admin {
         store
             .revoke_platform_admin_api_key(
-                &PlatformScope::key_revocation(),
+                &PlatformScope::key_revocation(scope.actor().clone()),
                 scope.tenant_id(),
                 api_key_id,
                 at,

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 
 use crate::Timestamp;
 use crate::api_key::{ApiKey, ApiKeyCredentials, NewApiKey};
+pub use crate::audit::AuditStore;
 use crate::error::Result;
 use crate::group::{Group, GroupPatch, NewGroup};
 use crate::id::{ApiKeyId, GroupId, InvitationId, TenantId, UserId, WorkspaceId};
@@ -238,15 +239,16 @@ pub trait WorkspaceStore: Send + Sync + std::fmt::Debug {
 }
 
 /// Users, which are global (a user may belong to many tenants), and the
-/// profile an OIDC sign-in keeps.
+/// profile an OIDC sign-in keeps. Their changes are recorded in the
+/// platform's audit log, as the platform scope's actor made them.
 #[async_trait]
 pub trait UserStore: Send + Sync + std::fmt::Debug {
     /// Creates a user; a taken username is a conflict.
-    async fn create_user(&self, user: NewUser) -> Result<User>;
+    async fn create_user(&self, platform: &PlatformScope, user: NewUser) -> Result<User>;
 
     /// Returns the user with this username, creating it if there is none.
     /// Safe against concurrent callers.
-    async fn ensure_user(&self, user: NewUser) -> Result<User>;
+    async fn ensure_user(&self, platform: &PlatformScope, user: NewUser) -> Result<User>;
 
     /// Reads a user.
     async fn get_user(&self, user_id: &UserId) -> Result<User>;
@@ -262,7 +264,7 @@ pub trait UserStore: Send + Sync + std::fmt::Debug {
     /// name and e-mail always, the username when the new one is free. A
     /// username taken by another user makes a new user take
     /// `fallback_username`. Safe against concurrent sign-ins of one identity.
-    async fn sign_in_oidc_user(&self, sign_in: OidcSignIn) -> Result<User>;
+    async fn sign_in_oidc_user(&self, platform: &PlatformScope, sign_in: OidcSignIn) -> Result<User>;
 }
 
 /// API keys of one tenant, and the credentials authentication reads.
@@ -494,6 +496,7 @@ pub trait Store:
     + MembershipStore
     + RelationshipStore
     + InvitationStore
+    + AuditStore
     + std::fmt::Debug
     + 'static
 {
@@ -509,6 +512,7 @@ impl<T> Store for T where
         + MembershipStore
         + RelationshipStore
         + InvitationStore
+        + AuditStore
         + std::fmt::Debug
         + 'static
 {

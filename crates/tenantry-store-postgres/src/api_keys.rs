@@ -4,13 +4,14 @@
 use async_trait::async_trait;
 use sqlx::{PgConnection, Row};
 use tenantry_core::api_key::check_platform_key_revocation;
-use tenantry_core::relationship;
 use tenantry_core::{
     ApiKey, ApiKeyCredentials, ApiKeyId, ApiKeyStore, ConflictCode, Error, NewApiKey, Page, PageRequest,
     PlatformScope, Result, TenantId, TenantScope, Timestamp,
 };
+use tenantry_core::{audit, relationship};
 
 use crate::PostgresStore;
+use crate::audit::{Write, WriteScope};
 use crate::error::{DatabaseResultExt, Operation};
 use crate::partition::{Partition, PartitionWriter, write_to_partition};
 use crate::rows::{self, api_key_columns};
@@ -45,16 +46,16 @@ const LAST_PLATFORM_KEY_SQL: &str = "\
 /// (see `tenantry_core::CredentialCache`). The partition is locked first, before
 /// the key's row, in the order every writer of the tenant takes its locks.
 pub(crate) async fn revoke_in(
-    connection: &mut PgConnection,
+    write: &mut Write,
     tenant_id: &TenantId,
     api_key_id: &ApiKeyId,
     at: Timestamp,
-    operation: Operation,
 ) -> Result<ApiKey> {
-    let partition =
-        PartitionWriter::lock_existing(connection, Partition::tenant(tenant_id), operation).await?;
-    let api_key = revoke_key_row(connection, tenant_id, api_key_id, at, operation).await?;
-    partition.advance_credentials(connection, operation).await?;
+    let operation = write.operation();
+    let partition = PartitionWriter::lock_existing(write, Partition::tenant(tenant_id), operation).await?;
+    let api_key = revoke_key_row(write, tenant_id, api_key_id, at, operation).await?;
+    partition.advance_credentials(write).await?;
+    write.record(audit::api_key_revoked(&api_key));
     Ok(api_key)
 }
 
@@ -125,13 +126,14 @@ pub(crate) async fn insert_api_key(
 impl ApiKeyStore for PostgresStore {
     async fn create_api_key(&self, scope: &TenantScope, api_key: NewApiKey) -> Result<ApiKey> {
         let operation = Operation::CreateApiKey;
-        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        let mut transaction = self.begin_write(WriteScope::Tenant(scope), operation).await?;
         // An unknown tenant or user surfaces as the foreign key's violation,
         // mapped to `NotFound` by name.
         let created = insert_api_key(&mut transaction, scope.tenant_id(), &api_key, operation).await?;
         let relationships = relationship::new_api_key_relationships(&created);
-        write_to_partition(&mut transaction, scope.tenant_id(), &relationships, &[], operation).await?;
-        commit(transaction, operation).await?;
+        write_to_partition(&mut transaction, scope.tenant_id(), &relationships, &[]).await?;
+        transaction.record(audit::api_key_created(&created));
+        transaction.commit().await?;
         Ok(created)
     }
 
@@ -170,9 +172,9 @@ impl ApiKeyStore for PostgresStore {
         at: Timestamp,
     ) -> Result<ApiKey> {
         let operation = Operation::RevokeApiKey;
-        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
-        let api_key = revoke_in(&mut transaction, scope.tenant_id(), api_key_id, at, operation).await?;
-        commit(transaction, operation).await?;
+        let mut transaction = self.begin_write(WriteScope::Tenant(scope), operation).await?;
+        let api_key = revoke_in(&mut transaction, scope.tenant_id(), api_key_id, at).await?;
+        transaction.commit().await?;
         Ok(api_key)
     }
 
@@ -184,7 +186,9 @@ impl ApiKeyStore for PostgresStore {
         at: Timestamp,
     ) -> Result<ApiKey> {
         let operation = Operation::RevokePlatformAdminApiKey;
-        let mut transaction = self.begin(TransactionScope::Platform(platform), operation).await?;
+        // Recorded in the platform's log: a platform admin's key is the
+        // platform's credential wherever it was minted.
+        let mut transaction = self.begin_write(WriteScope::Platform(platform), operation).await?;
         // The platform partition's revision lock: every grant or revocation
         // of a platform admin, and every other revocation of a platform
         // admin's key, waits for this transaction.
@@ -202,8 +206,8 @@ impl ApiKeyStore for PostgresStore {
         let is_working_platform_admin_key: bool = row.try_get("working").during(operation)?;
         let other_working_keys: i64 = row.try_get("others").during(operation)?;
         check_platform_key_revocation(is_working_platform_admin_key, other_working_keys)?;
-        let api_key = revoke_in(&mut transaction, tenant_id, api_key_id, at, operation).await?;
-        commit(transaction, operation).await?;
+        let api_key = revoke_in(&mut transaction, tenant_id, api_key_id, at).await?;
+        transaction.commit().await?;
         Ok(api_key)
     }
 

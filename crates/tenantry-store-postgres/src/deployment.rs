@@ -2,13 +2,14 @@
 //! pepper and the start-up bootstrap.
 
 use async_trait::async_trait;
-use tenantry_core::relationship;
 use tenantry_core::{
     ApiKeyHasher, BootstrapOutcome, BootstrapRequest, DeploymentStore, NewApiKey, PlatformScope, Result,
 };
+use tenantry_core::{audit, relationship};
 
 use crate::PostgresStore;
 use crate::api_keys::insert_api_key;
+use crate::audit::{WriteScope, create_tenant_log};
 use crate::error::{DatabaseResultExt, Operation, internal};
 use crate::partition::{Partition, PartitionWriter, create_partition};
 use crate::rows::{self, tenant_columns};
@@ -76,7 +77,7 @@ impl DeploymentStore for PostgresStore {
         request: BootstrapRequest,
     ) -> Result<BootstrapOutcome> {
         let operation = Operation::Bootstrap;
-        let mut transaction = self.begin(TransactionScope::Platform(platform), operation).await?;
+        let mut transaction = self.begin_write(WriteScope::Platform(platform), operation).await?;
         let now = tenantry_core::now();
         // Of concurrent callers, exactly one inserts; the others wait for
         // it to commit, insert nothing, and read its tenant below.
@@ -106,7 +107,7 @@ impl DeploymentStore for PostgresStore {
                     operation,
                 )
                 .await?;
-                let operator = ensure_user(&mut transaction, &request.operator, operation).await?;
+                let operator = ensure_user(&mut transaction, &request.operator).await?;
                 let operator_key = NewApiKey { user_id: operator.id.clone(), ..request.operator_key };
                 let operator_key =
                     insert_api_key(&mut transaction, &tenant.id, &operator_key, operation).await?;
@@ -122,7 +123,7 @@ impl DeploymentStore for PostgresStore {
                         operation,
                     )
                     .await?;
-                platform.finish(&mut transaction, operation).await?;
+                platform.finish(&mut transaction).await?;
                 // And it created the tenant, so it is the tenant's admin.
                 let mut relationships = relationship::new_tenant_relationships(
                     &tenant.id,
@@ -130,7 +131,14 @@ impl DeploymentStore for PostgresStore {
                     Some(&operator.id),
                 );
                 relationships.extend(relationship::new_api_key_relationships(&operator_key));
-                create_partition(&mut transaction, &tenant.id, &relationships, operation).await?;
+                create_partition(&mut transaction, &tenant.id, &relationships).await?;
+                create_tenant_log(&mut transaction, &tenant.id, operation).await?;
+                transaction.record(audit::deployment_bootstrapped(
+                    &tenant,
+                    &root_workspace,
+                    &operator,
+                    &operator_key,
+                ));
                 BootstrapOutcome { tenant, root_workspace, operator: Some(operator), created: true }
             }
             None => {
@@ -153,7 +161,7 @@ impl DeploymentStore for PostgresStore {
                 BootstrapOutcome { tenant, root_workspace, operator: None, created: false }
             }
         };
-        commit(transaction, operation).await?;
+        transaction.commit().await?;
         Ok(outcome)
     }
 }

@@ -4,11 +4,12 @@
 
 use async_trait::async_trait;
 use tenantry_core::{
-    Error, Group, GroupId, GroupPatch, GroupStore, NewGroup, Page, PageRequest, Result, TenantScope,
+    Error, Group, GroupId, GroupPatch, GroupStore, NewGroup, Page, PageRequest, Result, TenantScope, audit,
     relationship,
 };
 
 use crate::PostgresStore;
+use crate::audit::WriteScope;
 use crate::error::{DatabaseResultExt, Operation};
 use crate::partition::{Partition, PartitionWriter, write_to_partition};
 use crate::rows::{self, group_columns};
@@ -21,7 +22,7 @@ pub(crate) async fn create_group(
     group: NewGroup,
 ) -> Result<Group> {
     let operation = Operation::CreateGroup;
-    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let mut transaction = store.begin_write(WriteScope::Tenant(scope), operation).await?;
     let now = tenantry_core::now();
     // A taken name and an unknown tenant surface as the constraints'
     // violations, mapped by name. The row goes in before the partition
@@ -42,8 +43,9 @@ pub(crate) async fn create_group(
     .during(operation)?;
     let created = rows::group(&row, operation)?;
     let relationships = relationship::new_group_relationships(&created, group.creator.as_ref());
-    write_to_partition(&mut transaction, scope.tenant_id(), &relationships, &[], operation).await?;
-    commit(transaction, operation).await?;
+    write_to_partition(&mut transaction, scope.tenant_id(), &relationships, &[]).await?;
+    transaction.record(audit::group_created(&created));
+    transaction.commit().await?;
     Ok(created)
 }
 
@@ -103,10 +105,13 @@ pub(crate) async fn update_group(
     patch: GroupPatch,
 ) -> Result<Group> {
     let operation = Operation::UpdateGroup;
-    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let mut transaction = store.begin_write(WriteScope::Tenant(scope), operation).await?;
+    // The name before the change comes back with the row after it: the
+    // CTE locks the row and reads it, the update changes it.
     let row = sqlx::query(concat!(
-        "UPDATE groups SET name = COALESCE($3, name), updated_at = $4 \
-         WHERE tenant_id = $1 AND id = $2 RETURNING ",
+        "WITH before AS (SELECT name AS previous_name FROM groups WHERE tenant_id = $1 AND id = $2 FOR UPDATE) \
+         UPDATE groups SET name = COALESCE($3, name), updated_at = $4 FROM before \
+         WHERE tenant_id = $1 AND id = $2 RETURNING previous_name, ",
         group_columns!()
     ))
     .bind(scope.tenant_id().to_string())
@@ -116,8 +121,13 @@ pub(crate) async fn update_group(
     .fetch_optional(&mut *transaction)
     .await
     .during(operation)?;
-    let updated = rows::group(&row.ok_or(Error::not_found("group"))?, operation)?;
-    commit(transaction, operation).await?;
+    let row = row.ok_or(Error::not_found("group"))?;
+    let updated = rows::group(&row, operation)?;
+    let before = Group { name: rows::group_name(&row, "previous_name", operation)?, ..updated.clone() };
+    if let Some(record) = audit::group_updated(&before, &updated) {
+        transaction.record(record);
+    }
+    transaction.commit().await?;
     Ok(updated)
 }
 
@@ -128,25 +138,27 @@ pub(crate) async fn delete_group(
     group_id: &GroupId,
 ) -> Result<()> {
     let operation = Operation::DeleteGroup;
-    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let mut transaction = store.begin_write(WriteScope::Tenant(scope), operation).await?;
     // A deleted tenant has no groups: its missing partition reads as
     // the group not found.
     let mut partition =
         PartitionWriter::lock(&mut transaction, Partition::tenant(scope.tenant_id()), operation)
             .await?
             .ok_or(Error::not_found("group"))?;
-    let deleted = sqlx::query("DELETE FROM groups WHERE tenant_id = $1 AND id = $2")
-        .bind(scope.tenant_id().to_string())
-        .bind(group_id.to_string())
-        .execute(&mut *transaction)
-        .await
-        .during(operation)?;
-    if deleted.rows_affected() == 0 {
-        return Err(Error::not_found("group"));
-    }
+    let deleted = sqlx::query(concat!(
+        "DELETE FROM groups WHERE tenant_id = $1 AND id = $2 RETURNING ",
+        group_columns!()
+    ))
+    .bind(scope.tenant_id().to_string())
+    .bind(group_id.to_string())
+    .fetch_optional(&mut *transaction)
+    .await
+    .during(operation)?;
+    let deleted = rows::group(&deleted.ok_or(Error::not_found("group"))?, operation)?;
     partition.delete_naming(&mut transaction, &relationship::group_object(group_id), operation).await?;
-    partition.finish(&mut transaction, operation).await?;
-    commit(transaction, operation).await
+    partition.finish(&mut transaction).await?;
+    transaction.record(audit::group_deleted(&deleted));
+    transaction.commit().await
 }
 
 #[async_trait]

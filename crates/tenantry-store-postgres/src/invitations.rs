@@ -13,15 +13,16 @@
 
 use async_trait::async_trait;
 use sqlx::PgConnection;
-use tenantry_core::InvitationStore;
 use tenantry_core::invitation::{PendingKey, StoredResource, email_key};
 use tenantry_core::{
     ConflictCode, Error, Invitation, InvitationAnswer, InvitationId, InvitationStatus, Invitee, Member,
     NewInvitation, Page, PageRequest, PendingInvitation, PlatformScope, Respondent, Result, TenantId,
     TenantScope, TenantStatus, Timestamp,
 };
+use tenantry_core::{InvitationStore, audit};
 
 use crate::PostgresStore;
+use crate::audit::{Write, WriteScope};
 use crate::error::{DatabaseResultExt, Operation};
 use crate::memberships::{grant_membership, holds_tenant_role, require_resource};
 use crate::partition::{Partition, PartitionWriter};
@@ -91,7 +92,7 @@ pub(crate) async fn create_invitation(
 ) -> Result<Invitation> {
     let operation = Operation::CreateInvitation;
     let tenant_id = scope.tenant_id();
-    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let mut transaction = store.begin_write(WriteScope::Tenant(scope), operation).await?;
     let partition =
         PartitionWriter::lock_existing(&mut transaction, Partition::tenant(tenant_id), operation).await?;
     let at = tenantry_core::now();
@@ -103,8 +104,7 @@ pub(crate) async fn create_invitation(
             PendingInvitation::Standing(existing) => return Ok(existing),
             PendingInvitation::Expired(existing) => {
                 let expires_at = existing.expires_at;
-                record_status(&mut transaction, existing, InvitationStatus::Expired, expires_at, operation)
-                    .await?;
+                record_status(&mut transaction, existing, InvitationStatus::Expired, expires_at).await?;
             }
         }
     }
@@ -135,8 +135,9 @@ pub(crate) async fn create_invitation(
     .execute(&mut *transaction)
     .await
     .during(operation)?;
-    partition.finish(&mut transaction, operation).await?;
-    commit(transaction, operation).await?;
+    partition.finish(&mut transaction).await?;
+    transaction.record(audit::invitation_created(&invitation));
+    transaction.commit().await?;
     Ok(invitation)
 }
 
@@ -177,14 +178,15 @@ async fn read_invitation(
     row.map(|row| rows::invitation(&row, operation)).transpose()?.ok_or(Error::not_found("invitation"))
 }
 
-/// Records an answer (or a revocation) of a pending invitation.
+/// Records an answer (or a revocation, or an expiry) of a pending
+/// invitation, and its audit event.
 async fn record_status(
-    connection: &mut PgConnection,
+    write: &mut Write,
     invitation: Invitation,
     status: InvitationStatus,
     at: Timestamp,
-    operation: Operation,
 ) -> Result<Invitation> {
+    let operation = write.operation();
     let updated = sqlx::query(
         "UPDATE invitations SET status = $3, answered_at = $4 \
          WHERE tenant_id = $1 AND id = $2 AND status = 'pending'",
@@ -193,7 +195,7 @@ async fn record_status(
     .bind(invitation.id.to_string())
     .bind(status.as_str())
     .bind(at)
-    .execute(&mut *connection)
+    .execute(&mut **write)
     .await
     .during(operation)?;
     // The row was read under the transaction's lock and found pending, so
@@ -201,7 +203,9 @@ async fn record_status(
     if updated.rows_affected() != 1 {
         return Err(Error::conflict(ConflictCode::InvitationNotPending));
     }
-    Ok(Invitation { status, answered_at: Some(at), ..invitation })
+    let answered = Invitation { status, answered_at: Some(at), ..invitation.clone() };
+    write.record(audit::invitation_answered(&invitation, &answered));
+    Ok(answered)
 }
 
 /// See [`tenantry_core::InvitationStore::get_invitation`].
@@ -242,13 +246,12 @@ pub(crate) async fn revoke_invitation(
     at: Timestamp,
 ) -> Result<Invitation> {
     let operation = Operation::RevokeInvitation;
-    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let mut transaction = store.begin_write(WriteScope::Tenant(scope), operation).await?;
     let invitation =
         read_invitation(&mut transaction, scope.tenant_id(), invitation_id, true, operation).await?;
     invitation.check_revocable(at)?;
-    let revoked =
-        record_status(&mut transaction, invitation, InvitationStatus::Revoked, at, operation).await?;
-    commit(transaction, operation).await?;
+    let revoked = record_status(&mut transaction, invitation, InvitationStatus::Revoked, at).await?;
+    transaction.commit().await?;
     Ok(revoked)
 }
 
@@ -273,7 +276,7 @@ pub(crate) async fn answer_invitation(
 ) -> Result<Invitation> {
     let operation = Operation::AnswerInvitation;
     let tenant_id = scope.tenant_id();
-    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let mut transaction = store.begin_write(WriteScope::Tenant(scope), operation).await?;
     let mut partition =
         PartitionWriter::lock_existing(&mut transaction, Partition::tenant(tenant_id), operation).await?;
     let invitation = read_invitation(&mut transaction, tenant_id, invitation_id, true, operation).await?;
@@ -284,12 +287,12 @@ pub(crate) async fn answer_invitation(
         let holds_tenant_role =
             holds_tenant_role(&mut transaction, tenant_id, &member, at, operation).await?;
         for membership in invitation.memberships_on_accept(&respondent.user_id, holds_tenant_role)? {
-            grant_membership(&mut transaction, &mut partition, tenant_id, &membership, at, operation).await?;
+            grant_membership(&mut transaction, &mut partition, tenant_id, &membership, at).await?;
         }
     }
-    partition.finish(&mut transaction, operation).await?;
-    let answered = record_status(&mut transaction, invitation, answer.status(), at, operation).await?;
-    commit(transaction, operation).await?;
+    partition.finish(&mut transaction).await?;
+    let answered = record_status(&mut transaction, invitation, answer.status(), at).await?;
+    transaction.commit().await?;
     Ok(answered)
 }
 

@@ -7,15 +7,16 @@
 
 use async_trait::async_trait;
 use sqlx::PgConnection;
-use tenantry_core::MembershipStore;
 use tenantry_core::membership::{is_live, removal_needs_another_admin};
 use tenantry_core::relationship::{self, ObjectRef, Relationship, SubjectRef, names};
 use tenantry_core::{
     ConflictCode, Error, GroupId, Member, Membership, MembershipResource, Page, PageRequest, Result, Role,
     TenantId, TenantScope, Timestamp,
 };
+use tenantry_core::{MembershipStore, audit};
 
 use crate::PostgresStore;
+use crate::audit::{Write, WriteScope};
 use crate::error::{DatabaseResultExt, Operation};
 use crate::partition::{Partition, PartitionWriter};
 use crate::rows::{self, relationship_columns};
@@ -161,7 +162,7 @@ pub(crate) async fn set_membership(
 ) -> Result<Membership> {
     let operation = Operation::SetMembership;
     let tenant_id = scope.tenant_id();
-    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let mut transaction = store.begin_write(WriteScope::Tenant(scope), operation).await?;
     let mut partition =
         PartitionWriter::lock_existing(&mut transaction, Partition::tenant(tenant_id), operation).await?;
     // The partition's lock is held, so no concurrent nesting can deepen the
@@ -174,17 +175,9 @@ pub(crate) async fn set_membership(
             group_nesting_depth(&mut transaction, tenant_id, (container, nested), at_most, operation).await?;
         store.limits.check_group_depth(depth)?;
     }
-    grant_membership(
-        &mut transaction,
-        &mut partition,
-        tenant_id,
-        &membership,
-        tenantry_core::now(),
-        operation,
-    )
-    .await?;
-    partition.finish(&mut transaction, operation).await?;
-    commit(transaction, operation).await?;
+    grant_membership(&mut transaction, &mut partition, tenant_id, &membership, tenantry_core::now()).await?;
+    partition.finish(&mut transaction).await?;
+    transaction.commit().await?;
     as_stored(membership)
 }
 
@@ -192,15 +185,17 @@ pub(crate) async fn set_membership(
 /// partition writer it locked, with every rule of
 /// [`tenantry_core::MembershipStore::set_membership`]: the resource and the member
 /// exist, the last admin is not demoted, and the member's other role on the
-/// resource goes in the same revision as the new one arrives.
+/// resource goes in the same revision as the new one arrives. Records the
+/// grant's audit event, if it changed anything.
 pub(crate) async fn grant_membership(
-    connection: &mut PgConnection,
+    write: &mut Write,
     partition: &mut PartitionWriter,
     tenant_id: &TenantId,
     membership: &Membership,
     now: Timestamp,
-    operation: Operation,
 ) -> Result<()> {
+    let operation = write.operation();
+    let connection: &mut PgConnection = write;
     require_resource(connection, tenant_id, membership.resource(), operation).await?;
     require_member(connection, tenant_id, membership.member(), operation).await?;
     let resource = relationship::membership_object(tenant_id, membership.resource());
@@ -215,7 +210,12 @@ pub(crate) async fn grant_membership(
         partition.delete(connection, other_role, operation).await?;
     }
     let stored = relationship::membership_relationship(tenant_id, membership);
-    partition.touch(connection, &stored, operation).await
+    partition.touch(connection, &stored, operation).await?;
+    let before = held.iter().find_map(|held| membership_of(membership.resource(), held));
+    if let Some(record) = audit::membership_set(tenant_id, before.as_ref(), &as_stored(membership.clone())?) {
+        write.record(record);
+    }
+    Ok(())
 }
 
 /// Whether `member` holds a live role on the tenant itself, read inside
@@ -289,7 +289,7 @@ pub(crate) async fn remove_membership(
 ) -> Result<()> {
     let operation = Operation::RemoveMembership;
     let tenant_id = scope.tenant_id();
-    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let mut transaction = store.begin_write(WriteScope::Tenant(scope), operation).await?;
     let mut partition =
         PartitionWriter::lock_existing(&mut transaction, Partition::tenant(tenant_id), operation).await?;
     require_resource(&mut transaction, tenant_id, resource, operation).await?;
@@ -304,8 +304,11 @@ pub(crate) async fn remove_membership(
     for role in &held {
         partition.delete(&mut transaction, role, operation).await?;
     }
-    partition.finish(&mut transaction, operation).await?;
-    commit(transaction, operation).await
+    partition.finish(&mut transaction).await?;
+    if let Some(removed) = held.iter().find_map(|held| membership_of(resource, held)) {
+        transaction.record(audit::membership_removed(tenant_id, &removed));
+    }
+    transaction.commit().await
 }
 
 /// The membership a role relationship on `resource` stands for, if it is

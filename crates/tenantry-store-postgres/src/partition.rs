@@ -18,6 +18,7 @@ use tenantry_core::relationship::{
 };
 use tenantry_core::{Error, Result, TenantId, Timestamp};
 
+use crate::audit::Write;
 use crate::error::{DatabaseResultExt, Operation, internal};
 use crate::rows::{self, relationship_columns};
 use crate::store::TransactionScope;
@@ -41,6 +42,14 @@ const DELETE: &str = "delete";
 const KEY_COLUMNS: &str = "resource_type, resource_id, relation, subject_type, subject_id, subject_relation";
 
 impl Partition {
+    /// The audit log of the same scope.
+    pub(crate) fn log(&self) -> tenantry_core::audit::LogId {
+        match self {
+            Self::Platform => tenantry_core::audit::LogId::Platform,
+            Self::Tenant(tenant_id) => tenantry_core::audit::LogId::Tenant(tenant_id.clone()),
+        }
+    }
+
     /// The partition a scope names.
     pub(crate) fn of(partition: &PartitionScope) -> Self {
         match partition {
@@ -484,56 +493,57 @@ impl PartitionWriter {
         Ok(())
     }
 
+    /// The relationships this writer inserted (or gave a new expiry) and
+    /// deleted so far, in the order it did: what its audit event names.
+    pub(crate) fn changed(&self) -> (Vec<Relationship>, Vec<Relationship>) {
+        let mut touched = Vec::new();
+        let mut deleted = Vec::new();
+        for change in &self.changes {
+            match change {
+                Change::Touch(relationship) => touched.push(relationship.clone()),
+                Change::Delete(relationship) => deleted.push(relationship.clone()),
+            }
+        }
+        (touched, deleted)
+    }
+
     /// Ends the writer's part of the transaction: logs the changes under the
     /// revision it advanced to, or, if it has not advanced and anything
     /// changed, advances the revision by one and logs them under it (see
     /// [`PartitionWriter::advance`]). Returns the partition's revision after
     /// the transaction.
-    pub(crate) async fn finish(
-        self,
-        connection: &mut PgConnection,
-        operation: Operation,
-    ) -> Result<Revision> {
-        if self.advanced {
-            log_changes(connection, &self.partition, self.revision, &self.changes, operation).await?;
-            return Ok(self.revision);
-        }
-        if self.changes.is_empty() {
-            return Ok(self.revision);
-        }
-        self.advance(connection, operation).await
+    pub(crate) async fn finish(self, write: &mut Write) -> Result<Revision> {
+        let operation = write.operation();
+        let revision = if self.advanced {
+            log_changes(write, &self.partition, self.revision, &self.changes, operation).await?;
+            self.revision
+        } else if self.changes.is_empty() {
+            self.revision
+        } else {
+            return self.advance(write).await;
+        };
+        write.produced(&self.partition.log(), revision);
+        Ok(revision)
     }
 
     /// Advances the revision by one, whether or not a relationship changed
     /// (a new authorization schema does so, to give its readers a token),
     /// and logs the changes under the new revision, numbered in the order
     /// they were made, in one statement.
-    pub(crate) async fn advance(
-        self,
-        connection: &mut PgConnection,
-        operation: Operation,
-    ) -> Result<Revision> {
-        self.advance_for(connection, Advance::Relationships, operation).await
+    pub(crate) async fn advance(self, write: &mut Write) -> Result<Revision> {
+        self.advance_for(write, Advance::Relationships).await
     }
 
     /// Advances the revision by one, as [`PartitionWriter::advance`] does,
     /// and records it as the tenant's credentials revision: for a write
     /// that changed one of the tenant's credentials (a key revoked), which
     /// every process's credential cache must notice.
-    pub(crate) async fn advance_credentials(
-        self,
-        connection: &mut PgConnection,
-        operation: Operation,
-    ) -> Result<Revision> {
-        self.advance_for(connection, Advance::Credentials, operation).await
+    pub(crate) async fn advance_credentials(self, write: &mut Write) -> Result<Revision> {
+        self.advance_for(write, Advance::Credentials).await
     }
 
-    async fn advance_for(
-        self,
-        connection: &mut PgConnection,
-        advance: Advance,
-        operation: Operation,
-    ) -> Result<Revision> {
+    async fn advance_for(self, write: &mut Write, advance: Advance) -> Result<Revision> {
+        let operation = write.operation();
         if self.advanced {
             return Err(internal(operation, "a partition's revision was advanced twice in one transaction"));
         }
@@ -545,8 +555,9 @@ impl PartitionWriter {
             self.partition.revision_condition(2)
         );
         let query = sqlx::query(&sql).bind(next.to_stored());
-        self.partition.bind_key(query).execute(&mut *connection).await.during(operation)?;
-        log_changes(connection, &self.partition, next, &self.changes, operation).await?;
+        self.partition.bind_key(query).execute(&mut **write).await.during(operation)?;
+        log_changes(write, &self.partition, next, &self.changes, operation).await?;
+        write.produced(&self.partition.log(), next);
         Ok(next)
     }
 
@@ -662,36 +673,36 @@ async fn log_changes(
 /// Creates a new tenant's relationship partition with its first
 /// relationships, at revision 1.
 pub(crate) async fn create_partition(
-    connection: &mut PgConnection,
+    write: &mut Write,
     tenant_id: &TenantId,
     relationships: &[Relationship],
-    operation: Operation,
 ) -> Result<Revision> {
-    let mut partition = PartitionWriter::create(connection, tenant_id, operation).await?;
+    let operation = write.operation();
+    let mut partition = PartitionWriter::create(write, tenant_id, operation).await?;
     for relationship in relationships {
-        partition.touch(connection, relationship, operation).await?;
+        partition.touch(write, relationship, operation).await?;
     }
-    partition.finish(connection, operation).await
+    partition.finish(write).await
 }
 
 /// Locks a tenant's partition and applies deletions, then touches: how an
 /// operation on the tenant's data writes the relationships describing it.
 pub(crate) async fn write_to_partition(
-    connection: &mut PgConnection,
+    write: &mut Write,
     tenant_id: &TenantId,
     touch: &[Relationship],
     delete: &[Relationship],
-    operation: Operation,
 ) -> Result<Revision> {
+    let operation = write.operation();
     let mut partition =
-        PartitionWriter::lock_existing(connection, Partition::tenant(tenant_id), operation).await?;
+        PartitionWriter::lock_existing(write, Partition::tenant(tenant_id), operation).await?;
     for relationship in delete {
-        partition.delete(connection, relationship, operation).await?;
+        partition.delete(write, relationship, operation).await?;
     }
     for relationship in touch {
-        partition.touch(connection, relationship, operation).await?;
+        partition.touch(write, relationship, operation).await?;
     }
-    partition.finish(connection, operation).await
+    partition.finish(write).await
 }
 
 /// The changes of one revision as column arrays, for one `UNNEST` insert.

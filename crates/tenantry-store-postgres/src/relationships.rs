@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use sqlx::PgConnection;
-use tenantry_core::RelationshipStore;
 use tenantry_core::relationship::{
     PartitionScope, Relationship, RelationshipChanges, RelationshipFilter, RelationshipSnapshot,
     RelationshipUsage, RelationshipWrite, Revision, StoredSchema,
@@ -14,8 +13,10 @@ use tenantry_core::relationship::{
 use tenantry_core::{
     ConflictCode, Error, Page, PageRequest, PlatformScope, Result, TenantId, Timestamp, UserId,
 };
+use tenantry_core::{RelationshipStore, audit};
 
 use crate::PostgresStore;
+use crate::audit::WriteScope;
 use crate::error::{DatabaseResultExt, Operation, internal};
 use crate::partition::{Partition, PartitionWriter, bind_relationship_key};
 use crate::rows::{self, relationship_columns};
@@ -89,7 +90,7 @@ pub(crate) async fn write_relationships(
     for relationship in write.delete.iter().chain(&write.touch) {
         scope.require_admits(relationship)?;
     }
-    let mut transaction = store.begin(Partition::transaction_scope(scope), operation).await?;
+    let mut transaction = store.begin_partition_write(scope, operation).await?;
     let mut partition =
         PartitionWriter::lock_existing(&mut transaction, Partition::of(scope), operation).await?;
     for relationship in &write.delete {
@@ -98,8 +99,12 @@ pub(crate) async fn write_relationships(
     for relationship in &write.touch {
         partition.touch(&mut transaction, relationship, operation).await?;
     }
-    let revision = partition.finish(&mut transaction, operation).await?;
-    commit(transaction, operation).await?;
+    let (touched, deleted) = partition.changed();
+    let revision = partition.finish(&mut transaction).await?;
+    if let Some(record) = audit::relationships_written(&touched, &deleted) {
+        transaction.record(record);
+    }
+    transaction.commit().await?;
     Ok(revision)
 }
 
@@ -366,7 +371,7 @@ pub(crate) async fn put_authorization_schema(
     expected_current: Option<i64>,
 ) -> Result<(StoredSchema, Revision)> {
     let operation = Operation::PutAuthorizationSchema;
-    let mut transaction = store.begin(TransactionScope::Platform(platform), operation).await?;
+    let mut transaction = store.begin_write(WriteScope::Platform(platform), operation).await?;
     // The platform partition's lock serializes schema changes: of two
     // callers expecting the same version, the second finds it replaced.
     let partition = PartitionWriter::lock(&mut transaction, Partition::Platform, operation)
@@ -387,8 +392,9 @@ pub(crate) async fn put_authorization_schema(
     .await
     .during(operation)?;
     let stored = rows::stored_schema(&row, operation)?;
-    let revision = partition.advance(&mut transaction, operation).await?;
-    commit(transaction, operation).await?;
+    let revision = partition.advance(&mut transaction).await?;
+    transaction.record(audit::schema_updated(current, stored.version, text.len()));
+    transaction.commit().await?;
     Ok((stored, revision))
 }
 

@@ -22,6 +22,9 @@ use crate::error::{DatabaseResultExt, Operation};
 pub(crate) enum RuntimeAccess {
     /// Rows, confined by row-level security where the table has it.
     ReadWrite,
+    /// Reads and inserts, never an update or a delete: the audit log's
+    /// events, nodes and checkpoints.
+    Append,
     /// Reads only.
     Read,
     /// No privilege at all: the platform's own tables.
@@ -65,6 +68,14 @@ pub(crate) const TENANTRY_TABLES: &[Table] = &[
     table("platform_relationship_changes", RuntimeAccess::Nothing, true),
     table("authorization_schemas", RuntimeAccess::Read, true),
     table("invitations", RuntimeAccess::ReadWrite, true),
+    table("audit_logs", RuntimeAccess::ReadWrite, true),
+    table("audit_events", RuntimeAccess::Append, true),
+    table("audit_nodes", RuntimeAccess::Append, true),
+    table("audit_checkpoints", RuntimeAccess::Read, true),
+    table("platform_audit_log", RuntimeAccess::Nothing, true),
+    table("platform_audit_events", RuntimeAccess::Nothing, true),
+    table("platform_audit_nodes", RuntimeAccess::Nothing, true),
+    table("platform_audit_checkpoints", RuntimeAccess::Nothing, true),
 ];
 
 /// The table sqlx records applied migrations in.
@@ -512,6 +523,8 @@ pub(crate) async fn grant_runtime_role(connection: &mut PgConnection, role: &Rol
             "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE {} TO {quoted_role}",
             qualified(RuntimeAccess::ReadWrite)
         ),
+        format!("REVOKE ALL ON TABLE {} FROM {quoted_role}", qualified(RuntimeAccess::Append)),
+        format!("GRANT SELECT, INSERT ON TABLE {} TO {quoted_role}", qualified(RuntimeAccess::Append)),
         format!("REVOKE ALL ON TABLE {} FROM {quoted_role}", qualified(RuntimeAccess::Read)),
         format!("GRANT SELECT ON TABLE {} TO {quoted_role}", qualified(RuntimeAccess::Read)),
         format!("REVOKE ALL ON TABLE {} FROM {quoted_role}", qualified(RuntimeAccess::Nothing)),

@@ -224,6 +224,11 @@ pub(crate) fn group(row: &PgRow, operation: Operation) -> Result<Group, Error> {
     })
 }
 
+/// A group name from the column `name`.
+pub(crate) fn group_name(row: &PgRow, name: &str, operation: Operation) -> Result<GroupName, Error> {
+    parsed(row, name, operation, GroupName::parse)
+}
+
 /// A relationship from the columns of [`relationship_columns`]: an empty
 /// `subject_relation` is a plain subject, a NULL `expires_at` never expires.
 pub(crate) fn relationship(row: &PgRow, operation: Operation) -> Result<Relationship, Error> {

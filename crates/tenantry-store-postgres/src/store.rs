@@ -145,6 +145,29 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// Opens a transaction confined to `scope`, as [`PostgresStore::begin`]
+    /// does, and locks and reads the tenant's audit log head in the same
+    /// round trip as the scope's `SET LOCAL` (one simple-protocol query of
+    /// two statements): the first lock every change of the tenant takes, so
+    /// that its events are numbered in commit order. `None` when the tenant
+    /// has no log (it does not exist).
+    pub(crate) async fn begin_with_audit_head(
+        &self,
+        scope: &TenantScope,
+        operation: Operation,
+    ) -> Result<(Transaction<'static, Postgres>, Option<PgRow>)> {
+        let tenant_id = quote_literal(&scope.tenant_id().to_string());
+        let statements = format!(
+            "SET LOCAL tenantry.tenant_id = {tenant_id}; \
+             SELECT size, frontier FROM audit_logs WHERE tenant_id = {tenant_id} FOR UPDATE"
+        );
+        let mut transaction = self.tenant_pool.begin().await.during(operation)?;
+        let head = transaction.fetch_optional(sqlx::raw_sql(&statements)).await.during(operation)?;
+        Ok((transaction, head))
+    }
+}
+
 /// Commits a transaction opened by [`PostgresStore::begin`].
 pub(crate) async fn commit(transaction: Transaction<'static, Postgres>, operation: Operation) -> Result<()> {
     transaction.commit().await.during(operation)

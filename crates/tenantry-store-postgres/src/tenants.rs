@@ -3,18 +3,18 @@
 
 use async_trait::async_trait;
 use sqlx::PgConnection;
-use tenantry_core::relationship;
 use tenantry_core::{
     Environment, Error, NewTenant, Page, PageRequest, PlatformScope, Result, Tenant, TenantId, TenantPatch,
     TenantScope, TenantStore, Timestamp, Workspace, WorkspaceId, WorkspaceName, WorkspaceStatus,
 };
+use tenantry_core::{audit, relationship};
 
 use crate::PostgresStore;
+use crate::audit::{Log, WriteScope, create_tenant_log, read_head};
 use crate::error::{DatabaseResultExt, Operation};
 use crate::partition::{Advance, Partition, PartitionWriter, create_partition};
 use crate::rows::{self, tenant_columns, workspace_columns};
 use crate::store::{TransactionScope, after_cursor, commit, overfetch_limit};
-use crate::workspaces::lock_workspace_tree;
 
 /// Inserts a tenant's root workspace and pins it in
 /// `tenant_root_workspaces`, which makes the database refuse to delete it.
@@ -50,6 +50,22 @@ pub(crate) async fn insert_root_workspace(
     Ok(root_workspace)
 }
 
+/// Reads a tenant and locks its row (`FOR UPDATE`, which is also the lock
+/// of its workspace tree: see [`crate::workspaces::lock_workspace_tree`]),
+/// for a change that records what it was before.
+async fn select_tenant_for_update(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    operation: Operation,
+) -> Result<Option<Tenant>> {
+    let row = sqlx::query(concat!("SELECT ", tenant_columns!(), " FROM tenants WHERE id = $1 FOR UPDATE"))
+        .bind(tenant_id.to_string())
+        .fetch_optional(&mut *connection)
+        .await
+        .during(operation)?;
+    row.map(|row| rows::tenant(&row, operation)).transpose()
+}
+
 #[async_trait]
 impl TenantStore for PostgresStore {
     async fn create_tenant(
@@ -58,7 +74,7 @@ impl TenantStore for PostgresStore {
         tenant: NewTenant,
     ) -> Result<(Tenant, Workspace)> {
         let operation = Operation::CreateTenant;
-        let mut transaction = self.begin(TransactionScope::Platform(platform), operation).await?;
+        let mut transaction = self.begin_write(WriteScope::Platform(platform), operation).await?;
         let now = tenantry_core::now();
         let row = sqlx::query(concat!(
             "INSERT INTO tenants (",
@@ -81,8 +97,10 @@ impl TenantStore for PostgresStore {
                 .await?;
         let relationships =
             relationship::new_tenant_relationships(&created.id, &root_workspace.id, tenant.creator.as_ref());
-        create_partition(&mut transaction, &created.id, &relationships, operation).await?;
-        commit(transaction, operation).await?;
+        create_partition(&mut transaction, &created.id, &relationships).await?;
+        create_tenant_log(&mut transaction, &created.id, operation).await?;
+        transaction.record(audit::tenant_created(&created, &root_workspace));
+        transaction.commit().await?;
         Ok((created, root_workspace))
     }
 
@@ -110,13 +128,21 @@ impl TenantStore for PostgresStore {
 
     async fn delete_tenant(&self, platform: &PlatformScope, tenant_id: &TenantId) -> Result<()> {
         let operation = Operation::DeleteTenant;
-        let mut transaction = self.begin(TransactionScope::Platform(platform), operation).await?;
-        if !lock_workspace_tree(&mut transaction, tenant_id, operation).await? {
-            return Err(Error::not_found("tenant"));
-        }
+        let mut transaction = self.begin_write(WriteScope::Platform(platform), operation).await?;
+        // The tenant's log goes with it (its rows by `ON DELETE CASCADE`
+        // once the tenant's row is gone, the one delete its triggers
+        // allow); its final size and root stay in the platform's log. Its
+        // head is locked first, as every change of the tenant locks it
+        // first, so that no change appends after it is read.
+        let final_log =
+            read_head(&mut transaction, &Log::Tenant(tenant_id.to_string()), true, operation).await?;
+        let deleted = select_tenant_for_update(&mut transaction, tenant_id, operation)
+            .await?
+            .ok_or(Error::not_found("tenant"))?;
         // Locked after the tenant row, like every writer of the partition,
         // so that no writer adds a change between the deletes below.
         PartitionWriter::lock(&mut transaction, Partition::tenant(tenant_id), operation).await?;
+        transaction.record(audit::tenant_deleted(&deleted, &final_log));
         let tenant = tenant_id.to_string();
         // The change log first: it references the revision row.
         for statement in [
@@ -164,7 +190,7 @@ impl TenantStore for PostgresStore {
         ] {
             sqlx::query(statement).bind(&tenant).execute(&mut *transaction).await.during(operation)?;
         }
-        commit(transaction, operation).await
+        transaction.commit().await
     }
 
     async fn get_tenant(&self, scope: &TenantScope) -> Result<Tenant> {
@@ -181,7 +207,10 @@ impl TenantStore for PostgresStore {
 
     async fn update_tenant(&self, scope: &TenantScope, patch: TenantPatch) -> Result<Tenant> {
         let operation = Operation::UpdateTenant;
-        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        let mut transaction = self.begin_write(WriteScope::Tenant(scope), operation).await?;
+        let before = select_tenant_for_update(&mut transaction, scope.tenant_id(), operation)
+            .await?
+            .ok_or(Error::not_found("tenant"))?;
         let changes_status = patch.status.is_some();
         let row = sqlx::query(concat!(
             "UPDATE tenants SET \
@@ -219,10 +248,11 @@ impl TenantStore for PostgresStore {
                 operation,
             )
             .await?
-            .finish(&mut transaction, operation)
+            .finish(&mut transaction)
             .await?;
         }
-        commit(transaction, operation).await?;
+        transaction.record_all(audit::tenant_updated(&before, &tenant));
+        transaction.commit().await?;
         Ok(tenant)
     }
 }

@@ -1,14 +1,17 @@
-//! Users on PostgreSQL beyond the foundation's: looking many up at once, and
-//! signing in with an OIDC identity. `users` is a global table, without
-//! row-level security, so these run without a scope.
+//! Users on PostgreSQL: looking many up at once, creating them, and signing
+//! in with an OIDC identity. `users` is a global table, without row-level
+//! security, so reads run without a scope; changes are the platform's and
+//! recorded in its audit log, so they run in the platform scope.
 
 use async_trait::async_trait;
 use sqlx::PgConnection;
 use tenantry_core::{
-    ConflictCode, Error, NewUser, OidcIdentity, OidcSignIn, Result, User, UserId, UserStore, Username,
+    ConflictCode, Error, NewUser, OidcIdentity, OidcSignIn, PlatformScope, Result, User, UserId, UserStore,
+    Username, audit,
 };
 
 use crate::PostgresStore;
+use crate::audit::{Write, WriteScope};
 use crate::error::{DatabaseResultExt, Operation, internal};
 use crate::rows::{self, user_columns};
 use crate::store::{TransactionScope, commit};
@@ -78,14 +81,11 @@ async fn insert_if_free(
 }
 
 /// Brings a stored user in step with the profile: display name and e-mail
-/// always, the username when nobody holds the new one. Writes nothing when
-/// nothing changed.
-async fn bring_in_step(
-    connection: &mut PgConnection,
-    user: User,
-    profile: &NewUser,
-    operation: Operation,
-) -> Result<User> {
+/// always, the username when nobody holds the new one, and records the
+/// change. Writes nothing when nothing changed.
+async fn bring_in_step(write: &mut Write, user: User, profile: &NewUser) -> Result<User> {
+    let operation = write.operation();
+    let connection: &mut PgConnection = write;
     let username_is_free = profile.username != user.username && {
         let taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE username = $1)")
             .bind(profile.username.as_str())
@@ -114,15 +114,23 @@ async fn bring_in_step(
     .fetch_one(&mut *connection)
     .await
     .during(operation)?;
-    rows::user(&row, operation)
+    let updated = rows::user(&row, operation)?;
+    if let Some(record) = audit::user_updated(&user, &updated) {
+        write.record(record);
+    }
+    Ok(updated)
 }
 
 /// See [`tenantry_core::UserStore::sign_in_oidc_user`].
-pub(crate) async fn sign_in_oidc_user(store: &PostgresStore, sign_in: OidcSignIn) -> Result<User> {
+pub(crate) async fn sign_in_oidc_user(
+    store: &PostgresStore,
+    platform: &PlatformScope,
+    sign_in: OidcSignIn,
+) -> Result<User> {
     let operation = Operation::SignInOidcUser;
-    let mut transaction = store.begin(TransactionScope::Global, operation).await?;
+    let mut transaction = store.begin_write(WriteScope::Platform(platform), operation).await?;
     let user = match find_by_identity(&mut transaction, &sign_in.identity, operation).await? {
-        Some(user) => bring_in_step(&mut transaction, user, &sign_in.profile, operation).await?,
+        Some(user) => bring_in_step(&mut transaction, user, &sign_in.profile).await?,
         None => {
             let mut signed_in = None;
             for username in [&sign_in.profile.username, &sign_in.fallback_username] {
@@ -134,8 +142,9 @@ pub(crate) async fn sign_in_oidc_user(store: &PostgresStore, sign_in: OidcSignIn
                     operation,
                 )
                 .await?;
-                if inserted.is_some() {
-                    signed_in = inserted;
+                if let Some(user) = inserted {
+                    transaction.record(audit::user_created(&user));
+                    signed_in = Some(user);
                     break;
                 }
                 // Nothing inserted: either a concurrent first sign-in of
@@ -143,27 +152,24 @@ pub(crate) async fn sign_in_oidc_user(store: &PostgresStore, sign_in: OidcSignIn
                 // READ COMMITTED's new snapshot), or another user holds
                 // the username, and the fallback is tried.
                 if let Some(user) = find_by_identity(&mut transaction, &sign_in.identity, operation).await? {
-                    signed_in =
-                        Some(bring_in_step(&mut transaction, user, &sign_in.profile, operation).await?);
+                    signed_in = Some(bring_in_step(&mut transaction, user, &sign_in.profile).await?);
                     break;
                 }
             }
             signed_in.ok_or_else(|| Error::conflict(ConflictCode::DuplicateUsername))?
         }
     };
-    commit(transaction, operation).await?;
+    transaction.commit().await?;
     Ok(user)
 }
 
-/// Returns the user with this username, inserting it if there is none.
-/// `ON CONFLICT DO NOTHING` waits for a concurrent insert of the same
-/// username to finish, and the following read (a new snapshot under READ
-/// COMMITTED) then sees its row.
-pub(crate) async fn ensure_user(
-    connection: &mut PgConnection,
-    user: &NewUser,
-    operation: Operation,
-) -> Result<User> {
+/// Returns the user with this username, inserting it (and recording its
+/// creation) if there is none. `ON CONFLICT DO NOTHING` waits for a
+/// concurrent insert of the same username to finish, and the following read
+/// (a new snapshot under READ COMMITTED) then sees its row.
+pub(crate) async fn ensure_user(write: &mut Write, user: &NewUser) -> Result<User> {
+    let operation = write.operation();
+    let connection: &mut PgConnection = write;
     let now = tenantry_core::now();
     let inserted = sqlx::query(concat!(
         "INSERT INTO users (",
@@ -180,7 +186,11 @@ pub(crate) async fn ensure_user(
     .await
     .during(operation)?;
     let row = match inserted {
-        Some(row) => row,
+        Some(row) => {
+            let created = rows::user(&row, operation)?;
+            write.record(audit::user_created(&created));
+            return Ok(created);
+        }
         None => sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE username = $1"))
             .bind(user.username.as_str())
             .fetch_optional(&mut *connection)
@@ -198,9 +208,9 @@ pub(crate) async fn ensure_user(
 
 #[async_trait]
 impl UserStore for PostgresStore {
-    async fn create_user(&self, user: NewUser) -> Result<User> {
+    async fn create_user(&self, platform: &PlatformScope, user: NewUser) -> Result<User> {
         let operation = Operation::CreateUser;
-        let mut transaction = self.begin(TransactionScope::Global, operation).await?;
+        let mut transaction = self.begin_write(WriteScope::Platform(platform), operation).await?;
         let now = tenantry_core::now();
         let row = sqlx::query(concat!(
             "INSERT INTO users (",
@@ -217,15 +227,16 @@ impl UserStore for PostgresStore {
         .await
         .during(operation)?;
         let created = rows::user(&row, operation)?;
-        commit(transaction, operation).await?;
+        transaction.record(audit::user_created(&created));
+        transaction.commit().await?;
         Ok(created)
     }
 
-    async fn ensure_user(&self, user: NewUser) -> Result<User> {
+    async fn ensure_user(&self, platform: &PlatformScope, user: NewUser) -> Result<User> {
         let operation = Operation::EnsureUser;
-        let mut transaction = self.begin(TransactionScope::Global, operation).await?;
-        let ensured = ensure_user(&mut transaction, &user, operation).await?;
-        commit(transaction, operation).await?;
+        let mut transaction = self.begin_write(WriteScope::Platform(platform), operation).await?;
+        let ensured = ensure_user(&mut transaction, &user).await?;
+        transaction.commit().await?;
         Ok(ensured)
     }
 
@@ -257,7 +268,7 @@ impl UserStore for PostgresStore {
         users_by_ids(self, user_ids).await
     }
 
-    async fn sign_in_oidc_user(&self, sign_in: OidcSignIn) -> Result<User> {
-        sign_in_oidc_user(self, sign_in).await
+    async fn sign_in_oidc_user(&self, platform: &PlatformScope, sign_in: OidcSignIn) -> Result<User> {
+        sign_in_oidc_user(self, platform, sign_in).await
     }
 }

@@ -3,13 +3,14 @@
 
 use async_trait::async_trait;
 use sqlx::PgConnection;
-use tenantry_core::relationship;
 use tenantry_core::{
     ConflictCode, Error, NewWorkspace, Page, PageRequest, Result, TenantId, TenantScope, Workspace,
     WorkspaceId, WorkspacePatch, WorkspaceStatus, WorkspaceStore,
 };
+use tenantry_core::{audit, relationship};
 
 use crate::PostgresStore;
+use crate::audit::WriteScope;
 use crate::error::{DatabaseResultExt, NO_SUCH_PARENT_WORKSPACE, Operation, internal};
 use crate::partition::{Advance, Partition, PartitionWriter, write_to_partition};
 use crate::rows::{self, workspace_columns};
@@ -109,12 +110,33 @@ pub(crate) async fn root_workspace(
     }
 }
 
+/// Reads a workspace of the tenant and locks its row, for a change that
+/// records what it was before.
+async fn select_workspace_for_update(
+    connection: &mut PgConnection,
+    tenant_id: &str,
+    workspace_id: &str,
+    operation: Operation,
+) -> Result<Option<Workspace>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        workspace_columns!(),
+        " FROM workspaces WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
+    ))
+    .bind(tenant_id)
+    .bind(workspace_id)
+    .fetch_optional(&mut *connection)
+    .await
+    .during(operation)?;
+    row.map(|row| rows::workspace(&row, operation)).transpose()
+}
+
 #[async_trait]
 impl WorkspaceStore for PostgresStore {
     async fn create_workspace(&self, scope: &TenantScope, workspace: NewWorkspace) -> Result<Workspace> {
         let operation = Operation::CreateWorkspace;
         let tenant_id = scope.tenant_id().to_string();
-        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        let mut transaction = self.begin_write(WriteScope::Tenant(scope), operation).await?;
         if !lock_workspace_tree(&mut transaction, scope.tenant_id(), operation).await? {
             return Err(Error::not_found("tenant"));
         }
@@ -170,8 +192,9 @@ impl WorkspaceStore for PostgresStore {
         )
         .await?;
         partition.touch_all(&mut transaction, &relationships, operation).await?;
-        partition.finish(&mut transaction, operation).await?;
-        commit(transaction, operation).await?;
+        partition.finish(&mut transaction).await?;
+        transaction.record(audit::workspace_created(&created));
+        transaction.commit().await?;
         Ok(created)
     }
 
@@ -216,7 +239,7 @@ impl WorkspaceStore for PostgresStore {
         let operation = Operation::UpdateWorkspace;
         let tenant_id = scope.tenant_id().to_string();
         let moving_workspace_id = workspace_id.to_string();
-        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        let mut transaction = self.begin_write(WriteScope::Tenant(scope), operation).await?;
         // Only a move changes the tree; renames and status changes need no
         // lock beyond the row's own.
         if patch.parent_workspace_id.is_some()
@@ -224,15 +247,11 @@ impl WorkspaceStore for PostgresStore {
         {
             return Err(Error::not_found("workspace"));
         }
-        let current: Option<(bool, Option<String>)> = sqlx::query_as(
-            "SELECT is_root, parent_workspace_id FROM workspaces WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(&tenant_id)
-        .bind(&moving_workspace_id)
-        .fetch_optional(&mut *transaction)
-        .await
-        .during(operation)?;
-        let (is_root, current_parent_workspace_id) = current.ok_or(Error::not_found("workspace"))?;
+        let before =
+            select_workspace_for_update(&mut transaction, &tenant_id, &moving_workspace_id, operation)
+                .await?
+                .ok_or(Error::not_found("workspace"))?;
+        let is_root = before.is_root;
         if let Some(new_parent_workspace_id) = &patch.parent_workspace_id {
             if is_root {
                 return Err(Error::conflict(ConflictCode::RootWorkspace));
@@ -305,11 +324,7 @@ impl WorkspaceStore for PostgresStore {
         let updated = rows::workspace(&row, operation)?;
         // A move replaces the `parent` relationship; a move to the parent it
         // already has changes nothing.
-        let current_parent_workspace_id =
-            current_parent_workspace_id.map(|parent| WorkspaceId::parse(&parent)).transpose().map_err(
-                |reason| internal(operation, format!("a stored parent_workspace_id is not valid: {reason}")),
-            )?;
-        let replaced_parent = match (current_parent_workspace_id, &updated.parent_workspace_id) {
+        let replaced_parent = match (before.parent_workspace_id.clone(), &updated.parent_workspace_id) {
             (Some(old_parent), Some(new_parent)) if &old_parent != new_parent => {
                 Some((old_parent, new_parent))
             }
@@ -321,11 +336,11 @@ impl WorkspaceStore for PostgresStore {
                 scope.tenant_id(),
                 &[relationship::workspace_parent_relationship(&updated.id, new_parent)],
                 &[relationship::workspace_parent_relationship(&updated.id, &old_parent)],
-                operation,
             )
             .await?;
         }
-        commit(transaction, operation).await?;
+        transaction.record_all(audit::workspace_updated(&before, &updated));
+        transaction.commit().await?;
         Ok(updated)
     }
 
@@ -334,18 +349,14 @@ impl WorkspaceStore for PostgresStore {
         let tenant_id = scope.tenant_id().to_string();
         let workspace = relationship::workspace_object(workspace_id);
         let workspace_id = workspace_id.to_string();
-        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        let mut transaction = self.begin_write(WriteScope::Tenant(scope), operation).await?;
         if !lock_workspace_tree(&mut transaction, scope.tenant_id(), operation).await? {
             return Err(Error::not_found("workspace"));
         }
-        let is_root: Option<bool> =
-            sqlx::query_scalar("SELECT is_root FROM workspaces WHERE tenant_id = $1 AND id = $2")
-                .bind(&tenant_id)
-                .bind(&workspace_id)
-                .fetch_optional(&mut *transaction)
-                .await
-                .during(operation)?;
-        if is_root.ok_or(Error::not_found("workspace"))? {
+        let deleted = select_workspace_for_update(&mut transaction, &tenant_id, &workspace_id, operation)
+            .await?
+            .ok_or(Error::not_found("workspace"))?;
+        if deleted.is_root {
             return Err(Error::conflict(ConflictCode::RootWorkspace));
         }
         let has_children: bool = sqlx::query_scalar(
@@ -369,8 +380,9 @@ impl WorkspaceStore for PostgresStore {
             PartitionWriter::lock_existing(&mut transaction, Partition::tenant(scope.tenant_id()), operation)
                 .await?;
         partition.delete_naming(&mut transaction, &workspace, operation).await?;
-        partition.finish(&mut transaction, operation).await?;
-        commit(transaction, operation).await
+        partition.finish(&mut transaction).await?;
+        transaction.record(audit::workspace_deleted(&deleted));
+        transaction.commit().await
     }
 
     async fn workspaces_by_ids(

@@ -1,24 +1,25 @@
 //! API keys: bound to one tenant and one user. Every statement here carries
 //! the scope's `tenant_id`, including the credentials lookup on the
-//! authentication path.
+//! authentication path. Minting and revoking a key are recorded in the
+//! tenant's audit log (a platform admin's key revoked in the platform
+//! scope, in the platform's); recording a key's use is not audited.
 
 use async_trait::async_trait;
 use sqlx::{Row, SqliteConnection, SqlitePool};
-use tenantry_core::ApiKeyStore;
 use tenantry_core::api_key::check_platform_key_revocation;
 use tenantry_core::relationship::new_api_key_relationships;
 use tenantry_core::{
-    ApiKey, ApiKeyCredentials, ApiKeyId, ConflictCode, Error, NewApiKey, Page, PageRequest, PlatformScope,
-    Result, TenantId, TenantScope, Timestamp,
+    ApiKey, ApiKeyCredentials, ApiKeyId, ApiKeyStore, ConflictCode, Error, NewApiKey, Page, PageRequest,
+    PlatformScope, Result, TenantId, TenantScope, Timestamp, audit,
 };
 
 use crate::SqliteStore;
+use crate::audit::{Write, WriteScope};
 use crate::error::{Operation, map_database_error};
 use crate::relationships::{Partition, RelationshipWriter};
 use crate::rows::{self, API_KEY_COLUMNS};
 use crate::tenant_tables::TenantTable;
 use crate::tenants::tenant_exists;
-use crate::{begin_write, commit};
 
 /// The `api_keys` table.
 const API_KEYS: TenantTable<ApiKey> = TenantTable {
@@ -92,7 +93,7 @@ pub(crate) async fn create_api_key(
 ) -> Result<ApiKey> {
     let operation = Operation::CreateApiKey;
     let tenant_id = scope.tenant_id();
-    let mut transaction = begin_write(pool, operation).await?;
+    let mut transaction = Write::begin(pool, WriteScope::Tenant(scope), operation).await?;
     if !tenant_exists(&mut transaction, tenant_id, operation).await? {
         return Err(Error::not_found("tenant"));
     }
@@ -109,7 +110,8 @@ pub(crate) async fn create_api_key(
         RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
     writer.touch_all(&mut transaction, &new_api_key_relationships(&api_key)).await?;
     writer.finish(&mut transaction, api_key.created_at).await?;
-    commit(transaction, operation).await?;
+    transaction.record(audit::api_key_created(&api_key));
+    transaction.commit().await?;
     Ok(api_key)
 }
 
@@ -143,23 +145,25 @@ pub(crate) async fn revoke_api_key(
     at: Timestamp,
 ) -> Result<ApiKey> {
     let operation = Operation::RevokeApiKey;
-    let mut transaction = begin_write(pool, operation).await?;
-    let api_key = revoke_in(&mut transaction, scope.tenant_id(), api_key_id, at, operation).await?;
-    commit(transaction, operation).await?;
+    let mut transaction = Write::begin(pool, WriteScope::Tenant(scope), operation).await?;
+    let api_key = revoke_in(&mut transaction, scope.tenant_id(), api_key_id, at).await?;
+    transaction.commit().await?;
     Ok(api_key)
 }
 
 /// See [`tenantry_core::ApiKeyStore::revoke_platform_admin_api_key`]. SQLite's
 /// single writer serializes it with every other write, platform admin
-/// changes included.
+/// changes included. Recorded in the platform's audit log: a platform
+/// admin's key is the platform's credential wherever it was minted.
 pub(crate) async fn revoke_platform_admin_api_key(
     pool: &SqlitePool,
+    platform: &PlatformScope,
     tenant_id: &TenantId,
     api_key_id: &ApiKeyId,
     at: Timestamp,
 ) -> Result<ApiKey> {
     let operation = Operation::RevokePlatformAdminApiKey;
-    let mut transaction = begin_write(pool, operation).await?;
+    let mut transaction = Write::begin(pool, WriteScope::Platform(platform), operation).await?;
     let row = sqlx::query(LAST_PLATFORM_KEY_SQL)
         .bind(tenant_id.to_string())
         .bind(api_key_id.to_string())
@@ -172,8 +176,8 @@ pub(crate) async fn revoke_platform_admin_api_key(
     let other_working_keys: i64 =
         row.try_get("others").map_err(|error| map_database_error(error, operation))?;
     check_platform_key_revocation(is_working_platform_admin_key, other_working_keys)?;
-    let api_key = revoke_in(&mut transaction, tenant_id, api_key_id, at, operation).await?;
-    commit(transaction, operation).await?;
+    let api_key = revoke_in(&mut transaction, tenant_id, api_key_id, at).await?;
+    transaction.commit().await?;
     Ok(api_key)
 }
 
@@ -195,16 +199,16 @@ const LAST_PLATFORM_KEY_SQL: &str = "\
         EXISTS (SELECT 1 FROM working_admin_keys WHERE tenant_id = ?1 AND id = ?2) AS working, \
         (SELECT count(*) FROM working_admin_keys WHERE NOT (tenant_id = ?1 AND id = ?2)) AS others";
 
-/// Revokes a key of `tenant_id` inside `transaction`: not found, or
-/// already revoked, as conflicts.
+/// Revokes a key of `tenant_id` inside `write`, and records
+/// `api_key.revoked`: not found, or already revoked, as conflicts.
 async fn revoke_in(
-    transaction: &mut SqliteConnection,
+    write: &mut Write,
     tenant_id: &TenantId,
     api_key_id: &ApiKeyId,
     at: Timestamp,
-    operation: Operation,
 ) -> Result<ApiKey> {
-    let api_key = select_api_key(&mut *transaction, tenant_id, api_key_id, operation)
+    let operation = write.operation();
+    let api_key = select_api_key(write, tenant_id, api_key_id, operation)
         .await?
         .ok_or_else(|| Error::not_found("api key"))?;
     if api_key.is_revoked() {
@@ -214,17 +218,19 @@ async fn revoke_in(
         .bind(tenant_id.to_string())
         .bind(api_key_id.to_string())
         .bind(at)
-        .execute(&mut *transaction)
+        .execute(&mut **write)
         .await
         .map_err(|error| map_database_error(error, operation))?;
     // The revocation advances the tenant's partition, so that every
     // process reads its cached credentials for the tenant again (see
     // `tenantry_core::CredentialCache`).
-    RelationshipWriter::begin(&mut *transaction, Partition::Tenant(tenant_id), operation)
+    RelationshipWriter::begin(write, Partition::Tenant(tenant_id), operation)
         .await?
-        .advance_credentials(&mut *transaction, at)
+        .advance_credentials(write, at)
         .await?;
-    Ok(ApiKey { revoked_at: Some(at), ..api_key })
+    let revoked = ApiKey { revoked_at: Some(at), ..api_key };
+    write.record(audit::api_key_revoked(&revoked));
+    Ok(revoked)
 }
 
 /// See [`tenantry_core::ApiKeyStore::api_key_credentials`]: the key, its hash,
@@ -270,7 +276,8 @@ pub(crate) async fn record_api_key_use(
     at: Timestamp,
 ) -> Result<()> {
     let operation = Operation::RecordApiKeyUse;
-    let mut transaction = begin_write(pool, operation).await?;
+    // Not a change of the key that anyone made: no audit event.
+    let mut transaction = Write::begin(pool, WriteScope::Tenant(scope), operation).await?;
     let updated = sqlx::query("UPDATE api_keys SET last_used_at = ?3 WHERE tenant_id = ?1 AND id = ?2")
         .bind(scope.tenant_id().to_string())
         .bind(api_key_id.to_string())
@@ -282,7 +289,7 @@ pub(crate) async fn record_api_key_use(
     if updated == 0 {
         return Err(Error::not_found("api key"));
     }
-    commit(transaction, operation).await
+    transaction.commit().await
 }
 
 /// See [`tenantry_core::ApiKeyStore::api_keys_by_ids`].
@@ -325,7 +332,7 @@ impl ApiKeyStore for SqliteStore {
         at: Timestamp,
     ) -> Result<ApiKey> {
         tracing::info!(reason = platform.reason(), %tenant_id, %api_key_id, "cross-tenant operation in platform scope");
-        revoke_platform_admin_api_key(&self.pool, tenant_id, api_key_id, at).await
+        revoke_platform_admin_api_key(&self.pool, platform, tenant_id, api_key_id, at).await
     }
 
     async fn api_key_credentials(

@@ -1,22 +1,23 @@
 //! Groups: named sets of users inside one tenant. The rows hold only names;
 //! who belongs to a group is relationships. Every statement here carries
-//! the scope's `tenant_id`.
+//! the scope's `tenant_id`; every change is recorded in the tenant's audit
+//! log.
 
 use async_trait::async_trait;
-use sqlx::SqlitePool;
-use tenantry_core::GroupStore;
+use sqlx::{SqliteConnection, SqlitePool};
 use tenantry_core::relationship::{group_object, new_group_relationships};
 use tenantry_core::{
-    Error, Group, GroupId, GroupPatch, NewGroup, Page, PageRequest, Result, TenantScope, now,
+    Error, Group, GroupId, GroupPatch, GroupStore, NewGroup, Page, PageRequest, Result, TenantId,
+    TenantScope, audit, now,
 };
 
 use crate::SqliteStore;
+use crate::audit::{Write, WriteScope};
 use crate::error::{Operation, map_database_error};
 use crate::relationships::{Partition, RelationshipWriter};
 use crate::rows::{self, GROUP_COLUMNS};
 use crate::tenant_tables::TenantTable;
 use crate::tenants::tenant_exists;
-use crate::{begin_write, commit};
 
 /// The `groups` table.
 pub(crate) const GROUPS: TenantTable<Group> = TenantTable {
@@ -36,7 +37,7 @@ pub(crate) async fn create_group(
 ) -> Result<Group> {
     let operation = Operation::CreateGroup;
     let tenant_id = scope.tenant_id();
-    let mut transaction = begin_write(pool, operation).await?;
+    let mut transaction = Write::begin(pool, WriteScope::Tenant(scope), operation).await?;
     if !tenant_exists(&mut transaction, tenant_id, operation).await? {
         return Err(Error::not_found("tenant"));
     }
@@ -63,23 +64,35 @@ pub(crate) async fn create_group(
         RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
     writer.touch_all(&mut transaction, &new_group_relationships(&group, new_group.creator.as_ref())).await?;
     writer.finish(&mut transaction, at).await?;
-    commit(transaction, operation).await?;
+    transaction.record(audit::group_created(&group));
+    transaction.commit().await?;
     Ok(group)
 }
 
-/// See [`tenantry_core::GroupStore::get_group`].
-pub(crate) async fn get_group(pool: &SqlitePool, scope: &TenantScope, group_id: &GroupId) -> Result<Group> {
-    let operation = Operation::GetGroup;
+/// Reads one group of a tenant on the caller's connection.
+async fn select_group(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    group_id: &GroupId,
+    operation: Operation,
+) -> Result<Group> {
     let row = sqlx::query(&format!("SELECT {GROUP_COLUMNS} FROM groups WHERE tenant_id = ?1 AND id = ?2"))
-        .bind(scope.tenant_id().to_string())
+        .bind(tenant_id.to_string())
         .bind(group_id.to_string())
-        .fetch_optional(pool)
+        .fetch_optional(&mut *connection)
         .await
         .map_err(|error| map_database_error(error, operation))?;
     match row {
         Some(row) => rows::group(&row),
         None => Err(Error::not_found("group")),
     }
+}
+
+/// See [`tenantry_core::GroupStore::get_group`].
+pub(crate) async fn get_group(pool: &SqlitePool, scope: &TenantScope, group_id: &GroupId) -> Result<Group> {
+    let operation = Operation::GetGroup;
+    let mut connection = pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+    select_group(&mut connection, scope.tenant_id(), group_id, operation).await
 }
 
 /// See [`tenantry_core::GroupStore::list_groups`].
@@ -100,7 +113,8 @@ pub(crate) async fn groups_by_ids(
     GROUPS.by_ids(pool, scope, group_ids, Operation::GroupsByIds).await
 }
 
-/// See [`tenantry_core::GroupStore::update_group`].
+/// See [`tenantry_core::GroupStore::update_group`]: recorded as
+/// `group.updated` when the name changed.
 pub(crate) async fn update_group(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -108,23 +122,25 @@ pub(crate) async fn update_group(
     patch: GroupPatch,
 ) -> Result<Group> {
     let operation = Operation::UpdateGroup;
-    let mut transaction = begin_write(pool, operation).await?;
+    let tenant_id = scope.tenant_id();
+    let mut transaction = Write::begin(pool, WriteScope::Tenant(scope), operation).await?;
+    let before = select_group(&mut transaction, tenant_id, group_id, operation).await?;
     let row = sqlx::query(&format!(
         "UPDATE groups SET name = COALESCE(?3, name), updated_at = ?4 \
          WHERE tenant_id = ?1 AND id = ?2 RETURNING {GROUP_COLUMNS}"
     ))
-    .bind(scope.tenant_id().to_string())
+    .bind(tenant_id.to_string())
     .bind(group_id.to_string())
     .bind(patch.name.as_ref().map(|name| name.as_str()))
     .bind(now())
-    .fetch_optional(&mut *transaction)
+    .fetch_one(&mut *transaction)
     .await
     .map_err(|error| map_database_error(error, operation))?;
-    let Some(row) = row else {
-        return Err(Error::not_found("group"));
-    };
+    // The row was read in this transaction, which no other writer can
+    // interleave with, so the update found it.
     let group = rows::group(&row)?;
-    commit(transaction, operation).await?;
+    transaction.record_all(audit::group_updated(&before, &group));
+    transaction.commit().await?;
     Ok(group)
 }
 
@@ -133,10 +149,8 @@ pub(crate) async fn update_group(
 pub(crate) async fn delete_group(pool: &SqlitePool, scope: &TenantScope, group_id: &GroupId) -> Result<()> {
     let operation = Operation::DeleteGroup;
     let tenant_id = scope.tenant_id();
-    let mut transaction = begin_write(pool, operation).await?;
-    if !GROUPS.exists(&mut transaction, tenant_id, group_id, operation).await? {
-        return Err(Error::not_found("group"));
-    }
+    let mut transaction = Write::begin(pool, WriteScope::Tenant(scope), operation).await?;
+    let group = select_group(&mut transaction, tenant_id, group_id, operation).await?;
     let mut writer =
         RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
     writer.delete_naming(&mut transaction, &group_object(group_id)).await?;
@@ -147,7 +161,8 @@ pub(crate) async fn delete_group(pool: &SqlitePool, scope: &TenantScope, group_i
         .execute(&mut *transaction)
         .await
         .map_err(|error| map_database_error(error, operation))?;
-    commit(transaction, operation).await
+    transaction.record(audit::group_deleted(&group));
+    transaction.commit().await
 }
 
 #[async_trait]

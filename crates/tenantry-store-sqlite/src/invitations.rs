@@ -8,26 +8,28 @@
 //! same invitee and resource, and counts the tenant's pending invitations,
 //! in its write transaction: SQLite's single writer makes the check and the
 //! insert one step, and the unique index `invitations_one_pending_per_invitee`
-//! is the backstop.
+//! is the backstop. Every invitation stored and every change of status
+//! (expired, revoked, accepted, declined) is recorded in the tenant's
+//! audit log, an acceptance with the memberships it grants.
 
 use async_trait::async_trait;
 use sqlx::{SqliteConnection, SqlitePool};
-use tenantry_core::InvitationStore;
 use tenantry_core::invitation::{PendingKey, StoredResource, email_key};
 use tenantry_core::relationship::timestamp_micros;
 use tenantry_core::{
-    ConflictCode, Error, Invitation, InvitationAnswer, InvitationId, InvitationStatus, Invitee, Member,
-    NewInvitation, Page, PageRequest, PendingInvitation, PlatformScope, Respondent, Result, StoreLimits,
-    TenantId, TenantScope, TenantStatus, Timestamp, now,
+    ConflictCode, Error, Invitation, InvitationAnswer, InvitationId, InvitationStatus, InvitationStore,
+    Invitee, Member, NewInvitation, Page, PageRequest, PendingInvitation, PlatformScope, Respondent, Result,
+    StoreLimits, TenantId, TenantScope, TenantStatus, Timestamp, audit, now,
 };
 
 use crate::SqliteStore;
+use crate::audit::{Write, WriteScope};
 use crate::error::{Operation, map_database_error};
 use crate::memberships::{grant_membership, holds_tenant_role, require_resource};
 use crate::relationships::{Partition, RelationshipWriter};
 use crate::rows::{self, INVITATION_COLUMNS};
 use crate::tenant_tables::TenantTable;
-use crate::{begin_write, commit, overfetch_limit, page_after};
+use crate::{overfetch_limit, page_after};
 
 /// The `invitations` table.
 pub(crate) const INVITATIONS: TenantTable<Invitation> = TenantTable {
@@ -89,6 +91,8 @@ async fn count_pending_invitations(
 
 /// See [`tenantry_core::InvitationStore::create_invitation`]. The write lock taken
 /// first keeps every other writer out between the checks and the insert.
+/// The tenant's partition is read as PostgreSQL locks it, though nothing
+/// in it changes, so that the events carry its revision on both backends.
 pub(crate) async fn create_invitation(
     pool: &SqlitePool,
     limits: &StoreLimits,
@@ -98,7 +102,8 @@ pub(crate) async fn create_invitation(
     let operation = Operation::CreateInvitation;
     let tenant_id = scope.tenant_id();
     let at = now();
-    let mut transaction = begin_write(pool, operation).await?;
+    let mut transaction = Write::begin(pool, WriteScope::Tenant(scope), operation).await?;
+    let writer = RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
     require_resource(&mut transaction, tenant_id, new_invitation.resource(), operation).await?;
     if let Some(existing) =
         pending_invitation_like(&mut transaction, tenant_id, &new_invitation, operation).await?
@@ -107,8 +112,7 @@ pub(crate) async fn create_invitation(
             PendingInvitation::Standing(existing) => return Ok(existing),
             PendingInvitation::Expired(existing) => {
                 let expires_at = existing.expires_at;
-                record_status(&mut transaction, existing, InvitationStatus::Expired, expires_at, operation)
-                    .await?;
+                record_status(&mut transaction, existing, InvitationStatus::Expired, expires_at).await?;
             }
         }
     }
@@ -139,7 +143,9 @@ pub(crate) async fn create_invitation(
     .execute(&mut *transaction)
     .await
     .map_err(|error| map_database_error(error, operation))?;
-    commit(transaction, operation).await?;
+    writer.finish(&mut transaction, at).await?;
+    transaction.record(audit::invitation_created(&invitation));
+    transaction.commit().await?;
     Ok(invitation)
 }
 
@@ -178,14 +184,15 @@ async fn read_invitation(
     }
 }
 
-/// Records an answer (or a revocation) of a pending invitation.
+/// Records an answer (or a revocation, or an expiry) of a pending
+/// invitation, and its audit event.
 async fn record_status(
-    connection: &mut SqliteConnection,
+    write: &mut Write,
     invitation: Invitation,
     status: InvitationStatus,
     at: Timestamp,
-    operation: Operation,
 ) -> Result<Invitation> {
+    let operation = write.operation();
     let updated = sqlx::query(
         "UPDATE invitations SET status = ?3, answered_at = ?4 \
          WHERE tenant_id = ?1 AND id = ?2 AND status = 'pending'",
@@ -194,7 +201,7 @@ async fn record_status(
     .bind(invitation.id.to_string())
     .bind(status.as_str())
     .bind(at)
-    .execute(&mut *connection)
+    .execute(&mut **write)
     .await
     .map_err(|error| map_database_error(error, operation))?;
     // The row was read under the transaction's lock and found pending, so
@@ -202,7 +209,9 @@ async fn record_status(
     if updated.rows_affected() != 1 {
         return Err(Error::conflict(ConflictCode::InvitationNotPending));
     }
-    Ok(Invitation { status, answered_at: Some(at), ..invitation })
+    let answered = Invitation { status, answered_at: Some(at), ..invitation.clone() };
+    write.record(audit::invitation_answered(&invitation, &answered));
+    Ok(answered)
 }
 
 /// See [`tenantry_core::InvitationStore::get_invitation`].
@@ -233,12 +242,11 @@ pub(crate) async fn revoke_invitation(
     at: Timestamp,
 ) -> Result<Invitation> {
     let operation = Operation::RevokeInvitation;
-    let mut transaction = begin_write(pool, operation).await?;
+    let mut transaction = Write::begin(pool, WriteScope::Tenant(scope), operation).await?;
     let invitation = read_invitation(&mut transaction, scope.tenant_id(), invitation_id, operation).await?;
     invitation.check_revocable(at)?;
-    let revoked =
-        record_status(&mut transaction, invitation, InvitationStatus::Revoked, at, operation).await?;
-    commit(transaction, operation).await?;
+    let revoked = record_status(&mut transaction, invitation, InvitationStatus::Revoked, at).await?;
+    transaction.commit().await?;
     Ok(revoked)
 }
 
@@ -256,7 +264,9 @@ pub(crate) async fn answer_invitation(
 ) -> Result<Invitation> {
     let operation = Operation::AnswerInvitation;
     let tenant_id = scope.tenant_id();
-    let mut transaction = begin_write(pool, operation).await?;
+    let mut transaction = Write::begin(pool, WriteScope::Tenant(scope), operation).await?;
+    let mut writer =
+        RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
     let invitation = read_invitation(&mut transaction, tenant_id, invitation_id, operation).await?;
     invitation.check_answerable(respondent, at)?;
     answer.check_tenant_status(tenant_status(&mut transaction, tenant_id, operation).await?)?;
@@ -264,15 +274,13 @@ pub(crate) async fn answer_invitation(
         let member = Member::User(respondent.user_id.clone());
         let holds_tenant_role =
             holds_tenant_role(&mut transaction, tenant_id, &member, at, operation).await?;
-        let mut writer =
-            RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
         for membership in invitation.memberships_on_accept(&respondent.user_id, holds_tenant_role)? {
-            grant_membership(&mut transaction, &mut writer, tenant_id, &membership, at, operation).await?;
+            grant_membership(&mut transaction, &mut writer, tenant_id, &membership, at).await?;
         }
-        writer.finish(&mut transaction, at).await?;
     }
-    let answered = record_status(&mut transaction, invitation, answer.status(), at, operation).await?;
-    commit(transaction, operation).await?;
+    writer.finish(&mut transaction, at).await?;
+    let answered = record_status(&mut transaction, invitation, answer.status(), at).await?;
+    transaction.commit().await?;
     Ok(answered)
 }
 

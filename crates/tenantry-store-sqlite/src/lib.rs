@@ -3,10 +3,12 @@
 //! One database file, in WAL mode with foreign keys on, behind a small sqlx
 //! connection pool. SQLite has no row-level security, so isolation here is
 //! the store's own: every statement on a tenant-owned table carries a
-//! `tenant_id = ?` predicate bound from the caller's [`TenantScope`], and
-//! the only statements that read across tenants are those of the operations
-//! the [`Store`] trait names with a [`PlatformScope`], each of which logs
-//! the reason its scope was granted.
+//! `tenant_id = ?` predicate bound from the caller's
+//! [`TenantScope`](tenantry_core::TenantScope), and the only statements
+//! that read across tenants are those of the operations the
+//! [`Store`](tenantry_core::Store) trait names with a
+//! [`PlatformScope`](tenantry_core::PlatformScope), each of which logs the
+//! reason its scope was granted.
 //!
 //! Every write runs in a `BEGIN IMMEDIATE` transaction. SQLite allows one
 //! writer at a time; an immediate transaction takes the write lock up front
@@ -23,8 +25,20 @@
 //! effective change and advances the partition's revision once. Reads that
 //! must be consistent (a snapshot, the change log) run in one read
 //! transaction, which in WAL mode sees one state of the file throughout.
+//!
+//! Every change is recorded in an append-only audit log, the tenant's or
+//! the platform's, in the change's own transaction: each mutating method
+//! runs in an `audit::Write` (`audit.rs`), which collects the events the
+//! domain names for the change (`tenantry_core::audit`) and, just before it
+//! commits, numbers them after the log's head, hashes them into the log's
+//! Merkle tree and writes events, subtrees and the new head. The write lock
+//! makes the head it reads the one the append follows, so a log's events
+//! are numbered without gaps, and a change that fails appends nothing.
+//! Housekeeping (the expiry sweep, pruning the change logs, checkpoints)
+//! and recording a key's use are no one's change and record no event.
 
 mod api_keys;
+mod audit;
 mod deployment;
 mod error;
 mod groups;
@@ -63,7 +77,7 @@ const MAX_CONNECTIONS: u32 = 8;
 /// The name of the `deployment_settings` row that holds the API key pepper.
 const API_KEY_PEPPER_SETTING: &str = "api_key_pepper";
 
-/// A [`Store`] on one SQLite database file.
+/// A [`Store`](tenantry_core::Store) on one SQLite database file.
 #[derive(Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -189,15 +203,18 @@ fn lock_exclusively(lock_path: &Path) -> Result<File> {
 }
 
 /// Begins a write transaction that holds SQLite's write lock from its first
-/// statement (see the crate documentation for why).
-pub(crate) async fn begin_write(
+/// statement (see the crate documentation for why). Every change to the
+/// domain's data runs in one through [`audit::Write`], which records its
+/// audit events; only the deployment's own settings are written in a bare
+/// one.
+pub(crate) async fn begin_immediate(
     pool: &SqlitePool,
     operation: Operation,
 ) -> Result<Transaction<'static, Sqlite>> {
     pool.begin_with("BEGIN IMMEDIATE").await.map_err(|error| map_database_error(error, operation))
 }
 
-/// Commits a transaction begun by [`begin_write`].
+/// Commits a transaction, a write begun by [`begin_immediate`] or a read.
 pub(crate) async fn commit(transaction: Transaction<'static, Sqlite>, operation: Operation) -> Result<()> {
     transaction.commit().await.map_err(|error| map_database_error(error, operation))
 }
@@ -245,7 +262,7 @@ impl SqliteStore {
         }
         // Whichever caller inserts first wins; everyone then reads the
         // winner's pepper, inside the same write transaction.
-        let mut transaction = begin_write(&self.pool, operation).await?;
+        let mut transaction = begin_immediate(&self.pool, operation).await?;
         sqlx::query(
             "INSERT INTO deployment_settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
         )
@@ -264,7 +281,7 @@ impl SqliteStore {
 }
 
 /// The `LIMIT` of a list query: one row more than asked for, so
-/// that [`Page::from_overfetched`] can tell whether a next page exists.
+/// that [`Page::from_overfetched`](tenantry_core::Page::from_overfetched) can tell whether a next page exists.
 pub(crate) fn overfetch_limit(limit: tenantry_core::PageLimit) -> i64 {
     i64::from(limit.get()) + 1
 }

@@ -3,30 +3,30 @@
 //! `tenantry_core::membership`). The rules the relationship alone cannot
 //! express, one role per member per resource and a last admin who cannot
 //! leave, are checked here inside the write transaction, whose lock keeps
-//! every other writer out between the check and the write.
+//! every other writer out between the check and the write. Every grant,
+//! change and removal is recorded in the tenant's audit log.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{SqliteConnection, SqlitePool};
-use tenantry_core::MembershipStore;
 use tenantry_core::membership::removal_needs_another_admin;
 use tenantry_core::relationship::{
     Relationship, member_of_subject, member_subject, membership_object, membership_relationship,
     timestamp_from_micros, timestamp_micros,
 };
 use tenantry_core::{
-    ConflictCode, Error, GroupId, Member, Membership, MembershipResource, Page, PageRequest, Result, Role,
-    StoreLimits, TenantId, TenantScope, Timestamp, now,
+    ConflictCode, Error, GroupId, Member, Membership, MembershipResource, MembershipStore, Page, PageRequest,
+    Result, Role, StoreLimits, TenantId, TenantScope, Timestamp, audit, now,
 };
 
 use crate::SqliteStore;
+use crate::audit::{Write, WriteScope};
 use crate::error::{Operation, map_database_error};
 use crate::groups::GROUPS;
 use crate::relationships::{Partition, RelationshipWriter};
 use crate::rows::{self, RELATIONSHIP_COLUMNS};
 use crate::tenants::tenant_exists;
 use crate::workspaces::WORKSPACES;
-use crate::{begin_write, commit, overfetch_limit};
+use crate::{commit, overfetch_limit};
 
 /// `'admin', 'editor', 'member'`: the role relations, as SQL literals (the
 /// names are fixed identifiers, nothing to escape).
@@ -87,7 +87,7 @@ async fn require_member(
 }
 
 /// The member's stored role relationships on the resource, expired ones
-/// included: normally at most one.
+/// included, by relation: normally at most one.
 async fn member_roles(
     connection: &mut SqliteConnection,
     tenant_id: &TenantId,
@@ -100,7 +100,8 @@ async fn member_roles(
     let rows = sqlx::query(&format!(
         "SELECT {RELATIONSHIP_COLUMNS} FROM relationships \
          WHERE tenant_id = ?1 AND resource_type = ?2 AND resource_id = ?3 AND relation IN ({}) \
-           AND subject_type = ?4 AND subject_id = ?5 AND subject_relation = ?6",
+           AND subject_type = ?4 AND subject_id = ?5 AND subject_relation = ?6 \
+         ORDER BY relation",
         role_relations_sql(Role::ALL)
     ))
     .bind(tenant_id.to_string())
@@ -179,7 +180,7 @@ pub(crate) async fn set_membership(
 ) -> Result<Membership> {
     let operation = Operation::SetMembership;
     let tenant_id = scope.tenant_id();
-    let mut transaction = begin_write(pool, operation).await?;
+    let mut transaction = Write::begin(pool, WriteScope::Tenant(scope), operation).await?;
     // The write transaction excludes every other writer, so no concurrent
     // nesting can deepen the groups between this check and the commit.
     if let (MembershipResource::Group(container), Member::Group(nested)) =
@@ -193,9 +194,9 @@ pub(crate) async fn set_membership(
     let at = now();
     let mut writer =
         RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
-    grant_membership(&mut transaction, &mut writer, tenant_id, &membership, at, operation).await?;
+    grant_membership(&mut transaction, &mut writer, tenant_id, &membership, at).await?;
     writer.finish(&mut transaction, at).await?;
-    commit(transaction, operation).await?;
+    transaction.commit().await?;
     Ok(membership)
 }
 
@@ -249,15 +250,18 @@ async fn group_nesting_depth(
 /// partition writer, with every rule of
 /// [`tenantry_core::MembershipStore::set_membership`]: the resource and the member
 /// exist, the last admin is not demoted, and the member's other role on the
-/// resource goes in the same revision as the new one arrives.
+/// resource goes in the same revision as the new one arrives. Records the
+/// grant's audit event (`membership.granted` or `membership.changed`), if
+/// it changed anything.
 pub(crate) async fn grant_membership(
-    connection: &mut SqliteConnection,
+    write: &mut Write,
     writer: &mut RelationshipWriter<'_>,
     tenant_id: &TenantId,
     membership: &Membership,
     at: Timestamp,
-    operation: Operation,
 ) -> Result<()> {
+    let operation = write.operation();
+    let connection: &mut SqliteConnection = write;
     let resource = membership.resource();
     let member = membership.member();
     require_resource(connection, tenant_id, resource, operation).await?;
@@ -271,7 +275,18 @@ pub(crate) async fn grant_membership(
     for other_role in current_roles.iter().filter(|stored| stored.relation() != granted.relation()) {
         writer.delete(connection, other_role).await?;
     }
-    writer.touch(connection, &granted).await
+    writer.touch(connection, &granted).await?;
+    let before = current_roles.iter().find_map(|held| membership_of(resource, held));
+    write.record_all(audit::membership_set(tenant_id, before.as_ref(), &as_stored(membership)?));
+    Ok(())
+}
+
+/// The membership as stored: its expiry at the microseconds a relationship
+/// keeps, which is what its audit events record.
+fn as_stored(membership: &Membership) -> Result<Membership> {
+    let expires_at =
+        membership.expires_at().map(|expires_at| timestamp_from_micros(timestamp_micros(expires_at)));
+    Membership::new(membership.resource().clone(), membership.member().clone(), membership.role(), expires_at)
 }
 
 /// Whether `member` holds a live role on the tenant itself, read inside
@@ -287,7 +302,8 @@ pub(crate) async fn holds_tenant_role(
     Ok(roles.iter().any(|role| role.expires_at().is_none_or(|expires_at| expires_at > timestamp_micros(at))))
 }
 
-/// See [`tenantry_core::MembershipStore::remove_membership`].
+/// See [`tenantry_core::MembershipStore::remove_membership`]: recorded as
+/// `membership.revoked`.
 pub(crate) async fn remove_membership(
     pool: &SqlitePool,
     scope: &TenantScope,
@@ -296,7 +312,7 @@ pub(crate) async fn remove_membership(
 ) -> Result<()> {
     let operation = Operation::RemoveMembership;
     let tenant_id = scope.tenant_id();
-    let mut transaction = begin_write(pool, operation).await?;
+    let mut transaction = Write::begin(pool, WriteScope::Tenant(scope), operation).await?;
     require_resource(&mut transaction, tenant_id, resource, operation).await?;
     let current_roles = member_roles(&mut transaction, tenant_id, resource, member, operation).await?;
     if current_roles.is_empty() {
@@ -311,22 +327,21 @@ pub(crate) async fn remove_membership(
         writer.delete(&mut transaction, role).await?;
     }
     writer.finish(&mut transaction, at).await?;
-    commit(transaction, operation).await
+    if let Some(removed) = current_roles.iter().find_map(|held| membership_of(resource, held)) {
+        transaction.record(audit::membership_removed(tenant_id, &removed));
+    }
+    transaction.commit().await
 }
 
 /// The membership a role relationship on `resource` stands for, if it is
 /// one: the relationships API can store role relations whose subject is no
 /// member (an id that is not a user id, a group as a group's admin), and
-/// those are not listed.
-fn membership_of_row(resource: &MembershipResource, row: &SqliteRow) -> Result<Option<Membership>> {
-    let relationship = rows::relationship(row)?;
-    let (Some(member), Some(role)) =
-        (member_of_subject(relationship.subject()), Role::from_relation(relationship.relation()))
-    else {
-        return Ok(None);
-    };
+/// those are neither listed nor recorded as memberships.
+fn membership_of(resource: &MembershipResource, relationship: &Relationship) -> Option<Membership> {
+    let member = member_of_subject(relationship.subject())?;
+    let role = Role::from_relation(relationship.relation())?;
     let expires_at = relationship.expires_at().map(timestamp_from_micros);
-    Ok(Membership::new(resource.clone(), member, role, expires_at).ok())
+    Membership::new(resource.clone(), member, role, expires_at).ok()
 }
 
 /// See [`tenantry_core::MembershipStore::list_memberships`]: the live role
@@ -375,7 +390,7 @@ pub(crate) async fn list_memberships(
             .await
             .map_err(|error| map_database_error(error, operation))?;
         for row in &rows {
-            memberships.extend(membership_of_row(resource, row)?);
+            memberships.extend(membership_of(resource, &rows::relationship(row)?));
         }
         let read_everything = (rows.len() as i64) < wanted;
         let Some(last) = rows.last().filter(|_| !read_everything && (memberships.len() as i64) < wanted)

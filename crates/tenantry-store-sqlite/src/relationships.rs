@@ -8,24 +8,27 @@
 //! write, and revisions commit in order. The writer applies each change at
 //! once, remembers the ones that changed a row, and on
 //! [`RelationshipWriter::finish`] advances the revision by one and logs
-//! them, or leaves the revision alone when nothing changed.
+//! them, or leaves the revision alone when nothing changed; either way it
+//! notes the partition's revision in the transaction's [`Write`], whose
+//! audit events carry it.
 
 use async_trait::async_trait;
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool};
-use tenantry_core::RelationshipStore;
 use tenantry_core::relationship::{Change, ObjectRef, Relationship, timestamp_micros};
 use tenantry_core::{
     Error, Page, PageRequest, PartitionScope, PlatformScope, RelationshipChanges, RelationshipFilter,
     RelationshipSnapshot, RelationshipUsage, RelationshipWrite, Result, Revision, StoredSchema, TenantId,
     Timestamp, UserId, now,
 };
+use tenantry_core::{RelationshipStore, audit};
 
+use crate::audit::{Write, WriteScope};
 use crate::error::{Failure, Operation, map_database_error};
 use crate::rows::{self, DELETE, RELATIONSHIP_COLUMNS, RELATIONSHIP_KEY_COLUMNS, TOUCH};
 use crate::{SqliteStore, schemas};
-use crate::{begin_write, commit, overfetch_limit};
+use crate::{commit, overfetch_limit};
 
 /// One partition's tables, and how its statements select it.
 ///
@@ -86,6 +89,14 @@ const PLATFORM_SQL: PartitionSql = PartitionSql {
 };
 
 impl<'a> Partition<'a> {
+    /// The audit log of the same scope.
+    pub(crate) fn log(self) -> tenantry_core::audit::LogId {
+        match self {
+            Self::Platform => tenantry_core::audit::LogId::Platform,
+            Self::Tenant(tenant_id) => tenantry_core::audit::tenant_log(tenant_id),
+        }
+    }
+
     /// The partition a scope names.
     pub(crate) fn of(partition: &'a PartitionScope) -> Self {
         match partition {
@@ -332,20 +343,37 @@ impl<'a> RelationshipWriter<'a> {
         Ok(())
     }
 
+    /// The relationships the writer touched (inserted or gave a new expiry)
+    /// and deleted so far, each in the order it changed them: what a
+    /// `relationships.written` audit event names.
+    pub(crate) fn changed(&self) -> (Vec<Relationship>, Vec<Relationship>) {
+        let mut touched = Vec::new();
+        let mut deleted = Vec::new();
+        for change in &self.changes {
+            match change {
+                Change::Touch(relationship) => touched.push(relationship.clone()),
+                Change::Delete(relationship) => deleted.push(relationship.clone()),
+            }
+        }
+        (touched, deleted)
+    }
+
     /// Records the changes under the next revision and returns it; with no
-    /// change, returns the current revision and writes nothing.
-    pub(crate) async fn finish(self, connection: &mut SqliteConnection, at: Timestamp) -> Result<Revision> {
+    /// change, returns the current revision and writes nothing. Either way
+    /// the revision is noted in `write`, whose audit events carry it.
+    pub(crate) async fn finish(self, write: &mut Write, at: Timestamp) -> Result<Revision> {
         if self.changes.is_empty() {
+            write.produced(&self.partition.log(), self.revision);
             return Ok(self.revision);
         }
-        self.advance(connection, at).await
+        self.advance(write, at).await
     }
 
     /// Records the changes under the next revision and returns it, even
     /// with no change: for a write the relationships do not describe but
     /// that the partition's readers must notice (a new schema).
-    pub(crate) async fn advance(self, connection: &mut SqliteConnection, at: Timestamp) -> Result<Revision> {
-        self.advance_for(connection, at, "").await
+    pub(crate) async fn advance(self, write: &mut Write, at: Timestamp) -> Result<Revision> {
+        self.advance_for(write, at, "").await
     }
 
     /// [`RelationshipWriter::advance`], recording the new revision as the
@@ -353,25 +381,17 @@ impl<'a> RelationshipWriter<'a> {
     /// tenant's credentials (a key revoked, the tenant's status), which
     /// every process's credential cache must notice (see
     /// `tenantry_core::CredentialCache`).
-    pub(crate) async fn advance_credentials(
-        self,
-        connection: &mut SqliteConnection,
-        at: Timestamp,
-    ) -> Result<Revision> {
+    pub(crate) async fn advance_credentials(self, write: &mut Write, at: Timestamp) -> Result<Revision> {
         if let Partition::Platform = self.partition {
             return Err(Error::internal(Failure::message("the platform partition holds no credentials")));
         }
-        self.advance_for(connection, at, ", credentials_revision = ?2").await
+        self.advance_for(write, at, ", credentials_revision = ?2").await
     }
 
     /// Advances the revision, with `also_set` added to the `SET` of the
-    /// revision row's update, and logs the changes under the new revision.
-    async fn advance_for(
-        self,
-        connection: &mut SqliteConnection,
-        at: Timestamp,
-        also_set: &str,
-    ) -> Result<Revision> {
+    /// revision row's update, logs the changes under the new revision and
+    /// notes it in `write`.
+    async fn advance_for(self, write: &mut Write, at: Timestamp, also_set: &str) -> Result<Revision> {
         let partition = self.partition;
         let operation = self.operation;
         let revision = self.revision.next();
@@ -384,7 +404,7 @@ impl<'a> RelationshipWriter<'a> {
             .query(&advance)
             .bind(revision.to_stored())
             .bind(self.revision.to_stored())
-            .execute(&mut *connection)
+            .execute(&mut **write)
             .await
             .map_err(|error| map_database_error(error, operation))?
             .rows_affected();
@@ -414,10 +434,11 @@ impl<'a> RelationshipWriter<'a> {
             bind_key(query, relationship)
                 .bind(relationship.expires_at())
                 .bind(at)
-                .execute(&mut *connection)
+                .execute(&mut **write)
                 .await
                 .map_err(|error| map_database_error(error, operation))?;
         }
+        write.produced(&self.partition.log(), revision);
         Ok(revision)
     }
 }
@@ -508,7 +529,10 @@ pub(crate) async fn relationship_changes(
     Ok(RelationshipChanges::Since { revision, credentials_revision, changes })
 }
 
-/// See [`tenantry_core::RelationshipStore::write_relationships`].
+/// See [`tenantry_core::RelationshipStore::write_relationships`]: recorded
+/// in the partition's log (a tenant's, or the platform's) as one
+/// `relationships.written` event naming what changed, none when nothing
+/// did.
 pub(crate) async fn write_relationships(
     pool: &SqlitePool,
     partition_scope: &PartitionScope,
@@ -519,14 +543,16 @@ pub(crate) async fn write_relationships(
         partition_scope.require_admits(relationship)?;
     }
     let partition = Partition::of(partition_scope);
-    let mut transaction = begin_write(pool, operation).await?;
+    let mut transaction = Write::begin_partition(pool, partition_scope, operation).await?;
     let mut writer = RelationshipWriter::begin(&mut transaction, partition, operation).await?;
     for relationship in &write.delete {
         writer.delete(&mut transaction, relationship).await?;
     }
     writer.touch_all(&mut transaction, &write.touch).await?;
+    let (touched, deleted) = writer.changed();
     let revision = writer.finish(&mut transaction, now()).await?;
-    commit(transaction, operation).await?;
+    transaction.record_all(audit::relationships_written(&touched, &deleted));
+    transaction.commit().await?;
     if let PartitionScope::Platform(platform) = partition_scope {
         tracing::info!(
             reason = platform.reason(),
@@ -625,11 +651,12 @@ pub(crate) async fn delete_expired_relationships(
     at: Timestamp,
 ) -> Result<u64> {
     let operation = Operation::DeleteExpiredRelationships;
-    let mut transaction = begin_write(pool, operation).await?;
+    // Housekeeping, not a change anyone made: no audit event.
+    let mut transaction = Write::begin(pool, WriteScope::Platform(platform), operation).await?;
     let statements =
         ALL_RELATIONSHIP_TABLES.map(|table| format!("DELETE FROM {table} WHERE expires_at <= ?1"));
     let deleted = execute_each(&mut transaction, &statements, timestamp_micros(at), operation).await?;
-    commit(transaction, operation).await?;
+    transaction.commit().await?;
     tracing::debug!(reason = platform.reason(), deleted, "deleted expired relationships in every partition");
     Ok(deleted)
 }
@@ -644,7 +671,8 @@ pub(crate) async fn prune_relationship_changes(
     before: Timestamp,
 ) -> Result<u64> {
     let operation = Operation::PruneRelationshipChanges;
-    let mut transaction = begin_write(pool, operation).await?;
+    // Housekeeping, not a change anyone made: no audit event.
+    let mut transaction = Write::begin(pool, WriteScope::Platform(platform), operation).await?;
     let raise_pruned_through = [
         "UPDATE relationship_revisions SET pruned_through = max(pruned_through, ( \
              SELECT max(revision) FROM relationship_changes AS pruned \
@@ -658,7 +686,7 @@ pub(crate) async fn prune_relationship_changes(
     let prune = ["relationship_changes", "platform_relationship_changes"]
         .map(|table| format!("DELETE FROM {table} WHERE recorded_at < ?1"));
     let deleted = execute_each(&mut transaction, &prune, before, operation).await?;
-    commit(transaction, operation).await?;
+    transaction.commit().await?;
     tracing::debug!(reason = platform.reason(), deleted, "pruned the relationship change logs");
     Ok(deleted)
 }

@@ -193,7 +193,7 @@ pub(crate) fn api_key(row: &SqliteRow) -> Result<ApiKey> {
 
 /// The stored secret hash of a credentials row.
 pub(crate) fn secret_hash(row: &SqliteRow) -> Result<Vec<u8>> {
-    decode(row, "secret_hash")
+    blob(row, "secret_hash")
 }
 
 /// The tenant status of a credentials row (or of a tenant's row read for
@@ -242,7 +242,8 @@ pub(crate) fn relationship(row: &SqliteRow) -> Result<Relationship> {
     })
 }
 
-/// A change-log entry from a row selected with [`RELATIONSHIP_CHANGE_COLUMNS`].
+/// A change-log entry from a row selected with [`RELATIONSHIP_COLUMNS`] and
+/// the change's `operation`.
 pub(crate) fn relationship_change(row: &SqliteRow) -> Result<Change> {
     let relationship = relationship(row)?;
     let operation: String = decode(row, "operation")?;
@@ -270,6 +271,26 @@ pub(crate) fn stored_schema(row: &SqliteRow) -> Result<StoredSchema> {
 
 /// An integer column.
 pub(crate) fn integer(row: &SqliteRow, column: &'static str) -> Result<i64> {
+    decode(row, column)
+}
+
+/// A text column.
+pub(crate) fn text(row: &SqliteRow, column: &'static str) -> Result<String> {
+    decode(row, column)
+}
+
+/// A nullable text column.
+pub(crate) fn optional_text(row: &SqliteRow, column: &'static str) -> Result<Option<String>> {
+    decode(row, column)
+}
+
+/// A blob column.
+pub(crate) fn blob(row: &SqliteRow, column: &'static str) -> Result<Vec<u8>> {
+    decode(row, column)
+}
+
+/// A nullable blob column.
+pub(crate) fn optional_blob(row: &SqliteRow, column: &'static str) -> Result<Option<Vec<u8>>> {
     decode(row, column)
 }
 

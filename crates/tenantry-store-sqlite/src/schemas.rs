@@ -1,14 +1,15 @@
 //! The deployment's authorization schema: versions count up from 1 and the
 //! highest is in force. Storing one advances the platform partition's
-//! revision, so that a consistency token taken afterwards sees it.
+//! revision, so that a consistency token taken afterwards sees it, and is
+//! recorded in the platform's audit log.
 
 use sqlx::{SqliteConnection, SqlitePool};
-use tenantry_core::{ConflictCode, Error, PlatformScope, Result, Revision, StoredSchema, now};
+use tenantry_core::{ConflictCode, Error, PlatformScope, Result, Revision, StoredSchema, audit, now};
 
+use crate::audit::{Write, WriteScope};
 use crate::error::{Operation, map_database_error};
-use crate::relationships::Partition;
+use crate::relationships::{Partition, RelationshipWriter};
 use crate::rows::{self, STORED_SCHEMA_COLUMNS};
-use crate::{begin_write, commit};
 
 async fn select_current_schema(
     connection: &mut SqliteConnection,
@@ -40,7 +41,7 @@ pub(crate) async fn put_authorization_schema(
     expected_current: Option<i64>,
 ) -> Result<(StoredSchema, Revision)> {
     let operation = Operation::PutAuthorizationSchema;
-    let mut transaction = begin_write(pool, operation).await?;
+    let mut transaction = Write::begin(pool, WriteScope::Platform(platform), operation).await?;
     let current = select_current_schema(&mut transaction, operation).await?.map(|schema| schema.version);
     if current != expected_current {
         return Err(Error::conflict(ConflictCode::SchemaChanged));
@@ -59,17 +60,12 @@ pub(crate) async fn put_authorization_schema(
         .map_err(|error| map_database_error(error, operation))?;
     // A schema change logs no relationship change: readers that see the
     // revision move re-read the schema.
-    let revision = sqlx::query(
-        "UPDATE platform_relationship_revisions SET revision = revision + 1 WHERE singleton = 1 \
-         RETURNING revision",
-    )
-    .fetch_optional(&mut *transaction)
-    .await
-    .map_err(|error| map_database_error(error, operation))?
-    .map(|row| rows::revision(&row, "revision"))
-    .transpose()?
-    .ok_or_else(|| Partition::Platform.missing())?;
-    commit(transaction, operation).await?;
+    let revision = RelationshipWriter::begin(&mut transaction, Partition::Platform, operation)
+        .await?
+        .advance(&mut transaction, stored.created_at)
+        .await?;
+    transaction.record(audit::schema_updated(current, stored.version, text.len()));
+    transaction.commit().await?;
     tracing::info!(
         reason = platform.reason(),
         version = stored.version,

@@ -3,30 +3,32 @@
 //!
 //! The functions taking a [`PlatformScope`] are the only ones in this crate
 //! that read or write more than one tenant's rows; each logs the reason its
-//! scope was granted.
+//! scope was granted. Creating, deleting and bootstrapping a tenant are
+//! recorded in the platform's audit log; changing one, in its own.
 
 use async_trait::async_trait;
 use sqlx::{SqliteConnection, SqlitePool};
-use tenantry_core::TenantStore;
 use tenantry_core::relationship::{
     new_api_key_relationships, new_tenant_relationships, platform_admin_relationship,
 };
 use tenantry_core::{
     BootstrapOutcome, BootstrapRequest, Environment, Error, NewApiKey, NewTenant, Page, PageRequest,
-    PlatformScope, Result, Tenant, TenantId, TenantPatch, TenantScope, TenantStatus, Timestamp, Workspace,
-    WorkspaceId, WorkspaceStatus, now,
+    PlatformScope, Result, Tenant, TenantId, TenantPatch, TenantScope, TenantStatus, TenantStore, Timestamp,
+    Workspace, WorkspaceId, WorkspaceStatus, audit, now,
 };
 
 use crate::SqliteStore;
+use crate::audit::{Log, Write, WriteScope, create_tenant_log, read_head};
 use crate::error::{Failure, Operation, map_database_error};
 use crate::relationships::{Partition, RelationshipWriter, create_tenant_partition};
 use crate::rows::{self, TENANT_COLUMNS};
-use crate::{api_keys, begin_write, commit, overfetch_limit, page_after, users, workspaces};
+use crate::{api_keys, overfetch_limit, page_after, users, workspaces};
 
-/// Inserts a tenant, its root workspace, the row pinning that root and its
-/// relationship partition (at revision 0), on a connection inside the
-/// caller's write transaction. The partition's first relationships are the
-/// caller's to write, so that they land at revision 1 together.
+/// Inserts a tenant, its root workspace, the row pinning that root, its
+/// relationship partition (at revision 0) and its (empty) audit log, on a
+/// connection inside the caller's write transaction. The partition's first
+/// relationships are the caller's to write, so that they land at revision 1
+/// together.
 async fn insert_tenant_with_root(
     connection: &mut SqliteConnection,
     tenant_id: TenantId,
@@ -80,6 +82,7 @@ async fn insert_tenant_with_root(
         .await
         .map_err(|error| map_database_error(error, operation))?;
     create_tenant_partition(connection, &tenant.id, operation).await?;
+    create_tenant_log(connection, &tenant.id, operation).await?;
     Ok((tenant, root_workspace))
 }
 
@@ -116,14 +119,16 @@ pub(crate) async fn tenant_exists(
 /// the tenant the first created. The creating call writes the tenant's
 /// relationships (the operator as its admin) and the operator key's at the
 /// new partition's revision 1, and the operator's platform admin
-/// relationship in the platform partition, all in that transaction.
+/// relationship in the platform partition, all in that transaction, and
+/// records `deployment.bootstrapped` (after `user.created` when the
+/// operator is new) in the platform's audit log.
 pub(crate) async fn bootstrap(
     pool: &SqlitePool,
     platform: &PlatformScope,
     request: BootstrapRequest,
 ) -> Result<BootstrapOutcome> {
     let operation = Operation::Bootstrap;
-    let mut transaction = begin_write(pool, operation).await?;
+    let mut transaction = Write::begin(pool, WriteScope::Platform(platform), operation).await?;
 
     let existing_tenant = sqlx::query(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE name = ?1"))
         .bind(request.tenant.name.as_str())
@@ -135,7 +140,7 @@ pub(crate) async fn bootstrap(
         .transpose()?;
     if let Some(tenant) = existing_tenant {
         let root_workspace = workspaces::root_workspace(&mut transaction, &tenant.id, operation).await?;
-        commit(transaction, operation).await?;
+        transaction.commit().await?;
         tracing::info!(
             reason = platform.reason(),
             tenant_id = %tenant.id,
@@ -149,13 +154,20 @@ pub(crate) async fn bootstrap(
     let at = now();
     let (tenant, root_workspace) =
         insert_tenant_with_root(&mut transaction, request.tenant_id, request.tenant, at, operation).await?;
-    let operator = users::ensure_user_on(&mut transaction, request.operator, at, operation).await?;
+    let operator = users::ensure_user_on(&mut transaction, request.operator, at).await?;
     let operator_key = NewApiKey { user_id: operator.id.clone(), ..request.operator_key };
     let operator_key =
         api_keys::insert_api_key(&mut transaction, &tenant.id, operator_key, operation).await?;
     // The operator is the tenant's creator whatever the request names: the
     // caller cannot know the operator's id before the store finds or makes
     // the user.
+    // The platform partition first, then the tenant's, as on PostgreSQL:
+    // the events carry the revision the last one finished at, the new
+    // tenant's.
+    let mut platform_writer =
+        RelationshipWriter::begin(&mut transaction, Partition::Platform, operation).await?;
+    platform_writer.touch(&mut transaction, &platform_admin_relationship(&operator.id)).await?;
+    platform_writer.finish(&mut transaction, at).await?;
     let mut tenant_relationships =
         new_tenant_relationships(&tenant.id, &root_workspace.id, Some(&operator.id));
     tenant_relationships.extend(new_api_key_relationships(&operator_key));
@@ -163,11 +175,8 @@ pub(crate) async fn bootstrap(
         RelationshipWriter::begin(&mut transaction, Partition::Tenant(&tenant.id), operation).await?;
     tenant_writer.touch_all(&mut transaction, &tenant_relationships).await?;
     tenant_writer.finish(&mut transaction, at).await?;
-    let mut platform_writer =
-        RelationshipWriter::begin(&mut transaction, Partition::Platform, operation).await?;
-    platform_writer.touch(&mut transaction, &platform_admin_relationship(&operator.id)).await?;
-    platform_writer.finish(&mut transaction, at).await?;
-    commit(transaction, operation).await?;
+    transaction.record(audit::deployment_bootstrapped(&tenant, &root_workspace, &operator, &operator_key));
+    transaction.commit().await?;
     tracing::info!(
         reason = platform.reason(),
         tenant_id = %tenant.id,
@@ -180,8 +189,9 @@ pub(crate) async fn bootstrap(
     Ok(BootstrapOutcome { tenant, root_workspace, operator: Some(operator), created: true })
 }
 
-/// See [`tenantry_core::TenantStore::create_tenant`]: the tenant, its root and
-/// its partition with its first relationships at revision 1.
+/// See [`tenantry_core::TenantStore::create_tenant`]: the tenant, its root,
+/// its partition with its first relationships at revision 1 and its empty
+/// audit log, recorded as `tenant.created` in the platform's.
 pub(crate) async fn create_tenant(
     pool: &SqlitePool,
     platform: &PlatformScope,
@@ -190,7 +200,7 @@ pub(crate) async fn create_tenant(
     let operation = Operation::CreateTenant;
     let creator = new_tenant.creator.clone();
     let at = now();
-    let mut transaction = begin_write(pool, operation).await?;
+    let mut transaction = Write::begin(pool, WriteScope::Platform(platform), operation).await?;
     let (tenant, root_workspace) =
         insert_tenant_with_root(&mut transaction, TenantId::generate(), new_tenant, at, operation).await?;
     let mut writer =
@@ -198,7 +208,8 @@ pub(crate) async fn create_tenant(
     let relationships = new_tenant_relationships(&tenant.id, &root_workspace.id, creator.as_ref());
     writer.touch_all(&mut transaction, &relationships).await?;
     writer.finish(&mut transaction, at).await?;
-    commit(transaction, operation).await?;
+    transaction.record(audit::tenant_created(&tenant, &root_workspace));
+    transaction.commit().await?;
     tracing::info!(
         reason = platform.reason(),
         tenant_id = %tenant.id,
@@ -248,7 +259,10 @@ const TENANT_PARTITION_TABLES: [&str; 4] =
 /// foreign keys require (invitations; the relationship partition: change log,
 /// relationships, revision; groups, keys, workspaces deepest first, the
 /// root's pin, the root, the tenant) inside one write transaction, so a
-/// failure at any step rolls every step back.
+/// failure at any step rolls every step back. The tenant's audit log goes
+/// last, by `ON DELETE CASCADE` from its row (the one delete the log's
+/// triggers allow, once the tenant's row is gone); its final size and root
+/// stay in the platform's log, in `tenant.deleted`.
 pub(crate) async fn delete_tenant(
     pool: &SqlitePool,
     platform: &PlatformScope,
@@ -256,10 +270,12 @@ pub(crate) async fn delete_tenant(
 ) -> Result<()> {
     let operation = Operation::DeleteTenant;
     let tenant_id_text = tenant_id.to_string();
-    let mut transaction = begin_write(pool, operation).await?;
-    if !tenant_exists(&mut transaction, tenant_id, operation).await? {
-        return Err(Error::not_found("tenant"));
-    }
+    let mut transaction = Write::begin(pool, WriteScope::Platform(platform), operation).await?;
+    let tenant = select_tenant(&mut transaction, tenant_id, operation)
+        .await?
+        .ok_or_else(|| Error::not_found("tenant"))?;
+    let final_log = read_head(&mut transaction, &Log::tenant(tenant_id), operation).await?;
+    transaction.record(audit::tenant_deleted(&tenant, &final_log));
 
     // Invitations first: they reference the groups and workspaces.
     sqlx::query("DELETE FROM invitations WHERE tenant_id = ?1")
@@ -310,7 +326,7 @@ pub(crate) async fn delete_tenant(
             .await
             .map_err(|error| map_database_error(error, operation))?;
     }
-    commit(transaction, operation).await?;
+    transaction.commit().await?;
     tracing::info!(
         reason = platform.reason(),
         tenant_id = %tenant_id,
@@ -333,14 +349,18 @@ pub(crate) async fn get_tenant(pool: &SqlitePool, scope: &TenantScope) -> Result
 }
 
 /// See [`tenantry_core::TenantStore::update_tenant`]. Fields the patch leaves out
-/// keep their value; `updated_at` is always set.
+/// keep their value; `updated_at` is always set. Recorded in the tenant's
+/// audit log from the row as it was before.
 pub(crate) async fn update_tenant(
     pool: &SqlitePool,
     scope: &TenantScope,
     patch: TenantPatch,
 ) -> Result<Tenant> {
     let operation = Operation::UpdateTenant;
-    let mut transaction = begin_write(pool, operation).await?;
+    let mut transaction = Write::begin(pool, WriteScope::Tenant(scope), operation).await?;
+    let before = select_tenant(&mut transaction, scope.tenant_id(), operation)
+        .await?
+        .ok_or_else(|| Error::not_found("tenant"))?;
     let row = sqlx::query(&format!(
         "UPDATE tenants SET \
              name = COALESCE(?2, name), \
@@ -359,12 +379,11 @@ pub(crate) async fn update_tenant(
     .bind(patch.deployment_model.map(|deployment_model| deployment_model.as_str()))
     .bind(patch.data_residency.map(|data_residency| data_residency.as_str()))
     .bind(now())
-    .fetch_optional(&mut *transaction)
+    .fetch_one(&mut *transaction)
     .await
     .map_err(|error| map_database_error(error, operation))?;
-    let Some(row) = row else {
-        return Err(Error::not_found("tenant"));
-    };
+    // The row was read in this transaction, which no other writer can
+    // interleave with, so the update found it.
     let tenant = rows::tenant(&row)?;
     // A change of status advances the tenant's partition, so that every
     // process reads the key credentials of a suspended (or re-activated)
@@ -375,7 +394,8 @@ pub(crate) async fn update_tenant(
             .advance_credentials(&mut transaction, tenant.updated_at)
             .await?;
     }
-    commit(transaction, operation).await?;
+    transaction.record_all(audit::tenant_updated(&before, &tenant));
+    transaction.commit().await?;
     Ok(tenant)
 }
 

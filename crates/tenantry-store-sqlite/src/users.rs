@@ -1,16 +1,19 @@
-//! Users: global to the deployment, so no tenant scope applies.
+//! Users: global to the deployment, so no tenant scope applies. Their
+//! changes are the platform's, recorded in its audit log as the platform
+//! scope's actor made them.
 
 use async_trait::async_trait;
 use sqlx::{SqliteConnection, SqlitePool};
-use tenantry_core::UserStore;
 use tenantry_core::{
-    Error, NewUser, OidcIdentity, OidcSignIn, Result, Timestamp, User, UserId, Username, now,
+    Error, NewUser, OidcIdentity, OidcSignIn, PlatformScope, Result, Timestamp, User, UserId, UserStore,
+    Username, audit, now,
 };
 
 use crate::SqliteStore;
+use crate::audit::{Write, WriteScope};
 use crate::error::{Failure, Operation, map_database_error};
+use crate::json_id_array;
 use crate::rows::{self, USER_COLUMNS};
-use crate::{begin_write, commit, json_id_array};
 
 /// Reads a user by username on the caller's connection.
 async fn select_user_by_username(
@@ -27,7 +30,11 @@ async fn select_user_by_username(
 }
 
 /// See [`tenantry_core::UserStore::create_user`].
-pub(crate) async fn create_user(pool: &SqlitePool, new_user: NewUser) -> Result<User> {
+pub(crate) async fn create_user(
+    pool: &SqlitePool,
+    platform: &PlatformScope,
+    new_user: NewUser,
+) -> Result<User> {
     let operation = Operation::CreateUser;
     let at = now();
     let user = User {
@@ -38,9 +45,10 @@ pub(crate) async fn create_user(pool: &SqlitePool, new_user: NewUser) -> Result<
         created_at: at,
         updated_at: at,
     };
-    let mut transaction = begin_write(pool, operation).await?;
+    let mut transaction = Write::begin(pool, WriteScope::Platform(platform), operation).await?;
     insert_user(&mut transaction, &user, None, operation).await?;
-    commit(transaction, operation).await?;
+    transaction.record(audit::user_created(&user));
+    transaction.commit().await?;
     Ok(user)
 }
 
@@ -71,28 +79,30 @@ async fn insert_user(
     Ok(())
 }
 
-/// Returns the user with the new user's username, inserting it first if
-/// there is none, inside the caller's write transaction.
-pub(crate) async fn ensure_user_on(
-    connection: &mut SqliteConnection,
-    new_user: NewUser,
-    at: Timestamp,
-    operation: Operation,
-) -> Result<User> {
-    sqlx::query(
+/// Returns the user with the new user's username, inserting it first (and
+/// recording `user.created`) if there is none, inside the caller's write
+/// transaction.
+pub(crate) async fn ensure_user_on(write: &mut Write, new_user: NewUser, at: Timestamp) -> Result<User> {
+    let operation = write.operation();
+    let inserted = sqlx::query(&format!(
         "INSERT INTO users (id, username, display_name, email, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
-         ON CONFLICT (username) DO NOTHING",
-    )
+         ON CONFLICT (username) DO NOTHING RETURNING {USER_COLUMNS}"
+    ))
     .bind(UserId::generate().to_string())
     .bind(new_user.username.as_str())
     .bind(new_user.display_name.as_str())
     .bind(new_user.email.as_ref().map(|email| email.as_str()))
     .bind(at)
-    .execute(&mut *connection)
+    .fetch_optional(&mut **write)
     .await
     .map_err(|error| map_database_error(error, operation))?;
-    select_user_by_username(connection, &new_user.username, operation).await?.ok_or_else(|| {
+    if let Some(row) = inserted {
+        let created = rows::user(&row)?;
+        write.record(audit::user_created(&created));
+        return Ok(created);
+    }
+    select_user_by_username(write, &new_user.username, operation).await?.ok_or_else(|| {
         Error::internal(Failure::message(format!(
             "the user {} was neither inserted nor found",
             new_user.username
@@ -102,11 +112,15 @@ pub(crate) async fn ensure_user_on(
 
 /// See [`tenantry_core::UserStore::ensure_user`]. The write transaction makes
 /// the insert-if-absent and the read one step against concurrent callers.
-pub(crate) async fn ensure_user(pool: &SqlitePool, new_user: NewUser) -> Result<User> {
+pub(crate) async fn ensure_user(
+    pool: &SqlitePool,
+    platform: &PlatformScope,
+    new_user: NewUser,
+) -> Result<User> {
     let operation = Operation::EnsureUser;
-    let mut transaction = begin_write(pool, operation).await?;
-    let user = ensure_user_on(&mut transaction, new_user, now(), operation).await?;
-    commit(transaction, operation).await?;
+    let mut transaction = Write::begin(pool, WriteScope::Platform(platform), operation).await?;
+    let user = ensure_user_on(&mut transaction, new_user, now()).await?;
+    transaction.commit().await?;
     Ok(user)
 }
 
@@ -149,8 +163,9 @@ pub(crate) async fn users_by_ids(pool: &SqlitePool, user_ids: &[UserId]) -> Resu
 enum SignInPlan {
     /// The identity's user, already in step with the profile.
     Unchanged(User),
-    /// The identity's user, brought in step with the profile.
-    Update(User),
+    /// The identity's user (as it is), and as brought in step with the
+    /// profile.
+    Update { before: User, after: User },
     /// A new user for an identity seen for the first time.
     Create(User),
 }
@@ -217,7 +232,7 @@ async fn plan_sign_in(
     Ok(if synced == user {
         SignInPlan::Unchanged(user)
     } else {
-        SignInPlan::Update(User { updated_at: at, ..synced })
+        SignInPlan::Update { after: User { updated_at: at, ..synced }, before: user }
     })
 }
 
@@ -225,8 +240,14 @@ async fn plan_sign_in(
 /// nothing, the usual case, is one read without the write lock; otherwise
 /// the plan is made again under the write lock, which serializes
 /// concurrent first sign-ins of one identity so that the later ones find
-/// the user the first created.
-pub(crate) async fn sign_in_oidc_user(pool: &SqlitePool, sign_in: OidcSignIn) -> Result<User> {
+/// the user the first created. A user created is recorded as
+/// `user.created`, a profile changed as `user.updated`, both in the
+/// platform's audit log.
+pub(crate) async fn sign_in_oidc_user(
+    pool: &SqlitePool,
+    platform: &PlatformScope,
+    sign_in: OidcSignIn,
+) -> Result<User> {
     let operation = Operation::SignInOidcUser;
     {
         let mut connection = pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
@@ -235,10 +256,10 @@ pub(crate) async fn sign_in_oidc_user(pool: &SqlitePool, sign_in: OidcSignIn) ->
             return Ok(user);
         }
     }
-    let mut transaction = begin_write(pool, operation).await?;
+    let mut transaction = Write::begin(pool, WriteScope::Platform(platform), operation).await?;
     let user = match plan_sign_in(&mut transaction, &sign_in, now(), operation).await? {
         SignInPlan::Unchanged(user) => user,
-        SignInPlan::Update(user) => {
+        SignInPlan::Update { before, after: user } => {
             sqlx::query(
                 "UPDATE users SET username = ?2, display_name = ?3, email = ?4, updated_at = ?5 WHERE id = ?1",
             )
@@ -250,25 +271,27 @@ pub(crate) async fn sign_in_oidc_user(pool: &SqlitePool, sign_in: OidcSignIn) ->
             .execute(&mut *transaction)
             .await
             .map_err(|error| map_database_error(error, operation))?;
+            transaction.record_all(audit::user_updated(&before, &user));
             user
         }
         SignInPlan::Create(user) => {
             insert_user(&mut transaction, &user, Some(&sign_in.identity), operation).await?;
+            transaction.record(audit::user_created(&user));
             user
         }
     };
-    commit(transaction, operation).await?;
+    transaction.commit().await?;
     Ok(user)
 }
 
 #[async_trait]
 impl UserStore for SqliteStore {
-    async fn create_user(&self, user: NewUser) -> Result<User> {
-        create_user(&self.pool, user).await
+    async fn create_user(&self, platform: &PlatformScope, user: NewUser) -> Result<User> {
+        create_user(&self.pool, platform, user).await
     }
 
-    async fn ensure_user(&self, user: NewUser) -> Result<User> {
-        ensure_user(&self.pool, user).await
+    async fn ensure_user(&self, platform: &PlatformScope, user: NewUser) -> Result<User> {
+        ensure_user(&self.pool, platform, user).await
     }
 
     async fn get_user(&self, user_id: &UserId) -> Result<User> {
@@ -283,7 +306,7 @@ impl UserStore for SqliteStore {
         users_by_ids(&self.pool, user_ids).await
     }
 
-    async fn sign_in_oidc_user(&self, sign_in: OidcSignIn) -> Result<User> {
-        sign_in_oidc_user(&self.pool, sign_in).await
+    async fn sign_in_oidc_user(&self, platform: &PlatformScope, sign_in: OidcSignIn) -> Result<User> {
+        sign_in_oidc_user(&self.pool, platform, sign_in).await
     }
 }

@@ -1,24 +1,23 @@
 //! Workspaces: one tree per tenant. Every statement here carries the
-//! scope's `tenant_id`.
+//! scope's `tenant_id`; every change is recorded in the tenant's audit log.
 
 use async_trait::async_trait;
 use sqlx::{SqliteConnection, SqlitePool};
-use tenantry_core::WorkspaceStore;
 use tenantry_core::relationship::{
     new_workspace_relationships, workspace_object, workspace_parent_relationship,
 };
 use tenantry_core::{
     ConflictCode, Error, NewWorkspace, Page, PageRequest, Result, StoreLimits, TenantId, TenantScope,
-    Workspace, WorkspaceId, WorkspacePatch, WorkspaceStatus, now,
+    Workspace, WorkspaceId, WorkspacePatch, WorkspaceStatus, WorkspaceStore, audit, now,
 };
 
 use crate::SqliteStore;
+use crate::audit::{Write, WriteScope};
 use crate::error::{Operation, invalid_parent_workspace, map_database_error};
 use crate::relationships::{Partition, RelationshipWriter};
 use crate::rows::{self, WORKSPACE_COLUMNS};
 use crate::tenant_tables::TenantTable;
 use crate::tenants::{missing_root_workspace, tenant_exists};
-use crate::{begin_write, commit};
 
 /// Inserts a workspace as given, inside the caller's write transaction.
 pub(crate) async fn insert_workspace(
@@ -106,7 +105,7 @@ pub(crate) async fn create_workspace(
 ) -> Result<Workspace> {
     let operation = Operation::CreateWorkspace;
     let tenant_id = scope.tenant_id();
-    let mut transaction = begin_write(pool, operation).await?;
+    let mut transaction = Write::begin(pool, WriteScope::Tenant(scope), operation).await?;
     let parent_workspace_id = match new_workspace.parent_workspace_id {
         // Whether it exists is the depth query's answer below (zero).
         Some(parent_workspace_id) => parent_workspace_id,
@@ -145,7 +144,8 @@ pub(crate) async fn create_workspace(
     let relationships = new_workspace_relationships(&workspace, new_workspace.creator.as_ref());
     writer.touch_all(&mut transaction, &relationships).await?;
     writer.finish(&mut transaction, at).await?;
-    commit(transaction, operation).await?;
+    transaction.record(audit::workspace_created(&workspace));
+    transaction.commit().await?;
     Ok(workspace)
 }
 
@@ -269,7 +269,7 @@ pub(crate) async fn update_workspace(
 ) -> Result<Workspace> {
     let operation = Operation::UpdateWorkspace;
     let tenant_id = scope.tenant_id();
-    let mut transaction = begin_write(pool, operation).await?;
+    let mut transaction = Write::begin(pool, WriteScope::Tenant(scope), operation).await?;
     let current = select_workspace(&mut transaction, tenant_id, workspace_id, operation)
         .await?
         .ok_or_else(|| Error::not_found("workspace"))?;
@@ -328,7 +328,8 @@ pub(crate) async fn update_workspace(
         writer.touch(&mut transaction, &workspace_parent_relationship(workspace_id, new_parent)).await?;
         writer.finish(&mut transaction, workspace.updated_at).await?;
     }
-    commit(transaction, operation).await?;
+    transaction.record_all(audit::workspace_updated(&current, &workspace));
+    transaction.commit().await?;
     Ok(workspace)
 }
 
@@ -343,7 +344,7 @@ pub(crate) async fn delete_workspace(
 ) -> Result<()> {
     let operation = Operation::DeleteWorkspace;
     let tenant_id = scope.tenant_id();
-    let mut transaction = begin_write(pool, operation).await?;
+    let mut transaction = Write::begin(pool, WriteScope::Tenant(scope), operation).await?;
     let workspace = select_workspace(&mut transaction, tenant_id, workspace_id, operation)
         .await?
         .ok_or_else(|| Error::not_found("workspace"))?;
@@ -371,7 +372,8 @@ pub(crate) async fn delete_workspace(
         RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
     writer.delete_naming(&mut transaction, &workspace_object(workspace_id)).await?;
     writer.finish(&mut transaction, now()).await?;
-    commit(transaction, operation).await
+    transaction.record(audit::workspace_deleted(&workspace));
+    transaction.commit().await
 }
 
 /// See [`tenantry_core::WorkspaceStore::workspaces_by_ids`].

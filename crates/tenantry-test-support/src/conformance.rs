@@ -54,6 +54,7 @@ use tokio::task::JoinSet;
 
 use crate::TestBackend;
 
+mod audit;
 mod authorization;
 mod invitations;
 mod memberships;
@@ -104,7 +105,7 @@ pub(crate) use cases;
 
 /// Every registered case, in the order the modules list them.
 pub fn all_cases() -> impl Iterator<Item = &'static Case> {
-    [FOUNDATION, authorization::CASES, memberships::CASES, invitations::CASES, users::CASES]
+    [FOUNDATION, authorization::CASES, memberships::CASES, invitations::CASES, users::CASES, audit::CASES]
         .into_iter()
         .flatten()
 }
@@ -184,7 +185,7 @@ struct CreatedTenant {
 }
 
 fn platform() -> PlatformScope {
-    PlatformScope::platform_admin()
+    PlatformScope::operator_cli()
 }
 
 fn hasher() -> ApiKeyHasher {
@@ -204,7 +205,7 @@ fn new_tenant(name: &str) -> NewTenant {
 
 async fn create_tenant(backend: &TestBackend, name: &str) -> CreatedTenant {
     let (tenant, root) = backend.store.create_tenant(&platform(), new_tenant(name)).await.unwrap();
-    let scope = TenantScope::new(tenant.id.clone());
+    let scope = TenantScope::system(tenant.id.clone(), "test");
     CreatedTenant { tenant, root, scope }
 }
 
@@ -239,7 +240,11 @@ fn new_user(username: &str) -> NewUser {
 }
 
 async fn create_user(backend: &TestBackend, username: &str) -> User {
-    backend.store.create_user(new_user(username)).await.unwrap()
+    backend
+        .store
+        .create_user(&tenantry_core::PlatformScope::operator_cli(), new_user(username))
+        .await
+        .unwrap()
 }
 
 async fn mint(
@@ -628,7 +633,7 @@ async fn create_tenant_creates_exactly_one_root_workspace(backend: &TestBackend)
     assert_eq!(root.environment, Environment::production());
 
     // What was returned is what was stored.
-    let scope = TenantScope::new(tenant.id.clone());
+    let scope = TenantScope::system(tenant.id.clone(), "test");
     assert_eq!(backend.store.get_tenant(&scope).await.unwrap(), tenant);
     assert_eq!(backend.store.get_workspace(&scope, &root.id).await.unwrap(), root);
     let page = backend.store.list_workspaces(&scope, PageRequest::first()).await.unwrap();
@@ -735,7 +740,7 @@ async fn update_tenant_applies_only_the_patched_fields(backend: &TestBackend) {
 /// nothing.
 async fn unknown_tenant_is_not_found(backend: &TestBackend) {
     let missing = TenantId::generate();
-    let scope = TenantScope::new(missing.clone());
+    let scope = TenantScope::system(missing.clone(), "test");
     expect_not_found(backend.store.get_tenant(&scope).await, "tenant");
     let patch =
         TenantPatch { display_name: Some(DisplayName::parse("Ghost").unwrap()), ..TenantPatch::default() };
@@ -1631,7 +1636,7 @@ async fn the_last_working_platform_admin_key_cannot_be_revoked(backend: &TestBac
     let (alices, _) = mint(backend, &acme.scope, &alice.id, "ops").await.unwrap();
     let (bobs, _) = mint(backend, &globex.scope, &bob.id, "ops").await.unwrap();
     let (carols, _) = mint(backend, &acme.scope, &carol.id, "ci").await.unwrap();
-    let guard = PlatformScope::key_revocation();
+    let guard = PlatformScope::key_revocation(tenantry_core::Actor::system("test"));
     let revoke = |tenant: &CreatedTenant, api_key: &ApiKey| {
         let (tenant_id, api_key_id) = (tenant.tenant.id.clone(), api_key.id.clone());
         let guard = guard.clone();
@@ -1695,7 +1700,10 @@ async fn api_key_lifecycle(backend: &TestBackend) {
     assert_eq!(listed, BTreeSet::from([ci.id.clone(), bobs_ci.id.clone()]));
 
     expect_not_found(mint(backend, &acme.scope, &UserId::generate(), "orphan").await, "user");
-    expect_not_found(mint(backend, &TenantScope::new(TenantId::generate()), &alice.id, "ci").await, "tenant");
+    expect_not_found(
+        mint(backend, &TenantScope::system(TenantId::generate(), "test"), &alice.id, "ci").await,
+        "tenant",
+    );
     assert_eq!(scalar(backend, "SELECT count(*) FROM api_keys").await, 3);
 
     let used_at = tenantry_core::now();
@@ -1848,7 +1856,8 @@ async fn usernames_are_unique(backend: &TestBackend) {
         display_name: DisplayName::parse("Alice Liddell").unwrap(),
         email: Some(Email::parse("alice@example.com").unwrap()),
     };
-    let alice = store.create_user(new_alice.clone()).await.unwrap();
+    let alice =
+        store.create_user(&tenantry_core::PlatformScope::operator_cli(), new_alice.clone()).await.unwrap();
     assert_eq!(alice.username, new_alice.username);
     assert_eq!(alice.display_name, new_alice.display_name);
     assert_eq!(alice.email, new_alice.email);
@@ -1859,17 +1868,24 @@ async fn usernames_are_unique(backend: &TestBackend) {
 
     let impostor =
         NewUser { display_name: DisplayName::parse("Someone Else").unwrap(), email: None, ..new_alice };
-    expect_conflict(store.create_user(impostor.clone()).await, ConflictCode::DuplicateUsername);
+    expect_conflict(
+        store.create_user(&tenantry_core::PlatformScope::operator_cli(), impostor.clone()).await,
+        ConflictCode::DuplicateUsername,
+    );
     assert_eq!(scalar(backend, "SELECT count(*) FROM users WHERE username = 'alice'").await, 1);
 
     assert_eq!(
-        store.ensure_user(impostor).await.unwrap(),
+        store.ensure_user(&tenantry_core::PlatformScope::operator_cli(), impostor).await.unwrap(),
         alice,
         "ensure_user must not change an existing user"
     );
-    let bob = store.ensure_user(new_user("bob")).await.unwrap();
+    let bob =
+        store.ensure_user(&tenantry_core::PlatformScope::operator_cli(), new_user("bob")).await.unwrap();
     assert_eq!(store.find_user_by_username(&bob.username).await.unwrap(), Some(bob.clone()));
-    assert_eq!(store.ensure_user(new_user("bob")).await.unwrap(), bob);
+    assert_eq!(
+        store.ensure_user(&tenantry_core::PlatformScope::operator_cli(), new_user("bob")).await.unwrap(),
+        bob
+    );
     assert_eq!(scalar(backend, "SELECT count(*) FROM users").await, 2);
 }
 
@@ -1879,7 +1895,9 @@ async fn ensure_user_is_idempotent_under_concurrency(backend: &TestBackend) {
     let mut tasks = JoinSet::new();
     for _ in 0..10 {
         let store = backend.store.clone();
-        tasks.spawn(async move { store.ensure_user(new_user("carol")).await });
+        tasks.spawn(async move {
+            store.ensure_user(&tenantry_core::PlatformScope::operator_cli(), new_user("carol")).await
+        });
     }
     let users: Vec<User> = tasks.join_all().await.into_iter().map(Result::unwrap).collect();
     let ids: BTreeSet<UserId> = users.iter().map(|user| user.id.clone()).collect();
@@ -1915,7 +1933,7 @@ async fn assert_bootstrapped_once(backend: &TestBackend, created: &BootstrapOutc
             relationship_revisions: 1,
         }
     );
-    let scope = TenantScope::new(tenant_id.clone());
+    let scope = TenantScope::system(tenant_id.clone(), "test");
     let keys = backend.store.list_api_keys(&scope, PageRequest::first()).await.unwrap().items;
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].user_id, operator.id);
@@ -1958,7 +1976,7 @@ async fn bootstrap_is_idempotent(backend: &TestBackend) {
 
     // The operator key belongs to the operator, in the default tenant, and
     // authenticates.
-    let scope = TenantScope::new(first.tenant.id.clone());
+    let scope = TenantScope::system(first.tenant.id.clone(), "test");
     let credentials = store.api_key_credentials(&scope, token.api_key_id()).await.unwrap().unwrap();
     assert_eq!(credentials.api_key.user_id, operator.id);
     assert_eq!(credentials.api_key.tenant_id, first.tenant.id);
@@ -2006,7 +2024,7 @@ async fn bootstrap_reuses_an_existing_operator_user(backend: &TestBackend) {
     assert_bootstrapped_once(backend, &outcome).await;
 
     let token = token.expect("the creating call returns the operator's token");
-    let scope = TenantScope::new(outcome.tenant.id.clone());
+    let scope = TenantScope::system(outcome.tenant.id.clone(), "test");
     let credentials = store.api_key_credentials(&scope, token.api_key_id()).await.unwrap().unwrap();
     assert_eq!(credentials.api_key.user_id, existing.id);
 }

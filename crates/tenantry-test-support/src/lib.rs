@@ -18,8 +18,12 @@ pub mod sqlite;
 /// cross-tenant tests, the row-level security attacks and the fixtures take
 /// their tables from; the conformance case `every_table_is_listed` fails
 /// when a migration adds a table that is not here or in [`GLOBAL_TABLES`].
-pub const TENANT_OWNED_TABLES: [&str; 9] = [
+pub const TENANT_OWNED_TABLES: [&str; 13] = [
     "api_keys",
+    "audit_checkpoints",
+    "audit_events",
+    "audit_logs",
+    "audit_nodes",
     "groups",
     "invitations",
     "relationship_changes",
@@ -31,11 +35,15 @@ pub const TENANT_OWNED_TABLES: [&str; 9] = [
 ];
 
 /// Every table that belongs to no tenant: users (who may belong to many),
-/// the platform's relationship partition and the schema, and the
+/// the platform's relationship partition, audit log and schema, and the
 /// deployment's settings.
-pub const GLOBAL_TABLES: [&str; 6] = [
+pub const GLOBAL_TABLES: [&str; 10] = [
     "authorization_schemas",
     "deployment_settings",
+    "platform_audit_checkpoints",
+    "platform_audit_events",
+    "platform_audit_log",
+    "platform_audit_nodes",
     "platform_relationship_changes",
     "platform_relationship_revisions",
     "platform_relationships",
@@ -76,6 +84,11 @@ pub trait RawSql: Send + Sync {
     /// Whether the database's messages for a violated constraint name the
     /// constraint (PostgreSQL does; SQLite names columns, or nothing).
     fn names_violated_constraints(&self) -> bool;
+
+    /// Statements that switch the append-only triggers of an audit table
+    /// off, as an attacker with the owner's access would before rewriting
+    /// it.
+    fn drop_append_only_triggers(&self, table: &str) -> Vec<String>;
 
     /// Statements that make every delete from `table` of the row whose
     /// `id` is `id_literal` fail with `message`, and the statements that

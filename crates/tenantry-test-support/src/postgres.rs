@@ -370,6 +370,10 @@ impl RawSql for RawPostgres {
         true
     }
 
+    fn drop_append_only_triggers(&self, table: &str) -> Vec<String> {
+        vec![format!("ALTER TABLE {table} DISABLE TRIGGER USER")]
+    }
+
     fn failing_delete_trigger(
         &self,
         table: &str,

@@ -110,6 +110,13 @@ impl RawSql for RawSqlite {
         false
     }
 
+    fn drop_append_only_triggers(&self, table: &str) -> Vec<String> {
+        vec![
+            format!("DROP TRIGGER IF EXISTS {table}_no_update"),
+            format!("DROP TRIGGER IF EXISTS {table}_no_delete"),
+        ]
+    }
+
     fn failing_delete_trigger(
         &self,
         table: &str,

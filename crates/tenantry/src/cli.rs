@@ -21,7 +21,8 @@ use tenantry_core::{
 const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success
-  1  internal failure (database unreachable, unexpected error)
+  1  internal failure (database unreachable, unexpected error), or an audit
+     log or bundle that does not verify
   2  usage error, invalid input or a limit exceeded
   3  not found
   4  conflict (duplicate name, root workspace, children, already revoked, ...)
@@ -88,6 +89,13 @@ pub struct GlobalOptions {
     #[arg(long, env = "TENANTRY_MAX_GROUP_DEPTH", default_value = "16", value_parser = clap::value_parser!(u32).range(1..=10_000), global = true)]
     pub max_group_depth: u32,
 
+    /// The deployment's audit signing key (an Ed25519 key in signed-note
+    /// form), kept outside the database. `serve` creates it (mode 0600) if
+    /// it does not exist; a key file anyone else may read is refused.
+    /// Defaults to `<data dir>/audit-signing.key`.
+    #[arg(long, env = "TENANTRY_AUDIT_KEY", global = true)]
+    pub audit_key: Option<PathBuf>,
+
     /// The most pending, unexpired invitations a tenant may have at once;
     /// one more is refused (422 `too_many_pending_invitations`).
     #[arg(long, env = "TENANTRY_MAX_PENDING_INVITATIONS", default_value = "1000", value_parser = clap::value_parser!(u32).range(1..=1_000_000), global = true)]
@@ -95,6 +103,11 @@ pub struct GlobalOptions {
 }
 
 impl GlobalOptions {
+    /// Where the audit signing key is.
+    pub fn audit_key_path(&self) -> PathBuf {
+        self.audit_key.clone().unwrap_or_else(|| self.data_dir.join("audit-signing.key"))
+    }
+
     /// The limits the store keeps. The parsers refuse 0, so the fallbacks
     /// are never used.
     pub fn store_limits(&self) -> StoreLimits {
@@ -122,7 +135,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP API (migrating SQLite, bootstrapping the default tenant).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations.
     Migrate(MigrateArgs),
     /// Manage tenants (operator, directly on the database).
@@ -150,6 +163,93 @@ pub enum Command {
     /// Validate, show or apply the authorization schema.
     #[command(subcommand)]
     Schema(SchemaCommand),
+    /// Read, verify and export the audit logs; verify evidence bundles.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// Which audit log a command reads: one tenant's, or the platform's.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct AuditLogOption {
+    /// The tenant whose log to read (id or name).
+    #[arg(long, value_name = "TENANT", value_parser = parse_tenant_reference)]
+    pub tenant: Option<TenantReference>,
+    /// The platform's log (tenants created and deleted, users, platform
+    /// relationships, the schema, the bootstrap).
+    #[arg(long)]
+    pub platform: bool,
+}
+
+/// `tenantry audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List a log's events, newest first.
+    List {
+        /// The log.
+        #[command(flatten)]
+        log: AuditLogOption,
+        /// Only this action (`workspace.created`).
+        #[arg(long)]
+        action: Option<String>,
+        /// The most events to print.
+        #[arg(long, default_value = "100", value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+    },
+    /// Print one event and its inclusion proof in the latest checkpoint
+    /// (or the log's current tree when the event is newer).
+    Show {
+        /// The log.
+        #[command(flatten)]
+        log: AuditLogOption,
+        /// The event's seq.
+        #[arg(value_name = "SEQ", value_parser = clap::value_parser!(u64).range(1..))]
+        seq: u64,
+    },
+    /// Recompute a log from its stored events and check every checkpoint;
+    /// names the first event or checkpoint that does not match. Exits 0
+    /// when the log is valid, 1 when it is not.
+    Verify {
+        /// The log.
+        #[command(flatten)]
+        log: AuditLogOption,
+        /// The verifier key to trust (its text, or a file holding it);
+        /// the public half of `--audit-key` when absent.
+        #[arg(long, value_name = "KEY")]
+        public_key: Option<String>,
+    },
+    /// Write an evidence bundle of a log's events (all up to the latest
+    /// checkpoint by default), verifiable offline.
+    Export {
+        /// The log.
+        #[command(flatten)]
+        log: AuditLogOption,
+        /// The first seq.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        from: Option<u64>,
+        /// The last seq; at most the latest checkpoint's size.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        to: Option<u64>,
+        /// Where to write it (`-`: standard output).
+        #[arg(long, short, default_value = "-")]
+        output: PathBuf,
+    },
+    /// Verify an evidence bundle offline: no database, no server. Exits 0
+    /// when it verifies, 1 when it does not.
+    VerifyBundle {
+        /// The bundle file (`-` for standard input).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The verifier key to trust (its text, or a file holding it).
+        /// Without it the bundle is checked against the key it carries,
+        /// which proves only that it is consistent.
+        #[arg(long, value_name = "KEY")]
+        public_key: Option<String>,
+    },
+    /// Sign a checkpoint of every log that grew since its latest one, now.
+    Checkpoint,
+    /// Print the verifier key auditors check checkpoints and bundles with.
+    PublicKey,
 }
 
 /// Where the API key pepper comes from; shared by `serve` and
@@ -196,6 +296,11 @@ pub struct ServeArgs {
     /// Where API key hashes get their pepper.
     #[command(flatten)]
     pub pepper: PepperOptions,
+
+    /// How often, in milliseconds, a checkpoint is signed for every audit
+    /// log that grew: the longest a change waits to be covered by one.
+    #[arg(long, env = "TENANTRY_AUDIT_CHECKPOINT_INTERVAL_MS", default_value = "10000", value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub audit_checkpoint_interval_ms: u64,
 
     /// How connections are served: timeouts, the connection limit, shutdown.
     #[command(flatten)]

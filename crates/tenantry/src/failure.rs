@@ -6,7 +6,8 @@ use tenantry_core::Error;
 /// The exit codes, as documented in `--help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
-    /// Something failed that the caller cannot fix.
+    /// Something failed that the caller cannot fix, or evidence (an audit
+    /// log, a bundle) did not verify.
     Internal = 1,
     /// A usage error or an invalid value (clap's own errors are 2 too).
     Invalid = 2,
@@ -18,6 +19,13 @@ pub enum ExitStatus {
     Forbidden = 5,
 }
 
+/// Evidence that does not verify: an audit log or a bundle that was
+/// changed. `audit verify` and `audit verify-bundle` exit 1 with it, the
+/// code the issue of an auditor's script is about.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EvidenceInvalid(pub String);
+
 /// The domain error somewhere in the chain, if there is one. Context added
 /// with `anyhow` sits on top of it and does not change the kind of failure.
 fn domain_error(error: &anyhow::Error) -> Option<&Error> {
@@ -26,6 +34,9 @@ fn domain_error(error: &anyhow::Error) -> Option<&Error> {
 
 /// The exit status for a failure.
 pub fn exit_status(error: &anyhow::Error) -> ExitStatus {
+    if error.chain().any(|cause| cause.is::<EvidenceInvalid>()) {
+        return ExitStatus::Internal;
+    }
     match domain_error(error) {
         Some(Error::Invalid { .. } | Error::LimitExceeded { .. }) => ExitStatus::Invalid,
         Some(Error::NotFound { .. }) => ExitStatus::NotFound,
@@ -37,6 +48,9 @@ pub fn exit_status(error: &anyhow::Error) -> ExitStatus {
 
 /// The stable snake_case code of a failure, the same word the API uses.
 pub fn error_code(error: &anyhow::Error) -> &'static str {
+    if error.chain().any(|cause| cause.is::<EvidenceInvalid>()) {
+        return "evidence_invalid";
+    }
     match domain_error(error) {
         Some(Error::Invalid { .. }) => "invalid_field",
         Some(Error::NotFound { .. }) => "not_found",

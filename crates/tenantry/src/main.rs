@@ -4,6 +4,7 @@
 //! and turns its outcome into an exit code; everything else lives in the
 //! modules below.
 
+mod audit_key;
 mod backend;
 mod cli;
 mod commands;
@@ -43,7 +44,7 @@ fn main() -> ExitCode {
 /// the kind of failure.
 fn report_failure(error: &anyhow::Error) -> ExitCode {
     let status = failure::exit_status(error);
-    if status == ExitStatus::Internal {
+    if status == ExitStatus::Internal && failure::error_code(error) == "internal" {
         // The cause chain is in the message; the log line ties the failure
         // to the rest of the run's logs.
         tracing::error!(error = format!("{error:#}"), "command failed");
@@ -57,7 +58,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let Cli { global, command } = cli;
     let output = Output::new(global.json);
     match command {
-        Command::Serve(arguments) => serve::run(&global, arguments).await,
+        Command::Serve(arguments) => serve::run(&global, *arguments).await,
         Command::Migrate(arguments) => commands::migrate::run(&global, arguments, output).await,
         Command::Tenant(command) => {
             let store = backend::open_for_operator(&global).await?;
@@ -87,6 +88,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Invitation(command) => {
             let store = backend::open_for_operator(&global).await?;
             commands::invitation::run(store.as_ref(), command, output).await
+        }
+        Command::Audit(cli::AuditCommand::VerifyBundle { file, public_key }) => {
+            commands::audit::verify_bundle_file(&file, public_key.as_deref(), output)
+        }
+        Command::Audit(command) => {
+            let store = backend::open_for_operator(&global).await?;
+            commands::audit::run(store.as_ref(), &global, command, output).await
         }
         Command::Check(arguments) => {
             let (store, authorizer) = operator_authorizer(&global).await?;

@@ -5,22 +5,24 @@ use std::io::Write;
 use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tenantry_api::{ApiConfig, ApiState, router};
+use tenantry_core::audit_service::AuditSigner;
 use tenantry_core::service::{BootstrapConfig, authenticate, bootstrap};
-use tenantry_core::{ApiKeyHasher, ApiKeyToken, Authorizer, AuthorizerConfig, Error, PageLimit, Store};
+use tenantry_core::{
+    ApiKeyHasher, ApiKeyToken, Authorizer, AuthorizerConfig, Error, PageLimit, PlatformScope, Store,
+};
 use tenantry_oidc::{OidcConfig, OidcSettings, OidcVerifier};
 
 use crate::backend::{self, DatabaseLocation};
 use crate::cli::{GlobalOptions, OidcOptions, ServeArgs};
 use crate::http_server::{self, ConnectionSettings};
+use crate::pepper::hasher_for;
 
 /// How often expired relationships are swept and the change log pruned.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
-use crate::pepper::hasher_for;
 
 /// The bootstrap operator key's file name inside the data directory.
 pub const BOOTSTRAP_KEY_FILE_NAME: &str = "bootstrap-operator-key";
@@ -108,7 +110,9 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
     }
     authorizer_config.evaluation_niceness = arguments.evaluation_niceness;
     let authorizer = Arc::new(Authorizer::new(store.clone(), authorizer_config));
-    let mut state = ApiState::new(store.clone(), authorizer.clone(), hasher, api_config);
+    let audit_signer = AuditSigner::new(crate::audit_key::load_or_create(&global.audit_key_path())?);
+    let mut state = ApiState::new(store.clone(), authorizer.clone(), hasher, api_config)
+        .with_audit_key(audit_signer.verifier_key());
     if let Some(verifier) = oidc_verifier(&arguments.oidc)? {
         tracing::info!(issuer = %verifier.config().issuer(), jwks_url = %verifier.config().jwks_url(), "OIDC sign-in enabled");
         state = state.with_oidc(Arc::new(verifier));
@@ -116,6 +120,9 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
     let app = router(state);
     let log_retention = Duration::from_secs(arguments.relationship_log_retention_hours * 3600);
     let sweeper = tokio::spawn(sweep_forever(authorizer, log_retention));
+    let checkpoint_interval = Duration::from_millis(arguments.audit_checkpoint_interval_ms);
+    let checkpointer =
+        tokio::spawn(checkpoint_forever(store.clone(), audit_signer.clone(), checkpoint_interval));
 
     let listener = tokio::net::TcpListener::bind(&arguments.listen)
         .await
@@ -124,6 +131,13 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
     tracing::info!(%address, backend = location.backend_name(), "listening on {address}");
     http_server::serve(listener, app, connection_settings, shutdown_signal()).await;
     sweeper.abort();
+    checkpointer.abort();
+    // The changes of the last moments get their checkpoint too.
+    if let Err(error) =
+        audit_signer.checkpoint_logs(store.as_ref(), &PlatformScope::audit_checkpointer()).await
+    {
+        tracing::warn!(%error, "signing the final audit checkpoints failed");
+    }
     tracing::info!("server stopped");
     Ok(())
 }
@@ -153,6 +167,26 @@ fn oidc_verifier(options: &OidcOptions) -> anyhow::Result<Option<OidcVerifier>> 
     };
     let config = OidcConfig::new(settings).map_err(|error| Error::invalid("--oidc-*", error))?;
     Ok(Some(OidcVerifier::new(config).map_err(|error| Error::invalid("--oidc-*", error))?))
+}
+
+/// Signs a checkpoint of every audit log that grew, every `interval`, for
+/// as long as the server runs: a change is covered by a signed checkpoint
+/// at most about `interval` after it commits. A failed round is logged and
+/// retried at the next tick.
+async fn checkpoint_forever(store: Arc<dyn Store>, signer: AuditSigner, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let platform = PlatformScope::audit_checkpointer();
+    loop {
+        ticks.tick().await;
+        match signer.checkpoint_logs(store.as_ref(), &platform).await {
+            Ok(0) => {}
+            Ok(signed) => tracing::debug!(signed, "signed audit checkpoints"),
+            Err(error) => {
+                tracing::warn!(%error, "signing audit checkpoints failed; retrying at the next tick")
+            }
+        }
+    }
 }
 
 /// Deletes expired relationships and prunes the change log, once a minute,

@@ -20,11 +20,13 @@ use utoipa::{IntoParams, ToSchema};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::BODY_FIELD;
 
+mod audit;
 mod authorization;
 mod groups;
 mod invitations;
 mod rules;
 
+pub use audit::*;
 pub use authorization::*;
 pub use groups::*;
 pub use invitations::*;

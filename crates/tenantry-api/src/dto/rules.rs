@@ -113,6 +113,11 @@ pub(crate) enum Rule {
     MemberCursor,
     /// A relationships list's cursor.
     RelationshipCursor,
+    /// An audit event's seq, as a path parameter or a list's cursor.
+    AuditCursor,
+    /// An audit list's filter value: 1 to 256 characters, none of them
+    /// control characters.
+    AuditText,
 }
 
 impl Rule {
@@ -130,6 +135,8 @@ impl Rule {
             Self::RevisionToken => revision_token_pattern(),
             Self::MemberCursor => member_cursor_pattern(),
             Self::RelationshipCursor => relationship_cursor_pattern(),
+            Self::AuditCursor => "^[1-9][0-9]{0,18}$".to_owned(),
+            Self::AuditText => "^[^\\u0000-\\u001F\\u007F-\\u009F]{1,256}$".to_owned(),
         }
     }
 
@@ -144,6 +151,8 @@ impl Rule {
             Self::Identifier => Some((1, 64)),
             Self::IdentifierOrEmpty => Some((0, 64)),
             Self::ObjectId => Some((1, 1024)),
+            Self::AuditCursor => Some((1, 19)),
+            Self::AuditText => Some((1, 256)),
             Self::Name
             | Self::Username
             | Self::Email
@@ -425,6 +434,14 @@ fn membership_body_of(path: &str, operation: &mut Operation) {
 
 /// The rule of a path or query parameter of the operation at `path`.
 fn parameter_rule(path: &str, parameter: &str) -> Option<Rule> {
+    if path.starts_with("/v1/audit") {
+        return match parameter {
+            "cursor" | "seq" => Some(Rule::AuditCursor),
+            "action" | "actor_user_id" | "actor_api_key_id" | "resource_type" | "resource_id"
+            | "workspace_id" => Some(Rule::AuditText),
+            _ => None,
+        };
+    }
     let resource_id = || {
         let collection = path.trim_start_matches("/v1/").split('/').next().unwrap_or_default();
         Some(Rule::Id(match collection {

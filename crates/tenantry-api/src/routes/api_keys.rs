@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use tenantry_core::relationship::{api_key_object, names, object_types, tenant_object};
 use tenantry_core::service::mint_api_key;
-use tenantry_core::{ApiKeyId, ApiKeyLifetime, NewUser, TenantScope};
+use tenantry_core::{ApiKeyId, ApiKeyLifetime, NewUser, PlatformScope};
 
 use crate::ApiState;
 use crate::auth::Caller;
@@ -74,7 +74,7 @@ pub(crate) async fn create_api_key(
             .await
             .map_err(|_| ApiError::forbidden("you are not a member of this tenant"))?;
     }
-    let scope = TenantScope::new(tenant_id);
+    let scope = caller.authenticated().scope_in(tenant_id);
     if !in_own_tenant {
         // Checked before the user is ensured, so that a mistyped tenant id
         // does not leave a new user behind.
@@ -87,7 +87,10 @@ pub(crate) async fn create_api_key(
     }
     let user_id = match request.username {
         None => caller.user_id().clone(),
-        Some(username) => state.store.ensure_user(NewUser::from_username(username)).await?.id,
+        Some(username) => {
+            let platform = PlatformScope::key_user_provisioning(caller.authenticated().actor().clone());
+            state.store.ensure_user(&platform, NewUser::from_username(username)).await?.id
+        }
     };
     let (api_key, token) =
         mint_api_key(state.store.as_ref(), &state.hasher, &scope, user_id, request.name, lifetime).await?;

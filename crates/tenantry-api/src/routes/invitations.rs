@@ -66,7 +66,7 @@ async fn answer(
         .find_invitation_for(&PlatformScope::invitee(), &respondent, &invitation_id)
         .await?
         .ok_or_else(|| ApiError::not_found("invitation"))?;
-    let scope = TenantScope::new(invitation.tenant_id);
+    let scope = caller.scope_in(invitation.tenant_id);
     let now = tenantry_core::now();
     let answered = state.store.answer_invitation(&scope, &invitation_id, &respondent, answer, now).await?;
     tracing::info!(

@@ -4,6 +4,7 @@
 //! SQL.
 
 pub(crate) mod api_keys;
+pub(crate) mod audit;
 pub(crate) mod groups;
 pub(crate) mod invitations;
 pub(crate) mod permissions;

@@ -367,7 +367,7 @@ pub(crate) async fn delete_relationship(
     let scope = caller.tenant_scope();
     let destination = destination(&state, &caller, &relationship).await?;
     let partition = match destination {
-        Destination::Platform => PartitionScope::Platform(tenantry_core::PlatformScope::platform_admin()),
+        Destination::Platform => PartitionScope::Platform(caller.authenticated().platform_scope()),
         _ => PartitionScope::Tenant(scope.clone()),
     };
     if !is_stored(&state, &partition, &relationship).await? {

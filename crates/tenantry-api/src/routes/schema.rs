@@ -60,7 +60,8 @@ pub(crate) async fn put_schema(
         Some(expected) => expected,
         None => state.authorizer.schema(&Consistency::FullyConsistent).await?.1,
     };
-    let (stored, _) = state.authorizer.put_schema(&request.schema, expected).await?;
+    let (stored, _) =
+        state.authorizer.put_schema(&caller.platform_scope(), &request.schema, expected).await?;
     tracing::info!(version = stored.version, user_id = %caller.user_id(), "authorization schema replaced");
     // `put_schema` has just caught this process up: no further read.
     let (schema, version) = state.authorizer.schema(&Consistency::MinimizeLatency).await?;

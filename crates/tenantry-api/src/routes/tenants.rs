@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use tenantry_core::relationship::{names, tenant_object};
-use tenantry_core::{Error, MembershipResource, PlatformScope, TenantId, TenantScope};
+use tenantry_core::{Error, MembershipResource, TenantId};
 
 use crate::ApiState;
 use crate::auth::{Authenticated, Credential};
@@ -46,9 +46,8 @@ pub(crate) async fn create_tenant(
         return Err(ApiError::forbidden("only a platform admin may create tenants"));
     }
     let new_tenant = request.into_new_tenant(caller.user_id().clone())?;
-    let (tenant, root_workspace) =
-        state.store.create_tenant(&PlatformScope::platform_admin(), new_tenant).await?;
-    let token = state.authorizer.synced(&TenantScope::new(tenant.id.clone())).await?;
+    let (tenant, root_workspace) = state.store.create_tenant(&caller.platform_scope(), new_tenant).await?;
+    let token = state.authorizer.synced(&caller.scope_in(tenant.id.clone())).await?;
     tracing::info!(tenant_id = %tenant.id, workspace_id = %root_workspace.id, user_id = %caller.user_id(), "tenant created");
     let response = CreatedTenantResponse { tenant: tenant.into(), root_workspace: root_workspace.into() };
     Ok((StatusCode::CREATED, Revisioned(token, Json(response))))
@@ -70,7 +69,7 @@ pub(crate) async fn list_tenants(
     ListQuery(page_request): ListQuery<TenantId>,
 ) -> Result<Json<ListResponse<TenantResponse>>, ApiError> {
     if caller.has_platform_permission(&state, names::LIST_TENANTS).await? {
-        let page = state.store.list_tenants(&PlatformScope::platform_admin(), page_request).await?;
+        let page = state.store.list_tenants(&caller.platform_scope(), page_request).await?;
         return Ok(Json(ListResponse::from_page(page)));
     }
     let candidates = match caller.credential() {
@@ -92,7 +91,7 @@ pub(crate) async fn list_tenants(
         if tenants.len() > limit {
             break;
         }
-        let scope = TenantScope::new(tenant_id);
+        let scope = caller.scope_in(tenant_id);
         let object = tenant_object(scope.tenant_id());
         match state
             .authorizer
@@ -206,7 +205,7 @@ pub(crate) async fn delete_tenant(
         caller.tenant_for(&state, tenant_id).await?;
         return Err(ApiError::forbidden("only a platform admin may delete tenants"));
     }
-    state.store.delete_tenant(&PlatformScope::platform_admin(), &tenant_id).await?;
+    state.store.delete_tenant(&caller.platform_scope(), &tenant_id).await?;
     state.authorizer.forget_tenant(&tenant_id)?;
     tracing::info!(tenant_id = %tenant_id, "tenant deleted");
     Ok(StatusCode::NO_CONTENT)

@@ -93,7 +93,7 @@ async fn an_invited_user_gains_access_only_by_accepting(app: TestApp) {
     app.send(read_project()).await.expect_error(StatusCode::FORBIDDEN, "forbidden");
 
     let members = format!("/v1/workspaces/{project}/members");
-    let counts = app.row_counts().await;
+    let counts = app.data_row_counts().await;
     let reply = app
         .send(
             Call::post(&members)
@@ -117,7 +117,7 @@ async fn an_invited_user_gains_access_only_by_accepting(app: TestApp) {
     assert_eq!(expires - created, chrono::Duration::days(7), "seven days by default");
     let mut expected_counts = counts.clone();
     *expected_counts.get_mut("invitations").unwrap() += 1;
-    assert_eq!(app.row_counts().await, expected_counts, "an invitation and nothing else");
+    assert_eq!(app.data_row_counts().await, expected_counts, "an invitation and nothing else");
     app.send(read_project()).await.expect_error(StatusCode::FORBIDDEN, "forbidden");
 
     // Ivy signs in with the key of her own tenant and sees the invitation.
@@ -276,11 +276,11 @@ async fn a_declined_invitation_grants_nothing(app: TestApp) {
         json!({ "user_id": dan.user_id.to_string(), "role": "admin" }),
     )
     .await);
-    let counts = app.row_counts().await;
+    let counts = app.data_row_counts().await;
     let declined = answer(&app, &dan.token, &invitation, "decline").await;
     assert!(declined.headers.get("x-tenantry-revision").is_none());
     assert_eq!(declined.expect(StatusCode::OK)["status"], "declined");
-    assert_eq!(app.row_counts().await, counts, "declining writes no relationship");
+    assert_eq!(app.data_row_counts().await, counts, "declining writes no relationship");
     app.send(Call::get("/v1/workspaces").key(&dan_in_acme))
         .await
         .expect_error(StatusCode::FORBIDDEN, "forbidden");
@@ -479,12 +479,12 @@ async fn accepting_waits_while_the_tenant_is_inactive_and_declining_does_not(app
 
     for status in ["suspended", "disabled", "archived"] {
         app.send(set_status(status)).await.expect(StatusCode::OK);
-        let counts = app.row_counts().await;
+        let counts = app.data_row_counts().await;
         let refused = answer(&app, &ivy.token, &on_project, "accept")
             .await
             .expect_error(StatusCode::FORBIDDEN, "tenant_inactive");
         assert!(refused["message"].as_str().unwrap().contains(status), "{refused}");
-        assert_eq!(app.row_counts().await, counts, "{status}: nothing was granted");
+        assert_eq!(app.data_row_counts().await, counts, "{status}: nothing was granted");
         // Still pending, and still listed, so that it can be answered later.
         assert!(my_invitations(&app, &ivy.token).await.contains(&on_project), "{status}");
 
@@ -504,16 +504,16 @@ async fn accepting_waits_while_the_tenant_is_inactive_and_declining_does_not(app
         ] {
             app.send(call.key(&admin.token)).await.expect_error(StatusCode::FORBIDDEN, "tenant_inactive");
         }
-        assert_eq!(app.row_counts().await, counts, "{status}: no invitation was made");
+        assert_eq!(app.data_row_counts().await, counts, "{status}: no invitation was made");
         app.send(set_status("active")).await.expect(StatusCode::OK);
     }
 
     // Declining grants nothing, so it is allowed while the tenant is suspended.
     app.send(set_status("suspended")).await.expect(StatusCode::OK);
-    let counts = app.row_counts().await;
+    let counts = app.data_row_counts().await;
     let declined = answer(&app, &ivy.token, &on_tenant, "decline").await.expect(StatusCode::OK);
     assert_eq!(declined["status"], "declined");
-    assert_eq!(app.row_counts().await, counts);
+    assert_eq!(app.data_row_counts().await, counts);
 
     // Once the tenant is active again, the invitation is accepted as usual.
     app.send(set_status("active")).await.expect(StatusCode::OK);
@@ -573,7 +573,7 @@ async fn inviting_again_while_pending_answers_with_the_same_invitation(app: Test
     for user_id in [real.user_id.to_string(), made_up.clone()] {
         let first = app.send(ask(&user_id, "editor")).await;
         first.expect(StatusCode::ACCEPTED);
-        let counts = app.row_counts().await;
+        let counts = app.data_row_counts().await;
         // The same request again, or with another lifetime, or as a
         // relationship: the same invitation, byte for byte.
         for again in [
@@ -595,7 +595,7 @@ async fn inviting_again_while_pending_answers_with_the_same_invitation(app: Test
             assert!(error["message"].as_str().unwrap().contains(&invitation_id), "{error}");
             conflicts.push(conflict);
         }
-        assert_eq!(app.row_counts().await, counts, "nothing new was stored");
+        assert_eq!(app.data_row_counts().await, counts, "nothing new was stored");
         first_replies.push(first);
     }
 
@@ -654,7 +654,7 @@ async fn pending_invitations_per_tenant_are_limited(app: TestApp) {
     fill_pending_invitations(&app.backend, &model, limit - 2).await;
     let last = app.send(ask(&admin.token, &members, &unused_id("usr"))).await.expect(StatusCode::ACCEPTED);
 
-    let counts = app.row_counts().await;
+    let counts = app.data_row_counts().await;
     let for_real = app.send(ask(&admin.token, &members, &real.user_id.to_string())).await;
     let for_nobody = app.send(ask(&admin.token, &members, &unused_id("usr"))).await;
     let error = for_real.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "too_many_pending_invitations");
@@ -669,7 +669,7 @@ async fn pending_invitations_per_tenant_are_limited(app: TestApp) {
         message.contains("--max-pending-invitations") && message.contains(&limit.to_string()),
         "{message}"
     );
-    assert_eq!(app.row_counts().await, counts);
+    assert_eq!(app.data_row_counts().await, counts);
 
     // Inviting someone already invited is still answered; another tenant is
     // not limited; a revocation makes room.

@@ -21,6 +21,13 @@ use tenantry_oidc::OidcVerifier;
 use tenantry_test_support::TestBackend;
 use tower::ServiceExt;
 
+/// The key every test app signs audit checkpoints with.
+pub fn audit_signer() -> tenantry_core::audit_service::AuditSigner {
+    tenantry_core::audit_service::AuditSigner::new(
+        tenantry_core::audit_service::NoteSigner::from_seed("test-deployment", [5u8; 32]).unwrap(),
+    )
+}
+
 /// The pepper every test app hashes keys with.
 pub const TEST_PEPPER: [u8; 32] = [7u8; 32];
 
@@ -57,7 +64,7 @@ impl Actor {
     }
 
     pub fn scope(&self) -> TenantScope {
-        TenantScope::new(self.tenant.id.clone())
+        TenantScope::system(self.tenant.id.clone(), "test")
     }
 }
 
@@ -85,7 +92,7 @@ impl TestApp {
         let (outcome, token) =
             bootstrap(backend.store.as_ref(), &hasher, &BootstrapConfig::defaults()).await.unwrap();
         let token = token.expect("a fresh database is bootstrapped by this call");
-        let scope = TenantScope::new(outcome.tenant.id.clone());
+        let scope = TenantScope::system(outcome.tenant.id.clone(), "test");
         let api_key = backend.store.get_api_key(&scope, token.api_key_id()).await.unwrap();
         let operator = Actor {
             tenant: outcome.tenant,
@@ -96,7 +103,8 @@ impl TestApp {
         };
         let authorizer = Self::new_authorizer(&backend);
         let state =
-            ApiState::new(backend.store.clone(), authorizer.clone(), hasher.clone(), ApiConfig::defaults());
+            ApiState::new(backend.store.clone(), authorizer.clone(), hasher.clone(), ApiConfig::defaults())
+                .with_audit_key(audit_signer().verifier_key());
         Self { router: router(state), authorizer, backend, hasher, operator }
     }
 
@@ -144,12 +152,24 @@ impl TestApp {
         &self.backend.store
     }
 
+    /// Signs a checkpoint of every audit log that grew, as `serve` does
+    /// every few seconds.
+    pub async fn sign_checkpoints(&self) {
+        audit_signer()
+            .checkpoint_logs(self.store().as_ref(), &PlatformScope::audit_checkpointer())
+            .await
+            .unwrap();
+    }
+
     /// A new tenant (made through the store, as an operator would) with a
     /// user `<name>-user`, its admin, who holds a key `<name>-key`.
     pub async fn tenant_with_key(&self, name: &str) -> Actor {
         let store = self.store();
         let user = store
-            .ensure_user(NewUser::from_username(Username::parse(&format!("{name}-user")).unwrap()))
+            .ensure_user(
+                &tenantry_core::PlatformScope::operator_cli(),
+                NewUser::from_username(Username::parse(&format!("{name}-user")).unwrap()),
+            )
             .await
             .unwrap();
         let (tenant, root_workspace) = store
@@ -166,7 +186,7 @@ impl TestApp {
             )
             .await
             .unwrap();
-        let scope = TenantScope::new(tenant.id.clone());
+        let scope = TenantScope::system(tenant.id.clone(), "test");
         let (api_key, token) = mint_api_key(
             store.as_ref(),
             &self.hasher,
@@ -187,7 +207,10 @@ impl TestApp {
         // A new user, always: a name taken already (`<tenant>-user` is each
         // tenant's admin) would silently hand the test someone else.
         let user = store
-            .create_user(NewUser::from_username(Username::parse(username).unwrap()))
+            .create_user(
+                &tenantry_core::PlatformScope::operator_cli(),
+                NewUser::from_username(Username::parse(username).unwrap()),
+            )
             .await
             .unwrap_or_else(|error| panic!("person {username}: {error}"));
         let scope = actor.scope();
@@ -225,6 +248,14 @@ impl TestApp {
     ) -> Value {
         let body = serde_json::json!({ "name": name, "parent_workspace_id": parent_workspace_id });
         self.send(Call::post("/v1/workspaces").key(token).json(body)).await.expect(StatusCode::CREATED)
+    }
+
+    /// [`TestApp::row_counts`] without the audit log's tables: for tests of
+    /// changes that are made (and so recorded) but must touch no other data.
+    pub async fn data_row_counts(&self) -> BTreeMap<&'static str, i64> {
+        let mut counts = self.row_counts().await;
+        counts.retain(|table, _| !table.starts_with("audit_"));
+        counts
     }
 
     /// The row count of each of [`counted_tables`], read as the database

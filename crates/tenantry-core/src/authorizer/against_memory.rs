@@ -30,7 +30,7 @@ impl Fixture {
             &tenant_id,
             new_tenant_relationships(&tenant_id, &WorkspaceId::generate(), Some(&admin)),
         );
-        Self { store, scope: TenantScope::new(tenant_id.clone()), tenant_id, admin }
+        Self { store, scope: TenantScope::system(tenant_id.clone(), "test"), tenant_id, admin }
     }
 
     /// An authorizer over the fake store whose reads may be this stale.
@@ -229,7 +229,7 @@ async fn a_new_schema_is_read_when_the_platform_revision_moves_and_parsed_once()
     let (_, version) = authorizer.schema(&Consistency::MinimizeLatency).await.unwrap();
     assert_eq!(version, None, "the built-in default applies");
     let extended = format!("{DEFAULT_SCHEMA}\ndefinition document {{\n    relation viewer: user\n}}\n");
-    authorizer.put_schema(&extended, None).await.unwrap();
+    authorizer.put_schema(&PlatformScope::operator_cli(), &extended, None).await.unwrap();
     let (schema, version) = authorizer.schema(&Consistency::FullyConsistent).await.unwrap();
     assert_eq!(version, Some(1));
     assert!(schema.defines("document", "viewer"));

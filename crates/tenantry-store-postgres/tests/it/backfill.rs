@@ -128,7 +128,7 @@ async fn the_authorization_migration_backfills_foundation_data() {
     // What the runtime role's store reads back: the relationships the
     // product would have written for the same data, at revision 1.
     let store = runtime_store(&db).await;
-    let scope = TenantScope::new(tenant_id.clone());
+    let scope = TenantScope::system(tenant_id.clone(), "test");
     let tenant_partition = PartitionScope::Tenant(scope.clone());
     let child = store.get_workspace(&scope, &child_id).await.unwrap();
     let mut expected = Vec::new();
@@ -264,9 +264,9 @@ async fn the_pending_invitations_migration_keeps_the_newest_of_duplicates() {
     }
 
     let report = migrate(&db.owner_url, db.migration_roles()).await.unwrap();
-    assert_eq!(report.applied, [7]);
+    assert_eq!(report.applied, [7, 8]);
     let store = runtime_store(&db).await;
-    let scope = TenantScope::new(tenant_id.clone());
+    let scope = TenantScope::system(tenant_id.clone(), "test");
     let mut statuses = Vec::new();
     for id in &ids {
         let invitation = store.get_invitation(&scope, &id.parse().unwrap()).await.unwrap();

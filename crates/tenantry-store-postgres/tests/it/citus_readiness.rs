@@ -29,12 +29,16 @@ const GLOBAL_TABLES_WITHOUT_SECURITY: [&str; 1] = ["users"];
 
 /// The global tables that only the platform role writes (and, but for the
 /// schema, reads): no policy admits anyone else.
-const PLATFORM_TABLES: [&str; 5] = [
+const PLATFORM_TABLES: [&str; 9] = [
     "platform_relationships",
     "platform_relationship_changes",
     "platform_relationship_revisions",
     "authorization_schemas",
     "deployment_settings",
+    "platform_audit_log",
+    "platform_audit_events",
+    "platform_audit_nodes",
+    "platform_audit_checkpoints",
 ];
 
 async fn owner_connection(db: &PostgresTestDb) -> PgConnection {
@@ -335,7 +339,9 @@ async fn row_level_security_is_forced_with_subquery_free_policies() {
         "SELECT relname::text FROM pg_class WHERE relnamespace = current_schema()::regnamespace \
          AND relrowsecurity AND relforcerowsecurity \
          AND relname IN ('platform_relationships', 'platform_relationship_changes', \
-                         'platform_relationship_revisions', 'authorization_schemas', 'deployment_settings')",
+                         'platform_relationship_revisions', 'authorization_schemas', 'deployment_settings', \
+                         'platform_audit_log', 'platform_audit_events', 'platform_audit_nodes', \
+                         'platform_audit_checkpoints')",
     )
     .await;
     assert_eq!(forced, platform_tables, "row-level security is forced on the platform tables");

@@ -41,7 +41,7 @@ async fn concurrent_writers_get_consecutive_revisions_and_readers_never_see_a_ga
     let stores = stores(&db, 4).await;
     let (tenant, _root) =
         stores[0].create_tenant(&PlatformScope::operator_cli(), new_tenant("alpha")).await.unwrap();
-    let partition = PartitionScope::Tenant(TenantScope::new(tenant.id.clone()));
+    let partition = PartitionScope::Tenant(TenantScope::system(tenant.id.clone(), "test"));
     // Creating the tenant wrote revision 1; every writer adds one document
     // in a revision of its own.
     let base = stores[0].relationship_snapshot(&partition).await.unwrap().revision;
@@ -134,8 +134,10 @@ async fn concurrent_demotions_of_the_two_admins_leave_one() {
     let Some(db) = PostgresTestDb::create().await else { return };
     let stores = stores(&db, 2).await;
     let user = |name: &str| NewUser::from_username(Username::parse(name).unwrap());
-    let first = stores[0].ensure_user(user("ada")).await.unwrap();
-    let second = stores[0].ensure_user(user("grace")).await.unwrap();
+    let first =
+        stores[0].ensure_user(&tenantry_core::PlatformScope::operator_cli(), user("ada")).await.unwrap();
+    let second =
+        stores[0].ensure_user(&tenantry_core::PlatformScope::operator_cli(), user("grace")).await.unwrap();
     let (tenant, _root) = stores[0]
         .create_tenant(
             &PlatformScope::operator_cli(),
@@ -143,7 +145,7 @@ async fn concurrent_demotions_of_the_two_admins_leave_one() {
         )
         .await
         .unwrap();
-    let scope = TenantScope::new(tenant.id.clone());
+    let scope = TenantScope::system(tenant.id.clone(), "test");
     let admins = [Member::User(first.id.clone()), Member::User(second.id.clone())];
     let grant = |member: &Member, role: Role| {
         Membership::new(MembershipResource::Tenant, member.clone(), role, None).unwrap()
@@ -188,7 +190,13 @@ async fn concurrent_first_sign_ins_of_one_identity_make_one_user() {
     let stores = stores(&db, CALLERS).await;
     // The profile's username is someone else's, so every caller also
     // races through the fallback.
-    stores[0].create_user(NewUser::from_username(Username::parse("ada").unwrap())).await.unwrap();
+    stores[0]
+        .create_user(
+            &tenantry_core::PlatformScope::operator_cli(),
+            NewUser::from_username(Username::parse("ada").unwrap()),
+        )
+        .await
+        .unwrap();
     let barrier = Arc::new(tokio::sync::Barrier::new(CALLERS));
     let mut callers = tokio::task::JoinSet::new();
     for store in stores {
@@ -196,7 +204,7 @@ async fn concurrent_first_sign_ins_of_one_identity_make_one_user() {
         callers.spawn(async move {
             let sign_in = oidc_sign_in("https://id.example", "subject-1", Some("ada"), Some("Ada"), None);
             barrier.wait().await;
-            store.sign_in_oidc_user(sign_in).await
+            store.sign_in_oidc_user(&tenantry_core::PlatformScope::oidc_sign_in(), sign_in).await
         });
     }
     let mut users = Vec::new();

@@ -14,12 +14,12 @@ use tenantry_test_support::postgres::PostgresTestDb;
 /// The tables row-level security confines to one tenant: every
 /// tenant-owned one (the conformance case `every_table_is_listed` keeps the
 /// list complete).
-pub const TABLES_WITH_ROW_LEVEL_SECURITY: [&str; 9] = tenantry_test_support::TENANT_OWNED_TABLES;
+pub const TABLES_WITH_ROW_LEVEL_SECURITY: [&str; 13] = tenantry_test_support::TENANT_OWNED_TABLES;
 
 /// A tenant made through the store: root, a child, a grandchild, one key,
-/// one group, all created by one user, and an invitation to the child for a
-/// made-up user id (so every table of the tenant has rows, relationships
-/// included).
+/// one group, all created by one user, an invitation to the child for a
+/// made-up user id, and a signed audit checkpoint (so every table of the
+/// tenant has rows, relationships and the audit log included).
 #[derive(Debug, Clone)]
 pub struct SeededTenant {
     pub tenant: Tenant,
@@ -63,16 +63,22 @@ pub fn new_workspace(name: &str, parent: &Workspace) -> NewWorkspace {
 /// Creates a tenant with a three-level tree, a group and an API key, all
 /// created by `username`.
 pub async fn seed_tenant(store: &dyn Store, name: &str, username: &str) -> SeededTenant {
-    let user = store.ensure_user(NewUser::from_username(Username::parse(username).unwrap())).await.unwrap();
+    let user = store
+        .ensure_user(
+            &tenantry_core::PlatformScope::operator_cli(),
+            NewUser::from_username(Username::parse(username).unwrap()),
+        )
+        .await
+        .unwrap();
     let creator = Some(user.id.clone());
     let (tenant, root) = store
         .create_tenant(
-            &PlatformScope::platform_admin(),
+            &PlatformScope::operator_cli(),
             NewTenant { creator: creator.clone(), ..new_tenant(name) },
         )
         .await
         .unwrap();
-    let scope = TenantScope::new(tenant.id.clone());
+    let scope = TenantScope::system(tenant.id.clone(), "test");
     let child = store
         .create_workspace(
             &scope,
@@ -105,6 +111,11 @@ pub async fn seed_tenant(store: &dyn Store, name: &str, username: &str) -> Seede
     )
     .unwrap();
     store.create_invitation(&scope, invitation).await.unwrap();
+    // A signed checkpoint, so that every audit table has rows too.
+    let signer = tenantry_core::audit_service::AuditSigner::new(
+        tenantry_core::audit_service::NoteSigner::from_seed("fixtures", [3u8; 32]).unwrap(),
+    );
+    signer.checkpoint_logs(store, &PlatformScope::audit_checkpointer()).await.unwrap();
     SeededTenant { tenant, scope, root, child, grandchild, api_key }
 }
 

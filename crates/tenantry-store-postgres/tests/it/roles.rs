@@ -150,11 +150,18 @@ async fn migrate_grants_the_runtime_role_row_access_and_nothing_more() {
         // The runtime role reaches no platform table at all, reads the
         // schema and the migrations, and writes the rest (where row-level
         // security confines it to one tenant).
+        // The audit log's events and subtrees it may only append to, and
+        // its checkpoints (signed by the platform) only read.
         let runtime_rights: &[&str] = match table.as_str() {
-            "_sqlx_migrations" | "authorization_schemas" => &["SELECT"],
+            "_sqlx_migrations" | "authorization_schemas" | "audit_checkpoints" => &["SELECT"],
+            "audit_events" | "audit_nodes" => &["SELECT", "INSERT"],
             "platform_relationships"
             | "platform_relationship_revisions"
             | "platform_relationship_changes"
+            | "platform_audit_log"
+            | "platform_audit_events"
+            | "platform_audit_nodes"
+            | "platform_audit_checkpoints"
             | "deployment_settings" => &[],
             _ => read_write,
         };

@@ -572,3 +572,62 @@ async fn a_pooled_connection_handed_back_with_a_stray_setting_is_clean_at_its_ne
     assert!(page.items.iter().all(|workspace| workspace.tenant_id == alpha.tenant.id));
     store.close().await;
 }
+
+/// The audit log as the runtime role meets it with raw SQL, in its own
+/// tenant's scope: it can neither change nor delete an event, a subtree or
+/// a checkpoint (no privilege at all, before any trigger), cannot sign a
+/// checkpoint of its own, cannot append to another tenant's log, and
+/// cannot reach the platform's log.
+#[tokio::test]
+async fn the_runtime_role_cannot_rewrite_or_forge_evidence() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let (alpha, beta) = seed_two_tenants(&db).await;
+    let mut runtime = PgConnection::connect(&db.runtime_url).await.unwrap();
+    let own = alpha.id();
+    let other = beta.id();
+    let refused = [
+        format!("UPDATE audit_events SET action = 'forged.action' WHERE tenant_id = '{own}'"),
+        format!("DELETE FROM audit_events WHERE tenant_id = '{own}'"),
+        format!("UPDATE audit_nodes SET hash = '\\x00' WHERE tenant_id = '{own}'"),
+        format!("DELETE FROM audit_nodes WHERE tenant_id = '{own}'"),
+        format!("DELETE FROM audit_checkpoints WHERE tenant_id = '{own}'"),
+        format!("INSERT INTO audit_checkpoints (tenant_id, size, note) VALUES ('{own}', 999, 'forged')"),
+        "TRUNCATE audit_events".to_owned(),
+        // Another tenant's log: refused by the policy's WITH CHECK.
+        format!(
+            "INSERT INTO audit_events (tenant_id, seq, id, occurred_at, action, resource_type, resource_id, \
+             actor_type, body) VALUES ('{other}', 999, 'evt_x', now(), 'forged.action', 'x', 'x', 'system', '{{}}')"
+        ),
+        format!("INSERT INTO audit_nodes (tenant_id, level, idx, hash) VALUES ('{other}', 9, 9, '\\x00')"),
+        format!("UPDATE audit_logs SET size = 0 WHERE tenant_id = '{other}' RETURNING 1"),
+        "SELECT count(*) FROM platform_audit_events".to_owned(),
+        "INSERT INTO platform_audit_checkpoints (size, note) VALUES (999, 'forged')".to_owned(),
+    ];
+    for statement in &refused {
+        let mut transaction = runtime.begin().await.unwrap();
+        set_local_all(&mut transaction, &[("tenantry.tenant_id", own.clone())]).await;
+        let outcome = sqlx::query(statement).fetch_all(&mut *transaction).await;
+        match outcome {
+            Err(error) => {
+                assert_eq!(sqlstate(&error).as_deref(), Some(POLICY_VIOLATION), "{statement}: {error}")
+            }
+            // An UPDATE of another tenant's head matches no row it may see.
+            Ok(rows) => assert!(rows.is_empty(), "{statement} changed rows"),
+        }
+        transaction.rollback().await.unwrap();
+    }
+    // The other tenant's log is untouched, and both still hold what the
+    // fixtures wrote.
+    let owner = RawPostgres::connect(&db.owner_url).await;
+    for tenant in [&own, &other] {
+        let events = owner
+            .scalar_i64(&format!("SELECT count(*) FROM audit_events WHERE tenant_id = '{tenant}'"))
+            .await
+            .unwrap();
+        let head = owner
+            .scalar_i64(&format!("SELECT size FROM audit_logs WHERE tenant_id = '{tenant}'"))
+            .await
+            .unwrap();
+        assert!(events > 0 && events == head, "{tenant}: {events} events, head {head}");
+    }
+}

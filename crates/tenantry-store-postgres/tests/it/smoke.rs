@@ -233,7 +233,7 @@ async fn ten_concurrent_bootstraps_create_one_default_tenant() {
         store.relationship_snapshot(&PartitionScope::Platform(PlatformScope::authorization())).await.unwrap();
     assert_eq!(platform.relationships, vec![relationship::platform_admin_relationship(&operator.id)]);
     let tenant = store
-        .relationship_snapshot(&PartitionScope::Tenant(TenantScope::new(winner.tenant.id.clone())))
+        .relationship_snapshot(&PartitionScope::Tenant(TenantScope::system(winner.tenant.id.clone(), "test")))
         .await
         .unwrap();
     let tenant_admin = relationship::new_tenant_relationships(

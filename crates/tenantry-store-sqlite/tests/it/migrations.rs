@@ -156,7 +156,7 @@ async fn the_authorization_migration_backfills_a_foundation_database() {
         sqlx::query(&statement).execute(&pool).await.unwrap_or_else(|error| panic!("{statement}: {error}"));
     }
     pool.close().await;
-    assert_eq!(store.pending_migrations().await.unwrap(), vec![2, 3, 4, 5]);
+    assert_eq!(store.pending_migrations().await.unwrap(), vec![2, 3, 4, 5, 6]);
 
     store.migrate().await.unwrap();
     assert_eq!(store.pending_migrations().await.unwrap(), Vec::<i64>::new());
@@ -185,7 +185,7 @@ async fn the_authorization_migration_backfills_a_foundation_database() {
 
     // The tenant's partition holds what the data describes, at revision 1,
     // and its log starts after it.
-    let scope = TenantScope::new(foundation.tenant_id.clone());
+    let scope = TenantScope::system(foundation.tenant_id.clone(), "test");
     let tenant_partition = PartitionScope::Tenant(scope.clone());
     let child = store.get_workspace(&scope, &foundation.child_id).await.unwrap();
     let mut expected = new_tenant_relationships(&foundation.tenant_id, &foundation.root_id, None);
@@ -265,7 +265,7 @@ async fn the_pending_invitations_migration_keeps_the_newest_of_duplicates() {
     let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
     Migrator::new(Only(before)).await.unwrap().run(&pool).await.unwrap();
     pool.close().await;
-    assert_eq!(store.pending_migrations().await.unwrap(), vec![5]);
+    assert_eq!(store.pending_migrations().await.unwrap(), vec![5, 6]);
 
     let foundation = Foundation::new();
     let raw = RawSqlite::connect(&path).await;
@@ -305,7 +305,7 @@ async fn the_pending_invitations_migration_keeps_the_newest_of_duplicates() {
 
     store.migrate().await.unwrap();
     assert_eq!(store.pending_migrations().await.unwrap(), Vec::<i64>::new());
-    let scope = TenantScope::new(tenant_id.clone());
+    let scope = TenantScope::system(tenant_id.clone(), "test");
     let status_of = |index: usize| {
         let (store, scope, id) = (&store, &scope, ids[index].parse::<InvitationId>().unwrap());
         async move {

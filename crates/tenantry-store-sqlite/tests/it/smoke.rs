@@ -49,7 +49,7 @@ async fn open_creates_the_file_and_its_directories_and_migrate_brings_the_schema
     assert!(path.is_file());
     store.ping().await.unwrap();
 
-    assert_eq!(store.pending_migrations().await.unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(store.pending_migrations().await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
     store.migrate().await.unwrap();
     assert_eq!(store.pending_migrations().await.unwrap(), Vec::<i64>::new());
     // Migrating again finds nothing to do.
@@ -74,7 +74,7 @@ async fn creating_a_tenant_creates_its_root_workspace() {
     assert_eq!(root.tenant_id, tenant.id);
     assert_eq!(root.name.as_str(), "Root");
 
-    let scope = TenantScope::new(tenant.id.clone());
+    let scope = TenantScope::system(tenant.id.clone(), "test");
     assert_eq!(store.get_tenant(&scope).await.unwrap(), tenant);
     assert_eq!(store.get_workspace(&scope, &root.id).await.unwrap(), root);
     let page = store.list_workspaces(&scope, PageRequest::first()).await.unwrap();
@@ -93,7 +93,7 @@ async fn workspaces_are_created_listed_moved_and_deleted() {
     let store = &backend.store;
     let (tenant, root) =
         store.create_tenant(&PlatformScope::operator_cli(), new_tenant("acme")).await.unwrap();
-    let scope = TenantScope::new(tenant.id.clone());
+    let scope = TenantScope::system(tenant.id.clone(), "test");
 
     let billing = store.create_workspace(&scope, new_workspace("billing", None)).await.unwrap();
     assert_eq!(billing.parent_workspace_id.as_ref(), Some(&root.id));
@@ -160,8 +160,14 @@ async fn api_keys_are_created_and_revoked_once() {
     let store = backend.store.as_ref();
     let (tenant, _root) =
         store.create_tenant(&PlatformScope::operator_cli(), new_tenant("acme")).await.unwrap();
-    let scope = TenantScope::new(tenant.id.clone());
-    let user = store.create_user(NewUser::from_username(Username::parse("ada").unwrap())).await.unwrap();
+    let scope = TenantScope::system(tenant.id.clone(), "test");
+    let user = store
+        .create_user(
+            &tenantry_core::PlatformScope::operator_cli(),
+            NewUser::from_username(Username::parse("ada").unwrap()),
+        )
+        .await
+        .unwrap();
     let hasher = api_key_hasher(store, None).await.unwrap();
 
     let (api_key, token) = tenantry_core::service::mint_api_key(

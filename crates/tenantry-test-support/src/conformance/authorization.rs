@@ -70,7 +70,7 @@ async fn create_tenant_writes_its_relationships_at_revision_one(backend: &TestBa
     let alice = create_user(backend, "alice").await;
     let request = NewTenant { creator: Some(alice.id.clone()), ..new_tenant("acme") };
     let (tenant, root) = backend.store.create_tenant(&platform(), request).await.unwrap();
-    let acme = tenant_partition(&TenantScope::new(tenant.id.clone()));
+    let acme = tenant_partition(&TenantScope::system(tenant.id.clone(), "test"));
     let expected = new_tenant_relationships(&tenant.id, &root.id, Some(&alice.id));
     assert_eq!(expected.len(), 4, "tenant, root's tenant, root_of, creator as admin");
     assert_eq!(partition_state(backend, &acme).await, (Revision::new(1), canonical(&expected)));
@@ -758,7 +758,7 @@ async fn relationship_usage_counts_every_shape_with_a_real_example(backend: &Tes
     let alice = create_user(backend, "alice").await;
     let acme_request = NewTenant { creator: Some(alice.id.clone()), ..new_tenant("acme") };
     let (acme, _) = backend.store.create_tenant(&platform(), acme_request).await.unwrap();
-    let acme_scope = TenantScope::new(acme.id.clone());
+    let acme_scope = TenantScope::system(acme.id.clone(), "test");
     let globex = create_tenant(backend, "globex").await;
     create_workspace(backend, &acme_scope, "team", None).await;
     let group = create_group(backend, &globex.scope, "readers", None).await;
@@ -821,7 +821,7 @@ async fn tenants_naming_user_lists_each_tenant_once(backend: &TestBackend) {
     let initech = create_tenant(backend, "initech").await;
     write(
         backend,
-        &tenant_partition(&TenantScope::new(acme.id.clone())),
+        &tenant_partition(&TenantScope::system(acme.id.clone(), "test")),
         &[relationship(&format!("document:1#viewer@user:{}", alice.id))],
         &[],
     )
@@ -914,7 +914,7 @@ async fn another_tenants_partition_sees_none_of_its_relationships(backend: &Test
     assert!(!described(&globex_changes).iter().any(|change| change.contains("secret")));
 
     // A tenant that does not exist has no partition.
-    let nowhere = tenant_partition(&TenantScope::new(TenantId::generate()));
+    let nowhere = tenant_partition(&TenantScope::system(TenantId::generate(), "test"));
     expect_not_found(backend.store.relationship_snapshot(&nowhere).await, "tenant");
     assert_eq!(
         backend.store.relationship_changes(&nowhere, Revision::ZERO).await.unwrap(),

@@ -258,7 +258,7 @@ async fn the_last_admin_can_neither_leave_nor_be_demoted(backend: &TestBackend) 
     let bob = create_user(backend, "bob").await;
     let acme_request = NewTenant { creator: Some(alice.id.clone()), ..new_tenant("acme") };
     let (tenant, _) = backend.store.create_tenant(&platform(), acme_request).await.unwrap();
-    let scope = TenantScope::new(tenant.id.clone());
+    let scope = TenantScope::system(tenant.id.clone(), "test");
     let team = create_workspace(backend, &scope, "team", None).await;
     let admins = create_group(backend, &scope, "admins", Some(&alice.id)).await;
     let store = &backend.store;
@@ -357,7 +357,7 @@ async fn membership_errors_name_what_is_missing(backend: &TestBackend) {
         expect_not_found(store.remove_membership(&acme.scope, resource, &user(&alice)).await, kind);
         expect_not_found(store.list_memberships(&acme.scope, resource, PageRequest::first()).await, kind);
     }
-    let nowhere = TenantScope::new(TenantId::generate());
+    let nowhere = TenantScope::system(TenantId::generate(), "test");
     let on_tenant = MembershipResource::Tenant;
     expect_not_found(
         store.set_membership(&nowhere, membership(&on_tenant, user(&alice), Role::Member)).await,

@@ -23,8 +23,13 @@ fn sign_in(subject: &str, username: &str, display_name: &str, email: Option<&str
 /// someone else makes a new user take the fallback.
 async fn oidc_sign_in_creates_and_then_syncs_the_user(backend: &TestBackend) {
     let store = &backend.store;
-    let ada =
-        store.sign_in_oidc_user(sign_in("ada-sub", "ada", "Ada", Some("ada@example.com"))).await.unwrap();
+    let ada = store
+        .sign_in_oidc_user(
+            &tenantry_core::PlatformScope::oidc_sign_in(),
+            sign_in("ada-sub", "ada", "Ada", Some("ada@example.com")),
+        )
+        .await
+        .unwrap();
     assert_eq!(ada.username.as_str(), "ada");
     assert_eq!(ada.display_name.as_str(), "Ada");
     assert_eq!(ada.email.as_ref().map(Email::as_str), Some("ada@example.com"));
@@ -33,11 +38,15 @@ async fn oidc_sign_in_creates_and_then_syncs_the_user(backend: &TestBackend) {
     // Nothing differs: the same user, not even `updated_at` moves.
     let_the_clock_tick().await;
     let again = sign_in("ada-sub", "ada", "Ada", Some("ada@example.com"));
-    assert_eq!(store.sign_in_oidc_user(again).await.unwrap(), ada);
+    assert_eq!(
+        store.sign_in_oidc_user(&tenantry_core::PlatformScope::oidc_sign_in(), again).await.unwrap(),
+        ada
+    );
 
     let_the_clock_tick().await;
     let renamed = sign_in("ada-sub", "lovelace", "Ada Lovelace", None);
-    let synced = store.sign_in_oidc_user(renamed).await.unwrap();
+    let synced =
+        store.sign_in_oidc_user(&tenantry_core::PlatformScope::oidc_sign_in(), renamed).await.unwrap();
     assert_eq!(synced.id, ada.id);
     assert_eq!(synced.username.as_str(), "lovelace");
     assert_eq!(synced.display_name.as_str(), "Ada Lovelace");
@@ -49,18 +58,25 @@ async fn oidc_sign_in_creates_and_then_syncs_the_user(backend: &TestBackend) {
     // A username someone else holds is not taken from them.
     let grace = create_user(backend, "grace").await;
     let clash = sign_in("ada-sub", "grace", "Ada L.", None);
-    let kept = store.sign_in_oidc_user(clash).await.unwrap();
+    let kept = store.sign_in_oidc_user(&tenantry_core::PlatformScope::oidc_sign_in(), clash).await.unwrap();
     assert_eq!((kept.username.as_str(), kept.display_name.as_str()), ("lovelace", "Ada L."));
     assert_eq!(store.get_user(&grace.id).await.unwrap(), grace);
 
     // A new identity whose username is held gets its fallback.
-    let impostor = store.sign_in_oidc_user(sign_in("other-sub", "grace", "Grace", None)).await.unwrap();
+    let impostor = store
+        .sign_in_oidc_user(
+            &tenantry_core::PlatformScope::oidc_sign_in(),
+            sign_in("other-sub", "grace", "Grace", None),
+        )
+        .await
+        .unwrap();
     assert_ne!(impostor.id, grace.id);
     assert_eq!(impostor.username.as_str(), "oidc-other-sub");
     // The same identity from another issuer is another user.
     let mut elsewhere = sign_in("ada-sub", "ada-elsewhere", "Ada", None);
     elsewhere.identity.issuer = "https://other.example".to_owned();
-    let elsewhere = store.sign_in_oidc_user(elsewhere).await.unwrap();
+    let elsewhere =
+        store.sign_in_oidc_user(&tenantry_core::PlatformScope::oidc_sign_in(), elsewhere).await.unwrap();
     assert_ne!(elsewhere.id, ada.id);
     assert_eq!(scalar(backend, "SELECT count(*) FROM users").await, 4);
 }
@@ -70,8 +86,14 @@ async fn concurrent_first_oidc_sign_ins_make_one_user(backend: &TestBackend) {
     let mut tasks = JoinSet::new();
     for _ in 0..10 {
         let store = backend.store.clone();
-        tasks
-            .spawn(async move { store.sign_in_oidc_user(sign_in("new-sub", "newcomer", "New", None)).await });
+        tasks.spawn(async move {
+            store
+                .sign_in_oidc_user(
+                    &tenantry_core::PlatformScope::oidc_sign_in(),
+                    sign_in("new-sub", "newcomer", "New", None),
+                )
+                .await
+        });
     }
     let users: Vec<User> = tasks.join_all().await.into_iter().map(Result::unwrap).collect();
     let ids: BTreeSet<UserId> = users.iter().map(|user| user.id.clone()).collect();

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 
 use anyhow::Context;
 use tenantry_core::service::{mint_api_key, revoke_api_key};
-use tenantry_core::{ApiKeyId, Authorizer, NewUser, Store, TenantScope, UserId, now};
+use tenantry_core::{ApiKeyId, Authorizer, NewUser, PlatformScope, Store, UserId, now};
 
-use super::resolve_tenant;
+use super::{operator_scope, resolve_tenant};
 use crate::cli::{ApiKeyCommand, ApiKeyCreateArgs, TenantOption};
 use crate::output::{self, ApiKeyView, Output};
 use crate::pepper::hasher_for;
@@ -30,10 +30,10 @@ pub async fn run(
 async fn create(store: &dyn Store, arguments: ApiKeyCreateArgs, output: Output) -> anyhow::Result<()> {
     let ApiKeyCreateArgs { tenant, username, name, expires_in_days, pepper } = arguments;
     let tenant = resolve_tenant(store, &tenant.tenant).await?;
-    let scope = TenantScope::new(tenant.id.clone());
+    let scope = operator_scope(tenant.id.clone());
     let hasher = hasher_for(store, &pepper).await?;
     let user = store
-        .ensure_user(NewUser::from_username(username.clone()))
+        .ensure_user(&PlatformScope::operator_cli(), NewUser::from_username(username.clone()))
         .await
         .with_context(|| format!("finding or creating user {:?}", username.as_str()))?;
     let (api_key, token) =
@@ -73,7 +73,7 @@ async fn create(store: &dyn Store, arguments: ApiKeyCreateArgs, output: Output) 
 
 async fn list(store: &dyn Store, tenant: &TenantOption, output: Output) -> anyhow::Result<()> {
     let tenant = resolve_tenant(store, &tenant.tenant).await?;
-    let scope = TenantScope::new(tenant.id.clone());
+    let scope = operator_scope(tenant.id.clone());
     let api_keys =
         super::collect_pages(async |page| store.list_api_keys(&scope, page).await, ApiKeyId::parse)
             .await
@@ -104,7 +104,7 @@ async fn revoke(
     output: Output,
 ) -> anyhow::Result<()> {
     let tenant = resolve_tenant(store, &tenant.tenant).await?;
-    let scope = TenantScope::new(tenant.id.clone());
+    let scope = operator_scope(tenant.id.clone());
     let api_key = revoke_api_key(authorizer, store, &scope, api_key_id, now()).await.with_context(|| {
         format!("revoking API key {api_key_id} in tenant {} ({})", tenant.name, tenant.id)
     })?;

@@ -7,7 +7,7 @@ use tenantry_authz::{ObjectRef, SubjectRef};
 use tenantry_core::relationship::object_types;
 use tenantry_core::{Authorizer, Consistency, Error, Store, TenantScope};
 
-use super::{resolve_tenant, resolve_user, resolve_workspace};
+use super::{operator_scope, resolve_tenant, resolve_user, resolve_workspace};
 use crate::cli::{CheckArgs, WorkspaceReference};
 use crate::output::Output;
 
@@ -31,7 +31,7 @@ pub async fn run(
     output: Output,
 ) -> anyhow::Result<()> {
     let tenant = resolve_tenant(store, &arguments.tenant.tenant).await?;
-    let scope = TenantScope::new(tenant.id.clone());
+    let scope = operator_scope(tenant.id.clone());
     let resource = resolve_resource(store, &scope, &arguments.resource).await?;
     let subject = resolve_subject(store, &arguments.subject).await?;
     let permission = arguments.permission;

@@ -5,9 +5,9 @@
 use anyhow::Context;
 use serde::Serialize;
 use tenantry_core::relationship::membership_object;
-use tenantry_core::{InvitationId, Invitee, Store, TenantScope};
+use tenantry_core::{InvitationId, Invitee, Store};
 
-use super::{collect_pages, resolve_tenant};
+use super::{collect_pages, operator_scope, resolve_tenant};
 use crate::cli::InvitationCommand;
 use crate::output::{self, Output};
 
@@ -28,7 +28,7 @@ pub async fn run(store: &dyn Store, command: InvitationCommand, output: Output) 
     match command {
         InvitationCommand::List { tenant } => {
             let tenant = resolve_tenant(store, &tenant.tenant).await?;
-            let scope = TenantScope::new(tenant.id.clone());
+            let scope = operator_scope(tenant.id.clone());
             let invitations =
                 collect_pages(async |page| store.list_invitations(&scope, page).await, InvitationId::parse)
                     .await

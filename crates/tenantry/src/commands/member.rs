@@ -12,7 +12,9 @@ use tenantry_core::{
     Authorizer, Member, Membership, MembershipResource, PageRequest, Role, Store, Tenant, TenantScope,
 };
 
-use super::{collect_pages_with, resolve_group, resolve_tenant, resolve_user, resolve_workspace};
+use super::{
+    collect_pages_with, operator_scope, resolve_group, resolve_tenant, resolve_user, resolve_workspace,
+};
 use crate::cli::{MemberCommand, MemberOption, MembershipTarget};
 use crate::output::{self, Output};
 
@@ -36,7 +38,7 @@ pub async fn run(
     match command {
         MemberCommand::Add { target, member, role } => {
             let (tenant, resource, described) = resolve_target(store, &target).await?;
-            let scope = TenantScope::new(tenant.id.clone());
+            let scope = operator_scope(tenant.id.clone());
             let member = resolve_member(store, &scope, &member).await?;
             let membership = Membership::new(resource, member.clone(), role, None)?;
             store
@@ -51,7 +53,7 @@ pub async fn run(
         }
         MemberCommand::Remove { target, member } => {
             let (tenant, resource, described) = resolve_target(store, &target).await?;
-            let scope = TenantScope::new(tenant.id.clone());
+            let scope = operator_scope(tenant.id.clone());
             let member = resolve_member(store, &scope, &member).await?;
             store
                 .remove_membership(&scope, &resource, &member)
@@ -65,7 +67,7 @@ pub async fn run(
         }
         MemberCommand::List { target } => {
             let (tenant, resource, described) = resolve_target(store, &target).await?;
-            let scope = TenantScope::new(tenant.id.clone());
+            let scope = operator_scope(tenant.id.clone());
             let memberships = collect_pages_with(
                 async |page: PageRequest<Member>| store.list_memberships(&scope, &resource, page).await,
                 |cursor| cursor.parse::<Member>().ok(),
@@ -135,7 +137,7 @@ async fn resolve_target(
     target: &MembershipTarget,
 ) -> anyhow::Result<(Tenant, MembershipResource, String)> {
     let tenant = resolve_tenant(store, &target.tenant.tenant).await?;
-    let scope = TenantScope::new(tenant.id.clone());
+    let scope = operator_scope(tenant.id.clone());
     if let Some(workspace) = &target.workspace {
         let workspace = resolve_workspace(store, &scope, workspace).await?;
         let described = format!("workspace {} ({}) of tenant {}", workspace.name, workspace.id, tenant.name);

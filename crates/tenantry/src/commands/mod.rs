@@ -2,6 +2,7 @@
 //! a tenant or workspace named on the command line by id or by name.
 
 pub mod api_key;
+pub mod audit;
 pub mod check;
 pub mod invitation;
 pub mod member;
@@ -18,6 +19,13 @@ use tenantry_core::{
 };
 
 use crate::cli::{TenantReference, WorkspaceReference};
+
+/// The scope an operator command acts in: the tenant's, with tenantry's
+/// operator CLI as the actor its changes are recorded under (the CLI
+/// authenticates no one: whoever runs it holds the database's keys).
+pub fn operator_scope(tenant_id: TenantId) -> TenantScope {
+    TenantScope::system(tenant_id, "operator cli")
+}
 
 /// The largest page the store serves; the CLI reads whole lists.
 fn full_page_limit() -> Result<PageLimit, Error> {
@@ -79,7 +87,7 @@ pub async fn all_workspaces(store: &dyn Store, scope: &TenantScope) -> anyhow::R
 pub async fn resolve_tenant(store: &dyn Store, reference: &TenantReference) -> anyhow::Result<Tenant> {
     match reference {
         TenantReference::Id(tenant_id) => store
-            .get_tenant(&TenantScope::new(tenant_id.clone()))
+            .get_tenant(&operator_scope(tenant_id.clone()))
             .await
             .with_context(|| format!("finding tenant {tenant_id}")),
         TenantReference::Name(name) => {

@@ -47,7 +47,7 @@ pub async fn run(authorizer: &Authorizer, command: SchemaCommand, output: Output
                 None => authorizer.schema(&Consistency::FullyConsistent).await?.1,
             };
             let (stored, _) = authorizer
-                .put_schema(&text, expected)
+                .put_schema(&tenantry_core::PlatformScope::operator_cli(), &text, expected)
                 .await
                 .with_context(|| format!("applying the schema in {}", file.display()))?;
             tracing::info!(version = stored.version, "authorization schema replaced");

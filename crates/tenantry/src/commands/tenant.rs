@@ -2,11 +2,9 @@
 
 use anyhow::Context;
 use serde::Serialize;
-use tenantry_core::{
-    DisplayName, Error, NewTenant, PlatformScope, Store, Tenant, TenantPatch, TenantScope, Workspace,
-};
+use tenantry_core::{DisplayName, Error, NewTenant, PlatformScope, Store, Tenant, TenantPatch, Workspace};
 
-use super::{all_tenants, resolve_tenant};
+use super::{all_tenants, operator_scope, resolve_tenant};
 use crate::cli::{TenantCommand, TenantCreateArgs, TenantReference, TenantUpdateArgs};
 use crate::output::{self, Output};
 
@@ -93,7 +91,7 @@ async fn update(store: &dyn Store, arguments: TenantUpdateArgs, output: Output) 
     }
     let existing = resolve_tenant(store, &tenant).await?;
     let updated = store
-        .update_tenant(&TenantScope::new(existing.id.clone()), patch)
+        .update_tenant(&operator_scope(existing.id.clone()), patch)
         .await
         .with_context(|| format!("updating tenant {} ({})", existing.name, existing.id))?;
     tracing::info!(tenant_id = %updated.id, status = %updated.status, "tenant updated");

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use serde::Serialize;
 use tenantry_core::relationship::platform_admin_relationship;
-use tenantry_core::{Authorizer, DisplayName, NewUser, RelationshipWrite, Store, User};
+use tenantry_core::{Authorizer, DisplayName, NewUser, PlatformScope, RelationshipWrite, Store, User};
 
 use super::resolve_user;
 use crate::cli::{UserCommand, UserCreateArgs};
@@ -94,7 +94,10 @@ async fn create(
         None => DisplayName::parse(username.as_str()).context("using the username as display name")?,
     };
     let user = store
-        .create_user(NewUser { username: username.clone(), display_name, email })
+        .create_user(
+            &PlatformScope::operator_cli(),
+            NewUser { username: username.clone(), display_name, email },
+        )
         .await
         .with_context(|| format!("creating user {:?}", username.as_str()))?;
     tracing::info!(user_id = %user.id, "user created");

@@ -7,7 +7,7 @@ use tenantry_core::{
     WorkspacePatch,
 };
 
-use super::{all_workspaces, resolve_tenant, resolve_workspace};
+use super::{all_workspaces, operator_scope, resolve_tenant, resolve_workspace};
 use crate::cli::{TenantOption, WorkspaceCommand, WorkspaceReference};
 use crate::output::{self, Output};
 
@@ -29,7 +29,7 @@ pub async fn run(store: &dyn Store, command: WorkspaceCommand, output: Output) -
 /// The scope of the tenant named by `--tenant`.
 async fn tenant_scope(store: &dyn Store, tenant: &TenantOption) -> anyhow::Result<TenantScope> {
     let tenant = resolve_tenant(store, &tenant.tenant).await?;
-    Ok(TenantScope::new(tenant.id))
+    Ok(operator_scope(tenant.id))
 }
 
 async fn create(

@@ -1,0 +1,593 @@
+//! The audit log on PostgreSQL: the transaction every change runs in
+//! ([`Write`], which appends the change's events just before it commits),
+//! and the reads of [`AuditStore`].
+
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Postgres, Row, Transaction};
+use tenantry_core::audit::{
+    AuditFilter, AuditHead, AuditRecord, AuditRow, AuditTrail, Hash, LogId, LogToCheckpoint, NodeId,
+    StoredCheckpoint,
+};
+use tenantry_core::{
+    AuditStore, Error, Page, PageRequest, PartitionScope, PlatformScope, Result, Revision, TenantId,
+    TenantScope,
+};
+
+use crate::PostgresStore;
+use crate::error::{DatabaseResultExt, Operation, internal};
+use crate::partition::Partition;
+use crate::store::{TransactionScope, commit};
+
+/// The tables of one log: a tenant's (keyed by `tenant_id`) or the
+/// platform's.
+#[derive(Debug, Clone)]
+pub(crate) enum Log {
+    /// A tenant's log.
+    Tenant(String),
+    /// The platform's log.
+    Platform,
+}
+
+impl Log {
+    fn of(log: &LogId) -> Self {
+        match log {
+            LogId::Platform => Self::Platform,
+            LogId::Tenant(tenant_id) => Self::Tenant(tenant_id.clone()),
+        }
+    }
+
+    fn of_partition(partition: &PartitionScope) -> Self {
+        match partition {
+            PartitionScope::Tenant(scope) => Self::Tenant(scope.tenant_id().to_string()),
+            PartitionScope::Platform(_) => Self::Platform,
+        }
+    }
+
+    fn table(&self, name: &str) -> String {
+        match self {
+            Self::Tenant(_) => format!("audit_{name}"),
+            Self::Platform => format!("platform_audit_{name}"),
+        }
+    }
+
+    fn head_table(&self) -> &'static str {
+        match self {
+            Self::Tenant(_) => "audit_logs",
+            Self::Platform => "platform_audit_log",
+        }
+    }
+
+    /// The condition that picks the log's rows, with the tenant id as
+    /// parameter `$parameter` (the platform's has no parameter).
+    fn condition(&self, parameter: usize) -> String {
+        self.condition_on("", parameter)
+    }
+
+    /// [`Log::condition`] on the table aliased `alias` (`alias.`).
+    fn condition_on(&self, alias: &str, parameter: usize) -> String {
+        match self {
+            Self::Tenant(_) => format!("{alias}tenant_id = ${parameter}"),
+            Self::Platform => "true".to_owned(),
+        }
+    }
+
+    fn head_condition(&self, parameter: usize) -> String {
+        match self {
+            Self::Tenant(_) => format!("tenant_id = ${parameter}"),
+            Self::Platform => "id".to_owned(),
+        }
+    }
+
+    /// The key column and its value for an insert, with the tenant id as
+    /// parameter `$parameter`.
+    fn key_insert(&self, parameter: usize) -> (&'static str, String) {
+        match self {
+            Self::Tenant(_) => ("tenant_id, ", format!("${parameter}, ")),
+            Self::Platform => ("", String::new()),
+        }
+    }
+
+    fn bind<'q>(
+        &self,
+        query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+        match self {
+            Self::Tenant(tenant_id) => query.bind(tenant_id.clone()),
+            Self::Platform => query,
+        }
+    }
+}
+
+/// Reads a log's head, locking it (`FOR UPDATE`) when `lock`: the lock that
+/// numbers a log's events without gaps.
+pub(crate) async fn read_head(
+    connection: &mut PgConnection,
+    log: &Log,
+    lock: bool,
+    operation: Operation,
+) -> Result<AuditHead> {
+    let sql = format!(
+        "SELECT size, frontier FROM {} WHERE {}{}",
+        log.head_table(),
+        log.head_condition(1),
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    let row = log.bind(sqlx::query(&sql)).fetch_optional(&mut *connection).await.during(operation)?;
+    head_of(row, log, operation)
+}
+
+/// The head in a row of `size` and `frontier`; a missing row is the
+/// tenant not found.
+fn head_of(row: Option<PgRow>, log: &Log, operation: Operation) -> Result<AuditHead> {
+    let row = row.ok_or_else(|| match log {
+        Log::Tenant(_) => Error::not_found("tenant"),
+        Log::Platform => internal(operation, "the platform's audit log has no head"),
+    })?;
+    let size: i64 = row.try_get("size").during(operation)?;
+    let frontier: Vec<u8> = row.try_get("frontier").during(operation)?;
+    AuditHead::from_stored(size, &frontier)
+}
+
+/// Creates a new tenant's (empty) log.
+pub(crate) async fn create_tenant_log(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    operation: Operation,
+) -> Result<()> {
+    sqlx::query("INSERT INTO audit_logs (tenant_id, size, frontier) VALUES ($1, 0, '\\x')")
+        .bind(tenant_id.to_string())
+        .execute(&mut *connection)
+        .await
+        .during(operation)?;
+    Ok(())
+}
+
+/// Whose change a [`Write`] makes, and so which log it appends to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum WriteScope<'scope> {
+    /// A change in one tenant, recorded in its log.
+    Tenant(&'scope TenantScope),
+    /// A platform change, recorded in the platform's log.
+    Platform(&'scope PlatformScope),
+}
+
+/// The transaction of one change: confined to its scope, named by its
+/// operation (for error messages), and carrying the audit events the change
+/// records, which [`Write::commit`] appends to the log in the same
+/// transaction, just before it commits. Every mutating store method runs
+/// in one, so that "the change and its events commit together, or neither
+/// does" is kept here and nowhere else.
+#[derive(Debug)]
+pub(crate) struct Write {
+    transaction: Transaction<'static, Postgres>,
+    operation: Operation,
+    trail: AuditTrail,
+    /// A tenant's log head, locked and read as the transaction began.
+    head: Option<Option<PgRow>>,
+}
+
+impl Deref for Write {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        &self.transaction
+    }
+}
+
+impl DerefMut for Write {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.transaction
+    }
+}
+
+impl PostgresStore {
+    /// Opens the transaction of a change in `scope`.
+    ///
+    /// A tenant's change locks its log's head first, in the round trip
+    /// that sets the scope: every change of one tenant takes that lock
+    /// before any other, so no two can deadlock over it, and appending
+    /// costs the change one statement more (the append). The platform's
+    /// head is locked at the commit, after everything else; the platform's
+    /// changes are few.
+    pub(crate) async fn begin_write(&self, scope: WriteScope<'_>, operation: Operation) -> Result<Write> {
+        match scope {
+            WriteScope::Tenant(tenant) => {
+                let (transaction, head) = self.begin_with_audit_head(tenant, operation).await?;
+                let trail = AuditTrail::new(
+                    tenantry_core::audit::tenant_log(tenant.tenant_id()),
+                    tenant.actor().clone(),
+                );
+                Ok(Write { transaction, operation, trail, head: Some(head) })
+            }
+            WriteScope::Platform(platform) => {
+                let transaction = self.begin(TransactionScope::Platform(platform), operation).await?;
+                let trail = AuditTrail::new(LogId::Platform, platform.actor());
+                Ok(Write { transaction, operation, trail, head: None })
+            }
+        }
+    }
+
+    /// Opens the transaction of a change to a relationship partition.
+    pub(crate) async fn begin_partition_write(
+        &self,
+        partition: &PartitionScope,
+        operation: Operation,
+    ) -> Result<Write> {
+        match partition {
+            PartitionScope::Tenant(scope) => self.begin_write(WriteScope::Tenant(scope), operation).await,
+            PartitionScope::Platform(platform) => {
+                self.begin_write(WriteScope::Platform(platform), operation).await
+            }
+        }
+    }
+}
+
+#[cfg(feature = "bench")]
+impl PostgresStore {
+    /// Benchmarks only (the `bench` feature): appends `records` to the
+    /// scope's log in one transaction, through the path every change's
+    /// events take, to fill a log quickly.
+    pub async fn append_for_benchmarks(&self, scope: &TenantScope, records: Vec<AuditRecord>) -> Result<()> {
+        let mut write = self.begin_write(WriteScope::Tenant(scope), Operation::AppendAuditEvents).await?;
+        write.record_all(records);
+        write.commit().await
+    }
+}
+
+impl Write {
+    /// What the transaction is doing.
+    pub(crate) fn operation(&self) -> Operation {
+        self.operation
+    }
+
+    /// Records one event of the change.
+    pub(crate) fn record(&mut self, record: AuditRecord) {
+        self.trail.push(record);
+    }
+
+    /// Records the events of the change.
+    pub(crate) fn record_all(&mut self, records: impl IntoIterator<Item = AuditRecord>) {
+        self.trail.extend(records);
+    }
+
+    /// Notes the relationship revision the change leaves the partition of
+    /// `log` at. The events carry it when that partition is their log's own
+    /// (a tenant's revision means nothing in the platform's log).
+    pub(crate) fn produced(&mut self, log: &LogId, revision: Revision) {
+        self.trail.note_revision(log, revision);
+    }
+
+    /// Appends the recorded events to the log, then commits.
+    pub(crate) async fn commit(self) -> Result<()> {
+        let Self { mut transaction, operation, trail, head } = self;
+        if trail.must_append() {
+            let log = Log::of(trail.log());
+            let head = match head {
+                Some(row) => head_of(row, &log, operation)?,
+                None => read_head(&mut transaction, &log, true, operation).await?,
+            };
+            append(&mut transaction, &log, trail, &head, operation).await?;
+        }
+        commit(transaction, operation).await
+    }
+}
+
+/// Seals the trail against the locked head and writes its events, their
+/// subtrees and the new head in one statement.
+async fn append(
+    connection: &mut PgConnection,
+    log: &Log,
+    trail: AuditTrail,
+    head: &AuditHead,
+    operation: Operation,
+) -> Result<()> {
+    let sealed = trail.seal(head, tenantry_core::now())?;
+    let mut events = EventColumns::default();
+    for sealed_event in &sealed.events {
+        events.push(sealed_event, operation)?;
+    }
+    let (levels, indexes, hashes): (Vec<i16>, Vec<i64>, Vec<Vec<u8>>) = sealed
+        .nodes
+        .iter()
+        .map(|(id, hash)| {
+            (i16::from(id.level()), i64::try_from(id.index()).unwrap_or(i64::MAX), hash.as_bytes().to_vec())
+        })
+        .fold((Vec::new(), Vec::new(), Vec::new()), |(mut levels, mut indexes, mut hashes), (l, i, h)| {
+            levels.push(l);
+            indexes.push(i);
+            hashes.push(h);
+            (levels, indexes, hashes)
+        });
+    let (key_column, key_value) = log.key_insert(18);
+    let sql = format!(
+        "WITH events AS ( \
+             INSERT INTO {events} ({key_column}seq, id, occurred_at, action, resource_type, resource_id, \
+                 workspace_id, actor_type, actor_user_id, actor_api_key_id, request_id, body) \
+             SELECT {key_value}event.* FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], \
+                 $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+                 $12::text[]) AS event \
+         ), nodes AS ( \
+             INSERT INTO {nodes} ({key_column}level, idx, hash) \
+             SELECT {key_value}node.* FROM UNNEST($13::smallint[], $14::bigint[], $15::bytea[]) AS node \
+         ) \
+         UPDATE {head} SET size = $16, frontier = $17 WHERE {condition}",
+        events = log.table("events"),
+        nodes = log.table("nodes"),
+        head = log.head_table(),
+        condition = log.head_condition(18),
+    );
+    let query = sqlx::query(&sql)
+        .bind(events.seq)
+        .bind(events.id)
+        .bind(events.occurred_at)
+        .bind(events.action)
+        .bind(events.resource_type)
+        .bind(events.resource_id)
+        .bind(events.workspace_id)
+        .bind(events.actor_type)
+        .bind(events.actor_user_id)
+        .bind(events.actor_api_key_id)
+        .bind(events.request_id)
+        .bind(events.body)
+        .bind(levels)
+        .bind(indexes)
+        .bind(hashes)
+        .bind(sealed.head.stored_size())
+        .bind(sealed.head.frontier_bytes());
+    log.bind(query).execute(&mut *connection).await.during(operation)?;
+    Ok(())
+}
+
+/// The events of one append, column by column, for `UNNEST`.
+#[derive(Default)]
+struct EventColumns {
+    seq: Vec<i64>,
+    id: Vec<String>,
+    occurred_at: Vec<tenantry_core::Timestamp>,
+    action: Vec<String>,
+    resource_type: Vec<String>,
+    resource_id: Vec<String>,
+    workspace_id: Vec<Option<String>>,
+    actor_type: Vec<String>,
+    actor_user_id: Vec<Option<String>>,
+    actor_api_key_id: Vec<Option<String>>,
+    request_id: Vec<Option<String>>,
+    body: Vec<String>,
+}
+
+impl EventColumns {
+    fn push(&mut self, sealed: &tenantry_core::audit::SealedEvent, operation: Operation) -> Result<()> {
+        let event = &sealed.event;
+        self.seq
+            .push(i64::try_from(event.seq()).map_err(|_| internal(operation, "an audit seq overflowed"))?);
+        self.id.push(event.id().to_owned());
+        self.occurred_at.push(event.occurred_at());
+        self.action.push(event.action().to_owned());
+        self.resource_type.push(event.resource().resource_type().to_owned());
+        self.resource_id.push(event.resource().id().to_owned());
+        self.workspace_id.push(event.workspace_id().map(str::to_owned));
+        self.actor_type.push(event.actor().kind().to_owned());
+        self.actor_user_id.push(event.actor().user_id().map(str::to_owned));
+        self.actor_api_key_id.push(event.actor().api_key_id().map(str::to_owned));
+        self.request_id.push(event.actor().request_id().map(str::to_owned));
+        self.body.push(sealed.body.clone());
+        Ok(())
+    }
+}
+
+fn audit_row(row: &PgRow, operation: Operation) -> Result<AuditRow> {
+    let seq: i64 = row.try_get("seq").during(operation)?;
+    let body: String = row.try_get("body").during(operation)?;
+    let leaf: Option<Vec<u8>> = row.try_get("leaf").during(operation)?;
+    Ok(AuditRow {
+        seq: u64::try_from(seq).map_err(|_| internal(operation, "a stored audit seq is negative"))?,
+        body,
+        recorded_leaf_hash: leaf.and_then(|bytes| <[u8; 32]>::try_from(bytes).ok()).map(Hash::from_bytes),
+    })
+}
+
+fn checkpoint_row(row: &PgRow, operation: Operation) -> Result<StoredCheckpoint> {
+    let size: i64 = row.try_get("size").during(operation)?;
+    Ok(StoredCheckpoint {
+        size: u64::try_from(size).map_err(|_| internal(operation, "a stored checkpoint size is negative"))?,
+        note: row.try_get("note").during(operation)?,
+    })
+}
+
+fn stored(number: u64) -> i64 {
+    i64::try_from(number).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl AuditStore for PostgresStore {
+    async fn audit_head(&self, log: &PartitionScope) -> Result<AuditHead> {
+        let operation = Operation::AuditHead;
+        let mut transaction = self.begin(Partition::transaction_scope(log), operation).await?;
+        let head = read_head(&mut transaction, &Log::of_partition(log), false, operation).await?;
+        commit(transaction, operation).await?;
+        Ok(head)
+    }
+
+    async fn list_audit_events(
+        &self,
+        log_scope: &PartitionScope,
+        filter: &AuditFilter,
+        page: PageRequest<u64>,
+    ) -> Result<Page<AuditRow>> {
+        let operation = Operation::ListAuditEvents;
+        let log = Log::of_partition(log_scope);
+        let sql = format!(
+            "SELECT seq, body, NULL::bytea AS leaf FROM {events} WHERE {condition} AND seq < $1 \
+             AND ($2::text IS NULL OR action = $2) \
+             AND ($3::text IS NULL OR actor_user_id = $3) \
+             AND ($4::text IS NULL OR actor_api_key_id = $4) \
+             AND ($5::text IS NULL OR resource_type = $5) \
+             AND ($6::text IS NULL OR resource_id = $6) \
+             AND ($7::text IS NULL OR workspace_id = $7) \
+             AND ($8::timestamptz IS NULL OR occurred_at >= $8) \
+             AND ($9::timestamptz IS NULL OR occurred_at < $9) \
+             ORDER BY seq DESC LIMIT $10",
+            events = log.table("events"),
+            condition = log.condition(11),
+        );
+        let query = sqlx::query(&sql)
+            .bind(page.after.map_or(i64::MAX, stored))
+            .bind(filter.action.clone())
+            .bind(filter.actor_user_id.clone())
+            .bind(filter.actor_api_key_id.clone())
+            .bind(filter.resource_type.clone())
+            .bind(filter.resource_id.clone())
+            .bind(filter.workspace_id.clone())
+            .bind(filter.since)
+            .bind(filter.until)
+            .bind(i64::from(page.limit.get()) + 1);
+        let mut transaction = self.begin(Partition::transaction_scope(log_scope), operation).await?;
+        let rows = log.bind(query).fetch_all(&mut *transaction).await.during(operation)?;
+        commit(transaction, operation).await?;
+        let rows = rows.iter().map(|row| audit_row(row, operation)).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_overfetched(rows, page.limit, |row| row.seq.to_string()))
+    }
+
+    async fn audit_events_after(
+        &self,
+        log_scope: &PartitionScope,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>> {
+        let operation = Operation::AuditEventsAfter;
+        let log = Log::of_partition(log_scope);
+        let (events, nodes) = (log.table("events"), log.table("nodes"));
+        let join_key = match log {
+            Log::Tenant(_) => "node.tenant_id = event.tenant_id AND ",
+            Log::Platform => "",
+        };
+        let sql = format!(
+            "SELECT event.seq, event.body, node.hash AS leaf FROM {events} event \
+             LEFT JOIN {nodes} node ON {join_key}node.level = 0 AND node.idx = event.seq - 1 \
+             WHERE {condition} AND event.seq > $1 ORDER BY event.seq LIMIT $2",
+            condition = log.condition_on("event.", 3),
+        );
+        let query = sqlx::query(&sql).bind(stored(after)).bind(i64::from(limit));
+        let mut transaction = self.begin(Partition::transaction_scope(log_scope), operation).await?;
+        let rows = log.bind(query).fetch_all(&mut *transaction).await.during(operation)?;
+        commit(transaction, operation).await?;
+        rows.iter().map(|row| audit_row(row, operation)).collect()
+    }
+
+    async fn audit_nodes(&self, log_scope: &PartitionScope, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
+        let operation = Operation::AuditNodes;
+        let log = Log::of_partition(log_scope);
+        let levels: Vec<i16> = ids.iter().map(|id| i16::from(id.level())).collect();
+        let indexes: Vec<i64> = ids.iter().map(|id| stored(id.index())).collect();
+        let sql = format!(
+            "SELECT level, idx, hash FROM {nodes} WHERE {condition} \
+             AND (level, idx) IN (SELECT * FROM UNNEST($1::smallint[], $2::bigint[]))",
+            nodes = log.table("nodes"),
+            condition = log.condition(3),
+        );
+        let query = sqlx::query(&sql).bind(levels).bind(indexes);
+        let mut transaction = self.begin(Partition::transaction_scope(log_scope), operation).await?;
+        let rows = log.bind(query).fetch_all(&mut *transaction).await.during(operation)?;
+        commit(transaction, operation).await?;
+        let mut nodes = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let level: i16 = row.try_get("level").during(operation)?;
+            let index: i64 = row.try_get("idx").during(operation)?;
+            let hash: Vec<u8> = row.try_get("hash").during(operation)?;
+            let id = u8::try_from(level)
+                .ok()
+                .zip(u64::try_from(index).ok())
+                .and_then(|(level, index)| NodeId::new(level, index))
+                .ok_or_else(|| internal(operation, "a stored audit node has an impossible position"))?;
+            let hash = <[u8; 32]>::try_from(hash)
+                .map_err(|_| internal(operation, "a stored audit node's hash is not 32 bytes"))?;
+            nodes.insert(id, Hash::from_bytes(hash));
+        }
+        Ok(nodes)
+    }
+
+    async fn audit_checkpoints(
+        &self,
+        log_scope: &PartitionScope,
+        after_size: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredCheckpoint>> {
+        let operation = Operation::AuditCheckpoints;
+        let log = Log::of_partition(log_scope);
+        let sql = format!(
+            "SELECT size, note FROM {checkpoints} WHERE {condition} AND size > $1 ORDER BY size LIMIT $2",
+            checkpoints = log.table("checkpoints"),
+            condition = log.condition(3),
+        );
+        let query = sqlx::query(&sql).bind(stored(after_size)).bind(i64::from(limit));
+        let mut transaction = self.begin(Partition::transaction_scope(log_scope), operation).await?;
+        let rows = log.bind(query).fetch_all(&mut *transaction).await.during(operation)?;
+        commit(transaction, operation).await?;
+        rows.iter().map(|row| checkpoint_row(row, operation)).collect()
+    }
+
+    async fn latest_audit_checkpoint(&self, log_scope: &PartitionScope) -> Result<Option<StoredCheckpoint>> {
+        let operation = Operation::LatestAuditCheckpoint;
+        let log = Log::of_partition(log_scope);
+        let sql = format!(
+            "SELECT size, note FROM {checkpoints} WHERE {condition} ORDER BY size DESC LIMIT 1",
+            checkpoints = log.table("checkpoints"),
+            condition = log.condition(1),
+        );
+        let mut transaction = self.begin(Partition::transaction_scope(log_scope), operation).await?;
+        let row = log.bind(sqlx::query(&sql)).fetch_optional(&mut *transaction).await.during(operation)?;
+        commit(transaction, operation).await?;
+        row.map(|row| checkpoint_row(&row, operation)).transpose()
+    }
+
+    async fn logs_to_checkpoint(&self, platform: &PlatformScope) -> Result<Vec<LogToCheckpoint>> {
+        let operation = Operation::LogsToCheckpoint;
+        let mut transaction = self.begin(TransactionScope::Platform(platform), operation).await?;
+        let rows = sqlx::query(
+            "SELECT log.tenant_id, log.size, log.frontier FROM audit_logs log \
+             WHERE log.size > COALESCE((SELECT max(checkpoint.size) FROM audit_checkpoints checkpoint \
+                                        WHERE checkpoint.tenant_id = log.tenant_id), 0) \
+             UNION ALL \
+             SELECT NULL, log.size, log.frontier FROM platform_audit_log log \
+             WHERE log.size > COALESCE((SELECT max(size) FROM platform_audit_checkpoints), 0)",
+        )
+        .fetch_all(&mut *transaction)
+        .await
+        .during(operation)?;
+        commit(transaction, operation).await?;
+        rows.iter()
+            .map(|row| {
+                let tenant_id: Option<String> = row.try_get("tenant_id").during(operation)?;
+                let size: i64 = row.try_get("size").during(operation)?;
+                let frontier: Vec<u8> = row.try_get("frontier").during(operation)?;
+                Ok(LogToCheckpoint {
+                    log: tenant_id.map_or(LogId::Platform, LogId::Tenant),
+                    head: AuditHead::from_stored(size, &frontier)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_audit_checkpoint(
+        &self,
+        platform: &PlatformScope,
+        log_id: &LogId,
+        checkpoint: &StoredCheckpoint,
+    ) -> Result<()> {
+        let operation = Operation::PutAuditCheckpoint;
+        let log = Log::of(log_id);
+        let (key_column, key_value) = log.key_insert(3);
+        let sql = format!(
+            "INSERT INTO {checkpoints} ({key_column}size, note) VALUES ({key_value}$1, $2) ON CONFLICT DO NOTHING",
+            checkpoints = log.table("checkpoints"),
+        );
+        let query = sqlx::query(&sql).bind(stored(checkpoint.size)).bind(&checkpoint.note);
+        let mut transaction = self.begin(TransactionScope::Platform(platform), operation).await?;
+        log.bind(query).execute(&mut *transaction).await.during(operation)?;
+        commit(transaction, operation).await
+    }
+}

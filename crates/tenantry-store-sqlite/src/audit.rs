@@ -1,0 +1,651 @@
+//! The audit log on SQLite: the transaction every change runs in
+//! ([`Write`], which appends the change's events just before it commits),
+//! and the reads of [`AuditStore`].
+//!
+//! Each log (a tenant's, the platform's) is a head row (its size and the
+//! frontier of its Merkle tree), its events, the complete subtrees those
+//! events made and the signed checkpoints; `0006_audit.sql` keeps them
+//! append-only. A [`Write`] seals its events against the head it reads
+//! under the write lock that `BEGIN IMMEDIATE` took, so the events of one
+//! log are numbered without gaps and in commit order, and nothing is
+//! appended unless the change commits.
+
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+
+use async_trait::async_trait;
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use tenantry_core::audit::{
+    AuditFilter, AuditHead, AuditRecord, AuditRow, AuditTrail, Hash, LogId, LogToCheckpoint, NodeId,
+    SealedAppend, StoredCheckpoint, tenant_log,
+};
+use tenantry_core::relationship::timestamp_micros;
+use tenantry_core::{
+    AuditStore, Error, Page, PageRequest, PartitionScope, PlatformScope, Result, Revision, TenantId,
+    TenantScope,
+};
+
+use crate::error::{Failure, Operation, map_database_error};
+use crate::rows;
+use crate::{SqliteStore, begin_immediate, commit, overfetch_limit};
+
+/// One log: a tenant's, keyed by its id, or the platform's.
+///
+/// As with the relationship partitions, every statement of this module
+/// binds the log's key as `?1`: the tenant's id, which every statement on
+/// a tenant's log compares `tenant_id` with; for the platform's log, whose
+/// tables have no `tenant_id`, an empty string that its statements never
+/// read. So the other parameters are numbered alike (`?2` on) for both.
+#[derive(Debug, Clone)]
+pub(crate) enum Log {
+    /// A tenant's log.
+    Tenant(String),
+    /// The platform's log.
+    Platform,
+}
+
+/// The tables of one kind of log and the fragments that confine a
+/// statement to one log of that kind.
+#[derive(Debug)]
+struct LogSql {
+    head: &'static str,
+    events: &'static str,
+    nodes: &'static str,
+    checkpoints: &'static str,
+    /// Confines a `WHERE` clause to the log; followed by `AND`.
+    scope_and: &'static str,
+    /// Selects the log's head row.
+    head_row: &'static str,
+    /// The leading column of an insert's column list.
+    scope_column: &'static str,
+    /// The leading value of an insert's `VALUES`.
+    scope_value: &'static str,
+}
+
+const TENANT_LOG_SQL: LogSql = LogSql {
+    head: "audit_logs",
+    events: "audit_events",
+    nodes: "audit_nodes",
+    checkpoints: "audit_checkpoints",
+    scope_and: "tenant_id = ?1 AND ",
+    head_row: "tenant_id = ?1",
+    scope_column: "tenant_id, ",
+    scope_value: "?1, ",
+};
+
+const PLATFORM_LOG_SQL: LogSql = LogSql {
+    head: "platform_audit_log",
+    events: "platform_audit_events",
+    nodes: "platform_audit_nodes",
+    checkpoints: "platform_audit_checkpoints",
+    scope_and: "",
+    head_row: "id = 1",
+    scope_column: "",
+    scope_value: "",
+};
+
+impl Log {
+    /// The log with this id.
+    fn of(log: &LogId) -> Self {
+        match log {
+            LogId::Platform => Self::Platform,
+            LogId::Tenant(tenant_id) => Self::Tenant(tenant_id.clone()),
+        }
+    }
+
+    /// The log of a relationship partition's scope.
+    fn of_partition(partition: &PartitionScope) -> Self {
+        match partition {
+            PartitionScope::Tenant(scope) => Self::tenant(scope.tenant_id()),
+            PartitionScope::Platform(_) => Self::Platform,
+        }
+    }
+
+    /// A tenant's log.
+    pub(crate) fn tenant(tenant_id: &TenantId) -> Self {
+        Self::Tenant(tenant_id.to_string())
+    }
+
+    fn sql(&self) -> &'static LogSql {
+        match self {
+            Self::Tenant(_) => &TENANT_LOG_SQL,
+            Self::Platform => &PLATFORM_LOG_SQL,
+        }
+    }
+
+    /// A statement with the log's key bound as `?1`.
+    fn query<'q>(&'q self, sql: &'q str) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+        let key = match self {
+            Self::Tenant(tenant_id) => tenant_id.as_str(),
+            Self::Platform => "",
+        };
+        sqlx::query(sql).bind(key)
+    }
+
+    /// The error for a log without a head: its tenant does not exist; the
+    /// platform's head is made by the migration, so its absence is damage.
+    fn missing(&self) -> Error {
+        match self {
+            Self::Tenant(_) => Error::not_found("tenant"),
+            Self::Platform => Error::internal(Failure::message(
+                "the platform's audit log has no head; the database was changed by hand",
+            )),
+        }
+    }
+}
+
+/// Reads a log's head on the caller's connection (inside a write
+/// transaction, under the write lock that makes it the head the next
+/// append follows).
+pub(crate) async fn read_head(
+    connection: &mut SqliteConnection,
+    log: &Log,
+    operation: Operation,
+) -> Result<AuditHead> {
+    let sql = format!("SELECT size, frontier FROM {} WHERE {}", log.sql().head, log.sql().head_row);
+    let row = log
+        .query(&sql)
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(|error| map_database_error(error, operation))?
+        .ok_or_else(|| log.missing())?;
+    head_row(&row)
+}
+
+/// A log's head selected as `size, frontier`.
+fn head_row(row: &SqliteRow) -> Result<AuditHead> {
+    AuditHead::from_stored(rows::integer(row, "size")?, &rows::blob(row, "frontier")?)
+}
+
+/// Creates a new tenant's (empty) log, inside the caller's write
+/// transaction.
+pub(crate) async fn create_tenant_log(
+    connection: &mut SqliteConnection,
+    tenant_id: &TenantId,
+    operation: Operation,
+) -> Result<()> {
+    sqlx::query("INSERT INTO audit_logs (tenant_id, size, frontier) VALUES (?1, 0, X'')")
+        .bind(tenant_id.to_string())
+        .execute(&mut *connection)
+        .await
+        .map_err(|error| map_database_error(error, operation))?;
+    Ok(())
+}
+
+/// Whose change a [`Write`] makes, and so which log it appends to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum WriteScope<'scope> {
+    /// A change in one tenant, recorded in its log.
+    Tenant(&'scope TenantScope),
+    /// A platform change, recorded in the platform's log.
+    Platform(&'scope PlatformScope),
+}
+
+/// The transaction of one change: a `BEGIN IMMEDIATE` transaction (see the
+/// crate documentation), named by its operation (for error messages), and
+/// carrying the audit events the change records, which [`Write::commit`]
+/// appends to the log in the same transaction, just before it commits.
+/// Every mutating store method runs in one, so that "the change and its
+/// events commit together, or neither does" is kept here and nowhere else:
+/// a change that fails drops its `Write`, which rolls back and appends
+/// nothing.
+#[derive(Debug)]
+pub(crate) struct Write {
+    transaction: Transaction<'static, Sqlite>,
+    operation: Operation,
+    trail: AuditTrail,
+}
+
+impl Deref for Write {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        &self.transaction
+    }
+}
+
+impl DerefMut for Write {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.transaction
+    }
+}
+
+#[cfg(feature = "bench")]
+impl SqliteStore {
+    /// Benchmarks only (the `bench` feature): appends `records` to the
+    /// scope's log in one transaction, through the path every change's
+    /// events take, to fill a log quickly.
+    pub async fn append_for_benchmarks(
+        &self,
+        scope: &tenantry_core::TenantScope,
+        records: Vec<AuditRecord>,
+    ) -> Result<()> {
+        let mut write =
+            Write::begin(&self.pool, WriteScope::Tenant(scope), Operation::AppendAuditEvents).await?;
+        write.record_all(records);
+        write.commit().await
+    }
+}
+
+impl Write {
+    /// Opens the transaction of a change in `scope`, taking SQLite's write
+    /// lock.
+    pub(crate) async fn begin(
+        pool: &SqlitePool,
+        scope: WriteScope<'_>,
+        operation: Operation,
+    ) -> Result<Self> {
+        let trail = match scope {
+            WriteScope::Tenant(tenant) => {
+                AuditTrail::new(tenant_log(tenant.tenant_id()), tenant.actor().clone())
+            }
+            WriteScope::Platform(platform) => AuditTrail::new(LogId::Platform, platform.actor()),
+        };
+        let transaction = begin_immediate(pool, operation).await?;
+        Ok(Self { transaction, operation, trail })
+    }
+
+    /// Opens the transaction of a change to a relationship partition,
+    /// recorded in the partition's log.
+    pub(crate) async fn begin_partition(
+        pool: &SqlitePool,
+        partition: &PartitionScope,
+        operation: Operation,
+    ) -> Result<Self> {
+        let scope = match partition {
+            PartitionScope::Tenant(scope) => WriteScope::Tenant(scope),
+            PartitionScope::Platform(platform) => WriteScope::Platform(platform),
+        };
+        Self::begin(pool, scope, operation).await
+    }
+
+    /// What the transaction is doing.
+    pub(crate) fn operation(&self) -> Operation {
+        self.operation
+    }
+
+    /// Records one event of the change.
+    pub(crate) fn record(&mut self, record: AuditRecord) {
+        self.trail.push(record);
+    }
+
+    /// Records the events of the change.
+    pub(crate) fn record_all(&mut self, records: impl IntoIterator<Item = AuditRecord>) {
+        self.trail.extend(records);
+    }
+
+    /// Notes the relationship revision the change leaves the partition of
+    /// `log` at. The events carry it when that partition is their log's own
+    /// (a tenant's revision means nothing in the platform's log).
+    pub(crate) fn produced(&mut self, log: &LogId, revision: Revision) {
+        self.trail.note_revision(log, revision);
+    }
+
+    /// Appends the recorded events to the log, then commits. With no event
+    /// recorded, the log is not touched.
+    pub(crate) async fn commit(self) -> Result<()> {
+        let Self { mut transaction, operation, trail } = self;
+        if trail.must_append() {
+            let log = Log::of(trail.log());
+            let head = read_head(&mut transaction, &log, operation).await?;
+            let sealed = trail.seal(&head, tenantry_core::now())?;
+            append(&mut transaction, &log, &sealed, operation).await?;
+        }
+        commit(transaction, operation).await
+    }
+}
+
+/// Writes a sealed append: its events, the subtrees they complete and the
+/// log's new head, one statement per row.
+async fn append(
+    connection: &mut SqliteConnection,
+    log: &Log,
+    sealed: &SealedAppend,
+    operation: Operation,
+) -> Result<()> {
+    let sql = log.sql();
+    // One statement per chunk of rows (a change makes a few events and
+    // subtrees: one statement each), numbered parameters after the log's
+    // key (`?1`).
+    for chunk in sealed.events.chunks(EVENTS_PER_STATEMENT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|row| {
+                let first = 2 + row * 12;
+                let parameters: Vec<String> =
+                    (first..first + 12).map(|number| format!("?{number}")).collect();
+                format!("({}{})", sql.scope_value, parameters.join(", "))
+            })
+            .collect();
+        let insert = format!(
+            "INSERT INTO {} ({}seq, id, occurred_at, action, resource_type, resource_id, workspace_id, \
+                 actor_type, actor_user_id, actor_api_key_id, request_id, body) VALUES {}",
+            sql.events,
+            sql.scope_column,
+            rows.join(", ")
+        );
+        let mut query = log.query(&insert);
+        for sealed_event in chunk {
+            let event = &sealed_event.event;
+            let actor = event.actor();
+            query = query
+                .bind(stored(event.seq()))
+                .bind(event.id())
+                .bind(timestamp_micros(event.occurred_at()))
+                .bind(event.action())
+                .bind(event.resource().resource_type())
+                .bind(event.resource().id())
+                .bind(event.workspace_id())
+                .bind(actor.kind())
+                .bind(actor.user_id())
+                .bind(actor.api_key_id())
+                .bind(actor.request_id())
+                .bind(sealed_event.body.as_str());
+        }
+        query.execute(&mut *connection).await.map_err(|error| map_database_error(error, operation))?;
+    }
+    for chunk in sealed.nodes.chunks(NODES_PER_STATEMENT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|row| {
+                let first = 2 + row * 3;
+                format!("({}?{first}, ?{}, ?{})", sql.scope_value, first + 1, first + 2)
+            })
+            .collect();
+        let insert = format!(
+            "INSERT INTO {} ({}level, idx, hash) VALUES {}",
+            sql.nodes,
+            sql.scope_column,
+            rows.join(", ")
+        );
+        let mut query = log.query(&insert);
+        for (id, hash) in chunk {
+            query = query.bind(i64::from(id.level())).bind(stored(id.index())).bind(hash.as_bytes().to_vec());
+        }
+        query.execute(&mut *connection).await.map_err(|error| map_database_error(error, operation))?;
+    }
+    let update_head = format!("UPDATE {} SET size = ?2, frontier = ?3 WHERE {}", sql.head, sql.head_row);
+    let updated = log
+        .query(&update_head)
+        .bind(sealed.head.stored_size())
+        .bind(sealed.head.frontier_bytes())
+        .execute(&mut *connection)
+        .await
+        .map_err(|error| map_database_error(error, operation))?
+        .rows_affected();
+    // The head was read in this transaction, so it is still there.
+    if updated != 1 {
+        return Err(log.missing());
+    }
+    Ok(())
+}
+
+/// How many events one insert holds: 12 parameters each, well below
+/// SQLite's limit of 32,766.
+const EVENTS_PER_STATEMENT: usize = 500;
+
+/// How many subtrees one insert holds: 3 parameters each.
+const NODES_PER_STATEMENT: usize = 2000;
+
+/// A number as stored in an `INTEGER` column. Sizes, seqs and indexes never
+/// come near 2^63.
+fn stored(number: u64) -> i64 {
+    i64::try_from(number).unwrap_or(i64::MAX)
+}
+
+/// A stored number that must not be negative.
+fn unsigned(number: i64, what: &str) -> Result<u64> {
+    u64::try_from(number).map_err(|_| {
+        Error::internal(Failure::message(format!("a stored audit {what} is negative: {number}")))
+    })
+}
+
+/// An event selected as `seq, body, leaf` (the leaf may be `NULL`).
+fn audit_row(row: &SqliteRow) -> Result<AuditRow> {
+    Ok(AuditRow {
+        seq: unsigned(rows::integer(row, "seq")?, "seq")?,
+        body: rows::text(row, "body")?,
+        recorded_leaf_hash: rows::optional_blob(row, "leaf")?
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .map(Hash::from_bytes),
+    })
+}
+
+/// A checkpoint selected as `size, note`.
+fn checkpoint_row(row: &SqliteRow) -> Result<StoredCheckpoint> {
+    Ok(StoredCheckpoint {
+        size: unsigned(rows::integer(row, "size")?, "checkpoint size")?,
+        note: rows::text(row, "note")?,
+    })
+}
+
+/// A subtree selected as `level, idx, hash`.
+fn node_row(row: &SqliteRow) -> Result<(NodeId, Hash)> {
+    let (level, index) = (rows::integer(row, "level")?, rows::integer(row, "idx")?);
+    let id = u8::try_from(level)
+        .ok()
+        .zip(u64::try_from(index).ok())
+        .and_then(|(level, index)| NodeId::new(level, index))
+        .ok_or_else(|| {
+            Error::internal(Failure::message(format!(
+                "a stored audit node has an impossible position ({level}, {index})"
+            )))
+        })?;
+    let hash = <[u8; 32]>::try_from(rows::blob(row, "hash")?)
+        .map_err(|_| Error::internal(Failure::message("a stored audit node's hash is not 32 bytes")))?;
+    Ok((id, Hash::from_bytes(hash)))
+}
+
+/// Node ids as a JSON array of `[level, index]` pairs, bound as one
+/// parameter and unpacked with `json_each`.
+fn json_node_array(ids: &[NodeId]) -> String {
+    let pairs: Vec<String> = ids.iter().map(|id| format!("[{},{}]", id.level(), id.index())).collect();
+    format!("[{}]", pairs.join(","))
+}
+
+/// Runs a read on the pool and reads each row it returns with `read`.
+async fn read_rows<'q, T>(
+    pool: &SqlitePool,
+    query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    operation: Operation,
+    read: fn(&SqliteRow) -> Result<T>,
+) -> Result<Vec<T>> {
+    let found = query.fetch_all(pool).await.map_err(|error| map_database_error(error, operation))?;
+    found.iter().map(read).collect()
+}
+
+/// Logs a read of the platform's log with the reason its scope was
+/// granted; reads of a tenant's own log need no such record.
+fn log_platform_read(log: &PartitionScope, message: &'static str) {
+    if let PartitionScope::Platform(platform) = log {
+        tracing::debug!(reason = platform.reason(), "{message}");
+    }
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn audit_head(&self, log_scope: &PartitionScope) -> Result<AuditHead> {
+        let operation = Operation::AuditHead;
+        log_platform_read(log_scope, "reading the platform's audit log head");
+        let mut connection =
+            self.pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+        read_head(&mut connection, &Log::of_partition(log_scope), operation).await
+    }
+
+    async fn list_audit_events(
+        &self,
+        log_scope: &PartitionScope,
+        filter: &AuditFilter,
+        page: PageRequest<u64>,
+    ) -> Result<Page<AuditRow>> {
+        let operation = Operation::ListAuditEvents;
+        log_platform_read(log_scope, "listing the platform's audit events");
+        let log = Log::of_partition(log_scope);
+        let sql = format!(
+            "SELECT seq, body, NULL AS leaf FROM {} WHERE {}seq < ?2 \
+             AND (?3 IS NULL OR action = ?3) \
+             AND (?4 IS NULL OR actor_user_id = ?4) \
+             AND (?5 IS NULL OR actor_api_key_id = ?5) \
+             AND (?6 IS NULL OR resource_type = ?6) \
+             AND (?7 IS NULL OR resource_id = ?7) \
+             AND (?8 IS NULL OR workspace_id = ?8) \
+             AND (?9 IS NULL OR occurred_at >= ?9) \
+             AND (?10 IS NULL OR occurred_at < ?10) \
+             ORDER BY seq DESC LIMIT ?11",
+            log.sql().events,
+            log.sql().scope_and,
+        );
+        let query = log
+            .query(&sql)
+            .bind(page.after.map_or(i64::MAX, stored))
+            .bind(filter.action.as_deref())
+            .bind(filter.actor_user_id.as_deref())
+            .bind(filter.actor_api_key_id.as_deref())
+            .bind(filter.resource_type.as_deref())
+            .bind(filter.resource_id.as_deref())
+            .bind(filter.workspace_id.as_deref())
+            .bind(filter.since.map(timestamp_micros))
+            .bind(filter.until.map(timestamp_micros))
+            .bind(overfetch_limit(page.limit));
+        let events = read_rows(&self.pool, query, operation, audit_row).await?;
+        Ok(Page::from_overfetched(events, page.limit, |event| event.seq.to_string()))
+    }
+
+    async fn audit_events_after(
+        &self,
+        log_scope: &PartitionScope,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>> {
+        let operation = Operation::AuditEventsAfter;
+        log_platform_read(log_scope, "reading the platform's audit events");
+        let log = Log::of_partition(log_scope);
+        let (join_key, event_scope) = match log {
+            Log::Tenant(_) => ("node.tenant_id = event.tenant_id AND ", "event.tenant_id = ?1 AND "),
+            Log::Platform => ("", ""),
+        };
+        let sql = format!(
+            "SELECT event.seq AS seq, event.body AS body, node.hash AS leaf FROM {} AS event \
+             LEFT JOIN {} AS node ON {join_key}node.level = 0 AND node.idx = event.seq - 1 \
+             WHERE {event_scope}event.seq > ?2 ORDER BY event.seq LIMIT ?3",
+            log.sql().events,
+            log.sql().nodes,
+        );
+        read_rows(
+            &self.pool,
+            log.query(&sql).bind(stored(after)).bind(i64::from(limit)),
+            operation,
+            audit_row,
+        )
+        .await
+    }
+
+    async fn audit_nodes(&self, log_scope: &PartitionScope, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
+        let operation = Operation::AuditNodes;
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        log_platform_read(log_scope, "reading the platform's audit log subtrees");
+        let log = Log::of_partition(log_scope);
+        let sql = format!(
+            "SELECT level, idx, hash FROM {} WHERE {}(level, idx) IN \
+             (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?2))",
+            log.sql().nodes,
+            log.sql().scope_and,
+        );
+        let nodes =
+            read_rows(&self.pool, log.query(&sql).bind(json_node_array(ids)), operation, node_row).await?;
+        Ok(nodes.into_iter().collect())
+    }
+
+    async fn audit_checkpoints(
+        &self,
+        log_scope: &PartitionScope,
+        after_size: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredCheckpoint>> {
+        let operation = Operation::AuditCheckpoints;
+        log_platform_read(log_scope, "reading the platform's audit checkpoints");
+        let log = Log::of_partition(log_scope);
+        let sql = format!(
+            "SELECT size, note FROM {} WHERE {}size > ?2 ORDER BY size LIMIT ?3",
+            log.sql().checkpoints,
+            log.sql().scope_and,
+        );
+        read_rows(
+            &self.pool,
+            log.query(&sql).bind(stored(after_size)).bind(i64::from(limit)),
+            operation,
+            checkpoint_row,
+        )
+        .await
+    }
+
+    async fn latest_audit_checkpoint(&self, log_scope: &PartitionScope) -> Result<Option<StoredCheckpoint>> {
+        let operation = Operation::LatestAuditCheckpoint;
+        log_platform_read(log_scope, "reading the platform's latest audit checkpoint");
+        let log = Log::of_partition(log_scope);
+        let sql = format!(
+            "SELECT size, note FROM {} WHERE {}TRUE ORDER BY size DESC LIMIT 1",
+            log.sql().checkpoints,
+            log.sql().scope_and,
+        );
+        let found = log
+            .query(&sql)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|error| map_database_error(error, operation))?;
+        found.as_ref().map(checkpoint_row).transpose()
+    }
+
+    async fn logs_to_checkpoint(&self, platform: &PlatformScope) -> Result<Vec<LogToCheckpoint>> {
+        let operation = Operation::LogsToCheckpoint;
+        tracing::debug!(
+            reason = platform.reason(),
+            "finding the audit logs of every tenant that need a checkpoint"
+        );
+        let query = sqlx::query(
+            "SELECT log.tenant_id AS tenant_id, log.size AS size, log.frontier AS frontier \
+             FROM audit_logs AS log \
+             WHERE log.size > COALESCE((SELECT max(checkpoint.size) FROM audit_checkpoints AS checkpoint \
+                                        WHERE checkpoint.tenant_id = log.tenant_id), 0) \
+             UNION ALL \
+             SELECT NULL, log.size, log.frontier FROM platform_audit_log AS log \
+             WHERE log.size > COALESCE((SELECT max(size) FROM platform_audit_checkpoints), 0)",
+        );
+        read_rows(&self.pool, query, operation, |row| {
+            Ok(LogToCheckpoint {
+                log: rows::optional_text(row, "tenant_id")?.map_or(LogId::Platform, LogId::Tenant),
+                head: head_row(row)?,
+            })
+        })
+        .await
+    }
+
+    async fn put_audit_checkpoint(
+        &self,
+        platform: &PlatformScope,
+        log_id: &LogId,
+        checkpoint: &StoredCheckpoint,
+    ) -> Result<()> {
+        let operation = Operation::PutAuditCheckpoint;
+        let log = Log::of(log_id);
+        let sql = format!(
+            "INSERT OR IGNORE INTO {} ({}size, note) VALUES ({}?2, ?3)",
+            log.sql().checkpoints,
+            log.sql().scope_column,
+            log.sql().scope_value,
+        );
+        // A checkpoint records no event: the write changes no domain data.
+        let mut write = Write::begin(&self.pool, WriteScope::Platform(platform), operation).await?;
+        log.query(&sql)
+            .bind(stored(checkpoint.size))
+            .bind(checkpoint.note.as_str())
+            .execute(&mut *write)
+            .await
+            .map_err(|error| map_database_error(error, operation))?;
+        write.commit().await?;
+        tracing::debug!(reason = platform.reason(), log = %log_id, size = checkpoint.size, "stored an audit checkpoint");
+        Ok(())
+    }
+}
