@@ -12,6 +12,8 @@
 
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
 
 use async_trait::async_trait;
 use sqlx::query::Query;
@@ -196,6 +198,8 @@ pub(crate) struct Write {
     transaction: Transaction<'static, Sqlite>,
     operation: Operation,
     trail: AuditTrail,
+    /// The database file, which keys this process's cache of log heads.
+    database: PathBuf,
 }
 
 impl Deref for Write {
@@ -244,7 +248,8 @@ impl Write {
             WriteScope::Platform(platform) => AuditTrail::new(LogId::Platform, platform.actor()),
         };
         let transaction = begin_immediate(pool, operation).await?;
-        Ok(Self { transaction, operation, trail })
+        let database = pool.connect_options().get_filename().to_owned();
+        Ok(Self { transaction, operation, trail, database })
     }
 
     /// Opens the transaction of a change to a relationship partition,
@@ -285,31 +290,82 @@ impl Write {
 
     /// Appends the recorded events to the log, then commits. With no event
     /// recorded, the log is not touched.
+    ///
+    /// The head is taken from this process's cache when it has one, and the
+    /// append only goes through if the stored head is still exactly that
+    /// one (its size and frontier, compared by the statement that moves
+    /// it); otherwise nothing is written, the head is read and the append
+    /// made again. Another process writing the same file, or a
+    /// transaction that appended and then rolled back, so costs a read,
+    /// never a wrong seq.
     pub(crate) async fn commit(self) -> Result<()> {
-        let Self { mut transaction, operation, trail } = self;
+        let Self { mut transaction, operation, trail, database } = self;
         if trail.must_append() {
             let log = Log::of(trail.log());
-            let head = read_head(&mut transaction, &log, operation).await?;
-            let sealed = trail.seal(&head, tenantry_core::now())?;
-            append(&mut transaction, &log, &sealed, operation).await?;
+            let key = (database, trail.log().clone());
+            let cached = HEADS.lock().ok().and_then(|heads| heads.get(&key).cloned());
+            let at = tenantry_core::now();
+            let appended = match cached {
+                Some(head) => {
+                    let sealed = trail.clone().seal(&head, at)?;
+                    append(&mut transaction, &log, &head, &sealed, operation).await?.then_some(sealed.head)
+                }
+                None => None,
+            };
+            let new_head = match appended {
+                Some(new_head) => new_head,
+                None => {
+                    let head = read_head(&mut transaction, &log, operation).await?;
+                    let sealed = trail.seal(&head, at)?;
+                    if !append(&mut transaction, &log, &head, &sealed, operation).await? {
+                        return Err(Error::internal(Failure::message(
+                            "an audit log's head changed inside its own write transaction",
+                        )));
+                    }
+                    sealed.head
+                }
+            };
+            if let Ok(mut heads) = HEADS.lock() {
+                if heads.len() >= HEADS_CACHED {
+                    heads.clear();
+                }
+                heads.insert(key, new_head);
+            }
         }
         commit(transaction, operation).await
     }
 }
 
-/// Writes a sealed append: its events, the subtrees they complete and the
-/// log's new head, one statement per row.
+/// Writes a sealed append: moves the log's head from `expected` to the new
+/// one, then inserts the events and the subtrees they complete (one
+/// statement per 500 rows: a change makes one statement each). Returns
+/// false, having written nothing, when the stored head is not `expected`.
 async fn append(
     connection: &mut SqliteConnection,
     log: &Log,
+    expected: &AuditHead,
     sealed: &SealedAppend,
     operation: Operation,
-) -> Result<()> {
+) -> Result<bool> {
     let sql = log.sql();
-    // One statement per chunk of rows (a change makes a few events and
-    // subtrees: one statement each), numbered parameters after the log's
-    // key (`?1`).
-    for chunk in sealed.events.chunks(EVENTS_PER_STATEMENT) {
+    let move_head = format!(
+        "UPDATE {} SET size = ?2, frontier = ?3 WHERE {} AND size = ?4 AND frontier = ?5",
+        sql.head, sql.head_row
+    );
+    let moved = log
+        .query(&move_head)
+        .bind(sealed.head.stored_size())
+        .bind(sealed.head.frontier_bytes())
+        .bind(expected.stored_size())
+        .bind(expected.frontier_bytes())
+        .execute(&mut *connection)
+        .await
+        .map_err(|error| map_database_error(error, operation))?
+        .rows_affected();
+    if moved == 0 {
+        return Ok(false);
+    }
+    for chunk in sealed.events.chunks(ROWS_PER_INSERT) {
         let rows: Vec<String> = (0..chunk.len())
             .map(|row| {
                 let first = 2 + row * 12;
@@ -345,7 +401,7 @@ async fn append(
         }
         query.execute(&mut *connection).await.map_err(|error| map_database_error(error, operation))?;
     }
-    for chunk in sealed.nodes.chunks(NODES_PER_STATEMENT) {
+    for chunk in sealed.nodes.chunks(ROWS_PER_INSERT) {
         let rows: Vec<String> = (0..chunk.len())
             .map(|row| {
                 let first = 2 + row * 3;
@@ -364,28 +420,19 @@ async fn append(
         }
         query.execute(&mut *connection).await.map_err(|error| map_database_error(error, operation))?;
     }
-    let update_head = format!("UPDATE {} SET size = ?2, frontier = ?3 WHERE {}", sql.head, sql.head_row);
-    let updated = log
-        .query(&update_head)
-        .bind(sealed.head.stored_size())
-        .bind(sealed.head.frontier_bytes())
-        .execute(&mut *connection)
-        .await
-        .map_err(|error| map_database_error(error, operation))?
-        .rows_affected();
-    // The head was read in this transaction, so it is still there.
-    if updated != 1 {
-        return Err(log.missing());
-    }
-    Ok(())
+    Ok(true)
 }
 
-/// How many events one insert holds: 12 parameters each, well below
-/// SQLite's limit of 32,766.
-const EVENTS_PER_STATEMENT: usize = 500;
+/// How many rows one insert holds: events have 12 parameters each, well
+/// below SQLite's limit of 32,766.
+const ROWS_PER_INSERT: usize = 500;
 
-/// How many subtrees one insert holds: 3 parameters each.
-const NODES_PER_STATEMENT: usize = 2000;
+/// This process's latest known head of each log, by database file: an
+/// append that finds the stored head still equal to it needs no read.
+static HEADS: LazyLock<Mutex<HashMap<(PathBuf, LogId), AuditHead>>> = LazyLock::new(Mutex::default);
+
+/// How many heads the cache keeps before it starts again.
+const HEADS_CACHED: usize = 50_000;
 
 /// A number as stored in an `INTEGER` column. Sizes, seqs and indexes never
 /// come near 2^63.

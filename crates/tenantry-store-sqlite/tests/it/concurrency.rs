@@ -125,3 +125,57 @@ async fn ten_stores_starting_on_one_fresh_file_at_once_create_one_default_tenant
         creator.bootstrap.operator.as_ref().map(|operator| &operator.id)
     );
 }
+
+/// Two writers of one file whose caches of log heads are not shared (two
+/// processes; here two stores that reach the file through different paths,
+/// a symbolic link, which key the cache apart): each append after the other's finds its cached
+/// head stale, writes nothing, reads the head and appends again. The log
+/// stays gap-free and verifies.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_from_two_processes_to_one_log_stay_gap_free() {
+    use tenantry_core::audit::AuditEvent;
+    use tenantry_core::audit_service::{AuditSigner, NoteSigner, verify_log};
+    use tenantry_core::{
+        DataResidency, DeploymentModel, DisplayName, NewTenant, NewWorkspace, PartitionScope, PlatformScope,
+        TenantName, TenantScope, WorkspaceName,
+    };
+
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join(DATABASE_FILE_NAME);
+    let first = SqliteStore::open(&path).await.unwrap();
+    first.migrate().await.unwrap();
+    let link = directory.path().join("link");
+    std::os::unix::fs::symlink(directory.path(), &link).unwrap();
+    let alias: PathBuf = link.join(DATABASE_FILE_NAME);
+    let second = SqliteStore::open(&alias).await.unwrap();
+    let new_tenant = NewTenant {
+        name: TenantName::parse("shared").unwrap(),
+        display_name: DisplayName::parse("Shared").unwrap(),
+        deployment_model: DeploymentModel::HostedSaas,
+        data_residency: DataResidency::Global,
+        root_workspace_name: WorkspaceName::default_root(),
+        creator: None,
+    };
+    let (tenant, root) = first.create_tenant(&PlatformScope::operator_cli(), new_tenant).await.unwrap();
+    let scope = TenantScope::system(tenant.id.clone(), "test");
+    for number in 0..12 {
+        let store = if number % 2 == 0 { &first } else { &second };
+        let workspace = NewWorkspace {
+            name: WorkspaceName::parse(&format!("workspace-{number}")).unwrap(),
+            parent_workspace_id: Some(root.id.clone()),
+            environment: tenantry_core::Environment::production(),
+            creator: None,
+        };
+        store.create_workspace(&scope, workspace).await.unwrap();
+    }
+    let log = PartitionScope::Tenant(scope);
+    let rows = first.audit_events_after(&log, 0, 100).await.unwrap();
+    let seqs: Vec<u64> =
+        rows.iter().map(|row| row.event().map(|event: AuditEvent| event.seq()).unwrap()).collect();
+    assert_eq!(seqs, (1..=12).collect::<Vec<u64>>());
+    let signer = AuditSigner::new(NoteSigner::from_seed("test", [4u8; 32]).unwrap());
+    signer.checkpoint_logs(&second, &PlatformScope::audit_checkpointer()).await.unwrap();
+    let summary = verify_log(&first, &log, &signer.verifier_key()).await.unwrap();
+    assert_eq!(summary.events, 12);
+}
