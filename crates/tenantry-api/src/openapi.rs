@@ -225,6 +225,7 @@ fn add_shared_error_responses(operation: &mut Operation) {
     let parameters = operation.parameters.as_deref().unwrap_or_default();
     let has_path_id = parameters.iter().any(|parameter| parameter.parameter_in == ParameterIn::Path);
     let is_list = parameters.iter().any(|parameter| parameter.name == "cursor");
+    let has_query = parameters.iter().any(|parameter| parameter.parameter_in == ParameterIn::Query);
 
     let mut bad_request = Vec::new();
     if has_body {
@@ -273,7 +274,7 @@ fn add_shared_error_responses(operation: &mut Operation) {
         );
         add_error_response(operation, "415", "`unsupported_media_type`: the body is not sent as JSON", false);
     }
-    if has_body || is_list {
+    if has_body || is_list || has_query {
         add_error_response(
             operation,
             "422",

@@ -306,6 +306,7 @@ pub(crate) async fn list_audit_events(
     responses(
         (status = 200, description = "The event and its inclusion proof", body = ProvenAuditEventResponse),
         (status = 404, description = "`not_found`: no such event", body = ErrorEnvelope),
+        (status = 422, description = "`invalid_field` on `tree_size`: below the seq, or beyond the log's size", body = ErrorEnvelope),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
