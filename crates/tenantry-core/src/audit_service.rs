@@ -103,6 +103,34 @@ pub async fn prove_inclusion(
     Ok(ProvenEvent { event, proof })
 }
 
+/// The event `seq` of the log, proven in the tree of `tree_size` events
+/// (with its signed checkpoint, if one was signed at that size) or, when
+/// no size is given, in the smallest signed checkpoint that covers it (or,
+/// when none does yet, in the log's current tree, with no checkpoint).
+pub async fn prove_in_checkpoint(
+    store: &dyn AuditStore,
+    log: &PartitionScope,
+    seq: u64,
+    tree_size: Option<u64>,
+) -> Result<(ProvenEvent, Option<StoredCheckpoint>)> {
+    if seq == 0 {
+        return Err(Error::invalid("seq", "must be a whole number, at least 1"));
+    }
+    let (tree_size, checkpoint) = match tree_size {
+        Some(0) => return Err(Error::invalid("tree_size", "must be at least the event's seq")),
+        Some(tree_size) => {
+            let checkpoint = store.audit_checkpoints(log, tree_size - 1, 1).await?.into_iter().next();
+            (tree_size, checkpoint.filter(|checkpoint| checkpoint.size == tree_size))
+        }
+        None => match store.audit_checkpoints(log, seq - 1, 1).await?.into_iter().next() {
+            Some(checkpoint) => (checkpoint.size, Some(checkpoint)),
+            None => (store.audit_head(log).await?.size().max(seq), None),
+        },
+    };
+    let proven = prove_inclusion(store, log, seq, tree_size).await?;
+    Ok((proven, checkpoint))
+}
+
 /// The consistency proof between the log's trees of `from` and `to` events.
 pub async fn prove_consistency(
     store: &dyn AuditStore,

@@ -73,12 +73,6 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// The scope of the key's own tenant, in which the key acts for its
-    /// user, on the request `request_id`.
-    pub fn tenant_scope(&self, request_id: Option<&str>) -> TenantScope {
-        TenantScope::new(self.api_key.tenant_id.clone(), self.actor(request_id))
-    }
-
     /// The key, acting for its user, as the audit log names it.
     pub fn actor(&self, request_id: Option<&str>) -> crate::Actor {
         crate::audit::api_key_actor(&self.api_key.id, &self.api_key.user_id, request_id)

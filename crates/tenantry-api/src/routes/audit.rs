@@ -321,22 +321,9 @@ pub(crate) async fn get_audit_event(
         ApiError::for_field(ErrorCode::InvalidField, "seq", "must be a whole number, at least 1")
     })?;
     let log = readable_log(&state, &caller, log_choice(&params)?).await?;
-    let (tree_size, checkpoint) = match number(&params, "tree_size", 1)? {
-        Some(tree_size) => {
-            let checkpoint = state
-                .store
-                .audit_checkpoints(&log, tree_size - 1, 1)
-                .await?
-                .into_iter()
-                .find(|checkpoint| checkpoint.size == tree_size);
-            (tree_size, checkpoint.map(|checkpoint| checkpoint.note))
-        }
-        None => match state.store.audit_checkpoints(&log, seq - 1, 1).await?.into_iter().next() {
-            Some(checkpoint) => (checkpoint.size, Some(checkpoint.note)),
-            None => (state.store.audit_head(&log).await?.size().max(seq), None),
-        },
-    };
-    let proven = audit_service::prove_inclusion(state.store.as_ref(), &log, seq, tree_size).await?;
+    let tree_size = number(&params, "tree_size", 1)?;
+    let (proven, checkpoint) =
+        audit_service::prove_in_checkpoint(state.store.as_ref(), &log, seq, tree_size).await?;
     let event = serde_json::from_slice(&proven.event.canonical_bytes())
         .map_err(|error| ApiError::from(tenantry_core::Error::internal(error.to_string())))?;
     Ok(Json(ProvenAuditEventResponse {
@@ -344,7 +331,7 @@ pub(crate) async fn get_audit_event(
         leaf_index: proven.proof.leaf_index(),
         tree_size: proven.proof.tree_size(),
         inclusion_proof: proven.proof.hashes().iter().map(|hash| hash.to_base64()).collect(),
-        checkpoint,
+        checkpoint: checkpoint.map(|checkpoint| checkpoint.note),
     }))
 }
 

@@ -147,12 +147,7 @@ pub async fn run(
         }
         AuditCommand::Show { log, seq } => {
             let scope = log_scope(store, &log).await?;
-            let checkpoint = store.audit_checkpoints(&scope, seq - 1, 1).await?.into_iter().next();
-            let tree_size = match &checkpoint {
-                Some(checkpoint) => checkpoint.size,
-                None => store.audit_head(&scope).await?.size().max(seq),
-            };
-            let proven = audit_service::prove_inclusion(store, &scope, seq, tree_size)
+            let (proven, checkpoint) = audit_service::prove_in_checkpoint(store, &scope, seq, None)
                 .await
                 .with_context(|| format!("reading audit event seq {seq}"))?;
             let event: serde_json::Value = serde_json::from_slice(&proven.event.canonical_bytes())
