@@ -64,6 +64,10 @@ struct LogSql {
     scope_column: &'static str,
     /// The leading value of an insert's `VALUES`.
     scope_value: &'static str,
+    /// The append, one statement (`0007_audit_append.sql`): `?2` and `?3`
+    /// the expected head, `?4` and `?5` the new one, `?6` the events, `?7`
+    /// the subtrees' positions and `?8` their hashes.
+    append: &'static str,
 }
 
 const TENANT_LOG_SQL: LogSql = LogSql {
@@ -75,6 +79,8 @@ const TENANT_LOG_SQL: LogSql = LogSql {
     head_row: "tenant_id = ?1",
     scope_column: "tenant_id, ",
     scope_value: "?1, ",
+    append: "INSERT INTO audit_appends (tenant_id, expected_size, expected_frontier, size, frontier, \
+             events, nodes, node_hashes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 };
 
 const PLATFORM_LOG_SQL: LogSql = LogSql {
@@ -86,6 +92,8 @@ const PLATFORM_LOG_SQL: LogSql = LogSql {
     head_row: "id = 1",
     scope_column: "",
     scope_value: "",
+    append: "INSERT INTO platform_audit_appends (expected_size, expected_frontier, size, frontier, \
+             events, nodes, node_hashes) VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 };
 
 impl Log {
@@ -336,10 +344,10 @@ impl Write {
     }
 }
 
-/// Writes a sealed append: moves the log's head from `expected` to the new
-/// one, then inserts the events and the subtrees they complete (one
-/// statement per 500 rows: a change makes one statement each). Returns
-/// false, having written nothing, when the stored head is not `expected`.
+/// Writes a sealed append in one statement: moves the log's head from
+/// `expected` to the new one and inserts the events and the subtrees they
+/// complete. Returns false, having written nothing, when the stored head is
+/// not `expected`.
 async fn append(
     connection: &mut SqliteConnection,
     log: &Log,
@@ -347,85 +355,55 @@ async fn append(
     sealed: &SealedAppend,
     operation: Operation,
 ) -> Result<bool> {
-    let sql = log.sql();
-    let move_head = format!(
-        "UPDATE {} SET size = ?2, frontier = ?3 WHERE {} AND size = ?4 AND frontier = ?5",
-        sql.head, sql.head_row
-    );
-    let moved = log
-        .query(&move_head)
-        .bind(sealed.head.stored_size())
-        .bind(sealed.head.frontier_bytes())
-        .bind(expected.stored_size())
-        .bind(expected.frontier_bytes())
-        .execute(&mut *connection)
-        .await
-        .map_err(|error| map_database_error(error, operation))?
-        .rows_affected();
-    if moved == 0 {
-        return Ok(false);
-    }
-    for chunk in sealed.events.chunks(ROWS_PER_INSERT) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|row| {
-                let first = 2 + row * 12;
-                let parameters: Vec<String> =
-                    (first..first + 12).map(|number| format!("?{number}")).collect();
-                format!("({}{})", sql.scope_value, parameters.join(", "))
-            })
-            .collect();
-        let insert = format!(
-            "INSERT INTO {} ({}seq, id, occurred_at, action, resource_type, resource_id, workspace_id, \
-                 actor_type, actor_user_id, actor_api_key_id, request_id, body) VALUES {}",
-            sql.events,
-            sql.scope_column,
-            rows.join(", ")
-        );
-        let mut query = log.query(&insert);
-        for sealed_event in chunk {
+    let events: Vec<_> = sealed
+        .events
+        .iter()
+        .map(|sealed_event| {
             let event = &sealed_event.event;
             let actor = event.actor();
-            query = query
-                .bind(stored(event.seq()))
-                .bind(event.id())
-                .bind(timestamp_micros(event.occurred_at()))
-                .bind(event.action())
-                .bind(event.resource().resource_type())
-                .bind(event.resource().id())
-                .bind(event.workspace_id())
-                .bind(actor.kind())
-                .bind(actor.user_id())
-                .bind(actor.api_key_id())
-                .bind(actor.request_id())
-                .bind(sealed_event.body.as_str());
-        }
-        query.execute(&mut *connection).await.map_err(|error| map_database_error(error, operation))?;
+            (
+                stored(event.seq()),
+                event.id(),
+                timestamp_micros(event.occurred_at()),
+                event.action(),
+                event.resource().resource_type(),
+                event.resource().id(),
+                event.workspace_id(),
+                actor.kind(),
+                actor.user_id(),
+                actor.api_key_id(),
+                actor.request_id(),
+                sealed_event.body.as_str(),
+            )
+        })
+        .collect();
+    let positions: Vec<(u8, i64)> =
+        sealed.nodes.iter().map(|(id, _)| (id.level(), stored(id.index()))).collect();
+    let hashes: Vec<u8> = sealed.nodes.iter().flat_map(|(_, hash)| hash.as_bytes().iter().copied()).collect();
+    let encode = |rows: Result<String, serde_json::Error>| {
+        rows.map_err(|error| Error::internal(Failure::message(format!("encoding an audit append: {error}"))))
+    };
+    let appended = log
+        .query(log.sql().append)
+        .bind(expected.stored_size())
+        .bind(expected.frontier_bytes())
+        .bind(sealed.head.stored_size())
+        .bind(sealed.head.frontier_bytes())
+        .bind(encode(serde_json::to_string(&events))?)
+        .bind(encode(serde_json::to_string(&positions))?)
+        .bind(hashes)
+        .execute(&mut *connection)
+        .await;
+    match appended {
+        Ok(_) => Ok(true),
+        Err(sqlx::Error::Database(error)) if error.message().contains(HEAD_MOVED) => Ok(false),
+        Err(error) => Err(map_database_error(error, operation)),
     }
-    for chunk in sealed.nodes.chunks(ROWS_PER_INSERT) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|row| {
-                let first = 2 + row * 3;
-                format!("({}?{first}, ?{}, ?{})", sql.scope_value, first + 1, first + 2)
-            })
-            .collect();
-        let insert = format!(
-            "INSERT INTO {} ({}level, idx, hash) VALUES {}",
-            sql.nodes,
-            sql.scope_column,
-            rows.join(", ")
-        );
-        let mut query = log.query(&insert);
-        for (id, hash) in chunk {
-            query = query.bind(i64::from(id.level())).bind(stored(id.index())).bind(hash.as_bytes().to_vec());
-        }
-        query.execute(&mut *connection).await.map_err(|error| map_database_error(error, operation))?;
-    }
-    Ok(true)
 }
 
-/// How many rows one insert holds: events have 12 parameters each, well
-/// below SQLite's limit of 32,766.
-const ROWS_PER_INSERT: usize = 500;
+/// The message of the append trigger's refusal when the stored head is not
+/// the expected one.
+const HEAD_MOVED: &str = "tenantry: the audit log head moved";
 
 /// This process's latest known head of each log, by database file: an
 /// append that finds the stored head still equal to it needs no read.

@@ -156,7 +156,7 @@ async fn the_authorization_migration_backfills_a_foundation_database() {
         sqlx::query(&statement).execute(&pool).await.unwrap_or_else(|error| panic!("{statement}: {error}"));
     }
     pool.close().await;
-    assert_eq!(store.pending_migrations().await.unwrap(), vec![2, 3, 4, 5, 6]);
+    assert_eq!(store.pending_migrations().await.unwrap(), vec![2, 3, 4, 5, 6, 7]);
 
     store.migrate().await.unwrap();
     assert_eq!(store.pending_migrations().await.unwrap(), Vec::<i64>::new());
@@ -265,7 +265,7 @@ async fn the_pending_invitations_migration_keeps_the_newest_of_duplicates() {
     let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
     Migrator::new(Only(before)).await.unwrap().run(&pool).await.unwrap();
     pool.close().await;
-    assert_eq!(store.pending_migrations().await.unwrap(), vec![5, 6]);
+    assert_eq!(store.pending_migrations().await.unwrap(), vec![5, 6, 7]);
 
     let foundation = Foundation::new();
     let raw = RawSqlite::connect(&path).await;
