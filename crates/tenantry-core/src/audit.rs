@@ -468,6 +468,41 @@ pub fn group_deleted(group: &Group) -> AuditRecord {
     AuditRecord::new("group.deleted", "group", &group.id).unset("name", &group.name)
 }
 
+/// `decision.recorded`: every field the platform sent, and who recorded it
+/// is the event's actor.
+pub fn decision_recorded(decision: &crate::decision::Decision) -> AuditRecord {
+    AuditRecord::new("decision.recorded", "decision", &decision.id)
+        .in_workspace(&decision.workspace_id)
+        .set("session_id", &decision.session_id)
+        .set("agent_id", &decision.agent_id)
+        .set("actor", &decision.actor)
+        .set("repository", &decision.repository)
+        .set("action_type", &decision.action_type)
+        .set("target", &decision.target)
+        .set("requested_operation", &decision.requested_operation)
+        .set("policy_pack", &decision.policy_pack)
+        .set("policy_id", &decision.policy_id)
+        .set("rule_id", &decision.rule_id)
+        .set("decision", decision.decision)
+        .set("severity", decision.severity)
+        .set("reason", &decision.reason)
+        .set("evidence_refs", &decision.evidence_refs)
+        .set("approver_group", &decision.approver_group)
+        .set("occurred_at", decision.occurred_at)
+        .set("correlation_id", &decision.correlation_id)
+}
+
+/// `session.state_changed`, or `None` when the state stayed.
+pub fn session_state_changed(
+    before: &crate::decision::Session,
+    after: &crate::decision::Session,
+) -> Option<AuditRecord> {
+    let record = AuditRecord::new("session.state_changed", "session", &after.id)
+        .in_workspace(&after.workspace_id)
+        .change("state", before.state, after.state);
+    record.changes_anything().then_some(record)
+}
+
 /// A membership's events name it `<resource type>:<resource id>/<member id>`
 /// (the tenant's id for a tenant membership).
 fn membership_record(

@@ -45,6 +45,10 @@ pub enum ConflictCode {
     /// A pending invitation already offers the same invitee another role
     /// on the same resource.
     InvitationPending,
+    /// A decision with this id is stored with other content.
+    DecisionConflict,
+    /// The decision names a session that belongs to another workspace.
+    SessionWorkspace,
 }
 
 impl ConflictCode {
@@ -67,6 +71,8 @@ impl ConflictCode {
             Self::InvitationExpired => "invitation_expired",
             Self::InvitationNotPending => "invitation_not_pending",
             Self::InvitationPending => "invitation_pending",
+            Self::DecisionConflict => "decision_conflict",
+            Self::SessionWorkspace => "session_workspace",
         }
     }
 
@@ -97,6 +103,10 @@ impl ConflictCode {
             Self::InvitationPending => {
                 "a pending invitation already offers this invitee another role on this resource; revoke it first"
             }
+            Self::DecisionConflict => {
+                "a decision with this id is already recorded with other content; a retry must send the same content"
+            }
+            Self::SessionWorkspace => "the session belongs to another workspace",
         }
     }
 }

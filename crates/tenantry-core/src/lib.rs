@@ -15,6 +15,7 @@ pub mod audit;
 pub mod audit_service;
 pub mod authorizer;
 pub mod credentials;
+pub mod decision;
 pub mod error;
 mod evaluation_pool;
 pub mod group;
@@ -50,7 +51,9 @@ pub use invitation::{
 };
 pub use limits::StoreLimits;
 pub use membership::{Member, Membership, MembershipResource, Role};
-pub use name::{ApiKeyName, DisplayName, Email, Environment, GroupName, TenantName, Username, WorkspaceName};
+pub use name::{
+    ApiKeyName, DisplayName, Email, Environment, GroupName, Label, TenantName, Username, WorkspaceName,
+};
 pub use operation::Operation;
 pub use page::{Page, PageLimit, PageRequest};
 pub use relationship::{
@@ -64,14 +67,15 @@ pub use scope::{PlatformScope, TenantScope};
 /// aggregate names its trait instead.
 pub mod prelude {
     pub use crate::store::{
-        ApiKeyStore as _, AuditStore as _, DeploymentStore as _, GroupStore as _, InvitationStore as _,
-        MembershipStore as _, RelationshipStore as _, TenantStore as _, UserStore as _, WorkspaceStore as _,
+        ApiKeyStore as _, AuditStore as _, DecisionStore as _, DeploymentStore as _, GroupStore as _,
+        InvitationStore as _, MembershipStore as _, RelationshipStore as _, TenantStore as _, UserStore as _,
+        WorkspaceStore as _,
     };
 }
 
 pub use store::{
-    ApiKeyStore, BootstrapOutcome, BootstrapRequest, DeploymentStore, GroupStore, InvitationStore,
-    MembershipStore, RelationshipStore, Store, TenantStore, UserStore, WorkspaceStore,
+    ApiKeyStore, BootstrapOutcome, BootstrapRequest, DecisionStore, DeploymentStore, GroupStore,
+    InvitationStore, MembershipStore, RelationshipStore, Store, TenantStore, UserStore, WorkspaceStore,
 };
 pub use tenant::{DataResidency, DeploymentModel, NewTenant, Tenant, TenantPatch, TenantStatus};
 pub use user::{NewUser, OidcIdentity, OidcSignIn, User};

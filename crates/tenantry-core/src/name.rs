@@ -1,10 +1,6 @@
 //! Validated names. Every name is trimmed, 1 to 255 characters long and free
 //! of control characters; the constructors are the only way to get one.
 
-use std::fmt;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// The longest name accepted, in characters.
 pub const MAX_NAME_CHARS: usize = 255;
 
@@ -39,6 +35,39 @@ fn parse_name(input: &str) -> Result<String, NameError> {
     Ok(trimmed.to_owned())
 }
 
+/// Implements `Display`, `Debug`, `Serialize` and a `Deserialize` that
+/// validates through `parse`, for a newtype over `String` with an inherent
+/// `parse(&str) -> Result<Self, E: Display>`.
+macro_rules! validated_text {
+    ($name:ident) => {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str(&self.0)
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Debug::fmt(&self.0, formatter)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                Self::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+pub(crate) use validated_text;
+
 macro_rules! name_type {
     ($(#[$meta:meta])* $name:ident $(, extra = $extra:expr)?) => {
         $(#[$meta])*
@@ -64,30 +93,7 @@ macro_rules! name_type {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-                formatter.write_str(&self.0)
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Debug::fmt(&self.0, formatter)
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(&self.0)
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-                Self::parse(&text).map_err(serde::de::Error::custom)
-            }
-        }
+        validated_text!($name);
     };
 }
 
@@ -110,6 +116,11 @@ name_type!(
 name_type!(
     /// A group's name: unique within its tenant.
     GroupName
+);
+name_type!(
+    /// Free text naming something on a platform's side of tenantry (an
+    /// agent, a repository, a policy, an evidence reference).
+    Label
 );
 name_type!(
     /// A workspace's environment, free text such as `production` or `staging`.

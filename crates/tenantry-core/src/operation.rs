@@ -147,6 +147,20 @@ pub enum Operation {
     PutAuditCheckpoint,
     /// Appending audit events alone (benchmarks fill logs this way).
     AppendAuditEvents,
+    /// Recording decisions.
+    RecordDecisions,
+    /// Reading a decision.
+    GetDecision,
+    /// Listing decisions.
+    ListDecisions,
+    /// Reading a session.
+    GetSession,
+    /// Listing sessions.
+    ListSessions,
+    /// Changing a session's state.
+    SetSessionState,
+    /// Summarising decisions and sessions.
+    ActivitySummary,
 }
 
 impl Operation {
@@ -222,6 +236,13 @@ impl Operation {
             Self::LogsToCheckpoint => "finding the audit logs that need a checkpoint",
             Self::PutAuditCheckpoint => "storing an audit checkpoint",
             Self::AppendAuditEvents => "appending audit events",
+            Self::RecordDecisions => "recording decisions",
+            Self::GetDecision => "reading a decision",
+            Self::ListDecisions => "listing decisions",
+            Self::GetSession => "reading a session",
+            Self::ListSessions => "listing sessions",
+            Self::SetSessionState => "changing a session's state",
+            Self::ActivitySummary => "summarising decisions and sessions",
         }
     }
 

@@ -12,6 +12,10 @@ use async_trait::async_trait;
 use crate::Timestamp;
 use crate::api_key::{ApiKey, ApiKeyCredentials, NewApiKey};
 pub use crate::audit::AuditStore;
+use crate::decision::{
+    ActivitySummary, Decision, DecisionFilter, NewDecision, NewestFirstCursor, RecordKey, Recorded, Session,
+    SessionFilter, SessionState, WorkspaceSelection,
+};
 use crate::error::Result;
 use crate::group::{Group, GroupPatch, NewGroup};
 use crate::id::{ApiKeyId, GroupId, InvitationId, TenantId, UserId, WorkspaceId};
@@ -357,6 +361,68 @@ pub trait GroupStore: Send + Sync + std::fmt::Debug {
     async fn delete_group(&self, scope: &TenantScope, group_id: &GroupId) -> Result<()>;
 }
 
+/// Decisions of AI agents and the sessions that summarise them, in one
+/// tenant (`tenantry_core::decision`).
+#[async_trait]
+pub trait DecisionStore: Send + Sync + std::fmt::Debug {
+    /// Records decisions in one transaction, all or nothing: each with its
+    /// session's new summary (created with the first decision, in that
+    /// decision's workspace) and its `decision.recorded` event. A decision
+    /// whose id is stored with the same content is answered as stored
+    /// (`created` false) and changes nothing; with other content it is a
+    /// conflict (`DecisionConflict`), as is one naming a session of
+    /// another workspace (`SessionWorkspace`); a workspace the tenant does
+    /// not have is [`Error::Invalid`] on `workspace_id`. In a batch of more
+    /// than one, the field of an error names the item
+    /// (`decisions[3].workspace_id`) and a conflict's detail says which.
+    async fn record_decisions(
+        &self,
+        scope: &TenantScope,
+        decisions: Vec<NewDecision>,
+    ) -> Result<Vec<Recorded>>;
+
+    /// Reads one decision of the scope's tenant.
+    async fn get_decision(&self, scope: &TenantScope, decision_id: &RecordKey) -> Result<Decision>;
+
+    /// Lists the scope's decisions that pass `filter`, newest first
+    /// (`occurred_at`, then id, descending).
+    async fn list_decisions(
+        &self,
+        scope: &TenantScope,
+        filter: &DecisionFilter,
+        page: PageRequest<NewestFirstCursor>,
+    ) -> Result<Page<Decision>>;
+
+    /// Reads one session of the scope's tenant.
+    async fn get_session(&self, scope: &TenantScope, session_id: &RecordKey) -> Result<Session>;
+
+    /// Lists the scope's sessions that pass `filter`, most recently
+    /// updated first (`updated_at`, then id, descending).
+    async fn list_sessions(
+        &self,
+        scope: &TenantScope,
+        filter: &SessionFilter,
+        page: PageRequest<NewestFirstCursor>,
+    ) -> Result<Page<Session>>;
+
+    /// Sets a session's state, with its `session.state_changed` event
+    /// (none when the state stays).
+    async fn set_session_state(
+        &self,
+        scope: &TenantScope,
+        session_id: &RecordKey,
+        state: SessionState,
+    ) -> Result<Session>;
+
+    /// Counts the tenant's sessions and decisions, or one workspace's (or
+    /// those of the listed workspaces).
+    async fn activity_summary(
+        &self,
+        scope: &TenantScope,
+        workspaces: &WorkspaceSelection,
+    ) -> Result<ActivitySummary>;
+}
+
 /// Roles of users and groups on a tenant, a workspace or a group: the
 /// relationships the membership routes manage.
 #[async_trait]
@@ -497,6 +563,7 @@ pub trait Store:
     + RelationshipStore
     + InvitationStore
     + AuditStore
+    + DecisionStore
     + std::fmt::Debug
     + 'static
 {
@@ -513,6 +580,7 @@ impl<T> Store for T where
         + RelationshipStore
         + InvitationStore
         + AuditStore
+        + DecisionStore
         + std::fmt::Debug
         + 'static
 {

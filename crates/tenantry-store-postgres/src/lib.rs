@@ -44,6 +44,7 @@ use tenantry_core::Error;
 
 mod api_keys;
 mod audit;
+mod decisions;
 mod deployment;
 mod error;
 mod groups;

@@ -76,6 +76,8 @@ pub(crate) const TENANTRY_TABLES: &[Table] = &[
     table("platform_audit_events", RuntimeAccess::Nothing, true),
     table("platform_audit_nodes", RuntimeAccess::Nothing, true),
     table("platform_audit_checkpoints", RuntimeAccess::Nothing, true),
+    table("sessions", RuntimeAccess::ReadWrite, true),
+    table("decisions", RuntimeAccess::ReadWrite, true),
 ];
 
 /// The table sqlx records applied migrations in.

@@ -77,7 +77,7 @@ pub(crate) use {
 };
 
 /// One column, decoded as `T`.
-fn column<'row, T>(row: &'row PgRow, name: &str, operation: Operation) -> Result<T, Error>
+pub(crate) fn column<'row, T>(row: &'row PgRow, name: &str, operation: Operation) -> Result<T, Error>
 where
     T: Decode<'row, Postgres> + Type<Postgres>,
 {
@@ -95,7 +95,7 @@ pub(crate) fn text(row: &PgRow, name: &str, operation: Operation) -> Result<Stri
 }
 
 /// One text column, parsed by a domain constructor.
-fn parsed<T, E: Display>(
+pub(crate) fn parsed<T, E: Display>(
     row: &PgRow,
     name: &str,
     operation: Operation,
@@ -106,7 +106,7 @@ fn parsed<T, E: Display>(
 }
 
 /// An optional text column, parsed when present.
-fn parsed_optional<T, E: Display>(
+pub(crate) fn parsed_optional<T, E: Display>(
     row: &PgRow,
     name: &str,
     operation: Operation,

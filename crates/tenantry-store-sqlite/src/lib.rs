@@ -39,6 +39,7 @@
 
 mod api_keys;
 mod audit;
+mod decisions;
 mod deployment;
 mod error;
 mod groups;

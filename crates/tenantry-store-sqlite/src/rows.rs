@@ -87,7 +87,7 @@ pub(crate) fn invitation(row: &SqliteRow) -> Result<Invitation> {
     })
 }
 
-fn decode<'row, T>(row: &'row SqliteRow, column: &'static str) -> Result<T>
+pub(crate) fn decode<'row, T>(row: &'row SqliteRow, column: &'static str) -> Result<T>
 where
     T: Decode<'row, Sqlite> + Type<Sqlite>,
 {
@@ -95,12 +95,12 @@ where
         .map_err(|error| Error::internal(Failure::new(format!("reading column {column}"), error)))
 }
 
-fn invalid_stored_value(column: &'static str, reason: impl fmt::Display) -> Error {
+pub(crate) fn invalid_stored_value(column: &'static str, reason: impl fmt::Display) -> Error {
     Error::internal(Failure::message(format!("the stored value of column {column} is not valid: {reason}")))
 }
 
 /// Reads a text column and parses it with the domain's parser.
-fn parsed<T, E: fmt::Display>(
+pub(crate) fn parsed<T, E: fmt::Display>(
     row: &SqliteRow,
     column: &'static str,
     parse: impl FnOnce(&str) -> Result<T, E>,
@@ -110,7 +110,7 @@ fn parsed<T, E: fmt::Display>(
 }
 
 /// Reads a nullable text column and parses it when present.
-fn optional_parsed<T, E: fmt::Display>(
+pub(crate) fn optional_parsed<T, E: fmt::Display>(
     row: &SqliteRow,
     column: &'static str,
     parse: impl FnOnce(&str) -> Result<T, E>,

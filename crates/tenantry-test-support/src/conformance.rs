@@ -56,6 +56,7 @@ use crate::TestBackend;
 
 mod audit;
 mod authorization;
+mod decisions;
 mod invitations;
 mod memberships;
 mod users;
@@ -105,9 +106,17 @@ pub(crate) use cases;
 
 /// Every registered case, in the order the modules list them.
 pub fn all_cases() -> impl Iterator<Item = &'static Case> {
-    [FOUNDATION, authorization::CASES, memberships::CASES, invitations::CASES, users::CASES, audit::CASES]
-        .into_iter()
-        .flatten()
+    [
+        FOUNDATION,
+        authorization::CASES,
+        memberships::CASES,
+        invitations::CASES,
+        users::CASES,
+        audit::CASES,
+        decisions::CASES,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// How a test binary gets a fresh backend for one case: `None` when the

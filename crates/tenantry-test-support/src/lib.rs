@@ -18,17 +18,19 @@ pub mod sqlite;
 /// cross-tenant tests, the row-level security attacks and the fixtures take
 /// their tables from; the conformance case `every_table_is_listed` fails
 /// when a migration adds a table that is not here or in [`GLOBAL_TABLES`].
-pub const TENANT_OWNED_TABLES: [&str; 13] = [
+pub const TENANT_OWNED_TABLES: [&str; 15] = [
     "api_keys",
     "audit_checkpoints",
     "audit_events",
     "audit_logs",
     "audit_nodes",
+    "decisions",
     "groups",
     "invitations",
     "relationship_changes",
     "relationship_revisions",
     "relationships",
+    "sessions",
     "tenant_root_workspaces",
     "tenants",
     "workspaces",

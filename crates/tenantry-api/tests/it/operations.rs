@@ -387,6 +387,62 @@ impl AuditStore for UnhealthyStore {
 }
 
 #[async_trait]
+impl tenantry_core::DecisionStore for UnhealthyStore {
+    async fn record_decisions(
+        &self,
+        _: &TenantScope,
+        _: Vec<tenantry_core::decision::NewDecision>,
+    ) -> Result<Vec<tenantry_core::decision::Recorded>> {
+        unreachable()
+    }
+    async fn get_decision(
+        &self,
+        _: &TenantScope,
+        _: &tenantry_core::decision::RecordKey,
+    ) -> Result<tenantry_core::decision::Decision> {
+        unreachable()
+    }
+    async fn list_decisions(
+        &self,
+        _: &TenantScope,
+        _: &tenantry_core::decision::DecisionFilter,
+        _: PageRequest<tenantry_core::decision::NewestFirstCursor>,
+    ) -> Result<Page<tenantry_core::decision::Decision>> {
+        unreachable()
+    }
+    async fn get_session(
+        &self,
+        _: &TenantScope,
+        _: &tenantry_core::decision::RecordKey,
+    ) -> Result<tenantry_core::decision::Session> {
+        unreachable()
+    }
+    async fn list_sessions(
+        &self,
+        _: &TenantScope,
+        _: &tenantry_core::decision::SessionFilter,
+        _: PageRequest<tenantry_core::decision::NewestFirstCursor>,
+    ) -> Result<Page<tenantry_core::decision::Session>> {
+        unreachable()
+    }
+    async fn set_session_state(
+        &self,
+        _: &TenantScope,
+        _: &tenantry_core::decision::RecordKey,
+        _: tenantry_core::decision::SessionState,
+    ) -> Result<tenantry_core::decision::Session> {
+        unreachable()
+    }
+    async fn activity_summary(
+        &self,
+        _: &TenantScope,
+        _: &tenantry_core::decision::WorkspaceSelection,
+    ) -> Result<tenantry_core::decision::ActivitySummary> {
+        unreachable()
+    }
+}
+
+#[async_trait]
 impl InvitationStore for UnhealthyStore {
     async fn create_invitation(&self, _: &TenantScope, _: NewInvitation) -> Result<Invitation> {
         unreachable()

@@ -1,6 +1,7 @@
 //! Data the tests put in through the store, and connections as each role.
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
+use tenantry_core::decision::{DecisionOutcome, NewDecision, RecordKey, Severity};
 use tenantry_core::service::mint_api_key;
 use tenantry_core::{
     ApiKey, ApiKeyHasher, ApiKeyLifetime, ApiKeyName, DataResidency, DeploymentModel, DisplayName,
@@ -14,10 +15,11 @@ use tenantry_test_support::postgres::PostgresTestDb;
 /// The tables row-level security confines to one tenant: every
 /// tenant-owned one (the conformance case `every_table_is_listed` keeps the
 /// list complete).
-pub const TABLES_WITH_ROW_LEVEL_SECURITY: [&str; 13] = tenantry_test_support::TENANT_OWNED_TABLES;
+pub const TABLES_WITH_ROW_LEVEL_SECURITY: [&str; 15] = tenantry_test_support::TENANT_OWNED_TABLES;
 
 /// A tenant made through the store: root, a child, a grandchild, one key,
-/// one group, all created by one user, an invitation to the child for a
+/// one group, all created by one user, a decision in the child (and its
+/// session), an invitation to the child for a
 /// made-up user id, and a signed audit checkpoint (so every table of the
 /// tenant has rows, relationships and the audit log included).
 #[derive(Debug, Clone)]
@@ -111,6 +113,30 @@ pub async fn seed_tenant(store: &dyn Store, name: &str, username: &str) -> Seede
     )
     .unwrap();
     store.create_invitation(&scope, invitation).await.unwrap();
+    // A decision in the child, which starts its session.
+    let label = |text: &str| tenantry_core::Label::parse(text).unwrap();
+    let decision = NewDecision {
+        id: Some(RecordKey::parse("decision-1").unwrap()),
+        workspace_id: child.id.clone(),
+        session_id: RecordKey::parse("session-1").unwrap(),
+        agent_id: label("agent"),
+        actor: None,
+        repository: None,
+        action_type: label("shell"),
+        target: None,
+        requested_operation: None,
+        policy_pack: None,
+        policy_id: None,
+        rule_id: None,
+        decision: DecisionOutcome::Block,
+        severity: Severity::High,
+        reason: None,
+        evidence_refs: Vec::new(),
+        approver_group: None,
+        occurred_at: None,
+        correlation_id: None,
+    };
+    store.record_decisions(&scope, vec![decision]).await.unwrap();
     // A signed checkpoint, so that every audit table has rows too.
     let signer = tenantry_core::audit_service::AuditSigner::new(
         tenantry_core::audit_service::NoteSigner::from_seed("fixtures", [3u8; 32]).unwrap(),

@@ -60,8 +60,9 @@ async fn ten_stores_migrating_one_fresh_file_at_once_all_succeed() {
         assert_eq!(outcome.unwrap(), Vec::<i64>::new());
     }
     let raw = RawSqlite::connect(&path).await;
-    assert_eq!(raw.scalar_i64("SELECT count(*) FROM _sqlx_migrations").await, Ok(7));
-    assert_eq!(raw.scalar_i64("SELECT count(*) FROM _sqlx_migrations WHERE success").await, Ok(7));
+    let migrations = crate::migrations::versions_after(0).len() as i64;
+    assert_eq!(raw.scalar_i64("SELECT count(*) FROM _sqlx_migrations").await, Ok(migrations));
+    assert_eq!(raw.scalar_i64("SELECT count(*) FROM _sqlx_migrations WHERE success").await, Ok(migrations));
 }
 
 /// What one simulated server start saw.

@@ -1,0 +1,497 @@
+//! Decisions and sessions on PostgreSQL. A batch of decisions is one write
+//! transaction: each decision is checked against what is stored (a retry
+//! answers the stored record, other content under the same id is a
+//! conflict), its session is started or updated, and its event recorded;
+//! the first refusal rolls everything back. Every write of a tenant locks
+//! the tenant's audit head first (see `audit.rs`), so a session's counters
+//! are read and written by one transaction at a time: exact under
+//! concurrent writers.
+
+use async_trait::async_trait;
+use sqlx::PgConnection;
+use sqlx::postgres::PgRow;
+use tenantry_core::decision::{
+    ActivitySummary, Decision, DecisionFilter, DecisionOutcome, NewDecision, NewestFirstCursor, Reason,
+    RecordKey, Recorded, Session, SessionFilter, SessionState, Severity, WorkspaceSelection, next_session,
+    retried, stored_decision, unknown_workspace,
+};
+use tenantry_core::{
+    DecisionStore, Error, GroupId, Label, Page, PageRequest, Result, TenantId, TenantScope, WorkspaceId,
+    audit,
+};
+
+use crate::PostgresStore;
+use crate::audit::WriteScope;
+use crate::error::{DatabaseResultExt, Operation};
+use crate::rows::{column, corrupt, parsed, parsed_optional};
+use crate::store::{TransactionScope, commit};
+
+/// The columns [`decision_row`] reads.
+const DECISION_COLUMNS: &str = "tenant_id, id, workspace_id, session_id, agent_id, actor, repository, \
+     action_type, target, requested_operation, policy_pack, policy_id, rule_id, decision, severity, reason, \
+     evidence_refs::text AS evidence_refs, approver_group, occurred_at, correlation_id, recorded_by, \
+     recorded_by_api_key, recorded_at";
+
+/// The columns [`session_row`] reads.
+const SESSION_COLUMNS: &str = "tenant_id, id, workspace_id, state, agent_id, actor, repository, policy_pack, \
+     decision_count, blocked_count, approval_required_count, evidence_refs::text AS evidence_refs, started_at, \
+     updated_at";
+
+/// The workspaces a read covers, as a condition on `workspace_id` with the
+/// ids bound as `${parameter}` (NULL for every workspace).
+fn workspace_condition(parameter: usize) -> String {
+    format!("(${parameter}::text[] IS NULL OR workspace_id = ANY(${parameter}))")
+}
+
+/// The ids bound for [`workspace_condition`].
+fn workspace_ids(selection: &WorkspaceSelection) -> Option<Vec<String>> {
+    match selection {
+        WorkspaceSelection::All => None,
+        WorkspaceSelection::Only(ids) => Some(ids.iter().map(ToString::to_string).collect()),
+    }
+}
+
+fn labels_column(row: &PgRow, name: &str, operation: Operation) -> Result<Vec<Label>> {
+    let text: String = column(row, name, operation)?;
+    let strings: Vec<String> =
+        serde_json::from_str(&text).map_err(|error| corrupt(operation, name, &text, error))?;
+    strings
+        .iter()
+        .map(|label| Label::parse(label).map_err(|error| corrupt(operation, name, label, error)))
+        .collect()
+}
+
+fn labels_json(labels: &[Label]) -> String {
+    serde_json::to_string(labels).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn count_column(row: &PgRow, name: &str, operation: Operation) -> Result<u64> {
+    let count: i64 = column(row, name, operation)?;
+    u64::try_from(count).map_err(|error| corrupt(operation, name, &count.to_string(), error))
+}
+
+fn decision_row(row: &PgRow, operation: Operation) -> Result<Decision> {
+    Ok(Decision {
+        id: parsed(row, "id", operation, RecordKey::parse)?,
+        tenant_id: parsed(row, "tenant_id", operation, TenantId::parse)?,
+        workspace_id: parsed(row, "workspace_id", operation, WorkspaceId::parse)?,
+        session_id: parsed(row, "session_id", operation, RecordKey::parse)?,
+        agent_id: parsed(row, "agent_id", operation, Label::parse)?,
+        actor: parsed_optional(row, "actor", operation, Label::parse)?,
+        repository: parsed_optional(row, "repository", operation, Label::parse)?,
+        action_type: parsed(row, "action_type", operation, Label::parse)?,
+        target: parsed_optional(row, "target", operation, Label::parse)?,
+        requested_operation: parsed_optional(row, "requested_operation", operation, Label::parse)?,
+        policy_pack: parsed_optional(row, "policy_pack", operation, Label::parse)?,
+        policy_id: parsed_optional(row, "policy_id", operation, Label::parse)?,
+        rule_id: parsed_optional(row, "rule_id", operation, Label::parse)?,
+        decision: parsed(row, "decision", operation, DecisionOutcome::parse)?,
+        severity: parsed(row, "severity", operation, Severity::parse)?,
+        reason: parsed_optional(row, "reason", operation, Reason::parse)?,
+        evidence_refs: labels_column(row, "evidence_refs", operation)?,
+        approver_group: parsed_optional(row, "approver_group", operation, GroupId::parse)?,
+        occurred_at: column(row, "occurred_at", operation)?,
+        correlation_id: parsed_optional(row, "correlation_id", operation, Label::parse)?,
+        recorded_by: column(row, "recorded_by", operation)?,
+        recorded_by_api_key: column(row, "recorded_by_api_key", operation)?,
+        recorded_at: column(row, "recorded_at", operation)?,
+    })
+}
+
+fn session_row(row: &PgRow, operation: Operation) -> Result<Session> {
+    Ok(Session {
+        id: parsed(row, "id", operation, RecordKey::parse)?,
+        tenant_id: parsed(row, "tenant_id", operation, TenantId::parse)?,
+        workspace_id: parsed(row, "workspace_id", operation, WorkspaceId::parse)?,
+        state: parsed(row, "state", operation, SessionState::parse)?,
+        agent_id: parsed(row, "agent_id", operation, Label::parse)?,
+        actor: parsed_optional(row, "actor", operation, Label::parse)?,
+        repository: parsed_optional(row, "repository", operation, Label::parse)?,
+        policy_pack: parsed_optional(row, "policy_pack", operation, Label::parse)?,
+        decision_count: count_column(row, "decision_count", operation)?,
+        blocked_count: count_column(row, "blocked_count", operation)?,
+        approval_required_count: count_column(row, "approval_required_count", operation)?,
+        evidence_refs: labels_column(row, "evidence_refs", operation)?,
+        started_at: column(row, "started_at", operation)?,
+        updated_at: column(row, "updated_at", operation)?,
+    })
+}
+
+fn stored_count(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
+async fn find_decision(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    id: &RecordKey,
+    operation: Operation,
+) -> Result<Option<Decision>> {
+    let row =
+        sqlx::query(&format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE tenant_id = $1 AND id = $2"))
+            .bind(tenant_id.to_string())
+            .bind(id.as_str())
+            .fetch_optional(&mut *connection)
+            .await
+            .during(operation)?;
+    row.as_ref().map(|row| decision_row(row, operation)).transpose()
+}
+
+async fn find_session(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    id: &RecordKey,
+    lock: bool,
+    operation: Operation,
+) -> Result<Option<Session>> {
+    let row = sqlx::query(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE tenant_id = $1 AND id = $2{}",
+        if lock { " FOR UPDATE" } else { "" }
+    ))
+    .bind(tenant_id.to_string())
+    .bind(id.as_str())
+    .fetch_optional(&mut *connection)
+    .await
+    .during(operation)?;
+    row.as_ref().map(|row| session_row(row, operation)).transpose()
+}
+
+/// Writes a session's summary: inserts it, or replaces the stored one.
+async fn put_session(connection: &mut PgConnection, session: &Session, operation: Operation) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sessions (tenant_id, id, workspace_id, state, agent_id, actor, repository, policy_pack, \
+         decision_count, blocked_count, approval_required_count, evidence_refs, started_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14) \
+         ON CONFLICT (tenant_id, id) DO UPDATE SET state = excluded.state, actor = excluded.actor, \
+         repository = excluded.repository, policy_pack = excluded.policy_pack, \
+         decision_count = excluded.decision_count, blocked_count = excluded.blocked_count, \
+         approval_required_count = excluded.approval_required_count, evidence_refs = excluded.evidence_refs, \
+         started_at = excluded.started_at, updated_at = excluded.updated_at",
+    )
+    .bind(session.tenant_id.to_string())
+    .bind(session.id.as_str())
+    .bind(session.workspace_id.to_string())
+    .bind(session.state.as_str())
+    .bind(session.agent_id.as_str())
+    .bind(session.actor.as_ref().map(Label::as_str))
+    .bind(session.repository.as_ref().map(Label::as_str))
+    .bind(session.policy_pack.as_ref().map(Label::as_str))
+    .bind(stored_count(session.decision_count))
+    .bind(stored_count(session.blocked_count))
+    .bind(stored_count(session.approval_required_count))
+    .bind(labels_json(&session.evidence_refs))
+    .bind(session.started_at)
+    .bind(session.updated_at)
+    .execute(&mut *connection)
+    .await
+    .during(operation)?;
+    Ok(())
+}
+
+async fn insert_decision(
+    connection: &mut PgConnection,
+    decision: &Decision,
+    operation: Operation,
+) -> Result<()> {
+    let optional = |label: &Option<Label>| label.as_ref().map(|label| label.as_str().to_owned());
+    sqlx::query(
+        "INSERT INTO decisions (tenant_id, id, workspace_id, session_id, agent_id, actor, repository, \
+         action_type, target, requested_operation, policy_pack, policy_id, rule_id, decision, severity, reason, \
+         evidence_refs, approver_group, occurred_at, correlation_id, recorded_by, recorded_by_api_key, \
+         recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+         $17::jsonb, $18, $19, $20, $21, $22, $23)",
+    )
+    .bind(decision.tenant_id.to_string())
+    .bind(decision.id.as_str())
+    .bind(decision.workspace_id.to_string())
+    .bind(decision.session_id.as_str())
+    .bind(decision.agent_id.as_str())
+    .bind(optional(&decision.actor))
+    .bind(optional(&decision.repository))
+    .bind(decision.action_type.as_str())
+    .bind(optional(&decision.target))
+    .bind(optional(&decision.requested_operation))
+    .bind(optional(&decision.policy_pack))
+    .bind(optional(&decision.policy_id))
+    .bind(optional(&decision.rule_id))
+    .bind(decision.decision.as_str())
+    .bind(decision.severity.as_str())
+    .bind(decision.reason.as_ref().map(|reason| reason.as_str().to_owned()))
+    .bind(labels_json(&decision.evidence_refs))
+    .bind(decision.approver_group.as_ref().map(ToString::to_string))
+    .bind(decision.occurred_at)
+    .bind(optional(&decision.correlation_id))
+    .bind(decision.recorded_by.as_deref())
+    .bind(decision.recorded_by_api_key.as_deref())
+    .bind(decision.recorded_at)
+    .execute(&mut *connection)
+    .await
+    .during(operation)?;
+    Ok(())
+}
+
+async fn workspace_exists(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    workspace_id: &WorkspaceId,
+    operation: Operation,
+) -> Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM workspaces WHERE tenant_id = $1 AND id = $2)")
+        .bind(tenant_id.to_string())
+        .bind(workspace_id.to_string())
+        .fetch_one(&mut *connection)
+        .await
+        .during(operation)
+}
+
+/// See [`DecisionStore::record_decisions`].
+async fn record_decisions(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    decisions: Vec<NewDecision>,
+) -> Result<Vec<Recorded>> {
+    let operation = Operation::RecordDecisions;
+    let tenant_id = scope.tenant_id();
+    let count = decisions.len();
+    let mut transaction = store.begin_write(WriteScope::Tenant(scope), operation).await?;
+    let at = tenantry_core::now();
+    let mut recorded = Vec::with_capacity(count);
+    let mut known_workspaces: Vec<WorkspaceId> = Vec::new();
+    for (index, new) in decisions.into_iter().enumerate() {
+        if let Some(id) = &new.id
+            && let Some(stored) = find_decision(&mut transaction, tenant_id, id, operation).await?
+        {
+            recorded.push(retried(stored, &new, count, index)?);
+            continue;
+        }
+        if !known_workspaces.contains(&new.workspace_id) {
+            if !workspace_exists(&mut transaction, tenant_id, &new.workspace_id, operation).await? {
+                return Err(unknown_workspace(count, index));
+            }
+            known_workspaces.push(new.workspace_id.clone());
+        }
+        let decision = stored_decision(tenant_id, scope.actor(), new, at);
+        let stored_session =
+            find_session(&mut transaction, tenant_id, &decision.session_id, true, operation).await?;
+        let session = next_session(stored_session, &decision, count, index)?;
+        put_session(&mut transaction, &session, operation).await?;
+        insert_decision(&mut transaction, &decision, operation).await?;
+        transaction.record(audit::decision_recorded(&decision));
+        recorded.push(Recorded { decision, created: true });
+    }
+    transaction.commit().await?;
+    Ok(recorded)
+}
+
+/// The `(time, id)` bound of a newest-first page: the cursor, or past
+/// every row.
+fn newest_first_bound(after: Option<&NewestFirstCursor>) -> (Option<tenantry_core::Timestamp>, String) {
+    match after {
+        Some(cursor) => (Some(cursor.at), cursor.id.as_str().to_owned()),
+        None => (None, String::new()),
+    }
+}
+
+async fn read_page<T>(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    operation: Operation,
+    read: fn(&PgRow, Operation) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let rows = query.fetch_all(&mut *transaction).await.during(operation)?;
+    commit(transaction, operation).await?;
+    rows.iter().map(|row| read(row, operation)).collect()
+}
+
+async fn list_decisions(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    filter: &DecisionFilter,
+    page: PageRequest<NewestFirstCursor>,
+) -> Result<Page<Decision>> {
+    let (before_at, before_id) = newest_first_bound(page.after.as_ref());
+    let sql = format!(
+        "SELECT {DECISION_COLUMNS} FROM decisions WHERE tenant_id = $1 \
+         AND ($2::timestamptz IS NULL OR (occurred_at, id) < ($2, $3)) \
+         AND {} \
+         AND ($5::text IS NULL OR session_id = $5) AND ($6::text IS NULL OR agent_id = $6) \
+         AND ($7::text IS NULL OR repository = $7) AND ($8::text IS NULL OR policy_pack = $8) \
+         AND ($9::text IS NULL OR decision = $9) AND ($10::text IS NULL OR severity = $10) \
+         AND ($11::text IS NULL OR action_type = $11) AND ($12::timestamptz IS NULL OR occurred_at >= $12) \
+         AND ($13::timestamptz IS NULL OR occurred_at < $13) \
+         ORDER BY occurred_at DESC, id DESC LIMIT $14",
+        workspace_condition(4)
+    );
+    let query = sqlx::query(&sql)
+        .bind(scope.tenant_id().to_string())
+        .bind(before_at)
+        .bind(before_id)
+        .bind(workspace_ids(&filter.workspaces))
+        .bind(filter.session_id.as_ref().map(RecordKey::as_str))
+        .bind(filter.agent_id.as_ref().map(Label::as_str))
+        .bind(filter.repository.as_ref().map(Label::as_str))
+        .bind(filter.policy_pack.as_ref().map(Label::as_str))
+        .bind(filter.decision.map(DecisionOutcome::as_str))
+        .bind(filter.severity.map(Severity::as_str))
+        .bind(filter.action_type.as_ref().map(Label::as_str))
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(i64::from(page.limit.get()) + 1);
+    let decisions = read_page(store, scope, query, Operation::ListDecisions, decision_row).await?;
+    Ok(Page::from_overfetched(decisions, page.limit, |decision| {
+        NewestFirstCursor::encode(decision.occurred_at, &decision.id)
+    }))
+}
+
+async fn list_sessions(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    filter: &SessionFilter,
+    page: PageRequest<NewestFirstCursor>,
+) -> Result<Page<Session>> {
+    let (before_at, before_id) = newest_first_bound(page.after.as_ref());
+    let sql = format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE tenant_id = $1 \
+         AND ($2::timestamptz IS NULL OR (updated_at, id) < ($2, $3)) \
+         AND {} \
+         AND ($5::text IS NULL OR agent_id = $5) AND ($6::text IS NULL OR repository = $6) \
+         AND ($7::text IS NULL OR policy_pack = $7) AND ($8::text IS NULL OR state = $8) \
+         ORDER BY updated_at DESC, id DESC LIMIT $9",
+        workspace_condition(4)
+    );
+    let query = sqlx::query(&sql)
+        .bind(scope.tenant_id().to_string())
+        .bind(before_at)
+        .bind(before_id)
+        .bind(workspace_ids(&filter.workspaces))
+        .bind(filter.agent_id.as_ref().map(Label::as_str))
+        .bind(filter.repository.as_ref().map(Label::as_str))
+        .bind(filter.policy_pack.as_ref().map(Label::as_str))
+        .bind(filter.state.map(SessionState::as_str))
+        .bind(i64::from(page.limit.get()) + 1);
+    let sessions = read_page(store, scope, query, Operation::ListSessions, session_row).await?;
+    Ok(Page::from_overfetched(sessions, page.limit, |session| {
+        NewestFirstCursor::encode(session.updated_at, &session.id)
+    }))
+}
+
+async fn set_session_state(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    session_id: &RecordKey,
+    state: SessionState,
+) -> Result<Session> {
+    let operation = Operation::SetSessionState;
+    let mut transaction = store.begin_write(WriteScope::Tenant(scope), operation).await?;
+    let before = find_session(&mut transaction, scope.tenant_id(), session_id, true, operation)
+        .await?
+        .ok_or(Error::not_found("session"))?;
+    let after = Session { state, ..before.clone() };
+    if let Some(record) = audit::session_state_changed(&before, &after) {
+        sqlx::query("UPDATE sessions SET state = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(scope.tenant_id().to_string())
+            .bind(session_id.as_str())
+            .bind(state.as_str())
+            .execute(&mut *transaction)
+            .await
+            .during(operation)?;
+        transaction.record(record);
+    }
+    transaction.commit().await?;
+    Ok(after)
+}
+
+async fn activity_summary(
+    store: &PostgresStore,
+    scope: &TenantScope,
+    workspaces: &WorkspaceSelection,
+) -> Result<ActivitySummary> {
+    let operation = Operation::ActivitySummary;
+    let sql = format!(
+        "SELECT count(*) AS total_sessions, COALESCE(sum(decision_count), 0)::bigint AS total_decisions, \
+         COALESCE(sum(blocked_count), 0)::bigint AS total_blocked, \
+         COALESCE(sum(approval_required_count), 0)::bigint AS total_approval_required, \
+         max(updated_at) AS latest_session_at \
+         FROM sessions WHERE tenant_id = $1 AND {}",
+        workspace_condition(2)
+    );
+    let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
+    let row = sqlx::query(&sql)
+        .bind(scope.tenant_id().to_string())
+        .bind(workspace_ids(workspaces))
+        .fetch_one(&mut *transaction)
+        .await
+        .during(operation)?;
+    commit(transaction, operation).await?;
+    Ok(ActivitySummary {
+        total_sessions: count_column(&row, "total_sessions", operation)?,
+        total_decisions: count_column(&row, "total_decisions", operation)?,
+        total_blocked: count_column(&row, "total_blocked", operation)?,
+        total_approval_required: count_column(&row, "total_approval_required", operation)?,
+        latest_session_at: column(&row, "latest_session_at", operation)?,
+    })
+}
+
+#[async_trait]
+impl DecisionStore for PostgresStore {
+    async fn record_decisions(
+        &self,
+        scope: &TenantScope,
+        decisions: Vec<NewDecision>,
+    ) -> Result<Vec<Recorded>> {
+        record_decisions(self, scope, decisions).await
+    }
+
+    async fn get_decision(&self, scope: &TenantScope, decision_id: &RecordKey) -> Result<Decision> {
+        let operation = Operation::GetDecision;
+        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        let decision = find_decision(&mut transaction, scope.tenant_id(), decision_id, operation).await?;
+        commit(transaction, operation).await?;
+        decision.ok_or(Error::not_found("decision"))
+    }
+
+    async fn list_decisions(
+        &self,
+        scope: &TenantScope,
+        filter: &DecisionFilter,
+        page: PageRequest<NewestFirstCursor>,
+    ) -> Result<Page<Decision>> {
+        list_decisions(self, scope, filter, page).await
+    }
+
+    async fn get_session(&self, scope: &TenantScope, session_id: &RecordKey) -> Result<Session> {
+        let operation = Operation::GetSession;
+        let mut transaction = self.begin(TransactionScope::Tenant(scope), operation).await?;
+        let session = find_session(&mut transaction, scope.tenant_id(), session_id, false, operation).await?;
+        commit(transaction, operation).await?;
+        session.ok_or(Error::not_found("session"))
+    }
+
+    async fn list_sessions(
+        &self,
+        scope: &TenantScope,
+        filter: &SessionFilter,
+        page: PageRequest<NewestFirstCursor>,
+    ) -> Result<Page<Session>> {
+        list_sessions(self, scope, filter, page).await
+    }
+
+    async fn set_session_state(
+        &self,
+        scope: &TenantScope,
+        session_id: &RecordKey,
+        state: SessionState,
+    ) -> Result<Session> {
+        set_session_state(self, scope, session_id, state).await
+    }
+
+    async fn activity_summary(
+        &self,
+        scope: &TenantScope,
+        workspaces: &WorkspaceSelection,
+    ) -> Result<ActivitySummary> {
+        activity_summary(self, scope, workspaces).await
+    }
+}
