@@ -191,19 +191,40 @@ pub struct ApiError {
     code: ErrorCode,
     message: String,
     field: Option<String>,
+    /// Every rejected item of a batch, when the request was one.
+    items: Vec<ItemError>,
+}
+
+/// One rejected item of a batch: its index, the field at fault and the rule
+/// it broke.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ItemError {
+    /// The item's index in the batch, from 0.
+    pub index: usize,
+    /// The field at fault, named from the body's root
+    /// (`decisions[3].severity`).
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
 }
 
 impl ApiError {
     /// An error with the given code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), field: None }
+        Self { code, message: message.into(), field: None, items: Vec::new() }
+    }
+
+    /// A 422 for a batch whose items broke the rules: the first one's code,
+    /// field and message, and every one in `errors`.
+    pub fn for_items(first: ApiError, items: Vec<ItemError>) -> Self {
+        Self { items, ..first }
     }
 
     /// An error about one named field (of the body, the path or the query).
     /// The message is prefixed with the field's name.
     pub fn for_field(code: ErrorCode, field: impl Into<String>, reason: impl fmt::Display) -> Self {
         let field = field.into();
-        Self { code, message: format!("{field}: {reason}"), field: Some(field) }
+        Self { code, message: format!("{field}: {reason}"), field: Some(field), items: Vec::new() }
     }
 
     /// A 404 for the given kind of resource.
@@ -359,6 +380,7 @@ pub struct ErrorBody {
     /// `workspace_has_children`, `workspace_cycle`, `already_revoked`,
     /// `last_admin`, `last_platform_key`, `schema_orphans_relationships`, `schema_changed`,
     /// `invitation_expired`, `invitation_not_pending`, `invitation_pending`,
+    /// `decision_conflict`, `session_workspace`,
     /// `workspace_too_deep`, `group_too_deep`, `too_many_items`,
     /// `too_complex`, `too_many_pending_invitations`, `rate_limited`, `not_ready`, `identity_provider_unavailable`, `internal`.
     #[schema(example = "not_found")]
@@ -374,6 +396,9 @@ pub struct ErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "name")]
     pub field: Option<String>,
+    /// Every rejected item, when a batch was refused for its items.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ItemError>,
 }
 
 impl ErrorEnvelope {
@@ -385,6 +410,7 @@ impl ErrorEnvelope {
                 message: error.message.clone(),
                 request_id: request_id.to_owned(),
                 field: error.field.clone(),
+                errors: error.items.clone(),
             },
         }
     }

@@ -48,6 +48,9 @@ pub use request_context::{REQUEST_ID_HEADER, RequestId, error_envelope_body};
 pub struct ApiConfig {
     /// The largest request body accepted, in bytes; larger ones are a 413.
     pub max_body_bytes: usize,
+    /// The largest body of `POST /v1/decisions/batch`, in bytes: a batch
+    /// of up to 1,000 decisions needs more than other routes.
+    pub max_batch_body_bytes: usize,
     /// Single-tenant mode: the tenant an OIDC-authenticated request acts in
     /// when it sends no `X-Tenant-ID`. `None`: the header is required.
     pub single_tenant: Option<TenantId>,
@@ -78,6 +81,10 @@ impl ApiConfig {
     /// takes (a bulk check of 1000 questions, about 200 bytes each).
     pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
+    /// The default body limit of a decision batch: 4 MiB, room for 1,000
+    /// decisions of about 4 KiB each.
+    pub const DEFAULT_MAX_BATCH_BODY_BYTES: usize = 4 * 1024 * 1024;
+
     /// The default request target limit: 8 KiB, as most proxies and
     /// servers; the API's longest URLs (an id and a cursor) are far shorter.
     pub const DEFAULT_MAX_URI_BYTES: usize = 8 * 1024;
@@ -101,6 +108,7 @@ impl ApiConfig {
     pub fn defaults() -> Self {
         Self {
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            max_batch_body_bytes: Self::DEFAULT_MAX_BATCH_BODY_BYTES,
             single_tenant: None,
             max_uri_bytes: Self::DEFAULT_MAX_URI_BYTES,
             max_header_bytes: Self::DEFAULT_MAX_HEADER_BYTES,
@@ -189,8 +197,8 @@ impl ApiState {
 pub fn router(state: ApiState) -> Router {
     use axum::routing::post;
     use routes::{
-        api_keys, audit, groups, invitations, permissions, relationships, schema, system, tenants, users,
-        workspaces,
+        api_keys, audit, decisions, groups, invitations, permissions, relationships, schema, system, tenants,
+        users, workspaces,
     };
 
     let layers = ServiceBuilder::new()
@@ -275,6 +283,15 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/audit/checkpoint", get(audit::get_audit_checkpoint))
         .route("/v1/audit/consistency", get(audit::get_audit_consistency))
         .route("/v1/audit/export", get(audit::export_audit_log))
+        .route("/v1/decisions", get(decisions::list_decisions).post(decisions::record_decision))
+        .route(
+            "/v1/decisions/batch",
+            post(decisions::record_decisions).layer(DefaultBodyLimit::max(state.config.max_batch_body_bytes)),
+        )
+        .route("/v1/decisions/{id}", get(decisions::get_decision))
+        .route("/v1/sessions", get(decisions::list_sessions))
+        .route("/v1/sessions/{id}", get(decisions::get_session).patch(decisions::update_session))
+        .route("/v1/session-summary", get(decisions::session_summary))
         .route("/v1/api-keys", get(api_keys::list_api_keys).post(api_keys::create_api_key))
         .route("/v1/api-keys/{id}", get(api_keys::get_api_key).delete(api_keys::revoke_api_key))
         .route("/healthz", get(system::healthz))

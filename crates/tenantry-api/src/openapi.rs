@@ -15,21 +15,23 @@ use utoipa::openapi::{Content, Header, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use crate::dto::{
-    AddMemberRequest, ApiKeyResponse, AuditCheckpointResponse, AuditConsistencyResponse, AuditEventDto,
-    AuditResourceDto, BulkCheckItem, BulkCheckRequest, BulkCheckResponse, BulkCheckResult,
-    CheckPermissionRequest, CheckPermissionResponse, ConsistencyDto, CreateApiKeyRequest, CreateGroupRequest,
-    CreateTenantRequest, CreateWorkspaceRequest, CreatedApiKeyResponse, CreatedTenantResponse,
-    DeleteRelationshipRequest, ExactRules, ExpandRequest, ExpandResponse, ExplanationDto, ExplanationStepDto,
-    GroupResponse, InvitationResourceDto, InvitationResponse, InviteeDto, LookupResourcesRequest,
-    LookupResourcesResponse, LookupSubjectsRequest, LookupSubjectsResponse, MeResponse, MemberResponse,
-    ObjectDto, ProvenAuditEventResponse, PutSchemaRequest, RelationshipDto, SchemaResponse, StatusResponse,
-    SubjectDto, TenantResponse, UpdateGroupRequest, UpdateMemberRequest, UpdateTenantRequest,
+    ActivitySummaryResponse, AddMemberRequest, ApiKeyResponse, AuditCheckpointResponse,
+    AuditConsistencyResponse, AuditEventDto, AuditResourceDto, BulkCheckItem, BulkCheckRequest,
+    BulkCheckResponse, BulkCheckResult, CheckPermissionRequest, CheckPermissionResponse, ConsistencyDto,
+    CreateApiKeyRequest, CreateGroupRequest, CreateTenantRequest, CreateWorkspaceRequest,
+    CreatedApiKeyResponse, CreatedTenantResponse, DecisionResponse, DeleteRelationshipRequest, ExactRules,
+    ExpandRequest, ExpandResponse, ExplanationDto, ExplanationStepDto, GroupResponse, InvitationResourceDto,
+    InvitationResponse, InviteeDto, LookupResourcesRequest, LookupResourcesResponse, LookupSubjectsRequest,
+    LookupSubjectsResponse, MeResponse, MemberResponse, ObjectDto, ProvenAuditEventResponse,
+    PutSchemaRequest, RecordDecisionRequest, RecordDecisionsRequest, RecordDecisionsResponse,
+    RelationshipDto, SchemaResponse, SessionResponse, StatusResponse, SubjectDto, TenantResponse,
+    UpdateGroupRequest, UpdateMemberRequest, UpdateSessionRequest, UpdateTenantRequest,
     UpdateWorkspaceRequest, WorkspaceResponse, WriteRelationshipRequest, WrittenRelationshipResponse,
 };
 use crate::error::{ErrorBody, ErrorEnvelope};
 use crate::routes::{
-    api_keys, audit, groups, invitations, permissions, relationships, schema, system, tenants, users,
-    workspaces,
+    api_keys, audit, decisions, groups, invitations, permissions, relationships, schema, system, tenants,
+    users, workspaces,
 };
 
 /// The name of the bearer security scheme (`Authorization: Bearer <key>`).
@@ -93,6 +95,14 @@ pub const API_KEY_SCHEME: &str = "api_key";
         audit::get_audit_checkpoint,
         audit::get_audit_consistency,
         audit::export_audit_log,
+        decisions::record_decision,
+        decisions::record_decisions,
+        decisions::list_decisions,
+        decisions::get_decision,
+        decisions::list_sessions,
+        decisions::get_session,
+        decisions::update_session,
+        decisions::session_summary,
         api_keys::create_api_key,
         api_keys::list_api_keys,
         api_keys::get_api_key,
@@ -155,6 +165,14 @@ pub const API_KEY_SCHEME: &str = "api_key";
         AuditCheckpointResponse,
         AuditConsistencyResponse,
         crate::routes::audit::LogParam,
+        crate::error::ItemError,
+        RecordDecisionRequest,
+        RecordDecisionsRequest,
+        RecordDecisionsResponse,
+        DecisionResponse,
+        SessionResponse,
+        UpdateSessionRequest,
+        ActivitySummaryResponse,
     )),
     modifiers(&SecuritySchemes, &ExactRules, &SharedErrorResponses),
     tags(
@@ -168,6 +186,7 @@ pub const API_KEY_SCHEME: &str = "api_key";
         (name = "schema", description = "The deployment's authorization schema"),
         (name = "users", description = "The caller's own user"),
         (name = "audit", description = "The tamper-evident audit log of the caller's tenant (or the platform): events, proofs, checkpoints, export and a change stream"),
+        (name = "decisions", description = "Decisions of AI agents in the caller's tenant, and the sessions that summarise them"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]

@@ -57,6 +57,9 @@ definition workspace {
     relation admin: user | group#member
     relation editor: user | group#member
     relation member: user | group#member
+    // Records AI-agent decisions and nothing else: the relation to grant
+    // an agent's service account.
+    relation decision_recorder: user | group#member
 
     permission manage = admin + parent->manage + tenant->manage
     permission edit = editor + manage + parent->edit
@@ -65,6 +68,8 @@ definition workspace {
     permission view_by_role = member + edit + parent->view_by_role
     permission view = view_by_role + root_of->view
     permission create_child = edit + root_of->view
+    permission record_decision = decision_recorder + edit + parent->record_decision
+    permission read_decisions = view
 }
 
 definition api_key {

@@ -44,6 +44,8 @@
 //! | `workspace` | `view_by_role` | `member` of it or of any ancestor; everyone with `edit` (the part of `view` that flows down) |
 //! | `workspace` | `view` | `member` of it or of any ancestor; everyone with `edit`; for the root workspace (only), everyone with `view` on the tenant |
 //! | `workspace` | `create_child` | everyone with `edit`; for the root workspace, everyone with `view` on the tenant |
+//! | `workspace` | `record_decision` | `decision_recorder` of it or of any ancestor (the relation to grant an agent's service account); everyone with `edit` |
+//! | `workspace` | `read_decisions` | everyone with `view` |
 //! | `api_key` | `view`, `revoke` | its `owner`; `manage` on its tenant |
 //!
 //! The relationships the product writes:

@@ -1013,7 +1013,7 @@ fn parse_stored_schema(stored: Option<StoredSchema>) -> Result<(Arc<Schema>, Opt
 }
 
 /// The permissions tenantry's routes ask for, as `(type, name)`.
-const ASKED: [(&str, &str); 21] = [
+const ASKED: [(&str, &str); 23] = [
     ("platform", names::CREATE_TENANT),
     ("platform", names::LIST_TENANTS),
     ("platform", names::SUSPEND_TENANT),
@@ -1027,6 +1027,8 @@ const ASKED: [(&str, &str); 21] = [
     ("workspace", names::EDIT),
     ("workspace", names::MANAGE),
     ("workspace", names::CREATE_CHILD),
+    ("workspace", names::RECORD_DECISION),
+    ("workspace", names::READ_DECISIONS),
     ("group", names::VIEW),
     ("group", names::MANAGE),
     ("api_key", names::VIEW),

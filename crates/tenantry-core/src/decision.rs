@@ -586,7 +586,8 @@ pub struct NewestFirstCursor {
 }
 
 impl NewestFirstCursor {
-    /// The cursor as text: microseconds since the epoch, `.`, the id.
+    /// The cursor as text: microseconds since the epoch (at most 18
+    /// digits, a sign when before it), `.`, the id.
     pub fn encode(at: Timestamp, id: &RecordKey) -> String {
         format!("{}.{}", crate::relationship::timestamp_micros(at), id)
     }
@@ -594,6 +595,10 @@ impl NewestFirstCursor {
     /// Reads [`NewestFirstCursor::encode`]'s text.
     pub fn parse(input: &str) -> Option<Self> {
         let (micros, id) = input.split_once('.')?;
+        let digits = micros.strip_prefix('-').unwrap_or(micros);
+        if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+            return None;
+        }
         let micros: i64 = micros.parse().ok()?;
         Some(Self { at: chrono::DateTime::from_timestamp_micros(micros)?, id: RecordKey::parse(id).ok()? })
     }

@@ -101,6 +101,15 @@ pub mod names {
     /// Reading an audit log: the tenant's (on `tenant`) or the platform's
     /// (on `platform`).
     pub const READ_AUDIT: &str = "read_audit";
+    /// Permission: record AI-agent decisions in a workspace (on
+    /// `workspace`).
+    pub const RECORD_DECISION: &str = "record_decision";
+    /// Permission: read a workspace's decisions and sessions (on
+    /// `workspace`).
+    pub const READ_DECISIONS: &str = "read_decisions";
+    /// The relation that grants `record_decision` alone (on `workspace`),
+    /// for the service accounts of agents.
+    pub const DECISION_RECORDER: &str = "decision_recorder";
 
     /// Relations of the built-in types that only tenantry's own routes
     /// write: they describe structure (which tenant, which parent, who owns

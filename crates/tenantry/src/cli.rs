@@ -11,10 +11,12 @@ use std::path::PathBuf;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tenantry_core::decision::{DecisionOutcome, Reason, RecordKey, SessionState, Severity};
 use tenantry_core::name::NameError;
 use tenantry_core::{
     ApiKeyId, ApiKeyLifetime, ApiKeyName, DataResidency, DeploymentModel, DisplayName, Email, Environment,
-    Role, StoreLimits, TenantId, TenantName, TenantStatus, Username, WorkspaceId, WorkspaceName,
+    GroupId, Label, Role, StoreLimits, TenantId, TenantName, TenantStatus, Username, WorkspaceId,
+    WorkspaceName,
 };
 
 /// What each exit code means; shown at the end of `--help`.
@@ -166,6 +168,14 @@ pub enum Command {
     /// Read, verify and export the audit logs; verify evidence bundles.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Record and read AI-agent decisions (operator, directly on the
+    /// database).
+    #[command(subcommand)]
+    Decision(DecisionCommand),
+    /// Read and summarise the sessions of AI agents (operator, directly on
+    /// the database).
+    #[command(subcommand)]
+    Session(SessionCommand),
 }
 
 /// Which audit log a command reads: one tenant's, or the platform's.
@@ -292,6 +302,11 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes (the API's default when absent).
     #[arg(long, env = "TENANTRY_MAX_BODY_BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_body_bytes: Option<u64>,
+
+    /// Largest accepted body of a decision batch (`POST
+    /// /v1/decisions/batch`), in bytes (the API's default when absent).
+    #[arg(long, env = "TENANTRY_MAX_BATCH_BODY_BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_batch_body_bytes: Option<u64>,
 
     /// Where API key hashes get their pepper.
     #[command(flatten)]
@@ -728,6 +743,144 @@ pub enum InvitationCommand {
     },
 }
 
+/// `tenantry decision ...`
+#[derive(Debug, Subcommand)]
+pub enum DecisionCommand {
+    /// Record one decision (the same id with the same content again
+    /// changes nothing).
+    Record(Box<RecordDecisionArgs>),
+    /// List a tenant's decisions, newest first.
+    List {
+        /// The tenant.
+        #[command(flatten)]
+        tenant: TenantOption,
+        /// Only this workspace (id or name).
+        #[arg(long, value_name = "WS", value_parser = parse_workspace_reference)]
+        workspace: Option<WorkspaceReference>,
+        /// Only this session.
+        #[arg(long, value_parser = parse_record_key)]
+        session: Option<RecordKey>,
+        /// Only this agent.
+        #[arg(long, value_parser = parse_label)]
+        agent: Option<Label>,
+        /// Only this outcome.
+        #[arg(long, value_parser = DomainEnumParser::new(DecisionOutcome::ALL))]
+        decision: Option<DecisionOutcome>,
+        /// Only this severity.
+        #[arg(long, value_parser = DomainEnumParser::new(Severity::ALL))]
+        severity: Option<Severity>,
+    },
+    /// Show one decision.
+    Show {
+        /// The tenant.
+        #[command(flatten)]
+        tenant: TenantOption,
+        /// The decision's id.
+        #[arg(value_parser = parse_record_key)]
+        id: RecordKey,
+    },
+}
+
+/// Options of `tenantry decision record`.
+#[derive(Debug, Args)]
+pub struct RecordDecisionArgs {
+    /// The tenant.
+    #[command(flatten)]
+    pub tenant: TenantOption,
+    /// The workspace it was taken in (id or name).
+    #[arg(long, value_name = "WS", value_parser = parse_workspace_reference)]
+    pub workspace: WorkspaceReference,
+    /// The session (the agent's run) it belongs to.
+    #[arg(long, value_parser = parse_record_key)]
+    pub session: RecordKey,
+    /// The platform's id for it; generated when absent.
+    #[arg(long, value_parser = parse_record_key)]
+    pub id: Option<RecordKey>,
+    /// The platform's name for the agent.
+    #[arg(long, value_parser = parse_label)]
+    pub agent: Label,
+    /// What kind of action (`shell`, `deploy`, ...).
+    #[arg(long, value_parser = parse_label)]
+    pub action_type: Label,
+    /// What was decided.
+    #[arg(long, value_parser = DomainEnumParser::new(DecisionOutcome::ALL))]
+    pub decision: DecisionOutcome,
+    /// How severe it is.
+    #[arg(long, value_parser = DomainEnumParser::new(Severity::ALL))]
+    pub severity: Severity,
+    /// On whose behalf the agent acted.
+    #[arg(long, value_parser = parse_label)]
+    pub actor: Option<Label>,
+    /// The repository acted on.
+    #[arg(long, value_parser = parse_label)]
+    pub repository: Option<Label>,
+    /// What the action targets.
+    #[arg(long, value_parser = parse_label)]
+    pub target: Option<Label>,
+    /// The operation the agent asked for.
+    #[arg(long, value_parser = parse_label)]
+    pub requested_operation: Option<Label>,
+    /// The policy pack evaluated.
+    #[arg(long, value_parser = parse_label)]
+    pub policy_pack: Option<Label>,
+    /// The policy within it.
+    #[arg(long, value_parser = parse_label)]
+    pub policy_id: Option<Label>,
+    /// The rule that decided.
+    #[arg(long, value_parser = parse_label)]
+    pub rule_id: Option<Label>,
+    /// Why, in words.
+    #[arg(long, value_parser = parse_reason)]
+    pub reason: Option<Reason>,
+    /// A reference to evidence kept elsewhere; repeat for more (at most 100).
+    #[arg(long = "evidence-ref", value_parser = parse_label)]
+    pub evidence_refs: Vec<Label>,
+    /// The group whose members may approve it.
+    #[arg(long, value_parser = parse_group_id)]
+    pub approver_group: Option<GroupId>,
+    /// When it was decided (RFC 3339); now when absent.
+    #[arg(long, value_parser = parse_time)]
+    pub occurred_at: Option<tenantry_core::Timestamp>,
+    /// The platform's id tying it to other records.
+    #[arg(long, value_parser = parse_label)]
+    pub correlation_id: Option<Label>,
+}
+
+/// `tenantry session ...`
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// List a tenant's sessions, most recently updated first.
+    List {
+        /// The tenant.
+        #[command(flatten)]
+        tenant: TenantOption,
+        /// Only this workspace (id or name).
+        #[arg(long, value_name = "WS", value_parser = parse_workspace_reference)]
+        workspace: Option<WorkspaceReference>,
+        /// Only this state.
+        #[arg(long, value_parser = DomainEnumParser::new(SessionState::ALL))]
+        state: Option<SessionState>,
+    },
+    /// Show one session.
+    Show {
+        /// The tenant.
+        #[command(flatten)]
+        tenant: TenantOption,
+        /// The session's id.
+        #[arg(value_parser = parse_record_key)]
+        id: RecordKey,
+    },
+    /// Count a tenant's (or one workspace's) sessions and decisions.
+    Summary {
+        /// The tenant.
+        #[command(flatten)]
+        tenant: TenantOption,
+        /// Only this workspace (id or name).
+        #[arg(long, value_name = "WS", value_parser = parse_workspace_reference)]
+        workspace: Option<WorkspaceReference>,
+    },
+}
+
 /// Options of `tenantry check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -839,6 +992,29 @@ fn parse_tenant_reference(input: &str) -> Result<TenantReference, NameError> {
     }
 }
 
+fn parse_record_key(input: &str) -> Result<RecordKey, NameError> {
+    RecordKey::parse(input)
+}
+
+fn parse_label(input: &str) -> Result<Label, NameError> {
+    Label::parse(input)
+}
+
+fn parse_reason(input: &str) -> Result<Reason, NameError> {
+    Reason::parse(input)
+}
+
+fn parse_group_id(input: &str) -> Result<GroupId, tenantry_core::IdError> {
+    GroupId::parse(input.trim())
+}
+
+fn parse_time(input: &str) -> Result<tenantry_core::Timestamp, String> {
+    use chrono::SubsecRound;
+    chrono::DateTime::parse_from_rfc3339(input.trim())
+        .map(|at| at.with_timezone(&chrono::Utc).trunc_subsecs(6))
+        .map_err(|_| "must be an RFC 3339 time such as 2026-12-06T10:00:00Z".to_owned())
+}
+
 fn parse_workspace_reference(input: &str) -> Result<WorkspaceReference, NameError> {
     match WorkspaceId::parse(input.trim()) {
         Ok(workspace_id) => Ok(WorkspaceReference::Id(workspace_id)),
@@ -861,7 +1037,7 @@ macro_rules! domain_enum {
         })+
     };
 }
-domain_enum!(TenantStatus, DeploymentModel, DataResidency, Role);
+domain_enum!(TenantStatus, DeploymentModel, DataResidency, Role, DecisionOutcome, Severity, SessionState);
 
 /// A clap value parser for one of the core's enums: lists the allowed values
 /// in `--help` and suggests the closest one on a typo.

@@ -96,6 +96,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = backend::open_for_operator(&global).await?;
             commands::audit::run(store.as_ref(), &global, command, output).await
         }
+        Command::Decision(command) => {
+            let store = backend::open_for_operator(&global).await?;
+            commands::decision::run_decision(store.as_ref(), command, output).await
+        }
+        Command::Session(command) => {
+            let store = backend::open_for_operator(&global).await?;
+            commands::decision::run_session(store.as_ref(), command, output).await
+        }
         Command::Check(arguments) => {
             let (store, authorizer) = operator_authorizer(&global).await?;
             commands::check::run(store.as_ref(), &authorizer, arguments, output).await

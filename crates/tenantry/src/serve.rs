@@ -81,6 +81,11 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
         api_config.max_body_bytes = usize::try_from(max_body_bytes)
             .map_err(|_| Error::invalid("--max-body-bytes", "is larger than this platform can address"))?;
     }
+    if let Some(max_batch_body_bytes) = arguments.max_batch_body_bytes {
+        api_config.max_batch_body_bytes = usize::try_from(max_batch_body_bytes).map_err(|_| {
+            Error::invalid("--max-batch-body-bytes", "is larger than this platform can address")
+        })?;
+    }
     let connections = &arguments.connections;
     api_config.request_timeout = Duration::from_secs(connections.request_timeout_secs);
     let connection_settings = ConnectionSettings {

@@ -22,12 +22,14 @@ use crate::extract::BODY_FIELD;
 
 mod audit;
 mod authorization;
+mod decisions;
 mod groups;
 mod invitations;
 mod rules;
 
 pub use audit::*;
 pub use authorization::*;
+pub use decisions::*;
 pub use groups::*;
 pub use invitations::*;
 pub(crate) use rules::ExactRules;

@@ -32,6 +32,12 @@ const VISIBLE: &str = r"[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2
 /// Not a control character.
 const NOT_CONTROL: &str = r"[^\u0000-\u001f\u007f-\u009f]";
 
+/// A key the platform chooses: 1 to 128 of `A-Z a-z 0-9 . _ : @ / + -`.
+const RECORD_KEY: &str = r"[A-Za-z0-9._:@/+\-]{1,128}";
+/// A character of a reason: not a control character, except a tab or a
+/// line break.
+const REASON_CHARACTER: &str = r"[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]";
+
 /// An identifier of the authorization schema: a type, relation or
 /// permission name (at most 64 bytes, all ASCII).
 const IDENTIFIER: &str = "[A-Za-z_][A-Za-z0-9_]{0,63}";
@@ -118,6 +124,15 @@ pub(crate) enum Rule {
     /// An audit list's filter value: 1 to 256 characters, none of them
     /// control characters.
     AuditText,
+    /// A key the platform chooses (a decision's or a session's id).
+    RecordKey,
+    /// A decision's reason: 1 to 4,096 characters once trimmed; line breaks
+    /// and tabs are the only control characters allowed.
+    Reason,
+    /// One of these words.
+    OneOf(&'static [&'static str]),
+    /// A newest-first list's cursor: microseconds, `.`, a record key.
+    NewestFirstCursor,
 }
 
 impl Rule {
@@ -137,6 +152,12 @@ impl Rule {
             Self::RelationshipCursor => relationship_cursor_pattern(),
             Self::AuditCursor => "^[1-9][0-9]{0,18}$".to_owned(),
             Self::AuditText => "^[^\\u0000-\\u001F\\u007F-\\u009F]{1,256}$".to_owned(),
+            Self::RecordKey => format!("^{RECORD_KEY}$"),
+            Self::Reason => {
+                format!("^{WHITE_SPACE}*{VISIBLE}(?:{REASON_CHARACTER}{{0,4094}}{VISIBLE})?{WHITE_SPACE}*$")
+            }
+            Self::OneOf(words) => format!("^(?:{})$", words.join("|")),
+            Self::NewestFirstCursor => format!(r"^-?[0-9]{{1,18}}\.{RECORD_KEY}$"),
         }
     }
 
@@ -153,7 +174,11 @@ impl Rule {
             Self::ObjectId => Some((1, 1024)),
             Self::AuditCursor => Some((1, 19)),
             Self::AuditText => Some((1, 256)),
+            Self::RecordKey => Some((1, 128)),
             Self::Name
+            | Self::Reason
+            | Self::OneOf(_)
+            | Self::NewestFirstCursor
             | Self::Username
             | Self::Email
             | Self::RevisionToken
@@ -219,7 +244,25 @@ const FIELD_RULES: &[(&str, &str, Rule)] = &[
     ("ExpandRequest", "permission", Rule::Identifier),
     ("WriteRelationshipRequest", "relation", Rule::Identifier),
     ("DeleteRelationshipRequest", "relation", Rule::Identifier),
+    ("RecordDecisionRequest", "id", Rule::RecordKey),
+    ("RecordDecisionRequest", "workspace_id", Rule::Id(WorkspaceId::PREFIX)),
+    ("RecordDecisionRequest", "session_id", Rule::RecordKey),
+    ("RecordDecisionRequest", "agent_id", Rule::Name),
+    ("RecordDecisionRequest", "actor", Rule::Name),
+    ("RecordDecisionRequest", "repository", Rule::Name),
+    ("RecordDecisionRequest", "action_type", Rule::Name),
+    ("RecordDecisionRequest", "target", Rule::Name),
+    ("RecordDecisionRequest", "requested_operation", Rule::Name),
+    ("RecordDecisionRequest", "policy_pack", Rule::Name),
+    ("RecordDecisionRequest", "policy_id", Rule::Name),
+    ("RecordDecisionRequest", "rule_id", Rule::Name),
+    ("RecordDecisionRequest", "reason", Rule::Reason),
+    ("RecordDecisionRequest", "approver_group", Rule::Id(GroupId::PREFIX)),
+    ("RecordDecisionRequest", "correlation_id", Rule::Name),
 ];
+
+/// The rule of each item of an array field of a request body.
+const ITEM_RULES: &[(&str, &str, Rule)] = &[("RecordDecisionRequest", "evidence_refs", Rule::Name)];
 
 /// The PATCH bodies: each must change something, so at least one field
 /// must be present and not null.
@@ -241,6 +284,20 @@ impl Modify for ExactRules {
             let field = object_mut(object.properties.get_mut(property))
                 .unwrap_or_else(|| panic!("FIELD_RULES names {schema_name}.{property}, not a property"));
             apply_rule(field, rule);
+        }
+        for &(schema_name, property, rule) in ITEM_RULES {
+            let object = object_mut(schemas.get_mut(schema_name))
+                .unwrap_or_else(|| panic!("ITEM_RULES names {schema_name}, not an object schema"));
+            let Some(RefOr::T(Schema::Array(array))) = object.properties.get_mut(property) else {
+                panic!("ITEM_RULES names {schema_name}.{property}, not an array property");
+            };
+            let utoipa::openapi::schema::ArrayItems::RefOrSchema(items) = &mut array.items else {
+                panic!("ITEM_RULES names {schema_name}.{property}, an array without items");
+            };
+            let Some(items) = object_mut(Some(items.as_mut())) else {
+                panic!("ITEM_RULES names {schema_name}.{property}, whose items are not an object schema");
+            };
+            apply_rule(items, rule);
         }
         for &schema_name in PATCH_BODIES {
             let Some(RefOr::T(Schema::Object(object))) = schemas.remove(schema_name) else {
@@ -432,8 +489,27 @@ fn membership_body_of(path: &str, operation: &mut Operation) {
     }
 }
 
+/// The words of the decision filters, as `tenantry_core::decision` spells
+/// them (a unit test holds the lists to the enums).
+const DECISION_OUTCOMES: &[&str] =
+    &["allow", "block", "require_approval", "warn", "audit_only", "allow_with_attestation"];
+const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
+const SESSION_STATES: &[&str] = &["active", "completed", "failed", "archived"];
+
 /// The rule of a path or query parameter of the operation at `path`.
 fn parameter_rule(path: &str, parameter: &str) -> Option<Rule> {
+    if path.starts_with("/v1/decisions") || path.starts_with("/v1/session") {
+        return match parameter {
+            "id" | "session_id" => Some(Rule::RecordKey),
+            "workspace_id" => Some(Rule::Id(WorkspaceId::PREFIX)),
+            "agent_id" | "repository" | "policy_pack" | "action_type" => Some(Rule::Name),
+            "decision" => Some(Rule::OneOf(DECISION_OUTCOMES)),
+            "severity" => Some(Rule::OneOf(SEVERITIES)),
+            "state" => Some(Rule::OneOf(SESSION_STATES)),
+            "cursor" => Some(Rule::NewestFirstCursor),
+            _ => None,
+        };
+    }
     if path.starts_with("/v1/audit") {
         return match parameter {
             "cursor" | "seq" => Some(Rule::AuditCursor),
@@ -536,6 +612,41 @@ mod tests {
             "ws_01HZX3J4Q8W6E5R7T9Y2U4I6O8",
         ] {
             assert_eq!(id.is_match(case), WorkspaceId::parse(case).is_ok(), "id {case:?}");
+        }
+    }
+
+    #[test]
+    fn decision_patterns_agree_with_the_parsers() {
+        use tenantry_core::decision::{DecisionOutcome, Reason, RecordKey, SessionState, Severity};
+        let key = Regex::new(&Rule::RecordKey.pattern()).unwrap();
+        for case in ["d-1", "run:1/step@2+x.y_z", "", "a b", "é", "a?b", &"k".repeat(128), &"k".repeat(129)]
+        {
+            assert_eq!(key.is_match(case), RecordKey::parse(case).is_ok(), "key {case:?}");
+        }
+        let reason = Regex::new(&Rule::Reason.pattern()).unwrap();
+        for case in
+            ["why", " line\nnext\t ", "", "  ", "a\u{7}b", "\u{85}", &"r".repeat(4096), &"r".repeat(4097)]
+        {
+            assert_eq!(reason.is_match(case), Reason::parse(case).is_ok(), "reason {case:?}");
+        }
+        let words = |all: &[&'static str]| all.iter().map(|word| (*word).to_owned()).collect::<Vec<_>>();
+        let names = |all: Vec<&'static str>| all.into_iter().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            words(DECISION_OUTCOMES),
+            names(DecisionOutcome::ALL.iter().map(|value| value.as_str()).collect())
+        );
+        assert_eq!(words(SEVERITIES), names(Severity::ALL.iter().map(|value| value.as_str()).collect()));
+        assert_eq!(
+            words(SESSION_STATES),
+            names(SessionState::ALL.iter().map(|value| value.as_str()).collect())
+        );
+        let cursor = Regex::new(&Rule::NewestFirstCursor.pattern()).unwrap();
+        for case in ["1700000000000000.d-1", "-5.x", "1.", ".x", "x.y", "+5.x", "9223372036854775807.x"] {
+            assert_eq!(
+                cursor.is_match(case),
+                tenantry_core::decision::NewestFirstCursor::parse(case).is_some(),
+                "cursor {case:?}"
+            );
         }
     }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -30,6 +30,7 @@ use crate::dto::{
 };
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::extract::page_limit_text;
+use crate::routes::params::{number, query_params, text, time};
 
 /// Which log a route reads.
 #[derive(utoipa::ToSchema)]
@@ -50,33 +51,6 @@ const STREAM_POLL: Duration = Duration::from_millis(500);
 /// How many events the stream sends per read.
 const STREAM_BATCH: u32 = 100;
 
-/// The query parameters of one audit route, each at most once, and none it
-/// does not name (422 `unknown_field`).
-async fn query_params(
-    parts: &mut Parts,
-    state: &ApiState,
-    allowed: &'static [&'static str],
-) -> Result<HashMap<String, String>, ApiError> {
-    let Query(pairs) =
-        Query::<Vec<(String, String)>>::from_request_parts(parts, state).await.map_err(|rejection| {
-            ApiError::new(ErrorCode::InvalidQuery, format!("the query string cannot be decoded: {rejection}"))
-        })?;
-    let mut params = HashMap::new();
-    for (name, value) in pairs {
-        if !allowed.contains(&name.as_str()) {
-            return Err(ApiError::for_field(
-                ErrorCode::UnknownField,
-                name,
-                format!("is not a query parameter of this route; use {}", allowed.join(", ")),
-            ));
-        }
-        if params.insert(name.clone(), value).is_some() {
-            return Err(ApiError::for_field(ErrorCode::InvalidField, name, "appears more than once"));
-        }
-    }
-    Ok(params)
-}
-
 /// Which log a request reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LogChoice {
@@ -92,64 +66,6 @@ fn log_choice(params: &HashMap<String, String>) -> Result<LogChoice, ApiError> {
         Some("platform") => Ok(LogChoice::Platform),
         Some(_) => Err(ApiError::for_field(ErrorCode::InvalidField, "log", "must be `tenant` or `platform`")),
     }
-}
-
-/// A positive whole number in the query, or `None` when absent.
-fn number(
-    params: &HashMap<String, String>,
-    name: &'static str,
-    minimum: u64,
-) -> Result<Option<u64>, ApiError> {
-    params
-        .get(name)
-        .map(|text| {
-            text.parse::<u64>().ok().filter(|value| *value >= minimum).ok_or_else(|| {
-                ApiError::for_field(
-                    ErrorCode::InvalidField,
-                    name,
-                    format!("must be a whole number, at least {minimum}"),
-                )
-            })
-        })
-        .transpose()
-}
-
-fn time(
-    params: &HashMap<String, String>,
-    name: &'static str,
-) -> Result<Option<tenantry_core::Timestamp>, ApiError> {
-    params
-        .get(name)
-        .map(|text| {
-            chrono::DateTime::parse_from_rfc3339(text).map(|time| time.with_timezone(&chrono::Utc)).map_err(
-                |_| {
-                    ApiError::for_field(
-                        ErrorCode::InvalidField,
-                        name,
-                        "must be an RFC 3339 time (`2026-12-06T10:00:00Z`)",
-                    )
-                },
-            )
-        })
-        .transpose()
-}
-
-/// A filter value: 1 to 256 characters without control characters.
-fn text(params: &mut HashMap<String, String>, name: &'static str) -> Result<Option<String>, ApiError> {
-    params
-        .remove(name)
-        .map(|value| {
-            if value.is_empty() || value.chars().count() > 256 || value.chars().any(char::is_control) {
-                Err(ApiError::for_field(
-                    ErrorCode::InvalidField,
-                    name,
-                    "must be 1 to 256 characters without control characters",
-                ))
-            } else {
-                Ok(value)
-            }
-        })
-        .transpose()
 }
 
 /// The scope of the log the caller asked for, once they may read it.

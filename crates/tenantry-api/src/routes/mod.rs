@@ -5,8 +5,10 @@
 
 pub(crate) mod api_keys;
 pub(crate) mod audit;
+pub(crate) mod decisions;
 pub(crate) mod groups;
 pub(crate) mod invitations;
+pub(crate) mod params;
 pub(crate) mod permissions;
 pub(crate) mod relationships;
 pub(crate) mod schema;

@@ -93,7 +93,16 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
     let alpha_invitee = alpha_invitation["invitee"]["user_id"].as_str().unwrap().to_owned();
     let beta_workspace = app.create_workspace(&beta.token, "beta-project", None).await;
     let beta_workspace_id = beta_workspace["id"].as_str().unwrap().to_owned();
+    // A decision of A's, whose session and id B will also name.
+    let alpha_decision = json!({
+        "id": "alpha-decision-7", "workspace_id": alpha_child_id, "session_id": "alpha-session-7",
+        "agent_id": "alpha-secret-agent", "action_type": "deploy", "decision": "block", "severity": "high",
+    });
+    app.send(Call::post("/v1/decisions").key(&alpha.token).json(alpha_decision))
+        .await
+        .expect(StatusCode::CREATED);
     let mut secrets = secrets_of(&alpha, &alpha_child);
+    secrets.push("alpha-secret-agent".to_owned());
     secrets.push(alpha_group_id.clone());
     secrets.push("alpha-secret-group".to_owned());
     secrets.push(alpha_invitation_id.clone());
@@ -254,6 +263,43 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
             "not_found",
         ));
     }
+    // A's decisions and sessions, and decisions naming A's workspace.
+    let decide_in = |workspace_id: &str| {
+        json!({
+            "id": "beta-decision", "workspace_id": workspace_id, "session_id": "beta-session",
+            "agent_id": "beta-agent", "action_type": "deploy", "decision": "allow", "severity": "low",
+        })
+    };
+    let decision_pairs = [
+        (
+            Call::get("/v1/decisions/alpha-decision-7").key(b),
+            Call::get("/v1/decisions/no-such-decision").key(b),
+        ),
+        (Call::get("/v1/sessions/alpha-session-7").key(b), Call::get("/v1/sessions/no-such-session").key(b)),
+        (
+            Call::patch("/v1/sessions/alpha-session-7").key(b).json(json!({ "state": "archived" })),
+            Call::patch("/v1/sessions/no-such-session").key(b).json(json!({ "state": "archived" })),
+        ),
+        (
+            Call::get(format!("/v1/decisions?workspace_id={alpha_child_id}")).key(b),
+            Call::get(format!("/v1/decisions?workspace_id={missing_workspace}")).key(b),
+        ),
+        (
+            Call::get(format!("/v1/sessions?workspace_id={alpha_child_id}")).key(b),
+            Call::get(format!("/v1/sessions?workspace_id={missing_workspace}")).key(b),
+        ),
+        (
+            Call::get(format!("/v1/session-summary?workspace_id={alpha_child_id}")).key(b),
+            Call::get(format!("/v1/session-summary?workspace_id={missing_workspace}")).key(b),
+        ),
+        (
+            Call::post("/v1/decisions").key(b).json(decide_in(&alpha_child_id)),
+            Call::post("/v1/decisions").key(b).json(decide_in(&missing_workspace)),
+        ),
+    ];
+    for (about_alpha, about_nothing) in decision_pairs {
+        matrix.push((about_alpha, about_nothing, StatusCode::NOT_FOUND, "not_found"));
+    }
     // A's group itself.
     matrix.push((
         Call::get(format!("/v1/groups/{alpha_group_id}")).key(b),
@@ -380,6 +426,8 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
         ("/v1/api-keys", vec![beta.api_key.id.to_string()]),
         ("/v1/groups", vec![]),
         ("/v1/invitations", vec![]),
+        ("/v1/decisions", vec![]),
+        ("/v1/sessions", vec![]),
         (&format!("/v1/tenants/{}/invitations", beta.tenant_id()), vec![]),
     ] {
         let reply = app.send(Call::get(path).key(b)).await;
@@ -394,6 +442,9 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
         expected_ids.sort();
         assert_eq!(ids, expected_ids, "{path}");
     }
+    let summary = app.send(Call::get("/v1/session-summary").key(b)).await;
+    assert_reveals_nothing(&summary, &secrets);
+    assert_eq!(summary.expect(StatusCode::OK)["total_decisions"], 0);
     let relationships = app.send(Call::get("/v1/relationships").key(b)).await;
     assert_reveals_nothing(&relationships, &secrets);
     relationships.expect(StatusCode::OK);

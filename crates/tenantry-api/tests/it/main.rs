@@ -10,6 +10,7 @@ mod bad_input;
 mod conflicts;
 mod consistency;
 mod cross_tenant;
+mod decisions;
 mod invitations;
 mod limits;
 mod oidc;

@@ -39,7 +39,7 @@ crate::on_both_backends!(
 );
 
 /// Every operation the router serves, as (method, path template).
-const ROUTES: [(&str, &str); 57] = [
+const ROUTES: [(&str, &str); 65] = [
     ("get", "/v1/tenants"),
     ("post", "/v1/tenants"),
     ("get", "/v1/tenants/{id}"),
@@ -93,6 +93,14 @@ const ROUTES: [(&str, &str); 57] = [
     ("post", "/v1/api-keys"),
     ("get", "/v1/api-keys/{id}"),
     ("delete", "/v1/api-keys/{id}"),
+    ("post", "/v1/decisions"),
+    ("get", "/v1/decisions"),
+    ("post", "/v1/decisions/batch"),
+    ("get", "/v1/decisions/{id}"),
+    ("get", "/v1/sessions"),
+    ("get", "/v1/sessions/{id}"),
+    ("patch", "/v1/sessions/{id}"),
+    ("get", "/v1/session-summary"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),

@@ -115,6 +115,24 @@ fn a_tenant_member_without_a_workspace_role_creates_under_the_root_only() {
 }
 
 #[test]
+fn decisions_are_recorded_by_editors_and_recorders_and_read_by_viewers() {
+    let mut world = tenant();
+    world.add("workspace:child#decision_recorder@user:agent");
+    world.add("workspace:child#editor@user:eddie");
+    world.add("workspace:child#member@user:mia");
+    for (user, records, reads) in
+        [("agent", true, false), ("eddie", true, true), ("mia", false, true), ("owner", true, true)]
+    {
+        let subject = format!("user:{user}");
+        assert_eq!(world.can(&subject, "record_decision", "workspace:child"), records, "{user} records");
+        assert_eq!(world.can(&subject, "record_decision", "workspace:grandchild"), records, "{user} below");
+        assert_eq!(world.can(&subject, "read_decisions", "workspace:child"), reads, "{user} reads");
+    }
+    assert!(!world.can("user:agent", "record_decision", "workspace:root"), "not above its workspace");
+    assert!(!world.can("user:agent", "view", "workspace:child"), "recording grants nothing else");
+}
+
+#[test]
 fn an_editor_of_a_child_creates_beneath_it_but_not_above() {
     let mut world = tenant();
     world.add("workspace:child#editor@user:eddie");

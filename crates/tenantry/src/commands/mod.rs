@@ -4,6 +4,7 @@
 pub mod api_key;
 pub mod audit;
 pub mod check;
+pub mod decision;
 pub mod invitation;
 pub mod member;
 pub mod migrate;

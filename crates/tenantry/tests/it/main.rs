@@ -5,6 +5,7 @@ mod audit;
 mod bootstrap_race;
 mod cli;
 mod connections;
+mod decisions;
 mod serve;
 mod support;
 mod two_servers;
