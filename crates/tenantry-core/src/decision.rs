@@ -502,6 +502,86 @@ pub fn next_session(
     }
 }
 
+/// What recording a batch writes, worked out from what is stored: every
+/// item's answer in order, the decisions to insert, and the sessions to
+/// write (each once, in its final state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingPlan {
+    /// Each item's stored decision and whether it is new.
+    pub recorded: Vec<Recorded>,
+    /// The new decisions.
+    pub inserts: Vec<Decision>,
+    /// The sessions the new decisions start or change.
+    pub sessions: Vec<Session>,
+}
+
+/// What a store reads before it records a batch: the stored decisions with
+/// the ids the batch names, which of the workspaces it names the tenant
+/// has, and the stored sessions it names.
+#[derive(Debug, Clone, Default)]
+pub struct StoredForBatch {
+    /// Stored decisions, by id.
+    pub decisions: std::collections::HashMap<RecordKey, Decision>,
+    /// The named workspaces the tenant has.
+    pub workspaces: std::collections::HashSet<WorkspaceId>,
+    /// Stored sessions, by id.
+    pub sessions: std::collections::HashMap<RecordKey, Session>,
+}
+
+/// The ids, workspaces and sessions a batch names, each once: what a store
+/// reads into [`StoredForBatch`].
+pub fn named_by(decisions: &[NewDecision]) -> (Vec<RecordKey>, Vec<WorkspaceId>, Vec<RecordKey>) {
+    let mut ids: Vec<RecordKey> = decisions.iter().filter_map(|decision| decision.id.clone()).collect();
+    let mut workspaces: Vec<WorkspaceId> =
+        decisions.iter().map(|decision| decision.workspace_id.clone()).collect();
+    let mut sessions: Vec<RecordKey> = decisions.iter().map(|decision| decision.session_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    workspaces.sort();
+    workspaces.dedup();
+    sessions.sort();
+    sessions.dedup();
+    (ids, workspaces, sessions)
+}
+
+/// Plans recording `decisions`, in order, against what is stored: the rules
+/// of [`retried`], [`unknown_workspace`] and [`next_session`] applied item
+/// by item, later items seeing the earlier ones. The first refusal refuses
+/// the batch.
+pub fn plan_recording(
+    tenant_id: &TenantId,
+    actor: &crate::Actor,
+    decisions: Vec<NewDecision>,
+    recorded_at: Timestamp,
+    stored: StoredForBatch,
+) -> Result<RecordingPlan, crate::Error> {
+    let StoredForBatch { decisions: mut known, workspaces, mut sessions } = stored;
+    let count = decisions.len();
+    let mut plan =
+        RecordingPlan { recorded: Vec::with_capacity(count), inserts: Vec::new(), sessions: Vec::new() };
+    let mut touched: Vec<RecordKey> = Vec::new();
+    for (index, new) in decisions.into_iter().enumerate() {
+        if let Some(stored) = new.id.as_ref().and_then(|id| known.get(id)) {
+            plan.recorded.push(retried(stored.clone(), &new, count, index)?);
+            continue;
+        }
+        if !workspaces.contains(&new.workspace_id) {
+            return Err(unknown_workspace(count, index));
+        }
+        let decision = stored_decision(tenant_id, actor, new, recorded_at);
+        let session = next_session(sessions.remove(&decision.session_id), &decision, count, index)?;
+        if !touched.contains(&session.id) {
+            touched.push(session.id.clone());
+        }
+        sessions.insert(session.id.clone(), session);
+        known.insert(decision.id.clone(), decision.clone());
+        plan.inserts.push(decision.clone());
+        plan.recorded.push(Recorded { decision, created: true });
+    }
+    plan.sessions = touched.iter().filter_map(|id| sessions.remove(id)).collect();
+    Ok(plan)
+}
+
 /// The field an error about item `index` of a batch of `count` names:
 /// `field` alone for a single decision, `decisions[index].field` in a batch.
 pub fn item_field(count: usize, index: usize, field: &str) -> String {

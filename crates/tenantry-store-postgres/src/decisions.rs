@@ -7,13 +7,15 @@
 //! are read and written by one transaction at a time: exact under
 //! concurrent writers.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
 use tenantry_core::decision::{
     ActivitySummary, Decision, DecisionFilter, DecisionOutcome, NewDecision, NewestFirstCursor, Reason,
-    RecordKey, Recorded, Session, SessionFilter, SessionState, Severity, WorkspaceSelection, next_session,
-    retried, stored_decision, unknown_workspace,
+    RecordKey, Recorded, Session, SessionFilter, SessionState, Severity, StoredForBatch, WorkspaceSelection,
+    named_by, plan_recording,
 };
 use tenantry_core::{
     DecisionStore, Error, GroupId, Label, Page, PageRequest, Result, TenantId, TenantScope, WorkspaceId,
@@ -188,63 +190,114 @@ async fn put_session(connection: &mut PgConnection, session: &Session, operation
     Ok(())
 }
 
-async fn insert_decision(
+/// The stored rows of `table` with these ids, read in the write
+/// transaction; sessions are locked, so the counters are read and written
+/// by one transaction at a time.
+async fn rows_by_ids<T>(
     connection: &mut PgConnection,
-    decision: &Decision,
+    tenant_id: &TenantId,
+    (table, columns, lock): (&str, &str, &str),
+    ids: &[RecordKey],
+    read: fn(&PgRow, Operation) -> Result<T>,
+    operation: Operation,
+) -> Result<Vec<T>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(&format!(
+        "SELECT {columns} FROM {table} WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id{lock}"
+    ))
+    .bind(tenant_id.to_string())
+    .bind(ids.iter().map(|id| id.as_str().to_owned()).collect::<Vec<String>>())
+    .fetch_all(&mut *connection)
+    .await
+    .during(operation)?;
+    rows.iter().map(|row| read(row, operation)).collect()
+}
+
+/// Which of these workspaces the tenant has.
+async fn existing_workspaces(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    workspace_ids: &[WorkspaceId],
+    operation: Operation,
+) -> Result<HashSet<WorkspaceId>> {
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM workspaces WHERE tenant_id = $1 AND id = ANY($2)")
+            .bind(tenant_id.to_string())
+            .bind(workspace_ids.iter().map(ToString::to_string).collect::<Vec<String>>())
+            .fetch_all(&mut *connection)
+            .await
+            .during(operation)?;
+    Ok(ids.iter().filter_map(|id| WorkspaceId::parse(id).ok()).collect())
+}
+
+/// Inserts new decisions, one statement for the batch: the rows go as one
+/// JSON array, unpacked with `jsonb_to_recordset`.
+async fn insert_decisions(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    decisions: &[Decision],
     operation: Operation,
 ) -> Result<()> {
-    let optional = |label: &Option<Label>| label.as_ref().map(|label| label.as_str().to_owned());
+    if decisions.is_empty() {
+        return Ok(());
+    }
+    let text = |label: &Option<Label>| label.as_ref().map(|label| label.as_str().to_owned());
+    let rows: Vec<serde_json::Value> = decisions
+        .iter()
+        .map(|decision| {
+            serde_json::json!({
+                "id": decision.id.as_str(),
+                "workspace_id": decision.workspace_id.to_string(),
+                "session_id": decision.session_id.as_str(),
+                "agent_id": decision.agent_id.as_str(),
+                "actor": text(&decision.actor),
+                "repository": text(&decision.repository),
+                "action_type": decision.action_type.as_str(),
+                "target": text(&decision.target),
+                "requested_operation": text(&decision.requested_operation),
+                "policy_pack": text(&decision.policy_pack),
+                "policy_id": text(&decision.policy_id),
+                "rule_id": text(&decision.rule_id),
+                "decision": decision.decision.as_str(),
+                "severity": decision.severity.as_str(),
+                "reason": decision.reason.as_ref().map(|reason| reason.as_str()),
+                "evidence_refs": decision.evidence_refs,
+                "approver_group": decision.approver_group.as_ref().map(ToString::to_string),
+                "occurred_at": decision.occurred_at,
+                "correlation_id": text(&decision.correlation_id),
+                "recorded_by": decision.recorded_by,
+                "recorded_by_api_key": decision.recorded_by_api_key,
+                "recorded_at": decision.recorded_at,
+            })
+        })
+        .collect();
     sqlx::query(
         "INSERT INTO decisions (tenant_id, id, workspace_id, session_id, agent_id, actor, repository, \
          action_type, target, requested_operation, policy_pack, policy_id, rule_id, decision, severity, reason, \
          evidence_refs, approver_group, occurred_at, correlation_id, recorded_by, recorded_by_api_key, \
-         recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-         $17::jsonb, $18, $19, $20, $21, $22, $23)",
+         recorded_at) \
+         SELECT $1, r.id, r.workspace_id, r.session_id, r.agent_id, r.actor, r.repository, r.action_type, \
+         r.target, r.requested_operation, r.policy_pack, r.policy_id, r.rule_id, r.decision, r.severity, \
+         r.reason, r.evidence_refs, r.approver_group, r.occurred_at, r.correlation_id, r.recorded_by, \
+         r.recorded_by_api_key, r.recorded_at \
+         FROM jsonb_to_recordset($2::jsonb) AS r (id text, workspace_id text, session_id text, agent_id text, \
+         actor text, repository text, action_type text, target text, requested_operation text, \
+         policy_pack text, policy_id text, rule_id text, decision text, severity text, reason text, \
+         evidence_refs jsonb, approver_group text, occurred_at timestamptz, correlation_id text, \
+         recorded_by text, recorded_by_api_key text, recorded_at timestamptz)",
     )
-    .bind(decision.tenant_id.to_string())
-    .bind(decision.id.as_str())
-    .bind(decision.workspace_id.to_string())
-    .bind(decision.session_id.as_str())
-    .bind(decision.agent_id.as_str())
-    .bind(optional(&decision.actor))
-    .bind(optional(&decision.repository))
-    .bind(decision.action_type.as_str())
-    .bind(optional(&decision.target))
-    .bind(optional(&decision.requested_operation))
-    .bind(optional(&decision.policy_pack))
-    .bind(optional(&decision.policy_id))
-    .bind(optional(&decision.rule_id))
-    .bind(decision.decision.as_str())
-    .bind(decision.severity.as_str())
-    .bind(decision.reason.as_ref().map(|reason| reason.as_str().to_owned()))
-    .bind(labels_json(&decision.evidence_refs))
-    .bind(decision.approver_group.as_ref().map(ToString::to_string))
-    .bind(decision.occurred_at)
-    .bind(optional(&decision.correlation_id))
-    .bind(decision.recorded_by.as_deref())
-    .bind(decision.recorded_by_api_key.as_deref())
-    .bind(decision.recorded_at)
+    .bind(tenant_id.to_string())
+    .bind(serde_json::Value::Array(rows).to_string())
     .execute(&mut *connection)
     .await
     .during(operation)?;
     Ok(())
 }
 
-async fn workspace_exists(
-    connection: &mut PgConnection,
-    tenant_id: &TenantId,
-    workspace_id: &WorkspaceId,
-    operation: Operation,
-) -> Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM workspaces WHERE tenant_id = $1 AND id = $2)")
-        .bind(tenant_id.to_string())
-        .bind(workspace_id.to_string())
-        .fetch_one(&mut *connection)
-        .await
-        .during(operation)
-}
-
-/// See [`DecisionStore::record_decisions`].
+/// See [`DecisionStore::record_decisions`]: what the batch names is read in
+/// three statements, planned in core, and written in two.
 async fn record_decisions(
     store: &PostgresStore,
     scope: &TenantScope,
@@ -252,35 +305,39 @@ async fn record_decisions(
 ) -> Result<Vec<Recorded>> {
     let operation = Operation::RecordDecisions;
     let tenant_id = scope.tenant_id();
-    let count = decisions.len();
+    let (ids, workspaces, session_ids) = named_by(&decisions);
     let mut transaction = store.begin_write(WriteScope::Tenant(scope), operation).await?;
-    let at = tenantry_core::now();
-    let mut recorded = Vec::with_capacity(count);
-    let mut known_workspaces: Vec<WorkspaceId> = Vec::new();
-    for (index, new) in decisions.into_iter().enumerate() {
-        if let Some(id) = &new.id
-            && let Some(stored) = find_decision(&mut transaction, tenant_id, id, operation).await?
-        {
-            recorded.push(retried(stored, &new, count, index)?);
-            continue;
-        }
-        if !known_workspaces.contains(&new.workspace_id) {
-            if !workspace_exists(&mut transaction, tenant_id, &new.workspace_id, operation).await? {
-                return Err(unknown_workspace(count, index));
-            }
-            known_workspaces.push(new.workspace_id.clone());
-        }
-        let decision = stored_decision(tenant_id, scope.actor(), new, at);
-        let stored_session =
-            find_session(&mut transaction, tenant_id, &decision.session_id, true, operation).await?;
-        let session = next_session(stored_session, &decision, count, index)?;
-        put_session(&mut transaction, &session, operation).await?;
-        insert_decision(&mut transaction, &decision, operation).await?;
-        transaction.record(audit::decision_recorded(&decision));
-        recorded.push(Recorded { decision, created: true });
+    let stored_decisions = rows_by_ids(
+        &mut transaction,
+        tenant_id,
+        ("decisions", DECISION_COLUMNS, ""),
+        &ids,
+        decision_row,
+        operation,
+    )
+    .await?;
+    let stored_sessions = rows_by_ids(
+        &mut transaction,
+        tenant_id,
+        ("sessions", SESSION_COLUMNS, " FOR UPDATE"),
+        &session_ids,
+        session_row,
+        operation,
+    )
+    .await?;
+    let stored = StoredForBatch {
+        decisions: stored_decisions.into_iter().map(|decision| (decision.id.clone(), decision)).collect(),
+        workspaces: existing_workspaces(&mut transaction, tenant_id, &workspaces, operation).await?,
+        sessions: stored_sessions.into_iter().map(|session| (session.id.clone(), session)).collect(),
+    };
+    let plan = plan_recording(tenant_id, scope.actor(), decisions, tenantry_core::now(), stored)?;
+    for session in &plan.sessions {
+        put_session(&mut transaction, session, operation).await?;
     }
+    insert_decisions(&mut transaction, tenant_id, &plan.inserts, operation).await?;
+    transaction.record_all(plan.inserts.iter().map(audit::decision_recorded));
     transaction.commit().await?;
-    Ok(recorded)
+    Ok(plan.recorded)
 }
 
 /// The `(time, id)` bound of a newest-first page: the cursor, or past

@@ -170,6 +170,36 @@ async fn batches_are_all_or_nothing_and_stay_in_their_tenant(backend: &TestBacke
     assert_eq!(decision_count(backend, &a.scope, &all()).await, 0, "nothing of the batch was stored");
     assert!(store.get_session(&a.scope, &key("s-1")).await.is_err());
 
+    // An id twice in one batch: the second is a retry of the first, or a
+    // conflict that refuses the whole batch.
+    let twice = decision(Some("t-1"), &a_prod, "s-3", DecisionOutcome::Block);
+    let recorded = store.record_decisions(&a.scope, vec![twice.clone(), twice.clone()]).await.unwrap();
+    assert_eq!(recorded.iter().map(|recorded| recorded.created).collect::<Vec<_>>(), [true, false]);
+    assert_eq!(store.get_session(&a.scope, &key("s-3")).await.unwrap().decision_count, 1);
+    let changed = NewDecision {
+        severity: Severity::Low,
+        ..decision(Some("t-2"), &a_prod, "s-4", DecisionOutcome::Allow)
+    };
+    let error = store
+        .record_decisions(
+            &a.scope,
+            vec![decision(Some("t-2"), &a_prod, "s-4", DecisionOutcome::Allow), changed],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Conflict { code: ConflictCode::DecisionConflict, .. }), "{error:?}");
+    assert!(store.get_decision(&a.scope, &key("t-2")).await.is_err(), "the refused batch stored nothing");
+    // A batch mixing a retry, new decisions and two sessions.
+    let mixed = vec![
+        twice,
+        decision(Some("t-3"), &a_prod, "s-3", DecisionOutcome::RequireApproval),
+        decision(Some("t-4"), &a_dev, "s-5", DecisionOutcome::Block),
+    ];
+    let recorded = store.record_decisions(&a.scope, mixed).await.unwrap();
+    assert_eq!(recorded.iter().map(|recorded| recorded.created).collect::<Vec<_>>(), [false, true, true]);
+    let session = store.get_session(&a.scope, &key("s-3")).await.unwrap();
+    assert_eq!((session.decision_count, session.blocked_count, session.approval_required_count), (2, 1, 1));
+    assert_eq!(store.get_session(&a.scope, &key("s-5")).await.unwrap().workspace_id, a_dev.id);
     record_one(backend, &a.scope, decision(Some("w-1"), &a_prod, "s-2", DecisionOutcome::Allow))
         .await
         .unwrap();
