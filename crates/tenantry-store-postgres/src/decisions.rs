@@ -40,9 +40,19 @@ const SESSION_COLUMNS: &str = "tenant_id, id, workspace_id, state, agent_id, act
      updated_at";
 
 /// The workspaces a read covers, as a condition on `workspace_id` with the
-/// ids bound as `${parameter}` (NULL for every workspace).
-fn workspace_condition(parameter: usize) -> String {
-    format!("(${parameter}::text[] IS NULL OR workspace_id = ANY(${parameter}))")
+/// ids bound as `${parameter}` (NULL for every workspace). One text per
+/// shape of selection, so that the plan fits it: one workspace is an
+/// equality, which the `(tenant_id, workspace_id, time, id)` index serves
+/// in order (`= ANY` of one would make the planner sort the workspace's
+/// rows), several a list.
+fn workspace_condition(selection: &WorkspaceSelection, parameter: usize) -> String {
+    match selection {
+        WorkspaceSelection::All => format!("${parameter}::text[] IS NULL"),
+        WorkspaceSelection::Only(ids) if ids.len() == 1 => {
+            format!("workspace_id = (${parameter}::text[])[1]")
+        }
+        WorkspaceSelection::Only(_) => format!("workspace_id = ANY(${parameter}::text[])"),
+    }
 }
 
 /// The ids bound for [`workspace_condition`].
@@ -379,7 +389,7 @@ async fn list_decisions(
          AND ($11::text IS NULL OR action_type = $11) AND ($12::timestamptz IS NULL OR occurred_at >= $12) \
          AND ($13::timestamptz IS NULL OR occurred_at < $13) \
          ORDER BY occurred_at DESC, id DESC LIMIT $14",
-        workspace_condition(4)
+        workspace_condition(&filter.workspaces, 4)
     );
     let query = sqlx::query(&sql)
         .bind(scope.tenant_id().to_string())
@@ -416,7 +426,7 @@ async fn list_sessions(
          AND ($5::text IS NULL OR agent_id = $5) AND ($6::text IS NULL OR repository = $6) \
          AND ($7::text IS NULL OR policy_pack = $7) AND ($8::text IS NULL OR state = $8) \
          ORDER BY updated_at DESC, id DESC LIMIT $9",
-        workspace_condition(4)
+        workspace_condition(&filter.workspaces, 4)
     );
     let query = sqlx::query(&sql)
         .bind(scope.tenant_id().to_string())
@@ -472,7 +482,7 @@ async fn activity_summary(
          COALESCE(sum(approval_required_count), 0)::bigint AS total_approval_required, \
          max(updated_at) AS latest_session_at \
          FROM sessions WHERE tenant_id = $1 AND {}",
-        workspace_condition(2)
+        workspace_condition(workspaces, 2)
     );
     let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
     let row = sqlx::query(&sql)

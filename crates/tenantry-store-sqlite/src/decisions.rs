@@ -38,8 +38,18 @@ const SESSION_COLUMNS: &str = "tenant_id, id, workspace_id, state, agent_id, act
 
 /// The workspaces a read covers, as a condition on `workspace_id` with the
 /// JSON array of ids bound as `?{parameter}` (NULL for every workspace).
-fn workspace_condition(parameter: usize) -> String {
-    format!("(?{parameter} IS NULL OR workspace_id IN (SELECT value FROM json_each(?{parameter})))")
+/// One text per shape of selection, as on PostgreSQL: one workspace is an
+/// equality the `(tenant_id, workspace_id, time, id)` index serves in order.
+fn workspace_condition(selection: &WorkspaceSelection, parameter: usize) -> String {
+    match selection {
+        WorkspaceSelection::All => format!("?{parameter} IS NULL"),
+        WorkspaceSelection::Only(ids) if ids.len() == 1 => {
+            format!("workspace_id = json_extract(?{parameter}, '$[0]')")
+        }
+        WorkspaceSelection::Only(_) => {
+            format!("workspace_id IN (SELECT value FROM json_each(?{parameter}))")
+        }
+    }
 }
 
 /// The JSON array bound for [`workspace_condition`].
@@ -368,7 +378,7 @@ async fn list_decisions(
          AND (?11 IS NULL OR action_type = ?11) AND (?12 IS NULL OR occurred_at >= ?12) \
          AND (?13 IS NULL OR occurred_at < ?13) \
          ORDER BY occurred_at DESC, id DESC LIMIT ?14",
-        workspace_condition(4)
+        workspace_condition(&filter.workspaces, 4)
     );
     let query = sqlx::query(&sql)
         .bind(scope.tenant_id().to_string())
@@ -405,7 +415,7 @@ async fn list_sessions(
          AND (?5 IS NULL OR agent_id = ?5) AND (?6 IS NULL OR repository = ?6) \
          AND (?7 IS NULL OR policy_pack = ?7) AND (?8 IS NULL OR state = ?8) \
          ORDER BY updated_at DESC, id DESC LIMIT ?9",
-        workspace_condition(4)
+        workspace_condition(&filter.workspaces, 4)
     );
     let query = sqlx::query(&sql)
         .bind(scope.tenant_id().to_string())
@@ -461,7 +471,7 @@ async fn activity_summary(
          COALESCE(sum(approval_required_count), 0) AS total_approval_required, \
          max(updated_at) AS latest_session_at \
          FROM sessions WHERE tenant_id = ?1 AND {}",
-        workspace_condition(2)
+        workspace_condition(workspaces, 2)
     );
     let row = sqlx::query(&sql)
         .bind(scope.tenant_id().to_string())
