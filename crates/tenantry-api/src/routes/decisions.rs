@@ -534,9 +534,16 @@ pub(crate) async fn update_session(
     if !may_read(&state, &caller, &session.workspace_id).await? {
         return Err(ApiError::not_found("session"));
     }
-    require_on_workspace(&state, &caller, &session.workspace_id, names::RECORD_DECISION)
-        .await
-        .map_err(|_| ApiError::forbidden("changing a session needs `record_decision` on its workspace"))?;
+    // The caller may read the session, so a refusal is a 403 whatever the
+    // engine would say about the workspace; other failures pass through.
+    require_on_workspace(&state, &caller, &session.workspace_id, names::RECORD_DECISION).await.map_err(
+        |error| match error.code() {
+            ErrorCode::NotFound | ErrorCode::Forbidden => {
+                ApiError::forbidden("changing a session needs `record_decision` on its workspace")
+            }
+            _ => error,
+        },
+    )?;
     let session = state.store.set_session_state(scope, &id, request.state).await?;
     Ok(Json(session.into()))
 }
