@@ -133,22 +133,19 @@ fn stored_count(count: u64) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
 }
 
+/// One stored decision, by id.
 async fn find_decision(
     connection: &mut PgConnection,
     tenant_id: &TenantId,
     id: &RecordKey,
     operation: Operation,
 ) -> Result<Option<Decision>> {
-    let row =
-        sqlx::query(&format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE tenant_id = $1 AND id = $2"))
-            .bind(tenant_id.to_string())
-            .bind(id.as_str())
-            .fetch_optional(&mut *connection)
-            .await
-            .during(operation)?;
-    row.as_ref().map(|row| decision_row(row, operation)).transpose()
+    let table = ("decisions", DECISION_COLUMNS, "");
+    let found = rows_by_ids(connection, tenant_id, table, std::slice::from_ref(id), decision_row, operation);
+    Ok(found.await?.pop())
 }
 
+/// One stored session, by id; locked when `lock`.
 async fn find_session(
     connection: &mut PgConnection,
     tenant_id: &TenantId,
@@ -156,16 +153,9 @@ async fn find_session(
     lock: bool,
     operation: Operation,
 ) -> Result<Option<Session>> {
-    let row = sqlx::query(&format!(
-        "SELECT {SESSION_COLUMNS} FROM sessions WHERE tenant_id = $1 AND id = $2{}",
-        if lock { " FOR UPDATE" } else { "" }
-    ))
-    .bind(tenant_id.to_string())
-    .bind(id.as_str())
-    .fetch_optional(&mut *connection)
-    .await
-    .during(operation)?;
-    row.as_ref().map(|row| session_row(row, operation)).transpose()
+    let table = ("sessions", SESSION_COLUMNS, if lock { " FOR UPDATE" } else { "" });
+    let found = rows_by_ids(connection, tenant_id, table, std::slice::from_ref(id), session_row, operation);
+    Ok(found.await?.pop())
 }
 
 /// Writes a session's summary: inserts it, or replaces the stored one.
@@ -253,36 +243,11 @@ async fn insert_decisions(
     if decisions.is_empty() {
         return Ok(());
     }
-    let text = |label: &Option<Label>| label.as_ref().map(|label| label.as_str().to_owned());
-    let rows: Vec<serde_json::Value> = decisions
-        .iter()
-        .map(|decision| {
-            serde_json::json!({
-                "id": decision.id.as_str(),
-                "workspace_id": decision.workspace_id.to_string(),
-                "session_id": decision.session_id.as_str(),
-                "agent_id": decision.agent_id.as_str(),
-                "actor": text(&decision.actor),
-                "repository": text(&decision.repository),
-                "action_type": decision.action_type.as_str(),
-                "target": text(&decision.target),
-                "requested_operation": text(&decision.requested_operation),
-                "policy_pack": text(&decision.policy_pack),
-                "policy_id": text(&decision.policy_id),
-                "rule_id": text(&decision.rule_id),
-                "decision": decision.decision.as_str(),
-                "severity": decision.severity.as_str(),
-                "reason": decision.reason.as_ref().map(|reason| reason.as_str()),
-                "evidence_refs": decision.evidence_refs,
-                "approver_group": decision.approver_group.as_ref().map(ToString::to_string),
-                "occurred_at": decision.occurred_at,
-                "correlation_id": text(&decision.correlation_id),
-                "recorded_by": decision.recorded_by,
-                "recorded_by_api_key": decision.recorded_by_api_key,
-                "recorded_at": decision.recorded_at,
-            })
-        })
-        .collect();
+    // `Decision` serializes with the columns' names, its times as RFC 3339
+    // and its evidence as an array: the rows as `jsonb_to_recordset` reads
+    // them (it ignores `tenant_id`, which is bound apart).
+    let rows = serde_json::to_string(decisions)
+        .map_err(|error| tenantry_core::Error::internal(format!("encoding decisions: {error}")))?;
     sqlx::query(
         "INSERT INTO decisions (tenant_id, id, workspace_id, session_id, agent_id, actor, repository, \
          action_type, target, requested_operation, policy_pack, policy_id, rule_id, decision, severity, reason, \
@@ -299,7 +264,7 @@ async fn insert_decisions(
          recorded_by text, recorded_by_api_key text, recorded_at timestamptz)",
     )
     .bind(tenant_id.to_string())
-    .bind(serde_json::Value::Array(rows).to_string())
+    .bind(rows)
     .execute(&mut *connection)
     .await
     .during(operation)?;

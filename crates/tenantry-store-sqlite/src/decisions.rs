@@ -134,36 +134,28 @@ fn stored_count(count: u64) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
 }
 
+/// One stored decision, by id.
 async fn find_decision(
     connection: &mut SqliteConnection,
     tenant_id: &TenantId,
     id: &RecordKey,
     operation: Operation,
 ) -> Result<Option<Decision>> {
-    let row =
-        sqlx::query(&format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE tenant_id = ?1 AND id = ?2"))
-            .bind(tenant_id.to_string())
-            .bind(id.as_str())
-            .fetch_optional(&mut *connection)
-            .await
-            .map_err(|error| map_database_error(error, operation))?;
-    row.as_ref().map(decision_row).transpose()
+    let table = ("decisions", DECISION_COLUMNS);
+    let found = rows_by_ids(connection, tenant_id, table, std::slice::from_ref(id), decision_row, operation);
+    Ok(found.await?.pop())
 }
 
+/// One stored session, by id.
 async fn find_session(
     connection: &mut SqliteConnection,
     tenant_id: &TenantId,
     id: &RecordKey,
     operation: Operation,
 ) -> Result<Option<Session>> {
-    let row =
-        sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE tenant_id = ?1 AND id = ?2"))
-            .bind(tenant_id.to_string())
-            .bind(id.as_str())
-            .fetch_optional(&mut *connection)
-            .await
-            .map_err(|error| map_database_error(error, operation))?;
-    row.as_ref().map(session_row).transpose()
+    let table = ("sessions", SESSION_COLUMNS);
+    let found = rows_by_ids(connection, tenant_id, table, std::slice::from_ref(id), session_row, operation);
+    Ok(found.await?.pop())
 }
 
 /// Writes a session's summary: inserts it, or replaces the stored one.
