@@ -492,6 +492,51 @@ pub fn decision_recorded(decision: &crate::decision::Decision) -> AuditRecord {
         .set("correlation_id", &decision.correlation_id)
 }
 
+/// The events of an approval's change: one per history entry `after` has
+/// that `before` (none for a new approval) had not, named
+/// `approval.<action>`, with the state after it.
+pub fn approval_changed(
+    before: Option<&crate::approval::Approval>,
+    after: &crate::approval::Approval,
+) -> Vec<AuditRecord> {
+    let new_events = match before {
+        Some(before) => before.new_events(after),
+        None => &after.history,
+    };
+    new_events
+        .iter()
+        .map(|event| {
+            let record = AuditRecord::new(event.action.audit_action(), "approval", &after.id)
+                .in_workspace(&after.workspace_id)
+                .set("decision_id", &after.decision_id)
+                .set("approver_group", &after.approver_group)
+                .set("state", after.state)
+                .set("by", &event.actor)
+                .set("reason", &event.reason)
+                .set("external_ref", &event.external_ref);
+            match before {
+                None => record
+                    .set("required_approvals", after.required_approvals)
+                    .set("expires_at", after.expires_at),
+                Some(_) => record,
+            }
+        })
+        .collect()
+}
+
+/// `approval_routing.updated`, or `None` when the rules stayed.
+pub fn approval_routing_updated(
+    before: &crate::approval::ApprovalRouting,
+    after: &crate::approval::ApprovalRouting,
+) -> Option<AuditRecord> {
+    let record = AuditRecord::new("approval_routing.updated", "approval_routing", "rules").change(
+        "rules",
+        &before.rules,
+        &after.rules,
+    );
+    record.changes_anything().then_some(record)
+}
+
 /// `session.state_changed`, or `None` when the state stayed.
 pub fn session_state_changed(
     before: &crate::decision::Session,

@@ -9,9 +9,7 @@
 //! conflict. A session is the running summary of its decisions, kept by
 //! the store in the same transaction as each decision.
 
-use std::fmt;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::Serialize;
 
 use crate::Timestamp;
 use crate::id::{GroupId, TenantId, WorkspaceId};
@@ -122,26 +120,28 @@ macro_rules! text_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 formatter.write_str(self.as_str())
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.serialize_str(self.as_str())
             }
         }
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
                 Self::parse(&text).map_err(serde::de::Error::custom)
             }
         }
     };
 }
+
+pub(crate) use text_enum;
 
 text_enum!(
     /// What a decision decided: its `decision` field.
@@ -653,6 +653,10 @@ pub struct ActivitySummary {
     pub total_approval_required: u64,
     /// The latest session's latest decision time.
     pub latest_session_at: Option<Timestamp>,
+    /// Approval requests still pending (deadline not passed).
+    pub pending_approvals: u64,
+    /// Break-glass grants whose review is still open.
+    pub break_glass_awaiting_review: u64,
 }
 
 /// The position after the last item of a newest-first page: the item's

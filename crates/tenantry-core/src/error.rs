@@ -49,6 +49,14 @@ pub enum ConflictCode {
     DecisionConflict,
     /// The decision names a session that belongs to another workspace.
     SessionWorkspace,
+    /// The approval request was already decided, cancelled or expired.
+    ApprovalNotPending,
+    /// The approver already approved this request.
+    AlreadyApproved,
+    /// Only a break-glass grant is reviewed.
+    NotBreakGlass,
+    /// The break-glass grant was already reviewed.
+    AlreadyReviewed,
 }
 
 impl ConflictCode {
@@ -73,6 +81,10 @@ impl ConflictCode {
             Self::InvitationPending => "invitation_pending",
             Self::DecisionConflict => "decision_conflict",
             Self::SessionWorkspace => "session_workspace",
+            Self::ApprovalNotPending => "approval_not_pending",
+            Self::AlreadyApproved => "already_approved",
+            Self::NotBreakGlass => "not_break_glass",
+            Self::AlreadyReviewed => "already_reviewed",
         }
     }
 
@@ -107,6 +119,10 @@ impl ConflictCode {
                 "a decision with this id is already recorded with other content; a retry must send the same content"
             }
             Self::SessionWorkspace => "the session belongs to another workspace",
+            Self::ApprovalNotPending => "only a pending approval request can be decided or cancelled",
+            Self::AlreadyApproved => "you have already approved this request; it needs other approvers",
+            Self::NotBreakGlass => "only a break-glass grant is reviewed",
+            Self::AlreadyReviewed => "this break-glass grant has already been reviewed",
         }
     }
 }

@@ -141,6 +141,12 @@ prefixed_id!(
     "inv",
     "invitation"
 );
+prefixed_id!(
+    /// Identifies an approval request or break-glass grant. Prefix `apr`.
+    ApprovalId,
+    "apr",
+    "approval"
+);
 
 #[cfg(test)]
 mod tests {

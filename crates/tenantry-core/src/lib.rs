@@ -11,6 +11,7 @@
 //! IO-free authorization engine, whose relationship type it stores.
 
 pub mod api_key;
+pub mod approval;
 pub mod audit;
 pub mod audit_service;
 pub mod authorizer;
@@ -44,7 +45,7 @@ pub use authorizer::{Authorizer, AuthorizerConfig, Consistency, RevisionToken, S
 pub use credentials::CredentialCache;
 pub use error::{ConflictCode, Error, LimitCode, Result};
 pub use group::{Group, GroupPatch, NewGroup};
-pub use id::{ApiKeyId, GroupId, IdError, InvitationId, TenantId, UserId, WorkspaceId};
+pub use id::{ApiKeyId, ApprovalId, GroupId, IdError, InvitationId, TenantId, UserId, WorkspaceId};
 pub use invitation::{
     Invitation, InvitationAnswer, InvitationLifetime, InvitationStatus, Invitee, NewInvitation,
     PendingInvitation, Respondent,
@@ -67,15 +68,16 @@ pub use scope::{PlatformScope, TenantScope};
 /// aggregate names its trait instead.
 pub mod prelude {
     pub use crate::store::{
-        ApiKeyStore as _, AuditStore as _, DecisionStore as _, DeploymentStore as _, GroupStore as _,
-        InvitationStore as _, MembershipStore as _, RelationshipStore as _, TenantStore as _, UserStore as _,
-        WorkspaceStore as _,
+        ApiKeyStore as _, ApprovalStore as _, AuditStore as _, DecisionStore as _, DeploymentStore as _,
+        GroupStore as _, InvitationStore as _, MembershipStore as _, RelationshipStore as _,
+        TenantStore as _, UserStore as _, WorkspaceStore as _,
     };
 }
 
 pub use store::{
-    ApiKeyStore, BootstrapOutcome, BootstrapRequest, DecisionStore, DeploymentStore, GroupStore,
-    InvitationStore, MembershipStore, RelationshipStore, Store, TenantStore, UserStore, WorkspaceStore,
+    ApiKeyStore, ApprovalStore, BootstrapOutcome, BootstrapRequest, DecisionStore, DeploymentStore,
+    GroupStore, InvitationStore, MembershipStore, RelationshipStore, Store, TenantStore, UserStore,
+    WorkspaceStore,
 };
 pub use tenant::{DataResidency, DeploymentModel, NewTenant, Tenant, TenantPatch, TenantStatus};
 pub use user::{NewUser, OidcIdentity, OidcSignIn, User};

@@ -161,6 +161,22 @@ pub enum Operation {
     SetSessionState,
     /// Summarising decisions and sessions.
     ActivitySummary,
+    /// Opening an approval request or break-glass grant.
+    OpenApproval,
+    /// Reading an approval.
+    GetApproval,
+    /// Listing approvals.
+    ListApprovals,
+    /// Deciding, cancelling or reviewing an approval.
+    ChangeApproval,
+    /// Expiring a tenant's approval requests past their deadline.
+    ExpireApprovals,
+    /// Finding the tenants with approval requests past their deadline.
+    TenantsWithDueApprovals,
+    /// Reading a tenant's approval routing rules.
+    GetApprovalRouting,
+    /// Replacing a tenant's approval routing rules.
+    PutApprovalRouting,
 }
 
 impl Operation {
@@ -243,6 +259,14 @@ impl Operation {
             Self::ListSessions => "listing sessions",
             Self::SetSessionState => "changing a session's state",
             Self::ActivitySummary => "summarising decisions and sessions",
+            Self::OpenApproval => "opening an approval",
+            Self::GetApproval => "reading an approval",
+            Self::ListApprovals => "listing approvals",
+            Self::ChangeApproval => "changing an approval",
+            Self::ExpireApprovals => "expiring approvals",
+            Self::TenantsWithDueApprovals => "finding tenants with approvals past their deadline",
+            Self::GetApprovalRouting => "reading approval routing rules",
+            Self::PutApprovalRouting => "replacing approval routing rules",
         }
     }
 

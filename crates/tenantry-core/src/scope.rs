@@ -119,6 +119,12 @@ impl PlatformScope {
         Self::system("oidc sign-in")
     }
 
+    /// A platform scope for the approval expiry sweep: finding the tenants
+    /// with pending requests past their deadline.
+    pub fn approval_expiry() -> Self {
+        Self::system("approval expiry")
+    }
+
     /// Why this scope was granted.
     pub fn reason(&self) -> &'static str {
         self.reason

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 
 use crate::Timestamp;
 use crate::api_key::{ApiKey, ApiKeyCredentials, NewApiKey};
+use crate::approval::{Approval, ApprovalChange, ApprovalFilter, ApprovalRouting, NewApproval};
 pub use crate::audit::AuditStore;
 use crate::decision::{
     ActivitySummary, Decision, DecisionFilter, NewDecision, NewestFirstCursor, RecordKey, Recorded, Session,
@@ -18,7 +19,7 @@ use crate::decision::{
 };
 use crate::error::Result;
 use crate::group::{Group, GroupPatch, NewGroup};
-use crate::id::{ApiKeyId, GroupId, InvitationId, TenantId, UserId, WorkspaceId};
+use crate::id::{ApiKeyId, ApprovalId, GroupId, InvitationId, TenantId, UserId, WorkspaceId};
 use crate::invitation::{Invitation, InvitationAnswer, NewInvitation, Respondent};
 use crate::membership::{Member, Membership, MembershipResource};
 use crate::name::Username;
@@ -423,6 +424,84 @@ pub trait DecisionStore: Send + Sync + std::fmt::Debug {
     ) -> Result<ActivitySummary>;
 }
 
+/// Approval requests and break-glass grants on the decisions of one
+/// tenant, and its routing rules (`tenantry_core::approval`). The rules of
+/// every transition are [`Approval`]'s; a store reads, applies them and
+/// writes the result with an audit event per new history entry, in one
+/// transaction.
+#[async_trait]
+pub trait ApprovalStore: Send + Sync + std::fmt::Debug {
+    /// Opens an approval request or break-glass grant on a decision of the
+    /// scope's tenant, asked for by the scope's user (a scope without one
+    /// is [`Error::Forbidden`]), in one transaction: reads the decision
+    /// ([`Error::NotFound`] `decision`) and the routing rules, applies
+    /// [`crate::approval::open_approval`], and checks that the tenant has
+    /// the approver group ([`Error::Invalid`] on `approver_group`). A
+    /// request on a decision that has a pending one answers that one
+    /// (`false`) and writes nothing.
+    async fn open_approval(
+        &self,
+        scope: &TenantScope,
+        approval: NewApproval,
+        at: Timestamp,
+    ) -> Result<(Approval, bool)>;
+
+    /// Reads one approval of the scope's tenant as it stands at `at`
+    /// ([`Approval::as_of`]).
+    async fn get_approval(
+        &self,
+        scope: &TenantScope,
+        approval_id: &ApprovalId,
+        at: Timestamp,
+    ) -> Result<Approval>;
+
+    /// Lists the scope's approvals that pass `filter` at `at`, newest
+    /// request first (`requested_at`, then id, descending), each as it
+    /// stands at `at`.
+    async fn list_approvals(
+        &self,
+        scope: &TenantScope,
+        filter: &ApprovalFilter,
+        at: Timestamp,
+        page: PageRequest<crate::decision::NewestFirstCursor>,
+    ) -> Result<Page<Approval>>;
+
+    /// Applies a change (decide, cancel, review) to one approval, read
+    /// locked in the write transaction, and stores the result with its
+    /// events. A refused change writes nothing.
+    async fn change_approval(
+        &self,
+        scope: &TenantScope,
+        approval_id: &ApprovalId,
+        change: ApprovalChange,
+    ) -> Result<Approval>;
+
+    /// Stores the expiry of every pending request of the scope's tenant
+    /// whose deadline is at or before `at`, each with its
+    /// `approval.expired` event; returns how many.
+    async fn expire_approvals(&self, scope: &TenantScope, at: Timestamp) -> Result<u64>;
+
+    /// The tenants that have pending requests whose deadline is at or
+    /// before `at`, ordered by id: what the expiry sweep visits.
+    async fn tenants_with_due_approvals(
+        &self,
+        platform: &PlatformScope,
+        at: Timestamp,
+    ) -> Result<Vec<TenantId>>;
+
+    /// The scope's routing rules (none stored: no rules).
+    async fn approval_routing(&self, scope: &TenantScope) -> Result<ApprovalRouting>;
+
+    /// Replaces the scope's routing rules, with an `approval_routing.updated`
+    /// event when they change. A rule naming a group the tenant does not
+    /// have is [`Error::Invalid`] on `rules[i].approver_group`.
+    async fn put_approval_routing(
+        &self,
+        scope: &TenantScope,
+        routing: ApprovalRouting,
+    ) -> Result<ApprovalRouting>;
+}
+
 /// Roles of users and groups on a tenant, a workspace or a group: the
 /// relationships the membership routes manage.
 #[async_trait]
@@ -564,6 +643,7 @@ pub trait Store:
     + InvitationStore
     + AuditStore
     + DecisionStore
+    + ApprovalStore
     + std::fmt::Debug
     + 'static
 {
@@ -581,6 +661,7 @@ impl<T> Store for T where
         + InvitationStore
         + AuditStore
         + DecisionStore
+        + ApprovalStore
         + std::fmt::Debug
         + 'static
 {

@@ -45,7 +45,7 @@ const SESSION_COLUMNS: &str = "tenant_id, id, workspace_id, state, agent_id, act
 /// equality, which the `(tenant_id, workspace_id, time, id)` index serves
 /// in order (`= ANY` of one would make the planner sort the workspace's
 /// rows), several a list.
-fn workspace_condition(selection: &WorkspaceSelection, parameter: usize) -> String {
+pub(crate) fn workspace_condition(selection: &WorkspaceSelection, parameter: usize) -> String {
     match selection {
         WorkspaceSelection::All => format!("${parameter}::text[] IS NULL"),
         WorkspaceSelection::Only(ids) if ids.len() == 1 => {
@@ -56,7 +56,7 @@ fn workspace_condition(selection: &WorkspaceSelection, parameter: usize) -> Stri
 }
 
 /// The ids bound for [`workspace_condition`].
-fn workspace_ids(selection: &WorkspaceSelection) -> Option<Vec<String>> {
+pub(crate) fn workspace_ids(selection: &WorkspaceSelection) -> Option<Vec<String>> {
     match selection {
         WorkspaceSelection::All => None,
         WorkspaceSelection::Only(ids) => Some(ids.iter().map(ToString::to_string).collect()),
@@ -134,7 +134,7 @@ fn stored_count(count: u64) -> i64 {
 }
 
 /// One stored decision, by id.
-async fn find_decision(
+pub(crate) async fn find_decision(
     connection: &mut PgConnection,
     tenant_id: &TenantId,
     id: &RecordKey,
@@ -445,14 +445,19 @@ async fn activity_summary(
         "SELECT count(*) AS total_sessions, COALESCE(sum(decision_count), 0)::bigint AS total_decisions, \
          COALESCE(sum(blocked_count), 0)::bigint AS total_blocked, \
          COALESCE(sum(approval_required_count), 0)::bigint AS total_approval_required, \
-         max(updated_at) AS latest_session_at \
-         FROM sessions WHERE tenant_id = $1 AND {}",
-        workspace_condition(workspaces, 2)
+         max(updated_at) AS latest_session_at, \
+         (SELECT count(*) FROM approvals WHERE tenant_id = $1 AND state = 'pending' AND expires_at > $3 \
+          AND {condition}) AS pending_approvals, \
+         (SELECT count(*) FROM approvals WHERE tenant_id = $1 AND state = 'break_glass' AND awaiting_review \
+          AND {condition}) AS break_glass_awaiting_review \
+         FROM sessions WHERE tenant_id = $1 AND {condition}",
+        condition = workspace_condition(workspaces, 2)
     );
     let mut transaction = store.begin(TransactionScope::Tenant(scope), operation).await?;
     let row = sqlx::query(&sql)
         .bind(scope.tenant_id().to_string())
         .bind(workspace_ids(workspaces))
+        .bind(tenantry_core::now())
         .fetch_one(&mut *transaction)
         .await
         .during(operation)?;
@@ -463,6 +468,8 @@ async fn activity_summary(
         total_blocked: count_column(&row, "total_blocked", operation)?,
         total_approval_required: count_column(&row, "total_approval_required", operation)?,
         latest_session_at: column(&row, "latest_session_at", operation)?,
+        pending_approvals: count_column(&row, "pending_approvals", operation)?,
+        break_glass_awaiting_review: count_column(&row, "break_glass_awaiting_review", operation)?,
     })
 }
 

@@ -43,6 +43,7 @@ use sqlx::{Executor, PgConnection, PgPool};
 use tenantry_core::Error;
 
 mod api_keys;
+mod approvals;
 mod audit;
 mod decisions;
 mod deployment;

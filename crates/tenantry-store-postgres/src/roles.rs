@@ -78,6 +78,8 @@ pub(crate) const TENANTRY_TABLES: &[Table] = &[
     table("platform_audit_checkpoints", RuntimeAccess::Nothing, true),
     table("sessions", RuntimeAccess::ReadWrite, true),
     table("decisions", RuntimeAccess::ReadWrite, true),
+    table("approvals", RuntimeAccess::ReadWrite, true),
+    table("approval_routing", RuntimeAccess::ReadWrite, true),
 ];
 
 /// The table sqlx records applied migrations in.

@@ -148,6 +148,9 @@ impl TenantStore for PostgresStore {
         for statement in [
             // Invitations first: they reference the groups and workspaces.
             "DELETE FROM invitations WHERE tenant_id = $1",
+            // Approvals go with their workspaces; routing rules belong
+            // to the tenant.
+            "DELETE FROM approval_routing WHERE tenant_id = $1",
             "DELETE FROM relationship_changes WHERE tenant_id = $1",
             "DELETE FROM relationships WHERE tenant_id = $1",
             "DELETE FROM relationship_revisions WHERE tenant_id = $1",

@@ -40,7 +40,7 @@ const SESSION_COLUMNS: &str = "tenant_id, id, workspace_id, state, agent_id, act
 /// JSON array of ids bound as `?{parameter}` (NULL for every workspace).
 /// One text per shape of selection, as on PostgreSQL: one workspace is an
 /// equality the `(tenant_id, workspace_id, time, id)` index serves in order.
-fn workspace_condition(selection: &WorkspaceSelection, parameter: usize) -> String {
+pub(crate) fn workspace_condition(selection: &WorkspaceSelection, parameter: usize) -> String {
     match selection {
         WorkspaceSelection::All => format!("?{parameter} IS NULL"),
         WorkspaceSelection::Only(ids) if ids.len() == 1 => {
@@ -53,7 +53,7 @@ fn workspace_condition(selection: &WorkspaceSelection, parameter: usize) -> Stri
 }
 
 /// The JSON array bound for [`workspace_condition`].
-fn workspace_ids(selection: &WorkspaceSelection) -> Option<String> {
+pub(crate) fn workspace_ids(selection: &WorkspaceSelection) -> Option<String> {
     match selection {
         WorkspaceSelection::All => None,
         WorkspaceSelection::Only(ids) => Some(json_id_array(ids)),
@@ -135,7 +135,7 @@ fn stored_count(count: u64) -> i64 {
 }
 
 /// One stored decision, by id.
-async fn find_decision(
+pub(crate) async fn find_decision(
     connection: &mut SqliteConnection,
     tenant_id: &TenantId,
     id: &RecordKey,
@@ -461,13 +461,18 @@ async fn activity_summary(
         "SELECT count(*) AS total_sessions, COALESCE(sum(decision_count), 0) AS total_decisions, \
          COALESCE(sum(blocked_count), 0) AS total_blocked, \
          COALESCE(sum(approval_required_count), 0) AS total_approval_required, \
-         max(updated_at) AS latest_session_at \
-         FROM sessions WHERE tenant_id = ?1 AND {}",
-        workspace_condition(workspaces, 2)
+         max(updated_at) AS latest_session_at, \
+         (SELECT count(*) FROM approvals WHERE tenant_id = ?1 AND state = 'pending' AND expires_at > ?3 \
+          AND {condition}) AS pending_approvals, \
+         (SELECT count(*) FROM approvals WHERE tenant_id = ?1 AND state = 'break_glass' AND awaiting_review = 1 \
+          AND {condition}) AS break_glass_awaiting_review \
+         FROM sessions WHERE tenant_id = ?1 AND {condition}",
+        condition = workspace_condition(workspaces, 2)
     );
     let row = sqlx::query(&sql)
         .bind(scope.tenant_id().to_string())
         .bind(workspace_ids(workspaces))
+        .bind(timestamp_micros(tenantry_core::now()))
         .fetch_one(&store.pool)
         .await
         .map_err(|error| map_database_error(error, operation))?;
@@ -478,6 +483,8 @@ async fn activity_summary(
         total_blocked: count_column(&row, "total_blocked")?,
         total_approval_required: count_column(&row, "total_approval_required")?,
         latest_session_at: latest.map(timestamp_from_micros),
+        pending_approvals: count_column(&row, "pending_approvals")?,
+        break_glass_awaiting_review: count_column(&row, "break_glass_awaiting_review")?,
     })
 }
 

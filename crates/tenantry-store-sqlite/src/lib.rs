@@ -38,6 +38,7 @@
 //! and recording a key's use are no one's change and record no event.
 
 mod api_keys;
+mod approvals;
 mod audit;
 mod decisions;
 mod deployment;

@@ -278,11 +278,17 @@ pub(crate) async fn delete_tenant(
     transaction.record(audit::tenant_deleted(&tenant, &final_log));
 
     // Invitations first: they reference the groups and workspaces.
-    sqlx::query("DELETE FROM invitations WHERE tenant_id = ?1")
-        .bind(&tenant_id_text)
-        .execute(&mut *transaction)
-        .await
-        .map_err(|error| map_database_error(error, operation))?;
+    // Approvals and sessions go with their workspaces; routing rules
+    // belong to the tenant.
+    for statement in
+        ["DELETE FROM invitations WHERE tenant_id = ?1", "DELETE FROM approval_routing WHERE tenant_id = ?1"]
+    {
+        sqlx::query(statement)
+            .bind(&tenant_id_text)
+            .execute(&mut *transaction)
+            .await
+            .map_err(|error| map_database_error(error, operation))?;
+    }
     let mut deleted = [0; TENANT_PARTITION_TABLES.len()];
     for (table, deleted) in TENANT_PARTITION_TABLES.iter().zip(&mut deleted) {
         *deleted = sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = ?1"))

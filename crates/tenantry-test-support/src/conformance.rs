@@ -54,6 +54,7 @@ use tokio::task::JoinSet;
 
 use crate::TestBackend;
 
+mod approvals;
 mod audit;
 mod authorization;
 mod decisions;
@@ -114,6 +115,7 @@ pub fn all_cases() -> impl Iterator<Item = &'static Case> {
         users::CASES,
         audit::CASES,
         decisions::CASES,
+        approvals::CASES,
     ]
     .into_iter()
     .flatten()

@@ -18,8 +18,10 @@ pub mod sqlite;
 /// cross-tenant tests, the row-level security attacks and the fixtures take
 /// their tables from; the conformance case `every_table_is_listed` fails
 /// when a migration adds a table that is not here or in [`GLOBAL_TABLES`].
-pub const TENANT_OWNED_TABLES: [&str; 15] = [
+pub const TENANT_OWNED_TABLES: [&str; 17] = [
     "api_keys",
+    "approval_routing",
+    "approvals",
     "audit_checkpoints",
     "audit_events",
     "audit_logs",
@@ -82,6 +84,12 @@ pub trait RawSql: Send + Sync {
     /// A literal of an instant in the past, as the backend stores
     /// timestamps that SQL compares (`expires_at` of invitations).
     fn past_instant_literal(&self) -> String;
+
+    /// A literal of an instant after [`RawSql::past_instant_literal`]'s.
+    fn later_instant_literal(&self) -> String;
+
+    /// A literal of a boolean, as the backend stores one.
+    fn boolean_literal(&self, value: bool) -> String;
 
     /// Whether the database's messages for a violated constraint name the
     /// constraint (PostgreSQL does; SQLite names columns, or nothing).

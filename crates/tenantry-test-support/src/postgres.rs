@@ -366,6 +366,14 @@ impl RawSql for RawPostgres {
         "now() - interval '1 day'".to_owned()
     }
 
+    fn later_instant_literal(&self) -> String {
+        "now()".to_owned()
+    }
+
+    fn boolean_literal(&self, value: bool) -> String {
+        value.to_string()
+    }
+
     fn names_violated_constraints(&self) -> bool {
         true
     }

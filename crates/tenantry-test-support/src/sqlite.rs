@@ -106,6 +106,14 @@ impl RawSql for RawSqlite {
         "1".to_owned()
     }
 
+    fn later_instant_literal(&self) -> String {
+        "2".to_owned()
+    }
+
+    fn boolean_literal(&self, value: bool) -> String {
+        u8::from(value).to_string()
+    }
+
     fn names_violated_constraints(&self) -> bool {
         false
     }

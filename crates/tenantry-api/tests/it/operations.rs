@@ -14,6 +14,7 @@ use tenantry_api::{ApiConfig, ApiState, router};
 use std::collections::HashMap;
 use tenantry_authz::Relationship;
 
+use tenantry_core::approval;
 use tenantry_core::audit::{
     AuditFilter, AuditHead, AuditRow, AuditStore, Hash, LogId, LogToCheckpoint, NodeId, StoredCheckpoint,
 };
@@ -446,6 +447,63 @@ impl tenantry_core::DecisionStore for UnhealthyStore {
         _: &TenantScope,
         _: &tenantry_core::decision::WorkspaceSelection,
     ) -> Result<tenantry_core::decision::ActivitySummary> {
+        unreachable()
+    }
+}
+
+#[async_trait]
+impl tenantry_core::ApprovalStore for UnhealthyStore {
+    async fn open_approval(
+        &self,
+        _: &TenantScope,
+        _: approval::NewApproval,
+        _: tenantry_core::Timestamp,
+    ) -> Result<(approval::Approval, bool)> {
+        unreachable()
+    }
+    async fn get_approval(
+        &self,
+        _: &TenantScope,
+        _: &tenantry_core::ApprovalId,
+        _: tenantry_core::Timestamp,
+    ) -> Result<approval::Approval> {
+        unreachable()
+    }
+    async fn list_approvals(
+        &self,
+        _: &TenantScope,
+        _: &approval::ApprovalFilter,
+        _: tenantry_core::Timestamp,
+        _: PageRequest<tenantry_core::decision::NewestFirstCursor>,
+    ) -> Result<Page<approval::Approval>> {
+        unreachable()
+    }
+    async fn change_approval(
+        &self,
+        _: &TenantScope,
+        _: &tenantry_core::ApprovalId,
+        _: approval::ApprovalChange,
+    ) -> Result<approval::Approval> {
+        unreachable()
+    }
+    async fn expire_approvals(&self, _: &TenantScope, _: tenantry_core::Timestamp) -> Result<u64> {
+        unreachable()
+    }
+    async fn tenants_with_due_approvals(
+        &self,
+        _: &PlatformScope,
+        _: tenantry_core::Timestamp,
+    ) -> Result<Vec<TenantId>> {
+        unreachable()
+    }
+    async fn approval_routing(&self, _: &TenantScope) -> Result<approval::ApprovalRouting> {
+        unreachable()
+    }
+    async fn put_approval_routing(
+        &self,
+        _: &TenantScope,
+        _: approval::ApprovalRouting,
+    ) -> Result<approval::ApprovalRouting> {
         unreachable()
     }
 }

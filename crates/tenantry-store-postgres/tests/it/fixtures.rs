@@ -1,7 +1,10 @@
 //! Data the tests put in through the store, and connections as each role.
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use tenantry_core::decision::{DecisionOutcome, NewDecision, RecordKey, Severity};
+use tenantry_core::approval::{
+    ApprovalKind, ApprovalRouting, ApprovalTtl, NewApproval, RequiredApprovals, RoutingRule,
+};
+use tenantry_core::decision::{DecisionOutcome, NewDecision, Reason, RecordKey, Severity};
 use tenantry_core::service::mint_api_key;
 use tenantry_core::{
     ApiKey, ApiKeyHasher, ApiKeyLifetime, ApiKeyName, DataResidency, DeploymentModel, DisplayName,
@@ -15,7 +18,8 @@ use tenantry_test_support::postgres::PostgresTestDb;
 /// The tables row-level security confines to one tenant: every
 /// tenant-owned one (the conformance case `every_table_is_listed` keeps the
 /// list complete).
-pub const TABLES_WITH_ROW_LEVEL_SECURITY: [&str; 15] = tenantry_test_support::TENANT_OWNED_TABLES;
+pub const TABLES_WITH_ROW_LEVEL_SECURITY: [&str; tenantry_test_support::TENANT_OWNED_TABLES.len()] =
+    tenantry_test_support::TENANT_OWNED_TABLES;
 
 /// A tenant made through the store: root, a child, a grandchild, one key,
 /// one group, all created by one user, a decision in the child (and its
@@ -90,7 +94,7 @@ pub async fn seed_tenant(store: &dyn Store, name: &str, username: &str) -> Seede
         .unwrap();
     let grandchild =
         store.create_workspace(&scope, new_workspace(&format!("{name} grandchild"), &child)).await.unwrap();
-    store
+    let team = store
         .create_group(&scope, NewGroup { name: GroupName::parse(&format!("{name} team")).unwrap(), creator })
         .await
         .unwrap();
@@ -137,6 +141,25 @@ pub async fn seed_tenant(store: &dyn Store, name: &str, username: &str) -> Seede
         correlation_id: None,
     };
     store.record_decisions(&scope, vec![decision]).await.unwrap();
+    // Routing rules, and a break-glass grant on the decision.
+    let routing = ApprovalRouting::new(vec![RoutingRule {
+        rule_id_prefix: None,
+        target_contains: Some(label("prod")),
+        approver_group: team.id.clone(),
+    }])
+    .unwrap();
+    store.put_approval_routing(&scope, routing).await.unwrap();
+    let break_glass = NewApproval {
+        kind: ApprovalKind::BreakGlass,
+        decision_id: RecordKey::parse("decision-1").unwrap(),
+        approver_group: Some(team.id.clone()),
+        required_approvals: RequiredApprovals::new(None).unwrap(),
+        ttl: ApprovalTtl::for_break_glass(None).unwrap(),
+        reason: Some(Reason::parse("incident").unwrap()),
+        external_ref: None,
+    };
+    let as_user = TenantScope::new(tenant.id.clone(), tenantry_core::audit::user_actor(&user.id, None));
+    store.open_approval(&as_user, break_glass, tenantry_core::now()).await.unwrap();
     // A signed checkpoint, so that every audit table has rows too.
     let signer = tenantry_core::audit_service::AuditSigner::new(
         tenantry_core::audit_service::NoteSigner::from_seed("fixtures", [3u8; 32]).unwrap(),

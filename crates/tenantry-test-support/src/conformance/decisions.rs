@@ -99,6 +99,8 @@ async fn lists_and_summaries_follow_tenant_and_workspace(backend: &TestBackend) 
             total_blocked: 1,
             total_approval_required: 1,
             latest_session_at: sessions.items.iter().map(|session| session.updated_at).max(),
+            pending_approvals: 0,
+            break_glass_awaiting_review: 0,
         }
     );
     let prod_summary = store.activity_summary(&a.scope, &in_workspace(&a_prod)).await.unwrap();
