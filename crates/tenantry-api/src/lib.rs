@@ -197,8 +197,8 @@ impl ApiState {
 pub fn router(state: ApiState) -> Router {
     use axum::routing::post;
     use routes::{
-        api_keys, audit, decisions, groups, invitations, permissions, relationships, schema, system, tenants,
-        users, workspaces,
+        api_keys, approvals, audit, decisions, groups, invitations, permissions, relationships, schema,
+        system, tenants, users, workspaces,
     };
 
     let layers = ServiceBuilder::new()
@@ -292,6 +292,15 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/sessions", get(decisions::list_sessions))
         .route("/v1/sessions/{id}", get(decisions::get_session).patch(decisions::update_session))
         .route("/v1/session-summary", get(decisions::session_summary))
+        .route("/v1/approvals", get(approvals::list_approvals).post(approvals::request_approval))
+        .route("/v1/approvals/break-glass", post(approvals::break_glass))
+        .route("/v1/approvals/pending", get(approvals::pending_for_me))
+        .route("/v1/approvals/{id}", get(approvals::get_approval))
+        .route("/v1/approvals/{id}/approve", post(approvals::approve))
+        .route("/v1/approvals/{id}/deny", post(approvals::deny))
+        .route("/v1/approvals/{id}/review", post(approvals::review))
+        .route("/v1/approvals/{id}/cancel", post(approvals::cancel))
+        .route("/v1/approval-routing", get(approvals::get_routing).put(approvals::put_routing))
         .route("/v1/api-keys", get(api_keys::list_api_keys).post(api_keys::create_api_key))
         .route("/v1/api-keys/{id}", get(api_keys::get_api_key).delete(api_keys::revoke_api_key))
         .route("/healthz", get(system::healthz))

@@ -15,23 +15,25 @@ use utoipa::openapi::{Content, Header, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use crate::dto::{
-    ActivitySummaryResponse, AddMemberRequest, ApiKeyResponse, AuditCheckpointResponse,
-    AuditConsistencyResponse, AuditEventDto, AuditResourceDto, BulkCheckItem, BulkCheckRequest,
-    BulkCheckResponse, BulkCheckResult, CheckPermissionRequest, CheckPermissionResponse, ConsistencyDto,
-    CreateApiKeyRequest, CreateGroupRequest, CreateTenantRequest, CreateWorkspaceRequest,
-    CreatedApiKeyResponse, CreatedTenantResponse, DecisionResponse, DeleteRelationshipRequest, ExactRules,
-    ExpandRequest, ExpandResponse, ExplanationDto, ExplanationStepDto, GroupResponse, InvitationResourceDto,
+    ActivitySummaryResponse, AddMemberRequest, ApiKeyResponse, ApprovalEventResponse, ApprovalResponse,
+    ApprovalRoutingBody, ApprovalStepRequest, AuditCheckpointResponse, AuditConsistencyResponse,
+    AuditEventDto, AuditResourceDto, BreakGlassRequest, BulkCheckItem, BulkCheckRequest, BulkCheckResponse,
+    BulkCheckResult, CheckPermissionRequest, CheckPermissionResponse, ConsistencyDto, CreateApiKeyRequest,
+    CreateGroupRequest, CreateTenantRequest, CreateWorkspaceRequest, CreatedApiKeyResponse,
+    CreatedTenantResponse, DecisionResponse, DeleteRelationshipRequest, ExactRules, ExpandRequest,
+    ExpandResponse, ExplanationDto, ExplanationStepDto, GroupResponse, InvitationResourceDto,
     InvitationResponse, InviteeDto, LookupResourcesRequest, LookupResourcesResponse, LookupSubjectsRequest,
     LookupSubjectsResponse, MeResponse, MemberResponse, ObjectDto, ProvenAuditEventResponse,
     PutSchemaRequest, RecordDecisionRequest, RecordDecisionsRequest, RecordDecisionsResponse,
-    RelationshipDto, SchemaResponse, SessionResponse, StatusResponse, SubjectDto, TenantResponse,
-    UpdateGroupRequest, UpdateMemberRequest, UpdateSessionRequest, UpdateTenantRequest,
-    UpdateWorkspaceRequest, WorkspaceResponse, WriteRelationshipRequest, WrittenRelationshipResponse,
+    RelationshipDto, RequestApprovalRequest, RoutingRuleBody, SchemaResponse, SessionResponse,
+    StatusResponse, SubjectDto, TenantResponse, UpdateGroupRequest, UpdateMemberRequest,
+    UpdateSessionRequest, UpdateTenantRequest, UpdateWorkspaceRequest, WorkspaceResponse,
+    WriteRelationshipRequest, WrittenRelationshipResponse,
 };
 use crate::error::{ErrorBody, ErrorEnvelope};
 use crate::routes::{
-    api_keys, audit, decisions, groups, invitations, permissions, relationships, schema, system, tenants,
-    users, workspaces,
+    api_keys, approvals, audit, decisions, groups, invitations, permissions, relationships, schema, system,
+    tenants, users, workspaces,
 };
 
 /// The name of the bearer security scheme (`Authorization: Bearer <key>`).
@@ -103,6 +105,17 @@ pub const API_KEY_SCHEME: &str = "api_key";
         decisions::get_session,
         decisions::update_session,
         decisions::session_summary,
+        approvals::request_approval,
+        approvals::break_glass,
+        approvals::list_approvals,
+        approvals::pending_for_me,
+        approvals::get_approval,
+        approvals::approve,
+        approvals::deny,
+        approvals::review,
+        approvals::cancel,
+        approvals::get_routing,
+        approvals::put_routing,
         api_keys::create_api_key,
         api_keys::list_api_keys,
         api_keys::get_api_key,
@@ -172,6 +185,13 @@ pub const API_KEY_SCHEME: &str = "api_key";
         DecisionResponse,
         SessionResponse,
         UpdateSessionRequest,
+        RequestApprovalRequest,
+        BreakGlassRequest,
+        ApprovalStepRequest,
+        ApprovalEventResponse,
+        ApprovalResponse,
+        RoutingRuleBody,
+        ApprovalRoutingBody,
         ActivitySummaryResponse,
     )),
     modifiers(&SecuritySchemes, &ExactRules, &SharedErrorResponses),
@@ -187,6 +207,7 @@ pub const API_KEY_SCHEME: &str = "api_key";
         (name = "users", description = "The caller's own user"),
         (name = "audit", description = "The tamper-evident audit log of the caller's tenant (or the platform): events, proofs, checkpoints, export and a change stream"),
         (name = "decisions", description = "Decisions of AI agents in the caller's tenant, and the sessions that summarise them"),
+        (name = "approvals", description = "Approval requests on decisions, break-glass grants and their reviews, and the tenant's routing rules"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]

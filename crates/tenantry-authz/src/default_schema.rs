@@ -30,6 +30,10 @@ definition group {
 
     permission manage = admin + tenant->manage
     permission view = member + manage
+    // Deciding the approval requests routed to the group, and reviewing
+    // its break-glass grants: its members (never the requester, a rule
+    // tenantry keeps on top of this).
+    permission decide_approvals = member
 }
 
 definition tenant {
@@ -43,6 +47,8 @@ definition tenant {
     permission view = member + manage
     // Reading the tenant's audit log: its admins, and the platform's.
     permission read_audit = manage
+    // Replacing the tenant's approval routing rules.
+    permission manage_approval_routing = manage
 }
 
 // Workspaces form a tree per tenant. Roles granted on a workspace hold on
@@ -60,6 +66,8 @@ definition workspace {
     // Records AI-agent decisions and nothing else: the relation to grant
     // an agent's service account.
     relation decision_recorder: user | group#member
+    // Breaks the glass: grants an approval at once, subject to review.
+    relation break_glass_operator: user | group#member
 
     permission manage = admin + parent->manage + tenant->manage
     permission edit = editor + manage + parent->edit
@@ -70,6 +78,8 @@ definition workspace {
     permission create_child = edit + root_of->view
     permission record_decision = decision_recorder + edit + parent->record_decision
     permission read_decisions = view
+    permission request_approval = record_decision
+    permission break_glass = break_glass_operator + manage + parent->break_glass
 }
 
 definition api_key {

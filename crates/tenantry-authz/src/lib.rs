@@ -35,10 +35,11 @@
 //! | object | permission | who has it |
 //! |---|---|---|
 //! | `platform` | `create_tenant`, `list_tenants`, `suspend_tenant`, `delete_tenant`, `mint_key`, `read_audit` | platform `admin` |
-//! | `tenant` | `manage`, `read_audit` | tenant `admin`; platform `admin` |
+//! | `tenant` | `manage`, `read_audit`, `manage_approval_routing` | tenant `admin`; platform `admin` |
 //! | `tenant` | `view` | tenant `member`; everyone with `manage` (admin implies member) |
 //! | `group` | `manage` | group `admin`; `manage` on the group's tenant |
 //! | `group` | `view` | group `member`; everyone with `manage` |
+//! | `group` | `decide_approvals` | group `member` (the approval requests routed to the group; never the requester) |
 //! | `workspace` | `manage` | `admin` of it or of any ancestor; `manage` on its tenant |
 //! | `workspace` | `edit` | `editor` of it or of any ancestor; everyone with `manage` |
 //! | `workspace` | `view_by_role` | `member` of it or of any ancestor; everyone with `edit` (the part of `view` that flows down) |
@@ -46,6 +47,8 @@
 //! | `workspace` | `create_child` | everyone with `edit`; for the root workspace, everyone with `view` on the tenant |
 //! | `workspace` | `record_decision` | `decision_recorder` of it or of any ancestor (the relation to grant an agent's service account); everyone with `edit` |
 //! | `workspace` | `read_decisions` | everyone with `view` |
+//! | `workspace` | `request_approval` | everyone with `record_decision` |
+//! | `workspace` | `break_glass` | `break_glass_operator` of it or of any ancestor; everyone with `manage` |
 //! | `api_key` | `view`, `revoke` | its `owner`; `manage` on its tenant |
 //!
 //! The relationships the product writes:

@@ -1013,7 +1013,7 @@ fn parse_stored_schema(stored: Option<StoredSchema>) -> Result<(Arc<Schema>, Opt
 }
 
 /// The permissions tenantry's routes ask for, as `(type, name)`.
-const ASKED: [(&str, &str); 23] = [
+const ASKED: [(&str, &str); 27] = [
     ("platform", names::CREATE_TENANT),
     ("platform", names::LIST_TENANTS),
     ("platform", names::SUSPEND_TENANT),
@@ -1029,6 +1029,10 @@ const ASKED: [(&str, &str); 23] = [
     ("workspace", names::CREATE_CHILD),
     ("workspace", names::RECORD_DECISION),
     ("workspace", names::READ_DECISIONS),
+    ("workspace", names::REQUEST_APPROVAL),
+    ("workspace", names::BREAK_GLASS),
+    ("group", names::DECIDE_APPROVALS),
+    ("tenant", names::MANAGE_APPROVAL_ROUTING),
     ("group", names::VIEW),
     ("group", names::MANAGE),
     ("api_key", names::VIEW),

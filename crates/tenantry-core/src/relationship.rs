@@ -110,6 +110,19 @@ pub mod names {
     /// The relation that grants `record_decision` alone (on `workspace`),
     /// for the service accounts of agents.
     pub const DECISION_RECORDER: &str = "decision_recorder";
+    /// Permission: ask for approval of a workspace's decisions (on
+    /// `workspace`).
+    pub const REQUEST_APPROVAL: &str = "request_approval";
+    /// Permission: break the glass on a workspace's decisions (on
+    /// `workspace`).
+    pub const BREAK_GLASS: &str = "break_glass";
+    /// The relation that grants `break_glass` (on `workspace`).
+    pub const BREAK_GLASS_OPERATOR: &str = "break_glass_operator";
+    /// Permission: decide the approval requests routed to a group and
+    /// review its break-glass grants (on `group`).
+    pub const DECIDE_APPROVALS: &str = "decide_approvals";
+    /// Permission: replace a tenant's approval routing rules (on `tenant`).
+    pub const MANAGE_APPROVAL_ROUTING: &str = "manage_approval_routing";
 
     /// Relations of the built-in types that only tenantry's own routes
     /// write: they describe structure (which tenant, which parent, who owns

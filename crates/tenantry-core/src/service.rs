@@ -257,6 +257,30 @@ pub fn oidc_sign_in(
     }
 }
 
+/// Stores the expiry of every pending approval request whose deadline is
+/// at or before `at`, in every tenant, each tenant in its own transaction
+/// with its own `approval.expired` events; returns how many expired. A
+/// tenant that fails is skipped (and named in the error after the others
+/// are done), so one bad tenant does not hold the others' expiries back.
+pub async fn expire_due_approvals(store: &dyn crate::ApprovalStore, at: Timestamp) -> Result<u64> {
+    let tenants = store.tenants_with_due_approvals(&PlatformScope::approval_expiry(), at).await?;
+    let mut expired = 0;
+    let mut failed: Vec<(TenantId, Error)> = Vec::new();
+    for tenant_id in tenants {
+        let scope = TenantScope::system(tenant_id.clone(), "approval expiry");
+        match store.expire_approvals(&scope, at).await {
+            Ok(count) => expired += count,
+            Err(error) => failed.push((tenant_id, error)),
+        }
+    }
+    match failed.into_iter().next() {
+        None => Ok(expired),
+        Some((tenant_id, error)) => {
+            Err(Error::internal(format!("expiring the approvals of tenant {tenant_id} failed: {error}")))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,12 +11,13 @@ use std::path::PathBuf;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tenantry_core::approval::ApprovalState;
 use tenantry_core::decision::{DecisionOutcome, Reason, RecordKey, SessionState, Severity};
 use tenantry_core::name::NameError;
 use tenantry_core::{
-    ApiKeyId, ApiKeyLifetime, ApiKeyName, DataResidency, DeploymentModel, DisplayName, Email, Environment,
-    GroupId, Label, Role, StoreLimits, TenantId, TenantName, TenantStatus, Username, WorkspaceId,
-    WorkspaceName,
+    ApiKeyId, ApiKeyLifetime, ApiKeyName, ApprovalId, DataResidency, DeploymentModel, DisplayName, Email,
+    Environment, GroupId, GroupName, Label, Role, StoreLimits, TenantId, TenantName, TenantStatus, Username,
+    WorkspaceId, WorkspaceName,
 };
 
 /// What each exit code means; shown at the end of `--help`.
@@ -176,6 +177,15 @@ pub enum Command {
     /// the database).
     #[command(subcommand)]
     Session(SessionCommand),
+    /// Read, decide and review approval requests, and break the glass
+    /// (operator, directly on the database, acting as the user named by
+    /// `--as`, with the permissions of the API).
+    #[command(subcommand)]
+    Approval(ApprovalCommand),
+    /// Create and list a tenant's groups (operator, directly on the
+    /// database); who belongs to one is `tenantry member ... --group`.
+    #[command(subcommand)]
+    Group(GroupCommand),
 }
 
 /// Which audit log a command reads: one tenant's, or the platform's.
@@ -881,6 +891,117 @@ pub enum SessionCommand {
     },
 }
 
+/// `tenantry group ...`
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Create a group in a tenant; the tenant's admins manage it.
+    Create {
+        /// The tenant.
+        #[command(flatten)]
+        tenant: TenantOption,
+        /// The group's name, unique within the tenant.
+        #[arg(value_parser = parse_group_name)]
+        name: GroupName,
+    },
+    /// List a tenant's groups.
+    List {
+        /// The tenant.
+        #[command(flatten)]
+        tenant: TenantOption,
+    },
+}
+
+/// `tenantry approval ...`
+#[derive(Debug, Subcommand)]
+pub enum ApprovalCommand {
+    /// List a tenant's approvals, newest request first.
+    List {
+        /// The tenant.
+        #[command(flatten)]
+        tenant: TenantOption,
+        /// Only this workspace (id or name).
+        #[arg(long, value_name = "WS", value_parser = parse_workspace_reference)]
+        workspace: Option<WorkspaceReference>,
+        /// Only this state (as of now: a pending request past its deadline
+        /// is `expired`).
+        #[arg(long, value_parser = DomainEnumParser::new(ApprovalState::ALL))]
+        state: Option<ApprovalState>,
+        /// Only requests routed to this group (id or name).
+        #[arg(long, value_name = "GROUP")]
+        group: Option<String>,
+        /// Only break-glass grants whose review is open.
+        #[arg(long)]
+        awaiting_review: bool,
+    },
+    /// Show one approval with its history.
+    Show {
+        /// The tenant.
+        #[command(flatten)]
+        tenant: TenantOption,
+        /// The approval's id.
+        #[arg(value_parser = parse_approval_id)]
+        id: ApprovalId,
+    },
+    /// Approve a pending request, as a member of its approver group.
+    Approve(ApprovalStepArgs),
+    /// Deny a pending request, as a member of its approver group.
+    Deny(ApprovalStepArgs),
+    /// Complete a break-glass grant's review, as a second member of its
+    /// approver group.
+    Review(ApprovalStepArgs),
+    /// Grant a decision at once, for a short time, subject to review.
+    BreakGlass(Box<BreakGlassArgs>),
+}
+
+/// Options of `tenantry approval approve|deny|review`.
+#[derive(Debug, Args)]
+pub struct ApprovalStepArgs {
+    /// The tenant.
+    #[command(flatten)]
+    pub tenant: TenantOption,
+    /// The approval's id.
+    #[arg(value_parser = parse_approval_id)]
+    pub id: ApprovalId,
+    /// The user acting (id or username).
+    #[arg(long = "as", value_name = "USER")]
+    pub user: String,
+    /// Why (mandatory).
+    #[arg(long, value_parser = parse_reason)]
+    pub reason: Reason,
+    /// A ticket or change request.
+    #[arg(long, value_parser = parse_label)]
+    pub external_ref: Option<Label>,
+}
+
+/// Options of `tenantry approval break-glass`.
+#[derive(Debug, Args)]
+pub struct BreakGlassArgs {
+    /// The tenant.
+    #[command(flatten)]
+    pub tenant: TenantOption,
+    /// The decision (it must have blocked or required approval).
+    #[arg(long, value_parser = parse_record_key)]
+    pub decision: RecordKey,
+    /// The user breaking the glass (id or username); needs `break_glass`
+    /// on the decision's workspace.
+    #[arg(long = "as", value_name = "USER")]
+    pub user: String,
+    /// Why (mandatory).
+    #[arg(long, value_parser = parse_reason)]
+    pub reason: Reason,
+    /// The group whose members review it (id or name); else the routing
+    /// rules', else the decision's.
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+    /// How long the grant lasts, in seconds: 300 to 86400; 14400 when
+    /// absent.
+    #[arg(long)]
+    pub ttl_seconds: Option<i64>,
+    /// An incident or ticket.
+    #[arg(long, value_parser = parse_label)]
+    pub external_ref: Option<Label>,
+}
+
 /// Options of `tenantry check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -1004,6 +1125,14 @@ fn parse_reason(input: &str) -> Result<Reason, NameError> {
     Reason::parse(input)
 }
 
+fn parse_group_name(input: &str) -> Result<GroupName, NameError> {
+    GroupName::parse(input)
+}
+
+fn parse_approval_id(input: &str) -> Result<ApprovalId, tenantry_core::IdError> {
+    ApprovalId::parse(input.trim())
+}
+
 fn parse_group_id(input: &str) -> Result<GroupId, tenantry_core::IdError> {
     GroupId::parse(input.trim())
 }
@@ -1037,7 +1166,16 @@ macro_rules! domain_enum {
         })+
     };
 }
-domain_enum!(TenantStatus, DeploymentModel, DataResidency, Role, DecisionOutcome, Severity, SessionState);
+domain_enum!(
+    TenantStatus,
+    DeploymentModel,
+    DataResidency,
+    Role,
+    DecisionOutcome,
+    Severity,
+    SessionState,
+    ApprovalState
+);
 
 /// A clap value parser for one of the core's enums: lists the allowed values
 /// in `--help` and suggests the closest one on a typo.

@@ -104,6 +104,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = backend::open_for_operator(&global).await?;
             commands::decision::run_session(store.as_ref(), command, output).await
         }
+        Command::Approval(command) => {
+            let (store, authorizer) = operator_authorizer(&global).await?;
+            commands::approval::run(store.as_ref(), &authorizer, command, output).await
+        }
+        Command::Group(command) => {
+            let store = backend::open_for_operator(&global).await?;
+            commands::group::run(store.as_ref(), command, output).await
+        }
         Command::Check(arguments) => {
             let (store, authorizer) = operator_authorizer(&global).await?;
             commands::check::run(store.as_ref(), &authorizer, arguments, output).await

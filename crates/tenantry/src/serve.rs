@@ -125,6 +125,7 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
     let app = router(state);
     let log_retention = Duration::from_secs(arguments.relationship_log_retention_hours * 3600);
     let sweeper = tokio::spawn(sweep_forever(authorizer, log_retention));
+    let expirer = tokio::spawn(expire_approvals_forever(store.clone()));
     let checkpoint_interval = Duration::from_millis(arguments.audit_checkpoint_interval_ms);
     let checkpointer =
         tokio::spawn(checkpoint_forever(store.clone(), audit_signer.clone(), checkpoint_interval));
@@ -136,6 +137,7 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
     tracing::info!(%address, backend = location.backend_name(), "listening on {address}");
     http_server::serve(listener, app, connection_settings, shutdown_signal()).await;
     sweeper.abort();
+    expirer.abort();
     checkpointer.abort();
     // The changes of the last moments get their checkpoint too.
     if let Err(error) =
@@ -212,6 +214,26 @@ async fn sweep_forever(authorizer: Arc<Authorizer>, log_retention: Duration) {
             ),
             Err(error) => {
                 tracing::warn!(error = %error, "sweeping expired relationships failed; retrying in a minute")
+            }
+        }
+    }
+}
+
+/// Stores the expiry of approval requests past their deadline, once a
+/// minute, for as long as the server runs. Reads show a request expired
+/// from its deadline on whether or not this has run; it makes the expiry
+/// an audit event and keeps lists' state filters exact. A failed round is
+/// logged and retried at the next tick.
+async fn expire_approvals_forever(store: Arc<dyn Store>) {
+    let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match tenantry_core::service::expire_due_approvals(store.as_ref(), tenantry_core::now()).await {
+            Ok(0) => {}
+            Ok(expired) => tracing::info!(expired, "expired approval requests past their deadline"),
+            Err(error) => {
+                tracing::warn!(%error, "expiring approval requests failed; retrying in a minute")
             }
         }
     }

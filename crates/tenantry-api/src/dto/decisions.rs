@@ -330,6 +330,10 @@ pub struct ActivitySummaryResponse {
     pub total_approval_required: u64,
     /// The latest decision time of any session; null without sessions.
     pub latest_session_at: Option<DateTime<Utc>>,
+    /// Approval requests still pending (their deadline not passed).
+    pub pending_approvals: u64,
+    /// Break-glass grants whose review is still open.
+    pub break_glass_awaiting_review: u64,
 }
 
 impl From<ActivitySummary> for ActivitySummaryResponse {
@@ -340,6 +344,8 @@ impl From<ActivitySummary> for ActivitySummaryResponse {
             total_blocked: summary.total_blocked,
             total_approval_required: summary.total_approval_required,
             latest_session_at: summary.latest_session_at,
+            pending_approvals: summary.pending_approvals,
+            break_glass_awaiting_review: summary.break_glass_awaiting_review,
         }
     }
 }

@@ -20,6 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::BODY_FIELD;
 
+mod approvals;
 mod audit;
 mod authorization;
 mod decisions;
@@ -27,6 +28,7 @@ mod groups;
 mod invitations;
 mod rules;
 
+pub use approvals::*;
 pub use audit::*;
 pub use authorization::*;
 pub use decisions::*;

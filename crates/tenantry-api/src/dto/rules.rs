@@ -11,7 +11,7 @@
 //! white space does not count.
 
 use tenantry_core::{
-    ApiKeyId, GroupId, InvitationId, MembershipResource, Role, TenantId, UserId, WorkspaceId,
+    ApiKeyId, ApprovalId, GroupId, InvitationId, MembershipResource, Role, TenantId, UserId, WorkspaceId,
 };
 use utoipa::Modify;
 use utoipa::openapi::path::Operation;
@@ -259,6 +259,19 @@ const FIELD_RULES: &[(&str, &str, Rule)] = &[
     ("RecordDecisionRequest", "reason", Rule::Reason),
     ("RecordDecisionRequest", "approver_group", Rule::Id(GroupId::PREFIX)),
     ("RecordDecisionRequest", "correlation_id", Rule::Name),
+    ("RequestApprovalRequest", "decision_id", Rule::RecordKey),
+    ("RequestApprovalRequest", "approver_group", Rule::Id(GroupId::PREFIX)),
+    ("RequestApprovalRequest", "reason", Rule::Reason),
+    ("RequestApprovalRequest", "external_ref", Rule::Name),
+    ("BreakGlassRequest", "decision_id", Rule::RecordKey),
+    ("BreakGlassRequest", "approver_group", Rule::Id(GroupId::PREFIX)),
+    ("BreakGlassRequest", "reason", Rule::Reason),
+    ("BreakGlassRequest", "external_ref", Rule::Name),
+    ("ApprovalStepRequest", "reason", Rule::Reason),
+    ("ApprovalStepRequest", "external_ref", Rule::Name),
+    ("RoutingRuleBody", "rule_id_prefix", Rule::Name),
+    ("RoutingRuleBody", "target_contains", Rule::Name),
+    ("RoutingRuleBody", "approver_group", Rule::Id(GroupId::PREFIX)),
 ];
 
 /// The rule of each item of an array field of a request body.
@@ -495,6 +508,7 @@ const DECISION_OUTCOMES: &[&str] =
     &["allow", "block", "require_approval", "warn", "audit_only", "allow_with_attestation"];
 const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
 const SESSION_STATES: &[&str] = &["active", "completed", "failed", "archived"];
+const APPROVAL_STATES: &[&str] = &["pending", "approved", "denied", "expired", "cancelled", "break_glass"];
 
 /// The rule of a path or query parameter of the operation at `path`.
 fn parameter_rule(path: &str, parameter: &str) -> Option<Rule> {
@@ -506,6 +520,20 @@ fn parameter_rule(path: &str, parameter: &str) -> Option<Rule> {
             "decision" => Some(Rule::OneOf(DECISION_OUTCOMES)),
             "severity" => Some(Rule::OneOf(SEVERITIES)),
             "state" => Some(Rule::OneOf(SESSION_STATES)),
+            "cursor" => Some(Rule::NewestFirstCursor),
+            _ => None,
+        };
+    }
+    if path.starts_with("/v1/approval") {
+        return match parameter {
+            "id" => Some(Rule::Id(ApprovalId::PREFIX)),
+            "workspace_id" => Some(Rule::Id(WorkspaceId::PREFIX)),
+            "approver_group" => Some(Rule::Id(GroupId::PREFIX)),
+            "requested_by" => Some(Rule::Id(UserId::PREFIX)),
+            "decision_id" => Some(Rule::RecordKey),
+            "state" => Some(Rule::OneOf(APPROVAL_STATES)),
+            "awaiting_review" => Some(Rule::OneOf(&["true", "false"])),
+            "for" => Some(Rule::OneOf(&["me"])),
             "cursor" => Some(Rule::NewestFirstCursor),
             _ => None,
         };

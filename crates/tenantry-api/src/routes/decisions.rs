@@ -36,13 +36,13 @@ use crate::routes::params::{query_params, time};
 
 /// A record key from the `{id}` path segment (percent-decoded: a `/` in
 /// a key is sent as `%2F`).
-fn path_key(raw: &str) -> Result<RecordKey, ApiError> {
+pub(crate) fn path_key(raw: &str) -> Result<RecordKey, ApiError> {
     RecordKey::parse(raw).map_err(|error| ApiError::for_field(ErrorCode::InvalidId, "id", error))
 }
 
 /// Requires `permission` on a workspace: 404 when the caller may not see
 /// it, 403 when they may see it but lack the permission.
-async fn require_on_workspace(
+pub(crate) async fn require_on_workspace(
     state: &ApiState,
     caller: &Caller,
     workspace_id: &WorkspaceId,
@@ -63,7 +63,11 @@ async fn require_on_workspace(
 }
 
 /// Whether the caller holds `read_decisions` on a workspace.
-async fn may_read(state: &ApiState, caller: &Caller, workspace_id: &WorkspaceId) -> Result<bool, ApiError> {
+pub(crate) async fn may_read(
+    state: &ApiState,
+    caller: &Caller,
+    workspace_id: &WorkspaceId,
+) -> Result<bool, ApiError> {
     let (allowed, _) = state
         .authorizer
         .check(
@@ -89,16 +93,29 @@ async fn readable_workspaces(state: &ApiState, caller: &Caller) -> Result<Worksp
     if manages {
         return Ok(WorkspaceSelection::All);
     }
+    let ids = lookup_ids(state, caller, object_types::WORKSPACE, names::READ_DECISIONS).await?;
+    Ok(WorkspaceSelection::Only(ids.iter().filter_map(|id| id.parse::<WorkspaceId>().ok()).collect()))
+}
+
+/// The ids of every object of `resource_type` on which the caller holds
+/// `permission` in their tenant, read page by page from the engine.
+pub(crate) async fn lookup_ids(
+    state: &ApiState,
+    caller: &Caller,
+    resource_type: &str,
+    permission: &str,
+) -> Result<Vec<String>, ApiError> {
+    let subject = user_subject(caller.user_id());
     let mut ids = Vec::new();
     let mut after: Option<Cursor> = None;
     let limit = NonZeroUsize::new(1000).expect("1000 is not zero");
     loop {
         let (found, _) = state
             .authorizer
-            .evaluate(scope, caller.consistency(), |engine| {
+            .evaluate(caller.tenant_scope(), caller.consistency(), |engine| {
                 engine.lookup_resources(&LookupResources {
-                    resource_type: object_types::WORKSPACE,
-                    permission: names::READ_DECISIONS,
+                    resource_type,
+                    permission,
                     subject: &subject,
                     after: after.as_ref(),
                     limit,
@@ -106,17 +123,17 @@ async fn readable_workspaces(state: &ApiState, caller: &Caller) -> Result<Worksp
             })
             .await?;
         let found = found.map_err(tenantry_core::authorizer::eval_error)?;
-        ids.extend(found.items.iter().filter_map(|object| object.id().parse::<WorkspaceId>().ok()));
+        ids.extend(found.items.iter().map(|object| object.id().to_owned()));
         match found.next {
             Some(next) => after = Some(next),
-            None => return Ok(WorkspaceSelection::Only(ids)),
+            None => return Ok(ids),
         }
     }
 }
 
 /// The workspaces a read covers: the one named (which the caller must be
 /// able to read), or every one the caller may read.
-async fn selection(
+pub(crate) async fn selection(
     state: &ApiState,
     caller: &Caller,
     workspace_id: Option<WorkspaceId>,
@@ -130,7 +147,7 @@ async fn selection(
     }
 }
 
-fn parsed<T, E: std::fmt::Display>(
+pub(crate) fn parsed<T, E: std::fmt::Display>(
     params: &mut HashMap<String, String>,
     name: &'static str,
     parse: impl FnOnce(&str) -> Result<T, E>,
@@ -141,7 +158,7 @@ fn parsed<T, E: std::fmt::Display>(
         .transpose()
 }
 
-fn cursor(params: &HashMap<String, String>) -> Result<Option<NewestFirstCursor>, ApiError> {
+pub(crate) fn cursor(params: &HashMap<String, String>) -> Result<Option<NewestFirstCursor>, ApiError> {
     params
         .get("cursor")
         .map(|text| {

@@ -4,6 +4,7 @@
 //! SQL.
 
 pub(crate) mod api_keys;
+pub(crate) mod approvals;
 pub(crate) mod audit;
 pub(crate) mod decisions;
 pub(crate) mod groups;

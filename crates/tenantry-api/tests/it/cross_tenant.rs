@@ -101,7 +101,18 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
     app.send(Call::post("/v1/decisions").key(&alpha.token).json(alpha_decision))
         .await
         .expect(StatusCode::CREATED);
+    // A break-glass grant of A's on it, reviewed by A's group.
+    let alpha_grant = app
+        .send(Call::post("/v1/approvals/break-glass").key(&alpha.token).json(json!({
+            "decision_id": "alpha-decision-7", "approver_group": alpha_group_id,
+            "reason": "alpha-secret-incident",
+        })))
+        .await
+        .expect(StatusCode::CREATED);
+    let alpha_approval_id = alpha_grant["id"].as_str().unwrap().to_owned();
     let mut secrets = secrets_of(&alpha, &alpha_child);
+    secrets.push(alpha_approval_id.clone());
+    secrets.push("alpha-secret-incident".to_owned());
     secrets.push("alpha-secret-agent".to_owned());
     secrets.push(alpha_group_id.clone());
     secrets.push("alpha-secret-group".to_owned());
@@ -297,6 +308,50 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
             Call::post("/v1/decisions").key(b).json(decide_in(&missing_workspace)),
         ),
     ];
+    // A's approvals, and approvals naming A's decision.
+    let missing_approval = unused_id("apr");
+    let step = json!({ "reason": "beta looks" });
+    let approval_pairs = [
+        (
+            Call::get(format!("/v1/approvals/{alpha_approval_id}")).key(b),
+            Call::get(format!("/v1/approvals/{missing_approval}")).key(b),
+        ),
+        (
+            Call::get(format!("/v1/approvals?workspace_id={alpha_child_id}")).key(b),
+            Call::get(format!("/v1/approvals?workspace_id={missing_workspace}")).key(b),
+        ),
+        (
+            Call::post("/v1/approvals").key(b).json(json!({ "decision_id": "alpha-decision-7" })),
+            Call::post("/v1/approvals").key(b).json(json!({ "decision_id": "no-such-decision" })),
+        ),
+        (
+            Call::post("/v1/approvals/break-glass")
+                .key(b)
+                .json(json!({ "decision_id": "alpha-decision-7", "reason": "beta" })),
+            Call::post("/v1/approvals/break-glass")
+                .key(b)
+                .json(json!({ "decision_id": "no-such-decision", "reason": "beta" })),
+        ),
+    ];
+    for (about_alpha, about_nothing) in approval_pairs {
+        matrix.push((about_alpha, about_nothing, StatusCode::NOT_FOUND, "not_found"));
+    }
+    for verb in ["approve", "deny", "review", "cancel"] {
+        matrix.push((
+            Call::post(format!("/v1/approvals/{alpha_approval_id}/{verb}")).key(b).json(step.clone()),
+            Call::post(format!("/v1/approvals/{missing_approval}/{verb}")).key(b).json(step.clone()),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ));
+    }
+    // A's group as the approver group of B's routing rules: unknown to B.
+    let route_to = |group: &str| json!({ "rules": [{ "target_contains": "prod", "approver_group": group }] });
+    matrix.push((
+        Call::put("/v1/approval-routing").key(b).json(route_to(&alpha_group_id)),
+        Call::put("/v1/approval-routing").key(b).json(route_to(&missing_group)),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    ));
     for (about_alpha, about_nothing) in decision_pairs {
         matrix.push((about_alpha, about_nothing, StatusCode::NOT_FOUND, "not_found"));
     }
@@ -428,6 +483,8 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
         ("/v1/invitations", vec![]),
         ("/v1/decisions", vec![]),
         ("/v1/sessions", vec![]),
+        ("/v1/approvals", vec![]),
+        ("/v1/approvals/pending?for=me", vec![]),
         (&format!("/v1/tenants/{}/invitations", beta.tenant_id()), vec![]),
     ] {
         let reply = app.send(Call::get(path).key(b)).await;
@@ -444,7 +501,14 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
     }
     let summary = app.send(Call::get("/v1/session-summary").key(b)).await;
     assert_reveals_nothing(&summary, &secrets);
-    assert_eq!(summary.expect(StatusCode::OK)["total_decisions"], 0);
+    let summary = summary.expect(StatusCode::OK);
+    assert_eq!(
+        (&summary["total_decisions"], &summary["break_glass_awaiting_review"]),
+        (&json!(0), &json!(0))
+    );
+    let routing = app.send(Call::get("/v1/approval-routing").key(b)).await;
+    assert_reveals_nothing(&routing, &secrets);
+    assert_eq!(routing.expect(StatusCode::OK), json!({ "rules": [] }));
     let relationships = app.send(Call::get("/v1/relationships").key(b)).await;
     assert_reveals_nothing(&relationships, &secrets);
     relationships.expect(StatusCode::OK);

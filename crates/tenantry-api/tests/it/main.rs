@@ -3,6 +3,7 @@
 //! SQLite file in a temporary directory, a throwaway PostgreSQL database
 //! reached through the runtime role).
 
+mod approvals;
 mod audit;
 mod authentication;
 mod authorization;

@@ -40,7 +40,7 @@ crate::on_both_backends!(
 );
 
 /// Every operation the router serves, as (method, path template).
-const ROUTES: [(&str, &str); 65] = [
+const ROUTES: [(&str, &str); 76] = [
     ("get", "/v1/tenants"),
     ("post", "/v1/tenants"),
     ("get", "/v1/tenants/{id}"),
@@ -102,6 +102,17 @@ const ROUTES: [(&str, &str); 65] = [
     ("get", "/v1/sessions/{id}"),
     ("patch", "/v1/sessions/{id}"),
     ("get", "/v1/session-summary"),
+    ("get", "/v1/approvals"),
+    ("post", "/v1/approvals"),
+    ("post", "/v1/approvals/break-glass"),
+    ("get", "/v1/approvals/pending"),
+    ("get", "/v1/approvals/{id}"),
+    ("post", "/v1/approvals/{id}/approve"),
+    ("post", "/v1/approvals/{id}/deny"),
+    ("post", "/v1/approvals/{id}/review"),
+    ("post", "/v1/approvals/{id}/cancel"),
+    ("get", "/v1/approval-routing"),
+    ("put", "/v1/approval-routing"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -136,6 +147,7 @@ fn concrete_path(template: &str) -> String {
         Some("workspaces") => "ws",
         Some("api-keys") => "key",
         Some("invitations") => "inv",
+        Some("approvals") => "apr",
         _ => return template,
     };
     template.replace("{id}", &unused_id(prefix)).replace("{invitation_id}", &unused_id("inv"))

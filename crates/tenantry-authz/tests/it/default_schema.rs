@@ -133,6 +133,38 @@ fn decisions_are_recorded_by_editors_and_recorders_and_read_by_viewers() {
 }
 
 #[test]
+fn approvals_are_requested_by_recorders_decided_by_group_members_and_broken_by_operators() {
+    let mut world = tenant();
+    world.add("workspace:child#decision_recorder@user:agent");
+    world.add("workspace:child#break_glass_operator@user:oncall");
+    world.add("workspace:child#member@user:mia");
+    world.add("group:approvers#member@user:ada");
+    world.add("group:leads#member@user:lead");
+    world.add("group:approvers#member@group:leads#member");
+    for (user, requests, breaks) in
+        [("agent", true, false), ("oncall", false, true), ("mia", false, false), ("owner", true, true)]
+    {
+        let subject = format!("user:{user}");
+        assert_eq!(
+            world.can(&subject, "request_approval", "workspace:grandchild"),
+            requests,
+            "{user} requests"
+        );
+        assert_eq!(world.can(&subject, "break_glass", "workspace:grandchild"), breaks, "{user} breaks glass");
+    }
+    assert!(!world.can("user:oncall", "break_glass", "workspace:root"), "not above its workspace");
+    for (user, decides) in [("ada", true), ("lead", true), ("mia", false), ("agent", false)] {
+        assert_eq!(
+            world.can(&format!("user:{user}"), "decide_approvals", "group:approvers"),
+            decides,
+            "{user}"
+        );
+    }
+    assert!(world.can("user:owner", "manage_approval_routing", "tenant:t"));
+    assert!(!world.can("user:mia", "manage_approval_routing", "tenant:t"));
+}
+
+#[test]
 fn an_editor_of_a_child_creates_beneath_it_but_not_above() {
     let mut world = tenant();
     world.add("workspace:child#editor@user:eddie");

@@ -200,12 +200,14 @@ pub async fn run_session(store: &dyn Store, command: SessionCommand, output: Out
                 .with_context(|| format!("summarising the sessions of tenant {}", tenant.name))?;
             output.emit(&summary, || {
                 format!(
-                    "sessions           {}\ndecisions          {}\nblocked            {}\napproval required  {}\nlatest             {}",
+                    "sessions           {}\ndecisions          {}\nblocked            {}\napproval required  {}\nlatest             {}\npending approvals  {}\nbreak-glass grants awaiting review  {}",
                     summary.total_sessions,
                     summary.total_decisions,
                     summary.total_blocked,
                     summary.total_approval_required,
-                    summary.latest_session_at.as_ref().map_or_else(|| "-".to_owned(), output::timestamp)
+                    summary.latest_session_at.as_ref().map_or_else(|| "-".to_owned(), output::timestamp),
+                    summary.pending_approvals,
+                    summary.break_glass_awaiting_review
                 )
             })
         }

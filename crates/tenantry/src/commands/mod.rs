@@ -2,9 +2,11 @@
 //! a tenant or workspace named on the command line by id or by name.
 
 pub mod api_key;
+pub mod approval;
 pub mod audit;
 pub mod check;
 pub mod decision;
+pub mod group;
 pub mod invitation;
 pub mod member;
 pub mod migrate;

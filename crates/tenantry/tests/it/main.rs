@@ -1,6 +1,7 @@
 //! Integration tests of the `tenantry` binary: the real executable, run as
 //! operators and deployments run it, on SQLite and PostgreSQL.
 
+mod approvals;
 mod audit;
 mod bootstrap_race;
 mod cli;
