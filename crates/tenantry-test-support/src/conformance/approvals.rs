@@ -495,8 +495,69 @@ async fn approvals_stay_in_their_tenant(backend: &TestBackend) {
     store.delete_tenant(&platform(), &b.tenant.id).await.unwrap();
 }
 
+/// Approvers deciding one request at once are applied one after the
+/// other: a quorum of two reached by two concurrent approvals is approved
+/// with both, and of two concurrent approvals of one approver exactly one
+/// counts.
+async fn concurrent_approvers_are_applied_one_after_the_other(backend: &TestBackend) {
+    let a = create_tenant(backend, "tenant-a").await;
+    let prod = create_workspace(backend, &a.scope, "prod", None).await;
+    let agent = create_user(backend, "agent").await;
+    let approvers = create_group(backend, &a.scope, "approvers", None).await;
+    let mut users = Vec::new();
+    for name in ["ada", "grace"] {
+        users.push(create_user(backend, name).await);
+    }
+    let store = &backend.store;
+    let agent_scope = as_user(&a.scope, &agent);
+    for round in 0..5 {
+        let id = format!("d-{round}");
+        record(backend, &a.scope, &prod, &id, DecisionOutcome::RequireApproval).await;
+        let (opened, _) = store
+            .open_approval(&agent_scope, request(&id, Some(&approvers), 2), tenantry_core::now())
+            .await
+            .unwrap();
+        let mut tasks = JoinSet::new();
+        for user in [users[0].clone(), users[1].clone(), users[0].clone()] {
+            let (store, scope, approval_id) = (store.clone(), a.scope.clone(), opened.id.clone());
+            tasks.spawn(async move {
+                store
+                    .change_approval(
+                        &scope,
+                        &approval_id,
+                        ApprovalChange::Decide(Verdict::Approve, step(&user)),
+                    )
+                    .await
+            });
+        }
+        let mut outcomes = Vec::new();
+        while let Some(outcome) = tasks.join_next().await {
+            outcomes.push(outcome.unwrap());
+        }
+        let refused: Vec<&Error> = outcomes.iter().filter_map(|outcome| outcome.as_ref().err()).collect();
+        assert_eq!(
+            refused.len(),
+            1,
+            "ada's second approval, or one after the quorum, is refused: {refused:?}"
+        );
+        assert!(matches!(
+            refused[0],
+            Error::Conflict { code: ConflictCode::AlreadyApproved | ConflictCode::ApprovalNotPending, .. }
+        ));
+        let stored = store.get_approval(&a.scope, &opened.id, tenantry_core::now()).await.unwrap();
+        assert_eq!(stored.state, ApprovalState::Approved);
+        let mut approvers_seen = stored.approvers();
+        approvers_seen.sort_unstable();
+        let mut expected = [users[0].id.to_string(), users[1].id.to_string()];
+        expected.sort();
+        assert_eq!(approvers_seen, expected.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(stored.history.len(), 3, "requested, then two approvals");
+    }
+}
+
 crate::conformance::cases!(
     CASES,
+    concurrent_approvers_are_applied_one_after_the_other,
     requests_follow_quorum_and_refuse_a_second_decision,
     requests_expire_on_read_and_by_the_sweep,
     break_glass_is_granted_at_once_and_reviewed_by_a_second_member,
