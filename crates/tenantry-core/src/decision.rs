@@ -143,6 +143,8 @@ macro_rules! text_enum {
     };
 }
 
+pub(crate) use text_enum;
+
 text_enum!(
     /// What a decision decided: its `decision` field.
     DecisionOutcome, {

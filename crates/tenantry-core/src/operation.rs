@@ -161,6 +161,14 @@ pub enum Operation {
     SetSessionState,
     /// Summarising decisions and sessions.
     ActivitySummary,
+    /// Creating a service account.
+    CreateServiceAccount,
+    /// Reading a service account.
+    GetServiceAccount,
+    /// Listing service accounts.
+    ListServiceAccounts,
+    /// Deleting a service account.
+    DeleteServiceAccount,
 }
 
 impl Operation {
@@ -243,6 +251,10 @@ impl Operation {
             Self::ListSessions => "listing sessions",
             Self::SetSessionState => "changing a session's state",
             Self::ActivitySummary => "summarising decisions and sessions",
+            Self::CreateServiceAccount => "creating a service account",
+            Self::GetServiceAccount => "reading a service account",
+            Self::ListServiceAccounts => "listing service accounts",
+            Self::DeleteServiceAccount => "deleting a service account",
         }
     }
 

@@ -78,6 +78,7 @@ pub(crate) const TENANTRY_TABLES: &[Table] = &[
     table("platform_audit_checkpoints", RuntimeAccess::Nothing, true),
     table("sessions", RuntimeAccess::ReadWrite, true),
     table("decisions", RuntimeAccess::ReadWrite, true),
+    table("service_accounts", RuntimeAccess::ReadWrite, true),
 ];
 
 /// The table sqlx records applied migrations in.

@@ -59,6 +59,7 @@ mod authorization;
 mod decisions;
 mod invitations;
 mod memberships;
+mod service_accounts;
 mod users;
 
 pub use invitations::fill_pending_invitations;
@@ -114,6 +115,7 @@ pub fn all_cases() -> impl Iterator<Item = &'static Case> {
         users::CASES,
         audit::CASES,
         decisions::CASES,
+        service_accounts::CASES,
     ]
     .into_iter()
     .flatten()

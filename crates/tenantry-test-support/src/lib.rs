@@ -18,7 +18,7 @@ pub mod sqlite;
 /// cross-tenant tests, the row-level security attacks and the fixtures take
 /// their tables from; the conformance case `every_table_is_listed` fails
 /// when a migration adds a table that is not here or in [`GLOBAL_TABLES`].
-pub const TENANT_OWNED_TABLES: [&str; 15] = [
+pub const TENANT_OWNED_TABLES: [&str; 16] = [
     "api_keys",
     "audit_checkpoints",
     "audit_events",
@@ -30,6 +30,7 @@ pub const TENANT_OWNED_TABLES: [&str; 15] = [
     "relationship_changes",
     "relationship_revisions",
     "relationships",
+    "service_accounts",
     "sessions",
     "tenant_root_workspaces",
     "tenants",

@@ -395,6 +395,34 @@ impl AuditStore for UnhealthyStore {
 }
 
 #[async_trait]
+impl tenantry_core::ServiceAccountStore for UnhealthyStore {
+    async fn create_service_account(
+        &self,
+        _: &TenantScope,
+        _: tenantry_core::NewServiceAccount,
+    ) -> Result<tenantry_core::ServiceAccount> {
+        unreachable()
+    }
+    async fn get_service_account(
+        &self,
+        _: &TenantScope,
+        _: &UserId,
+    ) -> Result<tenantry_core::ServiceAccount> {
+        unreachable()
+    }
+    async fn list_service_accounts(
+        &self,
+        _: &TenantScope,
+        _: PageRequest<UserId>,
+    ) -> Result<Page<tenantry_core::ServiceAccount>> {
+        unreachable()
+    }
+    async fn delete_service_account(&self, _: &TenantScope, _: &UserId, _: Timestamp) -> Result<()> {
+        unreachable()
+    }
+}
+
+#[async_trait]
 impl tenantry_core::DecisionStore for UnhealthyStore {
     async fn record_decisions(
         &self,

@@ -264,7 +264,7 @@ async fn the_pending_invitations_migration_keeps_the_newest_of_duplicates() {
     }
 
     let report = migrate(&db.owner_url, db.migration_roles()).await.unwrap();
-    assert_eq!(report.applied, [7, 8, 9]);
+    assert_eq!(report.applied, [7, 8, 9, 10]);
     let store = runtime_store(&db).await;
     let scope = TenantScope::system(tenant_id.clone(), "test");
     let mut statuses = Vec::new();
