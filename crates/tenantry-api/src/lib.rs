@@ -197,8 +197,8 @@ impl ApiState {
 pub fn router(state: ApiState) -> Router {
     use axum::routing::post;
     use routes::{
-        api_keys, audit, decisions, groups, invitations, permissions, relationships, schema, system, tenants,
-        users, workspaces,
+        api_keys, audit, decisions, groups, invitations, permissions, relationships, schema,
+        service_accounts, system, tenants, users, workspaces,
     };
 
     let layers = ServiceBuilder::new()
@@ -292,6 +292,15 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/sessions", get(decisions::list_sessions))
         .route("/v1/sessions/{id}", get(decisions::get_session).patch(decisions::update_session))
         .route("/v1/session-summary", get(decisions::session_summary))
+        .route(
+            "/v1/service-accounts",
+            get(service_accounts::list_service_accounts).post(service_accounts::create_service_account),
+        )
+        .route(
+            "/v1/service-accounts/{id}",
+            get(service_accounts::get_service_account).delete(service_accounts::delete_service_account),
+        )
+        .route("/v1/service-accounts/{id}/api-keys", post(service_accounts::create_service_account_api_key))
         .route("/v1/api-keys", get(api_keys::list_api_keys).post(api_keys::create_api_key))
         .route("/v1/api-keys/{id}", get(api_keys::get_api_key).delete(api_keys::revoke_api_key))
         .route("/healthz", get(system::healthz))

@@ -39,7 +39,7 @@ crate::on_both_backends!(
 );
 
 /// Every operation the router serves, as (method, path template).
-const ROUTES: [(&str, &str); 65] = [
+const ROUTES: [(&str, &str); 70] = [
     ("get", "/v1/tenants"),
     ("post", "/v1/tenants"),
     ("get", "/v1/tenants/{id}"),
@@ -72,6 +72,11 @@ const ROUTES: [(&str, &str); 65] = [
     ("post", "/v1/groups/{id}/members"),
     ("patch", "/v1/groups/{id}/members/{member_id}"),
     ("delete", "/v1/groups/{id}/members/{member_id}"),
+    ("get", "/v1/service-accounts"),
+    ("post", "/v1/service-accounts"),
+    ("get", "/v1/service-accounts/{id}"),
+    ("delete", "/v1/service-accounts/{id}"),
+    ("post", "/v1/service-accounts/{id}/api-keys"),
     ("post", "/v1/permissions/check"),
     ("post", "/v1/permissions/check-bulk"),
     ("post", "/v1/permissions/lookup-resources"),
