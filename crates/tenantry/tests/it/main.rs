@@ -7,5 +7,6 @@ mod cli;
 mod connections;
 mod decisions;
 mod serve;
+mod service_accounts;
 mod support;
 mod two_servers;
