@@ -98,6 +98,40 @@ pub(crate) async fn revoke_key_row(
     rows::api_key(&row, operation)
 }
 
+/// The insert of an API key, returning its columns; `$1` to `$7` are bound
+/// by [`insert_api_key_row`].
+macro_rules! insert_api_key_sql {
+    () => {
+        concat!(
+            "INSERT INTO api_keys (tenant_id, id, user_id, name, secret_hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+            api_key_columns!()
+        )
+    };
+}
+
+/// Runs `sql`, an [`insert_api_key_sql`] (or a statement around one), with
+/// the key's columns bound, and returns its one row.
+async fn insert_api_key_row(
+    connection: &mut PgConnection,
+    sql: &str,
+    tenant_id: &TenantId,
+    api_key: &NewApiKey,
+    operation: Operation,
+) -> Result<sqlx::postgres::PgRow> {
+    sqlx::query(sql)
+        .bind(tenant_id.to_string())
+        .bind(api_key.id.to_string())
+        .bind(api_key.user_id.to_string())
+        .bind(api_key.name.as_str())
+        .bind(&api_key.secret_hash)
+        .bind(api_key.created_at)
+        .bind(api_key.expires_at)
+        .fetch_one(&mut *connection)
+        .await
+        .during(operation)
+}
+
 /// Inserts an API key into a tenant for a user that may hold one there
 /// ([`tenantry_core::UserStanding`]: a person, or a service account of this
 /// tenant that was not deleted), reading the user's standing in the same
@@ -110,25 +144,13 @@ async fn insert_api_key_checking_standing(
 ) -> Result<ApiKey> {
     let sql = format!(
         concat!(
-            "WITH inserted AS ( \
-                 INSERT INTO api_keys (tenant_id, id, user_id, name, secret_hash, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
-            api_key_columns!(),
+            "WITH inserted AS (",
+            insert_api_key_sql!(),
             ") SELECT inserted.*, {} FROM inserted JOIN users ON users.id = inserted.user_id"
         ),
         USER_STANDING_COLUMNS
     );
-    let row = sqlx::query(&sql)
-        .bind(tenant_id.to_string())
-        .bind(api_key.id.to_string())
-        .bind(api_key.user_id.to_string())
-        .bind(api_key.name.as_str())
-        .bind(&api_key.secret_hash)
-        .bind(api_key.created_at)
-        .bind(api_key.expires_at)
-        .fetch_one(&mut *connection)
-        .await
-        .during(operation)?;
+    let row = insert_api_key_row(connection, &sql, tenant_id, api_key, operation).await?;
     standing_of(&row, tenant_id, operation)?.check("user_id")?;
     rows::api_key(&row, operation)
 }
@@ -140,21 +162,7 @@ pub(crate) async fn insert_api_key(
     api_key: &NewApiKey,
     operation: Operation,
 ) -> Result<ApiKey> {
-    let row = sqlx::query(concat!(
-        "INSERT INTO api_keys (tenant_id, id, user_id, name, secret_hash, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
-        api_key_columns!()
-    ))
-    .bind(tenant_id.to_string())
-    .bind(api_key.id.to_string())
-    .bind(api_key.user_id.to_string())
-    .bind(api_key.name.as_str())
-    .bind(&api_key.secret_hash)
-    .bind(api_key.created_at)
-    .bind(api_key.expires_at)
-    .fetch_one(&mut *connection)
-    .await
-    .during(operation)?;
+    let row = insert_api_key_row(connection, insert_api_key_sql!(), tenant_id, api_key, operation).await?;
     rows::api_key(&row, operation)
 }
 

@@ -25,6 +25,7 @@ use crate::tenants::tenant_exists;
 /// The `api_keys` table.
 const API_KEYS: TenantTable<ApiKey> = TenantTable {
     name: "api_keys",
+    id_column: "id",
     columns: API_KEY_COLUMNS,
     read: rows::api_key,
     id_of: |api_key| api_key.id.to_string(),

@@ -17,8 +17,17 @@ use crate::audit::{Write, WriteScope};
 use crate::error::{Operation, map_database_error};
 use crate::relationships::{Partition, RelationshipWriter};
 use crate::rows::{self, SERVICE_ACCOUNT_COLUMNS};
+use crate::tenant_tables::TenantTable;
 use crate::tenants::tenant_exists;
-use crate::{overfetch_limit, page_after};
+
+/// The `service_accounts` table, whose rows are identified by their user.
+const SERVICE_ACCOUNTS: TenantTable<ServiceAccount> = TenantTable {
+    name: "service_accounts",
+    id_column: "user_id",
+    columns: SERVICE_ACCOUNT_COLUMNS,
+    read: rows::service_account,
+    id_of: |service_account| service_account.user_id.to_string(),
+};
 
 /// Where the user stands with respect to the tenant
 /// ([`UserStanding`]), in one query on the caller's connection; `None`
@@ -139,19 +148,7 @@ pub(crate) async fn list_service_accounts(
     scope: &TenantScope,
     page: PageRequest<UserId>,
 ) -> Result<Page<ServiceAccount>> {
-    let operation = Operation::ListServiceAccounts;
-    let found = sqlx::query(&format!(
-        "SELECT {SERVICE_ACCOUNT_COLUMNS} FROM service_accounts \
-         WHERE tenant_id = ?1 AND user_id > ?2 ORDER BY user_id LIMIT ?3"
-    ))
-    .bind(scope.tenant_id().to_string())
-    .bind(page_after(page.after.as_ref()))
-    .bind(overfetch_limit(page.limit))
-    .fetch_all(pool)
-    .await
-    .map_err(|error| map_database_error(error, operation))?;
-    let items = found.iter().map(rows::service_account).collect::<Result<Vec<_>>>()?;
-    Ok(Page::from_overfetched(items, page.limit, |service_account| service_account.user_id.to_string()))
+    SERVICE_ACCOUNTS.page(pool, scope, page, Operation::ListServiceAccounts).await
 }
 
 /// See [`tenantry_core::ServiceAccountStore::delete_service_account`]: its

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use tenantry_core::relationship::{names, tenant_object};
 use tenantry_core::service::mint_api_key;
-use tenantry_core::{ApiKeyLifetime, NewServiceAccount, UserId};
+use tenantry_core::{NewServiceAccount, UserId};
 
 use crate::ApiState;
 use crate::auth::Caller;
@@ -21,8 +21,9 @@ use crate::dto::{
     CreateServiceAccountApiKeyRequest, CreateServiceAccountRequest, CreatedApiKeyResponse, ListParams,
     ListResponse, ServiceAccountResponse,
 };
-use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
+use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{JsonBody, ListQuery, PathId};
+use crate::routes::api_keys::lifetime_of;
 use crate::routes::support::Revisioned;
 
 /// Requires `permission` on the caller's tenant, with the consistency a
@@ -176,11 +177,7 @@ pub(crate) async fn create_service_account_api_key(
     PathId(user_id): PathId<UserId>,
     JsonBody(request): JsonBody<CreateServiceAccountApiKeyRequest>,
 ) -> Result<(StatusCode, Revisioned<Json<CreatedApiKeyResponse>>), ApiError> {
-    let lifetime = match request.expires_in_days {
-        None => ApiKeyLifetime::default_lifetime(),
-        Some(days) => ApiKeyLifetime::from_days(days)
-            .map_err(|reason| ApiError::for_field(ErrorCode::InvalidField, "expires_in_days", reason))?,
-    };
+    let lifetime = lifetime_of(request.expires_in_days)?;
     require_on_tenant(&state, &caller, names::MANAGE).await?;
     let scope = caller.tenant_scope();
     // A user id that is not a service account of this tenant is not found
