@@ -26,6 +26,14 @@ fn texts<'a>(relationships: impl IntoIterator<Item = &'a Relationship>) -> BTree
     relationships.into_iter().map(ToString::to_string).collect()
 }
 
+/// The versions of the migrations after `after`, in order: what migrating a
+/// database at `after` applies, however many migrations later work adds.
+async fn versions_after(after: i64) -> Vec<i64> {
+    let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let migrator = Migrator::new(directory).await.unwrap();
+    migrator.migrations.iter().map(|migration| migration.version).filter(|version| *version > after).collect()
+}
+
 /// Applies the embedded migrations up to `last_version` only, as the owner,
 /// the way an existing deployment's database looks before an upgrade.
 async fn migrate_through(owner_url: &str, last_version: i64) {
@@ -264,7 +272,7 @@ async fn the_pending_invitations_migration_keeps_the_newest_of_duplicates() {
     }
 
     let report = migrate(&db.owner_url, db.migration_roles()).await.unwrap();
-    assert_eq!(report.applied, [7, 8, 9, 10]);
+    assert_eq!(report.applied, versions_after(6).await);
     let store = runtime_store(&db).await;
     let scope = TenantScope::system(tenant_id.clone(), "test");
     let mut statuses = Vec::new();
