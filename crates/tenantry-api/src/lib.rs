@@ -198,7 +198,7 @@ pub fn router(state: ApiState) -> Router {
     use axum::routing::post;
     use routes::{
         api_keys, approvals, audit, decisions, groups, invitations, permissions, relationships, schema,
-        system, tenants, users, workspaces,
+        service_accounts, system, tenants, users, workspaces,
     };
 
     let layers = ServiceBuilder::new()
@@ -301,6 +301,15 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/approvals/{id}/review", post(approvals::review))
         .route("/v1/approvals/{id}/cancel", post(approvals::cancel))
         .route("/v1/approval-routing", get(approvals::get_routing).put(approvals::put_routing))
+        .route(
+            "/v1/service-accounts",
+            get(service_accounts::list_service_accounts).post(service_accounts::create_service_account),
+        )
+        .route(
+            "/v1/service-accounts/{id}",
+            get(service_accounts::get_service_account).delete(service_accounts::delete_service_account),
+        )
+        .route("/v1/service-accounts/{id}/api-keys", post(service_accounts::create_service_account_api_key))
         .route("/v1/api-keys", get(api_keys::list_api_keys).post(api_keys::create_api_key))
         .route("/v1/api-keys/{id}", get(api_keys::get_api_key).delete(api_keys::revoke_api_key))
         .route("/healthz", get(system::healthz))

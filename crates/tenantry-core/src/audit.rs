@@ -468,6 +468,25 @@ pub fn group_deleted(group: &Group) -> AuditRecord {
     AuditRecord::new("group.deleted", "group", &group.id).unset("name", &group.name)
 }
 
+/// `service_account.created`, in its tenant's log: its name, its user's
+/// username and who created it.
+pub fn service_account_created(service_account: &crate::service_account::ServiceAccount) -> AuditRecord {
+    AuditRecord::new("service_account.created", "service_account", &service_account.user_id)
+        .set("name", &service_account.name)
+        .set("username", &service_account.username)
+        .set("created_by", &service_account.created_by)
+}
+
+/// `service_account.deleted`, with the ids of the keys its deletion revoked.
+pub fn service_account_deleted(
+    service_account: &crate::service_account::ServiceAccount,
+    revoked_api_key_ids: &[crate::ApiKeyId],
+) -> AuditRecord {
+    AuditRecord::new("service_account.deleted", "service_account", &service_account.user_id)
+        .unset("name", &service_account.name)
+        .set("revoked_api_key_ids", revoked_api_key_ids)
+}
+
 /// `decision.recorded`: every field the platform sent, and who recorded it
 /// is the event's actor.
 pub fn decision_recorded(decision: &crate::decision::Decision) -> AuditRecord {

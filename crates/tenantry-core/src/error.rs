@@ -28,6 +28,8 @@ pub enum ConflictCode {
     AlreadyRevoked,
     /// A group with this name already exists in the tenant.
     DuplicateGroupName,
+    /// A service account with this name already exists in the tenant.
+    DuplicateServiceAccountName,
     /// The change would leave a tenant, workspace or group that has admins
     /// without any.
     LastAdmin,
@@ -66,7 +68,8 @@ impl ConflictCode {
             Self::DuplicateTenantName
             | Self::DuplicateWorkspaceName
             | Self::DuplicateApiKeyName
-            | Self::DuplicateGroupName => "duplicate_name",
+            | Self::DuplicateGroupName
+            | Self::DuplicateServiceAccountName => "duplicate_name",
             Self::DuplicateUsername => "duplicate_username",
             Self::RootWorkspace => "root_workspace",
             Self::WorkspaceHasChildren => "workspace_has_children",
@@ -100,6 +103,9 @@ impl ConflictCode {
             Self::WorkspaceCycle => "a workspace cannot be moved beneath itself or one of its descendants",
             Self::AlreadyRevoked => "the API key is already revoked",
             Self::DuplicateGroupName => "a group with this name already exists in this tenant",
+            Self::DuplicateServiceAccountName => {
+                "a service account with this name already exists in this tenant"
+            }
             Self::LastAdmin => "this is the last admin; grant another member the admin role first",
             Self::SchemaOrphansRelationships => {
                 "the schema would no longer allow relationships that are stored; delete them first or keep their relations"

@@ -32,6 +32,7 @@ pub mod page;
 pub mod relationship;
 pub mod scope;
 pub mod service;
+pub mod service_account;
 pub mod store;
 pub mod tenant;
 pub mod user;
@@ -53,7 +54,8 @@ pub use invitation::{
 pub use limits::StoreLimits;
 pub use membership::{Member, Membership, MembershipResource, Role};
 pub use name::{
-    ApiKeyName, DisplayName, Email, Environment, GroupName, Label, TenantName, Username, WorkspaceName,
+    ApiKeyName, DisplayName, Email, Environment, GroupName, Label, ServiceAccountName, TenantName, Username,
+    WorkspaceName,
 };
 pub use operation::Operation;
 pub use page::{Page, PageLimit, PageRequest};
@@ -70,17 +72,18 @@ pub mod prelude {
     pub use crate::store::{
         ApiKeyStore as _, ApprovalStore as _, AuditStore as _, DecisionStore as _, DeploymentStore as _,
         GroupStore as _, InvitationStore as _, MembershipStore as _, RelationshipStore as _,
-        TenantStore as _, UserStore as _, WorkspaceStore as _,
+        ServiceAccountStore as _, TenantStore as _, UserStore as _, WorkspaceStore as _,
     };
 }
 
+pub use service_account::{NewServiceAccount, ServiceAccount, UserStanding};
 pub use store::{
     ApiKeyStore, ApprovalStore, BootstrapOutcome, BootstrapRequest, DecisionStore, DeploymentStore,
-    GroupStore, InvitationStore, MembershipStore, RelationshipStore, Store, TenantStore, UserStore,
-    WorkspaceStore,
+    GroupStore, InvitationStore, MembershipStore, RelationshipStore, ServiceAccountStore, Store, TenantStore,
+    UserStore, WorkspaceStore,
 };
 pub use tenant::{DataResidency, DeploymentModel, NewTenant, Tenant, TenantPatch, TenantStatus};
-pub use user::{NewUser, OidcIdentity, OidcSignIn, User};
+pub use user::{NewUser, OidcIdentity, OidcSignIn, User, UserKind};
 pub use workspace::{NewWorkspace, Workspace, WorkspacePatch, WorkspaceStatus};
 
 /// The moment operations are stamped with. One alias so every crate agrees.

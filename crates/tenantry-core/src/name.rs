@@ -118,6 +118,17 @@ name_type!(
     GroupName
 );
 name_type!(
+    /// A service account's name: unique within its tenant, no white space.
+    ServiceAccountName,
+    extra = |name| {
+        if name.chars().any(char::is_whitespace) {
+            Err(NameError::Other("must not contain white space"))
+        } else {
+            Ok(())
+        }
+    }
+);
+name_type!(
     /// Free text naming something on a platform's side of tenantry (an
     /// agent, a repository, a policy, an evidence reference).
     Label
@@ -198,6 +209,8 @@ mod tests {
     fn usernames_and_emails_have_their_own_rules() {
         assert!(Username::parse("ada lovelace").is_err());
         assert!(Username::parse("ada").is_ok());
+        assert!(ServiceAccountName::parse("deploy bot").is_err());
+        assert!(ServiceAccountName::parse("deploy-bot").is_ok());
         assert!(Email::parse("ada@example.com").is_ok());
         for bad in ["ada", "@example.com", "ada@", "a@b@c", "a b@c"] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");

@@ -177,6 +177,14 @@ pub enum Operation {
     GetApprovalRouting,
     /// Replacing a tenant's approval routing rules.
     PutApprovalRouting,
+    /// Creating a service account.
+    CreateServiceAccount,
+    /// Reading a service account.
+    GetServiceAccount,
+    /// Listing service accounts.
+    ListServiceAccounts,
+    /// Deleting a service account.
+    DeleteServiceAccount,
 }
 
 impl Operation {
@@ -267,6 +275,10 @@ impl Operation {
             Self::TenantsWithDueApprovals => "finding tenants with approvals past their deadline",
             Self::GetApprovalRouting => "reading approval routing rules",
             Self::PutApprovalRouting => "replacing approval routing rules",
+            Self::CreateServiceAccount => "creating a service account",
+            Self::GetServiceAccount => "reading a service account",
+            Self::ListServiceAccounts => "listing service accounts",
+            Self::DeleteServiceAccount => "deleting a service account",
         }
     }
 

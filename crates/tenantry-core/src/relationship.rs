@@ -503,6 +503,18 @@ pub fn new_group_relationships(group: &Group, creator: Option<&UserId>) -> Vec<R
     relationships
 }
 
+/// What creating a service account writes: its user is a `member` of its
+/// tenant, the role it holds until an admin gives it another.
+pub fn new_service_account_relationships(
+    service_account: &crate::service_account::ServiceAccount,
+) -> Vec<Relationship> {
+    vec![relationship(
+        tenant_object(&service_account.tenant_id),
+        names::MEMBER,
+        user_subject(&service_account.user_id),
+    )]
+}
+
 /// What minting an API key writes: its owner and its tenant.
 pub fn new_api_key_relationships(api_key: &ApiKey) -> Vec<Relationship> {
     let object = api_key_object(&api_key.id);

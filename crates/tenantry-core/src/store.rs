@@ -29,6 +29,7 @@ use crate::relationship::{
     RelationshipUsage, RelationshipWrite, Revision, StoredSchema,
 };
 use crate::scope::{PlatformScope, TenantScope};
+use crate::service_account::{NewServiceAccount, ServiceAccount};
 use crate::tenant::{NewTenant, Tenant, TenantPatch};
 use crate::user::{NewUser, OidcSignIn, User};
 use crate::workspace::{NewWorkspace, Workspace, WorkspacePatch};
@@ -190,7 +191,7 @@ pub trait TenantStore: Send + Sync + std::fmt::Debug {
 
     /// Deletes a tenant and everything it owns in one transaction: its
     /// invitations, its relationship partition (relationships, change log,
-    /// revision), groups,
+    /// revision), groups, service accounts,
     /// API keys, then workspaces deepest first, then the tenant. Any failure
     /// leaves everything in place.
     async fn delete_tenant(&self, platform: &PlatformScope, tenant_id: &TenantId) -> Result<()>;
@@ -502,6 +503,48 @@ pub trait ApprovalStore: Send + Sync + std::fmt::Debug {
     ) -> Result<ApprovalRouting>;
 }
 
+/// Service accounts of one tenant (`tenantry_core::service_account`).
+/// Every change is recorded in the tenant's audit log.
+#[async_trait]
+pub trait ServiceAccountStore: Send + Sync + std::fmt::Debug {
+    /// Creates a service account in the scope's tenant, in one transaction:
+    /// its user (kind `service`, belonging to the tenant, username
+    /// `service.<user id>`), its `service_accounts` row, its `member` role
+    /// on the tenant, and its `service_account.created` event. A name the
+    /// tenant already uses is a conflict (`DuplicateServiceAccountName`); an
+    /// unknown tenant is [`Error::NotFound`].
+    async fn create_service_account(
+        &self,
+        scope: &TenantScope,
+        service_account: NewServiceAccount,
+    ) -> Result<ServiceAccount>;
+
+    /// Reads one service account of the scope's tenant, by its user id.
+    async fn get_service_account(&self, scope: &TenantScope, user_id: &UserId) -> Result<ServiceAccount>;
+
+    /// Lists the scope's service accounts, ordered by user id.
+    async fn list_service_accounts(
+        &self,
+        scope: &TenantScope,
+        page: PageRequest<UserId>,
+    ) -> Result<Page<ServiceAccount>>;
+
+    /// Deletes a service account of the scope's tenant, in one
+    /// transaction: revokes its unrevoked keys at `at` (advancing the
+    /// tenant's credentials revision), deletes every relationship of the
+    /// tenant's partition that names its user, deletes its row, and
+    /// records `service_account.deleted` with the revoked keys' ids. Its
+    /// `users` row stays (its keys and the audit log name it); from then
+    /// on it can be given neither a key nor a membership
+    /// ([`crate::service_account::UserStanding`]).
+    async fn delete_service_account(
+        &self,
+        scope: &TenantScope,
+        user_id: &UserId,
+        at: Timestamp,
+    ) -> Result<()>;
+}
+
 /// Roles of users and groups on a tenant, a workspace or a group: the
 /// relationships the membership routes manage.
 #[async_trait]
@@ -627,7 +670,8 @@ pub trait RelationshipStore: Send + Sync + std::fmt::Debug {
 /// implementation.
 ///
 /// Operations that create, move or delete what relationships describe
-/// (tenants, workspaces, groups, API keys, memberships) write those
+/// (tenants, workspaces, groups, API keys, memberships, service accounts)
+/// write those
 /// relationships in the same transaction, as [`crate::relationship`] lists
 /// them, and so advance the partition's revision; see that module for what
 /// revisions promise.
@@ -644,6 +688,7 @@ pub trait Store:
     + AuditStore
     + DecisionStore
     + ApprovalStore
+    + ServiceAccountStore
     + std::fmt::Debug
     + 'static
 {
@@ -662,6 +707,7 @@ impl<T> Store for T where
         + AuditStore
         + DecisionStore
         + ApprovalStore
+        + ServiceAccountStore
         + std::fmt::Debug
         + 'static
 {

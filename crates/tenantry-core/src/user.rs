@@ -6,8 +6,21 @@
 use serde::Serialize;
 
 use crate::Timestamp;
+use crate::decision::text_enum;
 use crate::id::UserId;
 use crate::name::{DisplayName, Email, Username};
+
+text_enum!(
+    /// What a user is: a person, who may sign in with OIDC, or a service
+    /// account, which belongs to one tenant and authenticates only with
+    /// its API keys (`tenantry_core::service_account`).
+    UserKind, {
+        /// A person.
+        Person = "person",
+        /// A service account.
+        Service = "service",
+    }
+);
 
 /// A user as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -16,6 +29,8 @@ pub struct User {
     pub id: UserId,
     /// Unique across the deployment.
     pub username: Username,
+    /// A person or a service account.
+    pub kind: UserKind,
     /// For people to read.
     pub display_name: DisplayName,
     /// Contact address, if known.

@@ -13,8 +13,9 @@ use tenantry_core::{audit, relationship};
 use crate::PostgresStore;
 use crate::audit::{Write, WriteScope};
 use crate::error::{DatabaseResultExt, Operation};
-use crate::partition::{Partition, PartitionWriter, write_to_partition};
+use crate::partition::{Partition, PartitionWriter};
 use crate::rows::{self, api_key_columns};
+use crate::service_accounts::{USER_STANDING_COLUMNS, standing_of};
 use crate::store::{TransactionScope, commit, tenant_rows_by_ids, tenant_rows_page};
 
 /// Whether the key `$1`/`$2` is a working key of a platform admin, and how
@@ -97,6 +98,63 @@ pub(crate) async fn revoke_key_row(
     rows::api_key(&row, operation)
 }
 
+/// The insert of an API key, returning its columns; `$1` to `$7` are bound
+/// by [`insert_api_key_row`].
+macro_rules! insert_api_key_sql {
+    () => {
+        concat!(
+            "INSERT INTO api_keys (tenant_id, id, user_id, name, secret_hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+            api_key_columns!()
+        )
+    };
+}
+
+/// Runs `sql`, an [`insert_api_key_sql`] (or a statement around one), with
+/// the key's columns bound, and returns its one row.
+async fn insert_api_key_row(
+    connection: &mut PgConnection,
+    sql: &str,
+    tenant_id: &TenantId,
+    api_key: &NewApiKey,
+    operation: Operation,
+) -> Result<sqlx::postgres::PgRow> {
+    sqlx::query(sql)
+        .bind(tenant_id.to_string())
+        .bind(api_key.id.to_string())
+        .bind(api_key.user_id.to_string())
+        .bind(api_key.name.as_str())
+        .bind(&api_key.secret_hash)
+        .bind(api_key.created_at)
+        .bind(api_key.expires_at)
+        .fetch_one(&mut *connection)
+        .await
+        .during(operation)
+}
+
+/// Inserts an API key into a tenant for a user that may hold one there
+/// ([`tenantry_core::UserStanding`]: a person, or a service account of this
+/// tenant that was not deleted), reading the user's standing in the same
+/// statement; a refused user leaves the insert to the caller's rollback.
+async fn insert_api_key_checking_standing(
+    connection: &mut PgConnection,
+    tenant_id: &TenantId,
+    api_key: &NewApiKey,
+    operation: Operation,
+) -> Result<ApiKey> {
+    let sql = format!(
+        concat!(
+            "WITH inserted AS (",
+            insert_api_key_sql!(),
+            ") SELECT inserted.*, {} FROM inserted JOIN users ON users.id = inserted.user_id"
+        ),
+        USER_STANDING_COLUMNS
+    );
+    let row = insert_api_key_row(connection, &sql, tenant_id, api_key, operation).await?;
+    standing_of(&row, tenant_id, operation)?.check("user_id")?;
+    rows::api_key(&row, operation)
+}
+
 /// Inserts an API key into a tenant.
 pub(crate) async fn insert_api_key(
     connection: &mut PgConnection,
@@ -104,21 +162,7 @@ pub(crate) async fn insert_api_key(
     api_key: &NewApiKey,
     operation: Operation,
 ) -> Result<ApiKey> {
-    let row = sqlx::query(concat!(
-        "INSERT INTO api_keys (tenant_id, id, user_id, name, secret_hash, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
-        api_key_columns!()
-    ))
-    .bind(tenant_id.to_string())
-    .bind(api_key.id.to_string())
-    .bind(api_key.user_id.to_string())
-    .bind(api_key.name.as_str())
-    .bind(&api_key.secret_hash)
-    .bind(api_key.created_at)
-    .bind(api_key.expires_at)
-    .fetch_one(&mut *connection)
-    .await
-    .during(operation)?;
+    let row = insert_api_key_row(connection, insert_api_key_sql!(), tenant_id, api_key, operation).await?;
     rows::api_key(&row, operation)
 }
 
@@ -126,12 +170,22 @@ pub(crate) async fn insert_api_key(
 impl ApiKeyStore for PostgresStore {
     async fn create_api_key(&self, scope: &TenantScope, api_key: NewApiKey) -> Result<ApiKey> {
         let operation = Operation::CreateApiKey;
+        let tenant_id = scope.tenant_id();
         let mut transaction = self.begin_write(WriteScope::Tenant(scope), operation).await?;
-        // An unknown tenant or user surfaces as the foreign key's violation,
-        // mapped to `NotFound` by name.
-        let created = insert_api_key(&mut transaction, scope.tenant_id(), &api_key, operation).await?;
-        let relationships = relationship::new_api_key_relationships(&created);
-        write_to_partition(&mut transaction, scope.tenant_id(), &relationships, &[]).await?;
+        // The partition is locked before the user's standing is read, so
+        // that a concurrent deletion of the service account it names either
+        // committed before (and is seen) or waits for this key (and revokes
+        // it). An unknown tenant is the missing partition; an unknown user
+        // surfaces as the foreign key's violation, mapped to `NotFound` by
+        // name.
+        let mut partition =
+            PartitionWriter::lock_existing(&mut transaction, Partition::tenant(tenant_id), operation).await?;
+        let created =
+            insert_api_key_checking_standing(&mut transaction, tenant_id, &api_key, operation).await?;
+        for relationship in relationship::new_api_key_relationships(&created) {
+            partition.touch(&mut transaction, &relationship, operation).await?;
+        }
+        partition.finish(&mut transaction).await?;
         transaction.record(audit::api_key_created(&created));
         transaction.commit().await?;
         Ok(created)

@@ -29,6 +29,7 @@ fn constraint_error(constraint: &str, operation: Operation) -> Option<Error> {
         "api_keys_tenant_id_user_id_name_key" => Error::conflict(ConflictCode::DuplicateApiKeyName),
         "users_username_key" => Error::conflict(ConflictCode::DuplicateUsername),
         "groups_tenant_id_name_key" => Error::conflict(ConflictCode::DuplicateGroupName),
+        "service_accounts_tenant_id_name_key" => Error::conflict(ConflictCode::DuplicateServiceAccountName),
         // A second pending invitation to one invitee for one resource: the
         // store looks for the first under the partition's lock, so this is
         // the backstop for SQL written by hand.
@@ -49,6 +50,7 @@ fn constraint_error(constraint: &str, operation: Operation) -> Option<Error> {
         | "tenant_root_workspaces_tenant_id_fkey"
         | "api_keys_tenant_id_fkey"
         | "groups_tenant_id_fkey"
+        | "service_accounts_tenant_id_fkey"
         | "relationships_tenant_id_fkey"
         | "relationship_revisions_tenant_id_fkey"
             if !operation.deletes() =>

@@ -20,6 +20,7 @@ use crate::audit::{Write, WriteScope};
 use crate::error::{DatabaseResultExt, Operation};
 use crate::partition::{Partition, PartitionWriter};
 use crate::rows::{self, relationship_columns};
+use crate::service_accounts::user_standing;
 use crate::store::{TransactionScope, commit, overfetch_limit};
 
 /// Every relation that stores a role, on any kind of resource: a member's
@@ -56,28 +57,36 @@ pub(crate) async fn require_resource(
     if exists { Ok(()) } else { Err(Error::not_found(resource.kind())) }
 }
 
-/// Fails with `Invalid` on `member` unless the member exists: a user of the
-/// deployment, or a group of the tenant.
+/// Fails with `Invalid` on `member` unless the member exists (a user of the
+/// deployment, or a group of the tenant) and, a user, may belong to the
+/// tenant ([`tenantry_core::UserStanding`]: not a service account of
+/// another tenant, nor a deleted one).
 async fn require_member(
     connection: &mut PgConnection,
     tenant_id: &TenantId,
     member: &Member,
     operation: Operation,
 ) -> Result<()> {
-    let (query, reason) = match member {
-        Member::User(user_id) => (
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)").bind(user_id.to_string()),
-            "no user with this id exists",
-        ),
-        Member::Group(group_id) => (
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM groups WHERE tenant_id = $1 AND id = $2)")
-                .bind(tenant_id.to_string())
-                .bind(group_id.to_string()),
-            "no group with this id exists in this tenant",
-        ),
-    };
-    let exists: bool = query.fetch_one(&mut *connection).await.during(operation)?;
-    if exists { Ok(()) } else { Err(Error::invalid("member", reason)) }
+    match member {
+        Member::User(user_id) => match user_standing(connection, tenant_id, user_id, operation).await? {
+            Some(standing) => standing.check("member"),
+            None => Err(Error::invalid("member", "no user with this id exists")),
+        },
+        Member::Group(group_id) => {
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM groups WHERE tenant_id = $1 AND id = $2)")
+                    .bind(tenant_id.to_string())
+                    .bind(group_id.to_string())
+                    .fetch_one(&mut *connection)
+                    .await
+                    .during(operation)?;
+            if exists {
+                Ok(())
+            } else {
+                Err(Error::invalid("member", "no group with this id exists in this tenant"))
+            }
+        }
+    }
 }
 
 /// The role relationships `subject` holds on `resource`, expired ones

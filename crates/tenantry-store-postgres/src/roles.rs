@@ -80,6 +80,7 @@ pub(crate) const TENANTRY_TABLES: &[Table] = &[
     table("decisions", RuntimeAccess::ReadWrite, true),
     table("approvals", RuntimeAccess::ReadWrite, true),
     table("approval_routing", RuntimeAccess::ReadWrite, true),
+    table("service_accounts", RuntimeAccess::ReadWrite, true),
 ];
 
 /// The table sqlx records applied migrations in.

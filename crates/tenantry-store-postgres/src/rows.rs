@@ -11,11 +11,12 @@ use tenantry_core::invitation::{StoredResource, stored_invitee};
 use tenantry_core::relationship::{
     ObjectRef, Relationship, Revision, StoredSchema, SubjectRef, timestamp_micros,
 };
+use tenantry_core::service_account::service_username;
 use tenantry_core::{
     ApiKey, ApiKeyCredentials, ApiKeyId, ApiKeyName, DataResidency, DeploymentModel, DisplayName, Email,
-    Environment, Error, Group, GroupId, GroupName, Invitation, InvitationId, InvitationStatus, Role, Tenant,
-    TenantId, TenantName, TenantStatus, Timestamp, User, UserId, Username, Workspace, WorkspaceId,
-    WorkspaceName, WorkspaceStatus,
+    Environment, Error, Group, GroupId, GroupName, Invitation, InvitationId, InvitationStatus, Role,
+    ServiceAccount, ServiceAccountName, Tenant, TenantId, TenantName, TenantStatus, Timestamp, User, UserId,
+    UserKind, Username, Workspace, WorkspaceId, WorkspaceName, WorkspaceStatus,
 };
 
 use crate::error::{Operation, internal};
@@ -34,10 +35,25 @@ macro_rules! workspace_columns {
     };
 }
 
+/// The columns a person's insert names (its `kind` is the default,
+/// `person`).
+macro_rules! person_insert_columns {
+    () => {
+        "id, username, display_name, email, created_at, updated_at"
+    };
+}
+
 /// The columns [`user`] reads.
 macro_rules! user_columns {
     () => {
-        "id, username, display_name, email, created_at, updated_at"
+        "id, username, display_name, email, created_at, updated_at, kind"
+    };
+}
+
+/// The columns [`service_account`] reads.
+macro_rules! service_account_columns {
+    () => {
+        "tenant_id, user_id, name, created_by, created_at"
     };
 }
 
@@ -72,8 +88,8 @@ macro_rules! invitation_columns {
 }
 
 pub(crate) use {
-    api_key_columns, group_columns, invitation_columns, relationship_columns, tenant_columns, user_columns,
-    workspace_columns,
+    api_key_columns, group_columns, invitation_columns, person_insert_columns, relationship_columns,
+    service_account_columns, tenant_columns, user_columns, workspace_columns,
 };
 
 /// One column, decoded as `T`.
@@ -181,10 +197,25 @@ pub(crate) fn user(row: &PgRow, operation: Operation) -> Result<User, Error> {
     Ok(User {
         id: parsed(row, "id", operation, UserId::parse)?,
         username: parsed(row, "username", operation, Username::parse)?,
+        kind: parsed(row, "kind", operation, UserKind::parse)?,
         display_name: parsed(row, "display_name", operation, DisplayName::parse)?,
         email: parsed_optional(row, "email", operation, Email::parse)?,
         created_at: column::<Timestamp>(row, "created_at", operation)?,
         updated_at: column::<Timestamp>(row, "updated_at", operation)?,
+    })
+}
+
+/// A service account from the columns of [`service_account_columns`]; its
+/// username is derived from its user id.
+pub(crate) fn service_account(row: &PgRow, operation: Operation) -> Result<ServiceAccount, Error> {
+    let user_id = parsed(row, "user_id", operation, UserId::parse)?;
+    Ok(ServiceAccount {
+        username: service_username(&user_id),
+        user_id,
+        tenant_id: parsed(row, "tenant_id", operation, TenantId::parse)?,
+        name: parsed(row, "name", operation, ServiceAccountName::parse)?,
+        created_by: parsed_optional(row, "created_by", operation, UserId::parse)?,
+        created_at: column::<Timestamp>(row, "created_at", operation)?,
     })
 }
 

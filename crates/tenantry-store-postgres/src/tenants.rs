@@ -155,6 +155,8 @@ impl TenantStore for PostgresStore {
             "DELETE FROM relationships WHERE tenant_id = $1",
             "DELETE FROM relationship_revisions WHERE tenant_id = $1",
             "DELETE FROM groups WHERE tenant_id = $1",
+            // Service accounts' users stay, as every user does.
+            "DELETE FROM service_accounts WHERE tenant_id = $1",
             "DELETE FROM api_keys WHERE tenant_id = $1",
         ] {
             sqlx::query(statement).bind(&tenant).execute(&mut *transaction).await.during(operation)?;

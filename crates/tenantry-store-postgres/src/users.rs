@@ -13,7 +13,7 @@ use tenantry_core::{
 use crate::PostgresStore;
 use crate::audit::{Write, WriteScope};
 use crate::error::{DatabaseResultExt, Operation, internal};
-use crate::rows::{self, user_columns};
+use crate::rows::{self, person_insert_columns, user_columns};
 use crate::store::{TransactionScope, commit};
 
 /// See [`tenantry_core::UserStore::users_by_ids`].
@@ -62,7 +62,7 @@ async fn insert_if_free(
 ) -> Result<Option<User>> {
     let row = sqlx::query(concat!(
         "INSERT INTO users (",
-        user_columns!(),
+        person_insert_columns!(),
         ", oidc_issuer, oidc_subject) VALUES ($1, $2, $3, $4, $5, $5, $6, $7) \
          ON CONFLICT DO NOTHING RETURNING ",
         user_columns!()
@@ -173,7 +173,7 @@ pub(crate) async fn ensure_user(write: &mut Write, user: &NewUser) -> Result<Use
     let now = tenantry_core::now();
     let inserted = sqlx::query(concat!(
         "INSERT INTO users (",
-        user_columns!(),
+        person_insert_columns!(),
         ") VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (username) DO NOTHING RETURNING ",
         user_columns!()
     ))
@@ -214,7 +214,7 @@ impl UserStore for PostgresStore {
         let now = tenantry_core::now();
         let row = sqlx::query(concat!(
             "INSERT INTO users (",
-            user_columns!(),
+            person_insert_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $5) RETURNING ",
             user_columns!()
         ))

@@ -18,12 +18,14 @@ use crate::audit::{Write, WriteScope};
 use crate::error::{Operation, map_database_error};
 use crate::relationships::{Partition, RelationshipWriter};
 use crate::rows::{self, API_KEY_COLUMNS};
+use crate::service_accounts::user_standing;
 use crate::tenant_tables::TenantTable;
 use crate::tenants::tenant_exists;
 
 /// The `api_keys` table.
 const API_KEYS: TenantTable<ApiKey> = TenantTable {
     name: "api_keys",
+    id_column: "id",
     columns: API_KEY_COLUMNS,
     read: rows::api_key,
     id_of: |api_key| api_key.id.to_string(),
@@ -84,7 +86,8 @@ async fn select_api_key(
 
 /// See [`tenantry_core::ApiKeyStore::create_api_key`]. The tenant and the user
 /// are checked in code first, inside the write transaction, so each gets
-/// its own not-found answer; the foreign keys are the backstop. The key's
+/// its own not-found answer (and a service account of another tenant, or a
+/// deleted one, is refused); the foreign keys are the backstop. The key's
 /// relationships (owner, tenant) are written in the same transaction.
 pub(crate) async fn create_api_key(
     pool: &SqlitePool,
@@ -97,13 +100,11 @@ pub(crate) async fn create_api_key(
     if !tenant_exists(&mut transaction, tenant_id, operation).await? {
         return Err(Error::not_found("tenant"));
     }
-    let user_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)")
-        .bind(new_api_key.user_id.to_string())
-        .fetch_one(&mut *transaction)
-        .await
-        .map_err(|error| map_database_error(error, operation))?;
-    if !user_exists {
-        return Err(Error::not_found("user"));
+    // A person may hold keys in any tenant; a service account only in its
+    // own, and only until it is deleted.
+    match user_standing(&mut transaction, tenant_id, &new_api_key.user_id, operation).await? {
+        Some(standing) => standing.check("user_id")?,
+        None => return Err(Error::not_found("user")),
     }
     let api_key = insert_api_key(&mut transaction, tenant_id, new_api_key, operation).await?;
     let mut writer =

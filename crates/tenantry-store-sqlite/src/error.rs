@@ -52,6 +52,9 @@ fn unique_violation_conflict(message: &str) -> Option<ConflictCode> {
         "users.username" => Some(ConflictCode::DuplicateUsername),
         "api_keys.tenant_id, api_keys.user_id, api_keys.name" => Some(ConflictCode::DuplicateApiKeyName),
         "groups.tenant_id, groups.name" => Some(ConflictCode::DuplicateGroupName),
+        "service_accounts.tenant_id, service_accounts.name" => {
+            Some(ConflictCode::DuplicateServiceAccountName)
+        }
         // An index on expressions is named rather than its columns: a
         // second pending invitation to one invitee for one resource, which
         // the store looks for first inside the same write.
@@ -139,6 +142,10 @@ mod tests {
             (
                 "UNIQUE constraint failed: groups.tenant_id, groups.name",
                 Some(ConflictCode::DuplicateGroupName),
+            ),
+            (
+                "UNIQUE constraint failed: service_accounts.tenant_id, service_accounts.name",
+                Some(ConflictCode::DuplicateServiceAccountName),
             ),
             ("UNIQUE constraint failed: tenants.id", None),
             // Two sign-ins of one identity are serialized by the write lock,

@@ -22,6 +22,7 @@ use crate::tenants::tenant_exists;
 /// The `groups` table.
 pub(crate) const GROUPS: TenantTable<Group> = TenantTable {
     name: "groups",
+    id_column: "id",
     columns: GROUP_COLUMNS,
     read: rows::group,
     id_of: |group| group.id.to_string(),

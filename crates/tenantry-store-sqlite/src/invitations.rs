@@ -34,6 +34,7 @@ use crate::{overfetch_limit, page_after};
 /// The `invitations` table.
 pub(crate) const INVITATIONS: TenantTable<Invitation> = TenantTable {
     name: "invitations",
+    id_column: "id",
     columns: INVITATION_COLUMNS,
     read: rows::invitation,
     id_of: |invitation| invitation.id.to_string(),

@@ -49,6 +49,7 @@ mod memberships;
 mod relationships;
 mod rows;
 mod schemas;
+mod service_accounts;
 mod tenant_tables;
 mod tenants;
 mod users;

@@ -24,6 +24,7 @@ use crate::error::{Operation, map_database_error};
 use crate::groups::GROUPS;
 use crate::relationships::{Partition, RelationshipWriter};
 use crate::rows::{self, RELATIONSHIP_COLUMNS};
+use crate::service_accounts::user_standing;
 use crate::tenants::tenant_exists;
 use crate::workspaces::WORKSPACES;
 use crate::{commit, overfetch_limit};
@@ -62,28 +63,28 @@ pub(crate) async fn require_resource(
 }
 
 /// Fails with [`Error::Invalid`] on `member` when the member does not
-/// exist: a user anywhere, a group in the tenant.
+/// exist (a user anywhere, a group in the tenant), or is a user that may
+/// not belong to the tenant ([`tenantry_core::UserStanding`]: a service
+/// account of another tenant, or a deleted one).
 async fn require_member(
     connection: &mut SqliteConnection,
     tenant_id: &TenantId,
     member: &Member,
     operation: Operation,
 ) -> Result<()> {
-    let (exists, reason) = match member {
-        Member::User(user_id) => (
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)")
-                .bind(user_id.to_string())
-                .fetch_one(&mut *connection)
-                .await
-                .map_err(|error| map_database_error(error, operation))?,
-            "no user with this id exists",
-        ),
-        Member::Group(group_id) => (
-            GROUPS.exists(connection, tenant_id, group_id, operation).await?,
-            "no group with this id exists in this tenant",
-        ),
-    };
-    if exists { Ok(()) } else { Err(Error::invalid("member", reason)) }
+    match member {
+        Member::User(user_id) => match user_standing(connection, tenant_id, user_id, operation).await? {
+            Some(standing) => standing.check("member"),
+            None => Err(Error::invalid("member", "no user with this id exists")),
+        },
+        Member::Group(group_id) => {
+            if GROUPS.exists(connection, tenant_id, group_id, operation).await? {
+                Ok(())
+            } else {
+                Err(Error::invalid("member", "no group with this id exists in this tenant"))
+            }
+        }
+    }
 }
 
 /// The member's stored role relationships on the resource, expired ones

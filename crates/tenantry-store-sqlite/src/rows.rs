@@ -11,11 +11,12 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Decode, Row, Sqlite, Type};
 use tenantry_core::invitation::{StoredResource, stored_invitee};
 use tenantry_core::relationship::{Change, ObjectRef, Relationship, SubjectRef};
+use tenantry_core::service_account::service_username;
 use tenantry_core::{
     ApiKey, ApiKeyId, ApiKeyName, DataResidency, DeploymentModel, DisplayName, Email, Environment, Error,
     Group, GroupId, GroupName, Invitation, InvitationId, InvitationStatus, Result, Revision, Role,
-    StoredSchema, Tenant, TenantId, TenantName, TenantStatus, Timestamp, User, UserId, Username, Workspace,
-    WorkspaceId, WorkspaceName, WorkspaceStatus,
+    ServiceAccount, ServiceAccountName, StoredSchema, Tenant, TenantId, TenantName, TenantStatus, Timestamp,
+    User, UserId, UserKind, Username, Workspace, WorkspaceId, WorkspaceName, WorkspaceStatus,
 };
 
 use crate::error::Failure;
@@ -29,7 +30,10 @@ pub(crate) const WORKSPACE_COLUMNS: &str =
     "tenant_id, id, name, parent_workspace_id, is_root, status, environment, created_at, updated_at";
 
 /// The columns [`user`] reads.
-pub(crate) const USER_COLUMNS: &str = "id, username, display_name, email, created_at, updated_at";
+pub(crate) const USER_COLUMNS: &str = "id, username, kind, display_name, email, created_at, updated_at";
+
+/// The columns [`service_account`] reads.
+pub(crate) const SERVICE_ACCOUNT_COLUMNS: &str = "tenant_id, user_id, name, created_by, created_at";
 
 /// The columns [`group`] reads.
 pub(crate) const GROUP_COLUMNS: &str = "tenant_id, id, name, created_at, updated_at";
@@ -170,10 +174,25 @@ pub(crate) fn user(row: &SqliteRow) -> Result<User> {
     Ok(User {
         id: parsed(row, "id", UserId::parse)?,
         username: parsed(row, "username", Username::parse)?,
+        kind: parsed(row, "kind", UserKind::parse)?,
         display_name: parsed(row, "display_name", DisplayName::parse)?,
         email: optional_parsed(row, "email", Email::parse)?,
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,
+    })
+}
+
+/// A service account from a row selected with [`SERVICE_ACCOUNT_COLUMNS`];
+/// its username is derived from its user id.
+pub(crate) fn service_account(row: &SqliteRow) -> Result<ServiceAccount> {
+    let user_id = parsed(row, "user_id", UserId::parse)?;
+    Ok(ServiceAccount {
+        username: service_username(&user_id),
+        user_id,
+        tenant_id: parsed(row, "tenant_id", TenantId::parse)?,
+        name: parsed(row, "name", ServiceAccountName::parse)?,
+        created_by: optional_parsed(row, "created_by", UserId::parse)?,
+        created_at: timestamp(row, "created_at")?,
     })
 }
 

@@ -1,6 +1,7 @@
-//! The reads every tenant-owned table with an `id` offers alike: existence,
-//! a page by id, and rows by ids. One implementation serves workspaces, API
-//! keys and groups; every statement carries the scope's `tenant_id`.
+//! The reads every tenant-owned table with an id column offers alike:
+//! existence, a page by id, and rows by ids. One implementation serves
+//! workspaces, API keys, groups, invitations and service accounts (whose
+//! id is `user_id`); every statement carries the scope's `tenant_id`.
 
 use std::fmt::Display;
 
@@ -11,12 +12,15 @@ use tenantry_core::{Page, PageRequest, Result, TenantId, TenantScope};
 use crate::error::{Operation, map_database_error};
 use crate::{json_id_array, overfetch_limit, page_after};
 
-/// A tenant-owned table keyed by `(tenant_id, id)`, with how its rows are
-/// read into `T` and which id a read row has.
+/// A tenant-owned table keyed by `(tenant_id, <id column>)`, with how its
+/// rows are read into `T` and which id a read row has.
 #[derive(Debug)]
 pub(crate) struct TenantTable<T> {
     /// The table's name.
     pub(crate) name: &'static str,
+    /// The column that identifies a row within its tenant (`id`, or
+    /// `user_id` for service accounts).
+    pub(crate) id_column: &'static str,
     /// The columns `read` expects.
     pub(crate) columns: &'static str,
     /// Reads one row selected with `columns`.
@@ -36,8 +40,8 @@ impl<T> TenantTable<T> {
         operation: Operation,
     ) -> Result<bool> {
         sqlx::query_scalar(&format!(
-            "SELECT EXISTS (SELECT 1 FROM {} WHERE tenant_id = ?1 AND id = ?2)",
-            self.name
+            "SELECT EXISTS (SELECT 1 FROM {} WHERE tenant_id = ?1 AND {} = ?2)",
+            self.name, self.id_column
         ))
         .bind(tenant_id.to_string())
         .bind(id.to_string())
@@ -55,8 +59,10 @@ impl<T> TenantTable<T> {
         operation: Operation,
     ) -> Result<Page<T>> {
         let rows = sqlx::query(&format!(
-            "SELECT {} FROM {} WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-            self.columns, self.name
+            "SELECT {} FROM {} WHERE tenant_id = ?1 AND {id} > ?2 ORDER BY {id} LIMIT ?3",
+            self.columns,
+            self.name,
+            id = self.id_column
         ))
         .bind(scope.tenant_id().to_string())
         .bind(page_after(page.after.as_ref()))
@@ -78,8 +84,10 @@ impl<T> TenantTable<T> {
         operation: Operation,
     ) -> Result<Vec<T>> {
         let rows = sqlx::query(&format!(
-            "SELECT {} FROM {} WHERE tenant_id = ?1 AND id IN (SELECT value FROM json_each(?2)) ORDER BY id",
-            self.columns, self.name
+            "SELECT {} FROM {} WHERE tenant_id = ?1 AND {id} IN (SELECT value FROM json_each(?2)) ORDER BY {id}",
+            self.columns,
+            self.name,
+            id = self.id_column
         ))
         .bind(scope.tenant_id().to_string())
         .bind(json_id_array(ids))

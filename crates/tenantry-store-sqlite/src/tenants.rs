@@ -252,12 +252,13 @@ const NON_ROOT_WORKSPACES_DEEPEST_FIRST: &str = "\
 
 /// The tenant's relationship partition and groups, in the order their
 /// foreign keys allow deleting them.
-const TENANT_PARTITION_TABLES: [&str; 4] =
-    ["relationship_changes", "relationships", "relationship_revisions", "groups"];
+const TENANT_PARTITION_TABLES: [&str; 5] =
+    ["relationship_changes", "relationships", "relationship_revisions", "groups", "service_accounts"];
 
 /// See [`tenantry_core::TenantStore::delete_tenant`]. Deletes in the order the
 /// foreign keys require (invitations; the relationship partition: change log,
-/// relationships, revision; groups, keys, workspaces deepest first, the
+/// relationships, revision; groups, service accounts (their users stay, as
+/// every user does), keys, workspaces deepest first, the
 /// root's pin, the root, the tenant) inside one write transaction, so a
 /// failure at any step rolls every step back. The tenant's audit log goes
 /// last, by `ON DELETE CASCADE` from its row (the one delete the log's
@@ -298,7 +299,7 @@ pub(crate) async fn delete_tenant(
             .map_err(|error| map_database_error(error, operation))?
             .rows_affected();
     }
-    let [_, deleted_relationships, _, deleted_groups] = deleted;
+    let [_, deleted_relationships, _, deleted_groups, deleted_service_accounts] = deleted;
 
     let deleted_api_keys = sqlx::query("DELETE FROM api_keys WHERE tenant_id = ?1")
         .bind(&tenant_id_text)
@@ -339,6 +340,7 @@ pub(crate) async fn delete_tenant(
         deleted_workspaces = non_root_workspace_ids.len() + 1,
         deleted_api_keys,
         deleted_groups,
+        deleted_service_accounts,
         deleted_relationships,
         "deleted tenant"
     );

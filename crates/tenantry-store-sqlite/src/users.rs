@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use sqlx::{SqliteConnection, SqlitePool};
 use tenantry_core::{
-    Error, NewUser, OidcIdentity, OidcSignIn, PlatformScope, Result, Timestamp, User, UserId, UserStore,
-    Username, audit, now,
+    Error, NewUser, OidcIdentity, OidcSignIn, PlatformScope, Result, Timestamp, User, UserId, UserKind,
+    UserStore, Username, audit, now,
 };
 
 use crate::SqliteStore;
@@ -40,6 +40,7 @@ pub(crate) async fn create_user(
     let user = User {
         id: UserId::generate(),
         username: new_user.username,
+        kind: UserKind::Person,
         display_name: new_user.display_name,
         email: new_user.email,
         created_at: at,
@@ -210,6 +211,7 @@ async fn plan_sign_in(
         return Ok(SignInPlan::Create(User {
             id: UserId::generate(),
             username,
+            kind: UserKind::Person,
             display_name: profile.display_name.clone(),
             email: profile.email.clone(),
             created_at: at,

@@ -65,6 +65,7 @@ async fn select_workspace(
 /// The `workspaces` table.
 pub(crate) const WORKSPACES: TenantTable<Workspace> = TenantTable {
     name: "workspaces",
+    id_column: "id",
     columns: WORKSPACE_COLUMNS,
     read: rows::workspace,
     id_of: |workspace| workspace.id.to_string(),

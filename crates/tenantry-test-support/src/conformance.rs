@@ -60,6 +60,7 @@ mod authorization;
 mod decisions;
 mod invitations;
 mod memberships;
+mod service_accounts;
 mod users;
 
 pub use invitations::fill_pending_invitations;
@@ -116,6 +117,7 @@ pub fn all_cases() -> impl Iterator<Item = &'static Case> {
         audit::CASES,
         decisions::CASES,
         approvals::CASES,
+        service_accounts::CASES,
     ]
     .into_iter()
     .flatten()

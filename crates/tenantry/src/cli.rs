@@ -16,8 +16,8 @@ use tenantry_core::decision::{DecisionOutcome, Reason, RecordKey, SessionState, 
 use tenantry_core::name::NameError;
 use tenantry_core::{
     ApiKeyId, ApiKeyLifetime, ApiKeyName, ApprovalId, DataResidency, DeploymentModel, DisplayName, Email,
-    Environment, GroupId, GroupName, Label, Role, StoreLimits, TenantId, TenantName, TenantStatus, Username,
-    WorkspaceId, WorkspaceName,
+    Environment, GroupId, GroupName, Label, Role, ServiceAccountName, StoreLimits, TenantId, TenantName,
+    TenantStatus, UserId, Username, WorkspaceId, WorkspaceName,
 };
 
 /// What each exit code means; shown at the end of `--help`.
@@ -153,6 +153,10 @@ pub enum Command {
     /// Manage users (operator, directly on the database).
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage a tenant's service accounts (operator, directly on the
+    /// database).
+    #[command(subcommand)]
+    ServiceAccount(ServiceAccountCommand),
     /// Manage roles on a tenant, workspace or group (operator, directly on
     /// the database).
     #[command(subcommand)]
@@ -643,6 +647,36 @@ pub struct ApiKeyCreateArgs {
     pub pepper: PepperOptions,
 }
 
+/// `tenantry service-account ...`
+#[derive(Debug, Subcommand)]
+pub enum ServiceAccountCommand {
+    /// Create a service account: a user of kind `service` that belongs to
+    /// the tenant, a member of it, and authenticates only with API keys.
+    Create {
+        /// The tenant.
+        #[command(flatten)]
+        tenant: TenantOption,
+        /// Its name, unique within the tenant, without white space.
+        #[arg(long, value_parser = parse_service_account_name)]
+        name: ServiceAccountName,
+    },
+    /// List a tenant's service accounts.
+    List {
+        /// The tenant.
+        #[command(flatten)]
+        tenant: TenantOption,
+    },
+    /// Delete a service account: revoke its keys and remove its roles.
+    Delete {
+        /// The tenant.
+        #[command(flatten)]
+        tenant: TenantOption,
+        /// The service account's (user) id (`usr_...`).
+        #[arg(value_name = "ID", value_parser = parse_user_id)]
+        id: UserId,
+    },
+}
+
 /// `tenantry user ...`
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -1089,12 +1123,20 @@ fn parse_email(input: &str) -> Result<Email, NameError> {
     Email::parse(input)
 }
 
+fn parse_service_account_name(input: &str) -> Result<ServiceAccountName, NameError> {
+    ServiceAccountName::parse(input)
+}
+
 fn parse_api_key_name(input: &str) -> Result<ApiKeyName, NameError> {
     ApiKeyName::parse(input)
 }
 
 fn parse_environment(input: &str) -> Result<Environment, NameError> {
     Environment::parse(input)
+}
+
+fn parse_user_id(input: &str) -> Result<UserId, tenantry_core::IdError> {
+    UserId::parse(input)
 }
 
 fn parse_api_key_id(input: &str) -> Result<ApiKeyId, tenantry_core::IdError> {

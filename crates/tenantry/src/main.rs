@@ -96,6 +96,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = backend::open_for_operator(&global).await?;
             commands::audit::run(store.as_ref(), &global, command, output).await
         }
+        Command::ServiceAccount(command) => {
+            let store = backend::open_for_operator(&global).await?;
+            commands::service_account::run(store.as_ref(), command, output).await
+        }
         Command::Decision(command) => {
             let store = backend::open_for_operator(&global).await?;
             commands::decision::run_decision(store.as_ref(), command, output).await

@@ -232,6 +232,9 @@ pub struct MeResponse {
     pub id: String,
     /// Unique across the deployment.
     pub username: String,
+    /// `person`, or `service` for a service account.
+    #[schema(example = "person")]
+    pub kind: String,
     /// For people to read.
     pub display_name: String,
     /// Contact address, if known.

@@ -27,6 +27,7 @@ mod decisions;
 mod groups;
 mod invitations;
 mod rules;
+mod service_accounts;
 
 pub use approvals::*;
 pub use audit::*;
@@ -35,6 +36,7 @@ pub use decisions::*;
 pub use groups::*;
 pub use invitations::*;
 pub(crate) use rules::ExactRules;
+pub use service_accounts::*;
 
 /// Declares two functions giving the OpenAPI schema of one of the domain's
 /// closed string sets, listing its values from the domain type itself: one

@@ -225,6 +225,8 @@ const FIELD_RULES: &[(&str, &str, Rule)] = &[
     ("CreateApiKeyRequest", "tenant_id", Rule::Id(TenantId::PREFIX)),
     ("CreateApiKeyRequest", "username", Rule::Username),
     ("CreateGroupRequest", "name", Rule::Name),
+    ("CreateServiceAccountRequest", "name", Rule::Username),
+    ("CreateServiceAccountApiKeyRequest", "name", Rule::Name),
     ("UpdateGroupRequest", "name", Rule::Name),
     ("AddMemberRequest", "user_id", Rule::Id(UserId::PREFIX)),
     ("AddMemberRequest", "username", Rule::Username),
@@ -554,6 +556,7 @@ fn parameter_rule(path: &str, parameter: &str) -> Option<Rule> {
             "groups" => GroupId::PREFIX,
             "api-keys" => ApiKeyId::PREFIX,
             "invitations" => InvitationId::PREFIX,
+            "service-accounts" => UserId::PREFIX,
             other => panic!("no id rule for the collection {other} of {path}"),
         }))
     };

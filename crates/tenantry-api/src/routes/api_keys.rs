@@ -20,6 +20,16 @@ use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::extract::{JsonBody, ListQuery, PathId};
 use crate::routes::support::{self, Revisioned};
 
+/// The lifetime a key is asked for in `expires_in_days`: the default when
+/// absent, else 1 to 3650 days.
+pub(crate) fn lifetime_of(expires_in_days: Option<i64>) -> Result<ApiKeyLifetime, ApiError> {
+    match expires_in_days {
+        None => Ok(ApiKeyLifetime::default_lifetime()),
+        Some(days) => ApiKeyLifetime::from_days(days)
+            .map_err(|reason| ApiError::for_field(ErrorCode::InvalidField, "expires_in_days", reason)),
+    }
+}
+
 /// Mints an API key. Its secret is in this response and nowhere else.
 #[utoipa::path(
     post,
@@ -38,11 +48,7 @@ pub(crate) async fn create_api_key(
     caller: Caller,
     JsonBody(request): JsonBody<CreateApiKeyRequest>,
 ) -> Result<(StatusCode, Revisioned<Json<CreatedApiKeyResponse>>), ApiError> {
-    let lifetime = match request.expires_in_days {
-        None => ApiKeyLifetime::default_lifetime(),
-        Some(days) => ApiKeyLifetime::from_days(days)
-            .map_err(|reason| ApiError::for_field(ErrorCode::InvalidField, "expires_in_days", reason))?,
-    };
+    let lifetime = lifetime_of(request.expires_in_days)?;
     let tenant_id = request.tenant_id.unwrap_or_else(|| caller.tenant_id().clone());
     let in_own_tenant = &tenant_id == caller.tenant_id();
     let for_someone_else = !in_own_tenant || request.username.is_some();

@@ -13,6 +13,7 @@ pub(crate) mod params;
 pub(crate) mod permissions;
 pub(crate) mod relationships;
 pub(crate) mod schema;
+pub(crate) mod service_accounts;
 pub(crate) mod support;
 pub(crate) mod system;
 pub(crate) mod tenants;

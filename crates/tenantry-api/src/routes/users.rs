@@ -27,6 +27,7 @@ pub(crate) async fn get_me(
     Ok(Json(MeResponse {
         id: user.id.to_string(),
         username: user.username.into_string(),
+        kind: user.kind.as_str().to_owned(),
         display_name: user.display_name.into_string(),
         email: user.email.map(|email| email.into_string()),
         is_platform_admin,

@@ -79,6 +79,21 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
         .await
         .expect(StatusCode::CREATED);
     let alpha_group_id = alpha_group["id"].as_str().unwrap().to_owned();
+    // A service account of A's, with a key.
+    let alpha_service_account = app
+        .send(
+            Call::post("/v1/service-accounts").key(&alpha.token).json(json!({ "name": "alpha-secret-bot" })),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let alpha_service_account_id = alpha_service_account["id"].as_str().unwrap().to_owned();
+    app.send(
+        Call::post(format!("/v1/service-accounts/{alpha_service_account_id}/api-keys"))
+            .key(&alpha.token)
+            .json(json!({ "name": "alpha-bot-key" })),
+    )
+    .await
+    .expect(StatusCode::CREATED);
     let alpha_user = alpha.user_id.to_string();
     // An invitation of A's, for someone who is in neither tenant.
     let alpha_invitation = app
@@ -118,6 +133,8 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
     secrets.push("alpha-secret-group".to_owned());
     secrets.push(alpha_invitation_id.clone());
     secrets.push(alpha_invitee.clone());
+    secrets.push(alpha_service_account_id.clone());
+    secrets.push("alpha-secret-bot".to_owned());
 
     let counts_before = app.row_counts().await;
     let view_before = alpha_view(&app, &alpha, &alpha_child_id).await;
@@ -211,6 +228,28 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
         ),
     ];
     let mut matrix = matrix;
+    // A's service account: read, deleted, given a key.
+    let missing_service_account = unused_id("usr");
+    for (about_alpha, about_nothing) in [
+        (
+            Call::get(format!("/v1/service-accounts/{alpha_service_account_id}")).key(b),
+            Call::get(format!("/v1/service-accounts/{missing_service_account}")).key(b),
+        ),
+        (
+            Call::delete(format!("/v1/service-accounts/{alpha_service_account_id}")).key(b),
+            Call::delete(format!("/v1/service-accounts/{missing_service_account}")).key(b),
+        ),
+        (
+            Call::post(format!("/v1/service-accounts/{alpha_service_account_id}/api-keys"))
+                .key(b)
+                .json(json!({ "name": "stolen" })),
+            Call::post(format!("/v1/service-accounts/{missing_service_account}/api-keys"))
+                .key(b)
+                .json(json!({ "name": "stolen" })),
+        ),
+    ] {
+        matrix.push((about_alpha, about_nothing, StatusCode::NOT_FOUND, "not_found"));
+    }
     // The members routes of A's tenant, workspace and group.
     for (resource, missing, code) in [
         (format!("/v1/tenants/{tenant_id}"), format!("/v1/tenants/{missing_tenant}"), "not_found"),
@@ -480,6 +519,7 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
         ("/v1/workspaces", vec![beta.root_id(), beta_workspace_id.clone()]),
         ("/v1/api-keys", vec![beta.api_key.id.to_string()]),
         ("/v1/groups", vec![]),
+        ("/v1/service-accounts", vec![]),
         ("/v1/invitations", vec![]),
         ("/v1/decisions", vec![]),
         ("/v1/sessions", vec![]),

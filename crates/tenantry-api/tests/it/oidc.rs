@@ -33,6 +33,7 @@ crate::on_both_backends!(
     a_rotated_in_key_is_fetched_and_accepted,
     an_unreachable_jwks_with_no_cached_keys_is_503,
     an_invitation_by_email_reaches_only_a_verified_address,
+    a_token_naming_a_service_accounts_username_signs_in_a_person,
 );
 
 /// The test app whose router accepts the tokens of a local issuer that
@@ -633,6 +634,34 @@ async fn an_invitation_by_email_reaches_only_a_verified_address(app: TestApp) {
     assert_eq!(accepted["status"], "accepted");
     oidc.send(Call::get("/v1/workspaces").key(&zoe).tenant(&acme.tenant_id())).await.expect(StatusCode::OK);
     oidc.send(Call::get("/v1/workspaces").key(&mal_unverified).tenant(&acme.tenant_id()))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+}
+
+/// A service account authenticates only with its keys: an OIDC token whose
+/// `preferred_username` is a service account's username signs in a new
+/// person under the fallback username, who is not the service account and
+/// holds none of its roles.
+async fn a_token_naming_a_service_accounts_username_signs_in_a_person(app: TestApp) {
+    let oidc = OidcApp::start(app).await;
+    let admin = oidc.app.tenant_with_key("acme").await;
+    let service_account = oidc
+        .send(Call::post("/v1/service-accounts").key(&admin.token).json(json!({ "name": "deploy-bot" })))
+        .await
+        .expect(StatusCode::CREATED);
+    let username = service_account["username"].as_str().unwrap().to_owned();
+    let service_user_id = service_account["id"].as_str().unwrap().to_owned();
+    let token =
+        RSA_KEY.token(&with_changes(oidc.claims("mallory"), json!({ "preferred_username": username })));
+    let me = oidc.send(Call::get("/v1/me").key(&token)).await.expect(StatusCode::OK);
+    assert_ne!(me["id"], service_user_id, "the token is not the service account");
+    assert_ne!(me["username"], username);
+    assert_eq!(me["kind"], "person");
+    // The service account is unchanged, and the person is no member of its
+    // tenant, so it is refused there.
+    let service_user = oidc.app.store().get_user(&UserId::parse(&service_user_id).unwrap()).await.unwrap();
+    assert_eq!(service_user.username.as_str(), username);
+    oidc.send(Call::get("/v1/service-accounts").key(&token).tenant(&admin.tenant_id()))
         .await
         .expect_error(StatusCode::FORBIDDEN, "forbidden");
 }

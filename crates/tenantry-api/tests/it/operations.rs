@@ -40,7 +40,7 @@ crate::on_both_backends!(
 );
 
 /// Every operation the router serves, as (method, path template).
-const ROUTES: [(&str, &str); 76] = [
+const ROUTES: [(&str, &str); 81] = [
     ("get", "/v1/tenants"),
     ("post", "/v1/tenants"),
     ("get", "/v1/tenants/{id}"),
@@ -73,6 +73,11 @@ const ROUTES: [(&str, &str); 76] = [
     ("post", "/v1/groups/{id}/members"),
     ("patch", "/v1/groups/{id}/members/{member_id}"),
     ("delete", "/v1/groups/{id}/members/{member_id}"),
+    ("get", "/v1/service-accounts"),
+    ("post", "/v1/service-accounts"),
+    ("get", "/v1/service-accounts/{id}"),
+    ("delete", "/v1/service-accounts/{id}"),
+    ("post", "/v1/service-accounts/{id}/api-keys"),
     ("post", "/v1/permissions/check"),
     ("post", "/v1/permissions/check-bulk"),
     ("post", "/v1/permissions/lookup-resources"),
@@ -403,6 +408,34 @@ impl AuditStore for UnhealthyStore {
     }
 
     async fn put_audit_checkpoint(&self, _: &PlatformScope, _: &LogId, _: &StoredCheckpoint) -> Result<()> {
+        unreachable()
+    }
+}
+
+#[async_trait]
+impl tenantry_core::ServiceAccountStore for UnhealthyStore {
+    async fn create_service_account(
+        &self,
+        _: &TenantScope,
+        _: tenantry_core::NewServiceAccount,
+    ) -> Result<tenantry_core::ServiceAccount> {
+        unreachable()
+    }
+    async fn get_service_account(
+        &self,
+        _: &TenantScope,
+        _: &UserId,
+    ) -> Result<tenantry_core::ServiceAccount> {
+        unreachable()
+    }
+    async fn list_service_accounts(
+        &self,
+        _: &TenantScope,
+        _: PageRequest<UserId>,
+    ) -> Result<Page<tenantry_core::ServiceAccount>> {
+        unreachable()
+    }
+    async fn delete_service_account(&self, _: &TenantScope, _: &UserId, _: Timestamp) -> Result<()> {
         unreachable()
     }
 }

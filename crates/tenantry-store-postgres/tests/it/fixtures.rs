@@ -9,8 +9,8 @@ use tenantry_core::service::mint_api_key;
 use tenantry_core::{
     ApiKey, ApiKeyHasher, ApiKeyLifetime, ApiKeyName, DataResidency, DeploymentModel, DisplayName,
     Environment, GroupName, InvitationLifetime, Invitee, MembershipResource, NewGroup, NewInvitation,
-    NewTenant, NewUser, NewWorkspace, PlatformScope, Role, Store, Tenant, TenantName, TenantScope, UserId,
-    Username, Workspace, WorkspaceName,
+    NewServiceAccount, NewTenant, NewUser, NewWorkspace, PlatformScope, Role, ServiceAccount, Store, Tenant,
+    TenantName, TenantScope, UserId, Username, Workspace, WorkspaceName,
 };
 use tenantry_store_postgres::PostgresStore;
 use tenantry_test_support::postgres::PostgresTestDb;
@@ -23,7 +23,7 @@ pub const TABLES_WITH_ROW_LEVEL_SECURITY: [&str; tenantry_test_support::TENANT_O
 
 /// A tenant made through the store: root, a child, a grandchild, one key,
 /// one group, all created by one user, a decision in the child (and its
-/// session), an invitation to the child for a
+/// session), a service account, an invitation to the child for a
 /// made-up user id, and a signed audit checkpoint (so every table of the
 /// tenant has rows, relationships and the audit log included).
 #[derive(Debug, Clone)]
@@ -34,6 +34,7 @@ pub struct SeededTenant {
     pub child: Workspace,
     pub grandchild: Workspace,
     pub api_key: ApiKey,
+    pub service_account: ServiceAccount,
 }
 
 impl SeededTenant {
@@ -160,12 +161,22 @@ pub async fn seed_tenant(store: &dyn Store, name: &str, username: &str) -> Seede
     };
     let as_user = TenantScope::new(tenant.id.clone(), tenantry_core::audit::user_actor(&user.id, None));
     store.open_approval(&as_user, break_glass, tenantry_core::now()).await.unwrap();
+    let service_account = store
+        .create_service_account(
+            &scope,
+            NewServiceAccount {
+                name: tenantry_core::ServiceAccountName::parse(&format!("{name}-bot")).unwrap(),
+                created_by: Some(user.id.clone()),
+            },
+        )
+        .await
+        .unwrap();
     // A signed checkpoint, so that every audit table has rows too.
     let signer = tenantry_core::audit_service::AuditSigner::new(
         tenantry_core::audit_service::NoteSigner::from_seed("fixtures", [3u8; 32]).unwrap(),
     );
     signer.checkpoint_logs(store, &PlatformScope::audit_checkpointer()).await.unwrap();
-    SeededTenant { tenant, scope, root, child, grandchild, api_key }
+    SeededTenant { tenant, scope, root, child, grandchild, api_key, service_account }
 }
 
 /// The store as the server connects: as the runtime role.

@@ -47,8 +47,9 @@ async fn without_a_tenant_setting_the_runtime_role_sees_no_rows() {
         assert_eq!(count(&mut *transaction, &count_sql(table, "")).await, 0, "{table} in a transaction");
         transaction.commit().await.unwrap();
     }
-    // The global tables have no policy: the runtime role reads them.
-    assert_eq!(count(&runtime, "SELECT count(*) FROM users").await, 2);
+    // The global tables have no policy: the runtime role reads them (two
+    // people and each tenant's service account's user).
+    assert_eq!(count(&runtime, "SELECT count(*) FROM users").await, 4);
 }
 
 #[tokio::test]
@@ -241,6 +242,82 @@ async fn policies_refuse_writing_another_tenants_rows() {
         .await
         .unwrap();
     assert_eq!(untouched, 3);
+}
+
+/// A transaction of the runtime role in the tenant's scope.
+async fn begin_in<'c>(
+    runtime: &'c mut PgConnection,
+    tenant: &SeededTenant,
+) -> sqlx::Transaction<'c, sqlx::Postgres> {
+    let mut transaction = runtime.begin().await.unwrap();
+    sqlx::query("SELECT set_config('tenantry.tenant_id', $1, true)")
+        .bind(tenant.id())
+        .execute(&mut *transaction)
+        .await
+        .unwrap();
+    transaction
+}
+
+/// As the runtime role in alpha's scope, raw SQL can neither read nor
+/// write beta's service accounts, nor give any service user (even alpha's
+/// own) an OIDC identity: the policies and the CHECK below the store
+/// refuse it, while the same statements on alpha's rows and a person pass.
+#[tokio::test]
+async fn the_runtime_role_cannot_reach_another_tenants_service_accounts_or_sign_one_in() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let (alpha, beta) = seed_two_tenants(&db).await;
+    let mut runtime = PgConnection::connect(&db.runtime_url).await.unwrap();
+    let mut transaction = begin_in(&mut runtime, &alpha).await;
+    let beta_rows = format!("SELECT count(*) FROM service_accounts WHERE tenant_id = '{}'", beta.id());
+    assert_eq!(count(&mut *transaction, &beta_rows).await, 0, "beta's service accounts are invisible");
+    let alpha_rows = format!("SELECT count(*) FROM service_accounts WHERE tenant_id = '{}'", alpha.id());
+    assert_eq!(count(&mut *transaction, &alpha_rows).await, 1, "alpha's own are visible");
+    for statement in [
+        format!("UPDATE service_accounts SET name = 'hijacked' WHERE tenant_id = '{}'", beta.id()),
+        format!("DELETE FROM service_accounts WHERE tenant_id = '{}'", beta.id()),
+    ] {
+        let outcome = sqlx::query(&statement).execute(&mut *transaction).await.unwrap();
+        assert_eq!(outcome.rows_affected(), 0, "{statement}");
+    }
+    transaction.rollback().await.unwrap();
+    // Inserting a row into beta is refused by the policy; the same row in
+    // alpha passes it.
+    let insert = |tenant_id: &str| {
+        format!(
+            "INSERT INTO service_accounts (tenant_id, user_id, name, created_at) \
+             VALUES ('{tenant_id}', '{}', 'intruder', now())",
+            alpha.api_key.user_id
+        )
+    };
+    let mut transaction = begin_in(&mut runtime, &alpha).await;
+    let error = sqlx::query(&insert(&beta.id())).execute(&mut *transaction).await.unwrap_err();
+    assert_eq!(sqlstate(&error).as_deref(), Some(POLICY_VIOLATION), "{error}");
+    transaction.rollback().await.unwrap();
+    let mut transaction = begin_in(&mut runtime, &alpha).await;
+    sqlx::query(&insert(&alpha.id())).execute(&mut *transaction).await.unwrap();
+    transaction.rollback().await.unwrap();
+    // No service user gets an OIDC identity, whichever tenant's it is; a
+    // person does.
+    let give_identity = |user_id: &str| {
+        format!(
+            "UPDATE users SET oidc_issuer = 'https://issuer.example', oidc_subject = 'sub-{user_id}' \
+             WHERE id = '{user_id}'"
+        )
+    };
+    for service_account in [&alpha.service_account, &beta.service_account] {
+        let mut transaction = begin_in(&mut runtime, &alpha).await;
+        let statement = give_identity(&service_account.user_id.to_string());
+        let error = sqlx::query(&statement).execute(&mut *transaction).await.unwrap_err();
+        assert!(error.to_string().contains("users_service_no_oidc_check"), "{error}");
+        transaction.rollback().await.unwrap();
+    }
+    let mut transaction = begin_in(&mut runtime, &alpha).await;
+    let outcome = sqlx::query(&give_identity(&alpha.api_key.user_id.to_string()))
+        .execute(&mut *transaction)
+        .await
+        .unwrap();
+    assert_eq!(outcome.rows_affected(), 1);
+    transaction.rollback().await.unwrap();
 }
 
 #[tokio::test]

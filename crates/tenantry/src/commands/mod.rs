@@ -11,6 +11,7 @@ pub mod invitation;
 pub mod member;
 pub mod migrate;
 pub mod schema;
+pub mod service_account;
 pub mod tenant;
 pub mod user;
 pub mod workspace;

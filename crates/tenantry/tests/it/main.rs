@@ -7,6 +7,8 @@ mod bootstrap_race;
 mod cli;
 mod connections;
 mod decisions;
+mod readme;
 mod serve;
+mod service_accounts;
 mod support;
 mod two_servers;
