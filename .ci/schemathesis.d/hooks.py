@@ -24,6 +24,9 @@ STATE_DEPENDENT = re.compile(
             r"pending invitations; this server allows",  # the tenant's pending invitations, counted
             r"the log's size|the latest checkpoint's size|no signed checkpoint yet",  # an audit log's length
             r"must be at least the event's seq|must be at most `to`",  # two sizes of one audit request, compared
+            r"the service account was deleted|a service account belongs to its own tenant",  # the user's kind, stored
+            r"the decision is `\w+`; ",  # the outcome of the decision an approval names
+            r"no approver group: ",  # the tenant's routing rules and the decision's group
         ]
     )
 )

@@ -416,7 +416,8 @@ pub fn acting_user(actor: &crate::Actor) -> Result<String, Error> {
 
 /// One routing rule: a decision whose `rule_id` starts with
 /// `rule_id_prefix` and whose `target` contains `target_contains` (each
-/// when given; at least one is) goes to `approver_group`.
+/// when given) goes to `approver_group`. A rule with neither matches every
+/// decision: a catch-all, to put last.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoutingRule {
     /// Matches decisions whose `rule_id` starts with it.
@@ -449,20 +450,11 @@ pub struct ApprovalRouting {
 }
 
 impl ApprovalRouting {
-    /// Validates a set of rules: at most [`MAX_ROUTING_RULES`], each with
-    /// at least one criterion. Whether the groups exist is the store's to
-    /// check.
+    /// Validates a set of rules: at most [`MAX_ROUTING_RULES`]. Whether
+    /// the groups exist is the store's to check.
     pub fn new(rules: Vec<RoutingRule>) -> Result<Self, Error> {
         if rules.len() > MAX_ROUTING_RULES {
             return Err(Error::invalid("rules", format!("must hold at most {MAX_ROUTING_RULES} rules")));
-        }
-        if let Some(index) =
-            rules.iter().position(|rule| rule.rule_id_prefix.is_none() && rule.target_contains.is_none())
-        {
-            return Err(Error::invalid(
-                format!("rules[{index}]"),
-                "must name rule_id_prefix, target_contains or both",
-            ));
         }
         Ok(Self { rules })
     }
@@ -780,10 +772,18 @@ mod tests {
         ));
         other.approver_group = Some(fallback.clone());
         assert_eq!(resolve_approver_group(None, &routing, &other).unwrap(), fallback);
-        let empty_rule = RoutingRule { rule_id_prefix: None, target_contains: None, approver_group: prod };
+        let catch_all =
+            RoutingRule { rule_id_prefix: None, target_contains: None, approver_group: prod.clone() };
+        let with_default = ApprovalRouting::new(vec![catch_all.clone()]).unwrap();
+        other.approver_group = None;
+        assert_eq!(
+            resolve_approver_group(None, &with_default, &other).unwrap(),
+            prod,
+            "a catch-all matches all"
+        );
         assert!(matches!(
-            ApprovalRouting::new(vec![empty_rule]),
-            Err(Error::Invalid { field, .. }) if field == "rules[0]"
+            ApprovalRouting::new(vec![catch_all; MAX_ROUTING_RULES + 1]),
+            Err(Error::Invalid { field, .. }) if field == "rules"
         ));
     }
 

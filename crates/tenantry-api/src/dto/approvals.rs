@@ -46,12 +46,12 @@ pub struct RequestApprovalRequest {
     #[schema(value_type = Option<String>)]
     pub approver_group: Option<GroupId>,
     /// How many distinct members must approve: 1 to 10, 1 when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::whole_number")]
     #[schema(minimum = 1, maximum = 10)]
     pub required_approvals: Option<i64>,
     /// How long it stays open, in seconds: 3,600 (1 hour) to 1,209,600
     /// (14 days); 86,400 (24 hours) when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::whole_number")]
     #[schema(minimum = 3600, maximum = 1209600)]
     pub ttl_seconds: Option<i64>,
     /// Why it is asked for: 1 to 4,096 characters.
@@ -99,7 +99,7 @@ pub struct BreakGlassRequest {
     pub reason: Reason,
     /// How long the grant lasts, in seconds: 300 (5 minutes) to 86,400
     /// (24 hours); 14,400 (4 hours) when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::whole_number")]
     #[schema(minimum = 300, maximum = 86400)]
     pub ttl_seconds: Option<i64>,
     /// A reference outside tenantry (an incident).
@@ -235,7 +235,8 @@ impl From<Approval> for ApprovalResponse {
 
 /// One routing rule: a decision whose `rule_id` starts with
 /// `rule_id_prefix` and whose `target` contains `target_contains` (each
-/// when given; at least one must be) goes to `approver_group`.
+/// when given) goes to `approver_group`. A rule with neither matches every
+/// decision: a catch-all, to put last.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingRuleBody {

@@ -209,12 +209,12 @@ async fn routing_rules_and_pending_for_me(app: TestApp) {
     app.send(Call::get("/v1/approval-routing").key(&world.ada.token))
         .await
         .expect_error(StatusCode::FORBIDDEN, "forbidden");
-    let empty_rule = json!({ "rules": [{ "approver_group": world.group }] });
+    let too_many: Vec<Value> = (0..101).map(|_| json!({ "approver_group": world.group })).collect();
     let error = app
-        .send(Call::put("/v1/approval-routing").key(&world.admin.token).json(empty_rule))
+        .send(Call::put("/v1/approval-routing").key(&world.admin.token).json(json!({ "rules": too_many })))
         .await
         .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
-    assert_eq!(error["field"], "rules[0]");
+    assert_eq!(error["field"], "rules");
     let stored = app
         .send(Call::put("/v1/approval-routing").key(&world.admin.token).json(rules.clone()))
         .await
@@ -380,6 +380,7 @@ async fn bad_input_names_the_field_and_stores_nothing(app: TestApp) {
     };
     let cases = [
         (ask(json!({ "ttl_seconds": 3599 })), "ttl_seconds"),
+        (ask(json!({ "ttl_seconds": 3600.5 })), "ttl_seconds"),
         (ask(json!({ "ttl_seconds": 1_209_601 })), "ttl_seconds"),
         (ask(json!({ "required_approvals": 0 })), "required_approvals"),
         (ask(json!({ "required_approvals": 11 })), "required_approvals"),
