@@ -514,8 +514,9 @@ pub(crate) async fn get_routing(
 }
 
 /// Replaces the caller's tenant's approval routing rules. Tenant admins
-/// only; every rule must name a group of the tenant and at least one of
-/// `rule_id_prefix` and `target_contains`.
+/// only; every rule must name a group of the tenant. A rule with neither
+/// `rule_id_prefix` nor `target_contains` matches every decision (a
+/// catch-all, to put last).
 #[utoipa::path(
     put,
     path = "/v1/approval-routing",
@@ -524,7 +525,7 @@ pub(crate) async fn get_routing(
     responses(
         (status = 200, description = "The rules now in force", body = ApprovalRoutingBody),
         (status = 403, description = "`forbidden`: not a tenant admin", body = ErrorEnvelope),
-        (status = 422, description = "`invalid_field`: a rule without criteria, an unknown group, or more than 100 rules", body = ErrorEnvelope),
+        (status = 422, description = "`invalid_field`: an unknown group, or more than 100 rules", body = ErrorEnvelope),
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
