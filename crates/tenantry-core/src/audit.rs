@@ -543,6 +543,56 @@ pub fn approval_changed(
         .collect()
 }
 
+/// `operation.created`: a run was enqueued, with its kind, parameters
+/// (secrets masked), jobs and target tenant.
+pub fn operation_created(run: &crate::operation_run::OperationRun) -> AuditRecord {
+    AuditRecord::new("operation.created", "operation_run", &run.id)
+        .set("kind", &run.kind)
+        .set("parameters", &run.parameters)
+        .set("target_tenant_id", &run.target_tenant_id)
+        .set("jobs", run.jobs_total)
+        .set("status", run.status)
+}
+
+/// `operation.status_changed` (`operation.finished` when the new status is
+/// terminal, with the counts and the duration), or `None` when the status
+/// stayed.
+pub fn operation_status_changed(
+    before: &crate::operation_run::OperationRun,
+    after: &crate::operation_run::OperationRun,
+) -> Option<AuditRecord> {
+    if before.status == after.status {
+        return None;
+    }
+    let action = if after.status.is_terminal() { "operation.finished" } else { "operation.status_changed" };
+    let record = AuditRecord::new(action, "operation_run", &after.id)
+        .set("kind", &after.kind)
+        .set("target_tenant_id", &after.target_tenant_id)
+        .change("status", before.status, after.status);
+    Some(if after.status.is_terminal() {
+        let duration_ms = match (after.started_at, after.finished_at) {
+            (Some(started), Some(finished)) => Some((finished - started).num_milliseconds()),
+            _ => None,
+        };
+        record
+            .set("progress", &after.progress)
+            .set("jobs_done", after.jobs_done)
+            .set("duration_ms", duration_ms)
+            .set("error", &after.error)
+    } else {
+        record
+    })
+}
+
+/// `operation.throttled`: a run's pause between steps changed.
+pub fn operation_throttled(run: &crate::operation_run::OperationRun, before_ms: u32) -> AuditRecord {
+    AuditRecord::new("operation.throttled", "operation_run", &run.id).change(
+        "throttle_ms",
+        before_ms,
+        run.throttle_ms,
+    )
+}
+
 /// `approval_routing.updated`, or `None` when the rules stayed.
 pub fn approval_routing_updated(
     before: &crate::approval::ApprovalRouting,

@@ -59,6 +59,12 @@ pub enum ConflictCode {
     NotBreakGlass,
     /// The break-glass grant was already reviewed.
     AlreadyReviewed,
+    /// The operation run cannot be paused, resumed or cancelled (or change
+    /// so) in the status it is in.
+    RunNotControllable,
+    /// The job's lease expired and it was claimed again: its former worker
+    /// may commit nothing more.
+    LeaseLost,
 }
 
 impl ConflictCode {
@@ -88,6 +94,8 @@ impl ConflictCode {
             Self::AlreadyApproved => "already_approved",
             Self::NotBreakGlass => "not_break_glass",
             Self::AlreadyReviewed => "already_reviewed",
+            Self::RunNotControllable => "run_not_controllable",
+            Self::LeaseLost => "lease_lost",
         }
     }
 
@@ -129,6 +137,8 @@ impl ConflictCode {
             Self::AlreadyApproved => "you have already approved this request; it needs other approvers",
             Self::NotBreakGlass => "only a break-glass grant is reviewed",
             Self::AlreadyReviewed => "this break-glass grant has already been reviewed",
+            Self::RunNotControllable => "the operation run cannot do that in the status it is in",
+            Self::LeaseLost => "the job's lease was lost to another worker; this worker must stop",
         }
     }
 }

@@ -147,6 +147,18 @@ prefixed_id!(
     "apr",
     "approval"
 );
+prefixed_id!(
+    /// Identifies an operation run. Prefix `run`.
+    RunId,
+    "run",
+    "operation run"
+);
+prefixed_id!(
+    /// Identifies a job of an operation run. Prefix `job`.
+    JobId,
+    "job",
+    "job"
+);
 
 #[cfg(test)]
 mod tests {

@@ -28,6 +28,7 @@ pub mod membership;
 mod memory;
 pub mod name;
 pub mod operation;
+pub mod operation_run;
 pub mod page;
 pub mod relationship;
 pub mod scope;
@@ -46,7 +47,9 @@ pub use authorizer::{Authorizer, AuthorizerConfig, Consistency, RevisionToken, S
 pub use credentials::CredentialCache;
 pub use error::{ConflictCode, Error, LimitCode, Result};
 pub use group::{Group, GroupPatch, NewGroup};
-pub use id::{ApiKeyId, ApprovalId, GroupId, IdError, InvitationId, TenantId, UserId, WorkspaceId};
+pub use id::{
+    ApiKeyId, ApprovalId, GroupId, IdError, InvitationId, JobId, RunId, TenantId, UserId, WorkspaceId,
+};
 pub use invitation::{
     Invitation, InvitationAnswer, InvitationLifetime, InvitationStatus, Invitee, NewInvitation,
     PendingInvitation, Respondent,
@@ -71,7 +74,7 @@ pub use scope::{PlatformScope, TenantScope};
 pub mod prelude {
     pub use crate::store::{
         ApiKeyStore as _, ApprovalStore as _, AuditStore as _, DecisionStore as _, DeploymentStore as _,
-        GroupStore as _, InvitationStore as _, MembershipStore as _, RelationshipStore as _,
+        GroupStore as _, InvitationStore as _, MembershipStore as _, RelationshipStore as _, RunStore as _,
         ServiceAccountStore as _, TenantStore as _, UserStore as _, WorkspaceStore as _,
     };
 }
@@ -79,8 +82,8 @@ pub mod prelude {
 pub use service_account::{NewServiceAccount, ServiceAccount, UserStanding};
 pub use store::{
     ApiKeyStore, ApprovalStore, BootstrapOutcome, BootstrapRequest, DecisionStore, DeploymentStore,
-    GroupStore, InvitationStore, MembershipStore, RelationshipStore, ServiceAccountStore, Store, TenantStore,
-    UserStore, WorkspaceStore,
+    GroupStore, InvitationStore, MembershipStore, RelationshipStore, RunStore, ServiceAccountStore, Store,
+    TenantStore, UserStore, WorkspaceStore,
 };
 pub use tenant::{DataResidency, DeploymentModel, NewTenant, Tenant, TenantPatch, TenantStatus};
 pub use user::{NewUser, OidcIdentity, OidcSignIn, User, UserKind};

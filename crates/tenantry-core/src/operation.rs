@@ -177,6 +177,26 @@ pub enum Operation {
     GetApprovalRouting,
     /// Replacing a tenant's approval routing rules.
     PutApprovalRouting,
+    /// Creating an operation run and its jobs.
+    CreateRun,
+    /// Reading an operation run.
+    GetRun,
+    /// Listing operation runs.
+    ListRuns,
+    /// Reading a run's jobs.
+    RunJobs,
+    /// Pausing, resuming or cancelling a run, or changing its throttle.
+    ControlRun,
+    /// Claiming a job.
+    ClaimJob,
+    /// Renewing a job's lease.
+    RenewLease,
+    /// Committing a job's step.
+    CommitStep,
+    /// Ending a job.
+    EndJob,
+    /// Marking runs whose worker stopped answering as interrupted.
+    InterruptExpired,
     /// Creating a service account.
     CreateServiceAccount,
     /// Reading a service account.
@@ -275,6 +295,16 @@ impl Operation {
             Self::TenantsWithDueApprovals => "finding tenants with approvals past their deadline",
             Self::GetApprovalRouting => "reading approval routing rules",
             Self::PutApprovalRouting => "replacing approval routing rules",
+            Self::CreateRun => "creating an operation run",
+            Self::GetRun => "reading an operation run",
+            Self::ListRuns => "listing operation runs",
+            Self::RunJobs => "reading an operation run's jobs",
+            Self::ControlRun => "controlling an operation run",
+            Self::ClaimJob => "claiming a job",
+            Self::RenewLease => "renewing a job's lease",
+            Self::CommitStep => "committing a job's step",
+            Self::EndJob => "ending a job",
+            Self::InterruptExpired => "interrupting runs whose worker stopped",
             Self::CreateServiceAccount => "creating a service account",
             Self::GetServiceAccount => "reading a service account",
             Self::ListServiceAccounts => "listing service accounts",

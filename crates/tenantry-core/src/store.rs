@@ -503,6 +503,116 @@ pub trait ApprovalStore: Send + Sync + std::fmt::Debug {
     ) -> Result<ApprovalRouting>;
 }
 
+/// Operation runs and their jobs: the durable queue workers claim from
+/// (`tenantry_core::operation_run`). Runs are the platform's: every method
+/// takes the platform scope, and every status change is an audit event in
+/// the platform's log. Every write under a lease first checks its fencing
+/// token, in the same transaction, and is refused with
+/// [`ConflictCode::LeaseLost`](crate::ConflictCode::LeaseLost) when the
+/// job was claimed again since.
+#[async_trait]
+pub trait RunStore: Send + Sync + std::fmt::Debug {
+    /// Creates a run, `enqueued`, and its jobs, `queued` in the order
+    /// given, with `operation.created`.
+    async fn create_run(
+        &self,
+        platform: &PlatformScope,
+        run: crate::operation_run::NewRun,
+        at: Timestamp,
+    ) -> Result<crate::operation_run::OperationRun>;
+
+    /// Reads a run.
+    async fn get_run(
+        &self,
+        platform: &PlatformScope,
+        run_id: &crate::id::RunId,
+    ) -> Result<crate::operation_run::OperationRun>;
+
+    /// Lists runs, newest first (`created_at`, then id, descending).
+    async fn list_runs(
+        &self,
+        platform: &PlatformScope,
+        page: PageRequest<crate::decision::NewestFirstCursor>,
+    ) -> Result<Page<crate::operation_run::OperationRun>>;
+
+    /// A run's jobs, in their order.
+    async fn run_jobs(
+        &self,
+        platform: &PlatformScope,
+        run_id: &crate::id::RunId,
+    ) -> Result<Vec<crate::operation_run::Job>>;
+
+    /// Pauses, resumes or cancels a run ([`crate::operation_run::RunStatus::on_request`]):
+    /// a run no job of which is running changes at once (cancelling drops
+    /// its queued jobs); a running one passes to `pausing` or `cancelling`
+    /// until its worker yields.
+    async fn request_run(
+        &self,
+        platform: &PlatformScope,
+        run_id: &crate::id::RunId,
+        request: crate::operation_run::RunRequest,
+        at: Timestamp,
+    ) -> Result<crate::operation_run::OperationRun>;
+
+    /// Changes the pause between a run's steps (not of a finished run).
+    async fn set_run_throttle(
+        &self,
+        platform: &PlatformScope,
+        run_id: &crate::id::RunId,
+        throttle_ms: u32,
+        at: Timestamp,
+    ) -> Result<crate::operation_run::OperationRun>;
+
+    /// Claims the next job for `worker` until `at + lease_for`: the oldest
+    /// queued job of a claimable run, or a running job whose lease ran out
+    /// (its worker stopped); increments its fencing token and attempts,
+    /// and moves its run to `running`. `None` when there is nothing to do.
+    /// Concurrent claimers never get the same job.
+    async fn claim_job(
+        &self,
+        platform: &PlatformScope,
+        worker: &str,
+        lease_for: chrono::Duration,
+        at: Timestamp,
+    ) -> Result<Option<crate::operation_run::Claimed>>;
+
+    /// Extends a lease to `at + lease_for` and answers the run as it stands
+    /// (so that the worker learns of a pause or a cancel).
+    async fn renew_lease(
+        &self,
+        platform: &PlatformScope,
+        lease: &crate::operation_run::Lease,
+        lease_for: chrono::Duration,
+        at: Timestamp,
+    ) -> Result<(crate::operation_run::Lease, crate::operation_run::OperationRun)>;
+
+    /// Commits one step of a job under its lease: its checkpoint, and the
+    /// run's progress and cursor. Answers the run as it stands.
+    async fn commit_step(
+        &self,
+        platform: &PlatformScope,
+        lease: &crate::operation_run::Lease,
+        step: crate::operation_run::Step,
+        at: Timestamp,
+    ) -> Result<crate::operation_run::OperationRun>;
+
+    /// Ends a job under its lease ([`crate::operation_run::status_after`]
+    /// moves the run): done, failed (its run errors and its other jobs are
+    /// dropped), or yielded to a pause or a cancel.
+    async fn end_job(
+        &self,
+        platform: &PlatformScope,
+        lease: &crate::operation_run::Lease,
+        end: crate::operation_run::JobEnd,
+        at: Timestamp,
+    ) -> Result<crate::operation_run::OperationRun>;
+
+    /// Marks `interrupted` every run one of whose jobs' lease ran out
+    /// before `at`, with its event; returns how many. Their jobs are
+    /// claimed again as they are.
+    async fn interrupt_expired(&self, platform: &PlatformScope, at: Timestamp) -> Result<u64>;
+}
+
 /// Service accounts of one tenant (`tenantry_core::service_account`).
 /// Every change is recorded in the tenant's audit log.
 #[async_trait]
@@ -689,6 +799,7 @@ pub trait Store:
     + DecisionStore
     + ApprovalStore
     + ServiceAccountStore
+    + RunStore
     + std::fmt::Debug
     + 'static
 {
@@ -708,6 +819,7 @@ impl<T> Store for T where
         + DecisionStore
         + ApprovalStore
         + ServiceAccountStore
+        + RunStore
         + std::fmt::Debug
         + 'static
 {

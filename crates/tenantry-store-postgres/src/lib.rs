@@ -55,6 +55,7 @@ mod partition;
 mod relationships;
 mod roles;
 mod rows;
+mod runs;
 mod service_accounts;
 mod store;
 mod tenants;

@@ -48,6 +48,7 @@ mod invitations;
 mod memberships;
 mod relationships;
 mod rows;
+mod runs;
 mod schemas;
 mod service_accounts;
 mod tenant_tables;

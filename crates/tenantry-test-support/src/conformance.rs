@@ -60,6 +60,7 @@ mod authorization;
 mod decisions;
 mod invitations;
 mod memberships;
+mod runs;
 mod service_accounts;
 mod users;
 
@@ -117,6 +118,7 @@ pub fn all_cases() -> impl Iterator<Item = &'static Case> {
         audit::CASES,
         decisions::CASES,
         approvals::CASES,
+        runs::CASES,
         service_accounts::CASES,
     ]
     .into_iter()

@@ -40,11 +40,13 @@ pub const TENANT_OWNED_TABLES: [&str; 18] = [
 ];
 
 /// Every table that belongs to no tenant: users (who may belong to many),
-/// the platform's relationship partition, audit log and schema, and the
-/// deployment's settings.
-pub const GLOBAL_TABLES: [&str; 10] = [
+/// the platform's relationship partition, audit log and schema, operation
+/// runs and their jobs, and the deployment's settings.
+pub const GLOBAL_TABLES: [&str; 12] = [
     "authorization_schemas",
     "deployment_settings",
+    "jobs",
+    "operation_runs",
     "platform_audit_checkpoints",
     "platform_audit_events",
     "platform_audit_log",

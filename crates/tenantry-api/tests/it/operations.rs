@@ -18,6 +18,7 @@ use tenantry_core::approval;
 use tenantry_core::audit::{
     AuditFilter, AuditHead, AuditRow, AuditStore, Hash, LogId, LogToCheckpoint, NodeId, StoredCheckpoint,
 };
+use tenantry_core::operation_run as run;
 use tenantry_core::{
     ApiKey, ApiKeyCredentials, ApiKeyHasher, ApiKeyId, ApiKeyStore, Authorizer, AuthorizerConfig,
     BootstrapOutcome, BootstrapRequest, DeploymentStore, Error, Group, GroupId, GroupPatch, GroupStore,
@@ -549,6 +550,83 @@ impl tenantry_core::ApprovalStore for UnhealthyStore {
         _: &TenantScope,
         _: approval::ApprovalRouting,
     ) -> Result<approval::ApprovalRouting> {
+        unreachable()
+    }
+}
+
+#[async_trait]
+impl tenantry_core::RunStore for UnhealthyStore {
+    async fn create_run(&self, _: &PlatformScope, _: run::NewRun, _: Timestamp) -> Result<run::OperationRun> {
+        unreachable()
+    }
+    async fn get_run(&self, _: &PlatformScope, _: &tenantry_core::RunId) -> Result<run::OperationRun> {
+        unreachable()
+    }
+    async fn list_runs(
+        &self,
+        _: &PlatformScope,
+        _: PageRequest<tenantry_core::decision::NewestFirstCursor>,
+    ) -> Result<Page<run::OperationRun>> {
+        unreachable()
+    }
+    async fn run_jobs(&self, _: &PlatformScope, _: &tenantry_core::RunId) -> Result<Vec<run::Job>> {
+        unreachable()
+    }
+    async fn request_run(
+        &self,
+        _: &PlatformScope,
+        _: &tenantry_core::RunId,
+        _: run::RunRequest,
+        _: Timestamp,
+    ) -> Result<run::OperationRun> {
+        unreachable()
+    }
+    async fn set_run_throttle(
+        &self,
+        _: &PlatformScope,
+        _: &tenantry_core::RunId,
+        _: u32,
+        _: Timestamp,
+    ) -> Result<run::OperationRun> {
+        unreachable()
+    }
+    async fn claim_job(
+        &self,
+        _: &PlatformScope,
+        _: &str,
+        _: chrono::Duration,
+        _: Timestamp,
+    ) -> Result<Option<run::Claimed>> {
+        unreachable()
+    }
+    async fn renew_lease(
+        &self,
+        _: &PlatformScope,
+        _: &run::Lease,
+        _: chrono::Duration,
+        _: Timestamp,
+    ) -> Result<(run::Lease, run::OperationRun)> {
+        unreachable()
+    }
+    async fn commit_step(
+        &self,
+        _: &PlatformScope,
+        _: &run::Lease,
+        _: run::Step,
+        _: Timestamp,
+    ) -> Result<run::OperationRun> {
+        unreachable()
+    }
+    async fn end_job(
+        &self,
+        _: &PlatformScope,
+        _: &run::Lease,
+        _: run::JobEnd,
+        _: Timestamp,
+    ) -> Result<run::OperationRun> {
+        unreachable()
+    }
+    async fn interrupt_expired(&self, _: &PlatformScope, _: Timestamp) -> Result<u64> {
         unreachable()
     }
 }
