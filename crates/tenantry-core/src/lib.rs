@@ -36,6 +36,7 @@ pub mod service_account;
 pub mod store;
 pub mod tenant;
 pub mod user;
+pub mod webhook;
 pub mod workspace;
 
 pub use api_key::{
@@ -46,7 +47,10 @@ pub use authorizer::{Authorizer, AuthorizerConfig, Consistency, RevisionToken, S
 pub use credentials::CredentialCache;
 pub use error::{ConflictCode, Error, LimitCode, Result};
 pub use group::{Group, GroupPatch, NewGroup};
-pub use id::{ApiKeyId, ApprovalId, GroupId, IdError, InvitationId, TenantId, UserId, WorkspaceId};
+pub use id::{
+    ApiKeyId, ApprovalId, GroupId, IdError, InvitationId, TenantId, UserId, WebhookDeliveryId, WebhookId,
+    WorkspaceId,
+};
 pub use invitation::{
     Invitation, InvitationAnswer, InvitationLifetime, InvitationStatus, Invitee, NewInvitation,
     PendingInvitation, Respondent,
@@ -55,7 +59,7 @@ pub use limits::StoreLimits;
 pub use membership::{Member, Membership, MembershipResource, Role};
 pub use name::{
     ApiKeyName, DisplayName, Email, Environment, GroupName, Label, ServiceAccountName, TenantName, Username,
-    WorkspaceName,
+    WebhookDescription, WorkspaceName,
 };
 pub use operation::Operation;
 pub use page::{Page, PageLimit, PageRequest};
@@ -72,7 +76,7 @@ pub mod prelude {
     pub use crate::store::{
         ApiKeyStore as _, ApprovalStore as _, AuditStore as _, DecisionStore as _, DeploymentStore as _,
         GroupStore as _, InvitationStore as _, MembershipStore as _, RelationshipStore as _,
-        ServiceAccountStore as _, TenantStore as _, UserStore as _, WorkspaceStore as _,
+        ServiceAccountStore as _, TenantStore as _, UserStore as _, WebhookStore as _, WorkspaceStore as _,
     };
 }
 
@@ -80,10 +84,14 @@ pub use service_account::{NewServiceAccount, ServiceAccount, UserStanding};
 pub use store::{
     ApiKeyStore, ApprovalStore, BootstrapOutcome, BootstrapRequest, DecisionStore, DeploymentStore,
     GroupStore, InvitationStore, MembershipStore, RelationshipStore, ServiceAccountStore, Store, TenantStore,
-    UserStore, WorkspaceStore,
+    UserStore, WebhookStore, WorkspaceStore,
 };
 pub use tenant::{DataResidency, DeploymentModel, NewTenant, Tenant, TenantPatch, TenantStatus};
 pub use user::{NewUser, OidcIdentity, OidcSignIn, User, UserKind};
+pub use webhook::{
+    DeliveryOutcome, DeliveryRecord, EventTypeFilter, EventTypes, NewWebhook, RetrySchedule, TargetPolicy,
+    Webhook, WebhookDelivery, WebhookMessage, WebhookSecret, WebhookUrl,
+};
 pub use workspace::{NewWorkspace, Workspace, WorkspacePatch, WorkspaceStatus};
 
 /// The moment operations are stamped with. One alias so every crate agrees.

@@ -81,6 +81,8 @@ pub(crate) const TENANTRY_TABLES: &[Table] = &[
     table("approvals", RuntimeAccess::ReadWrite, true),
     table("approval_routing", RuntimeAccess::ReadWrite, true),
     table("service_accounts", RuntimeAccess::ReadWrite, true),
+    table("webhooks", RuntimeAccess::ReadWrite, true),
+    table("webhook_deliveries", RuntimeAccess::ReadWrite, true),
 ];
 
 /// The table sqlx records applied migrations in.

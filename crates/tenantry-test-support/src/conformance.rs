@@ -62,6 +62,7 @@ mod invitations;
 mod memberships;
 mod service_accounts;
 mod users;
+mod webhooks;
 
 pub use invitations::fill_pending_invitations;
 
@@ -118,6 +119,7 @@ pub fn all_cases() -> impl Iterator<Item = &'static Case> {
         decisions::CASES,
         approvals::CASES,
         service_accounts::CASES,
+        webhooks::CASES,
     ]
     .into_iter()
     .flatten()

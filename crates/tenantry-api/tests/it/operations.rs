@@ -413,6 +413,65 @@ impl AuditStore for UnhealthyStore {
 }
 
 #[async_trait]
+impl tenantry_core::WebhookStore for UnhealthyStore {
+    async fn create_webhook(
+        &self,
+        _: &TenantScope,
+        _: tenantry_core::NewWebhook,
+    ) -> Result<(tenantry_core::Webhook, tenantry_core::WebhookSecret)> {
+        unreachable()
+    }
+    async fn get_webhook(
+        &self,
+        _: &TenantScope,
+        _: &tenantry_core::WebhookId,
+    ) -> Result<tenantry_core::Webhook> {
+        unreachable()
+    }
+    async fn list_webhooks(
+        &self,
+        _: &TenantScope,
+        _: PageRequest<tenantry_core::WebhookId>,
+    ) -> Result<Page<tenantry_core::Webhook>> {
+        unreachable()
+    }
+    async fn webhook_secret(
+        &self,
+        _: &TenantScope,
+        _: &tenantry_core::WebhookId,
+    ) -> Result<(tenantry_core::Webhook, tenantry_core::WebhookSecret)> {
+        unreachable()
+    }
+    async fn delete_webhook(&self, _: &TenantScope, _: &tenantry_core::WebhookId) -> Result<()> {
+        unreachable()
+    }
+    async fn record_delivery(
+        &self,
+        _: &TenantScope,
+        _: &tenantry_core::WebhookId,
+        _: tenantry_core::DeliveryRecord,
+    ) -> Result<tenantry_core::WebhookDelivery> {
+        unreachable()
+    }
+    async fn list_deliveries(
+        &self,
+        _: &TenantScope,
+        _: &tenantry_core::WebhookId,
+        _: PageRequest<tenantry_core::WebhookDeliveryId>,
+    ) -> Result<Page<tenantry_core::WebhookDelivery>> {
+        unreachable()
+    }
+    async fn advance_delivered_through(
+        &self,
+        _: &TenantScope,
+        _: &tenantry_core::WebhookId,
+        _: u64,
+    ) -> Result<u64> {
+        unreachable()
+    }
+}
+
+#[async_trait]
 impl tenantry_core::ServiceAccountStore for UnhealthyStore {
     async fn create_service_account(
         &self,
