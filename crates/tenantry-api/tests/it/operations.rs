@@ -40,7 +40,7 @@ crate::on_both_backends!(
 );
 
 /// Every operation the router serves, as (method, path template).
-const ROUTES: [(&str, &str); 81] = [
+const ROUTES: [(&str, &str); 87] = [
     ("get", "/v1/tenants"),
     ("post", "/v1/tenants"),
     ("get", "/v1/tenants/{id}"),
@@ -78,6 +78,12 @@ const ROUTES: [(&str, &str); 81] = [
     ("get", "/v1/service-accounts/{id}"),
     ("delete", "/v1/service-accounts/{id}"),
     ("post", "/v1/service-accounts/{id}/api-keys"),
+    ("get", "/v1/webhooks"),
+    ("post", "/v1/webhooks"),
+    ("get", "/v1/webhooks/{id}"),
+    ("delete", "/v1/webhooks/{id}"),
+    ("get", "/v1/webhooks/{id}/deliveries"),
+    ("post", "/v1/webhooks/{id}/test"),
     ("post", "/v1/permissions/check"),
     ("post", "/v1/permissions/check-bulk"),
     ("post", "/v1/permissions/lookup-resources"),
@@ -153,6 +159,7 @@ fn concrete_path(template: &str) -> String {
         Some("api-keys") => "key",
         Some("invitations") => "inv",
         Some("approvals") => "apr",
+        Some("webhooks") => "whk",
         _ => return template,
     };
     template.replace("{id}", &unused_id(prefix)).replace("{invitation_id}", &unused_id("inv"))
