@@ -36,6 +36,7 @@ mod openapi;
 pub mod request_context;
 mod request_limits;
 mod routes;
+pub mod webhook_delivery;
 
 pub use auth::{API_KEY_HEADER, Authenticated, Caller, Credential, REVISION_HEADER, TENANT_HEADER};
 pub use error::{ApiError, ErrorCode, ErrorEnvelope};
@@ -74,6 +75,10 @@ pub struct ApiConfig {
     /// this, whichever is smaller. At most [`PageLimit::LARGEST`]; the
     /// OpenAPI document this server serves states it.
     pub max_page_size: PageLimit,
+    /// Whether webhooks may target loopback, private, link-local and
+    /// metadata addresses and plain `http` (`--webhook-allow-private-targets`):
+    /// for tests and closed networks only.
+    pub webhook_allow_private_targets: bool,
 }
 
 impl ApiConfig {
@@ -116,6 +121,7 @@ impl ApiConfig {
             max_bulk_check_items: Self::DEFAULT_MAX_BULK_CHECK_ITEMS,
             max_tenant_concurrency: Self::DEFAULT_MAX_TENANT_CONCURRENCY,
             max_page_size: PageLimit::LARGEST,
+            webhook_allow_private_targets: false,
         }
     }
 }
@@ -140,6 +146,9 @@ pub struct ApiState {
     /// server was given it: the checkpoint route names it and the export
     /// route puts it in bundles.
     audit_key: Option<tenantry_core::audit_service::VerifierKey>,
+    /// The HTTP client of webhook deliveries, under the configured target
+    /// policy.
+    webhook_client: reqwest::Client,
 }
 
 impl ApiState {
@@ -161,9 +170,13 @@ impl ApiState {
             oidc_users: Arc::default(),
             credentials: Arc::default(),
             tenant_limiter: limiter::TenantLimiter::new(config.max_tenant_concurrency),
-            config,
             metrics: Arc::new(metrics::HttpMetrics::new()),
             audit_key: None,
+            webhook_client: webhook_delivery::webhook_client(tenantry_core::TargetPolicy {
+                allow_private: config.webhook_allow_private_targets,
+            })
+            .expect("the webhook client's settings are valid and its TLS roots load"),
+            config,
         }
     }
 
@@ -198,7 +211,7 @@ pub fn router(state: ApiState) -> Router {
     use axum::routing::post;
     use routes::{
         api_keys, approvals, audit, decisions, groups, invitations, permissions, relationships, schema,
-        service_accounts, system, tenants, users, workspaces,
+        service_accounts, system, tenants, users, webhooks, workspaces,
     };
 
     let layers = ServiceBuilder::new()
@@ -310,6 +323,10 @@ pub fn router(state: ApiState) -> Router {
             get(service_accounts::get_service_account).delete(service_accounts::delete_service_account),
         )
         .route("/v1/service-accounts/{id}/api-keys", post(service_accounts::create_service_account_api_key))
+        .route("/v1/webhooks", get(webhooks::list_webhooks).post(webhooks::create_webhook))
+        .route("/v1/webhooks/{id}", get(webhooks::get_webhook).delete(webhooks::delete_webhook))
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::list_webhook_deliveries))
+        .route("/v1/webhooks/{id}/test", post(webhooks::test_webhook))
         .route("/v1/api-keys", get(api_keys::list_api_keys).post(api_keys::create_api_key))
         .route("/v1/api-keys/{id}", get(api_keys::get_api_key).delete(api_keys::revoke_api_key))
         .route("/healthz", get(system::healthz))

@@ -487,6 +487,24 @@ pub fn service_account_deleted(
         .set("revoked_api_key_ids", revoked_api_key_ids)
 }
 
+/// `webhook.created`, in its tenant's log: its target, event types,
+/// description and creator. Never its secret.
+pub fn webhook_created(webhook: &crate::webhook::Webhook) -> AuditRecord {
+    AuditRecord::new("webhook.created", "webhook", &webhook.id)
+        .set("url", webhook.url.as_str())
+        .set("event_types", &webhook.event_types)
+        .set("description", &webhook.description)
+        .set("created_by", &webhook.created_by)
+}
+
+/// `webhook.deleted`, with the target it had and how far it was
+/// delivered.
+pub fn webhook_deleted(webhook: &crate::webhook::Webhook) -> AuditRecord {
+    AuditRecord::new("webhook.deleted", "webhook", &webhook.id)
+        .unset("url", webhook.url.as_str())
+        .set("delivered_through", webhook.delivered_through)
+}
+
 /// `decision.recorded`: every field the platform sent, and who recorded it
 /// is the event's actor.
 pub fn decision_recorded(decision: &crate::decision::Decision) -> AuditRecord {

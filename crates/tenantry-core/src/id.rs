@@ -160,6 +160,19 @@ prefixed_id!(
     "job"
 );
 
+prefixed_id!(
+    /// Identifies a webhook subscription. Prefix `whk`.
+    WebhookId,
+    "whk",
+    "webhook"
+);
+prefixed_id!(
+    /// Identifies one recorded delivery attempt of a webhook. Prefix `whd`.
+    WebhookDeliveryId,
+    "whd",
+    "webhook delivery"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

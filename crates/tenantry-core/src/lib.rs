@@ -37,6 +37,7 @@ pub mod service_account;
 pub mod store;
 pub mod tenant;
 pub mod user;
+pub mod webhook;
 pub mod workspace;
 
 pub use api_key::{
@@ -48,7 +49,8 @@ pub use credentials::CredentialCache;
 pub use error::{ConflictCode, Error, LimitCode, Result};
 pub use group::{Group, GroupPatch, NewGroup};
 pub use id::{
-    ApiKeyId, ApprovalId, GroupId, IdError, InvitationId, JobId, RunId, TenantId, UserId, WorkspaceId,
+    ApiKeyId, ApprovalId, GroupId, IdError, InvitationId, JobId, RunId, TenantId, UserId, WebhookDeliveryId,
+    WebhookId, WorkspaceId,
 };
 pub use invitation::{
     Invitation, InvitationAnswer, InvitationLifetime, InvitationStatus, Invitee, NewInvitation,
@@ -58,7 +60,7 @@ pub use limits::StoreLimits;
 pub use membership::{Member, Membership, MembershipResource, Role};
 pub use name::{
     ApiKeyName, DisplayName, Email, Environment, GroupName, Label, ServiceAccountName, TenantName, Username,
-    WorkspaceName,
+    WebhookDescription, WorkspaceName,
 };
 pub use operation::Operation;
 pub use page::{Page, PageLimit, PageRequest};
@@ -75,7 +77,7 @@ pub mod prelude {
     pub use crate::store::{
         ApiKeyStore as _, ApprovalStore as _, AuditStore as _, DecisionStore as _, DeploymentStore as _,
         GroupStore as _, InvitationStore as _, MembershipStore as _, RelationshipStore as _, RunStore as _,
-        ServiceAccountStore as _, TenantStore as _, UserStore as _, WorkspaceStore as _,
+        ServiceAccountStore as _, TenantStore as _, UserStore as _, WebhookStore as _, WorkspaceStore as _,
     };
 }
 
@@ -83,10 +85,14 @@ pub use service_account::{NewServiceAccount, ServiceAccount, UserStanding};
 pub use store::{
     ApiKeyStore, ApprovalStore, BootstrapOutcome, BootstrapRequest, DecisionStore, DeploymentStore,
     GroupStore, InvitationStore, MembershipStore, RelationshipStore, RunStore, ServiceAccountStore, Store,
-    TenantStore, UserStore, WorkspaceStore,
+    TenantStore, UserStore, WebhookStore, WorkspaceStore,
 };
 pub use tenant::{DataResidency, DeploymentModel, NewTenant, Tenant, TenantPatch, TenantStatus};
 pub use user::{NewUser, OidcIdentity, OidcSignIn, User, UserKind};
+pub use webhook::{
+    DeliveryOutcome, DeliveryRecord, EventTypeFilter, EventTypes, NewWebhook, RetrySchedule, TargetPolicy,
+    Webhook, WebhookDelivery, WebhookMessage, WebhookSecret, WebhookUrl,
+};
 pub use workspace::{NewWorkspace, Workspace, WorkspacePatch, WorkspaceStatus};
 
 /// The moment operations are stamped with. One alias so every crate agrees.

@@ -118,6 +118,10 @@ name_type!(
     GroupName
 );
 name_type!(
+    /// What a webhook subscription is for, for people.
+    WebhookDescription
+);
+name_type!(
     /// A service account's name: unique within its tenant, no white space.
     ServiceAccountName,
     extra = |name| {

@@ -205,6 +205,22 @@ pub enum Operation {
     ListServiceAccounts,
     /// Deleting a service account.
     DeleteServiceAccount,
+    /// Creating a webhook subscription.
+    CreateWebhook,
+    /// Reading a webhook subscription.
+    GetWebhook,
+    /// Listing webhook subscriptions.
+    ListWebhooks,
+    /// Deleting a webhook subscription.
+    DeleteWebhook,
+    /// Reading a webhook's signing secret, to deliver to it.
+    GetWebhookSecret,
+    /// Recording a webhook delivery attempt.
+    RecordWebhookDelivery,
+    /// Listing a webhook's delivery attempts.
+    ListWebhookDeliveries,
+    /// Moving a webhook's delivery cursor forward.
+    AdvanceWebhookCursor,
 }
 
 impl Operation {
@@ -309,6 +325,14 @@ impl Operation {
             Self::GetServiceAccount => "reading a service account",
             Self::ListServiceAccounts => "listing service accounts",
             Self::DeleteServiceAccount => "deleting a service account",
+            Self::CreateWebhook => "creating a webhook",
+            Self::GetWebhook => "reading a webhook",
+            Self::ListWebhooks => "listing webhooks",
+            Self::DeleteWebhook => "deleting a webhook",
+            Self::GetWebhookSecret => "reading a webhook's signing secret",
+            Self::RecordWebhookDelivery => "recording a webhook delivery",
+            Self::ListWebhookDeliveries => "listing webhook deliveries",
+            Self::AdvanceWebhookCursor => "moving a webhook's delivery cursor",
         }
     }
 

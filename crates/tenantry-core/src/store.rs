@@ -19,7 +19,9 @@ use crate::decision::{
 };
 use crate::error::Result;
 use crate::group::{Group, GroupPatch, NewGroup};
-use crate::id::{ApiKeyId, ApprovalId, GroupId, InvitationId, TenantId, UserId, WorkspaceId};
+use crate::id::{
+    ApiKeyId, ApprovalId, GroupId, InvitationId, TenantId, UserId, WebhookDeliveryId, WebhookId, WorkspaceId,
+};
 use crate::invitation::{Invitation, InvitationAnswer, NewInvitation, Respondent};
 use crate::membership::{Member, Membership, MembershipResource};
 use crate::name::Username;
@@ -32,6 +34,7 @@ use crate::scope::{PlatformScope, TenantScope};
 use crate::service_account::{NewServiceAccount, ServiceAccount};
 use crate::tenant::{NewTenant, Tenant, TenantPatch};
 use crate::user::{NewUser, OidcSignIn, User};
+use crate::webhook::{DeliveryRecord, NewWebhook, Webhook, WebhookDelivery, WebhookSecret};
 use crate::workspace::{NewWorkspace, Workspace, WorkspacePatch};
 
 #[cfg(doc)]
@@ -655,6 +658,72 @@ pub trait ServiceAccountStore: Send + Sync + std::fmt::Debug {
     ) -> Result<()>;
 }
 
+/// Webhook subscriptions of one tenant (`tenantry_core::webhook`), their
+/// delivery log and their cursor in the tenant's audit log. Creating and
+/// deleting a subscription are audit events; recording delivery attempts
+/// and moving the cursor are operational bookkeeping, not changes of the
+/// tenant's configuration, and are not.
+#[async_trait]
+pub trait WebhookStore: Send + Sync + std::fmt::Debug {
+    /// Creates a subscription in the scope's tenant with a new signing
+    /// secret, in one transaction with its `webhook.created` event (which
+    /// does not carry the secret). Its `delivered_through` is the tenant's
+    /// audit log size including that event. Returns the subscription and
+    /// its secret, which no other method returns to a caller but
+    /// [`WebhookStore::webhook_secret`]. An unknown tenant is
+    /// [`Error::NotFound`].
+    async fn create_webhook(
+        &self,
+        scope: &TenantScope,
+        webhook: NewWebhook,
+    ) -> Result<(Webhook, WebhookSecret)>;
+
+    /// Reads one subscription of the scope's tenant.
+    async fn get_webhook(&self, scope: &TenantScope, id: &WebhookId) -> Result<Webhook>;
+
+    /// Lists the scope's subscriptions, ordered by id.
+    async fn list_webhooks(&self, scope: &TenantScope, page: PageRequest<WebhookId>)
+    -> Result<Page<Webhook>>;
+
+    /// The subscription with its signing secret, for the code that
+    /// delivers to it; never for a response.
+    async fn webhook_secret(&self, scope: &TenantScope, id: &WebhookId) -> Result<(Webhook, WebhookSecret)>;
+
+    /// Deletes a subscription and its delivery log, with its
+    /// `webhook.deleted` event, in one transaction.
+    async fn delete_webhook(&self, scope: &TenantScope, id: &WebhookId) -> Result<()>;
+
+    /// Records one delivery attempt in the subscription's log (not an
+    /// audit event).
+    async fn record_delivery(
+        &self,
+        scope: &TenantScope,
+        webhook_id: &WebhookId,
+        record: DeliveryRecord,
+    ) -> Result<WebhookDelivery>;
+
+    /// Lists a subscription's delivery attempts, ordered by id (which
+    /// follows the time they were recorded). An unknown subscription is
+    /// [`Error::NotFound`].
+    async fn list_deliveries(
+        &self,
+        scope: &TenantScope,
+        webhook_id: &WebhookId,
+        page: PageRequest<WebhookDeliveryId>,
+    ) -> Result<Page<WebhookDelivery>>;
+
+    /// Moves the subscription's cursor forward to `seq` of the tenant's
+    /// audit log (never back: a smaller `seq` leaves it) and returns where
+    /// it stands. A `seq` past the log's size is [`Error::Invalid`] on
+    /// `seq`.
+    async fn advance_delivered_through(
+        &self,
+        scope: &TenantScope,
+        webhook_id: &WebhookId,
+        seq: u64,
+    ) -> Result<u64>;
+}
+
 /// Roles of users and groups on a tenant, a workspace or a group: the
 /// relationships the membership routes manage.
 #[async_trait]
@@ -800,6 +869,7 @@ pub trait Store:
     + ApprovalStore
     + ServiceAccountStore
     + RunStore
+    + WebhookStore
     + std::fmt::Debug
     + 'static
 {
@@ -820,6 +890,7 @@ impl<T> Store for T where
         + ApprovalStore
         + ServiceAccountStore
         + RunStore
+        + WebhookStore
         + std::fmt::Debug
         + 'static
 {

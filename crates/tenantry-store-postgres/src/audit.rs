@@ -117,12 +117,12 @@ pub(crate) async fn read_head(
         if lock { " FOR UPDATE" } else { "" }
     );
     let row = log.bind(sqlx::query(&sql)).fetch_optional(&mut *connection).await.during(operation)?;
-    head_of(row, log, operation)
+    head_of(row.as_ref(), log, operation)
 }
 
 /// The head in a row of `size` and `frontier`; a missing row is the
 /// tenant not found.
-fn head_of(row: Option<PgRow>, log: &Log, operation: Operation) -> Result<AuditHead> {
+fn head_of(row: Option<&PgRow>, log: &Log, operation: Operation) -> Result<AuditHead> {
     let row = row.ok_or_else(|| match log {
         Log::Tenant(_) => Error::not_found("tenant"),
         Log::Platform => internal(operation, "the platform's audit log has no head"),
@@ -262,12 +262,22 @@ impl Write {
     }
 
     /// Appends the recorded events to the log, then commits.
+    /// The head of a tenant's log as locked when the transaction began:
+    /// the head this change's events are appended after. A tenant that
+    /// does not exist is [`tenantry_core::Error::NotFound`].
+    pub(crate) fn locked_tenant_head(&self) -> Result<AuditHead> {
+        match &self.head {
+            Some(row) => head_of(row.as_ref(), &Log::of(self.trail.log()), self.operation),
+            None => Err(internal(self.operation, "a platform change has no locked tenant head")),
+        }
+    }
+
     pub(crate) async fn commit(self) -> Result<()> {
         let Self { mut transaction, operation, trail, head } = self;
         if trail.must_append() {
             let log = Log::of(trail.log());
             let head = match head {
-                Some(row) => head_of(row, &log, operation)?,
+                Some(row) => head_of(row.as_ref(), &log, operation)?,
                 None => read_head(&mut transaction, &log, true, operation).await?,
             };
             append(&mut transaction, &log, trail, &head, operation).await?;

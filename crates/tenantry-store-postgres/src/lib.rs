@@ -60,6 +60,7 @@ mod service_accounts;
 mod store;
 mod tenants;
 mod users;
+mod webhooks;
 mod workspaces;
 
 use crate::error::{DatabaseResultExt, Operation, internal};

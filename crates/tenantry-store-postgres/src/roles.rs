@@ -83,6 +83,8 @@ pub(crate) const TENANTRY_TABLES: &[Table] = &[
     table("service_accounts", RuntimeAccess::ReadWrite, true),
     table("operation_runs", RuntimeAccess::Nothing, true),
     table("jobs", RuntimeAccess::Nothing, true),
+    table("webhooks", RuntimeAccess::ReadWrite, true),
+    table("webhook_deliveries", RuntimeAccess::ReadWrite, true),
 ];
 
 /// The table sqlx records applied migrations in.

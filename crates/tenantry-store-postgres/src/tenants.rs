@@ -158,6 +158,8 @@ impl TenantStore for PostgresStore {
             // Service accounts' users stay, as every user does.
             "DELETE FROM service_accounts WHERE tenant_id = $1",
             "DELETE FROM api_keys WHERE tenant_id = $1",
+            // Webhooks' deliveries go with them (a cascading foreign key).
+            "DELETE FROM webhooks WHERE tenant_id = $1",
         ] {
             sqlx::query(statement).bind(&tenant).execute(&mut *transaction).await.during(operation)?;
         }

@@ -54,6 +54,7 @@ mod service_accounts;
 mod tenant_tables;
 mod tenants;
 mod users;
+mod webhooks;
 mod workspaces;
 
 use std::fs::{File, OpenOptions};

@@ -281,9 +281,12 @@ pub(crate) async fn delete_tenant(
     // Invitations first: they reference the groups and workspaces.
     // Approvals and sessions go with their workspaces; routing rules
     // belong to the tenant.
-    for statement in
-        ["DELETE FROM invitations WHERE tenant_id = ?1", "DELETE FROM approval_routing WHERE tenant_id = ?1"]
-    {
+    // Webhooks' deliveries go with them (a cascading foreign key).
+    for statement in [
+        "DELETE FROM invitations WHERE tenant_id = ?1",
+        "DELETE FROM approval_routing WHERE tenant_id = ?1",
+        "DELETE FROM webhooks WHERE tenant_id = ?1",
+    ] {
         sqlx::query(statement)
             .bind(&tenant_id_text)
             .execute(&mut *transaction)

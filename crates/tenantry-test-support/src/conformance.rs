@@ -63,6 +63,7 @@ mod memberships;
 mod runs;
 mod service_accounts;
 mod users;
+mod webhooks;
 
 pub use invitations::fill_pending_invitations;
 
@@ -120,6 +121,7 @@ pub fn all_cases() -> impl Iterator<Item = &'static Case> {
         approvals::CASES,
         runs::CASES,
         service_accounts::CASES,
+        webhooks::CASES,
     ]
     .into_iter()
     .flatten()

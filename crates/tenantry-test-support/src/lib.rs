@@ -18,7 +18,7 @@ pub mod sqlite;
 /// cross-tenant tests, the row-level security attacks and the fixtures take
 /// their tables from; the conformance case `every_table_is_listed` fails
 /// when a migration adds a table that is not here or in [`GLOBAL_TABLES`].
-pub const TENANT_OWNED_TABLES: [&str; 18] = [
+pub const TENANT_OWNED_TABLES: [&str; 20] = [
     "api_keys",
     "approval_routing",
     "approvals",
@@ -36,6 +36,8 @@ pub const TENANT_OWNED_TABLES: [&str; 18] = [
     "sessions",
     "tenant_root_workspaces",
     "tenants",
+    "webhook_deliveries",
+    "webhooks",
     "workspaces",
 ];
 

@@ -390,6 +390,13 @@ pub struct ServeArgs {
     #[arg(long, env = "TENANTRY_MAX_PAGE_SIZE", default_value = "1000", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_page_size: u32,
 
+    /// Let webhooks target loopback, private (RFC 1918, fc00::/7),
+    /// link-local, unspecified and cloud metadata addresses, and plain
+    /// `http`: for tests and closed networks only. Off, such targets are
+    /// refused when subscribed and again at every delivery.
+    #[arg(long, env = "TENANTRY_WEBHOOK_ALLOW_PRIVATE_TARGETS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_private_targets: bool,
+
     /// The most requests of one tenant in progress at once; one more is
     /// refused (429 `rate_limited`, with `Retry-After`).
     #[arg(long, env = "TENANTRY_MAX_TENANT_CONCURRENCY", default_value = "16", value_parser = clap::value_parser!(u64).range(1..=100_000))]

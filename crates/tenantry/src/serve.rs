@@ -104,6 +104,7 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
         nonzero_usize("--max-tenant-concurrency", arguments.max_tenant_concurrency)?;
     api_config.max_page_size =
         PageLimit::new(arguments.max_page_size).map_err(|rule| Error::invalid("--max-page-size", rule))?;
+    api_config.webhook_allow_private_targets = arguments.webhook_allow_private_targets;
     let mut authorizer_config = AuthorizerConfig::with_freshness(
         Duration::from_millis(arguments.authz_max_staleness_ms),
         Duration::from_secs(arguments.authz_idle_eviction_minutes * 60),

@@ -28,6 +28,7 @@ mod groups;
 mod invitations;
 mod rules;
 mod service_accounts;
+mod webhooks;
 
 pub use approvals::*;
 pub use audit::*;
@@ -37,6 +38,7 @@ pub use groups::*;
 pub use invitations::*;
 pub(crate) use rules::ExactRules;
 pub use service_accounts::*;
+pub use webhooks::*;
 
 /// Declares two functions giving the OpenAPI schema of one of the domain's
 /// closed string sets, listing its values from the domain type itself: one

@@ -11,7 +11,8 @@
 //! white space does not count.
 
 use tenantry_core::{
-    ApiKeyId, ApprovalId, GroupId, InvitationId, MembershipResource, Role, TenantId, UserId, WorkspaceId,
+    ApiKeyId, ApprovalId, GroupId, InvitationId, MembershipResource, Role, TenantId, UserId,
+    WebhookDeliveryId, WebhookId, WorkspaceId,
 };
 use utoipa::Modify;
 use utoipa::openapi::path::Operation;
@@ -227,6 +228,7 @@ const FIELD_RULES: &[(&str, &str, Rule)] = &[
     ("CreateGroupRequest", "name", Rule::Name),
     ("CreateServiceAccountRequest", "name", Rule::Username),
     ("CreateServiceAccountApiKeyRequest", "name", Rule::Name),
+    ("CreateWebhookRequest", "description", Rule::Name),
     ("UpdateGroupRequest", "name", Rule::Name),
     ("AddMemberRequest", "user_id", Rule::Id(UserId::PREFIX)),
     ("AddMemberRequest", "username", Rule::Username),
@@ -557,6 +559,7 @@ fn parameter_rule(path: &str, parameter: &str) -> Option<Rule> {
             "api-keys" => ApiKeyId::PREFIX,
             "invitations" => InvitationId::PREFIX,
             "service-accounts" => UserId::PREFIX,
+            "webhooks" => WebhookId::PREFIX,
             other => panic!("no id rule for the collection {other} of {path}"),
         }))
     };
@@ -567,6 +570,7 @@ fn parameter_rule(path: &str, parameter: &str) -> Option<Rule> {
         "cursor" if path.ends_with("/invitations") => Some(Rule::Id(InvitationId::PREFIX)),
         "cursor" if path.ends_with("/members") => Some(Rule::MemberCursor),
         "cursor" if path == "/v1/relationships" => Some(Rule::RelationshipCursor),
+        "cursor" if path.ends_with("/deliveries") => Some(Rule::Id(WebhookDeliveryId::PREFIX)),
         "resource_type" | "relation" | "subject_type" => Some(Rule::Identifier),
         "resource_id" | "subject_id" => Some(Rule::ObjectId),
         "subject_relation" => Some(Rule::IdentifierOrEmpty),

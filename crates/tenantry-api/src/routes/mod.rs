@@ -18,6 +18,7 @@ pub(crate) mod support;
 pub(crate) mod system;
 pub(crate) mod tenants;
 pub(crate) mod users;
+pub(crate) mod webhooks;
 pub(crate) mod workspaces;
 
 use crate::error::{ApiError, ErrorCode};

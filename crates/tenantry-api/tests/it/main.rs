@@ -21,6 +21,7 @@ mod resources;
 mod service_accounts;
 mod status_rules;
 mod support;
+mod webhooks;
 
 /// Turns a list of `async fn name(app: TestApp)` scenarios of the calling
 /// module into one `#[tokio::test]` per scenario and backend, in submodules

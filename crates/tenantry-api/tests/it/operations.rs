@@ -41,7 +41,7 @@ crate::on_both_backends!(
 );
 
 /// Every operation the router serves, as (method, path template).
-const ROUTES: [(&str, &str); 81] = [
+const ROUTES: [(&str, &str); 87] = [
     ("get", "/v1/tenants"),
     ("post", "/v1/tenants"),
     ("get", "/v1/tenants/{id}"),
@@ -79,6 +79,12 @@ const ROUTES: [(&str, &str); 81] = [
     ("get", "/v1/service-accounts/{id}"),
     ("delete", "/v1/service-accounts/{id}"),
     ("post", "/v1/service-accounts/{id}/api-keys"),
+    ("get", "/v1/webhooks"),
+    ("post", "/v1/webhooks"),
+    ("get", "/v1/webhooks/{id}"),
+    ("delete", "/v1/webhooks/{id}"),
+    ("get", "/v1/webhooks/{id}/deliveries"),
+    ("post", "/v1/webhooks/{id}/test"),
     ("post", "/v1/permissions/check"),
     ("post", "/v1/permissions/check-bulk"),
     ("post", "/v1/permissions/lookup-resources"),
@@ -154,6 +160,7 @@ fn concrete_path(template: &str) -> String {
         Some("api-keys") => "key",
         Some("invitations") => "inv",
         Some("approvals") => "apr",
+        Some("webhooks") => "whk",
         _ => return template,
     };
     template.replace("{id}", &unused_id(prefix)).replace("{invitation_id}", &unused_id("inv"))
@@ -409,6 +416,65 @@ impl AuditStore for UnhealthyStore {
     }
 
     async fn put_audit_checkpoint(&self, _: &PlatformScope, _: &LogId, _: &StoredCheckpoint) -> Result<()> {
+        unreachable()
+    }
+}
+
+#[async_trait]
+impl tenantry_core::WebhookStore for UnhealthyStore {
+    async fn create_webhook(
+        &self,
+        _: &TenantScope,
+        _: tenantry_core::NewWebhook,
+    ) -> Result<(tenantry_core::Webhook, tenantry_core::WebhookSecret)> {
+        unreachable()
+    }
+    async fn get_webhook(
+        &self,
+        _: &TenantScope,
+        _: &tenantry_core::WebhookId,
+    ) -> Result<tenantry_core::Webhook> {
+        unreachable()
+    }
+    async fn list_webhooks(
+        &self,
+        _: &TenantScope,
+        _: PageRequest<tenantry_core::WebhookId>,
+    ) -> Result<Page<tenantry_core::Webhook>> {
+        unreachable()
+    }
+    async fn webhook_secret(
+        &self,
+        _: &TenantScope,
+        _: &tenantry_core::WebhookId,
+    ) -> Result<(tenantry_core::Webhook, tenantry_core::WebhookSecret)> {
+        unreachable()
+    }
+    async fn delete_webhook(&self, _: &TenantScope, _: &tenantry_core::WebhookId) -> Result<()> {
+        unreachable()
+    }
+    async fn record_delivery(
+        &self,
+        _: &TenantScope,
+        _: &tenantry_core::WebhookId,
+        _: tenantry_core::DeliveryRecord,
+    ) -> Result<tenantry_core::WebhookDelivery> {
+        unreachable()
+    }
+    async fn list_deliveries(
+        &self,
+        _: &TenantScope,
+        _: &tenantry_core::WebhookId,
+        _: PageRequest<tenantry_core::WebhookDeliveryId>,
+    ) -> Result<Page<tenantry_core::WebhookDelivery>> {
+        unreachable()
+    }
+    async fn advance_delivered_through(
+        &self,
+        _: &TenantScope,
+        _: &tenantry_core::WebhookId,
+        _: u64,
+    ) -> Result<u64> {
         unreachable()
     }
 }

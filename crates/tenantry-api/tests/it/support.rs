@@ -138,9 +138,17 @@ impl TestApp {
         ))
     }
 
+    /// The same app, its router replaced by one under `config`: the same
+    /// database and authorizer, so fixtures made either way are seen by
+    /// both.
+    pub fn with_config(self, config: ApiConfig) -> Self {
+        let state =
+            ApiState::new(self.backend.store.clone(), self.authorizer.clone(), self.hasher.clone(), config);
+        Self { router: router(state), ..self }
+    }
+
     /// The same app, its router replaced by one under `config` that also
-    /// accepts the OIDC bearer tokens `verifier` accepts: the same database
-    /// and authorizer, so fixtures made either way are seen by both.
+    /// accepts the OIDC bearer tokens `verifier` accepts.
     pub fn with_oidc(self, verifier: Arc<OidcVerifier>, config: ApiConfig) -> Self {
         let state =
             ApiState::new(self.backend.store.clone(), self.authorizer.clone(), self.hasher.clone(), config)

@@ -171,6 +171,43 @@ pub async fn seed_tenant(store: &dyn Store, name: &str, username: &str) -> Seede
         )
         .await
         .unwrap();
+    // A webhook with one recorded delivery attempt.
+    let (webhook, _secret) = store
+        .create_webhook(
+            &scope,
+            tenantry_core::NewWebhook {
+                url: tenantry_core::WebhookUrl::parse(
+                    &format!("https://hooks.example.com/{name}"),
+                    tenantry_core::TargetPolicy { allow_private: false },
+                )
+                .unwrap(),
+                event_types: tenantry_core::EventTypes::parse(&["approval.*"]).unwrap(),
+                description: None,
+                created_by: Some(user.id.clone()),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .record_delivery(
+            &scope,
+            &webhook.id,
+            tenantry_core::DeliveryRecord {
+                message_id: "msg_fixture".to_owned(),
+                event_seq: None,
+                action: tenantry_core::webhook::TEST_EVENT_TYPE.to_owned(),
+                attempt: 1,
+                attempted_at: tenantry_core::now(),
+                outcome: tenantry_core::DeliveryOutcome {
+                    status: Some(204),
+                    error: None,
+                    duration: std::time::Duration::from_millis(3),
+                },
+                next_attempt_at: None,
+            },
+        )
+        .await
+        .unwrap();
     // A signed checkpoint, so that every audit table has rows too.
     let signer = tenantry_core::audit_service::AuditSigner::new(
         tenantry_core::audit_service::NoteSigner::from_seed("fixtures", [3u8; 32]).unwrap(),

@@ -320,6 +320,76 @@ async fn the_runtime_role_cannot_reach_another_tenants_service_accounts_or_sign_
     transaction.rollback().await.unwrap();
 }
 
+/// As the runtime role in alpha's scope, raw SQL neither reads beta's
+/// webhooks (their secrets included) or deliveries, nor changes them, nor
+/// adds a delivery to beta's subscription or a subscription to beta.
+#[tokio::test]
+async fn the_runtime_role_cannot_reach_another_tenants_webhooks_or_their_secrets() {
+    let Some(db) = PostgresTestDb::create().await else { return };
+    let (alpha, beta) = seed_two_tenants(&db).await;
+    let mut runtime = PgConnection::connect(&db.runtime_url).await.unwrap();
+    let mut transaction = begin_in(&mut runtime, &alpha).await;
+    for table in ["webhooks", "webhook_deliveries"] {
+        let beta_rows = format!("SELECT count(*) FROM {table} WHERE tenant_id = '{}'", beta.id());
+        assert_eq!(count(&mut *transaction, &beta_rows).await, 0, "beta's {table} are invisible");
+        let alpha_rows = format!("SELECT count(*) FROM {table} WHERE tenant_id = '{}'", alpha.id());
+        assert_eq!(count(&mut *transaction, &alpha_rows).await, 1, "alpha's own {table} are visible");
+    }
+    let secrets: Vec<String> =
+        sqlx::query_scalar("SELECT secret FROM webhooks").fetch_all(&mut *transaction).await.unwrap();
+    assert_eq!(secrets.len(), 1, "only alpha's secret is readable");
+    for statement in [
+        format!("UPDATE webhooks SET url = 'https://attacker.example/' WHERE tenant_id = '{}'", beta.id()),
+        format!("UPDATE webhooks SET delivered_through = 0 WHERE tenant_id = '{}'", beta.id()),
+        format!("DELETE FROM webhooks WHERE tenant_id = '{}'", beta.id()),
+        format!("DELETE FROM webhook_deliveries WHERE tenant_id = '{}'", beta.id()),
+    ] {
+        let outcome = sqlx::query(&statement).execute(&mut *transaction).await.unwrap();
+        assert_eq!(outcome.rows_affected(), 0, "{statement}");
+    }
+    transaction.rollback().await.unwrap();
+    let beta_webhook: String = {
+        let owner = sqlx::PgPool::connect(&db.owner_url).await.unwrap();
+        sqlx::query_scalar("SELECT id FROM webhooks WHERE tenant_id = $1")
+            .bind(beta.id())
+            .fetch_one(&owner)
+            .await
+            .unwrap()
+    };
+    let refused = [
+        format!(
+            "INSERT INTO webhooks (tenant_id, id, url, event_types, secret, created_at, delivered_through) \
+             VALUES ('{}', 'whk_01HZZZZZZZZZZZZZZZZZZZZZZZ', 'https://attacker.example/', '[\"*\"]', \
+             'whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=', now(), 0)",
+            beta.id()
+        ),
+        format!(
+            "INSERT INTO webhook_deliveries (tenant_id, webhook_id, id, message_id, action, attempt, \
+             attempted_at, duration_micros) VALUES ('{}', '{beta_webhook}', 'whd_01HZZZZZZZZZZZZZZZZZZZZZZZ', \
+             'msg_x', 'x.y', 1, now(), 0)",
+            beta.id()
+        ),
+    ];
+    for statement in refused {
+        let mut transaction = begin_in(&mut runtime, &alpha).await;
+        let error = sqlx::query(&statement).execute(&mut *transaction).await.unwrap_err();
+        assert_eq!(sqlstate(&error).as_deref(), Some(POLICY_VIOLATION), "{statement}: {error}");
+        transaction.rollback().await.unwrap();
+    }
+    // A delivery in alpha naming beta's subscription fails the composite
+    // foreign key (beta's row is invisible, and not alpha's).
+    let mut transaction = begin_in(&mut runtime, &alpha).await;
+    let statement = format!(
+        "INSERT INTO webhook_deliveries (tenant_id, webhook_id, id, message_id, action, attempt, attempted_at, \
+         duration_micros) VALUES ('{}', '{beta_webhook}', 'whd_01HZZZZZZZZZZZZZZZZZZZZZZZ', 'msg_x', 'x.y', 1, \
+         now(), 0)",
+        alpha.id()
+    );
+    let error = sqlx::query(&statement).execute(&mut *transaction).await.unwrap_err();
+    assert!(error.to_string().contains("webhook_deliveries_webhook_fkey"), "{error}");
+    transaction.rollback().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_tenant_setting_does_not_outlive_its_transaction() {
     let Some(db) = PostgresTestDb::create().await else { return };
