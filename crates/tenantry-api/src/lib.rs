@@ -210,8 +210,8 @@ impl ApiState {
 pub fn router(state: ApiState) -> Router {
     use axum::routing::post;
     use routes::{
-        api_keys, approvals, audit, decisions, groups, invitations, permissions, relationships, schema,
-        service_accounts, system, tenants, users, webhooks, workspaces,
+        api_keys, approvals, audit, decisions, groups, invitations, operations, permissions, relationships,
+        schema, service_accounts, system, tenants, users, webhooks, workspaces,
     };
 
     let layers = ServiceBuilder::new()
@@ -305,6 +305,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/sessions", get(decisions::list_sessions))
         .route("/v1/sessions/{id}", get(decisions::get_session).patch(decisions::update_session))
         .route("/v1/session-summary", get(decisions::session_summary))
+        .route("/v1/operations", get(operations::list_operations))
+        .route("/v1/operations/{id}", get(operations::get_operation).patch(operations::update_operation))
+        .route("/v1/operations/{id}/events", get(operations::operation_events))
+        .route("/v1/operations/{id}/pause", post(operations::pause_operation))
+        .route("/v1/operations/{id}/resume", post(operations::resume_operation))
+        .route("/v1/operations/{id}/cancel", post(operations::cancel_operation))
         .route("/v1/approvals", get(approvals::list_approvals).post(approvals::request_approval))
         .route("/v1/approvals/break-glass", post(approvals::break_glass))
         .route("/v1/approvals/pending", get(approvals::pending_for_me))

@@ -24,17 +24,18 @@ use crate::dto::{
     CreatedWebhookResponse, DecisionResponse, DeleteRelationshipRequest, ExactRules, ExpandRequest,
     ExpandResponse, ExplanationDto, ExplanationStepDto, GroupResponse, InvitationResourceDto,
     InvitationResponse, InviteeDto, LookupResourcesRequest, LookupResourcesResponse, LookupSubjectsRequest,
-    LookupSubjectsResponse, MeResponse, MemberResponse, ObjectDto, ProvenAuditEventResponse,
-    PutSchemaRequest, RecordDecisionRequest, RecordDecisionsRequest, RecordDecisionsResponse,
-    RelationshipDto, RequestApprovalRequest, RoutingRuleBody, SchemaResponse, ServiceAccountResponse,
-    SessionResponse, StatusResponse, SubjectDto, TenantResponse, UpdateGroupRequest, UpdateMemberRequest,
+    LookupSubjectsResponse, MeResponse, MemberResponse, ObjectDto, OperationRunResponse,
+    ProvenAuditEventResponse, PutSchemaRequest, RecordDecisionRequest, RecordDecisionsRequest,
+    RecordDecisionsResponse, RelationshipDto, RequestApprovalRequest, RoutingRuleBody, SchemaResponse,
+    ServiceAccountResponse, SessionResponse, StatusResponse, SubjectDto, TenantResponse,
+    UnitProgressResponse, UpdateGroupRequest, UpdateMemberRequest, UpdateOperationRequest,
     UpdateSessionRequest, UpdateTenantRequest, UpdateWorkspaceRequest, WebhookDeliveryResponse,
     WebhookResponse, WorkspaceResponse, WriteRelationshipRequest, WrittenRelationshipResponse,
 };
 use crate::error::{ErrorBody, ErrorEnvelope};
 use crate::routes::{
-    api_keys, approvals, audit, decisions, groups, invitations, permissions, relationships, schema,
-    service_accounts, system, tenants, users, webhooks, workspaces,
+    api_keys, approvals, audit, decisions, groups, invitations, operations, permissions, relationships,
+    schema, service_accounts, system, tenants, users, webhooks, workspaces,
 };
 
 /// The name of the bearer security scheme (`Authorization: Bearer <key>`).
@@ -106,6 +107,13 @@ pub const API_KEY_SCHEME: &str = "api_key";
         decisions::get_session,
         decisions::update_session,
         decisions::session_summary,
+        operations::list_operations,
+        operations::get_operation,
+        operations::update_operation,
+        operations::operation_events,
+        operations::pause_operation,
+        operations::resume_operation,
+        operations::cancel_operation,
         approvals::request_approval,
         approvals::break_glass,
         approvals::list_approvals,
@@ -204,6 +212,9 @@ pub const API_KEY_SCHEME: &str = "api_key";
         DecisionResponse,
         SessionResponse,
         UpdateSessionRequest,
+        OperationRunResponse,
+        UnitProgressResponse,
+        UpdateOperationRequest,
         RequestApprovalRequest,
         BreakGlassRequest,
         ApprovalStepRequest,
@@ -228,6 +239,7 @@ pub const API_KEY_SCHEME: &str = "api_key";
         (name = "users", description = "The caller's own user"),
         (name = "audit", description = "The tamper-evident audit log of the caller's tenant (or the platform): events, proofs, checkpoints, export and a change stream"),
         (name = "decisions", description = "Decisions of AI agents in the caller's tenant, and the sessions that summarise them"),
+        (name = "operations", description = "Operation runs, the job queue's long work: progress, pause, resume, cancel (platform admins)"),
         (name = "approvals", description = "Approval requests on decisions, break-glass grants and their reviews, and the tenant's routing rules"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )

@@ -19,6 +19,8 @@ definition platform {
     permission mint_key = admin
     // Reading the platform's audit log.
     permission read_audit = admin
+    // Watching, pausing, resuming and cancelling operation runs.
+    permission manage_operations = admin
 }
 
 // A set of users. `member` may name other groups' members, so groups nest;

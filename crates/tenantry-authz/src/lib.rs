@@ -34,7 +34,7 @@
 //!
 //! | object | permission | who has it |
 //! |---|---|---|
-//! | `platform` | `create_tenant`, `list_tenants`, `suspend_tenant`, `delete_tenant`, `mint_key`, `read_audit` | platform `admin` |
+//! | `platform` | `create_tenant`, `list_tenants`, `suspend_tenant`, `delete_tenant`, `mint_key`, `read_audit`, `manage_operations` | platform `admin` |
 //! | `tenant` | `manage`, `read_audit`, `manage_approval_routing` | tenant `admin`; platform `admin` |
 //! | `tenant` | `view` | tenant `member`; everyone with `manage` (admin implies member) |
 //! | `group` | `manage` | group `admin`; `manage` on the group's tenant |

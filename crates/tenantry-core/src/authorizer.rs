@@ -1013,13 +1013,14 @@ fn parse_stored_schema(stored: Option<StoredSchema>) -> Result<(Arc<Schema>, Opt
 }
 
 /// The permissions tenantry's routes ask for, as `(type, name)`.
-const ASKED: [(&str, &str); 27] = [
+const ASKED: [(&str, &str); 28] = [
     ("platform", names::CREATE_TENANT),
     ("platform", names::LIST_TENANTS),
     ("platform", names::SUSPEND_TENANT),
     ("platform", names::DELETE_TENANT),
     ("platform", names::MINT_KEY),
     ("platform", names::READ_AUDIT),
+    ("platform", names::MANAGE_OPERATIONS),
     ("tenant", names::READ_AUDIT),
     ("tenant", names::VIEW),
     ("tenant", names::MANAGE),

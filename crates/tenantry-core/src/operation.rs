@@ -197,6 +197,8 @@ pub enum Operation {
     EndJob,
     /// Marking runs whose worker stopped answering as interrupted.
     InterruptExpired,
+    /// Finding the webhooks behind their tenant's audit log.
+    WebhooksBehind,
     /// Creating a service account.
     CreateServiceAccount,
     /// Reading a service account.
@@ -321,6 +323,7 @@ impl Operation {
             Self::CommitStep => "committing a job's step",
             Self::EndJob => "ending a job",
             Self::InterruptExpired => "interrupting runs whose worker stopped",
+            Self::WebhooksBehind => "finding webhooks behind their tenant's audit log",
             Self::CreateServiceAccount => "creating a service account",
             Self::GetServiceAccount => "reading a service account",
             Self::ListServiceAccounts => "listing service accounts",

@@ -426,6 +426,9 @@ pub enum JobEnd {
     /// checkpoint and goes back to the queue (or is dropped, when
     /// cancelled).
     Yielded,
+    /// It is to be tried again at the given time (a delivery that failed):
+    /// it keeps its checkpoint and waits in the queue until then.
+    RetryAt(Timestamp),
 }
 
 /// The refusal every write under a lost lease gets.
@@ -445,8 +448,8 @@ pub fn status_after(run: &OperationRun, end: &JobEnd, jobs_left: u32) -> RunStat
         (JobEnd::Done, RunStatus::Cancelling) if jobs_left > 0 => RunStatus::Cancelled,
         (JobEnd::Done, RunStatus::Pausing) if jobs_left > 0 => RunStatus::Paused,
         (JobEnd::Done, _) if jobs_left == 0 => RunStatus::Succeeded,
-        (JobEnd::Yielded, RunStatus::Pausing) => RunStatus::Paused,
-        (JobEnd::Yielded, RunStatus::Cancelling) => RunStatus::Cancelled,
+        (JobEnd::Yielded | JobEnd::RetryAt(_), RunStatus::Pausing) => RunStatus::Paused,
+        (JobEnd::Yielded | JobEnd::RetryAt(_), RunStatus::Cancelling) => RunStatus::Cancelled,
         (JobEnd::Yielded, RunStatus::Running) => RunStatus::Interrupted,
         (_, status) => status,
     }
@@ -479,6 +482,8 @@ pub struct JobEnding {
     pub job_state: JobState,
     /// Whether the run's other queued jobs are dropped.
     pub drop_queued: bool,
+    /// When the job, queued again, may be claimed.
+    pub available_at: Timestamp,
 }
 
 /// Plans the end of one of a run's jobs ([`status_after`]); a lease that
@@ -487,18 +492,22 @@ pub fn after_job_end(mut run: OperationRun, end: &JobEnd, at: Timestamp) -> Resu
     match end {
         JobEnd::Done => run.jobs_done = (run.jobs_done + 1).min(run.jobs_total),
         JobEnd::Failed(message) => run.error = Some(message.clone()),
-        JobEnd::Yielded => {}
+        JobEnd::Yielded | JobEnd::RetryAt(_) => {}
     }
     let next = status_after(&run, end, run.jobs_total - run.jobs_done);
     let job_state = match end {
         JobEnd::Done => JobState::Done,
         JobEnd::Failed(_) => JobState::Failed,
-        JobEnd::Yielded if next == RunStatus::Cancelled => JobState::Cancelled,
-        JobEnd::Yielded => JobState::Queued,
+        JobEnd::Yielded | JobEnd::RetryAt(_) if next == RunStatus::Cancelled => JobState::Cancelled,
+        JobEnd::Yielded | JobEnd::RetryAt(_) => JobState::Queued,
+    };
+    let available_at = match end {
+        JobEnd::RetryAt(later) => (*later).max(at),
+        _ => at,
     };
     let run = run.with_status(next, at)?;
     let drop_queued = matches!(run.status, RunStatus::Cancelled | RunStatus::Errored);
-    Ok(JobEnding { run, job_state, drop_queued })
+    Ok(JobEnding { run, job_state, drop_queued, available_at })
 }
 
 /// Validates a throttle.
@@ -572,6 +581,10 @@ mod tests {
         assert_eq!(status_after(&run(RunStatus::Pausing), &JobEnd::Done, 1), RunStatus::Paused);
         assert_eq!(status_after(&run(RunStatus::Pausing), &JobEnd::Done, 0), RunStatus::Succeeded);
         assert_eq!(status_after(&running, &JobEnd::Yielded, 1), RunStatus::Interrupted);
+        let later = running.created_at + Duration::seconds(30);
+        assert_eq!(status_after(&running, &JobEnd::RetryAt(later), 1), RunStatus::Running);
+        let retried = after_job_end(running.clone(), &JobEnd::RetryAt(later), running.created_at).unwrap();
+        assert_eq!((retried.job_state, retried.available_at), (JobState::Queued, later));
         let at = running.created_at;
         let cancelled = after_job_end(run(RunStatus::Cancelling), &JobEnd::Yielded, at).unwrap();
         assert_eq!(

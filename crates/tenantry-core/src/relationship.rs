@@ -121,6 +121,8 @@ pub mod names {
     /// Permission: decide the approval requests routed to a group and
     /// review its break-glass grants (on `group`).
     pub const DECIDE_APPROVALS: &str = "decide_approvals";
+    /// Platform permission: watch and control operation runs.
+    pub const MANAGE_OPERATIONS: &str = "manage_operations";
     /// Permission: replace a tenant's approval routing rules (on `tenant`).
     pub const MANAGE_APPROVAL_ROUTING: &str = "manage_approval_routing";
 

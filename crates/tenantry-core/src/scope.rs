@@ -125,6 +125,17 @@ impl PlatformScope {
         Self::system("approval expiry")
     }
 
+    /// A platform scope for the webhook dispatcher and the workers: finding
+    /// the subscriptions behind their tenants' logs, and the job queue.
+    pub fn webhook_dispatch() -> Self {
+        Self::system("webhook dispatch")
+    }
+
+    /// A platform scope for a worker of the job queue.
+    pub fn job_worker() -> Self {
+        Self::system("job worker")
+    }
+
     /// Why this scope was granted.
     pub fn reason(&self) -> &'static str {
         self.reason

@@ -281,6 +281,93 @@ pub async fn expire_due_approvals(store: &dyn crate::ApprovalStore, at: Timestam
     }
 }
 
+/// The kind of the jobs (and runs) that deliver audit events to webhooks.
+pub const WEBHOOK_DELIVERY: &str = "webhook.deliver";
+
+/// The most events one dispatch reads per subscription; the rest follow at
+/// the next round.
+pub const WEBHOOK_DISPATCH_BATCH: u32 = 500;
+
+/// The input of one delivery job: one event of a tenant's log, for one
+/// subscription.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeliveryJob {
+    /// The subscription's tenant.
+    pub tenant_id: TenantId,
+    /// The subscription.
+    pub webhook_id: crate::id::WebhookId,
+    /// The event's seq in the tenant's log.
+    pub seq: u64,
+}
+
+/// Where a delivery job stands between its attempts (its checkpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeliveryProgress {
+    /// When the first attempt was made.
+    pub first_attempt_at: Timestamp,
+    /// How many attempts were made.
+    pub attempts: u32,
+}
+
+/// Hands every subscription's new events to the job queue: for each
+/// subscription behind its tenant's log, reads the events after its cursor
+/// (at most [`WEBHOOK_DISPATCH_BATCH`]), enqueues one `webhook.deliver` run
+/// with a job per event its filters match, then moves the cursor past
+/// them. A crash between the two enqueues those events again at the next
+/// round: deliveries are at least once, and a message keeps its
+/// `webhook-id` (the event's id) so that receivers drop repeats. Returns
+/// how many deliveries it enqueued.
+pub async fn dispatch_webhooks(store: &dyn Store, at: Timestamp) -> Result<u64> {
+    use crate::operation_run::{NewJob, NewRun, WorkName};
+    let platform = PlatformScope::webhook_dispatch();
+    let kind = WorkName::parse(WEBHOOK_DELIVERY).map_err(Error::internal)?;
+    let mut enqueued = 0;
+    for (tenant_id, webhook_id) in store.webhooks_behind(&platform).await? {
+        let scope = TenantScope::system(tenant_id.clone(), "webhook dispatch");
+        let webhook = match store.get_webhook(&scope, &webhook_id).await {
+            Ok(webhook) => webhook,
+            // Deleted since it was found.
+            Err(Error::NotFound { .. }) => continue,
+            Err(error) => return Err(error),
+        };
+        let log = crate::relationship::PartitionScope::Tenant(scope.clone());
+        let rows = store.audit_events_after(&log, webhook.delivered_through, WEBHOOK_DISPATCH_BATCH).await?;
+        let Some(last) = rows.last().map(|row| row.seq) else { continue };
+        let mut jobs = Vec::new();
+        for row in &rows {
+            if webhook.event_types.matches(row.event()?.action()) {
+                let payload = DeliveryJob {
+                    tenant_id: tenant_id.clone(),
+                    webhook_id: webhook_id.clone(),
+                    seq: row.seq,
+                };
+                jobs.push(NewJob {
+                    kind: kind.clone(),
+                    payload: serde_json::to_value(payload).map_err(Error::internal)?,
+                });
+            }
+        }
+        if !jobs.is_empty() {
+            enqueued += jobs.len() as u64;
+            let parameters = serde_json::json!({
+                "webhook_id": webhook_id,
+                "after_seq": webhook.delivered_through,
+                "through_seq": last,
+            });
+            let run = NewRun {
+                kind: kind.clone(),
+                parameters,
+                target_tenant_id: Some(tenant_id.clone()),
+                throttle_ms: 0,
+                jobs,
+            };
+            store.create_run(&platform, run, at).await?;
+        }
+        store.advance_delivered_through(&scope, &webhook_id, last).await?;
+    }
+    Ok(enqueued)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -722,6 +722,11 @@ pub trait WebhookStore: Send + Sync + std::fmt::Debug {
         webhook_id: &WebhookId,
         seq: u64,
     ) -> Result<u64>;
+
+    /// The subscriptions, in every tenant, whose tenant's audit log has
+    /// events after their cursor, ordered by tenant and id: what the
+    /// dispatcher visits.
+    async fn webhooks_behind(&self, platform: &PlatformScope) -> Result<Vec<(TenantId, WebhookId)>>;
 }
 
 /// Roles of users and groups on a tenant, a workspace or a group: the

@@ -11,7 +11,8 @@
 -- A job is claimed under a lease (`lease_owner`, `lease_expires_at`) and a
 -- fencing token the claim increments; every write a worker makes under
 -- its lease checks the token, so a worker whose lease expired and whose
--- job was claimed again cannot commit.
+-- job was claimed again cannot commit. A job that ends asking to be tried
+-- again later is queued with a later `available_at`.
 
 CREATE TABLE operation_runs (
     id text COLLATE "C" NOT NULL,
@@ -53,6 +54,7 @@ CREATE TABLE jobs (
     fencing_token bigint NOT NULL,
     lease_owner text COLLATE "C",
     lease_expires_at timestamptz,
+    available_at timestamptz NOT NULL,
     updated_at timestamptz NOT NULL,
     CONSTRAINT jobs_pkey PRIMARY KEY (id),
     CONSTRAINT jobs_run_fkey FOREIGN KEY (run_id) REFERENCES operation_runs (id) ON DELETE CASCADE,
@@ -62,9 +64,9 @@ CREATE TABLE jobs (
         AND (lease_owner IS NULL) = (lease_expires_at IS NULL))
 );
 
--- What a claim looks for: queued jobs in order, and running ones whose
--- lease ran out.
-CREATE INDEX jobs_claim_idx ON jobs (state, lease_expires_at, run_id, position);
+-- What a claim looks for: queued jobs that are due (a job retried later
+-- waits for its `available_at`), and running ones whose lease ran out.
+CREATE INDEX jobs_claim_idx ON jobs (state, available_at, lease_expires_at, run_id, position);
 
 ALTER TABLE operation_runs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE operation_runs FORCE ROW LEVEL SECURITY;

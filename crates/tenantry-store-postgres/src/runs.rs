@@ -12,8 +12,8 @@ use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
 use tenantry_core::decision::NewestFirstCursor;
 use tenantry_core::operation_run::{
-    Claimed, Job, JobEnd, JobState, Lease, NewRun, OperationRun, RunRequest, RunStatus, Step, UnitProgress,
-    WorkName, after_job_end, after_request, lease_lost,
+    Claimed, Job, JobEnd, JobEnding, JobState, Lease, NewRun, OperationRun, RunRequest, RunStatus, Step,
+    UnitProgress, WorkName, after_job_end, after_request, lease_lost,
 };
 use tenantry_core::{
     ConflictCode, Error, JobId, Page, PageRequest, PlatformScope, Result, RunId, RunStore, TenantId,
@@ -220,8 +220,8 @@ async fn create_run(
     let payloads: Vec<String> = new.jobs.iter().map(|job| job.payload.to_string()).collect();
     sqlx::query(
         "INSERT INTO jobs (id, run_id, position, kind, payload, state, checkpoint, attempts, fencing_token, \
-         updated_at) \
-         SELECT job.id, $1, job.position::integer - 1, job.kind, job.payload::jsonb, 'queued', 'null', 0, 0, $5 \
+         available_at, updated_at) \
+         SELECT job.id, $1, job.position::integer - 1, job.kind, job.payload::jsonb, 'queued', 'null', 0, 0, $5, $5 \
          FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS job (id, kind, payload, position)",
     )
     .bind(run.id.to_string())
@@ -251,7 +251,7 @@ async fn claim(
         "WITH candidate AS ( \
            SELECT j.id FROM jobs j JOIN operation_runs r ON r.id = j.run_id \
            WHERE r.status IN ('enqueued', 'running', 'interrupted') \
-             AND (j.state = 'queued' OR (j.state = 'running' AND j.lease_expires_at <= $1)) \
+             AND ((j.state = 'queued' AND j.available_at <= $1) OR (j.state = 'running' AND j.lease_expires_at <= $1)) \
            ORDER BY r.created_at, r.id, j.position LIMIT 1 FOR UPDATE OF j SKIP LOCKED) \
          UPDATE jobs SET state = 'running', lease_owner = $2, lease_expires_at = $3, \
            fencing_token = jobs.fencing_token + 1, attempts = jobs.attempts + 1, updated_at = $1 \
@@ -342,7 +342,7 @@ async fn end_job(
     hold(&mut write, lease, None, at, operation).await?;
     let before = find_run(&mut write, &lease.run_id, true, operation).await?;
     let ending = after_job_end(before.clone(), &end, at)?;
-    release(&mut write, &lease.job_id, ending.job_state, at, operation).await?;
+    release(&mut write, &lease.job_id, &ending, at, operation).await?;
     if ending.drop_queued {
         drop_queued(&mut write, &lease.run_id, at, operation).await?;
     }
@@ -351,19 +351,21 @@ async fn end_job(
     Ok(ending.run)
 }
 
-/// Ends a job's lease, leaving it in `state`.
+/// Ends a job's lease, leaving it as `ending` says.
 async fn release(
     connection: &mut PgConnection,
     job_id: &JobId,
-    state: JobState,
+    ending: &JobEnding,
     at: Timestamp,
     operation: Operation,
 ) -> Result<()> {
     sqlx::query(
-        "UPDATE jobs SET state = $2, lease_owner = NULL, lease_expires_at = NULL, updated_at = $3 WHERE id = $1",
+        "UPDATE jobs SET state = $2, lease_owner = NULL, lease_expires_at = NULL, available_at = $3, \
+         updated_at = $4 WHERE id = $1",
     )
     .bind(job_id.to_string())
-    .bind(state.as_str())
+    .bind(ending.job_state.as_str())
+    .bind(ending.available_at)
     .bind(at)
     .execute(&mut *connection)
     .await
@@ -441,7 +443,7 @@ async fn interrupt_expired(store: &PostgresStore, platform: &PlatformScope, at: 
         let before = find_run(&mut write, &run_id, true, operation).await?;
         let mut ending = after_job_end(before.clone(), &JobEnd::Yielded, at)?;
         ending.run.error = Some(format!("the worker of job {job_id} stopped renewing its lease"));
-        release(&mut write, &job_id, ending.job_state, at, operation).await?;
+        release(&mut write, &job_id, &ending, at, operation).await?;
         if ending.drop_queued {
             drop_queued(&mut write, &run_id, at, operation).await?;
         }

@@ -14,8 +14,8 @@ use tenantry_core::webhook::{
     WebhookUrl,
 };
 use tenantry_core::{
-    Error, Page, PageRequest, Result, TenantId, TenantScope, UserId, WebhookDeliveryId, WebhookDescription,
-    WebhookId, WebhookStore, audit,
+    Error, Page, PageRequest, PlatformScope, Result, TenantId, TenantScope, UserId, WebhookDeliveryId,
+    WebhookDescription, WebhookId, WebhookStore, audit,
 };
 
 use crate::PostgresStore;
@@ -367,5 +367,27 @@ impl WebhookStore for PostgresStore {
         seq: u64,
     ) -> Result<u64> {
         advance_delivered_through(self, scope, webhook_id, seq).await
+    }
+
+    async fn webhooks_behind(&self, platform: &PlatformScope) -> Result<Vec<(TenantId, WebhookId)>> {
+        let operation = Operation::WebhooksBehind;
+        let mut transaction = self.begin(TransactionScope::Platform(platform), operation).await?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT w.tenant_id, w.id FROM webhooks w JOIN audit_logs l ON l.tenant_id = w.tenant_id \
+             WHERE l.size > w.delivered_through ORDER BY w.tenant_id, w.id",
+        )
+        .fetch_all(&mut *transaction)
+        .await
+        .during(operation)?;
+        commit(transaction, operation).await?;
+        rows.into_iter()
+            .map(|(tenant_id, id)| {
+                Ok((
+                    TenantId::parse(&tenant_id)
+                        .map_err(|error| corrupt(operation, "tenant_id", &tenant_id, error))?,
+                    WebhookId::parse(&id).map_err(|error| corrupt(operation, "id", &id, error))?,
+                ))
+            })
+            .collect()
     }
 }

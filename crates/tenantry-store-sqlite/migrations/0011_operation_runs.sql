@@ -5,7 +5,8 @@
 -- A job is claimed under a lease (`lease_owner`, `lease_expires_at`) and a
 -- fencing token the claim increments; every write a worker makes under
 -- its lease checks the token, so a worker whose lease expired and whose
--- job was claimed again cannot commit. Times are microseconds since the
+-- job was claimed again cannot commit. A job that ends asking to be tried
+-- again later is queued with a later `available_at`. Times are microseconds since the
 -- Unix epoch, as in the other tables that lists order by time.
 
 CREATE TABLE operation_runs (
@@ -49,6 +50,7 @@ CREATE TABLE jobs (
     fencing_token INTEGER NOT NULL,
     lease_owner TEXT,
     lease_expires_at INTEGER,
+    available_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     CONSTRAINT jobs_pkey PRIMARY KEY (id),
     CONSTRAINT jobs_run_fkey FOREIGN KEY (run_id) REFERENCES operation_runs (id) ON DELETE CASCADE,
@@ -59,4 +61,6 @@ CREATE TABLE jobs (
     CONSTRAINT jobs_json_check CHECK (json_valid(payload) AND json_valid(checkpoint))
 ) STRICT;
 
-CREATE INDEX jobs_claim_idx ON jobs (state, lease_expires_at, run_id, position);
+-- What a claim looks for: queued jobs that are due (a job retried later
+-- waits for its `available_at`), and running ones whose lease ran out.
+CREATE INDEX jobs_claim_idx ON jobs (state, available_at, lease_expires_at, run_id, position);

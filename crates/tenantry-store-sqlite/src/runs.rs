@@ -12,8 +12,8 @@ use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
 use tenantry_core::decision::NewestFirstCursor;
 use tenantry_core::operation_run::{
-    Claimed, Job, JobEnd, JobState, Lease, NewRun, OperationRun, RunRequest, RunStatus, Step, UnitProgress,
-    WorkName, after_job_end, after_request, lease_lost,
+    Claimed, Job, JobEnd, JobEnding, JobState, Lease, NewRun, OperationRun, RunRequest, RunStatus, Step,
+    UnitProgress, WorkName, after_job_end, after_request, lease_lost,
 };
 use tenantry_core::relationship::{timestamp_from_micros, timestamp_micros};
 use tenantry_core::{
@@ -228,7 +228,7 @@ async fn create_run(
     for (position, job) in new.jobs.iter().enumerate() {
         sqlx::query(
             "INSERT INTO jobs (id, run_id, position, kind, payload, state, checkpoint, attempts, fencing_token, \
-             updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 'null', 0, 0, ?6)",
+             available_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 'null', 0, 0, ?6, ?6)",
         )
         .bind(JobId::generate().to_string())
         .bind(run.id.to_string())
@@ -257,7 +257,7 @@ async fn claim(
     let candidate: Option<(String, String)> = sqlx::query_as(
         "SELECT j.id, j.run_id FROM jobs j JOIN operation_runs r ON r.id = j.run_id \
          WHERE r.status IN ('enqueued', 'running', 'interrupted') \
-           AND (j.state = 'queued' OR (j.state = 'running' AND j.lease_expires_at <= ?1)) \
+           AND ((j.state = 'queued' AND j.available_at <= ?1) OR (j.state = 'running' AND j.lease_expires_at <= ?1)) \
          ORDER BY r.created_at, r.id, j.position LIMIT 1",
     )
     .bind(timestamp_micros(at))
@@ -356,7 +356,7 @@ async fn end_job(
     hold(&mut write, lease, None, at, operation).await?;
     let before = find_run(&mut write, &lease.run_id, operation).await?;
     let ending = after_job_end(before.clone(), &end, at)?;
-    release(&mut write, &lease.job_id, ending.job_state, at, operation).await?;
+    release(&mut write, &lease.job_id, &ending, at, operation).await?;
     if ending.drop_queued {
         drop_queued(&mut write, &lease.run_id, at, operation).await?;
     }
@@ -365,19 +365,21 @@ async fn end_job(
     Ok(ending.run)
 }
 
-/// Ends a job's lease, leaving it in `state`.
+/// Ends a job's lease, leaving it as `ending` says.
 async fn release(
     connection: &mut SqliteConnection,
     job_id: &JobId,
-    state: JobState,
+    ending: &JobEnding,
     at: Timestamp,
     operation: Operation,
 ) -> Result<()> {
     sqlx::query(
-        "UPDATE jobs SET state = ?2, lease_owner = NULL, lease_expires_at = NULL, updated_at = ?3 WHERE id = ?1",
+        "UPDATE jobs SET state = ?2, lease_owner = NULL, lease_expires_at = NULL, available_at = ?3, \
+         updated_at = ?4 WHERE id = ?1",
     )
     .bind(job_id.to_string())
-    .bind(state.as_str())
+    .bind(ending.job_state.as_str())
+    .bind(timestamp_micros(ending.available_at))
     .bind(timestamp_micros(at))
     .execute(&mut *connection)
     .await
@@ -449,7 +451,7 @@ async fn interrupt_expired(store: &SqliteStore, platform: &PlatformScope, at: Ti
         let mut ending = after_job_end(before.clone(), &JobEnd::Yielded, at)?;
         ending.run.error = Some(format!("the worker of job {job_id} stopped renewing its lease"));
         let job_id = JobId::parse(&job_id).map_err(|error| invalid_stored_value("id", error))?;
-        release(&mut write, &job_id, ending.job_state, at, operation).await?;
+        release(&mut write, &job_id, &ending, at, operation).await?;
         if ending.drop_queued {
             drop_queued(&mut write, &run_id, at, operation).await?;
         }

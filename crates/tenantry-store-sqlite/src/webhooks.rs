@@ -14,8 +14,8 @@ use tenantry_core::webhook::{
     WebhookUrl,
 };
 use tenantry_core::{
-    Error, Page, PageRequest, Result, TenantId, TenantScope, UserId, WebhookDeliveryId, WebhookDescription,
-    WebhookId, WebhookStore, audit, now,
+    Error, Page, PageRequest, PlatformScope, Result, TenantId, TenantScope, UserId, WebhookDeliveryId,
+    WebhookDescription, WebhookId, WebhookStore, audit, now,
 };
 
 use crate::SqliteStore;
@@ -352,5 +352,24 @@ impl WebhookStore for SqliteStore {
         seq: u64,
     ) -> Result<u64> {
         advance_delivered_through(&self.pool, scope, webhook_id, seq).await
+    }
+
+    async fn webhooks_behind(&self, _platform: &PlatformScope) -> Result<Vec<(TenantId, WebhookId)>> {
+        let operation = Operation::WebhooksBehind;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT w.tenant_id, w.id FROM webhooks w JOIN audit_logs l ON l.tenant_id = w.tenant_id \
+             WHERE l.size > w.delivered_through ORDER BY w.tenant_id, w.id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|error| map_database_error(error, operation))?;
+        rows.into_iter()
+            .map(|(tenant_id, id)| {
+                Ok((
+                    TenantId::parse(&tenant_id).map_err(|error| invalid_stored_value("tenant_id", error))?,
+                    WebhookId::parse(&id).map_err(|error| invalid_stored_value("id", error))?,
+                ))
+            })
+            .collect()
     }
 }

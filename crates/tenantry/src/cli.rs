@@ -16,8 +16,8 @@ use tenantry_core::decision::{DecisionOutcome, Reason, RecordKey, SessionState, 
 use tenantry_core::name::NameError;
 use tenantry_core::{
     ApiKeyId, ApiKeyLifetime, ApiKeyName, ApprovalId, DataResidency, DeploymentModel, DisplayName, Email,
-    Environment, GroupId, GroupName, Label, Role, ServiceAccountName, StoreLimits, TenantId, TenantName,
-    TenantStatus, UserId, Username, WorkspaceId, WorkspaceName,
+    Environment, GroupId, GroupName, Label, Role, RunId, ServiceAccountName, StoreLimits, TenantId,
+    TenantName, TenantStatus, UserId, Username, WorkspaceId, WorkspaceName,
 };
 
 /// What each exit code means; shown at the end of `--help`.
@@ -29,7 +29,8 @@ Exit codes:
   2  usage error, invalid input or a limit exceeded
   3  not found
   4  conflict (duplicate name, root workspace, children, already revoked, ...)
-  5  forbidden";
+  5  forbidden
+  6  the operation run `operations watch` followed was cancelled (1: it errored)";
 
 /// tenantry: a multi-tenant control plane.
 ///
@@ -141,6 +142,10 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply pending database migrations.
     Migrate(MigrateArgs),
+    /// Run a worker of the job queue alone (webhook deliveries), beside or
+    /// instead of the one `serve` runs; any number may run against one
+    /// PostgreSQL database. Stops on SIGTERM or Ctrl-C.
+    Worker(WorkerArgs),
     /// Manage tenants (operator, directly on the database).
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -190,6 +195,10 @@ pub enum Command {
     /// database); who belongs to one is `tenantry member ... --group`.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Watch and control operation runs, the job queue's long work
+    /// (operator, directly on the database).
+    #[command(subcommand)]
+    Operations(OperationsCommand),
 }
 
 /// Which audit log a command reads: one tenant's, or the platform's.
@@ -390,6 +399,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TENANTRY_MAX_PAGE_SIZE", default_value = "1000", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_page_size: u32,
 
+    /// Run no worker of the job queue in this process (webhook deliveries
+    /// then wait for a `tenantry worker`).
+    #[arg(long, env = "TENANTRY_NO_WORKER", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_worker: bool,
+
     /// Let webhooks target loopback, private (RFC 1918, fc00::/7),
     /// link-local, unspecified and cloud metadata addresses, and plain
     /// `http`: for tests and closed networks only. Off, such targets are
@@ -405,6 +419,20 @@ pub struct ServeArgs {
     /// OIDC sign-in.
     #[command(flatten)]
     pub oidc: OidcOptions,
+}
+
+/// Options of `tenantry worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The worker's name, as job leases record it; the host name and the
+    /// process id when absent.
+    #[arg(long, env = "TENANTRY_WORKER_NAME")]
+    pub name: Option<String>,
+
+    /// Let webhooks target loopback, private and link-local addresses and
+    /// plain `http` (as `serve --webhook-allow-private-targets`).
+    #[arg(long, env = "TENANTRY_WEBHOOK_ALLOW_PRIVATE_TARGETS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_private_targets: bool,
 }
 
 /// How `serve` treats connections. Every timeout is in whole seconds, at
@@ -932,6 +960,44 @@ pub enum SessionCommand {
     },
 }
 
+/// `tenantry operations ...`
+#[derive(Debug, Subcommand)]
+pub enum OperationsCommand {
+    /// List operation runs, newest first.
+    List,
+    /// Show one run with its progress per unit, rate and ETA.
+    Show {
+        /// The run's id.
+        #[arg(value_parser = parse_run_id)]
+        id: RunId,
+    },
+    /// Draw the run's progress (rate, ETA) until it is over; exit 0 when it
+    /// succeeded, 1 when it errored, 6 when it was cancelled.
+    Watch {
+        /// The run's id.
+        #[arg(value_parser = parse_run_id)]
+        id: RunId,
+    },
+    /// Pause a run (at once between jobs, else after the current step).
+    Pause {
+        /// The run's id.
+        #[arg(value_parser = parse_run_id)]
+        id: RunId,
+    },
+    /// Resume a paused or interrupted run.
+    Resume {
+        /// The run's id.
+        #[arg(value_parser = parse_run_id)]
+        id: RunId,
+    },
+    /// Cancel a run (at once between jobs, else after the current step).
+    Cancel {
+        /// The run's id.
+        #[arg(value_parser = parse_run_id)]
+        id: RunId,
+    },
+}
+
 /// `tenantry group ...`
 #[derive(Debug, Subcommand)]
 pub enum GroupCommand {
@@ -1176,6 +1242,10 @@ fn parse_reason(input: &str) -> Result<Reason, NameError> {
 
 fn parse_group_name(input: &str) -> Result<GroupName, NameError> {
     GroupName::parse(input)
+}
+
+fn parse_run_id(input: &str) -> Result<RunId, tenantry_core::IdError> {
+    RunId::parse(input.trim())
 }
 
 fn parse_approval_id(input: &str) -> Result<ApprovalId, tenantry_core::IdError> {

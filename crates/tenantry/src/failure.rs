@@ -17,6 +17,8 @@ pub enum ExitStatus {
     Conflict = 4,
     /// The operation is not allowed.
     Forbidden = 5,
+    /// The operation run `operations watch` followed was cancelled.
+    Cancelled = 6,
 }
 
 /// Evidence that does not verify: an audit log or a bundle that was
@@ -25,6 +27,12 @@ pub enum ExitStatus {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct EvidenceInvalid(pub String);
+
+/// How an operation run `operations watch` followed ended, when not in
+/// success: it exits 1 (errored) or 6 (cancelled).
+#[derive(Debug, thiserror::Error)]
+#[error("{1}")]
+pub struct RunOutcome(pub ExitStatus, pub String);
 
 /// The domain error somewhere in the chain, if there is one. Context added
 /// with `anyhow` sits on top of it and does not change the kind of failure.
@@ -36,6 +44,9 @@ fn domain_error(error: &anyhow::Error) -> Option<&Error> {
 pub fn exit_status(error: &anyhow::Error) -> ExitStatus {
     if error.chain().any(|cause| cause.is::<EvidenceInvalid>()) {
         return ExitStatus::Internal;
+    }
+    if let Some(RunOutcome(status, _)) = error.chain().find_map(|cause| cause.downcast_ref::<RunOutcome>()) {
+        return *status;
     }
     match domain_error(error) {
         Some(Error::Invalid { .. } | Error::LimitExceeded { .. }) => ExitStatus::Invalid,
@@ -50,6 +61,9 @@ pub fn exit_status(error: &anyhow::Error) -> ExitStatus {
 pub fn error_code(error: &anyhow::Error) -> &'static str {
     if error.chain().any(|cause| cause.is::<EvidenceInvalid>()) {
         return "evidence_invalid";
+    }
+    if let Some(RunOutcome(status, _)) = error.chain().find_map(|cause| cause.downcast_ref::<RunOutcome>()) {
+        return if *status == ExitStatus::Cancelled { "run_cancelled" } else { "run_errored" };
     }
     match domain_error(error) {
         Some(Error::Invalid { .. }) => "invalid_field",

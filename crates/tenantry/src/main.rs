@@ -14,6 +14,7 @@ mod logging;
 mod output;
 mod pepper;
 mod serve;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -59,6 +60,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let output = Output::new(global.json);
     match command {
         Command::Serve(arguments) => serve::run(&global, *arguments).await,
+        Command::Worker(arguments) => {
+            let store = backend::open_for_operator(&global).await?;
+            let policy = tenantry_core::webhook::TargetPolicy {
+                allow_private: arguments.webhook_allow_private_targets,
+            };
+            let handlers = worker::Handlers::standard(store.clone(), policy)?;
+            let name = arguments.name.unwrap_or_else(worker::default_name);
+            worker::run(store, handlers, worker::WorkerSettings::named(name), serve::shutdown_signal()).await;
+            Ok(())
+        }
         Command::Migrate(arguments) => commands::migrate::run(&global, arguments, output).await,
         Command::Tenant(command) => {
             let store = backend::open_for_operator(&global).await?;
@@ -111,6 +122,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Approval(command) => {
             let (store, authorizer) = operator_authorizer(&global).await?;
             commands::approval::run(store.as_ref(), &authorizer, command, output).await
+        }
+        Command::Operations(command) => {
+            let store = backend::open_for_operator(&global).await?;
+            commands::operations::run(store.as_ref(), command, output).await
         }
         Command::Group(command) => {
             let store = backend::open_for_operator(&global).await?;

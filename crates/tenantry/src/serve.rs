@@ -127,6 +127,19 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
     let log_retention = Duration::from_secs(arguments.relationship_log_retention_hours * 3600);
     let sweeper = tokio::spawn(sweep_forever(authorizer, log_retention));
     let expirer = tokio::spawn(expire_approvals_forever(store.clone()));
+    let (stop_worker, mut worker_stopped) = tokio::sync::watch::channel(false);
+    let worker = if arguments.no_worker {
+        None
+    } else {
+        let policy =
+            tenantry_core::webhook::TargetPolicy { allow_private: arguments.webhook_allow_private_targets };
+        let handlers = crate::worker::Handlers::standard(store.clone(), policy)?;
+        let settings = crate::worker::WorkerSettings::named(crate::worker::default_name());
+        let stopped = async move {
+            let _ = worker_stopped.changed().await;
+        };
+        Some(tokio::spawn(crate::worker::run(store.clone(), handlers, settings, stopped)))
+    };
     let checkpoint_interval = Duration::from_millis(arguments.audit_checkpoint_interval_ms);
     let checkpointer =
         tokio::spawn(checkpoint_forever(store.clone(), audit_signer.clone(), checkpoint_interval));
@@ -139,6 +152,15 @@ pub async fn run(global: &GlobalOptions, arguments: ServeArgs) -> anyhow::Result
     http_server::serve(listener, app, connection_settings, shutdown_signal()).await;
     sweeper.abort();
     expirer.abort();
+    if let Some(worker) = worker {
+        // The job in hand finishes (a delivery takes at most its timeout);
+        // one that does not is claimed again after its lease.
+        let _ = stop_worker.send(true);
+        let abort = worker.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(15), worker).await.is_err() {
+            abort.abort();
+        }
+    }
     checkpointer.abort();
     // The changes of the last moments get their checkpoint too.
     if let Err(error) =
@@ -389,7 +411,7 @@ fn write_bootstrap_key(data_dir: &Path, token: &ApiKeyToken) -> anyhow::Result<P
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM, starting a graceful
 /// shutdown: no new connections are accepted, in-flight requests finish,
 /// and what is still open at the shutdown deadline is closed.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = async {
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::warn!(%error, "cannot listen for SIGINT; stop the server with SIGTERM");

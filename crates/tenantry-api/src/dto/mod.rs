@@ -26,6 +26,7 @@ mod authorization;
 mod decisions;
 mod groups;
 mod invitations;
+mod operations;
 mod rules;
 mod service_accounts;
 mod webhooks;
@@ -36,6 +37,7 @@ pub use authorization::*;
 pub use decisions::*;
 pub use groups::*;
 pub use invitations::*;
+pub use operations::*;
 pub(crate) use rules::ExactRules;
 pub use service_accounts::*;
 pub use webhooks::*;
@@ -443,6 +445,15 @@ where
         .and_then(|value| T::try_from(value).ok())
         .map(Some)
         .ok_or_else(|| serde::de::Error::custom(format!("{number} is not an integer in range")))
+}
+
+/// [`whole_number`] for a required field: null is refused.
+pub(crate) fn whole_number_required<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    whole_number(deserializer)?.ok_or_else(|| serde::de::Error::custom("must be an integer, not null"))
 }
 
 /// One page of a list.

@@ -11,7 +11,7 @@
 //! white space does not count.
 
 use tenantry_core::{
-    ApiKeyId, ApprovalId, GroupId, InvitationId, MembershipResource, Role, TenantId, UserId,
+    ApiKeyId, ApprovalId, GroupId, InvitationId, MembershipResource, Role, RunId, TenantId, UserId,
     WebhookDeliveryId, WebhookId, WorkspaceId,
 };
 use utoipa::Modify;
@@ -558,6 +558,7 @@ fn parameter_rule(path: &str, parameter: &str) -> Option<Rule> {
             "groups" => GroupId::PREFIX,
             "api-keys" => ApiKeyId::PREFIX,
             "invitations" => InvitationId::PREFIX,
+            "operations" => RunId::PREFIX,
             "service-accounts" => UserId::PREFIX,
             "webhooks" => WebhookId::PREFIX,
             other => panic!("no id rule for the collection {other} of {path}"),
@@ -570,6 +571,7 @@ fn parameter_rule(path: &str, parameter: &str) -> Option<Rule> {
         "cursor" if path.ends_with("/invitations") => Some(Rule::Id(InvitationId::PREFIX)),
         "cursor" if path.ends_with("/members") => Some(Rule::MemberCursor),
         "cursor" if path == "/v1/relationships" => Some(Rule::RelationshipCursor),
+        "cursor" if path == "/v1/operations" => Some(Rule::NewestFirstCursor),
         "cursor" if path.ends_with("/deliveries") => Some(Rule::Id(WebhookDeliveryId::PREFIX)),
         "resource_type" | "relation" | "subject_type" => Some(Rule::Identifier),
         "resource_id" | "subject_id" => Some(Rule::ObjectId),

@@ -9,6 +9,7 @@ pub(crate) mod audit;
 pub(crate) mod decisions;
 pub(crate) mod groups;
 pub(crate) mod invitations;
+pub(crate) mod operations;
 pub(crate) mod params;
 pub(crate) mod permissions;
 pub(crate) mod relationships;

@@ -18,6 +18,7 @@ mod oidc;
 mod operations;
 mod permissions;
 mod resources;
+mod runs;
 mod service_accounts;
 mod status_rules;
 mod support;

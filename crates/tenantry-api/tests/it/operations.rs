@@ -41,7 +41,7 @@ crate::on_both_backends!(
 );
 
 /// Every operation the router serves, as (method, path template).
-const ROUTES: [(&str, &str); 87] = [
+const ROUTES: [(&str, &str); 94] = [
     ("get", "/v1/tenants"),
     ("post", "/v1/tenants"),
     ("get", "/v1/tenants/{id}"),
@@ -114,6 +114,13 @@ const ROUTES: [(&str, &str); 87] = [
     ("get", "/v1/sessions/{id}"),
     ("patch", "/v1/sessions/{id}"),
     ("get", "/v1/session-summary"),
+    ("get", "/v1/operations"),
+    ("get", "/v1/operations/{id}"),
+    ("patch", "/v1/operations/{id}"),
+    ("get", "/v1/operations/{id}/events"),
+    ("post", "/v1/operations/{id}/pause"),
+    ("post", "/v1/operations/{id}/resume"),
+    ("post", "/v1/operations/{id}/cancel"),
     ("get", "/v1/approvals"),
     ("post", "/v1/approvals"),
     ("post", "/v1/approvals/break-glass"),
@@ -160,6 +167,7 @@ fn concrete_path(template: &str) -> String {
         Some("api-keys") => "key",
         Some("invitations") => "inv",
         Some("approvals") => "apr",
+        Some("operations") => "run",
         Some("webhooks") => "whk",
         _ => return template,
     };
@@ -475,6 +483,9 @@ impl tenantry_core::WebhookStore for UnhealthyStore {
         _: &tenantry_core::WebhookId,
         _: u64,
     ) -> Result<u64> {
+        unreachable()
+    }
+    async fn webhooks_behind(&self, _: &PlatformScope) -> Result<Vec<(TenantId, tenantry_core::WebhookId)>> {
         unreachable()
     }
 }

@@ -29,17 +29,14 @@ const GLOBAL_TABLES_WITHOUT_SECURITY: [&str; 1] = ["users"];
 
 /// The global tables that only the platform role writes (and, but for the
 /// schema, reads): no policy admits anyone else.
-const PLATFORM_TABLES: [&str; 9] = [
-    "platform_relationships",
-    "platform_relationship_changes",
-    "platform_relationship_revisions",
-    "authorization_schemas",
-    "deployment_settings",
-    "platform_audit_log",
-    "platform_audit_events",
-    "platform_audit_nodes",
-    "platform_audit_checkpoints",
-];
+/// The platform's tables: every global table but those without row-level
+/// security.
+fn platform_tables() -> Vec<&'static str> {
+    tenantry_test_support::GLOBAL_TABLES
+        .into_iter()
+        .filter(|table| !GLOBAL_TABLES_WITHOUT_SECURITY.contains(table))
+        .collect()
+}
 
 async fn owner_connection(db: &PostgresTestDb) -> PgConnection {
     PgConnection::connect(&db.owner_url).await.unwrap()
@@ -292,7 +289,7 @@ async fn row_level_security_is_forced_with_subquery_free_policies() {
         }
         match name.as_str() {
             "tenant_isolation" => {
-                assert!(!PLATFORM_TABLES.contains(&table.as_str()), "{table}.{name}");
+                assert!(!platform_tables().contains(&table.as_str()), "{table}.{name}");
                 assert_eq!((command.as_str(), roles.as_slice()), ("ALL", &["public".to_owned()][..]));
                 for (clause, text) in [("USING", &qual), ("WITH CHECK", &with_check)] {
                     let text =
@@ -324,7 +321,7 @@ async fn row_level_security_is_forced_with_subquery_free_policies() {
             "{table}"
         );
     }
-    for table in PLATFORM_TABLES {
+    for table in platform_tables() {
         let expected = if table == "authorization_schemas" {
             set(&["anyone_reads", "owner_maintenance", "platform_scope"])
         } else {
@@ -333,18 +330,18 @@ async fn row_level_security_is_forced_with_subquery_free_policies() {
         assert_eq!(policies_of.remove(table), Some(expected), "{table}");
     }
     assert!(policies_of.is_empty(), "policies on unexpected tables: {policies_of:?}");
-    let platform_tables: BTreeSet<String> = PLATFORM_TABLES.iter().map(|table| (*table).to_owned()).collect();
-    let forced: BTreeSet<String> = names(
-        &mut connection,
+    let expected: BTreeSet<String> = platform_tables().iter().map(|table| (*table).to_owned()).collect();
+    let forced: BTreeSet<String> = sqlx::query_scalar(
         "SELECT relname::text FROM pg_class WHERE relnamespace = current_schema()::regnamespace \
-         AND relrowsecurity AND relforcerowsecurity \
-         AND relname IN ('platform_relationships', 'platform_relationship_changes', \
-                         'platform_relationship_revisions', 'authorization_schemas', 'deployment_settings', \
-                         'platform_audit_log', 'platform_audit_events', 'platform_audit_nodes', \
-                         'platform_audit_checkpoints')",
+         AND relrowsecurity AND relforcerowsecurity AND relname = ANY($1)",
     )
-    .await;
-    assert_eq!(forced, platform_tables, "row-level security is forced on the platform tables");
+    .bind(platform_tables())
+    .fetch_all(&mut connection)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    assert_eq!(forced, expected, "row-level security is forced on the platform tables");
 }
 
 #[tokio::test]

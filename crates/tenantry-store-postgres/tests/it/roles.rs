@@ -155,14 +155,7 @@ async fn migrate_grants_the_runtime_role_row_access_and_nothing_more() {
         let runtime_rights: &[&str] = match table.as_str() {
             "_sqlx_migrations" | "authorization_schemas" | "audit_checkpoints" => &["SELECT"],
             "audit_events" | "audit_nodes" => &["SELECT", "INSERT"],
-            "platform_relationships"
-            | "platform_relationship_revisions"
-            | "platform_relationship_changes"
-            | "platform_audit_log"
-            | "platform_audit_events"
-            | "platform_audit_nodes"
-            | "platform_audit_checkpoints"
-            | "deployment_settings" => &[],
+            global if tenantry_test_support::GLOBAL_TABLES.contains(&global) && global != "users" => &[],
             _ => read_write,
         };
         let platform_rights: &[&str] = if table == "_sqlx_migrations" { &["SELECT"] } else { read_write };

@@ -210,6 +210,31 @@ async fn expired_leases_interrupt_and_failures_error(backend: &TestBackend) {
     assert!(store.claim_job(&ops(), "lives", Duration::seconds(30), later).await.unwrap().is_none());
 }
 
+/// A job that asks to be tried again later waits in the queue until then,
+/// with its checkpoint, while its run stays running.
+async fn a_retried_job_waits_for_its_time(backend: &TestBackend) {
+    let store = &backend.store;
+    let at = tenantry_core::now();
+    let run = store.create_run(&ops(), new_run(1), at).await.unwrap();
+    let first = store.claim_job(&ops(), "w", Duration::seconds(30), at).await.unwrap().unwrap();
+    store.commit_step(&ops(), &first.lease, step("unit-0", 1, 1), at).await.unwrap();
+    let later = at + Duration::seconds(30);
+    let waiting = store.end_job(&ops(), &first.lease, JobEnd::RetryAt(later), at).await.unwrap();
+    assert_eq!((waiting.status, waiting.jobs_done), (RunStatus::Running, 0));
+    assert!(
+        store
+            .claim_job(&ops(), "w", Duration::seconds(30), at + Duration::seconds(10))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let again = store.claim_job(&ops(), "w", Duration::seconds(30), later).await.unwrap().unwrap();
+    assert_eq!((again.job.id, again.job.attempts), (first.job.id, 2));
+    assert_eq!(again.job.checkpoint, serde_json::json!({ "after": 1 }));
+    let done = store.end_job(&ops(), &again.lease, JobEnd::Done, later).await.unwrap();
+    assert_eq!((done.id, done.status), (run.id, RunStatus::Succeeded));
+}
+
 /// Claimers racing each other never get the same job.
 async fn concurrent_claimers_never_share_a_job(backend: &TestBackend) {
     let at = tenantry_core::now();
@@ -244,5 +269,6 @@ crate::conformance::cases!(
     a_lost_lease_commits_nothing,
     pause_resume_and_cancel,
     expired_leases_interrupt_and_failures_error,
+    a_retried_job_waits_for_its_time,
     concurrent_claimers_never_share_a_job,
 );

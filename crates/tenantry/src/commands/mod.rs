@@ -10,6 +10,7 @@ pub mod group;
 pub mod invitation;
 pub mod member;
 pub mod migrate;
+pub mod operations;
 pub mod schema;
 pub mod service_account;
 pub mod tenant;
