@@ -27,6 +27,7 @@ STATE_DEPENDENT = re.compile(
             r"the service account was deleted|a service account belongs to its own tenant",  # the user's kind, stored
             r"the decision is `\w+`; ",  # the outcome of the decision an approval names
             r"no approver group: ",  # the tenant's routing rules and the decision's group
+            r"private targets are not allowed on this server",  # the server's webhook target policy
         ]
     )
 )

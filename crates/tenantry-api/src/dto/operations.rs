@@ -126,3 +126,15 @@ pub struct UpdateOperationRequest {
     #[schema(minimum = 0, maximum = 60000)]
     pub throttle_ms: i64,
 }
+
+/// One server-sent event of `GET /v1/operations/{id}/events`, as a client
+/// reads it: `event` is `progress`, `data` the run as JSON (an
+/// `OperationRunResponse`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OperationProgressEvent {
+    /// The event's name: `progress`.
+    #[schema(example = "progress")]
+    pub event: String,
+    /// The run, as JSON text.
+    pub data: String,
+}

@@ -134,6 +134,13 @@ pub(crate) enum Rule {
     OneOf(&'static [&'static str]),
     /// A newest-first list's cursor: microseconds, `.`, a record key.
     NewestFirstCursor,
+    /// A webhook's target: `https://`, a DNS name or an IPv4 address, an
+    /// optional port, an optional path and query; no user name, no
+    /// fragment.
+    WebhookUrl,
+    /// A webhook's event type: `*`, an audit action, or an action prefix
+    /// followed by `.*`.
+    EventType,
 }
 
 impl Rule {
@@ -159,6 +166,15 @@ impl Rule {
             }
             Self::OneOf(words) => format!("^(?:{})$", words.join("|")),
             Self::NewestFirstCursor => format!(r"^-?[0-9]{{1,18}}\.{RECORD_KEY}$"),
+            Self::EventType => r"^(?:\*|[a-z0-9_]+(?:\.[a-z0-9_]+)*(?:\.\*)?)$".to_owned(),
+            Self::WebhookUrl => {
+                let label = "[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+                let octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+                let port = "(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?";
+                format!(
+                    r"^https://(?:{label}(?:\.{label})*|{octet}(?:\.{octet}){{3}}){port}(?:[/?][\u0021-\u0022\u0024-\u007E]*)?$"
+                )
+            }
         }
     }
 
@@ -176,6 +192,8 @@ impl Rule {
             Self::AuditCursor => Some((1, 19)),
             Self::AuditText => Some((1, 256)),
             Self::RecordKey => Some((1, 128)),
+            Self::WebhookUrl => Some((9, 2048)),
+            Self::EventType => Some((1, 128)),
             Self::Name
             | Self::Reason
             | Self::OneOf(_)
@@ -229,6 +247,7 @@ const FIELD_RULES: &[(&str, &str, Rule)] = &[
     ("CreateServiceAccountRequest", "name", Rule::Username),
     ("CreateServiceAccountApiKeyRequest", "name", Rule::Name),
     ("CreateWebhookRequest", "description", Rule::Name),
+    ("CreateWebhookRequest", "url", Rule::WebhookUrl),
     ("UpdateGroupRequest", "name", Rule::Name),
     ("AddMemberRequest", "user_id", Rule::Id(UserId::PREFIX)),
     ("AddMemberRequest", "username", Rule::Username),
@@ -279,7 +298,10 @@ const FIELD_RULES: &[(&str, &str, Rule)] = &[
 ];
 
 /// The rule of each item of an array field of a request body.
-const ITEM_RULES: &[(&str, &str, Rule)] = &[("RecordDecisionRequest", "evidence_refs", Rule::Name)];
+const ITEM_RULES: &[(&str, &str, Rule)] = &[
+    ("RecordDecisionRequest", "evidence_refs", Rule::Name),
+    ("CreateWebhookRequest", "event_types", Rule::EventType),
+];
 
 /// The PATCH bodies: each must change something, so at least one field
 /// must be present and not null.
@@ -308,6 +330,10 @@ impl Modify for ExactRules {
             let Some(RefOr::T(Schema::Array(array))) = object.properties.get_mut(property) else {
                 panic!("ITEM_RULES names {schema_name}.{property}, not an array property");
             };
+            // A webhook's event types are refused when one is given twice.
+            if matches!(rule, Rule::EventType) {
+                array.unique_items = true;
+            }
             let utoipa::openapi::schema::ArrayItems::RefOrSchema(items) = &mut array.items else {
                 panic!("ITEM_RULES names {schema_name}.{property}, an array without items");
             };

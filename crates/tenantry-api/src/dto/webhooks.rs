@@ -58,9 +58,10 @@ pub struct CreatedWebhookResponse {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhookRequest {
-    /// An `https` URL (`http` only where the server allows private
-    /// targets); loopback, private, link-local and metadata addresses are
-    /// refused unless the server allows them.
+    /// An `https` URL whose host is a DNS name or an IPv4 address, with
+    /// no user name and no fragment (`http` too where the server allows
+    /// private targets); loopback, private, link-local and metadata
+    /// addresses are refused unless the server allows them.
     #[schema(max_length = 2048, example = "https://hooks.example.com/tenantry")]
     pub url: String,
     /// 1 to 50 audit actions: exact (`approval.requested`), a prefix

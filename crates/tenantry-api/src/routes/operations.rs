@@ -18,7 +18,7 @@ use tenantry_core::{PageRequest, RunId};
 
 use crate::ApiState;
 use crate::auth::Authenticated;
-use crate::dto::{ListResponse, OperationRunResponse, UpdateOperationRequest};
+use crate::dto::{ListResponse, OperationProgressEvent, OperationRunResponse, UpdateOperationRequest};
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::extract::{JsonBody, PathId, page_limit_text};
 use crate::routes::decisions::cursor;
@@ -116,7 +116,7 @@ pub(crate) async fn get_operation(
     tag = "operations",
     params(("id" = String, Path, description = "The run's id")),
     responses(
-        (status = 200, description = "`text/event-stream` of `progress` events, each an `OperationRunResponse`", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`text/event-stream` of `progress` events, each an `OperationRunResponse`", content_type = "text/event-stream", body = OperationProgressEvent),
         (status = 403, description = "`forbidden`: not a platform admin", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such run", body = ErrorEnvelope),
     ),
