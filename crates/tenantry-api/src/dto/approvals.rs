@@ -9,15 +9,9 @@ use tenantry_core::approval::{
 use tenantry_core::decision::{Reason, RecordKey};
 use tenantry_core::{GroupId, Label};
 use utoipa::ToSchema;
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::schema::Object;
 
-fn text_enum_schema(values: &[&'static str], description: &'static str) -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(values.iter().copied()))
-        .description(Some(description))
-        .build()
-}
+use super::decisions::text_enum_schema;
 
 pub(crate) fn approval_state_schema() -> Object {
     let values: Vec<&'static str> = ApprovalState::ALL.iter().map(|state| state.as_str()).collect();

@@ -10,7 +10,8 @@ use tenantry_core::{GroupId, Label, WorkspaceId};
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
-fn text_enum_schema(values: &[&'static str], description: &'static str) -> Object {
+/// The schema of a closed set of words, as one of the core's text enums.
+pub(crate) fn text_enum_schema(values: &[&'static str], description: &'static str) -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .enum_values(Some(values.iter().copied()))

@@ -5,15 +5,13 @@ use serde::{Deserialize, Serialize};
 use tenantry_core::Timestamp;
 use tenantry_core::operation_run::{OperationRun, RunStatus, UnitProgress};
 use utoipa::ToSchema;
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::schema::Object;
+
+use super::decisions::text_enum_schema;
 
 pub(crate) fn run_status_schema() -> Object {
     let values: Vec<&'static str> = RunStatus::ALL.iter().map(|status| status.as_str()).collect();
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(values))
-        .description(Some("Where the run stands."))
-        .build()
+    text_enum_schema(&values, "Where the run stands.")
 }
 
 /// The progress of one unit of work (for a backfill, one table).
