@@ -199,6 +199,10 @@ pub enum Command {
     /// (operator, directly on the database).
     #[command(subcommand)]
     Operations(OperationsCommand),
+    /// Retrofit workspace isolation onto an existing application database:
+    /// plan, backfill (as an operation run), enforce.
+    #[command(subcommand)]
+    Retrofit(RetrofitCommand),
 }
 
 /// Which audit log a command reads: one tenant's, or the platform's.
@@ -433,6 +437,11 @@ pub struct WorkerArgs {
     /// plain `http` (as `serve --webhook-allow-private-targets`).
     #[arg(long, env = "TENANTRY_WEBHOOK_ALLOW_PRIVATE_TARGETS", value_parser = clap::builder::BoolishValueParser::new())]
     pub webhook_allow_private_targets: bool,
+
+    /// How long a claim holds a job, in seconds (1 to 3600): a job whose
+    /// worker died is claimed again this long after its last heartbeat.
+    #[arg(long, env = "TENANTRY_WORKER_LEASE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub lease_seconds: u64,
 }
 
 /// How `serve` treats connections. Every timeout is in whole seconds, at
@@ -996,6 +1005,71 @@ pub enum OperationsCommand {
         #[arg(value_parser = parse_run_id)]
         id: RunId,
     },
+}
+
+/// `tenantry retrofit ...`
+#[derive(Debug, Subcommand)]
+pub enum RetrofitCommand {
+    /// Inspect the application's database and print, per table, its rows,
+    /// the rows missing a workspace, the DDL the backfill and `enforce`
+    /// will run, the indexes they add, and anything that blocks them.
+    /// Writes nothing; exits 4 when something blocks.
+    Plan {
+        /// The retrofit's configuration (TOML; see the README).
+        #[arg(value_name = "CONFIG")]
+        config: PathBuf,
+        /// Only this table.
+        #[arg(long, value_name = "NAME")]
+        table: Option<String>,
+    },
+    /// Fill every row's workspace, in key-ordered batches run by the job
+    /// queue's workers as an operation run. Takes the retrofit's lock (a
+    /// second backfill is refused, naming the run that holds it), aborts
+    /// before writing anything when a tenant's workspace cannot be
+    /// resolved, prints the run's id; `--wait` draws its progress and
+    /// prints the summary.
+    Backfill(Box<BackfillArgs>),
+    /// Once no row lacks its workspace: add NOT NULL, the composite foreign
+    /// key to the tenant's workspaces, the trigger that keeps the tenant
+    /// column from changing and (PostgreSQL) row-level security, each step
+    /// safe on a live table. Refuses while rows are missing.
+    Enforce {
+        /// The retrofit's configuration (TOML; see the README).
+        #[arg(value_name = "CONFIG")]
+        config: PathBuf,
+    },
+}
+
+/// `tenantry retrofit backfill`
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// The retrofit's configuration (TOML; see the README).
+    #[arg(value_name = "CONFIG")]
+    pub config: PathBuf,
+    /// Count what would be done per table and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only this table.
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+    /// Rows per batch (1 to 100000).
+    #[arg(long, value_name = "N", default_value_t = tenantry_retrofit::backfill::DEFAULT_BATCH_SIZE)]
+    pub batch_size: u32,
+    /// Start the table (`--table` is required) after this key, a JSON array
+    /// as `operations show` prints the cursor (`[1042]`, `["acme", 7]`).
+    #[arg(long, value_name = "CURSOR", requires = "table")]
+    pub resume_from: Option<String>,
+    /// Stop each table after reading this many rows.
+    #[arg(long, value_name = "N")]
+    pub max_rows: Option<u64>,
+    /// Pause this long between batches (0 to 60000 ms); `PATCH
+    /// /v1/operations/{id}` changes it while the run goes on.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub throttle_ms: u32,
+    /// Follow the run until it is over, drawing its progress, then print
+    /// the summary; exit as `operations watch` does.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 /// `tenantry group ...`

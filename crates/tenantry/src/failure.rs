@@ -2,6 +2,7 @@
 //! an exit code that tells scripts what kind of failure it was.
 
 use tenantry_core::Error;
+use tenantry_retrofit::RetrofitError;
 
 /// The exit codes, as documented in `--help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,11 @@ fn domain_error(error: &anyhow::Error) -> Option<&Error> {
     error.chain().find_map(|cause| cause.downcast_ref::<Error>())
 }
 
+/// The retrofit's error somewhere in the chain, if there is one.
+fn retrofit_error(error: &anyhow::Error) -> Option<&RetrofitError> {
+    error.chain().find_map(|cause| cause.downcast_ref::<RetrofitError>())
+}
+
 /// The exit status for a failure.
 pub fn exit_status(error: &anyhow::Error) -> ExitStatus {
     if error.chain().any(|cause| cause.is::<EvidenceInvalid>()) {
@@ -47,6 +53,13 @@ pub fn exit_status(error: &anyhow::Error) -> ExitStatus {
     }
     if let Some(RunOutcome(status, _)) = error.chain().find_map(|cause| cause.downcast_ref::<RunOutcome>()) {
         return *status;
+    }
+    if let Some(retrofit) = retrofit_error(error) {
+        return match retrofit {
+            RetrofitError::Config(_) => ExitStatus::Invalid,
+            RetrofitError::Refused(_) | RetrofitError::LeaseLost { .. } => ExitStatus::Conflict,
+            RetrofitError::Connect(..) | RetrofitError::Sql(..) => ExitStatus::Internal,
+        };
     }
     match domain_error(error) {
         Some(Error::Invalid { .. } | Error::LimitExceeded { .. }) => ExitStatus::Invalid,
@@ -64,6 +77,14 @@ pub fn error_code(error: &anyhow::Error) -> &'static str {
     }
     if let Some(RunOutcome(status, _)) = error.chain().find_map(|cause| cause.downcast_ref::<RunOutcome>()) {
         return if *status == ExitStatus::Cancelled { "run_cancelled" } else { "run_errored" };
+    }
+    if let Some(retrofit) = retrofit_error(error) {
+        return match retrofit {
+            RetrofitError::Config(_) => "invalid_field",
+            RetrofitError::Refused(_) => "retrofit_refused",
+            RetrofitError::LeaseLost { .. } => "lease_lost",
+            RetrofitError::Connect(..) | RetrofitError::Sql(..) => "internal",
+        };
     }
     match domain_error(error) {
         Some(Error::Invalid { .. }) => "invalid_field",

@@ -67,7 +67,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let handlers = worker::Handlers::standard(store.clone(), policy)?;
             let name = arguments.name.unwrap_or_else(worker::default_name);
-            worker::run(store, handlers, worker::WorkerSettings::named(name), serve::shutdown_signal()).await;
+            let settings = worker::WorkerSettings {
+                lease: std::time::Duration::from_secs(arguments.lease_seconds),
+                ..worker::WorkerSettings::named(name)
+            };
+            worker::run(store, handlers, settings, serve::shutdown_signal()).await;
             Ok(())
         }
         Command::Migrate(arguments) => commands::migrate::run(&global, arguments, output).await,
@@ -126,6 +130,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Operations(command) => {
             let store = backend::open_for_operator(&global).await?;
             commands::operations::run(store.as_ref(), command, output).await
+        }
+        Command::Retrofit(command) => {
+            let store = backend::open_for_operator(&global).await?;
+            commands::retrofit::run(store.as_ref(), command, output).await
         }
         Command::Group(command) => {
             let store = backend::open_for_operator(&global).await?;

@@ -135,6 +135,128 @@ impl JobHandler for WebhookDeliveryHandler {
     }
 }
 
+/// Backfills one table of an application's database for `tenantry
+/// retrofit backfill`: batches for about a second per claim, each batch
+/// fenced with the job's token in the application's database, so the run's
+/// progress is written at least every second and a pause or a cancel takes
+/// effect within one.
+#[derive(Debug, Default)]
+pub struct RetrofitBackfillHandler {
+    /// One pool per application database URL.
+    databases: tokio::sync::Mutex<HashMap<String, tenantry_retrofit::AppDatabase>>,
+}
+
+/// A backfill job's checkpoint in tenantry's database: its table's
+/// progress (the application's database holds the authoritative copy) and
+/// how many slices in a row have failed.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct BackfillCheckpoint {
+    #[serde(default)]
+    progress: tenantry_retrofit::backfill::TableProgress,
+    #[serde(default)]
+    failures: u32,
+}
+
+/// How many slices in a row may fail (a lost connection, a deadlock)
+/// before the job, and its run, errors.
+const BACKFILL_FAILURES: u32 = 5;
+
+impl RetrofitBackfillHandler {
+    async fn database(
+        &self,
+        url: &str,
+    ) -> Result<tenantry_retrofit::AppDatabase, tenantry_retrofit::RetrofitError> {
+        let mut databases = self.databases.lock().await;
+        if let Some(database) = databases.get(url) {
+            return Ok(database.clone());
+        }
+        let database = tenantry_retrofit::AppDatabase::connect(url).await?;
+        databases.insert(url.to_owned(), database.clone());
+        Ok(database)
+    }
+}
+
+#[async_trait]
+impl JobHandler for RetrofitBackfillHandler {
+    async fn run(&self, claimed: &Claimed) -> Result<(Option<Step>, JobEnd), Error> {
+        use tenantry_retrofit::backfill::{SliceEnd, TableJob, run_slice};
+        let job: TableJob = match serde_json::from_value(claimed.job.payload.clone()) {
+            Ok(job) => job,
+            Err(error) => {
+                return Ok((None, JobEnd::Failed(format!("the job's payload is not a backfill: {error}"))));
+            }
+        };
+        let mut checkpoint: BackfillCheckpoint =
+            serde_json::from_value(claimed.job.checkpoint.clone()).unwrap_or_default();
+        let throttle = Duration::from_millis(u64::from(claimed.run.throttle_ms));
+        let outcome = match job.config.database_url() {
+            Ok(url) => match self.database(&url).await {
+                Ok(database) => {
+                    run_slice(
+                        &database,
+                        &job,
+                        &claimed.run.id.to_string(),
+                        claimed.lease.token,
+                        throttle,
+                        SLICE,
+                    )
+                    .await
+                }
+                Err(error) => Err(error),
+            },
+            Err(error) => Err(error),
+        };
+        let now = tenantry_core::now();
+        let (end, note) = match outcome {
+            Ok(slice) => {
+                checkpoint = BackfillCheckpoint { progress: slice.progress, failures: 0 };
+                match slice.end {
+                    SliceEnd::Done => (JobEnd::Done, None),
+                    SliceEnd::More => (JobEnd::RetryAt(now), None),
+                    SliceEnd::Waiting(reason) => {
+                        (JobEnd::RetryAt(now + chrono::Duration::seconds(1)), Some(reason))
+                    }
+                }
+            }
+            Err(tenantry_retrofit::RetrofitError::LeaseLost { .. }) => {
+                return Err(tenantry_core::operation_run::lease_lost(&claimed.lease));
+            }
+            Err(error) if checkpoint.failures + 1 >= BACKFILL_FAILURES => {
+                (JobEnd::Failed(format!("{}: {error}", job.table)), None)
+            }
+            Err(error) => {
+                checkpoint.failures += 1;
+                tracing::warn!(table = %job.table, %error, failures = checkpoint.failures, "a backfill batch failed; trying again");
+                let backoff = chrono::Duration::seconds(1 << checkpoint.failures);
+                (JobEnd::RetryAt(now + backoff), Some(format!("retrying after: {error}")))
+            }
+        };
+        let progress = &checkpoint.progress;
+        let unit = tenantry_core::operation_run::UnitProgress {
+            unit: job.table.clone(),
+            total: Some(job.total.max(progress.scanned)),
+            scanned: progress.scanned,
+            missing: progress.missing,
+            updated: progress.updated,
+            done: progress.done,
+        };
+        let cursor = match (note, &progress.cursor) {
+            (Some(note), _) => format!("{}: {note}", job.table),
+            (None, Some(key)) => format!("{}: after {key}", job.table),
+            (None, None) => format!("{}: from the start", job.table),
+        };
+        let step = Step {
+            checkpoint: serde_json::to_value(&checkpoint).map_err(Error::internal)?,
+            progress: vec![unit],
+            cursor: Some(cursor),
+        };
+        Ok((Some(step), end))
+    }
+}
+
+/// How long a backfill job works before it hands its progress in.
+const SLICE: Duration = Duration::from_secs(1);
+
 /// The handlers a worker runs, by job kind.
 #[derive(Default)]
 pub struct Handlers(HashMap<String, Arc<dyn JobHandler>>);
@@ -158,6 +280,10 @@ impl Handlers {
     pub fn standard(store: Arc<dyn Store>, policy: TargetPolicy) -> anyhow::Result<Self> {
         let mut handlers = Self::default();
         handlers.0.insert(WEBHOOK_DELIVERY.to_owned(), Arc::new(WebhookDeliveryHandler::new(store, policy)?));
+        handlers.0.insert(
+            tenantry_retrofit::backfill::JOB_KIND.to_owned(),
+            Arc::new(RetrofitBackfillHandler::default()),
+        );
         Ok(handlers)
     }
 }

@@ -11,6 +11,7 @@ pub mod invitation;
 pub mod member;
 pub mod migrate;
 pub mod operations;
+pub mod retrofit;
 pub mod schema;
 pub mod service_account;
 pub mod tenant;

@@ -48,6 +48,9 @@ fn details(run: &OperationRun) -> String {
             if unit.done { ", done" } else { "" }
         ));
     }
+    if let Some(cursor) = &run.cursor {
+        lines.push(format!("  cursor: {cursor}"));
+    }
     if let Some(rate) = run.throughput(now) {
         lines.push(format!("  {rate:.1} items/s"));
     }
@@ -72,6 +75,13 @@ fn position(run: &OperationRun) -> (u64, u64) {
 
 /// Follows a run until it is over; the outcome decides the exit status.
 async fn watch(store: &dyn Store, run_id: &tenantry_core::RunId, output: Output) -> anyhow::Result<()> {
+    let run = follow(store, run_id).await?;
+    output.emit(&run, || details(&run))?;
+    outcome(&run)
+}
+
+/// Draws a run's progress on stderr until it is over; the run as it ended.
+pub(crate) async fn follow(store: &dyn Store, run_id: &tenantry_core::RunId) -> anyhow::Result<OperationRun> {
     let platform = PlatformScope::operator_cli();
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     bar.set_style(
@@ -95,7 +105,13 @@ async fn watch(store: &dyn Store, run_id: &tenantry_core::RunId, output: Output)
         tokio::time::sleep(WATCH_POLL).await;
     };
     bar.finish_and_clear();
-    output.emit(&run, || details(&run))?;
+    Ok(run)
+}
+
+/// A run that is over as the command's outcome: success, or exit 1
+/// (errored) or 6 (cancelled).
+pub(crate) fn outcome(run: &OperationRun) -> anyhow::Result<()> {
+    let run_id = &run.id;
     match run.status {
         RunStatus::Succeeded => Ok(()),
         RunStatus::Cancelled => Err(crate::failure::RunOutcome(

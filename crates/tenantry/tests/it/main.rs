@@ -9,6 +9,7 @@ mod connections;
 mod decisions;
 mod operations;
 mod readme;
+mod retrofit;
 mod serve;
 mod service_accounts;
 mod support;

@@ -93,12 +93,18 @@ pub struct Tenantry {
     data_dir: PathBuf,
     database_url: Option<String>,
     platform_database_url: Option<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Tenantry {
     /// Commands on the SQLite database in `data_dir`.
     pub fn sqlite(data_dir: &Path) -> Self {
-        Self { data_dir: data_dir.to_owned(), database_url: None, platform_database_url: None }
+        Self {
+            data_dir: data_dir.to_owned(),
+            database_url: None,
+            platform_database_url: None,
+            env: Vec::new(),
+        }
     }
 
     /// Commands on a PostgreSQL test database, as a deployment runs them:
@@ -115,12 +121,19 @@ impl Tenantry {
             data_dir: data_dir.to_owned(),
             database_url: Some(database_url.to_owned()),
             platform_database_url: None,
+            env: Vec::new(),
         }
     }
 
     /// The same commands with `--platform-database-url` too.
     pub fn with_platform_url(mut self, platform_database_url: &str) -> Self {
         self.platform_database_url = Some(platform_database_url.to_owned());
+        self
+    }
+
+    /// The same commands with one more environment variable.
+    pub fn with_env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -134,6 +147,7 @@ impl Tenantry {
         if let Some(platform_database_url) = &self.platform_database_url {
             command.env("TENANTRY_PLATFORM_DATABASE_URL", platform_database_url);
         }
+        command.envs(self.env.iter().map(|(name, value)| (name, value)));
         command.stdin(Stdio::null());
         command
     }
