@@ -13,6 +13,7 @@ pub mod migrate;
 pub mod operations;
 pub mod schema;
 pub mod service_account;
+pub mod snapshot;
 pub mod tenant;
 pub mod user;
 pub mod workspace;
