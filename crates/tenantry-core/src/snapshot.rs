@@ -875,7 +875,7 @@ impl<R: BufRead + Send> SnapshotReader<R> {
     }
 
     /// The next record, or `None` after the trailer (checked).
-    pub fn next(&mut self) -> Result<Option<Record>> {
+    pub fn next_record(&mut self) -> Result<Option<Record>> {
         if self.trailer.is_some() {
             return Ok(None);
         }
@@ -1082,7 +1082,7 @@ impl<R: BufRead + Send> ImportSource<R> {
 
 impl<R: BufRead + Send> RecordSource for ImportSource<R> {
     fn next_record(&mut self) -> Result<Option<Record>> {
-        let Some(mut record) = self.reader.next()? else { return Ok(None) };
+        let Some(mut record) = self.reader.next_record()? else { return Ok(None) };
         for field in record.kind.withheld {
             let value = match (record.kind.name, field.name) {
                 ("webhooks", "secret") => {
@@ -1255,7 +1255,7 @@ mod tests {
     fn read_all(bytes: &[u8]) -> Result<Vec<Record>> {
         let mut reader = SnapshotReader::new(bytes)?;
         let mut records = Vec::new();
-        while let Some(record) = reader.next()? {
+        while let Some(record) = reader.next_record()? {
             records.push(record);
         }
         Ok(records)

@@ -342,7 +342,7 @@ async fn moves_with_everything(source: TestBackend, target: TestBackend) {
         checkpoints += summary.checkpoints;
     }
     assert_eq!(
-        checkpoints as u64,
+        checkpoints,
         counts["audit_checkpoints"] + counts["platform_audit_checkpoints"],
         "every signed checkpoint came along and verifies"
     );

@@ -425,7 +425,7 @@ async fn verify_target(
             Ok(summary) => verified.push(VerifiedLog {
                 log: name,
                 events: summary.events,
-                checkpoints: summary.checkpoints as u64,
+                checkpoints: summary.checkpoints,
             }),
             Err(VerifyFailure::Store(error)) => {
                 return Err(anyhow::Error::new(error).context(format!("reading the log {name}")));
