@@ -65,6 +65,8 @@ pub enum ConflictCode {
     /// The job's lease expired and it was claimed again: its former worker
     /// may commit nothing more.
     LeaseLost,
+    /// An import's target database already holds data.
+    TargetNotEmpty,
 }
 
 impl ConflictCode {
@@ -96,6 +98,7 @@ impl ConflictCode {
             Self::AlreadyReviewed => "already_reviewed",
             Self::RunNotControllable => "run_not_controllable",
             Self::LeaseLost => "lease_lost",
+            Self::TargetNotEmpty => "target_not_empty",
         }
     }
 
@@ -139,6 +142,7 @@ impl ConflictCode {
             Self::AlreadyReviewed => "this break-glass grant has already been reviewed",
             Self::RunNotControllable => "the operation run cannot do that in the status it is in",
             Self::LeaseLost => "the job's lease was lost to another worker; this worker must stop",
+            Self::TargetNotEmpty => "the target database already holds data; import into an empty one",
         }
     }
 }

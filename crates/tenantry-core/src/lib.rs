@@ -34,6 +34,7 @@ pub mod relationship;
 pub mod scope;
 pub mod service;
 pub mod service_account;
+pub mod snapshot;
 pub mod store;
 pub mod tenant;
 pub mod user;
@@ -77,15 +78,16 @@ pub mod prelude {
     pub use crate::store::{
         ApiKeyStore as _, ApprovalStore as _, AuditStore as _, DecisionStore as _, DeploymentStore as _,
         GroupStore as _, InvitationStore as _, MembershipStore as _, RelationshipStore as _, RunStore as _,
-        ServiceAccountStore as _, TenantStore as _, UserStore as _, WebhookStore as _, WorkspaceStore as _,
+        ServiceAccountStore as _, SnapshotStore as _, TenantStore as _, UserStore as _, WebhookStore as _,
+        WorkspaceStore as _,
     };
 }
 
 pub use service_account::{NewServiceAccount, ServiceAccount, UserStanding};
 pub use store::{
     ApiKeyStore, ApprovalStore, BootstrapOutcome, BootstrapRequest, DecisionStore, DeploymentStore,
-    GroupStore, InvitationStore, MembershipStore, RelationshipStore, RunStore, ServiceAccountStore, Store,
-    TenantStore, UserStore, WebhookStore, WorkspaceStore,
+    GroupStore, InvitationStore, MembershipStore, RelationshipStore, RunStore, ServiceAccountStore,
+    SnapshotStore, Store, TenantStore, UserStore, WebhookStore, WorkspaceStore,
 };
 pub use tenant::{DataResidency, DeploymentModel, NewTenant, Tenant, TenantPatch, TenantStatus};
 pub use user::{NewUser, OidcIdentity, OidcSignIn, User, UserKind};

@@ -197,6 +197,13 @@ pub enum Operation {
     EndJob,
     /// Marking runs whose worker stopped answering as interrupted.
     InterruptExpired,
+    /// Reading every record of the database for a snapshot.
+    ExportSnapshot,
+    /// Writing a snapshot's records into an empty database.
+    ImportSnapshot,
+    /// Counting the records of every kind, and what an import would
+    /// collide with.
+    CountSnapshotRecords,
     /// Finding the webhooks behind their tenant's audit log.
     WebhooksBehind,
     /// Creating a service account.
@@ -323,6 +330,9 @@ impl Operation {
             Self::CommitStep => "committing a job's step",
             Self::EndJob => "ending a job",
             Self::InterruptExpired => "interrupting runs whose worker stopped",
+            Self::ExportSnapshot => "exporting a snapshot of the database",
+            Self::ImportSnapshot => "importing a snapshot into the database",
+            Self::CountSnapshotRecords => "counting the database's records",
             Self::WebhooksBehind => "finding webhooks behind their tenant's audit log",
             Self::CreateServiceAccount => "creating a service account",
             Self::GetServiceAccount => "reading a service account",

@@ -32,6 +32,7 @@ use crate::relationship::{
 };
 use crate::scope::{PlatformScope, TenantScope};
 use crate::service_account::{NewServiceAccount, ServiceAccount};
+pub use crate::snapshot::SnapshotStore;
 use crate::tenant::{NewTenant, Tenant, TenantPatch};
 use crate::user::{NewUser, OidcSignIn, User};
 use crate::webhook::{DeliveryRecord, NewWebhook, Webhook, WebhookDelivery, WebhookSecret};
@@ -579,6 +580,18 @@ pub trait RunStore: Send + Sync + std::fmt::Debug {
         at: Timestamp,
     ) -> Result<Option<crate::operation_run::Claimed>>;
 
+    /// [`RunStore::claim_job`] restricted to the jobs of one run: what a
+    /// command that runs its own run in-process (`tenantry
+    /// migrate-backend`) claims, so that it never takes another run's job.
+    async fn claim_run_job(
+        &self,
+        platform: &PlatformScope,
+        run_id: &crate::id::RunId,
+        worker: &str,
+        lease_for: chrono::Duration,
+        at: Timestamp,
+    ) -> Result<Option<crate::operation_run::Claimed>>;
+
     /// Extends a lease to `at + lease_for` and answers the run as it stands
     /// (so that the worker learns of a pause or a cancel).
     async fn renew_lease(
@@ -875,6 +888,7 @@ pub trait Store:
     + ServiceAccountStore
     + RunStore
     + WebhookStore
+    + SnapshotStore
     + std::fmt::Debug
     + 'static
 {
@@ -896,6 +910,7 @@ impl<T> Store for T where
         + ServiceAccountStore
         + RunStore
         + WebhookStore
+        + SnapshotStore
         + std::fmt::Debug
         + 'static
 {

@@ -19,7 +19,7 @@ use crate::users::ensure_user;
 use crate::workspaces::root_workspace;
 
 /// The `deployment_settings` row holding the API key pepper.
-const API_KEY_PEPPER_SETTING: &str = "api_key_pepper";
+pub(crate) const API_KEY_PEPPER_SETTING: &str = "api_key_pepper";
 
 #[async_trait]
 impl DeploymentStore for PostgresStore {

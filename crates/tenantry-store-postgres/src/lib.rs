@@ -57,6 +57,7 @@ mod roles;
 mod rows;
 mod runs;
 mod service_accounts;
+mod snapshot;
 mod store;
 mod tenants;
 mod users;

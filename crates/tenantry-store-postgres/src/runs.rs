@@ -240,6 +240,7 @@ async fn create_run(
 async fn claim(
     store: &PostgresStore,
     platform: &PlatformScope,
+    only_run: Option<&RunId>,
     worker: &str,
     lease_for: chrono::Duration,
     at: Timestamp,
@@ -252,6 +253,7 @@ async fn claim(
            SELECT j.id FROM jobs j JOIN operation_runs r ON r.id = j.run_id \
            WHERE r.status IN ('enqueued', 'running', 'interrupted') \
              AND ((j.state = 'queued' AND j.available_at <= $1) OR (j.state = 'running' AND j.lease_expires_at <= $1)) \
+             AND ($4::text IS NULL OR r.id = $4) \
            ORDER BY r.created_at, r.id, j.position LIMIT 1 FOR UPDATE OF j SKIP LOCKED) \
          UPDATE jobs SET state = 'running', lease_owner = $2, lease_expires_at = $3, \
            fencing_token = jobs.fencing_token + 1, attempts = jobs.attempts + 1, updated_at = $1 \
@@ -261,6 +263,7 @@ async fn claim(
     .bind(at)
     .bind(worker)
     .bind(expires_at)
+    .bind(only_run.map(ToString::to_string))
     .fetch_optional(&mut *write)
     .await
     .during(operation)?;
@@ -537,7 +540,18 @@ impl RunStore for PostgresStore {
         lease_for: chrono::Duration,
         at: Timestamp,
     ) -> Result<Option<Claimed>> {
-        claim(self, platform, worker, lease_for, at).await
+        claim(self, platform, None, worker, lease_for, at).await
+    }
+
+    async fn claim_run_job(
+        &self,
+        platform: &PlatformScope,
+        run_id: &RunId,
+        worker: &str,
+        lease_for: chrono::Duration,
+        at: Timestamp,
+    ) -> Result<Option<Claimed>> {
+        claim(self, platform, Some(run_id), worker, lease_for, at).await
     }
 
     async fn renew_lease(

@@ -51,6 +51,7 @@ mod rows;
 mod runs;
 mod schemas;
 mod service_accounts;
+mod snapshot;
 mod tenant_tables;
 mod tenants;
 mod users;

@@ -248,6 +248,7 @@ async fn create_run(
 async fn claim(
     store: &SqliteStore,
     platform: &PlatformScope,
+    only_run: Option<&RunId>,
     worker: &str,
     lease_for: chrono::Duration,
     at: Timestamp,
@@ -258,9 +259,11 @@ async fn claim(
         "SELECT j.id, j.run_id FROM jobs j JOIN operation_runs r ON r.id = j.run_id \
          WHERE r.status IN ('enqueued', 'running', 'interrupted') \
            AND ((j.state = 'queued' AND j.available_at <= ?1) OR (j.state = 'running' AND j.lease_expires_at <= ?1)) \
+           AND (?2 IS NULL OR r.id = ?2) \
          ORDER BY r.created_at, r.id, j.position LIMIT 1",
     )
     .bind(timestamp_micros(at))
+    .bind(only_run.map(ToString::to_string))
     .fetch_optional(&mut *write)
     .await
     .map_err(|error| map_database_error(error, operation))?;
@@ -540,7 +543,18 @@ impl RunStore for SqliteStore {
         lease_for: chrono::Duration,
         at: Timestamp,
     ) -> Result<Option<Claimed>> {
-        claim(self, platform, worker, lease_for, at).await
+        claim(self, platform, None, worker, lease_for, at).await
+    }
+
+    async fn claim_run_job(
+        &self,
+        platform: &PlatformScope,
+        run_id: &RunId,
+        worker: &str,
+        lease_for: chrono::Duration,
+        at: Timestamp,
+    ) -> Result<Option<Claimed>> {
+        claim(self, platform, Some(run_id), worker, lease_for, at).await
     }
 
     async fn renew_lease(

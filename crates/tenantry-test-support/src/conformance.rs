@@ -597,6 +597,37 @@ async fn migrations_are_current(backend: &TestBackend) {
     assert_eq!(backend.store.pending_migrations().await.unwrap(), Vec::<i64>::new());
 }
 
+/// A snapshot carries every table and every column but the deployment
+/// settings (the pepper), the webhook secrets it withholds and a
+/// singleton's key: a migration that adds a table or a column must add it
+/// to `tenantry_core::snapshot::RECORD_KINDS`, or an export would silently
+/// leave it behind.
+async fn every_table_and_column_is_in_snapshots(backend: &TestBackend) {
+    use tenantry_core::snapshot::RECORD_KINDS;
+    let mut tables = backend.raw.tables().await.unwrap();
+    tables.retain(|table| table != "deployment_settings");
+    let mut kinds: Vec<&str> = RECORD_KINDS.iter().map(|kind| kind.name).collect();
+    kinds.sort_unstable();
+    assert_eq!(tables, kinds, "the tables and the snapshot's record kinds");
+    for kind in RECORD_KINDS {
+        let columns = backend.raw.columns(kind.name).await.unwrap();
+        let mut fields: Vec<&str> = kind.stored_fields().map(|field| field.name).collect();
+        fields.sort_unstable();
+        let extra: Vec<&String> =
+            columns.iter().filter(|column| !fields.contains(&column.as_str())).collect();
+        let missing: Vec<&&str> =
+            fields.iter().filter(|field| !columns.iter().any(|column| column == *field)).collect();
+        assert!(missing.is_empty(), "{}: fields without a column: {missing:?}", kind.name);
+        // A singleton's table keeps one key column that is no field.
+        assert_eq!(
+            extra.len(),
+            usize::from(kind.singleton),
+            "{}: columns no field carries: {extra:?}",
+            kind.name
+        );
+    }
+}
+
 /// The pepper is created once, race-safely, is long enough for
 /// [`ApiKeyHasher`], and every later call returns the same bytes.
 async fn api_key_pepper_is_stable_and_long_enough(backend: &TestBackend) {
@@ -2073,6 +2104,7 @@ cases!(
     FOUNDATION,
     migrations_are_current,
     every_table_is_listed,
+    every_table_and_column_is_in_snapshots,
     api_key_pepper_is_stable_and_long_enough,
     create_tenant_creates_exactly_one_root_workspace,
     duplicate_tenant_names_conflict,

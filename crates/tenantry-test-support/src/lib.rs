@@ -83,6 +83,9 @@ pub trait RawSql: Send + Sync {
     /// database's own tables aside).
     async fn tables(&self) -> Result<Vec<String>, String>;
 
+    /// The columns of a table, sorted.
+    async fn columns(&self, table: &str) -> Result<Vec<String>, String>;
+
     /// A literal of these bytes.
     fn blob_literal(&self, bytes: &[u8]) -> String;
 

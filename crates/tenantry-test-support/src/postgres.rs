@@ -357,6 +357,18 @@ impl RawSql for RawPostgres {
         .map_err(|error| error.to_string())
     }
 
+    async fn columns(&self, table: &str) -> Result<Vec<String>, String> {
+        sqlx::query_scalar(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1 ORDER BY 1",
+        )
+        .bind(table)
+        .persistent(false)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|error| error.to_string())
+    }
+
     fn blob_literal(&self, bytes: &[u8]) -> String {
         let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
         format!("decode('{hex}', 'hex')")

@@ -96,6 +96,14 @@ impl RawSql for RawSqlite {
         .map_err(|error| error.to_string())
     }
 
+    async fn columns(&self, table: &str) -> Result<Vec<String>, String> {
+        sqlx::query_scalar("SELECT name FROM pragma_table_info(?1) ORDER BY name")
+            .bind(table)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
     fn blob_literal(&self, bytes: &[u8]) -> String {
         let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
         format!("X'{hex}'")

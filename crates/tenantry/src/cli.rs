@@ -142,6 +142,22 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply pending database migrations.
     Migrate(MigrateArgs),
+    /// Write a snapshot of the whole database (every tenant, user, key
+    /// hash, relationship, decision, approval, webhook, run and audit log)
+    /// as JSON Lines, to move it to another database with `import`. It
+    /// holds no secret: API keys travel as their hashes with the
+    /// fingerprint of the pepper, webhooks without their signing secrets.
+    Export(ExportArgs),
+    /// Load a snapshot written by `export` into an empty database (one
+    /// that `tenantry migrate` made and nothing else wrote to), in one
+    /// transaction; then check the counts and verify every audit log.
+    /// A database that already holds data is refused (exit 4), so an
+    /// import is never applied twice.
+    Import(ImportArgs),
+    /// Move a deployment from one database to another in one step (export
+    /// then import, with the same checks), recorded as an operation run
+    /// (`backend.migrate`) in the target database.
+    MigrateBackend(MigrateBackendArgs),
     /// Run a worker of the job queue alone (webhook deliveries), beside or
     /// instead of the one `serve` runs; any number may run against one
     /// PostgreSQL database. Stops on SIGTERM or Ctrl-C.
@@ -501,6 +517,87 @@ pub struct OidcOptions {
     /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds (at most 600).
     #[arg(long, env = "TENANTRY_OIDC_CLOCK_SKEW_SECS", default_value = "60")]
     pub oidc_clock_skew_secs: u64,
+}
+
+/// Options of `tenantry export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Where to write the snapshot (`-`: standard output). A file is
+    /// written beside its final name and renamed into place once whole.
+    #[arg(long, short, default_value = "-")]
+    pub output: PathBuf,
+
+    /// The pepper the database's API key hashes are keyed with, when the
+    /// deployment keeps it in a file (as `serve --api-key-pepper-file`).
+    #[command(flatten)]
+    pub pepper: PepperOptions,
+
+    /// Also write the API key pepper itself to this new file (mode 0600),
+    /// apart from the snapshot, for `import --api-key-pepper-file`: the
+    /// way a deployment that keeps its pepper in the database hands it to
+    /// the next one. Treat it as a secret.
+    #[arg(long, value_name = "FILE")]
+    pub api_key_pepper_output: Option<PathBuf>,
+}
+
+/// Options of `tenantry import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The snapshot to load (`-`: standard input).
+    #[arg(long, short, default_value = "-")]
+    pub input: PathBuf,
+
+    /// The pepper the snapshot's API key hashes were keyed with (its
+    /// fingerprint must match the snapshot's). When the exporting
+    /// deployment kept its pepper in the database, the import stores this
+    /// one in the target database too; otherwise the target keeps using
+    /// the file. Without it, the pepper the target database keeps.
+    #[command(flatten)]
+    pub pepper: PepperOptions,
+
+    /// Where to write the new signing secrets of the snapshot's webhook
+    /// subscriptions (a new file, mode 0600, JSON Lines of tenant, webhook,
+    /// url and secret). A snapshot carries no webhook secret, so the import
+    /// issues new ones; give each to its tenant's receiver. Required when
+    /// the snapshot holds webhooks.
+    #[arg(long, value_name = "FILE")]
+    pub webhook_secrets_output: Option<PathBuf>,
+
+    /// The verifier key the audit checkpoints are checked with (its text,
+    /// or a file holding it); by default the public half of `--audit-key`
+    /// (the key the target deployment signs with, which must be the
+    /// source's), else the key the snapshot names.
+    #[arg(long, value_name = "KEY")]
+    pub public_key: Option<String>,
+}
+
+/// Options of `tenantry migrate-backend`.
+#[derive(Debug, Args)]
+pub struct MigrateBackendArgs {
+    /// The database to move from: `sqlite://PATH`, or a PostgreSQL URL of
+    /// its platform role (`postgres://PLATFORM_ROLE:PASSWORD@HOST/DB`).
+    #[arg(long, value_name = "URL", env = "TENANTRY_MIGRATE_FROM", hide_env_values = true)]
+    pub from: String,
+
+    /// The database to move to, migrated and empty: `sqlite://PATH`, or a
+    /// PostgreSQL URL of its platform role.
+    #[arg(long, value_name = "URL", env = "TENANTRY_MIGRATE_TO", hide_env_values = true)]
+    pub to: String,
+
+    /// The pepper the source's API key hashes are keyed with, when the
+    /// deployment keeps it in a file; the target then keeps using that
+    /// file. Without it, the pepper the source database keeps is copied
+    /// into the target database, database to database.
+    #[command(flatten)]
+    pub pepper: PepperOptions,
+
+    /// As `import --webhook-secrets-output`.
+    #[arg(long, value_name = "FILE")]
+    pub webhook_secrets_output: Option<PathBuf>,
+
+    /// As `import --public-key`.
+    #[arg(long, value_name = "KEY")]
+    pub public_key: Option<String>,
 }
 
 /// Options of `tenantry migrate`.

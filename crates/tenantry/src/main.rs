@@ -75,6 +75,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate(arguments) => commands::migrate::run(&global, arguments, output).await,
+        Command::Export(arguments) => commands::snapshot::export(&global, arguments, output).await,
+        Command::Import(arguments) => commands::snapshot::import(&global, arguments, output).await,
+        Command::MigrateBackend(arguments) => {
+            commands::snapshot::migrate_backend(&global, arguments, output).await
+        }
         Command::Tenant(command) => {
             let store = backend::open_for_operator(&global).await?;
             commands::tenant::run(store.as_ref(), command, output).await

@@ -20,6 +20,7 @@ mod permissions;
 mod resources;
 mod runs;
 mod service_accounts;
+mod snapshots;
 mod status_rules;
 mod support;
 mod webhooks;

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use tenantry_core::snapshot;
 
 use async_trait::async_trait;
 use axum::http::StatusCode;
@@ -429,6 +430,30 @@ impl AuditStore for UnhealthyStore {
 }
 
 #[async_trait]
+impl tenantry_core::SnapshotStore for UnhealthyStore {
+    async fn export_snapshot(&self, _: &PlatformScope, _: &mut dyn snapshot::RecordSink) -> Result<()> {
+        unreachable()
+    }
+    async fn snapshot_occupancy(&self, _: &PlatformScope) -> Result<snapshot::Occupancy> {
+        unreachable()
+    }
+    async fn snapshot_counts(&self, _: &PlatformScope) -> Result<snapshot::RecordCounts> {
+        unreachable()
+    }
+    async fn import_snapshot(
+        &self,
+        _: &PlatformScope,
+        _: &mut dyn snapshot::RecordSource,
+        _: Option<&[u8]>,
+    ) -> Result<snapshot::RecordCounts> {
+        unreachable()
+    }
+    async fn stored_api_key_pepper(&self) -> Result<Option<Vec<u8>>> {
+        unreachable()
+    }
+}
+
+#[async_trait]
 impl tenantry_core::WebhookStore for UnhealthyStore {
     async fn create_webhook(
         &self,
@@ -670,6 +695,16 @@ impl tenantry_core::RunStore for UnhealthyStore {
     async fn claim_job(
         &self,
         _: &PlatformScope,
+        _: &str,
+        _: chrono::Duration,
+        _: Timestamp,
+    ) -> Result<Option<run::Claimed>> {
+        unreachable()
+    }
+    async fn claim_run_job(
+        &self,
+        _: &PlatformScope,
+        _: &tenantry_core::RunId,
         _: &str,
         _: chrono::Duration,
         _: Timestamp,

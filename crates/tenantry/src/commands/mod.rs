@@ -14,6 +14,7 @@ pub mod operations;
 pub mod retrofit;
 pub mod schema;
 pub mod service_account;
+pub mod snapshot;
 pub mod tenant;
 pub mod user;
 pub mod workspace;

@@ -7,6 +7,7 @@ mod bootstrap_race;
 mod cli;
 mod connections;
 mod decisions;
+mod migrate_backend;
 mod operations;
 mod readme;
 mod retrofit;
