@@ -222,9 +222,14 @@ impl Dialect {
     /// The JSON array text of the key columns of `table`'s row (a cursor).
     pub fn key_json(self, table: &str, key: &[String]) -> String {
         let columns: Vec<String> = key.iter().map(|column| qualified(table, column)).collect();
+        self.json_array(&columns.join(", "))
+    }
+
+    /// A JSON array text of the given SQL values.
+    pub fn json_array(self, values: &str) -> String {
         match self {
-            Self::Postgres => format!("CAST(json_build_array({}) AS text)", columns.join(", ")),
-            Self::Sqlite => format!("json_array({})", columns.join(", ")),
+            Self::Postgres => format!("CAST(json_build_array({values}) AS text)"),
+            Self::Sqlite => format!("json_array({values})"),
         }
     }
 

@@ -1102,6 +1102,16 @@ pub enum OperationsCommand {
         #[arg(value_parser = parse_run_id)]
         id: RunId,
     },
+    /// Change the pause a run takes between its steps, while it runs (as
+    /// `PATCH /v1/operations/{id}`).
+    Throttle {
+        /// The run's id.
+        #[arg(value_parser = parse_run_id)]
+        id: RunId,
+        /// The pause, 0 to 60000 milliseconds.
+        #[arg(long, value_name = "MS")]
+        ms: u32,
+    },
 }
 
 /// `tenantry retrofit ...`

@@ -212,7 +212,10 @@ impl JobHandler for RetrofitBackfillHandler {
                 checkpoint = BackfillCheckpoint { progress: slice.progress, failures: 0 };
                 match slice.end {
                     SliceEnd::Done => (JobEnd::Done, None),
-                    SliceEnd::More => (JobEnd::RetryAt(now), None),
+                    SliceEnd::More => (
+                        JobEnd::RetryAt(now + chrono::Duration::from_std(throttle).unwrap_or_default()),
+                        None,
+                    ),
                     SliceEnd::Waiting(reason) => {
                         (JobEnd::RetryAt(now + chrono::Duration::seconds(1)), Some(reason))
                     }
@@ -371,8 +374,11 @@ async fn work(store: &Arc<dyn Store>, handlers: &Handlers, settings: &WorkerSett
     match outcome {
         Ok((step, end)) => {
             // The run's throttle paces its jobs: the pause it asks for,
-            // before this worker claims again.
+            // before this worker claims again; a job that asked to be
+            // tried again later has paced itself.
+            let paced = matches!(end, JobEnd::RetryAt(_));
             if let Some(run) = finish(store.as_ref(), &platform, &lease, step, end).await
+                && !paced
                 && run.throttle_ms > 0
                 && !run.status.is_terminal()
             {

@@ -56,6 +56,7 @@ async fn alpha_view(app: &TestApp, alpha: &Actor, child_id: &str) -> Vec<Value> 
         format!("/v1/api-keys/{}", alpha.api_key.id),
         "/v1/workspaces".to_owned(),
         format!("/v1/tenants/{}/invitations", alpha.tenant_id()),
+        "/v1/webhooks".to_owned(),
     ];
     let mut view = Vec::new();
     for path in paths {
@@ -125,7 +126,17 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
         .await
         .expect(StatusCode::CREATED);
     let alpha_approval_id = alpha_grant["id"].as_str().unwrap().to_owned();
+    // A webhook subscription of A's.
+    let alpha_webhook = app
+        .send(Call::post("/v1/webhooks").key(&alpha.token).json(json!({
+            "url": "https://alpha-secret-hooks.example.com/in", "event_types": ["*"],
+        })))
+        .await
+        .expect(StatusCode::CREATED);
+    let alpha_webhook_id = alpha_webhook["id"].as_str().unwrap().to_owned();
     let mut secrets = secrets_of(&alpha, &alpha_child);
+    secrets.push(alpha_webhook_id.clone());
+    secrets.push("alpha-secret-hooks".to_owned());
     secrets.push(alpha_approval_id.clone());
     secrets.push("alpha-secret-incident".to_owned());
     secrets.push("alpha-secret-agent".to_owned());
@@ -393,6 +404,20 @@ async fn key_of_another_tenant_sees_and_changes_nothing(app: TestApp) {
     ));
     for (about_alpha, about_nothing) in decision_pairs {
         matrix.push((about_alpha, about_nothing, StatusCode::NOT_FOUND, "not_found"));
+    }
+    // A's webhook subscription, its deliveries and its test delivery.
+    let missing_webhook = unused_id("whk");
+    for (method, suffix) in [("get", ""), ("delete", ""), ("get", "/deliveries"), ("post", "/test")] {
+        let call = |id: &str| {
+            let path = format!("/v1/webhooks/{id}{suffix}");
+            match method {
+                "get" => Call::get(path),
+                "delete" => Call::delete(path),
+                _ => Call::post(path),
+            }
+            .key(b)
+        };
+        matrix.push((call(&alpha_webhook_id), call(&missing_webhook), StatusCode::NOT_FOUND, "not_found"));
     }
     // A's group itself.
     matrix.push((

@@ -1,4 +1,4 @@
-//! `tenantry operations list|show|watch|pause|resume|cancel`: operation
+//! `tenantry operations list|show|watch|pause|resume|cancel|throttle`: operation
 //! runs, for operators, directly on the database, as the API's
 //! `/v1/operations` (changes are the platform's audit events, as the
 //! operator CLI's). `watch` draws a progress bar (rate and ETA) until the
@@ -159,6 +159,15 @@ pub async fn run(store: &dyn Store, command: OperationsCommand, output: Output) 
         }
         OperationsCommand::Cancel { id } => {
             control(store, &platform, &id, RunRequest::Cancel, at, output).await
+        }
+        OperationsCommand::Throttle { id, ms } => {
+            tenantry_core::operation_run::throttle(i64::from(ms))
+                .map_err(|rule| tenantry_core::Error::invalid("--ms", rule))?;
+            let run = store
+                .set_run_throttle(&platform, &id, ms, at)
+                .await
+                .with_context(|| format!("changing the throttle of operation run {id}"))?;
+            output.emit(&run, || details(&run))
         }
     }
 }

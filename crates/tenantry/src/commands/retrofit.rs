@@ -172,6 +172,11 @@ fn check_arguments(arguments: &BackfillArgs, config: &RetrofitConfig) -> Result<
     if arguments.max_rows == Some(0) {
         return Err(Error::invalid("--max-rows", "must be at least 1"));
     }
+    if let Some(table) = &arguments.table
+        && config.table(table).is_none()
+    {
+        return Err(Error::invalid("--table", format!("{table} is not a configured table")));
+    }
     if let (Some(cursor), Some(table)) = (&arguments.resume_from, &arguments.table) {
         let key_length = config.table(table).map_or(0, |table| table.key.len());
         let valid = serde_json::from_str::<serde_json::Value>(cursor).ok().is_some_and(|value| {

@@ -300,6 +300,41 @@ impl Setup {
             .collect()
     }
 
+    /// A checksum of every seeded table's rows (and of the set of tables):
+    /// PostgreSQL's `md5` of the rows as text in key order; SQLite's rows
+    /// as `quote()`d values in rowid order.
+    async fn checksums(&self) -> Vec<String> {
+        let mut sums = Vec::new();
+        for (table, _, _) in seeds() {
+            let sql = if self.postgres.is_some() {
+                format!(
+                    "SELECT md5(string_agg(CAST(t AS text), ',' ORDER BY CAST(t AS text))) FROM {table} AS t"
+                )
+            } else {
+                let columns: Vec<String> =
+                    sqlx::query(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                        .fetch_all(&self.app)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .map(|row| format!("quote({})", row.get::<String, _>("name")))
+                        .collect();
+                format!(
+                    "SELECT group_concat({}, ',') FROM (SELECT * FROM {table} ORDER BY rowid)",
+                    columns.join(" || '|' || ")
+                )
+            };
+            sums.push(sqlx::query_scalar::<_, String>(&sql).fetch_one(&self.app).await.unwrap());
+        }
+        let tables = if self.postgres.is_some() {
+            "SELECT string_agg(CAST(tablename AS text), ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'"
+        } else {
+            "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master ORDER BY name)"
+        };
+        sums.push(sqlx::query_scalar::<_, String>(tables).fetch_one(&self.app).await.unwrap());
+        sums
+    }
+
     /// Waits until `check` holds on the run (as `operations show` prints it).
     fn wait_for_run(&self, run: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -393,9 +428,12 @@ async fn plan_backfill_and_enforce(backend: Backend) {
         .await
         .unwrap();
 
-    // A dry run counts and writes nothing.
+    // A dry run counts and writes nothing: every table's checksum is as
+    // it was.
+    let before = setup.checksums().await;
     let dry = tenantry.json(&["retrofit", "backfill", setup.config(), "--dry-run", "--max-rows", "100"]);
     assert_eq!(dry["tables"][0]["would_scan"], 100, "{dry}");
+    assert_eq!(setup.checksums().await, before, "the dry run changed the application's database");
     assert!(!setup.has_column("projects", "workspace_id").await);
 
     // The backfill, by a worker, in batches of 97 rows.
@@ -653,6 +691,21 @@ async fn pause_resume_and_cancel_mid_run(backend: Backend) {
     setup.wait_for_run(&run, "moving again", |shown| {
         shown["progress"][0]["scanned"].as_i64().unwrap_or(0) > paused_at.0 + 20
     });
+    // A throttle of a minute, set while it runs: at most the batch in
+    // hand goes on, and a cancel still acts at once.
+    let throttled = tenantry.json(&["operations", "throttle", &run, "--ms", "60000"]);
+    assert_eq!(throttled["throttle_ms"], 60000, "{throttled}");
+    // The slice in hand ends (within a second), the next claim (within
+    // the idle poll's half second) does one batch, and the job waits.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let slowed = setup.progress(&run).await["audit_trail"];
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        setup.progress(&run).await["audit_trail"],
+        slowed,
+        "nothing moves within the throttle's pause"
+    );
+    tenantry.run(&["operations", "throttle", &run, "--ms", "60001"]).assert_code(2);
     tenantry.json(&["operations", "cancel", &run]);
     let cancelled = setup.wait_for_run(&run, "cancelled", |shown| shown["status"] == "cancelled");
     let stopped_at = setup.progress(&run).await["audit_trail"];
@@ -717,6 +770,25 @@ async fn max_rows_and_resume_from() {
         (Some(1500), Some(1500), Some(true))
     );
     assert_eq!(setup.count("SELECT count(*) FROM events WHERE workspace_id IS NULL").await, 0);
+
+    // Every table stops at `--max-rows`, and a table that looks up another
+    // goes on once that one stopped there (it does not wait for ever).
+    let all = tenantry.json(&[
+        "retrofit",
+        "backfill",
+        setup.config(),
+        "--max-rows",
+        "100",
+        "--batch-size",
+        "30",
+        "--wait",
+    ]);
+    assert_eq!(all["run"]["status"], "succeeded", "{all}");
+    let tables = all["tables"].as_array().unwrap();
+    let tasks = tables.iter().find(|table| table["table"] == "tasks").unwrap();
+    assert_eq!((tasks["scanned"].as_u64(), tasks["updated"].as_u64()), (Some(100), Some(100)), "{tasks}");
+    let events = tables.iter().find(|table| table["table"] == "events").unwrap();
+    assert_eq!((events["scanned"].as_u64(), events["updated"].as_u64()), (Some(100), Some(0)), "{events}");
 }
 
 /// Bad configurations and arguments are refused, naming the field and the
@@ -801,4 +873,64 @@ async fn the_backfill_holds_back_while_sessions_wait_for_locks() {
     let done = tenantry.run(&["operations", "watch", &run]);
     done.assert_code(0);
     assert_eq!(setup.progress(&run).await["settings"], (30, 30, 30, true));
+}
+
+/// Fencing in the application's database: a batch under an older claim of
+/// the job than the one the progress row records commits nothing; a run
+/// the lock does not name does nothing.
+async fn a_stale_claim_commits_nothing(backend: Backend) {
+    use tenantry_retrofit::backfill::{SliceEnd, TableJob, run_slice};
+    let Some(setup) = setup(backend).await else { return };
+    let tenantry = &setup.tenantry;
+    // Started, with no worker: the lock names the run, the columns exist.
+    let run = run_id(&tenantry.json(&["retrofit", "backfill", setup.config(), "--table", "events"]));
+    let config =
+        tenantry_retrofit::RetrofitConfig::parse(&std::fs::read_to_string(&setup.config).unwrap()).unwrap();
+    let url = match &setup.postgres {
+        Some((_, app_db)) => app_db.owner_url.clone(),
+        None => config.database.url.clone().unwrap(),
+    };
+    let app = tenantry_retrofit::AppDatabase::connect(&url).await.unwrap();
+    let job = TableJob {
+        config,
+        table: "events".to_owned(),
+        batch_size: 100,
+        max_rows: None,
+        resume_from: None,
+        wait_for: None,
+        total: 2000,
+    };
+    let missing = "SELECT count(*) FROM events WHERE workspace_id IS NULL";
+    // The claim with token 5 does one batch.
+    let slice = run_slice(&app, &job, &run, 5, Duration::ZERO, Duration::ZERO).await.unwrap();
+    assert_eq!((slice.end, slice.progress.updated), (SliceEnd::More, 100));
+    assert_eq!(setup.count(missing).await, 1900);
+    // The stale claim, token 4, is refused and writes nothing.
+    let stale = run_slice(&app, &job, &run, 4, Duration::ZERO, Duration::ZERO).await.unwrap_err();
+    assert!(
+        matches!(stale, tenantry_retrofit::RetrofitError::LeaseLost { recorded: 5, token: 4, .. }),
+        "{stale}"
+    );
+    assert_eq!(setup.count(missing).await, 1900);
+    // Another run, which the lock does not name, waits and writes nothing.
+    let other = run_slice(&app, &job, "run_01M97AAAAAAAAAAAAAAAAAAAAA", 9, Duration::ZERO, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(matches!(&other.end, SliceEnd::Waiting(reason) if reason.contains(&run)), "{other:?}");
+    assert_eq!(setup.count(missing).await, 1900);
+    // A newer claim, token 6, goes on from the recorded cursor.
+    let newer = run_slice(&app, &job, &run, 6, Duration::ZERO, Duration::ZERO).await.unwrap();
+    assert_eq!((newer.progress.scanned, newer.progress.updated), (200, 200));
+    assert_eq!(newer.progress.cursor.as_deref(), Some("[200]"));
+    assert_eq!(setup.count(missing).await, 1800);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_claim_commits_nothing_on_sqlite() {
+    a_stale_claim_commits_nothing(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_claim_commits_nothing_on_postgres() {
+    a_stale_claim_commits_nothing(Backend::Postgres).await;
 }
