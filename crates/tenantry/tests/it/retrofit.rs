@@ -934,3 +934,53 @@ async fn a_stale_claim_commits_nothing_on_sqlite() {
 async fn a_stale_claim_commits_nothing_on_postgres() {
     a_stale_claim_commits_nothing(Backend::Postgres).await;
 }
+
+/// The README's configuration, as written, drives plan, backfill and
+/// enforce on an application database of its two tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_configuration_runs_as_written() {
+    const HEADING: &str = "## Retrofitting workspace isolation onto an application database";
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
+    let section = &readme[readme.find(HEADING).expect("README.md has the retrofit section")..];
+    let start = section.find("```toml\n").expect("the section has a toml block") + "```toml\n".len();
+    let end = start + section[start..].find("\n```").expect("the toml block ends");
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = data_dir.path().join("retrofit.toml");
+    std::fs::write(&config, &section[start..end]).unwrap();
+
+    sqlx::any::install_default_drivers();
+    let app_url = format!("sqlite://{}", data_dir.path().join("app.db").display());
+    let app = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("{app_url}?mode=rwc"))
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE projects (id integer PRIMARY KEY, tenant_id text NOT NULL, name text NOT NULL);
+         CREATE TABLE tasks (id integer PRIMARY KEY, tenant_id text NOT NULL, project_id integer NOT NULL);
+         INSERT INTO projects VALUES (1, 'acme', 'a'), (2, 'globex', 'b');
+         INSERT INTO tasks VALUES (1, 'acme', 1), (2, 'globex', 2), (3, 'acme', 1);",
+    )
+    .execute(&app)
+    .await
+    .unwrap();
+    let tenantry = Tenantry::sqlite(data_dir.path()).with_env("APP_DATABASE_URL", &app_url);
+    tenantry.run(&["migrate"]).assert_code(0);
+    let acme_root =
+        tenantry.json(&["tenant", "create", "acme"])["root_workspace"]["id"].as_str().unwrap().to_owned();
+    tenantry.json(&["tenant", "create", "globex"]);
+    let config = config.to_str().unwrap();
+    tenantry.run(&["retrofit", "plan", config]).assert_code(0);
+    let mut worker = tenantry.command();
+    worker.args(["worker", "--name", "readme"]);
+    let _worker = ServerProcess::spawn(worker);
+    let summary = tenantry.json(&["retrofit", "backfill", config, "--wait"]);
+    assert_eq!(summary["run"]["status"], "succeeded", "{summary}");
+    tenantry.json(&["retrofit", "enforce", config]);
+    let workspace: String =
+        sqlx::query_scalar("SELECT workspace_id FROM tasks WHERE id = 3").fetch_one(&app).await.unwrap();
+    assert_eq!(workspace, acme_root);
+    let refused = sqlx::raw_sql("INSERT INTO tasks VALUES (4, 'acme', 1, NULL)").execute(&app).await;
+    assert!(refused.is_err(), "enforce keeps rows from going without a workspace");
+}
