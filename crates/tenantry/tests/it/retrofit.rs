@@ -984,3 +984,135 @@ async fn the_readme_configuration_runs_as_written() {
     let refused = sqlx::raw_sql("INSERT INTO tasks VALUES (4, 'acme', 1, NULL)").execute(&app).await;
     assert!(refused.is_err(), "enforce keeps rows from going without a workspace");
 }
+
+/// Workspaces from a mapping table of the application's (integer tenant
+/// ids, one tenant mapped to a workspace below its root): blockers name a
+/// tenant mapped to a workspace tenantry does not have and one mapped to
+/// two; rows get the mapped workspace, rows of a lookup table theirs; after
+/// `enforce` a row may name any workspace of its own tenant and no other.
+async fn workspaces_from_a_mapping_table(backend: Backend) {
+    sqlx::any::install_default_drivers();
+    let data_dir = tempfile::tempdir().unwrap();
+    let (tenantry, app_url, _databases) = match backend {
+        Backend::Sqlite => {
+            let url = format!("sqlite://{}", data_dir.path().join("app.db").display());
+            let tenantry = Tenantry::sqlite(data_dir.path()).with_env("APP_DATABASE_URL", &url);
+            tenantry.run(&["migrate"]).assert_code(0);
+            (tenantry, url, None)
+        }
+        Backend::Postgres => {
+            let Some(tenantry_db) = PostgresTestDb::create().await else { return };
+            let Some(app_db) = PostgresTestDb::create_unmigrated().await else { return };
+            let tenantry = Tenantry::postgres(data_dir.path(), &tenantry_db)
+                .with_env("APP_DATABASE_URL", &app_db.owner_url);
+            let url = app_db.owner_url.clone();
+            (tenantry, url, Some((tenantry_db, app_db)))
+        }
+    };
+    let acme = tenantry.json(&["tenant", "create", "acme"]);
+    let acme_root = acme["root_workspace"]["id"].as_str().unwrap().to_owned();
+    let globex_root =
+        tenantry.json(&["tenant", "create", "globex"])["root_workspace"]["id"].as_str().unwrap().to_owned();
+    let billing = tenantry.json(&["workspace", "create", "--tenant", "acme", "billing"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let connect = if backend == Backend::Sqlite { format!("{app_url}?mode=rwc") } else { app_url.clone() };
+    let app = sqlx::any::AnyPoolOptions::new().max_connections(2).connect(&connect).await.unwrap();
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE tenant_workspaces (tenant_id bigint NOT NULL, workspace_id text NOT NULL);
+         INSERT INTO tenant_workspaces VALUES (1, '{billing}'), (2, '{globex_root}'), (3, 'ws_01M97NOWHERE000000000000000'),
+             (4, '{acme_root}'), (4, '{globex_root}');
+         CREATE TABLE orders (id bigint PRIMARY KEY, tenant_id bigint NOT NULL, total integer NOT NULL);
+         CREATE TABLE order_items (order_id bigint NOT NULL, line integer NOT NULL, tenant_id bigint NOT NULL,
+             PRIMARY KEY (order_id, line));
+         INSERT INTO orders VALUES (10, 1, 5), (11, 1, 6), (20, 2, 7), (30, 3, 8), (40, 4, 9), (41, 4, 9);
+         INSERT INTO order_items VALUES (10, 1, 1), (10, 2, 1), (11, 1, 1), (20, 1, 2), (30, 1, 3), (40, 1, 4);"
+    ))
+    .execute(&app)
+    .await
+    .unwrap();
+    let config = data_dir.path().join("retrofit.toml");
+    std::fs::write(
+        &config,
+        r#"
+[database]
+url_env = "APP_DATABASE_URL"
+
+[workspaces]
+from = "mapping_table"
+table = "tenant_workspaces"
+
+[[tables]]
+name = "order_items"
+key = ["order_id", "line"]
+workspace_via = { column = "order_id", table = "orders", references = "id" }
+
+[[tables]]
+name = "orders"
+key = ["id"]
+"#,
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let blocked = tenantry.run(&["retrofit", "plan", config]);
+    blocked.assert_code(4);
+    assert!(
+        blocked.stdout.contains("tenant 3: tenant_workspaces maps it to ws_01M97NOWHERE000000000000000, which is no workspace of tenantry (2 rows)"),
+        "{}",
+        blocked.stdout
+    );
+    assert!(
+        blocked.stdout.contains("tenant 4: tenant_workspaces maps it to 2 workspaces"),
+        "{}",
+        blocked.stdout
+    );
+    sqlx::raw_sql("DELETE FROM order_items WHERE tenant_id > 2; DELETE FROM orders WHERE tenant_id > 2")
+        .execute(&app)
+        .await
+        .unwrap();
+    let plan = tenantry.json(&["retrofit", "plan", config]);
+    assert_eq!(plan["tables"][0]["table"], "orders", "{plan}");
+    let mut worker = tenantry.command();
+    worker.args(["worker", "--name", "mapping"]);
+    let _worker = ServerProcess::spawn(worker);
+    let summary = tenantry.json(&["retrofit", "backfill", config, "--wait"]);
+    assert_eq!(summary["run"]["status"], "succeeded", "{summary}");
+    let placed = |table: &'static str| {
+        let app = app.clone();
+        async move {
+            sqlx::query(&format!(
+                "SELECT CAST(tenant_id AS bigint) AS tenant, workspace_id FROM {table} ORDER BY 1, 2"
+            ))
+            .fetch_all(&app)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get::<i64, _>("tenant"), row.get::<String, _>("workspace_id")))
+            .collect::<Vec<_>>()
+        }
+    };
+    let b = billing.clone();
+    let g = globex_root.clone();
+    assert_eq!(placed("orders").await, [(1, b.clone()), (1, b.clone()), (2, g.clone())]);
+    assert_eq!(placed("order_items").await, [(1, b.clone()), (1, b.clone()), (1, b.clone()), (2, g.clone())]);
+    tenantry.json(&["retrofit", "enforce", config]);
+    // Any workspace of the row's own tenant; none of another's.
+    sqlx::raw_sql(&format!("INSERT INTO orders VALUES (12, 1, 1, '{acme_root}')"))
+        .execute(&app)
+        .await
+        .unwrap();
+    let foreign =
+        sqlx::raw_sql(&format!("INSERT INTO orders VALUES (13, 1, 1, '{globex_root}')")).execute(&app).await;
+    assert!(foreign.is_err(), "a row of tenant 1 took globex's workspace");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workspaces_from_a_mapping_table_on_sqlite() {
+    workspaces_from_a_mapping_table(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workspaces_from_a_mapping_table_on_postgres() {
+    workspaces_from_a_mapping_table(Backend::Postgres).await;
+}
