@@ -42,6 +42,9 @@ const LOCK_NAME: &str = "backfill";
 /// The advisory lock key (PostgreSQL) that serializes backfill starts:
 /// `tenantry.retrofit` as eight bytes.
 const ADVISORY_KEY: i64 = 0x7465_6e61_6e74_7279;
+/// How long the start waits for a table's lock to add its column
+/// (PostgreSQL) before it gives up, changing nothing.
+pub const START_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a throttled batch waits before looking again.
 const THROTTLE_POLL: Duration = Duration::from_millis(250);
 
@@ -130,6 +133,13 @@ impl AppDatabase {
                 .execute(&mut *transaction)
                 .await
                 .map_err(|error| RetrofitError::sql("taking the backfill's advisory lock", error))?;
+            // `ADD COLUMN` needs each table's exclusive lock for a moment;
+            // queued behind a long transaction it would hold up every
+            // query of the application behind it. Give up instead.
+            sqlx::query(&format!("SET LOCAL lock_timeout = '{}ms'", START_LOCK_TIMEOUT.as_millis()))
+                .execute(&mut *transaction)
+                .await
+                .map_err(|error| RetrofitError::sql("beginning the backfill's start", error))?;
         }
         for sql in &plan.setup_ddl {
             sqlx::raw_sql(sql)

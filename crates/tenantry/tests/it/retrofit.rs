@@ -840,13 +840,24 @@ async fn bad_input_is_refused_with_the_field_and_the_rule() {
     assert!(!setup.has_column("events", "workspace_id").await);
 }
 
-/// While sessions wait for locks on the tables (beyond `max_lock_waits`),
-/// the backfill holds back and says so; it goes on by itself once they are
-/// through.
+/// The start gives up, changing nothing, when a table's lock does not
+/// come; while sessions wait for locks on the tables (beyond
+/// `max_lock_waits`), the backfill holds back and says so; it goes on by
+/// itself once they are through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_backfill_holds_back_while_sessions_wait_for_locks() {
     let Some(setup) = setup(Backend::Postgres).await else { return };
     let tenantry = &setup.tenantry;
+    // A long transaction that has read events: the start gives up on the
+    // lock `ADD COLUMN` needs after its timeout, and changes nothing.
+    let mut reader = setup.app.begin().await.unwrap();
+    sqlx::raw_sql("SELECT count(*) FROM events").execute(&mut *reader).await.unwrap();
+    let stalled = tenantry.run(&["retrofit", "backfill", setup.config()]);
+    stalled.assert_code(1);
+    assert!(stalled.stderr.contains("lock timeout"), "{}", stalled.stderr);
+    reader.rollback().await.unwrap();
+    assert!(!setup.has_column("projects", "workspace_id").await, "nothing was written");
+    assert_eq!(tenantry.json(&["operations", "list"]), serde_json::json!([]));
     // One session holds a row of events; another waits for it.
     let mut holder = setup.app.begin().await.unwrap();
     sqlx::raw_sql("UPDATE events SET kind = 'held' WHERE id = 1").execute(&mut *holder).await.unwrap();
