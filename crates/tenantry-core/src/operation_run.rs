@@ -510,6 +510,34 @@ pub fn after_job_end(mut run: OperationRun, end: &JobEnd, at: Timestamp) -> Resu
     Ok(JobEnding { run, job_state, drop_queued, available_at })
 }
 
+/// A database URL as a run's parameters, logs and errors show it: the
+/// password of its user info and the value of any query parameter whose
+/// name holds `password` replaced by `****`. A URL that does not parse
+/// keeps its scheme and what follows its last `@`.
+pub fn masked_url(url: &str) -> String {
+    const MASK: &str = "****";
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return match (url.split_once("://"), url.rfind('@')) {
+            (Some((scheme, _)), Some(at)) => format!("{scheme}://{MASK}@{}", &url[at + 1..]),
+            _ => url.to_owned(),
+        };
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some(MASK));
+    }
+    if parsed.query_pairs().any(|(name, _)| name.contains("password")) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if name.contains("password") { MASK.to_owned() } else { value.into_owned() };
+                (name.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
+}
+
 /// Validates a throttle.
 pub fn throttle(milliseconds: i64) -> Result<u32, String> {
     u32::try_from(milliseconds)
@@ -542,6 +570,17 @@ mod tests {
             updated_at: at,
             error: None,
         }
+    }
+
+    #[test]
+    fn database_urls_lose_their_passwords() {
+        assert_eq!(masked_url("postgres://app:secret@db/app"), "postgres://app:****@db/app");
+        assert_eq!(
+            masked_url("postgres://app@db/app?sslmode=require&password=secret"),
+            "postgres://app@db/app?sslmode=require&password=****"
+        );
+        assert_eq!(masked_url("sqlite:///var/lib/app.db"), "sqlite:///var/lib/app.db");
+        assert_eq!(masked_url("postgres://app:se cret@db:x/app"), "postgres://****@db:x/app");
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub const FORMAT_NAME: &str = "tenantry-export";
 /// any other: a later version may carry kinds or fields it cannot place.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The most records one `INSERT` of an import carries.
+pub const MAX_ROWS_PER_INSERT: usize = 500;
+
 /// How a field's value is written in a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldType {
@@ -123,6 +126,13 @@ impl RecordKind {
     /// Every field the table stores: those carried, then those withheld.
     pub fn stored_fields(&self) -> impl Iterator<Item = &'static Field> + '_ {
         self.fields.iter().chain(self.withheld.iter())
+    }
+
+    /// How many of this kind's records one multi-row `INSERT` of an import
+    /// carries, within a backend's limit of bound values per statement and
+    /// at most [`MAX_ROWS_PER_INSERT`].
+    pub fn rows_per_insert(&self, max_bound_values: usize) -> usize {
+        (max_bound_values / self.stored_fields().count()).clamp(1, MAX_ROWS_PER_INSERT)
     }
 
     /// The kind with this name.

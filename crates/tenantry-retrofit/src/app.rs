@@ -60,7 +60,7 @@ impl AppDatabase {
             .acquire_timeout(std::time::Duration::from_secs(15))
             .connect(url)
             .await
-            .map_err(|error| RetrofitError::Connect(crate::config::mask_password(url), error.to_string()))?;
+            .map_err(|error| RetrofitError::Connect(crate::config::masked_url(url), error.to_string()))?;
         Ok(Self { pool, dialect })
     }
 
@@ -203,6 +203,21 @@ impl AppDatabase {
             .map_err(|error| RetrofitError::sql(format!("running {sql}"), error))?;
         rows.iter()
             .map(|row| Ok((row.try_get(0)?, u64::try_from(row.try_get::<i64, _>(1)?).unwrap_or(0))))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|error| RetrofitError::sql(format!("running {sql}"), error))
+    }
+
+    /// Runs a query returning `(text, text)` rows.
+    pub async fn text_pairs(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<(Option<String>, Option<String>)>, RetrofitError> {
+        let rows = sqlx::query(sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|error| RetrofitError::sql(format!("running {sql}"), error))?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
             .collect::<Result<_, sqlx::Error>>()
             .map_err(|error| RetrofitError::sql(format!("running {sql}"), error))
     }

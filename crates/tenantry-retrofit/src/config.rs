@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+pub use tenantry_core::operation_run::masked_url;
+
 use crate::RetrofitError;
 
 /// The whole configuration file.
@@ -45,7 +47,7 @@ impl std::fmt::Debug for DatabaseConfig {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("DatabaseConfig")
-            .field("url", &self.url.as_deref().map(mask_password))
+            .field("url", &self.url.as_deref().map(masked_url))
             .field("url_env", &self.url_env)
             .finish()
     }
@@ -179,17 +181,6 @@ pub fn identifier(field: &str, name: &str) -> Result<(), RetrofitError> {
         && chars.next().is_some_and(|first| first.is_ascii_lowercase() || first == '_')
         && chars.all(|rest| rest.is_ascii_lowercase() || rest.is_ascii_digit() || rest == '_');
     if valid { Ok(()) } else { Err(RetrofitError::config(field, IDENTIFIER_RULE)) }
-}
-
-/// The application database URL with any password replaced by `****`.
-pub fn mask_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("****"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
 }
 
 /// Whether a URL carries a password.
@@ -477,8 +468,8 @@ mod tests {
 
     #[test]
     fn passwords_are_masked() {
-        assert_eq!(mask_password("postgres://app:secret@db/app"), "postgres://app:****@db/app");
-        assert_eq!(mask_password("postgres://app@db/app"), "postgres://app@db/app");
+        assert_eq!(masked_url("postgres://app:secret@db/app"), "postgres://app:****@db/app");
+        assert_eq!(masked_url("postgres://app@db/app"), "postgres://app@db/app");
         assert!(has_password("postgres://app:secret@db/app"));
         assert!(!has_password("sqlite:///tmp/app.db"));
         let config = DatabaseConfig { url: Some("postgres://a:hunter2@h/d".into()), url_env: None };

@@ -440,16 +440,14 @@ async fn resolve<'a>(
                 ));
             }
             let dialect = app.dialect();
-            let mapping = sqlx_rows(
-                app,
-                &format!(
+            let mapping = app
+                .text_pairs(&format!(
                     "SELECT {}, {} FROM {}",
                     dialect.as_text(&quote(tenant_column)),
                     dialect.as_text(&quote(workspace_column)),
                     quote(table)
-                ),
-            )
-            .await?;
+                ))
+                .await?;
             let mut mapped: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for (tenant, workspace) in mapping {
                 if let (Some(tenant), Some(workspace)) = (tenant, workspace) {
@@ -491,19 +489,4 @@ async fn resolve<'a>(
         }
     }
     Ok((pairs, unresolved))
-}
-
-async fn sqlx_rows(
-    app: &AppDatabase,
-    sql: &str,
-) -> Result<Vec<(Option<String>, Option<String>)>, RetrofitError> {
-    use sqlx::Row;
-    let rows = sqlx::query(sql)
-        .fetch_all(app.pool())
-        .await
-        .map_err(|error| RetrofitError::sql(format!("running {sql}"), error))?;
-    rows.iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(|error| RetrofitError::sql(format!("running {sql}"), error))
 }

@@ -26,9 +26,6 @@ use crate::store::{TransactionScope, commit};
 /// PostgreSQL allows this many bound values in one statement.
 const MAX_BOUND_VALUES: usize = 65_000;
 
-/// The most rows one INSERT carries.
-const MAX_BATCH_ROWS: usize = 500;
-
 /// A field as the export selects it: integers of any width as `bigint`,
 /// JSON as text.
 fn select_column(table: &str, field: &Field) -> String {
@@ -192,10 +189,6 @@ async fn flush(connection: &mut PgConnection, batch: &mut Batch, operation: Oper
     Ok(())
 }
 
-fn batch_rows(kind: &RecordKind) -> usize {
-    (MAX_BOUND_VALUES / (kind.fields.len() + kind.withheld.len())).clamp(1, MAX_BATCH_ROWS)
-}
-
 #[async_trait]
 impl SnapshotStore for PostgresStore {
     async fn export_snapshot(&self, platform: &PlatformScope, sink: &mut dyn RecordSink) -> Result<()> {
@@ -277,7 +270,9 @@ impl SnapshotStore for PostgresStore {
         let mut written = tenantry_core::snapshot::zero_counts();
         let mut batch = Batch { kind: &RECORD_KINDS[0], records: Vec::new() };
         while let Some(record) = source.next_record()? {
-            if !std::ptr::eq(record.kind(), batch.kind) || batch.records.len() >= batch_rows(batch.kind) {
+            if !std::ptr::eq(record.kind(), batch.kind)
+                || batch.records.len() >= batch.kind.rows_per_insert(MAX_BOUND_VALUES)
+            {
                 flush(&mut transaction, &mut batch, operation).await?;
                 batch.kind = record.kind();
             }

@@ -24,9 +24,6 @@ use crate::{API_KEY_PEPPER_SETTING, SqliteStore, begin_immediate, commit};
 /// SQLite allows this many bound values in one statement.
 const MAX_BOUND_VALUES: usize = 32_000;
 
-/// The most rows one INSERT carries.
-const MAX_BATCH_ROWS: usize = 500;
-
 /// How each table's columns keep times: `true` where as microseconds.
 type MicrosColumns = HashMap<&'static str, Vec<bool>>;
 
@@ -182,10 +179,6 @@ async fn flush(
     Ok(())
 }
 
-fn batch_rows(kind: &RecordKind) -> usize {
-    (MAX_BOUND_VALUES / (kind.fields.len() + kind.withheld.len())).clamp(1, MAX_BATCH_ROWS)
-}
-
 #[async_trait]
 impl SnapshotStore for SqliteStore {
     async fn export_snapshot(&self, platform: &PlatformScope, sink: &mut dyn RecordSink) -> Result<()> {
@@ -281,7 +274,9 @@ impl SnapshotStore for SqliteStore {
         let mut written = tenantry_core::snapshot::zero_counts();
         let mut batch = Batch { kind: &RECORD_KINDS[0], records: Vec::new() };
         while let Some(record) = source.next_record()? {
-            if !std::ptr::eq(record.kind(), batch.kind) || batch.records.len() >= batch_rows(batch.kind) {
+            if !std::ptr::eq(record.kind(), batch.kind)
+                || batch.records.len() >= batch.kind.rows_per_insert(MAX_BOUND_VALUES)
+            {
                 flush(&mut transaction, &mut batch, &micros, operation).await?;
                 batch.kind = record.kind();
             }

@@ -11,7 +11,7 @@ use tenantry_core::operation_run::{NewJob, NewRun, OperationRun, RunRequest, Run
 use tenantry_core::{Error, PlatformScope, Store, TenantId, TenantScope, WorkspaceId};
 use tenantry_retrofit::backfill::{self, TableJob};
 use tenantry_retrofit::plan::{Directory, DirectoryTenant, Plan};
-use tenantry_retrofit::{AppDatabase, RetrofitConfig, RetrofitError, config::mask_password};
+use tenantry_retrofit::{AppDatabase, RetrofitConfig, RetrofitError, config::masked_url};
 
 use super::{collect_pages, operations};
 use crate::cli::{BackfillArgs, RetrofitCommand};
@@ -161,6 +161,15 @@ fn parse_run(id: &str) -> anyhow::Result<tenantry_core::RunId> {
         .map_err(|error| anyhow::anyhow!("the retrofit's lock names {id:?}: {error}"))
 }
 
+/// What a dry run would do to one table.
+#[derive(Debug, serde::Serialize)]
+struct DryRunCount<'a> {
+    table: &'a str,
+    rows: u64,
+    missing: u64,
+    would_scan: u64,
+}
+
 fn check_arguments(arguments: &BackfillArgs, config: &RetrofitConfig) -> Result<(), Error> {
     if !(1..=backfill::MAX_BATCH_SIZE).contains(&arguments.batch_size) {
         return Err(Error::invalid(
@@ -215,38 +224,36 @@ async fn start_backfill(store: &dyn Store, arguments: BackfillArgs, output: Outp
         tenantry_retrofit::plan::plan(&app, &config, &directory(store).await?, arguments.table.as_deref())
             .await?;
     if arguments.dry_run {
-        let counts: Vec<serde_json::Value> = plan
+        let counts: Vec<DryRunCount> = plan
             .tables
             .iter()
-            .map(|table| {
-                let scan = arguments.max_rows.map_or(table.rows, |max| table.rows.min(max));
-                serde_json::json!({"table": table.table, "rows": table.rows, "missing": table.missing, "would_scan": scan})
+            .map(|table| DryRunCount {
+                table: &table.table,
+                rows: table.rows,
+                missing: table.missing,
+                would_scan: arguments.max_rows.map_or(table.rows, |max| table.rows.min(max)),
             })
             .collect();
-        output.emit(
-            &serde_json::json!({"dry_run": true, "tables": counts, "blockers": plan.blockers}),
-            || {
-                let rows: Vec<Vec<String>> = plan
-                    .tables
-                    .iter()
-                    .map(|table| {
-                        let scan = arguments.max_rows.map_or(table.rows, |max| table.rows.min(max));
-                        vec![
-                            table.table.clone(),
-                            table.rows.to_string(),
-                            table.missing.to_string(),
-                            scan.to_string(),
-                        ]
-                    })
-                    .collect();
-                let mut text = crate::output::table(&["TABLE", "ROWS", "MISSING", "WOULD SCAN"], &rows);
-                text.push_str("\ndry run: nothing was written\n");
-                if !plan.blockers.is_empty() {
-                    text.push_str(&format!("blocked:\n{}", indent(&plan.blockers)));
-                }
-                text
-            },
-        )?;
+        let report = serde_json::json!({"dry_run": true, "tables": counts, "blockers": plan.blockers});
+        output.emit(&report, || {
+            let rows: Vec<Vec<String>> = counts
+                .iter()
+                .map(|count| {
+                    vec![
+                        count.table.to_owned(),
+                        count.rows.to_string(),
+                        count.missing.to_string(),
+                        count.would_scan.to_string(),
+                    ]
+                })
+                .collect();
+            let mut text = crate::output::table(&["TABLE", "ROWS", "MISSING", "WOULD SCAN"], &rows);
+            text.push_str("\ndry run: nothing was written\n");
+            if !plan.blockers.is_empty() {
+                text.push_str(&format!("blocked:\n{}", indent(&plan.blockers)));
+            }
+            text
+        })?;
         return if plan.blockers.is_empty() { Ok(()) } else { Err(blocked(&plan)) };
     }
     if !plan.blockers.is_empty() {
@@ -319,7 +326,7 @@ async fn start_backfill(store: &dyn Store, arguments: BackfillArgs, output: Outp
 /// before), the URL masked all the same.
 fn stored_config(config: &RetrofitConfig) -> RetrofitConfig {
     let mut stored = config.clone();
-    stored.database.url = stored.database.url.as_deref().map(mask_password);
+    stored.database.url = stored.database.url.as_deref().map(masked_url);
     stored
 }
 

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use serde::Serialize;
 use tenantry_core::audit_service::{self, VerifierKey, VerifyFailure};
-use tenantry_core::operation_run::{JobEnd, NewJob, NewRun, Step, UnitProgress, WorkName};
+use tenantry_core::operation_run::{JobEnd, NewJob, NewRun, Step, UnitProgress, WorkName, masked_url};
 use tenantry_core::snapshot::{
     Header, ImportSource, PepperKeptIn, PepperNote, RECORD_KINDS, RecordCounts, ReissuedWebhookSecret,
     SnapshotReader, SnapshotWriter, pepper_fingerprint,
@@ -538,25 +538,6 @@ pub async fn import(global: &GlobalOptions, arguments: ImportArgs, output: Outpu
     output.emit(&outcome, || outcome.describe())
 }
 
-/// A database URL with its password masked, for a run's parameters.
-fn masked(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(authority, path)| (authority, path));
-    let authority = match authority.rsplit_once('@') {
-        Some((user_info, host)) => {
-            let user = user_info.split(':').next().unwrap_or_default();
-            format!("{user}:***@{host}")
-        }
-        None => authority.to_owned(),
-    };
-    let path = path.split('?').next().unwrap_or_default();
-    if rest.contains('/') {
-        format!("{scheme}://{authority}/{path}")
-    } else {
-        format!("{scheme}://{authority}")
-    }
-}
-
 /// Runs `tenantry migrate-backend`.
 pub async fn migrate_backend(
     global: &GlobalOptions,
@@ -637,8 +618,8 @@ async fn record_run(
     let run = NewRun {
         kind: kind.clone(),
         parameters: serde_json::json!({
-            "from": masked(&arguments.from),
-            "to": masked(&arguments.to),
+            "from": masked_url(&arguments.from),
+            "to": masked_url(&arguments.to),
             "format_version": tenantry_core::snapshot::FORMAT_VERSION,
             "records": exported.values().sum::<u64>(),
             "export_ms": (export_seconds * 1000.0).round() as u64,
