@@ -5,7 +5,7 @@
 //! scope, in the platform's); recording a key's use is not audited.
 
 use async_trait::async_trait;
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{Row, SqliteConnection};
 use tenantry_core::api_key::check_platform_key_revocation;
 use tenantry_core::relationship::new_api_key_relationships;
 use tenantry_core::{
@@ -13,6 +13,7 @@ use tenantry_core::{
     PlatformScope, Result, TenantId, TenantScope, Timestamp, audit,
 };
 
+use crate::Connections;
 use crate::SqliteStore;
 use crate::audit::{Write, WriteScope};
 use crate::error::{Operation, map_database_error};
@@ -90,7 +91,7 @@ async fn select_api_key(
 /// deleted one, is refused); the foreign keys are the backstop. The key's
 /// relationships (owner, tenant) are written in the same transaction.
 pub(crate) async fn create_api_key(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     new_api_key: NewApiKey,
 ) -> Result<ApiKey> {
@@ -110,7 +111,7 @@ pub(crate) async fn create_api_key(
     let mut writer =
         RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
     writer.touch_all(&mut transaction, &new_api_key_relationships(&api_key)).await?;
-    writer.finish(&mut transaction, api_key.created_at).await?;
+    writer.finish(&mut transaction, api_key.created_at);
     transaction.record(audit::api_key_created(&api_key));
     transaction.commit().await?;
     Ok(api_key)
@@ -118,7 +119,7 @@ pub(crate) async fn create_api_key(
 
 /// See [`tenantry_core::ApiKeyStore::list_api_keys`].
 pub(crate) async fn list_api_keys(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     page: PageRequest<ApiKeyId>,
 ) -> Result<Page<ApiKey>> {
@@ -127,12 +128,13 @@ pub(crate) async fn list_api_keys(
 
 /// See [`tenantry_core::ApiKeyStore::get_api_key`].
 pub(crate) async fn get_api_key(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     api_key_id: &ApiKeyId,
 ) -> Result<ApiKey> {
     let operation = Operation::GetApiKey;
-    let mut connection = pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+    let mut connection =
+        pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
     select_api_key(&mut connection, scope.tenant_id(), api_key_id, operation)
         .await?
         .ok_or_else(|| Error::not_found("api key"))
@@ -140,7 +142,7 @@ pub(crate) async fn get_api_key(
 
 /// See [`tenantry_core::ApiKeyStore::revoke_api_key`].
 pub(crate) async fn revoke_api_key(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     api_key_id: &ApiKeyId,
     at: Timestamp,
@@ -157,7 +159,7 @@ pub(crate) async fn revoke_api_key(
 /// changes included. Recorded in the platform's audit log: a platform
 /// admin's key is the platform's credential wherever it was minted.
 pub(crate) async fn revoke_platform_admin_api_key(
-    pool: &SqlitePool,
+    pool: &Connections,
     platform: &PlatformScope,
     tenant_id: &TenantId,
     api_key_id: &ApiKeyId,
@@ -227,8 +229,7 @@ async fn revoke_in(
     // `tenantry_core::CredentialCache`).
     RelationshipWriter::begin(write, Partition::Tenant(tenant_id), operation)
         .await?
-        .advance_credentials(write, at)
-        .await?;
+        .advance_credentials(write, at)?;
     let revoked = ApiKey { revoked_at: Some(at), ..api_key };
     write.record(audit::api_key_revoked(&revoked));
     Ok(revoked)
@@ -238,7 +239,7 @@ async fn revoke_in(
 /// its tenant's status and the partition's revision, in one tenant-scoped
 /// query.
 pub(crate) async fn api_key_credentials(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     api_key_id: &ApiKeyId,
 ) -> Result<Option<ApiKeyCredentials>> {
@@ -255,7 +256,7 @@ pub(crate) async fn api_key_credentials(
     )
     .bind(scope.tenant_id().to_string())
     .bind(api_key_id.to_string())
-    .fetch_optional(pool)
+    .fetch_optional(pool.reads())
     .await
     .map_err(|error| map_database_error(error, operation))?;
     let Some(row) = row else {
@@ -271,7 +272,7 @@ pub(crate) async fn api_key_credentials(
 
 /// See [`tenantry_core::ApiKeyStore::record_api_key_use`].
 pub(crate) async fn record_api_key_use(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     api_key_id: &ApiKeyId,
     at: Timestamp,
@@ -295,7 +296,7 @@ pub(crate) async fn record_api_key_use(
 
 /// See [`tenantry_core::ApiKeyStore::api_keys_by_ids`].
 pub(crate) async fn api_keys_by_ids(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     api_key_ids: &[ApiKeyId],
 ) -> Result<Vec<ApiKey>> {

@@ -205,7 +205,7 @@ async fn list(
         .bind(filter.decision_id.as_ref().map(RecordKey::as_str))
         .bind(filter.awaiting_review)
         .bind(overfetch_limit(page.limit))
-        .fetch_all(&store.pool)
+        .fetch_all(store.pool.reads())
         .await
         .map_err(|error| map_database_error(error, operation))?;
     let approvals = rows
@@ -294,7 +294,7 @@ impl ApprovalStore for SqliteStore {
     ) -> Result<Approval> {
         let operation = Operation::GetApproval;
         let mut connection =
-            self.pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+            self.pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
         Ok(find_approval(&mut connection, scope.tenant_id(), approval_id, operation).await?.as_of(at))
     }
 
@@ -331,7 +331,7 @@ impl ApprovalStore for SqliteStore {
             "SELECT DISTINCT tenant_id FROM approvals WHERE state = 'pending' AND expires_at <= ?1 ORDER BY tenant_id",
         )
         .bind(timestamp_micros(at))
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool.reads())
         .await
         .map_err(|error| map_database_error(error, operation))?;
         ids.iter()
@@ -342,7 +342,7 @@ impl ApprovalStore for SqliteStore {
     async fn approval_routing(&self, scope: &TenantScope) -> Result<ApprovalRouting> {
         let operation = Operation::GetApprovalRouting;
         let mut connection =
-            self.pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+            self.pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
         read_routing(&mut connection, scope.tenant_id(), operation).await
     }
 

@@ -18,10 +18,10 @@ use std::sync::{LazyLock, Mutex};
 use async_trait::async_trait;
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
 use tenantry_core::audit::{
     AuditFilter, AuditHead, AuditRecord, AuditRow, AuditTrail, Hash, LogId, LogToCheckpoint, NodeId,
-    SealedAppend, StoredCheckpoint, tenant_log,
+    SealedAppend, SealedEvent, StoredCheckpoint, tenant_log,
 };
 use tenantry_core::relationship::timestamp_micros;
 use tenantry_core::{
@@ -29,9 +29,10 @@ use tenantry_core::{
     TenantScope,
 };
 
+use crate::batch::Batch;
 use crate::error::{Failure, Operation, map_database_error};
 use crate::rows;
-use crate::{SqliteStore, begin_immediate, commit, overfetch_limit};
+use crate::{Connections, SqliteStore, begin_immediate, commit, overfetch_limit};
 
 /// One log: a tenant's, keyed by its id, or the platform's.
 ///
@@ -64,10 +65,22 @@ struct LogSql {
     scope_column: &'static str,
     /// The leading value of an insert's `VALUES`.
     scope_value: &'static str,
-    /// The append, one statement (`0007_audit_append.sql`): `?2` and `?3`
-    /// the expected head, `?4` and `?5` the new one, `?6` the events, `?7`
-    /// the subtrees' positions and `?8` their hashes.
+    /// The append of several events, one statement
+    /// (`0007_audit_append.sql`): `?2` and `?3` the expected head, `?4` and
+    /// `?5` the new one, `?6` the events, `?7` the subtrees' positions and
+    /// `?8` their hashes.
     append: &'static str,
+    /// The append of one event, the common case, as statements for a
+    /// [`Batch`] (positional parameters, bound by [`append_one`]): move the
+    /// head, insert the event, insert its subtrees (`nodes_insert` then
+    /// `node_values` once per subtree, comma-separated). Moving the head
+    /// sets the size to -1, which `size_check` refuses, unless the stored
+    /// head is the expected one: the refusal stops the statements after it.
+    move_head: &'static str,
+    event_insert: &'static str,
+    nodes_insert: &'static str,
+    node_values: &'static str,
+    size_check: &'static str,
 }
 
 const TENANT_LOG_SQL: LogSql = LogSql {
@@ -81,6 +94,14 @@ const TENANT_LOG_SQL: LogSql = LogSql {
     scope_value: "?1, ",
     append: "INSERT INTO audit_appends (tenant_id, expected_size, expected_frontier, size, frontier, \
              events, nodes, node_hashes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    move_head: "UPDATE audit_logs SET size = CASE WHEN size = ? AND frontier = ? THEN ? ELSE -1 END, \
+                frontier = ? WHERE tenant_id = ?",
+    event_insert: "INSERT INTO audit_events (tenant_id, seq, id, occurred_at, action, resource_type, resource_id, \
+                   workspace_id, actor_type, actor_user_id, actor_api_key_id, request_id, body) \
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    nodes_insert: "INSERT INTO audit_nodes (tenant_id, level, idx, hash) VALUES ",
+    node_values: "(?, ?, ?, ?)",
+    size_check: "audit_logs_size_check",
 };
 
 const PLATFORM_LOG_SQL: LogSql = LogSql {
@@ -94,6 +115,14 @@ const PLATFORM_LOG_SQL: LogSql = LogSql {
     scope_value: "",
     append: "INSERT INTO platform_audit_appends (expected_size, expected_frontier, size, frontier, \
              events, nodes, node_hashes) VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    move_head: "UPDATE platform_audit_log SET size = CASE WHEN size = ? AND frontier = ? THEN ? ELSE -1 END, \
+                frontier = ? WHERE id = 1",
+    event_insert: "INSERT INTO platform_audit_events (seq, id, occurred_at, action, resource_type, resource_id, \
+                   workspace_id, actor_type, actor_user_id, actor_api_key_id, request_id, body) \
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    nodes_insert: "INSERT INTO platform_audit_nodes (level, idx, hash) VALUES ",
+    node_values: "(?, ?, ?)",
+    size_check: "platform_audit_log_size_check",
 };
 
 impl Log {
@@ -195,17 +224,21 @@ pub(crate) enum WriteScope<'scope> {
 
 /// The transaction of one change: a `BEGIN IMMEDIATE` transaction (see the
 /// crate documentation), named by its operation (for error messages), and
-/// carrying the audit events the change records, which [`Write::commit`]
-/// appends to the log in the same transaction, just before it commits.
-/// Every mutating store method runs in one, so that "the change and its
-/// events commit together, or neither does" is kept here and nowhere else:
-/// a change that fails drops its `Write`, which rolls back and appends
-/// nothing.
+/// carrying what the change writes last: the statements that record its
+/// relationship changes under the partition's next revision (added by the
+/// relationship writer) and the audit events it records, which
+/// [`Write::commit`] appends to the log, all in one round trip just before
+/// it commits. Every mutating store method runs in one, so that "the
+/// change and its events commit together, or neither does" is kept here
+/// and nowhere else: a change that fails drops its `Write`, which rolls
+/// back and appends nothing.
 #[derive(Debug)]
 pub(crate) struct Write {
     transaction: Transaction<'static, Sqlite>,
     operation: Operation,
     trail: AuditTrail,
+    /// The statements sent with the append.
+    batch: Batch,
     /// The database file, which keys this process's cache of log heads.
     database: PathBuf,
 }
@@ -245,7 +278,7 @@ impl Write {
     /// Opens the transaction of a change in `scope`, taking SQLite's write
     /// lock.
     pub(crate) async fn begin(
-        pool: &SqlitePool,
+        pool: &Connections,
         scope: WriteScope<'_>,
         operation: Operation,
     ) -> Result<Self> {
@@ -256,14 +289,14 @@ impl Write {
             WriteScope::Platform(platform) => AuditTrail::new(LogId::Platform, platform.actor()),
         };
         let transaction = begin_immediate(pool, operation).await?;
-        let database = pool.connect_options().get_filename().to_owned();
-        Ok(Self { transaction, operation, trail, database })
+        let database = pool.reads().connect_options().get_filename().to_owned();
+        Ok(Self { transaction, operation, trail, batch: Batch::default(), database })
     }
 
     /// Opens the transaction of a change to a relationship partition,
     /// recorded in the partition's log.
     pub(crate) async fn begin_partition(
-        pool: &SqlitePool,
+        pool: &Connections,
         partition: &PartitionScope,
         operation: Operation,
     ) -> Result<Self> {
@@ -277,6 +310,13 @@ impl Write {
     /// What the transaction is doing.
     pub(crate) fn operation(&self) -> Operation {
         self.operation
+    }
+
+    /// The statements sent with the append, just before the commit: for
+    /// what must be written last (a partition's revision and change log),
+    /// after everything the change reads.
+    pub(crate) fn batch(&mut self) -> &mut Batch {
+        &mut self.batch
     }
 
     /// Records one event of the change.
@@ -296,59 +336,158 @@ impl Write {
         self.trail.note_revision(log, revision);
     }
 
-    /// Appends the recorded events to the log, then commits. With no event
-    /// recorded, the log is not touched.
+    /// Sends the batched statements and appends the recorded events to
+    /// the log, in one round trip when there is one event (the common
+    /// case), then commits. With no event recorded, the log is not touched.
     ///
     /// The head is taken from this process's cache when it has one, and the
     /// append only goes through if the stored head is still exactly that
     /// one (its size and frontier, compared by the statement that moves
-    /// it); otherwise nothing is written, the head is read and the append
-    /// made again. Another process writing the same file, or a
+    /// it); otherwise the append writes nothing, the head is read and the
+    /// append made again. Another process writing the same file, or a
     /// transaction that appended and then rolled back, so costs a read,
     /// never a wrong seq.
     pub(crate) async fn commit(self) -> Result<()> {
-        let Self { mut transaction, operation, trail, database } = self;
-        if trail.must_append() {
-            let log = Log::of(trail.log());
-            let key = (database, trail.log().clone());
-            let cached = HEADS.lock().ok().and_then(|heads| heads.get(&key).cloned());
-            let at = tenantry_core::now();
-            let appended = match cached {
-                Some(head) => {
-                    let sealed = trail.clone().seal(&head, at)?;
-                    append(&mut transaction, &log, &head, &sealed, operation).await?.then_some(sealed.head)
-                }
-                None => None,
-            };
-            let new_head = match appended {
-                Some(new_head) => new_head,
-                None => {
+        let Self { mut transaction, operation, trail, batch, database } = self;
+        if !trail.must_append() {
+            batch.execute_mapped(&mut transaction, operation).await?;
+            return commit(transaction, operation).await;
+        }
+        let log = Log::of(trail.log());
+        let key = (database, trail.log().clone());
+        let cached = HEADS.lock().ok().and_then(|heads| heads.get(&key).cloned());
+        let at = tenantry_core::now();
+        let (head, from_cache) = match cached {
+            Some(head) => (head, true),
+            None => (read_head(&mut transaction, &log, operation).await?, false),
+        };
+        let sealed = trail.clone().seal(&head, at)?;
+        let new_head = if let [event] = sealed.events.as_slice() {
+            // The append first: when its head is stale, the refusal of the
+            // head's move stops the batch before anything else is written.
+            let appended = append_one(&log, &head, event, &sealed).then(&batch);
+            match appended.execute(&mut transaction, operation).await? {
+                Ok(()) => sealed.head,
+                Err(error) if from_cache && refused_head(&error, &log) => {
                     let head = read_head(&mut transaction, &log, operation).await?;
                     let sealed = trail.seal(&head, at)?;
-                    if !append(&mut transaction, &log, &head, &sealed, operation).await? {
-                        return Err(Error::internal(Failure::message(
-                            "an audit log's head changed inside its own write transaction",
-                        )));
-                    }
+                    let [event] = sealed.events.as_slice() else {
+                        return Err(Error::internal(Failure::message("one audit event sealed as several")));
+                    };
+                    append_one(&log, &head, event, &sealed)
+                        .then(&batch)
+                        .execute_mapped(&mut transaction, operation)
+                        .await?;
                     sealed.head
                 }
-            };
-            if let Ok(mut heads) = HEADS.lock() {
-                if heads.len() >= HEADS_CACHED {
-                    heads.clear();
-                }
-                heads.insert(key, new_head);
+                Err(error) => return Err(map_database_error(error, operation)),
             }
+        } else {
+            batch.execute_mapped(&mut transaction, operation).await?;
+            if append_many(&mut transaction, &log, &head, &sealed, operation).await? {
+                sealed.head
+            } else if from_cache {
+                let head = read_head(&mut transaction, &log, operation).await?;
+                let sealed = trail.seal(&head, at)?;
+                if !append_many(&mut transaction, &log, &head, &sealed, operation).await? {
+                    return Err(head_moved_under_lock());
+                }
+                sealed.head
+            } else {
+                return Err(head_moved_under_lock());
+            }
+        };
+        if let Ok(mut heads) = HEADS.lock() {
+            if heads.len() >= HEADS_CACHED {
+                heads.clear();
+            }
+            heads.insert(key, new_head);
         }
         commit(transaction, operation).await
     }
 }
 
-/// Writes a sealed append in one statement: moves the log's head from
-/// `expected` to the new one and inserts the events and the subtrees they
-/// complete. Returns false, having written nothing, when the stored head is
-/// not `expected`.
-async fn append(
+/// A head read under the write lock moved before the append that followed.
+fn head_moved_under_lock() -> Error {
+    Error::internal(Failure::message("an audit log's head changed inside its own write transaction"))
+}
+
+/// Whether `error` is the refusal of [`LogSql::move_head`]: the stored
+/// head was not the expected one.
+fn refused_head(error: &sqlx::Error, log: &Log) -> bool {
+    matches!(error, sqlx::Error::Database(error) if error.message().contains(log.sql().size_check))
+}
+
+/// The append of one sealed event, as a batch ([`LogSql::move_head`] and
+/// the rest): it moves the log's head from `expected` to the new one and
+/// inserts the event and the subtrees it completes, or, when the stored
+/// head is not `expected`, fails at its first statement, having written
+/// nothing.
+fn append_one(log: &Log, expected: &AuditHead, sealed_event: &SealedEvent, sealed: &SealedAppend) -> Batch {
+    let sql = log.sql();
+    let event = &sealed_event.event;
+    let actor = event.actor();
+    let key = match log {
+        Log::Tenant(tenant_id) => Some(tenant_id.as_str()),
+        Log::Platform => None,
+    };
+    let mut batch = Batch::default();
+    batch
+        .push(sql.move_head, 1)
+        .bind(expected.stored_size())
+        .bind(expected.frontier_bytes())
+        .bind(sealed.head.stored_size())
+        .bind(sealed.head.frontier_bytes());
+    if let Some(key) = key {
+        batch.bind(key);
+    }
+    batch.push(sql.event_insert, 1);
+    if let Some(key) = key {
+        batch.bind(key);
+    }
+    batch
+        .bind(stored(event.seq()))
+        .bind(event.id())
+        .bind(timestamp_micros(event.occurred_at()))
+        .bind(event.action())
+        .bind(event.resource().resource_type())
+        .bind(event.resource().id())
+        .bind(event.workspace_id())
+        .bind(actor.kind())
+        .bind(actor.user_id())
+        .bind(actor.api_key_id())
+        .bind(actor.request_id())
+        .bind(sealed_event.body.as_str());
+    let values = vec![sql.node_values; sealed.nodes.len()].join(", ");
+    batch.push(
+        &format!("{}{values}", sql.nodes_insert),
+        u64::try_from(sealed.nodes.len()).unwrap_or(u64::MAX),
+    );
+    for (id, hash) in &sealed.nodes {
+        if let Some(key) = key {
+            batch.bind(key);
+        }
+        batch.bind(i64::from(id.level())).bind(stored(id.index())).bind(hash.as_bytes().to_vec());
+    }
+    batch
+}
+
+/// The subtrees of an append as the statements take them: their positions
+/// as a JSON array of `[level, idx]`, and their hashes concatenated.
+fn nodes(sealed: &SealedAppend) -> (String, Vec<u8>) {
+    let positions: Vec<(u8, i64)> =
+        sealed.nodes.iter().map(|(id, _)| (id.level(), stored(id.index()))).collect();
+    let hashes = sealed.nodes.iter().flat_map(|(_, hash)| hash.as_bytes().iter().copied()).collect();
+    // A list of pairs of numbers always encodes.
+    (serde_json::to_string(&positions).unwrap_or_default(), hashes)
+}
+
+/// Writes a sealed append of several events in one statement: an insert
+/// into the view `audit_appends` (migration 0007), whose trigger moves the
+/// log's head from `expected` to the new one and inserts the events and
+/// the subtrees they complete. Returns false, having written nothing, when
+/// the stored head is not `expected`.
+async fn append_many(
     connection: &mut SqliteConnection,
     log: &Log,
     expected: &AuditHead,
@@ -377,20 +516,17 @@ async fn append(
             )
         })
         .collect();
-    let positions: Vec<(u8, i64)> =
-        sealed.nodes.iter().map(|(id, _)| (id.level(), stored(id.index()))).collect();
-    let hashes: Vec<u8> = sealed.nodes.iter().flat_map(|(_, hash)| hash.as_bytes().iter().copied()).collect();
-    let encode = |rows: Result<String, serde_json::Error>| {
-        rows.map_err(|error| Error::internal(Failure::message(format!("encoding an audit append: {error}"))))
-    };
+    let events = serde_json::to_string(&events)
+        .map_err(|error| Error::internal(Failure::message(format!("encoding an audit append: {error}"))))?;
+    let (positions, hashes) = nodes(sealed);
     let appended = log
         .query(log.sql().append)
         .bind(expected.stored_size())
         .bind(expected.frontier_bytes())
         .bind(sealed.head.stored_size())
         .bind(sealed.head.frontier_bytes())
-        .bind(encode(serde_json::to_string(&events))?)
-        .bind(encode(serde_json::to_string(&positions))?)
+        .bind(events)
+        .bind(positions)
         .bind(hashes)
         .execute(&mut *connection)
         .await;
@@ -470,12 +606,12 @@ fn json_node_array(ids: &[NodeId]) -> String {
 
 /// Runs a read on the pool and reads each row it returns with `read`.
 async fn read_rows<'q, T>(
-    pool: &SqlitePool,
+    pool: &Connections,
     query: Query<'q, Sqlite, SqliteArguments<'q>>,
     operation: Operation,
     read: fn(&SqliteRow) -> Result<T>,
 ) -> Result<Vec<T>> {
-    let found = query.fetch_all(pool).await.map_err(|error| map_database_error(error, operation))?;
+    let found = query.fetch_all(pool.reads()).await.map_err(|error| map_database_error(error, operation))?;
     found.iter().map(read).collect()
 }
 
@@ -493,7 +629,7 @@ impl AuditStore for SqliteStore {
         let operation = Operation::AuditHead;
         log_platform_read(log_scope, "reading the platform's audit log head");
         let mut connection =
-            self.pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+            self.pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
         read_head(&mut connection, &Log::of_partition(log_scope), operation).await
     }
 
@@ -617,7 +753,7 @@ impl AuditStore for SqliteStore {
         );
         let found = log
             .query(&sql)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool.reads())
             .await
             .map_err(|error| map_database_error(error, operation))?;
         found.as_ref().map(checkpoint_row).transpose()

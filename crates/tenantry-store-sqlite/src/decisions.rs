@@ -340,7 +340,8 @@ async fn read_all<'q, T>(
     operation: Operation,
     read: fn(&SqliteRow) -> Result<T>,
 ) -> Result<Vec<T>> {
-    let rows = query.fetch_all(&store.pool).await.map_err(|error| map_database_error(error, operation))?;
+    let rows =
+        query.fetch_all(store.pool.reads()).await.map_err(|error| map_database_error(error, operation))?;
     rows.iter().map(read).collect()
 }
 
@@ -473,7 +474,7 @@ async fn activity_summary(
         .bind(scope.tenant_id().to_string())
         .bind(workspace_ids(workspaces))
         .bind(timestamp_micros(tenantry_core::now()))
-        .fetch_one(&store.pool)
+        .fetch_one(store.pool.reads())
         .await
         .map_err(|error| map_database_error(error, operation))?;
     let latest: Option<i64> = decode(&row, "latest_session_at")?;
@@ -499,8 +500,12 @@ impl DecisionStore for SqliteStore {
     }
 
     async fn get_decision(&self, scope: &TenantScope, decision_id: &RecordKey) -> Result<Decision> {
-        let mut connection =
-            self.pool.acquire().await.map_err(|error| map_database_error(error, Operation::GetDecision))?;
+        let mut connection = self
+            .pool
+            .reads()
+            .acquire()
+            .await
+            .map_err(|error| map_database_error(error, Operation::GetDecision))?;
         find_decision(&mut connection, scope.tenant_id(), decision_id, Operation::GetDecision)
             .await?
             .ok_or(Error::not_found("decision"))
@@ -516,8 +521,12 @@ impl DecisionStore for SqliteStore {
     }
 
     async fn get_session(&self, scope: &TenantScope, session_id: &RecordKey) -> Result<Session> {
-        let mut connection =
-            self.pool.acquire().await.map_err(|error| map_database_error(error, Operation::GetSession))?;
+        let mut connection = self
+            .pool
+            .reads()
+            .acquire()
+            .await
+            .map_err(|error| map_database_error(error, Operation::GetSession))?;
         find_session(&mut connection, scope.tenant_id(), session_id, Operation::GetSession)
             .await?
             .ok_or(Error::not_found("session"))

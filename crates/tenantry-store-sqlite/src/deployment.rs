@@ -11,7 +11,7 @@ use crate::{MIGRATOR, SqliteStore, tenants};
 impl DeploymentStore for SqliteStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(self.pool.reads())
             .await
             .map(|_| ())
             .map_err(|error| map_database_error(error, Operation::Ping))

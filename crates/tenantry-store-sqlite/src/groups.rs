@@ -4,13 +4,14 @@
 //! log.
 
 use async_trait::async_trait;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqliteConnection;
 use tenantry_core::relationship::{group_object, new_group_relationships};
 use tenantry_core::{
     Error, Group, GroupId, GroupPatch, GroupStore, NewGroup, Page, PageRequest, Result, TenantId,
     TenantScope, audit, now,
 };
 
+use crate::Connections;
 use crate::SqliteStore;
 use crate::audit::{Write, WriteScope};
 use crate::error::{Operation, map_database_error};
@@ -32,7 +33,7 @@ pub(crate) const GROUPS: TenantTable<Group> = TenantTable {
 /// the unique constraint, which the error mapping turns into
 /// `DuplicateGroupName`.
 pub(crate) async fn create_group(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     new_group: NewGroup,
 ) -> Result<Group> {
@@ -64,7 +65,7 @@ pub(crate) async fn create_group(
     let mut writer =
         RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
     writer.touch_all(&mut transaction, &new_group_relationships(&group, new_group.creator.as_ref())).await?;
-    writer.finish(&mut transaction, at).await?;
+    writer.finish(&mut transaction, at);
     transaction.record(audit::group_created(&group));
     transaction.commit().await?;
     Ok(group)
@@ -90,15 +91,16 @@ async fn select_group(
 }
 
 /// See [`tenantry_core::GroupStore::get_group`].
-pub(crate) async fn get_group(pool: &SqlitePool, scope: &TenantScope, group_id: &GroupId) -> Result<Group> {
+pub(crate) async fn get_group(pool: &Connections, scope: &TenantScope, group_id: &GroupId) -> Result<Group> {
     let operation = Operation::GetGroup;
-    let mut connection = pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+    let mut connection =
+        pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
     select_group(&mut connection, scope.tenant_id(), group_id, operation).await
 }
 
 /// See [`tenantry_core::GroupStore::list_groups`].
 pub(crate) async fn list_groups(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     page: PageRequest<GroupId>,
 ) -> Result<Page<Group>> {
@@ -107,7 +109,7 @@ pub(crate) async fn list_groups(
 
 /// See [`tenantry_core::GroupStore::groups_by_ids`].
 pub(crate) async fn groups_by_ids(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     group_ids: &[GroupId],
 ) -> Result<Vec<Group>> {
@@ -117,7 +119,7 @@ pub(crate) async fn groups_by_ids(
 /// See [`tenantry_core::GroupStore::update_group`]: recorded as
 /// `group.updated` when the name changed.
 pub(crate) async fn update_group(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     group_id: &GroupId,
     patch: GroupPatch,
@@ -147,7 +149,7 @@ pub(crate) async fn update_group(
 
 /// See [`tenantry_core::GroupStore::delete_group`]: the row and every
 /// relationship naming the group, logged, in one transaction.
-pub(crate) async fn delete_group(pool: &SqlitePool, scope: &TenantScope, group_id: &GroupId) -> Result<()> {
+pub(crate) async fn delete_group(pool: &Connections, scope: &TenantScope, group_id: &GroupId) -> Result<()> {
     let operation = Operation::DeleteGroup;
     let tenant_id = scope.tenant_id();
     let mut transaction = Write::begin(pool, WriteScope::Tenant(scope), operation).await?;
@@ -155,7 +157,7 @@ pub(crate) async fn delete_group(pool: &SqlitePool, scope: &TenantScope, group_i
     let mut writer =
         RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
     writer.delete_naming(&mut transaction, &group_object(group_id)).await?;
-    writer.finish(&mut transaction, now()).await?;
+    writer.finish(&mut transaction, now());
     sqlx::query("DELETE FROM groups WHERE tenant_id = ?1 AND id = ?2")
         .bind(tenant_id.to_string())
         .bind(group_id.to_string())

@@ -13,7 +13,7 @@
 //! audit log, an acceptance with the memberships it grants.
 
 use async_trait::async_trait;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqliteConnection;
 use tenantry_core::invitation::{PendingKey, StoredResource, email_key};
 use tenantry_core::relationship::timestamp_micros;
 use tenantry_core::{
@@ -29,7 +29,7 @@ use crate::memberships::{grant_membership, holds_tenant_role, require_resource};
 use crate::relationships::{Partition, RelationshipWriter};
 use crate::rows::{self, INVITATION_COLUMNS};
 use crate::tenant_tables::TenantTable;
-use crate::{overfetch_limit, page_after};
+use crate::{Connections, overfetch_limit, page_after};
 
 /// The `invitations` table.
 pub(crate) const INVITATIONS: TenantTable<Invitation> = TenantTable {
@@ -95,7 +95,7 @@ async fn count_pending_invitations(
 /// The tenant's partition is read as PostgreSQL locks it, though nothing
 /// in it changes, so that the events carry its revision on both backends.
 pub(crate) async fn create_invitation(
-    pool: &SqlitePool,
+    pool: &Connections,
     limits: &StoreLimits,
     scope: &TenantScope,
     new_invitation: NewInvitation,
@@ -144,7 +144,7 @@ pub(crate) async fn create_invitation(
     .execute(&mut *transaction)
     .await
     .map_err(|error| map_database_error(error, operation))?;
-    writer.finish(&mut transaction, at).await?;
+    writer.finish(&mut transaction, at);
     transaction.record(audit::invitation_created(&invitation));
     transaction.commit().await?;
     Ok(invitation)
@@ -217,18 +217,18 @@ async fn record_status(
 
 /// See [`tenantry_core::InvitationStore::get_invitation`].
 pub(crate) async fn get_invitation(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     invitation_id: &InvitationId,
 ) -> Result<Invitation> {
     let mut connection =
-        pool.acquire().await.map_err(|error| map_database_error(error, Operation::GetInvitation))?;
+        pool.reads().acquire().await.map_err(|error| map_database_error(error, Operation::GetInvitation))?;
     read_invitation(&mut connection, scope.tenant_id(), invitation_id, Operation::GetInvitation).await
 }
 
 /// See [`tenantry_core::InvitationStore::list_invitations`].
 pub(crate) async fn list_invitations(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     page: PageRequest<InvitationId>,
 ) -> Result<Page<Invitation>> {
@@ -237,7 +237,7 @@ pub(crate) async fn list_invitations(
 
 /// See [`tenantry_core::InvitationStore::revoke_invitation`].
 pub(crate) async fn revoke_invitation(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     invitation_id: &InvitationId,
     at: Timestamp,
@@ -256,7 +256,7 @@ pub(crate) async fn revoke_invitation(
 /// a suspension cannot commit between reading the tenant's status and
 /// granting the roles.
 pub(crate) async fn answer_invitation(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     invitation_id: &InvitationId,
     respondent: &Respondent,
@@ -279,7 +279,7 @@ pub(crate) async fn answer_invitation(
             grant_membership(&mut transaction, &mut writer, tenant_id, &membership, at).await?;
         }
     }
-    writer.finish(&mut transaction, at).await?;
+    writer.finish(&mut transaction, at);
     let answered = record_status(&mut transaction, invitation, answer.status(), at).await?;
     transaction.commit().await?;
     Ok(answered)
@@ -294,7 +294,7 @@ fn respondent_email_key(respondent: &Respondent) -> String {
 /// See [`tenantry_core::InvitationStore::pending_invitations_for`]: a read across
 /// tenants, on the invitee indexes.
 pub(crate) async fn pending_invitations_for(
-    pool: &SqlitePool,
+    pool: &Connections,
     platform: &PlatformScope,
     respondent: &Respondent,
     at: Timestamp,
@@ -313,7 +313,7 @@ pub(crate) async fn pending_invitations_for(
     .bind(timestamp_micros(at))
     .bind(page_after(page.after.as_ref()))
     .bind(overfetch_limit(page.limit))
-    .fetch_all(pool)
+    .fetch_all(pool.reads())
     .await
     .map_err(|error| map_database_error(error, operation))?;
     let items = rows.iter().map(rows::invitation).collect::<Result<Vec<_>>>()?;
@@ -322,7 +322,7 @@ pub(crate) async fn pending_invitations_for(
 
 /// See [`tenantry_core::InvitationStore::find_invitation_for`].
 pub(crate) async fn find_invitation_for(
-    pool: &SqlitePool,
+    pool: &Connections,
     platform: &PlatformScope,
     respondent: &Respondent,
     invitation_id: &InvitationId,
@@ -336,7 +336,7 @@ pub(crate) async fn find_invitation_for(
     .bind(respondent.user_id.to_string())
     .bind(respondent_email_key(respondent))
     .bind(invitation_id.to_string())
-    .fetch_optional(pool)
+    .fetch_optional(pool.reads())
     .await
     .map_err(|error| map_database_error(error, operation))?;
     row.as_ref().map(rows::invitation).transpose()

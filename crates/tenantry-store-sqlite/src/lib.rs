@@ -20,9 +20,23 @@
 //! other writers, and it is the lock on a relationship partition's revision
 //! that the contract asks for: revisions commit in order.
 //!
+//! The store's write transactions all run on one connection of their own
+//! ([`Connections`]), and its reads on a pool beside it. SQLite keeps a page
+//! cache per connection and, in WAL mode, drops all of it when a
+//! transaction begins and finds that another connection has written since
+//! (the WAL's header changed). sqlx hands out idle connections first in,
+//! first out, so with writes spread over the pool every write began with an
+//! empty cache and read each page it touched again (28 `pread`s per
+//! membership write, 41 with its audit event; BENCHMARKS.md). One writer
+//! connection keeps its cache across writes, since only it writes, and
+//! writers of this process queue on it in order instead of polling
+//! SQLite's lock. Writers in other processes still meet at SQLite's lock,
+//! under the busy timeout.
+//!
 //! Relationships are written by the operation whose data they describe, in
-//! its transaction, through one writer (`relationships.rs`) that logs each
-//! effective change and advances the partition's revision once. Reads that
+//! its transaction, through one writer (`relationships.rs`) that applies
+//! each change at once and, at the commit, logs the effective ones and
+//! advances the partition's revision once. Reads that
 //! must be consistent (a snapshot, the change log) run in one read
 //! transaction, which in WAL mode sees one state of the file throughout.
 //!
@@ -31,15 +45,19 @@
 //! runs in an `audit::Write` (`audit.rs`), which collects the events the
 //! domain names for the change (`tenantry_core::audit`) and, just before it
 //! commits, numbers them after the log's head, hashes them into the log's
-//! Merkle tree and writes events, subtrees and the new head. The write lock
-//! makes the head it reads the one the append follows, so a log's events
-//! are numbered without gaps, and a change that fails appends nothing.
+//! Merkle tree and writes events, subtrees and the new head, together with
+//! the partition's revision and change log in one batch of statements
+//! (`batch.rs`): one round trip to the connection's worker thread for all
+//! that a change writes last. The write lock makes the head it reads the
+//! one the append follows, so a log's events are numbered without gaps,
+//! and a change that fails appends nothing.
 //! Housekeeping (the expiry sweep, pruning the change logs, checkpoints)
 //! and recording a key's use are no one's change and record no event.
 
 mod api_keys;
 mod approvals;
 mod audit;
+mod batch;
 mod decisions;
 mod deployment;
 mod error;
@@ -76,17 +94,38 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// fails with `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Connections in the pool. Readers run in parallel under WAL; writers queue
-/// on SQLite's single write lock whatever the pool size.
+/// Connections in the read pool. Readers run in parallel under WAL; writes
+/// have a connection of their own (see [`Connections`]).
 const MAX_CONNECTIONS: u32 = 8;
 
 /// The name of the `deployment_settings` row that holds the API key pepper.
 const API_KEY_PEPPER_SETTING: &str = "api_key_pepper";
 
+/// A store's connections to its file: a pool for reads and, for every
+/// write transaction, one connection (a pool of one, so writers wait for it
+/// in turn).
+#[derive(Debug, Clone)]
+pub(crate) struct Connections {
+    reads: SqlitePool,
+    writer: SqlitePool,
+}
+
+impl Connections {
+    /// The pool for reads (and for nothing that writes).
+    pub(crate) fn reads(&self) -> &SqlitePool {
+        &self.reads
+    }
+
+    /// The one connection every write transaction runs on.
+    pub(crate) fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+}
+
 /// A [`Store`](tenantry_core::Store) on one SQLite database file.
 #[derive(Debug)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pool: Connections,
     path: PathBuf,
     limits: StoreLimits,
 }
@@ -126,17 +165,21 @@ impl SqliteStore {
         // No ping before every acquire: it would double the cost of the
         // one-statement reads on the request path (key verification), and a
         // SQLite file does not drop connections the way a server can.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .test_before_acquire(false)
-            .connect_with(options)
+        let pool =
+            |connections| SqlitePoolOptions::new().max_connections(connections).test_before_acquire(false);
+        let reads = pool(MAX_CONNECTIONS)
+            .connect_with(options.clone())
             .await
             .map_err(|error| Error::internal(Failure::new(opening(), error)))?;
         let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode = WAL")
-            .fetch_one(&pool)
+            .fetch_one(&reads)
             .await
             .map_err(|error| Error::internal(Failure::new(opening(), error)))?;
         drop(schema_lock);
+        // Connected when the first write begins. A writer waits for it as
+        // long as for another process's write lock.
+        let writer = pool(1).acquire_timeout(BUSY_TIMEOUT).connect_lazy_with(options);
+        let pool = Connections { reads, writer };
         if !journal_mode.eq_ignore_ascii_case("wal") {
             return Err(Error::internal(Failure::message(format!(
                 "{}: the file stayed in {journal_mode} journal mode instead of switching to WAL",
@@ -156,7 +199,7 @@ impl SqliteStore {
     /// the migrations applied and has nothing left to do.
     pub async fn migrate(&self) -> Result<(), Error> {
         let schema_lock = acquire_schema_lock(&self.path).await?;
-        let outcome = MIGRATOR.run(&self.pool).await;
+        let outcome = MIGRATOR.run(self.pool.writer()).await;
         // Closing the lock file releases the lock: say so here rather than
         // leave it to the end of the scope.
         drop(schema_lock);
@@ -214,10 +257,10 @@ fn lock_exclusively(lock_path: &Path) -> Result<File> {
 /// audit events; only the deployment's own settings are written in a bare
 /// one.
 pub(crate) async fn begin_immediate(
-    pool: &SqlitePool,
+    pool: &Connections,
     operation: Operation,
 ) -> Result<Transaction<'static, Sqlite>> {
-    pool.begin_with("BEGIN IMMEDIATE").await.map_err(|error| map_database_error(error, operation))
+    pool.writer.begin_with("BEGIN IMMEDIATE").await.map_err(|error| map_database_error(error, operation))
 }
 
 /// Commits a transaction, a write begun by [`begin_immediate`] or a read.
@@ -237,7 +280,7 @@ impl SqliteStore {
     async fn applied_migration_versions(&self) -> Result<Vec<i64>> {
         let operation = Operation::ReadMigrations;
         let mut transaction =
-            self.pool.begin().await.map_err(|error| map_database_error(error, operation))?;
+            self.pool.reads().begin().await.map_err(|error| map_database_error(error, operation))?;
         let table_exists: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
         )
@@ -261,8 +304,10 @@ impl SqliteStore {
         };
         // Every start after the first finds the pepper with one read and
         // takes no write lock.
-        if let Some(pepper) =
-            read().fetch_optional(&self.pool).await.map_err(|error| map_database_error(error, operation))?
+        if let Some(pepper) = read()
+            .fetch_optional(self.pool.reads())
+            .await
+            .map_err(|error| map_database_error(error, operation))?
         {
             return Ok(pepper);
         }
@@ -314,18 +359,18 @@ pub(crate) fn json_id_array<Id: std::fmt::Display>(ids: &[Id]) -> String {
 mod tests {
     use super::*;
 
-    /// The migrations run on a pooled connection; none of them may leave
+    /// The migrations run on the writer connection; none of them may leave
     /// it (or any other) without foreign-key enforcement, which the store's
-    /// backstops rely on. Holding every connection the pool allows at once
-    /// includes the one that ran them.
+    /// backstops rely on. So every connection the store has, the writer and
+    /// every connection the read pool allows, held at once.
     #[tokio::test]
-    async fn every_pooled_connection_enforces_foreign_keys_after_migrating() {
+    async fn every_connection_enforces_foreign_keys_after_migrating() {
         let directory = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&directory.path().join("tenantry.sqlite3")).await.unwrap();
         store.migrate().await.unwrap();
-        let mut connections = Vec::new();
+        let mut connections = vec![store.pool.writer().acquire().await.unwrap()];
         for _ in 0..MAX_CONNECTIONS {
-            connections.push(store.pool.acquire().await.unwrap());
+            connections.push(store.pool.reads().acquire().await.unwrap());
         }
         for connection in &mut connections {
             let enforced: i64 =

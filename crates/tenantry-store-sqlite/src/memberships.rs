@@ -7,7 +7,7 @@
 //! change and removal is recorded in the tenant's audit log.
 
 use async_trait::async_trait;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqliteConnection;
 use tenantry_core::membership::removal_needs_another_admin;
 use tenantry_core::relationship::{
     Relationship, member_of_subject, member_subject, membership_object, membership_relationship,
@@ -27,7 +27,7 @@ use crate::rows::{self, RELATIONSHIP_COLUMNS};
 use crate::service_accounts::user_standing;
 use crate::tenants::tenant_exists;
 use crate::workspaces::WORKSPACES;
-use crate::{commit, overfetch_limit};
+use crate::{Connections, commit, overfetch_limit};
 
 /// `'admin', 'editor', 'member'`: the role relations, as SQL literals (the
 /// names are fixed identifiers, nothing to escape).
@@ -174,7 +174,7 @@ async fn refuse_removing_last_admin(
 
 /// See [`tenantry_core::MembershipStore::set_membership`].
 pub(crate) async fn set_membership(
-    pool: &SqlitePool,
+    pool: &Connections,
     limits: &StoreLimits,
     scope: &TenantScope,
     membership: Membership,
@@ -196,7 +196,7 @@ pub(crate) async fn set_membership(
     let mut writer =
         RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
     grant_membership(&mut transaction, &mut writer, tenant_id, &membership, at).await?;
-    writer.finish(&mut transaction, at).await?;
+    writer.finish(&mut transaction, at);
     transaction.commit().await?;
     Ok(membership)
 }
@@ -306,7 +306,7 @@ pub(crate) async fn holds_tenant_role(
 /// See [`tenantry_core::MembershipStore::remove_membership`]: recorded as
 /// `membership.revoked`.
 pub(crate) async fn remove_membership(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     resource: &MembershipResource,
     member: &Member,
@@ -327,7 +327,7 @@ pub(crate) async fn remove_membership(
     for role in &current_roles {
         writer.delete(&mut transaction, role).await?;
     }
-    writer.finish(&mut transaction, at).await?;
+    writer.finish(&mut transaction, at);
     if let Some(removed) = current_roles.iter().find_map(|held| membership_of(resource, held)) {
         transaction.record(audit::membership_removed(tenant_id, &removed));
     }
@@ -351,14 +351,14 @@ fn membership_of(resource: &MembershipResource, relationship: &Relationship) -> 
 /// are skipped; the query then reads on from the last row it saw, so a
 /// page is never cut short while more members follow.
 pub(crate) async fn list_memberships(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     resource: &MembershipResource,
     page: PageRequest<Member>,
 ) -> Result<Page<Membership>> {
     let operation = Operation::ListMemberships;
     let tenant_id = scope.tenant_id();
-    let mut transaction = pool.begin().await.map_err(|error| map_database_error(error, operation))?;
+    let mut transaction = pool.reads().begin().await.map_err(|error| map_database_error(error, operation))?;
     require_resource(&mut transaction, tenant_id, resource, operation).await?;
     let object = membership_object(tenant_id, resource);
     let sql = format!(

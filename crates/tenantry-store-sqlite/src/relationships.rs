@@ -10,12 +10,14 @@
 //! [`RelationshipWriter::finish`] advances the revision by one and logs
 //! them, or leaves the revision alone when nothing changed; either way it
 //! notes the partition's revision in the transaction's [`Write`], whose
-//! audit events carry it.
+//! audit events carry it. The advance and the log are statements added to
+//! the `Write`'s batch, sent with the audit append just before the commit:
+//! nothing a change does afterwards reads them.
 
 use async_trait::async_trait;
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Row, Sqlite, SqliteConnection};
 use tenantry_core::relationship::{Change, ObjectRef, Relationship, timestamp_micros};
 use tenantry_core::{
     Error, Page, PageRequest, PartitionScope, PlatformScope, RelationshipChanges, RelationshipFilter,
@@ -27,7 +29,7 @@ use tenantry_core::{RelationshipStore, audit};
 use crate::audit::{Write, WriteScope};
 use crate::error::{Failure, Operation, map_database_error};
 use crate::rows::{self, DELETE, RELATIONSHIP_COLUMNS, RELATIONSHIP_KEY_COLUMNS, TOUCH};
-use crate::{SqliteStore, schemas};
+use crate::{Connections, SqliteStore, schemas};
 use crate::{commit, overfetch_limit};
 
 /// One partition's tables, and how its statements select it.
@@ -361,19 +363,19 @@ impl<'a> RelationshipWriter<'a> {
     /// Records the changes under the next revision and returns it; with no
     /// change, returns the current revision and writes nothing. Either way
     /// the revision is noted in `write`, whose audit events carry it.
-    pub(crate) async fn finish(self, write: &mut Write, at: Timestamp) -> Result<Revision> {
+    pub(crate) fn finish(self, write: &mut Write, at: Timestamp) -> Revision {
         if self.changes.is_empty() {
             write.produced(&self.partition.log(), self.revision);
-            return Ok(self.revision);
+            return self.revision;
         }
-        self.advance(write, at).await
+        self.advance(write, at)
     }
 
     /// Records the changes under the next revision and returns it, even
     /// with no change: for a write the relationships do not describe but
     /// that the partition's readers must notice (a new schema).
-    pub(crate) async fn advance(self, write: &mut Write, at: Timestamp) -> Result<Revision> {
-        self.advance_for(write, at, "").await
+    pub(crate) fn advance(self, write: &mut Write, at: Timestamp) -> Revision {
+        self.advance_for(write, at, false)
     }
 
     /// [`RelationshipWriter::advance`], recording the new revision as the
@@ -381,48 +383,57 @@ impl<'a> RelationshipWriter<'a> {
     /// tenant's credentials (a key revoked, the tenant's status), which
     /// every process's credential cache must notice (see
     /// `tenantry_core::CredentialCache`).
-    pub(crate) async fn advance_credentials(self, write: &mut Write, at: Timestamp) -> Result<Revision> {
+    pub(crate) fn advance_credentials(self, write: &mut Write, at: Timestamp) -> Result<Revision> {
         if let Partition::Platform = self.partition {
             return Err(Error::internal(Failure::message("the platform partition holds no credentials")));
         }
-        self.advance_for(write, at, ", credentials_revision = ?2").await
+        Ok(self.advance_for(write, at, true))
     }
 
-    /// Advances the revision, with `also_set` added to the `SET` of the
-    /// revision row's update, logs the changes under the new revision and
-    /// notes it in `write`.
-    async fn advance_for(self, write: &mut Write, at: Timestamp, also_set: &str) -> Result<Revision> {
+    /// Advances the revision (and, with `credentials`, the credentials
+    /// revision with it), logs the changes under the new revision and
+    /// notes it in `write`. The statements go in the write's batch, sent
+    /// with its audit append just before the commit: nothing in the change
+    /// reads the revision row or the change log after this.
+    ///
+    /// The update moves the revision only from the one `begin` read. The
+    /// write lock is held since then, so it cannot have moved; if it did,
+    /// the lock is not what this module assumes, the update changes no row
+    /// and the batch's count of changed rows fails the write instead of
+    /// committing a log out of order. The same holds for a second writer
+    /// of the partition begun in the same `Write` after this one finished:
+    /// it reads the revision before this advance, and its own advance
+    /// changes no row. No change needs two.
+    fn advance_for(self, write: &mut Write, at: Timestamp, credentials: bool) -> Revision {
         let partition = self.partition;
-        let operation = self.operation;
         let revision = self.revision.next();
+        let also_set = if credentials { ", credentials_revision = ?" } else { "" };
+        let (revision_row, scope_value) = match partition {
+            Partition::Tenant(_) => ("tenant_id = ?", "?, "),
+            Partition::Platform => ("singleton = 1", ""),
+        };
+        let key = match partition {
+            Partition::Tenant(tenant_id) => Some(tenant_id.to_string()),
+            Partition::Platform => None,
+        };
         let advance = format!(
-            "UPDATE {} SET revision = ?2{also_set} WHERE {} AND revision = ?3",
+            "UPDATE {} SET revision = ?{also_set} WHERE {revision_row} AND revision = ?",
             partition.sql().revisions,
-            partition.sql().revision_row
         );
-        let advanced = partition
-            .query(&advance)
-            .bind(revision.to_stored())
-            .bind(self.revision.to_stored())
-            .execute(&mut **write)
-            .await
-            .map_err(|error| map_database_error(error, operation))?
-            .rows_affected();
-        // The write lock is held since `begin` read the revision, so it
-        // cannot have moved; if it did, the lock is not what this module
-        // assumes, and committing would break the log's order.
-        if advanced != 1 {
-            return Err(Error::internal(Failure::message(format!(
-                "the revision of a relationship partition moved from {} while its write lock was held",
-                self.revision
-            ))));
+        let batch = write.batch().push(&advance, 1);
+        batch.bind(revision.to_stored());
+        if credentials {
+            batch.bind(revision.to_stored());
         }
+        if let Some(key) = &key {
+            batch.bind(key.clone());
+        }
+        batch.bind(self.revision.to_stored());
         let log = format!(
             "INSERT INTO {table} ({scope_column}revision, ordinal, operation, {RELATIONSHIP_COLUMNS}, recorded_at) \
-             VALUES ({scope_value}?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             VALUES ({scope_value}?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             table = partition.sql().changes,
             scope_column = partition.sql().scope_column,
-            scope_value = partition.sql().scope_value,
         );
         for (ordinal, change) in self.changes.iter().enumerate() {
             let (kind, relationship) = match change {
@@ -430,16 +441,18 @@ impl<'a> RelationshipWriter<'a> {
                 Change::Delete(relationship) => (DELETE, relationship),
             };
             let ordinal = i64::try_from(ordinal).expect("a transaction makes far fewer than 2^63 changes");
-            let query = partition.query(&log).bind(revision.to_stored()).bind(ordinal).bind(kind);
-            bind_key(query, relationship)
-                .bind(relationship.expires_at())
-                .bind(at)
-                .execute(&mut **write)
-                .await
-                .map_err(|error| map_database_error(error, operation))?;
+            let batch = write.batch().push(&log, 1);
+            if let Some(key) = &key {
+                batch.bind(key.clone());
+            }
+            batch.bind(revision.to_stored()).bind(ordinal).bind(kind);
+            for part in key_parts(relationship) {
+                batch.bind(part.to_owned());
+            }
+            batch.bind(relationship.expires_at()).bind(at);
         }
         write.produced(&self.partition.log(), revision);
-        Ok(revision)
+        revision
     }
 }
 
@@ -447,13 +460,13 @@ impl<'a> RelationshipWriter<'a> {
 /// rows are read in one read transaction, which in WAL mode sees one
 /// snapshot of the database from its first read on.
 pub(crate) async fn relationship_snapshot(
-    pool: &SqlitePool,
+    pool: &Connections,
     partition_scope: &PartitionScope,
 ) -> Result<RelationshipSnapshot> {
     let operation = Operation::RelationshipSnapshot;
     let partition = Partition::of(partition_scope);
     log_platform_read(partition_scope, "reading the platform relationship snapshot");
-    let mut transaction = pool.begin().await.map_err(|error| map_database_error(error, operation))?;
+    let mut transaction = pool.reads().begin().await.map_err(|error| map_database_error(error, operation))?;
     let (revision, credentials_revision) =
         read_revision(&mut transaction, partition, operation).await?.ok_or_else(|| partition.missing())?;
     let sql = format!(
@@ -474,7 +487,7 @@ pub(crate) async fn relationship_snapshot(
 /// See [`tenantry_core::RelationshipStore::relationship_changes`], read in one read
 /// transaction like the snapshot.
 pub(crate) async fn relationship_changes(
-    pool: &SqlitePool,
+    pool: &Connections,
     partition_scope: &PartitionScope,
     after: Revision,
 ) -> Result<RelationshipChanges> {
@@ -504,7 +517,7 @@ pub(crate) async fn relationship_changes(
     let found = partition
         .query(&sql)
         .bind(after.to_stored())
-        .fetch_all(pool)
+        .fetch_all(pool.reads())
         .await
         .map_err(|error| map_database_error(error, operation))?;
     let Some(first) = found.first() else {
@@ -534,7 +547,7 @@ pub(crate) async fn relationship_changes(
 /// `relationships.written` event naming what changed, none when nothing
 /// did.
 pub(crate) async fn write_relationships(
-    pool: &SqlitePool,
+    pool: &Connections,
     partition_scope: &PartitionScope,
     write: RelationshipWrite,
 ) -> Result<Revision> {
@@ -550,7 +563,7 @@ pub(crate) async fn write_relationships(
     }
     writer.touch_all(&mut transaction, &write.touch).await?;
     let (touched, deleted) = writer.changed();
-    let revision = writer.finish(&mut transaction, now()).await?;
+    let revision = writer.finish(&mut transaction, now());
     transaction.record_all(audit::relationships_written(&touched, &deleted));
     transaction.commit().await?;
     if let PartitionScope::Platform(platform) = partition_scope {
@@ -569,7 +582,7 @@ pub(crate) async fn write_relationships(
 /// fields become conditions, so that a filter on a key prefix uses the
 /// primary key; the keyset condition compares the key as a row value.
 pub(crate) async fn list_relationships(
-    pool: &SqlitePool,
+    pool: &Connections,
     partition_scope: &PartitionScope,
     filter: &RelationshipFilter,
     page: PageRequest<Relationship>,
@@ -610,7 +623,7 @@ pub(crate) async fn list_relationships(
     }
     let rows = query
         .bind(overfetch_limit(page.limit))
-        .fetch_all(pool)
+        .fetch_all(pool.reads())
         .await
         .map_err(|error| map_database_error(error, operation))?;
     let relationships = rows.iter().map(rows::relationship).collect::<Result<Vec<_>>>()?;
@@ -646,7 +659,7 @@ const ALL_RELATIONSHIP_TABLES: [&str; 2] = ["relationships", "platform_relations
 
 /// See [`tenantry_core::RelationshipStore::delete_expired_relationships`].
 pub(crate) async fn delete_expired_relationships(
-    pool: &SqlitePool,
+    pool: &Connections,
     platform: &PlatformScope,
     at: Timestamp,
 ) -> Result<u64> {
@@ -666,7 +679,7 @@ pub(crate) async fn delete_expired_relationships(
 /// from its log before the entries go. `recorded_at` is RFC 3339 text in
 /// UTC with 0, 3, 6 or 9 fraction digits, which sorts like the instants.
 pub(crate) async fn prune_relationship_changes(
-    pool: &SqlitePool,
+    pool: &Connections,
     platform: &PlatformScope,
     before: Timestamp,
 ) -> Result<u64> {
@@ -694,7 +707,7 @@ pub(crate) async fn prune_relationship_changes(
 /// See [`tenantry_core::RelationshipStore::relationship_usage`]: one row per shape,
 /// with its count and its first relationship in key order as the example.
 pub(crate) async fn relationship_usage(
-    pool: &SqlitePool,
+    pool: &Connections,
     platform: &PlatformScope,
 ) -> Result<Vec<RelationshipUsage>> {
     let operation = Operation::RelationshipUsage;
@@ -715,8 +728,10 @@ pub(crate) async fn relationship_usage(
          SELECT {RELATIONSHIP_COLUMNS}, shape_count FROM numbered WHERE position = 1 \
          ORDER BY resource_type, relation, subject_type, subject_relation"
     );
-    let rows =
-        sqlx::query(&sql).fetch_all(pool).await.map_err(|error| map_database_error(error, operation))?;
+    let rows = sqlx::query(&sql)
+        .fetch_all(pool.reads())
+        .await
+        .map_err(|error| map_database_error(error, operation))?;
     rows.iter().map(relationship_usage_row).collect()
 }
 
@@ -738,7 +753,7 @@ fn relationship_usage_row(row: &SqliteRow) -> Result<RelationshipUsage> {
 /// See [`tenantry_core::RelationshipStore::tenants_naming_user`]: the one read of
 /// `relationships` across tenants, on `relationships_subject_idx`.
 pub(crate) async fn tenants_naming_user(
-    pool: &SqlitePool,
+    pool: &Connections,
     platform: &PlatformScope,
     user_id: &UserId,
 ) -> Result<Vec<TenantId>> {
@@ -749,7 +764,7 @@ pub(crate) async fn tenants_naming_user(
          WHERE subject_type = 'user' AND subject_id = ?1 ORDER BY tenant_id",
     )
     .bind(user_id.to_string())
-    .fetch_all(pool)
+    .fetch_all(pool.reads())
     .await
     .map_err(|error| map_database_error(error, operation))?;
     rows.iter().map(|row| rows::tenant_id(row, "tenant_id")).collect()
@@ -821,5 +836,63 @@ impl RelationshipStore for SqliteStore {
         expected_current: Option<i64>,
     ) -> Result<(StoredSchema, Revision)> {
         schemas::put_authorization_schema(&self.pool, platform, text, expected_current).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tenantry_core::{
+        DataResidency, DeploymentModel, DisplayName, NewTenant, TenantName, TenantScope, TenantStore,
+        WorkspaceName,
+    };
+
+    use super::*;
+
+    /// Two writers of one partition in one `Write` would both advance from
+    /// the revision the first read: the second advance changes no row, and
+    /// the batch's count of changed rows fails the write, which commits
+    /// nothing.
+    #[tokio::test]
+    async fn a_second_advance_of_a_partition_in_one_write_fails_it() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&directory.path().join("tenantry.sqlite3")).await.unwrap();
+        store.migrate().await.unwrap();
+        let new_tenant = NewTenant {
+            name: TenantName::parse("advanced").unwrap(),
+            display_name: DisplayName::parse("Advanced").unwrap(),
+            deployment_model: DeploymentModel::HostedSaas,
+            data_residency: DataResidency::Global,
+            root_workspace_name: WorkspaceName::default_root(),
+            creator: None,
+        };
+        let (tenant, _) = store.create_tenant(&PlatformScope::operator_cli(), new_tenant).await.unwrap();
+        let scope = TenantScope::system(tenant.id.clone(), "test");
+        let operation = Operation::WriteRelationships;
+        let revision = |store: &SqliteStore| {
+            let pool = store.pool.clone();
+            let tenant_id = tenant.id.clone();
+            async move {
+                let mut connection = pool.reads().acquire().await.unwrap();
+                read_revision(&mut connection, Partition::Tenant(&tenant_id), operation)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .0
+            }
+        };
+        let before = revision(&store).await;
+
+        let mut write = Write::begin(&store.pool, WriteScope::Tenant(&scope), operation).await.unwrap();
+        for _ in 0..2 {
+            let writer = RelationshipWriter::begin(&mut write, Partition::Tenant(&tenant.id), operation)
+                .await
+                .unwrap();
+            assert_eq!(writer.advance(&mut write, now()), before.next());
+        }
+        let error = write.commit().await.unwrap_err();
+
+        assert!(matches!(error, Error::Internal(_)), "{error}");
+        assert!(error.to_string().contains("changed 1 rows where they change 2"), "{error}");
+        assert_eq!(revision(&store).await, before);
     }
 }

@@ -474,7 +474,7 @@ impl RunStore for SqliteStore {
     async fn get_run(&self, _platform: &PlatformScope, run_id: &RunId) -> Result<OperationRun> {
         let operation = Operation::GetRun;
         let mut connection =
-            self.pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+            self.pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
         find_run(&mut connection, run_id, operation).await
     }
 
@@ -496,7 +496,7 @@ impl RunStore for SqliteStore {
         .bind(before_at)
         .bind(before_id)
         .bind(overfetch_limit(page.limit))
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool.reads())
         .await
         .map_err(|error| map_database_error(error, operation))?;
         let runs = rows.iter().map(run_row).collect::<Result<Vec<_>>>()?;
@@ -510,7 +510,7 @@ impl RunStore for SqliteStore {
         let rows =
             sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE run_id = ?1 ORDER BY position"))
                 .bind(run_id.to_string())
-                .fetch_all(&self.pool)
+                .fetch_all(self.pool.reads())
                 .await
                 .map_err(|error| map_database_error(error, operation))?;
         rows.iter().map(job_row).collect()

@@ -3,9 +3,10 @@
 //! revision, so that a consistency token taken afterwards sees it, and is
 //! recorded in the platform's audit log.
 
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqliteConnection;
 use tenantry_core::{ConflictCode, Error, PlatformScope, Result, Revision, StoredSchema, audit, now};
 
+use crate::Connections;
 use crate::audit::{Write, WriteScope};
 use crate::error::{Operation, map_database_error};
 use crate::relationships::{Partition, RelationshipWriter};
@@ -25,9 +26,10 @@ async fn select_current_schema(
 }
 
 /// See [`tenantry_core::RelationshipStore::authorization_schema`].
-pub(crate) async fn authorization_schema(pool: &SqlitePool) -> Result<Option<StoredSchema>> {
+pub(crate) async fn authorization_schema(pool: &Connections) -> Result<Option<StoredSchema>> {
     let operation = Operation::AuthorizationSchema;
-    let mut connection = pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+    let mut connection =
+        pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
     select_current_schema(&mut connection, operation).await
 }
 
@@ -35,7 +37,7 @@ pub(crate) async fn authorization_schema(pool: &SqlitePool) -> Result<Option<Sto
 /// check and the insert happen under the write lock, so of two callers that
 /// read the same version, the second gets `SchemaChanged`.
 pub(crate) async fn put_authorization_schema(
-    pool: &SqlitePool,
+    pool: &Connections,
     platform: &PlatformScope,
     text: &str,
     expected_current: Option<i64>,
@@ -62,8 +64,7 @@ pub(crate) async fn put_authorization_schema(
     // revision move re-read the schema.
     let revision = RelationshipWriter::begin(&mut transaction, Partition::Platform, operation)
         .await?
-        .advance(&mut transaction, stored.created_at)
-        .await?;
+        .advance(&mut transaction, stored.created_at);
     transaction.record(audit::schema_updated(current, stored.version, text.len()));
     transaction.commit().await?;
     tracing::info!(

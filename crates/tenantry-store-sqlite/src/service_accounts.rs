@@ -5,13 +5,14 @@
 //! recorded in the tenant's audit log.
 
 use async_trait::async_trait;
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{Row, SqliteConnection};
 use tenantry_core::relationship::{new_service_account_relationships, user_object};
 use tenantry_core::{
     ApiKeyId, DisplayName, Error, NewServiceAccount, Page, PageRequest, Result, ServiceAccount,
     ServiceAccountStore, TenantId, TenantScope, Timestamp, UserId, UserKind, UserStanding, audit, now,
 };
 
+use crate::Connections;
 use crate::SqliteStore;
 use crate::audit::{Write, WriteScope};
 use crate::error::{Operation, map_database_error};
@@ -61,7 +62,7 @@ pub(crate) async fn user_standing(
 /// taken name is refused by the unique constraint, which the error mapping
 /// turns into `DuplicateServiceAccountName`.
 pub(crate) async fn create_service_account(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     new_service_account: NewServiceAccount,
 ) -> Result<ServiceAccount> {
@@ -104,7 +105,7 @@ pub(crate) async fn create_service_account(
     let mut writer =
         RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
     writer.touch_all(&mut transaction, &new_service_account_relationships(&service_account)).await?;
-    writer.finish(&mut transaction, at).await?;
+    writer.finish(&mut transaction, at);
     transaction.record(audit::service_account_created(&service_account));
     transaction.commit().await?;
     Ok(service_account)
@@ -133,18 +134,19 @@ async fn select_service_account(
 
 /// See [`tenantry_core::ServiceAccountStore::get_service_account`].
 pub(crate) async fn get_service_account(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     user_id: &UserId,
 ) -> Result<ServiceAccount> {
     let operation = Operation::GetServiceAccount;
-    let mut connection = pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+    let mut connection =
+        pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
     select_service_account(&mut connection, scope.tenant_id(), user_id, operation).await
 }
 
 /// See [`tenantry_core::ServiceAccountStore::list_service_accounts`].
 pub(crate) async fn list_service_accounts(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     page: PageRequest<UserId>,
 ) -> Result<Page<ServiceAccount>> {
@@ -155,7 +157,7 @@ pub(crate) async fn list_service_accounts(
 /// keys revoked, every relationship naming its user deleted and its row
 /// deleted, logged, in one transaction.
 pub(crate) async fn delete_service_account(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     user_id: &UserId,
     at: Timestamp,
@@ -194,9 +196,9 @@ pub(crate) async fn delete_service_account(
     // Revoked keys change the tenant's credentials, which every process's
     // credential cache must notice (as `revoke_api_key` does).
     if revoked_api_key_ids.is_empty() {
-        writer.finish(&mut transaction, at).await?;
+        writer.finish(&mut transaction, at);
     } else {
-        writer.advance_credentials(&mut transaction, at).await?;
+        writer.advance_credentials(&mut transaction, at)?;
     }
     transaction.record(audit::service_account_deleted(&service_account, &revoked_api_key_ids));
     transaction.commit().await

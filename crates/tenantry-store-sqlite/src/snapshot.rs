@@ -191,7 +191,7 @@ impl SnapshotStore for SqliteStore {
         // One read transaction: in WAL mode it sees one state of the file
         // from its first read to its end.
         let mut transaction =
-            self.pool.begin().await.map_err(|error| map_database_error(error, operation))?;
+            self.pool.reads().begin().await.map_err(|error| map_database_error(error, operation))?;
         let micros = micros_columns(&mut transaction, operation).await?;
         for kind in RECORD_KINDS {
             let sql = select_sql(kind);
@@ -214,7 +214,7 @@ impl SnapshotStore for SqliteStore {
     async fn snapshot_occupancy(&self, _platform: &PlatformScope) -> Result<Occupancy> {
         let operation = Operation::CountSnapshotRecords;
         let mut connection =
-            self.pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+            self.pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
         let (counts, platform_audit_events) = occupancy(&mut connection, operation).await?;
         Ok(Occupancy {
             nonempty: counts.into_iter().filter(|(_, count)| *count > 0).collect(),
@@ -225,7 +225,7 @@ impl SnapshotStore for SqliteStore {
     async fn snapshot_counts(&self, _platform: &PlatformScope) -> Result<RecordCounts> {
         let operation = Operation::CountSnapshotRecords;
         let mut connection =
-            self.pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+            self.pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
         Ok(occupancy(&mut connection, operation).await?.0)
     }
 
@@ -293,7 +293,7 @@ impl SnapshotStore for SqliteStore {
     async fn stored_api_key_pepper(&self) -> Result<Option<Vec<u8>>> {
         sqlx::query_scalar("SELECT value FROM deployment_settings WHERE name = ?1")
             .bind(API_KEY_PEPPER_SETTING)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool.reads())
             .await
             .map_err(|error| map_database_error(error, Operation::ApiKeyPepper))
     }

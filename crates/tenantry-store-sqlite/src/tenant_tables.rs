@@ -5,12 +5,12 @@
 
 use std::fmt::Display;
 
+use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{SqliteConnection, SqlitePool};
 use tenantry_core::{Page, PageRequest, Result, TenantId, TenantScope};
 
 use crate::error::{Operation, map_database_error};
-use crate::{json_id_array, overfetch_limit, page_after};
+use crate::{Connections, json_id_array, overfetch_limit, page_after};
 
 /// A tenant-owned table keyed by `(tenant_id, <id column>)`, with how its
 /// rows are read into `T` and which id a read row has.
@@ -53,7 +53,7 @@ impl<T> TenantTable<T> {
     /// One page of the scope's rows, ordered by id.
     pub(crate) async fn page<Id: Display>(
         &self,
-        pool: &SqlitePool,
+        pool: &Connections,
         scope: &TenantScope,
         page: PageRequest<Id>,
         operation: Operation,
@@ -67,7 +67,7 @@ impl<T> TenantTable<T> {
         .bind(scope.tenant_id().to_string())
         .bind(page_after(page.after.as_ref()))
         .bind(overfetch_limit(page.limit))
-        .fetch_all(pool)
+        .fetch_all(pool.reads())
         .await
         .map_err(|error| map_database_error(error, operation))?;
         let items = rows.iter().map(self.read).collect::<Result<Vec<_>>>()?;
@@ -78,7 +78,7 @@ impl<T> TenantTable<T> {
     /// no row for are left out.
     pub(crate) async fn by_ids<Id: Display>(
         &self,
-        pool: &SqlitePool,
+        pool: &Connections,
         scope: &TenantScope,
         ids: &[Id],
         operation: Operation,
@@ -91,7 +91,7 @@ impl<T> TenantTable<T> {
         ))
         .bind(scope.tenant_id().to_string())
         .bind(json_id_array(ids))
-        .fetch_all(pool)
+        .fetch_all(pool.reads())
         .await
         .map_err(|error| map_database_error(error, operation))?;
         rows.iter().map(self.read).collect()

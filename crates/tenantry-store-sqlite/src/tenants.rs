@@ -7,7 +7,7 @@
 //! recorded in the platform's audit log; changing one, in its own.
 
 use async_trait::async_trait;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqliteConnection;
 use tenantry_core::relationship::{
     new_api_key_relationships, new_tenant_relationships, platform_admin_relationship,
 };
@@ -22,7 +22,7 @@ use crate::audit::{Log, Write, WriteScope, create_tenant_log, read_head};
 use crate::error::{Failure, Operation, map_database_error};
 use crate::relationships::{Partition, RelationshipWriter, create_tenant_partition};
 use crate::rows::{self, TENANT_COLUMNS};
-use crate::{api_keys, overfetch_limit, page_after, users, workspaces};
+use crate::{Connections, api_keys, overfetch_limit, page_after, users, workspaces};
 
 /// Inserts a tenant, its root workspace, the row pinning that root, its
 /// relationship partition (at revision 0) and its (empty) audit log, on a
@@ -123,7 +123,7 @@ pub(crate) async fn tenant_exists(
 /// records `deployment.bootstrapped` (after `user.created` when the
 /// operator is new) in the platform's audit log.
 pub(crate) async fn bootstrap(
-    pool: &SqlitePool,
+    pool: &Connections,
     platform: &PlatformScope,
     request: BootstrapRequest,
 ) -> Result<BootstrapOutcome> {
@@ -167,14 +167,14 @@ pub(crate) async fn bootstrap(
     let mut platform_writer =
         RelationshipWriter::begin(&mut transaction, Partition::Platform, operation).await?;
     platform_writer.touch(&mut transaction, &platform_admin_relationship(&operator.id)).await?;
-    platform_writer.finish(&mut transaction, at).await?;
+    platform_writer.finish(&mut transaction, at);
     let mut tenant_relationships =
         new_tenant_relationships(&tenant.id, &root_workspace.id, Some(&operator.id));
     tenant_relationships.extend(new_api_key_relationships(&operator_key));
     let mut tenant_writer =
         RelationshipWriter::begin(&mut transaction, Partition::Tenant(&tenant.id), operation).await?;
     tenant_writer.touch_all(&mut transaction, &tenant_relationships).await?;
-    tenant_writer.finish(&mut transaction, at).await?;
+    tenant_writer.finish(&mut transaction, at);
     transaction.record(audit::deployment_bootstrapped(&tenant, &root_workspace, &operator, &operator_key));
     transaction.commit().await?;
     tracing::info!(
@@ -193,7 +193,7 @@ pub(crate) async fn bootstrap(
 /// its partition with its first relationships at revision 1 and its empty
 /// audit log, recorded as `tenant.created` in the platform's.
 pub(crate) async fn create_tenant(
-    pool: &SqlitePool,
+    pool: &Connections,
     platform: &PlatformScope,
     new_tenant: NewTenant,
 ) -> Result<(Tenant, Workspace)> {
@@ -207,7 +207,7 @@ pub(crate) async fn create_tenant(
         RelationshipWriter::begin(&mut transaction, Partition::Tenant(&tenant.id), operation).await?;
     let relationships = new_tenant_relationships(&tenant.id, &root_workspace.id, creator.as_ref());
     writer.touch_all(&mut transaction, &relationships).await?;
-    writer.finish(&mut transaction, at).await?;
+    writer.finish(&mut transaction, at);
     transaction.record(audit::tenant_created(&tenant, &root_workspace));
     transaction.commit().await?;
     tracing::info!(
@@ -221,7 +221,7 @@ pub(crate) async fn create_tenant(
 
 /// See [`tenantry_core::TenantStore::list_tenants`].
 pub(crate) async fn list_tenants(
-    pool: &SqlitePool,
+    pool: &Connections,
     platform: &PlatformScope,
     page: PageRequest<TenantId>,
 ) -> Result<Page<Tenant>> {
@@ -231,7 +231,7 @@ pub(crate) async fn list_tenants(
         sqlx::query(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id > ?1 ORDER BY id LIMIT ?2"))
             .bind(page_after(page.after.as_ref()))
             .bind(overfetch_limit(page.limit))
-            .fetch_all(pool)
+            .fetch_all(pool.reads())
             .await
             .map_err(|error| map_database_error(error, operation))?;
     let tenants = rows.iter().map(rows::tenant).collect::<Result<Vec<_>>>()?;
@@ -265,7 +265,7 @@ const TENANT_PARTITION_TABLES: [&str; 5] =
 /// triggers allow, once the tenant's row is gone); its final size and root
 /// stay in the platform's log, in `tenant.deleted`.
 pub(crate) async fn delete_tenant(
-    pool: &SqlitePool,
+    pool: &Connections,
     platform: &PlatformScope,
     tenant_id: &TenantId,
 ) -> Result<()> {
@@ -351,9 +351,10 @@ pub(crate) async fn delete_tenant(
 }
 
 /// See [`tenantry_core::TenantStore::get_tenant`].
-pub(crate) async fn get_tenant(pool: &SqlitePool, scope: &TenantScope) -> Result<Tenant> {
+pub(crate) async fn get_tenant(pool: &Connections, scope: &TenantScope) -> Result<Tenant> {
     let operation = Operation::GetTenant;
-    let mut connection = pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+    let mut connection =
+        pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
     select_tenant(&mut connection, scope.tenant_id(), operation)
         .await?
         .ok_or_else(|| Error::not_found("tenant"))
@@ -363,7 +364,7 @@ pub(crate) async fn get_tenant(pool: &SqlitePool, scope: &TenantScope) -> Result
 /// keep their value; `updated_at` is always set. Recorded in the tenant's
 /// audit log from the row as it was before.
 pub(crate) async fn update_tenant(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     patch: TenantPatch,
 ) -> Result<Tenant> {
@@ -402,8 +403,7 @@ pub(crate) async fn update_tenant(
     if patch.status.is_some() {
         RelationshipWriter::begin(&mut transaction, Partition::Tenant(scope.tenant_id()), operation)
             .await?
-            .advance_credentials(&mut transaction, tenant.updated_at)
-            .await?;
+            .advance_credentials(&mut transaction, tenant.updated_at)?;
     }
     transaction.record_all(audit::tenant_updated(&before, &tenant));
     transaction.commit().await?;

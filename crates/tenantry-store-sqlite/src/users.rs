@@ -3,12 +3,13 @@
 //! scope's actor made them.
 
 use async_trait::async_trait;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqliteConnection;
 use tenantry_core::{
     Error, NewUser, OidcIdentity, OidcSignIn, PlatformScope, Result, Timestamp, User, UserId, UserKind,
     UserStore, Username, audit, now,
 };
 
+use crate::Connections;
 use crate::SqliteStore;
 use crate::audit::{Write, WriteScope};
 use crate::error::{Failure, Operation, map_database_error};
@@ -31,7 +32,7 @@ async fn select_user_by_username(
 
 /// See [`tenantry_core::UserStore::create_user`].
 pub(crate) async fn create_user(
-    pool: &SqlitePool,
+    pool: &Connections,
     platform: &PlatformScope,
     new_user: NewUser,
 ) -> Result<User> {
@@ -114,7 +115,7 @@ pub(crate) async fn ensure_user_on(write: &mut Write, new_user: NewUser, at: Tim
 /// See [`tenantry_core::UserStore::ensure_user`]. The write transaction makes
 /// the insert-if-absent and the read one step against concurrent callers.
 pub(crate) async fn ensure_user(
-    pool: &SqlitePool,
+    pool: &Connections,
     platform: &PlatformScope,
     new_user: NewUser,
 ) -> Result<User> {
@@ -126,11 +127,11 @@ pub(crate) async fn ensure_user(
 }
 
 /// See [`tenantry_core::UserStore::get_user`].
-pub(crate) async fn get_user(pool: &SqlitePool, user_id: &UserId) -> Result<User> {
+pub(crate) async fn get_user(pool: &Connections, user_id: &UserId) -> Result<User> {
     let operation = Operation::GetUser;
     let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
         .bind(user_id.to_string())
-        .fetch_optional(pool)
+        .fetch_optional(pool.reads())
         .await
         .map_err(|error| map_database_error(error, operation))?;
     match row {
@@ -140,20 +141,21 @@ pub(crate) async fn get_user(pool: &SqlitePool, user_id: &UserId) -> Result<User
 }
 
 /// See [`tenantry_core::UserStore::find_user_by_username`].
-pub(crate) async fn find_user_by_username(pool: &SqlitePool, username: &Username) -> Result<Option<User>> {
+pub(crate) async fn find_user_by_username(pool: &Connections, username: &Username) -> Result<Option<User>> {
     let operation = Operation::FindUserByUsername;
-    let mut connection = pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+    let mut connection =
+        pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
     select_user_by_username(&mut connection, username, operation).await
 }
 
 /// See [`tenantry_core::UserStore::users_by_ids`].
-pub(crate) async fn users_by_ids(pool: &SqlitePool, user_ids: &[UserId]) -> Result<Vec<User>> {
+pub(crate) async fn users_by_ids(pool: &Connections, user_ids: &[UserId]) -> Result<Vec<User>> {
     let operation = Operation::UsersByIds;
     let rows = sqlx::query(&format!(
         "SELECT {USER_COLUMNS} FROM users WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id"
     ))
     .bind(json_id_array(user_ids))
-    .fetch_all(pool)
+    .fetch_all(pool.reads())
     .await
     .map_err(|error| map_database_error(error, operation))?;
     rows.iter().map(rows::user).collect()
@@ -246,13 +248,14 @@ async fn plan_sign_in(
 /// `user.created`, a profile changed as `user.updated`, both in the
 /// platform's audit log.
 pub(crate) async fn sign_in_oidc_user(
-    pool: &SqlitePool,
+    pool: &Connections,
     platform: &PlatformScope,
     sign_in: OidcSignIn,
 ) -> Result<User> {
     let operation = Operation::SignInOidcUser;
     {
-        let mut connection = pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+        let mut connection =
+            pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
         if let SignInPlan::Unchanged(user) = plan_sign_in(&mut connection, &sign_in, now(), operation).await?
         {
             return Ok(user);

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::SqlitePool;
 use sqlx::sqlite::SqliteRow;
 use tenantry_core::webhook::{
     DeliveryOutcome, DeliveryRecord, EventTypes, NewWebhook, Webhook, WebhookDelivery, WebhookSecret,
@@ -24,7 +23,7 @@ use crate::error::{Operation, map_database_error};
 use crate::rows::{self, decode, invalid_stored_value, optional_parsed, parsed};
 use crate::tenant_tables::TenantTable;
 use crate::tenants::tenant_exists;
-use crate::{overfetch_limit, page_after};
+use crate::{Connections, overfetch_limit, page_after};
 
 /// The columns [`webhook`] reads (never the secret).
 const WEBHOOK_COLUMNS: &str =
@@ -102,7 +101,7 @@ fn stored(number: u64) -> i64 {
 /// tenant's log as it will be once its own event is appended: the head read
 /// under the write lock, plus that one event.
 pub(crate) async fn create_webhook(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     new_webhook: NewWebhook,
 ) -> Result<(Webhook, WebhookSecret)> {
@@ -138,13 +137,13 @@ pub(crate) async fn create_webhook(
 }
 
 /// See [`WebhookStore::get_webhook`].
-pub(crate) async fn get_webhook(pool: &SqlitePool, scope: &TenantScope, id: &WebhookId) -> Result<Webhook> {
+pub(crate) async fn get_webhook(pool: &Connections, scope: &TenantScope, id: &WebhookId) -> Result<Webhook> {
     Ok(webhook_secret(pool, scope, id, Operation::GetWebhook).await?.0)
 }
 
 /// One subscription with its secret.
 async fn webhook_secret(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     id: &WebhookId,
     operation: Operation,
@@ -154,7 +153,7 @@ async fn webhook_secret(
     ))
     .bind(scope.tenant_id().to_string())
     .bind(id.to_string())
-    .fetch_optional(pool)
+    .fetch_optional(pool.reads())
     .await
     .map_err(|error| map_database_error(error, operation))?;
     let row = row.ok_or(Error::not_found("webhook"))?;
@@ -163,7 +162,7 @@ async fn webhook_secret(
 
 /// See [`WebhookStore::delete_webhook`]: its deliveries go by the foreign
 /// key's cascade.
-pub(crate) async fn delete_webhook(pool: &SqlitePool, scope: &TenantScope, id: &WebhookId) -> Result<()> {
+pub(crate) async fn delete_webhook(pool: &Connections, scope: &TenantScope, id: &WebhookId) -> Result<()> {
     let operation = Operation::DeleteWebhook;
     let mut transaction = Write::begin(pool, WriteScope::Tenant(scope), operation).await?;
     let row = sqlx::query(&format!(
@@ -182,7 +181,7 @@ pub(crate) async fn delete_webhook(pool: &SqlitePool, scope: &TenantScope, id: &
 /// See [`WebhookStore::record_delivery`]: one statement, which inserts
 /// nothing when the tenant has no such subscription.
 pub(crate) async fn record_delivery(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     webhook_id: &WebhookId,
     record: DeliveryRecord,
@@ -213,7 +212,7 @@ pub(crate) async fn record_delivery(
     .bind(record.outcome.error.as_deref())
     .bind(i64::try_from(record.outcome.duration.as_micros()).unwrap_or(i64::MAX))
     .bind(record.next_attempt_at)
-    .execute(pool)
+    .execute(pool.writer())
     .await
     .map_err(|error| map_database_error(error, operation))?;
     if inserted.rows_affected() == 0 {
@@ -226,7 +225,7 @@ pub(crate) async fn record_delivery(
 /// joined with its page of deliveries, so that an unknown subscription (no
 /// row) differs from one without deliveries (one row of nulls).
 pub(crate) async fn list_deliveries(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     webhook_id: &WebhookId,
     page: PageRequest<WebhookDeliveryId>,
@@ -244,7 +243,7 @@ pub(crate) async fn list_deliveries(
     .bind(webhook_id.to_string())
     .bind(page_after(page.after.as_ref()))
     .bind(overfetch_limit(page.limit))
-    .fetch_all(pool)
+    .fetch_all(pool.reads())
     .await
     .map_err(|error| map_database_error(error, operation))?;
     if found.is_empty() {
@@ -264,7 +263,7 @@ pub(crate) async fn list_deliveries(
 /// the cursor only forward and only within the tenant's log; when it
 /// changes nothing, a second read tells which rule stopped it.
 pub(crate) async fn advance_delivered_through(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     webhook_id: &WebhookId,
     seq: u64,
@@ -279,7 +278,7 @@ pub(crate) async fn advance_delivered_through(
     .bind(scope.tenant_id().to_string())
     .bind(webhook_id.to_string())
     .bind(stored(seq))
-    .fetch_optional(pool)
+    .fetch_optional(pool.writer())
     .await
     .map_err(|error| map_database_error(error, operation))?;
     match updated {
@@ -287,7 +286,7 @@ pub(crate) async fn advance_delivered_through(
             .map_err(|reason| invalid_stored_value("delivered_through", reason)),
         None => {
             let mut connection =
-                pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+                pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
             if WEBHOOKS.exists(&mut connection, scope.tenant_id(), webhook_id, operation).await? {
                 Err(Error::invalid("seq", "past the end of the tenant's audit log"))
             } else {
@@ -360,7 +359,7 @@ impl WebhookStore for SqliteStore {
             "SELECT w.tenant_id, w.id FROM webhooks w JOIN audit_logs l ON l.tenant_id = w.tenant_id \
              WHERE l.size > w.delivered_through ORDER BY w.tenant_id, w.id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool.reads())
         .await
         .map_err(|error| map_database_error(error, operation))?;
         rows.into_iter()

@@ -2,7 +2,7 @@
 //! scope's `tenant_id`; every change is recorded in the tenant's audit log.
 
 use async_trait::async_trait;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqliteConnection;
 use tenantry_core::relationship::{
     new_workspace_relationships, workspace_object, workspace_parent_relationship,
 };
@@ -11,6 +11,7 @@ use tenantry_core::{
     Workspace, WorkspaceId, WorkspacePatch, WorkspaceStatus, WorkspaceStore, audit, now,
 };
 
+use crate::Connections;
 use crate::SqliteStore;
 use crate::audit::{Write, WriteScope};
 use crate::error::{Operation, invalid_parent_workspace, map_database_error};
@@ -99,7 +100,7 @@ pub(crate) async fn root_workspace(
 /// excludes every other writer. The workspace's relationships (tenant,
 /// parent, creator as admin) are written in the same transaction.
 pub(crate) async fn create_workspace(
-    pool: &SqlitePool,
+    pool: &Connections,
     limits: &StoreLimits,
     scope: &TenantScope,
     new_workspace: NewWorkspace,
@@ -144,7 +145,7 @@ pub(crate) async fn create_workspace(
         RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
     let relationships = new_workspace_relationships(&workspace, new_workspace.creator.as_ref());
     writer.touch_all(&mut transaction, &relationships).await?;
-    writer.finish(&mut transaction, at).await?;
+    writer.finish(&mut transaction, at);
     transaction.record(audit::workspace_created(&workspace));
     transaction.commit().await?;
     Ok(workspace)
@@ -152,12 +153,13 @@ pub(crate) async fn create_workspace(
 
 /// See [`tenantry_core::WorkspaceStore::get_workspace`].
 pub(crate) async fn get_workspace(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     workspace_id: &WorkspaceId,
 ) -> Result<Workspace> {
     let operation = Operation::GetWorkspace;
-    let mut connection = pool.acquire().await.map_err(|error| map_database_error(error, operation))?;
+    let mut connection =
+        pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
     select_workspace(&mut connection, scope.tenant_id(), workspace_id, operation)
         .await?
         .ok_or_else(|| Error::not_found("workspace"))
@@ -165,7 +167,7 @@ pub(crate) async fn get_workspace(
 
 /// See [`tenantry_core::WorkspaceStore::list_workspaces`].
 pub(crate) async fn list_workspaces(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     page: PageRequest<WorkspaceId>,
 ) -> Result<Page<Workspace>> {
@@ -262,7 +264,7 @@ async fn subtree_height(
 /// or push the tree past the depth limit, and replaces the workspace's
 /// `parent` relationship in that transaction.
 pub(crate) async fn update_workspace(
-    pool: &SqlitePool,
+    pool: &Connections,
     limits: &StoreLimits,
     scope: &TenantScope,
     workspace_id: &WorkspaceId,
@@ -327,7 +329,7 @@ pub(crate) async fn update_workspace(
             RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
         writer.delete(&mut transaction, &workspace_parent_relationship(workspace_id, old_parent)).await?;
         writer.touch(&mut transaction, &workspace_parent_relationship(workspace_id, new_parent)).await?;
-        writer.finish(&mut transaction, workspace.updated_at).await?;
+        writer.finish(&mut transaction, workspace.updated_at);
     }
     transaction.record_all(audit::workspace_updated(&current, &workspace));
     transaction.commit().await?;
@@ -339,7 +341,7 @@ pub(crate) async fn update_workspace(
 /// parent foreign key (both RESTRICT) are the backstop. Every relationship
 /// naming the workspace goes with it, logged.
 pub(crate) async fn delete_workspace(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     workspace_id: &WorkspaceId,
 ) -> Result<()> {
@@ -372,14 +374,14 @@ pub(crate) async fn delete_workspace(
     let mut writer =
         RelationshipWriter::begin(&mut transaction, Partition::Tenant(tenant_id), operation).await?;
     writer.delete_naming(&mut transaction, &workspace_object(workspace_id)).await?;
-    writer.finish(&mut transaction, now()).await?;
+    writer.finish(&mut transaction, now());
     transaction.record(audit::workspace_deleted(&workspace));
     transaction.commit().await
 }
 
 /// See [`tenantry_core::WorkspaceStore::workspaces_by_ids`].
 pub(crate) async fn workspaces_by_ids(
-    pool: &SqlitePool,
+    pool: &Connections,
     scope: &TenantScope,
     workspace_ids: &[WorkspaceId],
 ) -> Result<Vec<Workspace>> {

@@ -129,17 +129,21 @@ async fn ten_stores_starting_on_one_fresh_file_at_once_create_one_default_tenant
 
 /// Two writers of one file whose caches of log heads are not shared (two
 /// processes; here two stores that reach the file through different paths,
-/// a symbolic link, which key the cache apart): each append after the other's finds its cached
-/// head stale, writes nothing, reads the head and appends again. The log
-/// stays gap-free and verifies.
+/// a symbolic link, which key the cache apart): each append after the
+/// other's finds its cached head stale, writes nothing, reads the head and
+/// appends again. That holds for appends of one event (a workspace
+/// created, a user created in the platform's log) and of several (a
+/// workspace renamed and moved at once), and for the relationship writes
+/// that go with them: the logs stay gap-free and verify, and the
+/// partition's revisions follow one another.
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_from_two_processes_to_one_log_stay_gap_free() {
     use tenantry_core::audit::AuditEvent;
     use tenantry_core::audit_service::{AuditSigner, NoteSigner, verify_log};
     use tenantry_core::{
-        DataResidency, DeploymentModel, DisplayName, NewTenant, NewWorkspace, PartitionScope, PlatformScope,
-        TenantName, TenantScope, WorkspaceName,
+        DataResidency, DeploymentModel, DisplayName, NewTenant, NewUser, NewWorkspace, PartitionScope,
+        PlatformScope, TenantName, TenantScope, Username, WorkspaceName, WorkspacePatch,
     };
 
     let directory = tempfile::tempdir().unwrap();
@@ -150,6 +154,7 @@ async fn appends_from_two_processes_to_one_log_stay_gap_free() {
     std::os::unix::fs::symlink(directory.path(), &link).unwrap();
     let alias: PathBuf = link.join(DATABASE_FILE_NAME);
     let second = SqliteStore::open(&alias).await.unwrap();
+    let platform = PlatformScope::operator_cli();
     let new_tenant = NewTenant {
         name: TenantName::parse("shared").unwrap(),
         display_name: DisplayName::parse("Shared").unwrap(),
@@ -158,8 +163,10 @@ async fn appends_from_two_processes_to_one_log_stay_gap_free() {
         root_workspace_name: WorkspaceName::default_root(),
         creator: None,
     };
-    let (tenant, root) = first.create_tenant(&PlatformScope::operator_cli(), new_tenant).await.unwrap();
+    let (tenant, root) = first.create_tenant(&platform, new_tenant).await.unwrap();
     let scope = TenantScope::system(tenant.id.clone(), "test");
+    let mut workspaces = vec![root.clone()];
+    let mut tenant_events = 0;
     for number in 0..12 {
         let store = if number % 2 == 0 { &first } else { &second };
         let workspace = NewWorkspace {
@@ -168,15 +175,54 @@ async fn appends_from_two_processes_to_one_log_stay_gap_free() {
             environment: tenantry_core::Environment::production(),
             creator: None,
         };
-        store.create_workspace(&scope, workspace).await.unwrap();
+        workspaces.push(store.create_workspace(&scope, workspace).await.unwrap());
+        tenant_events += 1;
+        if number % 3 == 2 {
+            // From the other store: renamed and moved under the workspace
+            // before it, two events in one append.
+            let other = if number % 2 == 0 { &second } else { &first };
+            let moved = &workspaces[workspaces.len() - 1];
+            let patch = WorkspacePatch {
+                name: Some(WorkspaceName::parse(&format!("moved-{number}")).unwrap()),
+                parent_workspace_id: Some(workspaces[workspaces.len() - 2].id.clone()),
+                ..WorkspacePatch::default()
+            };
+            other.update_workspace(&scope, &moved.id, patch).await.unwrap();
+            tenant_events += 2;
+        }
+        let user = NewUser::from_username(Username::parse(&format!("user-{number}")).unwrap());
+        store.create_user(&platform, user).await.unwrap();
     }
-    let log = PartitionScope::Tenant(scope);
-    let rows = first.audit_events_after(&log, 0, 100).await.unwrap();
-    let seqs: Vec<u64> =
-        rows.iter().map(|row| row.event().map(|event: AuditEvent| event.seq()).unwrap()).collect();
-    assert_eq!(seqs, (1..=12).collect::<Vec<u64>>());
+
     let signer = AuditSigner::new(NoteSigner::from_seed("test", [4u8; 32]).unwrap());
     signer.checkpoint_logs(&second, &PlatformScope::audit_checkpointer()).await.unwrap();
-    let summary = verify_log(&first, &log, &signer.verifier_key()).await.unwrap();
-    assert_eq!(summary.events, 12);
+    let platform_log = PartitionScope::Platform(PlatformScope::audit_checkpointer());
+    let platform_events = first.audit_events_after(&platform_log, 0, 100).await.unwrap().len();
+    for (log, events) in [(PartitionScope::Tenant(scope), tenant_events), (platform_log, platform_events)] {
+        let rows = first.audit_events_after(&log, 0, 100).await.unwrap();
+        let seqs: Vec<u64> =
+            rows.iter().map(|row| row.event().map(|event: AuditEvent| event.seq()).unwrap()).collect();
+        assert_eq!(seqs, (1..=events as u64).collect::<Vec<u64>>());
+        let summary = verify_log(&first, &log, &signer.verifier_key()).await.unwrap();
+        assert_eq!(summary.events, events as u64);
+    }
+    // The tenant creation and twelve users.
+    assert_eq!(platform_events, 13);
+
+    // Every relationship write advanced the partition's revision by one,
+    // and the revision row ends at the last revision the change log holds.
+    let raw = RawSqlite::connect(&path).await;
+    let mut found = Vec::new();
+    for (select, table) in [
+        ("count(DISTINCT revision)", "relationship_changes"),
+        ("max(revision) - min(revision) + 1", "relationship_changes"),
+        ("max(revision)", "relationship_changes"),
+        ("revision", "relationship_revisions"),
+    ] {
+        let sql = format!("SELECT {select} FROM {table} WHERE tenant_id = '{}'", tenant.id);
+        found.push(raw.scalar_i64(&sql).await.unwrap());
+    }
+    let [revisions, span, last, current] = found[..] else { unreachable!("four queries") };
+    // The root workspace's relationships, twelve workspaces and four moves.
+    assert_eq!((revisions, span, current), (17, 17, last));
 }
