@@ -55,7 +55,7 @@ pub(crate) async fn revoke_in(
     let operation = write.operation();
     let partition = PartitionWriter::lock_existing(write, Partition::tenant(tenant_id), operation).await?;
     let api_key = revoke_key_row(write, tenant_id, api_key_id, at, operation).await?;
-    partition.advance_credentials(write).await?;
+    partition.advance_credentials(write)?;
     write.record(audit::api_key_revoked(&api_key));
     Ok(api_key)
 }
@@ -185,7 +185,7 @@ impl ApiKeyStore for PostgresStore {
         for relationship in relationship::new_api_key_relationships(&created) {
             partition.touch(&mut transaction, &relationship, operation).await?;
         }
-        partition.finish(&mut transaction).await?;
+        partition.finish(&mut transaction)?;
         transaction.record(audit::api_key_created(&created));
         transaction.commit().await?;
         Ok(created)

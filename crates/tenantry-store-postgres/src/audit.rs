@@ -18,6 +18,7 @@ use tenantry_core::{
 };
 
 use crate::PostgresStore;
+use crate::batch::Batch;
 use crate::error::{DatabaseResultExt, Operation, internal};
 use crate::partition::Partition;
 use crate::store::{TransactionScope, commit};
@@ -156,11 +157,13 @@ pub(crate) enum WriteScope<'scope> {
 }
 
 /// The transaction of one change: confined to its scope, named by its
-/// operation (for error messages), and carrying the audit events the change
-/// records, which [`Write::commit`] appends to the log in the same
-/// transaction, just before it commits. Every mutating store method runs
-/// in one, so that "the change and its events commit together, or neither
-/// does" is kept here and nowhere else.
+/// operation (for error messages), and carrying what the change writes
+/// last: the relationship partition's new revision and change log (added
+/// by the partition writer) and the audit events it records, which
+/// [`Write::commit`] appends to the log, all in one statement just before
+/// it commits. Every mutating store method runs in one, so that "the
+/// change and its events commit together, or neither does" is kept here
+/// and nowhere else.
 #[derive(Debug)]
 pub(crate) struct Write {
     transaction: Transaction<'static, Postgres>,
@@ -168,6 +171,8 @@ pub(crate) struct Write {
     trail: AuditTrail,
     /// A tenant's log head, locked and read as the transaction began.
     head: Option<Option<PgRow>>,
+    /// The writes sent with the append.
+    batch: Batch,
 }
 
 impl Deref for Write {
@@ -201,12 +206,12 @@ impl PostgresStore {
                     tenantry_core::audit::tenant_log(tenant.tenant_id()),
                     tenant.actor().clone(),
                 );
-                Ok(Write { transaction, operation, trail, head: Some(head) })
+                Ok(Write { transaction, operation, trail, head: Some(head), batch: Batch::default() })
             }
             WriteScope::Platform(platform) => {
                 let transaction = self.begin(TransactionScope::Platform(platform), operation).await?;
                 let trail = AuditTrail::new(LogId::Platform, platform.actor());
-                Ok(Write { transaction, operation, trail, head: None })
+                Ok(Write { transaction, operation, trail, head: None, batch: Batch::default() })
             }
         }
     }
@@ -244,6 +249,13 @@ impl Write {
         self.operation
     }
 
+    /// The writes sent with the append, just before the commit: for what
+    /// must be written last (a partition's revision and change log), after
+    /// everything the change reads.
+    pub(crate) fn batch(&mut self) -> &mut Batch {
+        &mut self.batch
+    }
+
     /// Records one event of the change.
     pub(crate) fn record(&mut self, record: AuditRecord) {
         self.trail.push(record);
@@ -261,7 +273,6 @@ impl Write {
         self.trail.note_revision(log, revision);
     }
 
-    /// Appends the recorded events to the log, then commits.
     /// The head of a tenant's log as locked when the transaction began:
     /// the head this change's events are appended after. A tenant that
     /// does not exist is [`tenantry_core::Error::NotFound`].
@@ -272,24 +283,28 @@ impl Write {
         }
     }
 
+    /// Appends the recorded events to the log, sending them with the
+    /// batched writes in one statement, then commits. With no event
+    /// recorded, the log is not touched.
     pub(crate) async fn commit(self) -> Result<()> {
-        let Self { mut transaction, operation, trail, head } = self;
+        let Self { mut transaction, operation, trail, head, mut batch } = self;
         if trail.must_append() {
             let log = Log::of(trail.log());
             let head = match head {
                 Some(row) => head_of(row.as_ref(), &log, operation)?,
                 None => read_head(&mut transaction, &log, true, operation).await?,
             };
-            append(&mut transaction, &log, trail, &head, operation).await?;
+            append(&mut batch, &log, trail, &head, operation)?;
         }
+        batch.execute(&mut transaction, operation).await?;
         commit(transaction, operation).await
     }
 }
 
-/// Seals the trail against the locked head and writes its events, their
-/// subtrees and the new head in one statement.
-async fn append(
-    connection: &mut PgConnection,
+/// Seals the trail against the locked head and adds to `batch` the writes
+/// of its events, their subtrees and the new head.
+fn append(
+    batch: &mut Batch,
     log: &Log,
     trail: AuditTrail,
     head: &AuditHead,
@@ -312,43 +327,51 @@ async fn append(
             hashes.push(h);
             (levels, indexes, hashes)
         });
-    let (key_column, key_value) = log.key_insert(18);
-    let sql = format!(
-        "WITH events AS ( \
-             INSERT INTO {events} ({key_column}seq, id, occurred_at, action, resource_type, resource_id, \
-                 workspace_id, actor_type, actor_user_id, actor_api_key_id, request_id, body) \
-             SELECT {key_value}event.* FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], \
-                 $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
-                 $12::text[]) AS event \
-         ), nodes AS ( \
-             INSERT INTO {nodes} ({key_column}level, idx, hash) \
-             SELECT {key_value}node.* FROM UNNEST($13::smallint[], $14::bigint[], $15::bytea[]) AS node \
-         ) \
-         UPDATE {head} SET size = $16, frontier = $17 WHERE {condition}",
+    // The tenant's id is bound once and named by all three writes.
+    let tenant_id = match log {
+        Log::Tenant(tenant_id) => Some(batch.bind(tenant_id.clone())),
+        Log::Platform => None,
+    };
+    let (key_column, key_value) = match &tenant_id {
+        Some(tenant_id) => ("tenant_id, ", format!("{tenant_id}, ")),
+        None => ("", String::new()),
+    };
+    let arrays = [
+        format!("{}::bigint[]", batch.bind(events.seq)),
+        format!("{}::text[]", batch.bind(events.id)),
+        format!("{}::timestamptz[]", batch.bind(events.occurred_at)),
+        format!("{}::text[]", batch.bind(events.action)),
+        format!("{}::text[]", batch.bind(events.resource_type)),
+        format!("{}::text[]", batch.bind(events.resource_id)),
+        format!("{}::text[]", batch.bind(events.workspace_id)),
+        format!("{}::text[]", batch.bind(events.actor_type)),
+        format!("{}::text[]", batch.bind(events.actor_user_id)),
+        format!("{}::text[]", batch.bind(events.actor_api_key_id)),
+        format!("{}::text[]", batch.bind(events.request_id)),
+        format!("{}::text[]", batch.bind(events.body)),
+    ];
+    batch.push(format!(
+        "INSERT INTO {events} ({key_column}seq, id, occurred_at, action, resource_type, resource_id, \
+             workspace_id, actor_type, actor_user_id, actor_api_key_id, request_id, body) \
+         SELECT {key_value}event.* FROM UNNEST({arrays}) AS event",
         events = log.table("events"),
+        arrays = arrays.join(", "),
+    ));
+    let (levels, indexes, hashes) = (batch.bind(levels), batch.bind(indexes), batch.bind(hashes));
+    batch.push(format!(
+        "INSERT INTO {nodes} ({key_column}level, idx, hash) \
+         SELECT {key_value}node.* FROM UNNEST({levels}::smallint[], {indexes}::bigint[], {hashes}::bytea[]) AS node",
         nodes = log.table("nodes"),
-        head = log.head_table(),
-        condition = log.head_condition(18),
-    );
-    let query = sqlx::query(&sql)
-        .bind(events.seq)
-        .bind(events.id)
-        .bind(events.occurred_at)
-        .bind(events.action)
-        .bind(events.resource_type)
-        .bind(events.resource_id)
-        .bind(events.workspace_id)
-        .bind(events.actor_type)
-        .bind(events.actor_user_id)
-        .bind(events.actor_api_key_id)
-        .bind(events.request_id)
-        .bind(events.body)
-        .bind(levels)
-        .bind(indexes)
-        .bind(hashes)
-        .bind(sealed.head.stored_size())
-        .bind(sealed.head.frontier_bytes());
-    log.bind(query).execute(&mut *connection).await.during(operation)?;
+    ));
+    let (size, frontier) = (batch.bind(sealed.head.stored_size()), batch.bind(sealed.head.frontier_bytes()));
+    let condition = match &tenant_id {
+        Some(tenant_id) => format!("tenant_id = {tenant_id}"),
+        None => "id".to_owned(),
+    };
+    batch.push(format!(
+        "UPDATE {head} SET size = {size}, frontier = {frontier} WHERE {condition}",
+        head = log.head_table()
+    ));
     Ok(())
 }
 

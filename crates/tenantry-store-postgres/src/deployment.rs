@@ -123,7 +123,7 @@ impl DeploymentStore for PostgresStore {
                         operation,
                     )
                     .await?;
-                platform.finish(&mut transaction).await?;
+                platform.finish(&mut transaction)?;
                 // And it created the tenant, so it is the tenant's admin.
                 let mut relationships = relationship::new_tenant_relationships(
                     &tenant.id,

@@ -156,7 +156,7 @@ pub(crate) async fn delete_group(
     .during(operation)?;
     let deleted = rows::group(&deleted.ok_or(Error::not_found("group"))?, operation)?;
     partition.delete_naming(&mut transaction, &relationship::group_object(group_id), operation).await?;
-    partition.finish(&mut transaction).await?;
+    partition.finish(&mut transaction)?;
     transaction.record(audit::group_deleted(&deleted));
     transaction.commit().await
 }

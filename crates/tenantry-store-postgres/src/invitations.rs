@@ -135,7 +135,7 @@ pub(crate) async fn create_invitation(
     .execute(&mut *transaction)
     .await
     .during(operation)?;
-    partition.finish(&mut transaction).await?;
+    partition.finish(&mut transaction)?;
     transaction.record(audit::invitation_created(&invitation));
     transaction.commit().await?;
     Ok(invitation)
@@ -290,7 +290,7 @@ pub(crate) async fn answer_invitation(
             grant_membership(&mut transaction, &mut partition, tenant_id, &membership, at).await?;
         }
     }
-    partition.finish(&mut transaction).await?;
+    partition.finish(&mut transaction)?;
     let answered = record_status(&mut transaction, invitation, answer.status(), at).await?;
     transaction.commit().await?;
     Ok(answered)

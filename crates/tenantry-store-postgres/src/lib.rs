@@ -45,6 +45,7 @@ use tenantry_core::Error;
 mod api_keys;
 mod approvals;
 mod audit;
+mod batch;
 mod decisions;
 mod deployment;
 mod error;

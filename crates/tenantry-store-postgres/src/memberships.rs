@@ -185,7 +185,7 @@ pub(crate) async fn set_membership(
         store.limits.check_group_depth(depth)?;
     }
     grant_membership(&mut transaction, &mut partition, tenant_id, &membership, tenantry_core::now()).await?;
-    partition.finish(&mut transaction).await?;
+    partition.finish(&mut transaction)?;
     transaction.commit().await?;
     as_stored(membership)
 }
@@ -313,7 +313,7 @@ pub(crate) async fn remove_membership(
     for role in &held {
         partition.delete(&mut transaction, role, operation).await?;
     }
-    partition.finish(&mut transaction).await?;
+    partition.finish(&mut transaction)?;
     if let Some(removed) = held.iter().find_map(|held| membership_of(resource, held)) {
         transaction.record(audit::membership_removed(tenant_id, &removed));
     }

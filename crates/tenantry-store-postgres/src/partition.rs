@@ -19,6 +19,7 @@ use tenantry_core::relationship::{
 use tenantry_core::{Error, Result, TenantId, Timestamp};
 
 use crate::audit::Write;
+use crate::batch::Batch;
 use crate::error::{DatabaseResultExt, Operation, internal};
 use crate::rows::{self, relationship_columns};
 use crate::store::TransactionScope;
@@ -512,15 +513,20 @@ impl PartitionWriter {
     /// changed, advances the revision by one and logs them under it (see
     /// [`PartitionWriter::advance`]). Returns the partition's revision after
     /// the transaction.
-    pub(crate) async fn finish(self, write: &mut Write) -> Result<Revision> {
-        let operation = write.operation();
+    ///
+    /// The log and the advance are writes added to `write`'s batch, sent in
+    /// one statement with the audit append just before the commit: nothing
+    /// a change does after this reads them, and the lock on the revision
+    /// row, held since the writer began, keeps the revision where it was
+    /// read.
+    pub(crate) fn finish(self, write: &mut Write) -> Result<Revision> {
         let revision = if self.advanced {
-            log_changes(write, &self.partition, self.revision, &self.changes, operation).await?;
+            log_changes(write.batch(), &self.partition, self.revision, &self.changes)?;
             self.revision
         } else if self.changes.is_empty() {
             self.revision
         } else {
-            return self.advance(write).await;
+            return self.advance(write);
         };
         write.produced(&self.partition.log(), revision);
         Ok(revision)
@@ -529,34 +535,37 @@ impl PartitionWriter {
     /// Advances the revision by one, whether or not a relationship changed
     /// (a new authorization schema does so, to give its readers a token),
     /// and logs the changes under the new revision, numbered in the order
-    /// they were made, in one statement.
-    pub(crate) async fn advance(self, write: &mut Write) -> Result<Revision> {
-        self.advance_for(write, Advance::Relationships).await
+    /// they were made, in one write.
+    pub(crate) fn advance(self, write: &mut Write) -> Result<Revision> {
+        self.advance_for(write, Advance::Relationships)
     }
 
     /// Advances the revision by one, as [`PartitionWriter::advance`] does,
     /// and records it as the tenant's credentials revision: for a write
     /// that changed one of the tenant's credentials (a key revoked), which
     /// every process's credential cache must notice.
-    pub(crate) async fn advance_credentials(self, write: &mut Write) -> Result<Revision> {
-        self.advance_for(write, Advance::Credentials).await
+    pub(crate) fn advance_credentials(self, write: &mut Write) -> Result<Revision> {
+        self.advance_for(write, Advance::Credentials)
     }
 
-    async fn advance_for(self, write: &mut Write, advance: Advance) -> Result<Revision> {
+    fn advance_for(self, write: &mut Write, advance: Advance) -> Result<Revision> {
         let operation = write.operation();
         if self.advanced {
             return Err(internal(operation, "a partition's revision was advanced twice in one transaction"));
         }
         let next = self.revision.next();
-        let sql = format!(
-            "UPDATE {} SET revision = $1{} WHERE {}",
-            self.partition.revisions_table(),
-            advance.also_set(&self.partition, "$1", operation)?,
-            self.partition.revision_condition(2)
-        );
-        let query = sqlx::query(&sql).bind(next.to_stored());
-        self.partition.bind_key(query).execute(&mut **write).await.during(operation)?;
-        log_changes(write, &self.partition, next, &self.changes, operation).await?;
+        let batch = write.batch();
+        let new = batch.bind(next.to_stored());
+        let also_set = advance.also_set(&self.partition, &new, operation)?;
+        let condition = match &self.partition {
+            Partition::Platform => "singleton = 1".to_owned(),
+            Partition::Tenant(tenant_id) => format!("tenant_id = {}", batch.bind(tenant_id.clone())),
+        };
+        batch.push(format!(
+            "UPDATE {} SET revision = {new}{also_set} WHERE {condition}",
+            self.partition.revisions_table()
+        ));
+        log_changes(batch, &self.partition, next, &self.changes)?;
         write.produced(&self.partition.log(), next);
         Ok(next)
     }
@@ -627,14 +636,13 @@ fn key_matches(key: &[String; 6], relationship: &Relationship) -> bool {
         && key[5] == subject.relation().unwrap_or_default()
 }
 
-/// Logs `changes` under `revision`, numbered in the order they were made,
-/// in one statement; nothing when there are none.
-async fn log_changes(
-    connection: &mut PgConnection,
+/// Adds to `batch` the write that logs `changes` under `revision`,
+/// numbered in the order they were made; nothing when there are none.
+fn log_changes(
+    batch: &mut Batch,
     partition: &Partition,
     revision: Revision,
     changes: &[Change],
-    operation: Operation,
 ) -> Result<()> {
     if changes.is_empty() {
         return Ok(());
@@ -643,30 +651,32 @@ async fn log_changes(
     for (ordinal, change) in changes.iter().enumerate() {
         columns.push(ordinal, change)?;
     }
-    let (key_column, key_value) = partition.key_insert(12);
-    let sql = format!(
-        "INSERT INTO {} ({key_column}revision, ordinal, operation, {KEY_COLUMNS}, expires_at, recorded_at) \
-         SELECT {key_value}$1, change.*, $2 FROM UNNEST($3::int4[], $4::text[], $5::text[], $6::text[], \
-             $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[]) \
-         AS change (ordinal, operation, {KEY_COLUMNS}, expires_at)",
-        partition.changes_table()
-    );
+    let (key_column, key_value) = match partition {
+        Partition::Platform => ("", String::new()),
+        Partition::Tenant(tenant_id) => ("tenant_id, ", format!("{}, ", batch.bind(tenant_id.clone()))),
+    };
     // `recorded_at` is the application's clock after the lock, not the
     // transaction's start time (`now()`), so that a later revision is
     // not recorded as older than an earlier one by much.
-    let query = sqlx::query(&sql)
-        .bind(revision.to_stored())
-        .bind(tenantry_core::now())
-        .bind(columns.ordinal)
-        .bind(columns.operation)
-        .bind(columns.resource_type)
-        .bind(columns.resource_id)
-        .bind(columns.relation)
-        .bind(columns.subject_type)
-        .bind(columns.subject_id)
-        .bind(columns.subject_relation)
-        .bind(columns.expires_at);
-    partition.bind_key(query).execute(&mut *connection).await.during(operation)?;
+    let (revision, recorded_at) = (batch.bind(revision.to_stored()), batch.bind(tenantry_core::now()));
+    let arrays = [
+        format!("{}::int4[]", batch.bind(columns.ordinal)),
+        format!("{}::text[]", batch.bind(columns.operation)),
+        format!("{}::text[]", batch.bind(columns.resource_type)),
+        format!("{}::text[]", batch.bind(columns.resource_id)),
+        format!("{}::text[]", batch.bind(columns.relation)),
+        format!("{}::text[]", batch.bind(columns.subject_type)),
+        format!("{}::text[]", batch.bind(columns.subject_id)),
+        format!("{}::text[]", batch.bind(columns.subject_relation)),
+        format!("{}::timestamptz[]", batch.bind(columns.expires_at)),
+    ];
+    batch.push(format!(
+        "INSERT INTO {} ({key_column}revision, ordinal, operation, {KEY_COLUMNS}, expires_at, recorded_at) \
+         SELECT {key_value}{revision}, change.*, {recorded_at} FROM UNNEST({}) \
+         AS change (ordinal, operation, {KEY_COLUMNS}, expires_at)",
+        partition.changes_table(),
+        arrays.join(", "),
+    ));
     Ok(())
 }
 
@@ -682,7 +692,7 @@ pub(crate) async fn create_partition(
     for relationship in relationships {
         partition.touch(write, relationship, operation).await?;
     }
-    partition.finish(write).await
+    partition.finish(write)
 }
 
 /// Locks a tenant's partition and applies deletions, then touches: how an
@@ -702,7 +712,7 @@ pub(crate) async fn write_to_partition(
     for relationship in touch {
         partition.touch(write, relationship, operation).await?;
     }
-    partition.finish(write).await
+    partition.finish(write)
 }
 
 /// The changes of one revision as column arrays, for one `UNNEST` insert.

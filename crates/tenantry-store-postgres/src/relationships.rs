@@ -100,7 +100,7 @@ pub(crate) async fn write_relationships(
         partition.touch(&mut transaction, relationship, operation).await?;
     }
     let (touched, deleted) = partition.changed();
-    let revision = partition.finish(&mut transaction).await?;
+    let revision = partition.finish(&mut transaction)?;
     if let Some(record) = audit::relationships_written(&touched, &deleted) {
         transaction.record(record);
     }
@@ -392,7 +392,7 @@ pub(crate) async fn put_authorization_schema(
     .await
     .during(operation)?;
     let stored = rows::stored_schema(&row, operation)?;
-    let revision = partition.advance(&mut transaction).await?;
+    let revision = partition.advance(&mut transaction)?;
     transaction.record(audit::schema_updated(current, stored.version, text.len()));
     transaction.commit().await?;
     Ok((stored, revision))

@@ -187,9 +187,9 @@ pub(crate) async fn delete_service_account(
     // Revoked keys change the tenant's credentials, which every process's
     // credential cache must notice (as `revoke_api_key` does).
     if revoked_api_key_ids.is_empty() {
-        partition.finish(&mut transaction).await?;
+        partition.finish(&mut transaction)?;
     } else {
-        partition.advance_credentials(&mut transaction).await?;
+        partition.advance_credentials(&mut transaction)?;
     }
     transaction.record(audit::service_account_deleted(&service_account, &revoked_api_key_ids));
     transaction.commit().await

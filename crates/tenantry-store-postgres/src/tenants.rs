@@ -255,8 +255,7 @@ impl TenantStore for PostgresStore {
                 operation,
             )
             .await?
-            .finish(&mut transaction)
-            .await?;
+            .finish(&mut transaction)?;
         }
         transaction.record_all(audit::tenant_updated(&before, &tenant));
         transaction.commit().await?;

@@ -192,7 +192,7 @@ impl WorkspaceStore for PostgresStore {
         )
         .await?;
         partition.touch_all(&mut transaction, &relationships, operation).await?;
-        partition.finish(&mut transaction).await?;
+        partition.finish(&mut transaction)?;
         transaction.record(audit::workspace_created(&created));
         transaction.commit().await?;
         Ok(created)
@@ -380,7 +380,7 @@ impl WorkspaceStore for PostgresStore {
             PartitionWriter::lock_existing(&mut transaction, Partition::tenant(scope.tenant_id()), operation)
                 .await?;
         partition.delete_naming(&mut transaction, &workspace, operation).await?;
-        partition.finish(&mut transaction).await?;
+        partition.finish(&mut transaction)?;
         transaction.record(audit::workspace_deleted(&deleted));
         transaction.commit().await
     }
