@@ -821,6 +821,26 @@ pub struct AuditFilter {
     pub until: Option<Timestamp>,
 }
 
+impl AuditFilter {
+    /// The filters on a field's exact value that are set, as (field,
+    /// value) in a fixed order. The stores' event columns carry the
+    /// fields' names; each store puts only the filters that are set in its
+    /// statement, so that a list is planned with the index they can use.
+    pub fn equalities(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("action", &self.action),
+            ("actor_user_id", &self.actor_user_id),
+            ("actor_api_key_id", &self.actor_api_key_id),
+            ("resource_type", &self.resource_type),
+            ("resource_id", &self.resource_id),
+            ("workspace_id", &self.workspace_id),
+        ]
+        .into_iter()
+        .filter_map(|(field, value)| value.as_deref().map(|value| (field, value)))
+        .collect()
+    }
+}
+
 /// A signed checkpoint as a store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCheckpoint {
