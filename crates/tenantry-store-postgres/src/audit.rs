@@ -337,18 +337,18 @@ fn append(
         None => ("", String::new()),
     };
     let arrays = [
-        format!("{}::bigint[]", batch.bind(events.seq)),
-        format!("{}::text[]", batch.bind(events.id)),
-        format!("{}::timestamptz[]", batch.bind(events.occurred_at)),
-        format!("{}::text[]", batch.bind(events.action)),
-        format!("{}::text[]", batch.bind(events.resource_type)),
-        format!("{}::text[]", batch.bind(events.resource_id)),
-        format!("{}::text[]", batch.bind(events.workspace_id)),
-        format!("{}::text[]", batch.bind(events.actor_type)),
-        format!("{}::text[]", batch.bind(events.actor_user_id)),
-        format!("{}::text[]", batch.bind(events.actor_api_key_id)),
-        format!("{}::text[]", batch.bind(events.request_id)),
-        format!("{}::text[]", batch.bind(events.body)),
+        batch.bind_as(events.seq, "bigint[]"),
+        batch.bind_as(events.id, "text[]"),
+        batch.bind_as(events.occurred_at, "timestamptz[]"),
+        batch.bind_as(events.action, "text[]"),
+        batch.bind_as(events.resource_type, "text[]"),
+        batch.bind_as(events.resource_id, "text[]"),
+        batch.bind_as(events.workspace_id, "text[]"),
+        batch.bind_as(events.actor_type, "text[]"),
+        batch.bind_as(events.actor_user_id, "text[]"),
+        batch.bind_as(events.actor_api_key_id, "text[]"),
+        batch.bind_as(events.request_id, "text[]"),
+        batch.bind_as(events.body, "text[]"),
     ];
     batch.push(format!(
         "INSERT INTO {events} ({key_column}seq, id, occurred_at, action, resource_type, resource_id, \
@@ -357,11 +357,15 @@ fn append(
         events = log.table("events"),
         arrays = arrays.join(", "),
     ));
-    let (levels, indexes, hashes) = (batch.bind(levels), batch.bind(indexes), batch.bind(hashes));
+    let arrays = [
+        batch.bind_as(levels, "smallint[]"),
+        batch.bind_as(indexes, "bigint[]"),
+        batch.bind_as(hashes, "bytea[]"),
+    ];
     batch.push(format!(
-        "INSERT INTO {nodes} ({key_column}level, idx, hash) \
-         SELECT {key_value}node.* FROM UNNEST({levels}::smallint[], {indexes}::bigint[], {hashes}::bytea[]) AS node",
+        "INSERT INTO {nodes} ({key_column}level, idx, hash) SELECT {key_value}node.* FROM UNNEST({arrays}) AS node",
         nodes = log.table("nodes"),
+        arrays = arrays.join(", "),
     ));
     let (size, frontier) = (batch.bind(sealed.head.stored_size()), batch.bind(sealed.head.frontier_bytes()));
     let condition = match &tenant_id {

@@ -58,6 +58,15 @@ impl Batch {
         format!("${}", self.parameters)
     }
 
+    /// [`Batch::bind`], with the placeholder cast to `sql_type`
+    /// (`$n::text[]`), as an `UNNEST` of arrays needs.
+    pub(crate) fn bind_as<T>(&mut self, value: T, sql_type: &str) -> String
+    where
+        T: for<'q> Encode<'q, Postgres> + Type<Postgres> + Send + 'static,
+    {
+        format!("{}::{sql_type}", self.bind(value))
+    }
+
     /// Adds one write, an `INSERT` or `UPDATE` without `RETURNING`, whose
     /// placeholders [`Batch::bind`] gave.
     pub(crate) fn push(&mut self, write: String) {

@@ -660,15 +660,15 @@ fn log_changes(
     // not recorded as older than an earlier one by much.
     let (revision, recorded_at) = (batch.bind(revision.to_stored()), batch.bind(tenantry_core::now()));
     let arrays = [
-        format!("{}::int4[]", batch.bind(columns.ordinal)),
-        format!("{}::text[]", batch.bind(columns.operation)),
-        format!("{}::text[]", batch.bind(columns.resource_type)),
-        format!("{}::text[]", batch.bind(columns.resource_id)),
-        format!("{}::text[]", batch.bind(columns.relation)),
-        format!("{}::text[]", batch.bind(columns.subject_type)),
-        format!("{}::text[]", batch.bind(columns.subject_id)),
-        format!("{}::text[]", batch.bind(columns.subject_relation)),
-        format!("{}::timestamptz[]", batch.bind(columns.expires_at)),
+        batch.bind_as(columns.ordinal, "int4[]"),
+        batch.bind_as(columns.operation, "text[]"),
+        batch.bind_as(columns.resource_type, "text[]"),
+        batch.bind_as(columns.resource_id, "text[]"),
+        batch.bind_as(columns.relation, "text[]"),
+        batch.bind_as(columns.subject_type, "text[]"),
+        batch.bind_as(columns.subject_id, "text[]"),
+        batch.bind_as(columns.subject_relation, "text[]"),
+        batch.bind_as(columns.expires_at, "timestamptz[]"),
     ];
     batch.push(format!(
         "INSERT INTO {} ({key_column}revision, ordinal, operation, {KEY_COLUMNS}, expires_at, recorded_at) \

@@ -362,40 +362,17 @@ impl Write {
             None => (read_head(&mut transaction, &log, operation).await?, false),
         };
         let sealed = trail.clone().seal(&head, at)?;
-        let new_head = if let [event] = sealed.events.as_slice() {
-            // The append first: when its head is stale, the refusal of the
-            // head's move stops the batch before anything else is written.
-            let appended = append_one(&log, &head, event, &sealed).then(&batch);
-            match appended.execute(&mut transaction, operation).await? {
-                Ok(()) => sealed.head,
-                Err(error) if from_cache && refused_head(&error, &log) => {
-                    let head = read_head(&mut transaction, &log, operation).await?;
-                    let sealed = trail.seal(&head, at)?;
-                    let [event] = sealed.events.as_slice() else {
-                        return Err(Error::internal(Failure::message("one audit event sealed as several")));
-                    };
-                    append_one(&log, &head, event, &sealed)
-                        .then(&batch)
-                        .execute_mapped(&mut transaction, operation)
-                        .await?;
-                    sealed.head
-                }
-                Err(error) => return Err(map_database_error(error, operation)),
-            }
-        } else {
-            batch.execute_mapped(&mut transaction, operation).await?;
-            if append_many(&mut transaction, &log, &head, &sealed, operation).await? {
-                sealed.head
-            } else if from_cache {
-                let head = read_head(&mut transaction, &log, operation).await?;
-                let sealed = trail.seal(&head, at)?;
-                if !append_many(&mut transaction, &log, &head, &sealed, operation).await? {
-                    return Err(head_moved_under_lock());
-                }
-                sealed.head
-            } else {
+        let new_head = if try_append(&mut transaction, &log, &head, &sealed, &batch, operation).await? {
+            sealed.head
+        } else if from_cache {
+            let head = read_head(&mut transaction, &log, operation).await?;
+            let sealed = trail.seal(&head, at)?;
+            if !try_append(&mut transaction, &log, &head, &sealed, &batch, operation).await? {
                 return Err(head_moved_under_lock());
             }
+            sealed.head
+        } else {
+            return Err(head_moved_under_lock());
         };
         if let Ok(mut heads) = HEADS.lock() {
             if heads.len() >= HEADS_CACHED {
@@ -405,6 +382,38 @@ impl Write {
         }
         commit(transaction, operation).await
     }
+}
+
+/// Appends a sealed append after `expected` together with `batch`: one
+/// event as one batch with it ([`append_one`], one round trip), several
+/// through the view ([`append_many`]) and then the batch. Returns false,
+/// having written nothing, when the stored head is not `expected`.
+async fn try_append(
+    connection: &mut SqliteConnection,
+    log: &Log,
+    expected: &AuditHead,
+    sealed: &SealedAppend,
+    batch: &Batch,
+    operation: Operation,
+) -> Result<bool> {
+    if let [event] = sealed.events.as_slice() {
+        // The append first: when its head is stale, the refusal of the
+        // head's move stops the batch before anything else is written.
+        return match append_one(log, expected, event, sealed)
+            .then(batch)
+            .execute(connection, operation)
+            .await?
+        {
+            Ok(()) => Ok(true),
+            Err(error) if refused_head(&error, log) => Ok(false),
+            Err(error) => Err(map_database_error(error, operation)),
+        };
+    }
+    if !append_many(connection, log, expected, sealed, operation).await? {
+        return Ok(false);
+    }
+    batch.clone().execute_mapped(connection, operation).await?;
+    Ok(true)
 }
 
 /// A head read under the write lock moved before the append that followed.
@@ -838,9 +847,7 @@ mod tests {
     /// which keeps the newest-first order without a sort.)
     #[tokio::test]
     async fn filtered_lists_use_their_index() {
-        let directory = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&directory.path().join("tenantry.sqlite3")).await.unwrap();
-        store.migrate().await.unwrap();
+        let (_directory, store) = crate::tests::migrated_store().await;
         let text = |value: &str| Some(value.to_owned());
         let cases = [
             (

@@ -356,8 +356,17 @@ pub(crate) fn json_id_array<Id: std::fmt::Display>(ids: &[Id]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A store on a fresh, migrated file, with the directory that holds it
+    /// (removed when dropped).
+    pub(crate) async fn migrated_store() -> (tempfile::TempDir, SqliteStore) {
+        let directory = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&directory.path().join("tenantry.sqlite3")).await.unwrap();
+        store.migrate().await.unwrap();
+        (directory, store)
+    }
 
     /// The migrations run on the writer connection; none of them may leave
     /// it (or any other) without foreign-key enforcement, which the store's
@@ -365,9 +374,7 @@ mod tests {
     /// every connection the read pool allows, held at once.
     #[tokio::test]
     async fn every_connection_enforces_foreign_keys_after_migrating() {
-        let directory = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&directory.path().join("tenantry.sqlite3")).await.unwrap();
-        store.migrate().await.unwrap();
+        let (_directory, store) = migrated_store().await;
         let mut connections = vec![store.pool.writer().acquire().await.unwrap()];
         for _ in 0..MAX_CONNECTIONS {
             connections.push(store.pool.reads().acquire().await.unwrap());

@@ -841,10 +841,8 @@ impl RelationshipStore for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use tenantry_core::{
-        DataResidency, DeploymentModel, DisplayName, NewTenant, TenantName, TenantScope, TenantStore,
-        WorkspaceName,
-    };
+    use tenantry_core::{TenantScope, TenantStore};
+    use tenantry_test_support::conformance::new_tenant;
 
     use super::*;
 
@@ -854,18 +852,9 @@ mod tests {
     /// nothing.
     #[tokio::test]
     async fn a_second_advance_of_a_partition_in_one_write_fails_it() {
-        let directory = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&directory.path().join("tenantry.sqlite3")).await.unwrap();
-        store.migrate().await.unwrap();
-        let new_tenant = NewTenant {
-            name: TenantName::parse("advanced").unwrap(),
-            display_name: DisplayName::parse("Advanced").unwrap(),
-            deployment_model: DeploymentModel::HostedSaas,
-            data_residency: DataResidency::Global,
-            root_workspace_name: WorkspaceName::default_root(),
-            creator: None,
-        };
-        let (tenant, _) = store.create_tenant(&PlatformScope::operator_cli(), new_tenant).await.unwrap();
+        let (_directory, store) = crate::tests::migrated_store().await;
+        let (tenant, _) =
+            store.create_tenant(&PlatformScope::operator_cli(), new_tenant("advanced")).await.unwrap();
         let scope = TenantScope::system(tenant.id.clone(), "test");
         let operation = Operation::WriteRelationships;
         let revision = |store: &SqliteStore| {

@@ -209,7 +209,9 @@ fn hasher() -> ApiKeyHasher {
     ApiKeyHasher::new(&[7u8; 32]).unwrap()
 }
 
-fn new_tenant(name: &str) -> NewTenant {
+/// A new tenant named `name`, as the cases (and other tests of a store)
+/// create them.
+pub fn new_tenant(name: &str) -> NewTenant {
     NewTenant {
         name: TenantName::parse(name).unwrap(),
         display_name: DisplayName::parse(&format!("{name} (display)")).unwrap(),

@@ -11,6 +11,7 @@ use tenantry_core::service::{BootstrapConfig, api_key_hasher, authenticate, boot
 use tenantry_core::{ApiKeyToken, BootstrapOutcome};
 use tenantry_store_sqlite::SqliteStore;
 use tenantry_test_support::RawSql;
+use tenantry_test_support::conformance::new_tenant;
 use tenantry_test_support::sqlite::{DATABASE_FILE_NAME, RawSqlite};
 use tokio::sync::Barrier;
 
@@ -142,8 +143,8 @@ async fn appends_from_two_processes_to_one_log_stay_gap_free() {
     use tenantry_core::audit::AuditEvent;
     use tenantry_core::audit_service::{AuditSigner, NoteSigner, verify_log};
     use tenantry_core::{
-        DataResidency, DeploymentModel, DisplayName, NewTenant, NewUser, NewWorkspace, PartitionScope,
-        PlatformScope, TenantName, TenantScope, Username, WorkspaceName, WorkspacePatch,
+        NewUser, NewWorkspace, PartitionScope, PlatformScope, TenantScope, Username, WorkspaceName,
+        WorkspacePatch,
     };
 
     let directory = tempfile::tempdir().unwrap();
@@ -155,15 +156,7 @@ async fn appends_from_two_processes_to_one_log_stay_gap_free() {
     let alias: PathBuf = link.join(DATABASE_FILE_NAME);
     let second = SqliteStore::open(&alias).await.unwrap();
     let platform = PlatformScope::operator_cli();
-    let new_tenant = NewTenant {
-        name: TenantName::parse("shared").unwrap(),
-        display_name: DisplayName::parse("Shared").unwrap(),
-        deployment_model: DeploymentModel::HostedSaas,
-        data_residency: DataResidency::Global,
-        root_workspace_name: WorkspaceName::default_root(),
-        creator: None,
-    };
-    let (tenant, root) = first.create_tenant(&platform, new_tenant).await.unwrap();
+    let (tenant, root) = first.create_tenant(&platform, new_tenant("shared")).await.unwrap();
     let scope = TenantScope::system(tenant.id.clone(), "test");
     let mut workspaces = vec![root.clone()];
     let mut tenant_events = 0;
@@ -235,10 +228,7 @@ async fn appends_from_two_processes_to_one_log_stay_gap_free() {
 async fn forty_writer_connections_keep_every_log_gap_free() {
     use tenantry_core::audit::AuditEvent;
     use tenantry_core::audit_service::{AuditSigner, NoteSigner, verify_log};
-    use tenantry_core::{
-        DataResidency, DeploymentModel, DisplayName, GroupName, NewGroup, NewTenant, PartitionScope,
-        PlatformScope, TenantName, TenantScope, WorkspaceName,
-    };
+    use tenantry_core::{GroupName, NewGroup, PartitionScope, PlatformScope, TenantScope};
 
     const WRITERS: usize = 40;
     const ROUNDS: usize = 3;
@@ -248,14 +238,7 @@ async fn forty_writer_connections_keep_every_log_gap_free() {
     first.migrate().await.unwrap();
     let mut scopes = Vec::new();
     for index in 0..4 {
-        let new_tenant = NewTenant {
-            name: TenantName::parse(&format!("tenant-{index}")).unwrap(),
-            display_name: DisplayName::parse("Tenant").unwrap(),
-            deployment_model: DeploymentModel::HostedSaas,
-            data_residency: DataResidency::Global,
-            root_workspace_name: WorkspaceName::default_root(),
-            creator: None,
-        };
+        let new_tenant = new_tenant(&format!("tenant-{index}"));
         let (tenant, _) = first.create_tenant(&PlatformScope::operator_cli(), new_tenant).await.unwrap();
         scopes.push(TenantScope::system(tenant.id, "test"));
     }
