@@ -676,7 +676,8 @@ impl NewestFirstCursor {
         format!("{}.{}", crate::relationship::timestamp_micros(at), id)
     }
 
-    /// Reads [`NewestFirstCursor::encode`]'s text.
+    /// Reads [`NewestFirstCursor::encode`]'s text; a time outside the
+    /// years 0000 to 9999 ([`crate::time_from_micros`]) is no cursor.
     pub fn parse(input: &str) -> Option<Self> {
         let (micros, id) = input.split_once('.')?;
         let digits = micros.strip_prefix('-').unwrap_or(micros);
@@ -684,7 +685,7 @@ impl NewestFirstCursor {
             return None;
         }
         let micros: i64 = micros.parse().ok()?;
-        Some(Self { at: chrono::DateTime::from_timestamp_micros(micros)?, id: RecordKey::parse(id).ok()? })
+        Some(Self { at: crate::time_from_micros(micros)?, id: RecordKey::parse(id).ok()? })
     }
 }
 
@@ -733,5 +734,15 @@ mod tests {
         assert_eq!(NewestFirstCursor::parse(&text), Some(NewestFirstCursor { at, id }));
         assert_eq!(NewestFirstCursor::parse("x.d"), None);
         assert_eq!(NewestFirstCursor::parse("12"), None);
+        // The first and last microseconds of the years 0000 to 9999, and one beyond each.
+        for (micros, inside) in [
+            (-62_167_219_200_000_000_i64, true),
+            (253_402_300_799_999_999, true),
+            (-62_167_219_200_000_001, false),
+            (253_402_300_800_000_000, false),
+            (-638_010_201_272_069_110, false),
+        ] {
+            assert_eq!(NewestFirstCursor::parse(&format!("{micros}.d")).is_some(), inside, "{micros}");
+        }
     }
 }

@@ -100,6 +100,16 @@ pub use workspace::{NewWorkspace, Workspace, WorkspacePatch, WorkspaceStatus};
 /// The moment operations are stamped with. One alias so every crate agrees.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
 
+/// A time given in microseconds since the Unix epoch, if it falls in the
+/// years 0000 to 9999: the times RFC 3339 writes, and so the only ones a
+/// stored record can carry (PostgreSQL stores none before 4713 BC, chrono
+/// reaches 262,000 years either way). Times read from outside in another
+/// form than RFC 3339, such as a list cursor's, are refused beyond them.
+pub fn time_from_micros(micros: i64) -> Option<Timestamp> {
+    use chrono::Datelike;
+    chrono::DateTime::from_timestamp_micros(micros).filter(|at| (0..=9999).contains(&at.year()))
+}
+
 /// The current time, truncated to microseconds so that a value written to and
 /// read back from either backend compares equal.
 pub fn now() -> Timestamp {

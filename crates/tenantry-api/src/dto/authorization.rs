@@ -450,7 +450,7 @@ pub struct WriteRelationshipRequest {
     pub subject: SubjectDto,
     /// When it stops granting anything (RFC 3339, in the future); never
     /// when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::rfc3339")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 

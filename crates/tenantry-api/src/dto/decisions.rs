@@ -105,7 +105,7 @@ pub struct RecordDecisionRequest {
     #[schema(value_type = Option<String>)]
     pub approver_group: Option<GroupId>,
     /// When it was decided (RFC 3339); the time it is recorded when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::rfc3339")]
     pub occurred_at: Option<DateTime<Utc>>,
     /// The platform's id tying it to other records.
     #[serde(default)]

@@ -108,7 +108,7 @@ pub struct AddMemberRequest {
     pub role: Role,
     /// When the role lapses (RFC 3339, in the future); never when absent.
     /// Direct grants only: an invitation's role does not lapse.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::rfc3339")]
     pub expires_at: Option<DateTime<Utc>>,
     /// When the request makes an invitation: how many days it may wait for
     /// its answer, 1 to 30; 7 when absent.
@@ -188,7 +188,7 @@ pub struct UpdateMemberRequest {
     #[schema(schema_with = role_schema)]
     pub role: Role,
     /// When the role lapses (RFC 3339, in the future); never when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::rfc3339")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 

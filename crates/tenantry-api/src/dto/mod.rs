@@ -447,6 +447,22 @@ where
         .ok_or_else(|| serde::de::Error::custom(format!("{number} is not an integer in range")))
 }
 
+/// Reads an optional time the way the OpenAPI document's `date-time`
+/// promises: RFC 3339, so a four-digit year. serde alone also takes signed
+/// years of any length (`-05000-01-01T00:00:00Z`), which PostgreSQL cannot
+/// store and no client means.
+pub(crate) fn rfc3339<'de, D>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let Some(text) = Option::<String>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    DateTime::parse_from_rfc3339(&text)
+        .map(|at| Some(at.with_timezone(&Utc)))
+        .map_err(|_| serde::de::Error::custom("must be an RFC 3339 time such as 2026-12-06T10:00:00Z"))
+}
+
 /// [`whole_number`] for a required field: null is refused.
 pub(crate) fn whole_number_required<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where

@@ -446,6 +446,11 @@ async fn one_role_per_member_per_resource(app: TestApp) {
             json!({ "user_id": member.user_id.to_string(), "role": "member", "expires_at": "2001-01-01T00:00:00Z" }),
             "expires_at",
         ),
+        // In the future, but beyond RFC 3339's four-digit years.
+        (
+            json!({ "user_id": member.user_id.to_string(), "role": "member", "expires_at": "+20000-01-01T00:00:00Z" }),
+            "expires_at",
+        ),
     ] {
         let error = app
             .send(Call::post(&path).key(&admin.token).json(body.clone()))

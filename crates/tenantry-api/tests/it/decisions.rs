@@ -295,6 +295,9 @@ async fn bad_input_names_the_field_and_stores_nothing(app: TestApp) {
         ("agent_id", json!("a".repeat(256)), "agent_id"),
         ("reason", json!("   "), "reason"),
         ("occurred_at", json!("yesterday"), "occurred_at"),
+        // Beyond RFC 3339's four-digit years, and before PostgreSQL's first.
+        ("occurred_at", json!("-05000-01-01T00:00:00Z"), "occurred_at"),
+        ("occurred_at", json!("+20000-01-01T00:00:00Z"), "occurred_at"),
         ("evidence_refs", json!(vec!["ref"; 101]), "evidence_refs"),
         ("workspace_id", json!("ws_nope"), "workspace_id"),
         ("approver_group", json!("group-name"), "approver_group"),
@@ -318,9 +321,12 @@ async fn bad_input_names_the_field_and_stores_nothing(app: TestApp) {
             .await
             .expect_error(StatusCode::UNPROCESSABLE_ENTITY, code);
     }
-    app.send(Call::get("/v1/decisions?cursor=nope").key(key))
-        .await
-        .expect_error(StatusCode::BAD_REQUEST, "invalid_cursor");
+    // A cursor's time outside the years 0000 to 9999 no record can have.
+    for cursor in ["nope", "-638010201272069110.d", "999999999999999999.d", "-62167219200000001.d"] {
+        app.send(Call::get(format!("/v1/decisions?cursor={cursor}")).key(key))
+            .await
+            .expect_error(StatusCode::BAD_REQUEST, "invalid_cursor");
+    }
     app.send(Call::patch("/v1/sessions/s").key(key).json(json!({ "state": "paused" })))
         .await
         .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");

@@ -390,6 +390,17 @@ async fn tenantry_structure_cannot_be_written_by_hand(app: TestApp) {
         .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
         assert_eq!(error["field"], "relation");
     }
+    // An expiry is an RFC 3339 time: four-digit years only.
+    for expires_at in ["+20000-01-01T00:00:00Z", "tomorrow"] {
+        let error = write_relationship(
+            &app,
+            &admin.token,
+            json!({ "resource": workspace(&child), "relation": "viewer", "subject": user(&admin.user_id.to_string()), "expires_at": expires_at }),
+        )
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+        assert_eq!(error["field"], "expires_at", "{expires_at}");
+    }
     // Platform relationships are a platform admin's.
     write_relationship(&app, &admin.token, json!({ "resource": { "type": "platform", "id": "main" }, "relation": "admin", "subject": user(&admin.user_id.to_string()) }))
         .await

@@ -121,7 +121,9 @@ async fn bad_input_and_other_callers_are_refused(app: TestApp) {
     let unchanged =
         app.send(Call::get(format!("/v1/operations/{id}")).key(&key)).await.expect(StatusCode::OK);
     assert_eq!((&unchanged["throttle_ms"], &unchanged["status"]), (&json!(0), &json!("enqueued")));
-    app.send(Call::get("/v1/operations?cursor=nope").key(&key))
-        .await
-        .expect_error(StatusCode::BAD_REQUEST, "invalid_cursor");
+    for cursor in ["nope", "-638010201272069110.hX"] {
+        app.send(Call::get(format!("/v1/operations?cursor={cursor}")).key(&key))
+            .await
+            .expect_error(StatusCode::BAD_REQUEST, "invalid_cursor");
+    }
 }
