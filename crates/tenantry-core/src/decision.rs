@@ -676,8 +676,9 @@ impl NewestFirstCursor {
         format!("{}.{}", crate::relationship::timestamp_micros(at), id)
     }
 
-    /// Reads [`NewestFirstCursor::encode`]'s text; a time outside the
-    /// years 0000 to 9999 ([`crate::time_from_micros`]) is no cursor.
+    /// Reads [`NewestFirstCursor::encode`]'s text; a time beyond the years
+    /// 0000 to 9999 is read as the nearest one in them
+    /// ([`crate::storable_time_from_micros`]): it pages the same.
     pub fn parse(input: &str) -> Option<Self> {
         let (micros, id) = input.split_once('.')?;
         let digits = micros.strip_prefix('-').unwrap_or(micros);
@@ -685,7 +686,7 @@ impl NewestFirstCursor {
             return None;
         }
         let micros: i64 = micros.parse().ok()?;
-        Some(Self { at: crate::time_from_micros(micros)?, id: RecordKey::parse(id).ok()? })
+        Some(Self { at: crate::storable_time_from_micros(micros), id: RecordKey::parse(id).ok()? })
     }
 }
 
@@ -734,15 +735,21 @@ mod tests {
         assert_eq!(NewestFirstCursor::parse(&text), Some(NewestFirstCursor { at, id }));
         assert_eq!(NewestFirstCursor::parse("x.d"), None);
         assert_eq!(NewestFirstCursor::parse("12"), None);
-        // The first and last microseconds of the years 0000 to 9999, and one beyond each.
-        for (micros, inside) in [
-            (-62_167_219_200_000_000_i64, true),
-            (253_402_300_799_999_999, true),
-            (-62_167_219_200_000_001, false),
-            (253_402_300_800_000_000, false),
-            (-638_010_201_272_069_110, false),
+        // The first and last microseconds of the years 0000 to 9999, and beyond each.
+        let first = chrono::DateTime::parse_from_rfc3339("0000-01-01T00:00:00Z").unwrap().to_utc();
+        let last = chrono::DateTime::parse_from_rfc3339("9999-12-31T23:59:59.999999Z").unwrap().to_utc();
+        for (micros, read_as) in [
+            (-62_167_219_200_000_000_i64, first),
+            (-62_167_219_200_000_001, first),
+            (-638_010_201_272_069_110, first),
+            (253_402_300_799_999_999, last),
+            (253_402_300_800_000_000, last),
+            (999_999_999_999_999_999, last),
         ] {
-            assert_eq!(NewestFirstCursor::parse(&format!("{micros}.d")).is_some(), inside, "{micros}");
+            assert_eq!(
+                NewestFirstCursor::parse(&format!("{micros}.d")).map(|cursor| cursor.at),
+                Some(read_as)
+            );
         }
     }
 }

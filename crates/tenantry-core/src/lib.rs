@@ -100,14 +100,17 @@ pub use workspace::{NewWorkspace, Workspace, WorkspacePatch, WorkspaceStatus};
 /// The moment operations are stamped with. One alias so every crate agrees.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
 
-/// A time given in microseconds since the Unix epoch, if it falls in the
-/// years 0000 to 9999: the times RFC 3339 writes, and so the only ones a
-/// stored record can carry (PostgreSQL stores none before 4713 BC, chrono
-/// reaches 262,000 years either way). Times read from outside in another
-/// form than RFC 3339, such as a list cursor's, are refused beyond them.
-pub fn time_from_micros(micros: i64) -> Option<Timestamp> {
-    use chrono::Datelike;
-    chrono::DateTime::from_timestamp_micros(micros).filter(|at| (0..=9999).contains(&at.year()))
+/// A time given in microseconds since the Unix epoch, moved into the years
+/// 0000 to 9999 when beyond them: the times RFC 3339 writes, and so the only
+/// ones a stored record carries (PostgreSQL stores none before 4713 BC,
+/// chrono reaches 262,000 years either way). For a position in a list, such
+/// as a cursor's, the moved time orders against every stored record as the
+/// given one would, and every backend can compare with it.
+pub fn storable_time_from_micros(micros: i64) -> Timestamp {
+    /// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z.
+    const FIRST: i64 = -62_167_219_200_000_000;
+    const LAST: i64 = 253_402_300_799_999_999;
+    chrono::DateTime::from_timestamp_micros(micros.clamp(FIRST, LAST)).unwrap_or(chrono::DateTime::UNIX_EPOCH)
 }
 
 /// The current time, truncated to microseconds so that a value written to and

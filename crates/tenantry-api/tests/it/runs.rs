@@ -121,9 +121,15 @@ async fn bad_input_and_other_callers_are_refused(app: TestApp) {
     let unchanged =
         app.send(Call::get(format!("/v1/operations/{id}")).key(&key)).await.expect(StatusCode::OK);
     assert_eq!((&unchanged["throttle_ms"], &unchanged["status"]), (&json!(0), &json!("enqueued")));
-    for cursor in ["nope", "-638010201272069110.hX"] {
-        app.send(Call::get(format!("/v1/operations?cursor={cursor}")).key(&key))
+    app.send(Call::get("/v1/operations?cursor=nope").key(&key))
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "invalid_cursor");
+    // Times beyond the years 0000 to 9999 page as the nearest time in them.
+    for (cursor, after_it) in [("-638010201272069110.hX", 0), ("999999999999999999.z", 1)] {
+        let page = app
+            .send(Call::get(format!("/v1/operations?cursor={cursor}")).key(&key))
             .await
-            .expect_error(StatusCode::BAD_REQUEST, "invalid_cursor");
+            .expect(StatusCode::OK);
+        assert_eq!(page["items"].as_array().unwrap().len(), after_it, "after {cursor}");
     }
 }
