@@ -175,12 +175,13 @@ async fn private_targets_are_refused_unless_allowed(app: TestApp) {
     let admin = app.tenant_with_key("acme").await;
     let counts = app.row_counts().await;
     for (url, rule) in [
-        ("http://127.0.0.1:9/hook", "must be https"),
+        ("http://127.0.0.1:9/hook", "must start with https://"),
         ("https://127.0.0.1:9/hook", "loopback"),
         ("https://localhost/hook", "loopback"),
         ("https://10.0.0.8/hook", "private"),
         ("https://169.254.169.254/latest", "metadata"),
-        ("https://[::1]/hook", "loopback"),
+        ("https://[::1]/hook", "or an IPv4 address"),
+        ("https://hooks.exa*mple.com/", "letters, digits and hyphens"),
     ] {
         let error = app
             .send(
