@@ -445,10 +445,10 @@ fn private_kind_v6(address: Ipv6Addr) -> Option<&'static str> {
 
 /// A webhook's target: an absolute `https` URL (or `http`, where private
 /// targets are allowed) whose host is a DNS name or an IPv4 address, with
-/// no user name or password and no fragment
-/// ([`WebhookUrl::check_syntax`]), whose host is not a private address or `localhost` unless the
-/// policy allows them. A host name is checked again, address by address,
-/// each time it is resolved for a delivery.
+/// no user name or password and no fragment ([`WebhookUrl::check_syntax`]),
+/// and whose host is not a private address or `localhost` unless the policy
+/// allows them. A host name is checked again, address by address, each time
+/// it is resolved for a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookUrl(url::Url);
 
@@ -507,8 +507,10 @@ impl WebhookUrl {
             None => (authority, None),
         };
         let labels: Vec<&str> = host.split('.').collect();
-        let last_is_name =
-            labels.last().and_then(|label| label.bytes().next()).is_some_and(|b| b.is_ascii_alphabetic());
+        let last_is_name = labels
+            .last()
+            .and_then(|label| label.bytes().next())
+            .is_some_and(|byte| byte.is_ascii_alphabetic());
         if last_is_name {
             if !labels.iter().all(|label| is_host_label(label)) {
                 return Err(
