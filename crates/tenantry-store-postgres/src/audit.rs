@@ -18,7 +18,7 @@ use tenantry_core::{
 };
 
 use crate::PostgresStore;
-use crate::batch::Batch;
+use crate::batch::{Batch, leading_tenant_key};
 use crate::error::{DatabaseResultExt, Operation, internal};
 use crate::partition::Partition;
 use crate::store::{TransactionScope, commit};
@@ -315,27 +315,18 @@ fn append(
     for sealed_event in &sealed.events {
         events.push(sealed_event, operation)?;
     }
-    let (levels, indexes, hashes): (Vec<i16>, Vec<i64>, Vec<Vec<u8>>) = sealed
-        .nodes
-        .iter()
-        .map(|(id, hash)| {
-            (i16::from(id.level()), i64::try_from(id.index()).unwrap_or(i64::MAX), hash.as_bytes().to_vec())
-        })
-        .fold((Vec::new(), Vec::new(), Vec::new()), |(mut levels, mut indexes, mut hashes), (l, i, h)| {
-            levels.push(l);
-            indexes.push(i);
-            hashes.push(h);
-            (levels, indexes, hashes)
-        });
+    let (mut levels, mut indexes, mut hashes) = (Vec::<i16>::new(), Vec::<i64>::new(), Vec::<Vec<u8>>::new());
+    for (id, hash) in &sealed.nodes {
+        levels.push(i16::from(id.level()));
+        indexes.push(i64::try_from(id.index()).unwrap_or(i64::MAX));
+        hashes.push(hash.as_bytes().to_vec());
+    }
     // The tenant's id is bound once and named by all three writes.
     let tenant_id = match log {
         Log::Tenant(tenant_id) => Some(batch.bind(tenant_id.clone())),
         Log::Platform => None,
     };
-    let (key_column, key_value) = match &tenant_id {
-        Some(tenant_id) => ("tenant_id, ", format!("{tenant_id}, ")),
-        None => ("", String::new()),
-    };
+    let (key_column, key_value) = leading_tenant_key(tenant_id.as_deref());
     let arrays = [
         batch.bind_as(events.seq, "bigint[]"),
         batch.bind_as(events.id, "text[]"),

@@ -44,6 +44,16 @@ impl fmt::Debug for Batch {
     }
 }
 
+/// The leading key of rows written to a tenant's table or the platform's:
+/// `tenant_id, ` and the tenant's placeholder followed by `, `, to put
+/// before a column list and its values; nothing for the platform.
+pub(crate) fn leading_tenant_key(tenant_id: Option<&str>) -> (&'static str, String) {
+    match tenant_id {
+        Some(tenant_id) => ("tenant_id, ", format!("{tenant_id}, ")),
+        None => ("", String::new()),
+    }
+}
+
 impl Batch {
     /// Adds `value` as the next argument and returns its placeholder
     /// (`$n`), for the write being built.

@@ -19,7 +19,7 @@ use tenantry_core::relationship::{
 use tenantry_core::{Error, Result, TenantId, Timestamp};
 
 use crate::audit::Write;
-use crate::batch::Batch;
+use crate::batch::{Batch, leading_tenant_key};
 use crate::error::{DatabaseResultExt, Operation, internal};
 use crate::rows::{self, relationship_columns};
 use crate::store::TransactionScope;
@@ -651,10 +651,11 @@ fn log_changes(
     for (ordinal, change) in changes.iter().enumerate() {
         columns.push(ordinal, change)?;
     }
-    let (key_column, key_value) = match partition {
-        Partition::Platform => ("", String::new()),
-        Partition::Tenant(tenant_id) => ("tenant_id, ", format!("{}, ", batch.bind(tenant_id.clone()))),
+    let tenant_id = match partition {
+        Partition::Platform => None,
+        Partition::Tenant(tenant_id) => Some(batch.bind(tenant_id.clone())),
     };
+    let (key_column, key_value) = leading_tenant_key(tenant_id.as_deref());
     // `recorded_at` is the application's clock after the lock, not the
     // transaction's start time (`now()`), so that a later revision is
     // not recorded as older than an earlier one by much.

@@ -133,8 +133,7 @@ pub(crate) async fn get_api_key(
     api_key_id: &ApiKeyId,
 ) -> Result<ApiKey> {
     let operation = Operation::GetApiKey;
-    let mut connection =
-        pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
+    let mut connection = pool.read_connection(operation).await?;
     select_api_key(&mut connection, scope.tenant_id(), api_key_id, operation)
         .await?
         .ok_or_else(|| Error::not_found("api key"))

@@ -293,8 +293,7 @@ impl ApprovalStore for SqliteStore {
         at: Timestamp,
     ) -> Result<Approval> {
         let operation = Operation::GetApproval;
-        let mut connection =
-            self.pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
+        let mut connection = self.pool.read_connection(operation).await?;
         Ok(find_approval(&mut connection, scope.tenant_id(), approval_id, operation).await?.as_of(at))
     }
 
@@ -341,8 +340,7 @@ impl ApprovalStore for SqliteStore {
 
     async fn approval_routing(&self, scope: &TenantScope) -> Result<ApprovalRouting> {
         let operation = Operation::GetApprovalRouting;
-        let mut connection =
-            self.pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
+        let mut connection = self.pool.read_connection(operation).await?;
         read_routing(&mut connection, scope.tenant_id(), operation).await
     }
 

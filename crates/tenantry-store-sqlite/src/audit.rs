@@ -667,8 +667,7 @@ impl AuditStore for SqliteStore {
     async fn audit_head(&self, log_scope: &PartitionScope) -> Result<AuditHead> {
         let operation = Operation::AuditHead;
         log_platform_read(log_scope, "reading the platform's audit log head");
-        let mut connection =
-            self.pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
+        let mut connection = self.pool.read_connection(operation).await?;
         read_head(&mut connection, &Log::of_partition(log_scope), operation).await
     }
 

@@ -39,22 +39,24 @@ pub(crate) enum Value {
     OptionalTimestamp(Option<Timestamp>),
 }
 
-impl From<i64> for Value {
-    fn from(value: i64) -> Self {
-        Self::Integer(value)
-    }
+/// `From` for the kinds a value is stored as is.
+macro_rules! value_from {
+    ($($kind:ty => $variant:ident),* $(,)?) => {
+        $(impl From<$kind> for Value {
+            fn from(value: $kind) -> Self {
+                Self::$variant(value)
+            }
+        })*
+    };
 }
 
-impl From<Option<i64>> for Value {
-    fn from(value: Option<i64>) -> Self {
-        Self::OptionalInteger(value)
-    }
-}
-
-impl From<String> for Value {
-    fn from(value: String) -> Self {
-        Self::Text(value)
-    }
+value_from! {
+    i64 => Integer,
+    Option<i64> => OptionalInteger,
+    String => Text,
+    Vec<u8> => Blob,
+    Timestamp => Timestamp,
+    Option<Timestamp> => OptionalTimestamp,
 }
 
 impl From<&str> for Value {
@@ -66,24 +68,6 @@ impl From<&str> for Value {
 impl From<Option<&str>> for Value {
     fn from(value: Option<&str>) -> Self {
         Self::OptionalText(value.map(str::to_owned))
-    }
-}
-
-impl From<Vec<u8>> for Value {
-    fn from(value: Vec<u8>) -> Self {
-        Self::Blob(value)
-    }
-}
-
-impl From<Timestamp> for Value {
-    fn from(value: Timestamp) -> Self {
-        Self::Timestamp(value)
-    }
-}
-
-impl From<Option<Timestamp>> for Value {
-    fn from(value: Option<Timestamp>) -> Self {
-        Self::OptionalTimestamp(value)
     }
 }
 
@@ -104,14 +88,19 @@ impl Batch {
     /// `?` elsewhere in its text), to be bound next, in order; it changes
     /// `rows` rows when it does what it must.
     pub(crate) fn push(&mut self, sql: &str, rows: u64) -> &mut Self {
-        if !self.sql.is_empty() {
-            self.sql.push_str(";\n");
-        }
-        self.sql.push_str(sql);
+        self.append_sql(sql);
         self.statements += 1;
         self.rows += rows;
         self.parameters += sql.matches('?').count();
         self
+    }
+
+    /// Adds statement text after what is there, separated by `;`.
+    fn append_sql(&mut self, sql: &str) {
+        if !self.sql.is_empty() {
+            self.sql.push_str(";\n");
+        }
+        self.sql.push_str(sql);
     }
 
     /// Binds the next positional parameter.
@@ -123,10 +112,7 @@ impl Batch {
     /// This batch's statements, then `other`'s.
     pub(crate) fn then(mut self, other: &Batch) -> Self {
         if !other.sql.is_empty() {
-            if !self.sql.is_empty() {
-                self.sql.push_str(";\n");
-            }
-            self.sql.push_str(&other.sql);
+            self.append_sql(&other.sql);
         }
         self.values.extend(other.values.iter().cloned());
         self.statements += other.statements;

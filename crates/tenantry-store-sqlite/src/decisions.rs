@@ -500,12 +500,7 @@ impl DecisionStore for SqliteStore {
     }
 
     async fn get_decision(&self, scope: &TenantScope, decision_id: &RecordKey) -> Result<Decision> {
-        let mut connection = self
-            .pool
-            .reads()
-            .acquire()
-            .await
-            .map_err(|error| map_database_error(error, Operation::GetDecision))?;
+        let mut connection = self.pool.read_connection(Operation::GetDecision).await?;
         find_decision(&mut connection, scope.tenant_id(), decision_id, Operation::GetDecision)
             .await?
             .ok_or(Error::not_found("decision"))
@@ -521,12 +516,7 @@ impl DecisionStore for SqliteStore {
     }
 
     async fn get_session(&self, scope: &TenantScope, session_id: &RecordKey) -> Result<Session> {
-        let mut connection = self
-            .pool
-            .reads()
-            .acquire()
-            .await
-            .map_err(|error| map_database_error(error, Operation::GetSession))?;
+        let mut connection = self.pool.read_connection(Operation::GetSession).await?;
         find_session(&mut connection, scope.tenant_id(), session_id, Operation::GetSession)
             .await?
             .ok_or(Error::not_found("session"))

@@ -93,8 +93,7 @@ async fn select_group(
 /// See [`tenantry_core::GroupStore::get_group`].
 pub(crate) async fn get_group(pool: &Connections, scope: &TenantScope, group_id: &GroupId) -> Result<Group> {
     let operation = Operation::GetGroup;
-    let mut connection =
-        pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
+    let mut connection = pool.read_connection(operation).await?;
     select_group(&mut connection, scope.tenant_id(), group_id, operation).await
 }
 

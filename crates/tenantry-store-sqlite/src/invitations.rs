@@ -221,8 +221,7 @@ pub(crate) async fn get_invitation(
     scope: &TenantScope,
     invitation_id: &InvitationId,
 ) -> Result<Invitation> {
-    let mut connection =
-        pool.reads().acquire().await.map_err(|error| map_database_error(error, Operation::GetInvitation))?;
+    let mut connection = pool.read_connection(Operation::GetInvitation).await?;
     read_invitation(&mut connection, scope.tenant_id(), invitation_id, Operation::GetInvitation).await
 }
 

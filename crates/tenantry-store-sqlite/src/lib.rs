@@ -81,6 +81,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 use tenantry_core::{ApiKeyHasher, Error, Result, StoreLimits};
@@ -119,6 +120,11 @@ impl Connections {
     /// The one connection every write transaction runs on.
     pub(crate) fn writer(&self) -> &SqlitePool {
         &self.writer
+    }
+
+    /// A connection from the read pool, for several reads of `operation`.
+    pub(crate) async fn read_connection(&self, operation: Operation) -> Result<PoolConnection<Sqlite>> {
+        self.reads.acquire().await.map_err(|error| map_database_error(error, operation))
     }
 }
 

@@ -473,8 +473,7 @@ impl RunStore for SqliteStore {
 
     async fn get_run(&self, _platform: &PlatformScope, run_id: &RunId) -> Result<OperationRun> {
         let operation = Operation::GetRun;
-        let mut connection =
-            self.pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
+        let mut connection = self.pool.read_connection(operation).await?;
         find_run(&mut connection, run_id, operation).await
     }
 

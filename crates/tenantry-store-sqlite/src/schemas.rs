@@ -28,8 +28,7 @@ async fn select_current_schema(
 /// See [`tenantry_core::RelationshipStore::authorization_schema`].
 pub(crate) async fn authorization_schema(pool: &Connections) -> Result<Option<StoredSchema>> {
     let operation = Operation::AuthorizationSchema;
-    let mut connection =
-        pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
+    let mut connection = pool.read_connection(operation).await?;
     select_current_schema(&mut connection, operation).await
 }
 

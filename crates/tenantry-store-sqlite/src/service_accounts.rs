@@ -139,8 +139,7 @@ pub(crate) async fn get_service_account(
     user_id: &UserId,
 ) -> Result<ServiceAccount> {
     let operation = Operation::GetServiceAccount;
-    let mut connection =
-        pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
+    let mut connection = pool.read_connection(operation).await?;
     select_service_account(&mut connection, scope.tenant_id(), user_id, operation).await
 }
 

@@ -213,8 +213,7 @@ impl SnapshotStore for SqliteStore {
 
     async fn snapshot_occupancy(&self, _platform: &PlatformScope) -> Result<Occupancy> {
         let operation = Operation::CountSnapshotRecords;
-        let mut connection =
-            self.pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
+        let mut connection = self.pool.read_connection(operation).await?;
         let (counts, platform_audit_events) = occupancy(&mut connection, operation).await?;
         Ok(Occupancy {
             nonempty: counts.into_iter().filter(|(_, count)| *count > 0).collect(),
@@ -224,8 +223,7 @@ impl SnapshotStore for SqliteStore {
 
     async fn snapshot_counts(&self, _platform: &PlatformScope) -> Result<RecordCounts> {
         let operation = Operation::CountSnapshotRecords;
-        let mut connection =
-            self.pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
+        let mut connection = self.pool.read_connection(operation).await?;
         Ok(occupancy(&mut connection, operation).await?.0)
     }
 

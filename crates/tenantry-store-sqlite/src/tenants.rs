@@ -353,8 +353,7 @@ pub(crate) async fn delete_tenant(
 /// See [`tenantry_core::TenantStore::get_tenant`].
 pub(crate) async fn get_tenant(pool: &Connections, scope: &TenantScope) -> Result<Tenant> {
     let operation = Operation::GetTenant;
-    let mut connection =
-        pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
+    let mut connection = pool.read_connection(operation).await?;
     select_tenant(&mut connection, scope.tenant_id(), operation)
         .await?
         .ok_or_else(|| Error::not_found("tenant"))

@@ -143,8 +143,7 @@ pub(crate) async fn get_user(pool: &Connections, user_id: &UserId) -> Result<Use
 /// See [`tenantry_core::UserStore::find_user_by_username`].
 pub(crate) async fn find_user_by_username(pool: &Connections, username: &Username) -> Result<Option<User>> {
     let operation = Operation::FindUserByUsername;
-    let mut connection =
-        pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
+    let mut connection = pool.read_connection(operation).await?;
     select_user_by_username(&mut connection, username, operation).await
 }
 
@@ -254,8 +253,7 @@ pub(crate) async fn sign_in_oidc_user(
 ) -> Result<User> {
     let operation = Operation::SignInOidcUser;
     {
-        let mut connection =
-            pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
+        let mut connection = pool.read_connection(operation).await?;
         if let SignInPlan::Unchanged(user) = plan_sign_in(&mut connection, &sign_in, now(), operation).await?
         {
             return Ok(user);

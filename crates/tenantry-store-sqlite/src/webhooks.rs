@@ -285,8 +285,7 @@ pub(crate) async fn advance_delivered_through(
         Some(delivered_through) => u64::try_from(delivered_through)
             .map_err(|reason| invalid_stored_value("delivered_through", reason)),
         None => {
-            let mut connection =
-                pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
+            let mut connection = pool.read_connection(operation).await?;
             if WEBHOOKS.exists(&mut connection, scope.tenant_id(), webhook_id, operation).await? {
                 Err(Error::invalid("seq", "past the end of the tenant's audit log"))
             } else {

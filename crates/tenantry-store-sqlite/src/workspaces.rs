@@ -158,8 +158,7 @@ pub(crate) async fn get_workspace(
     workspace_id: &WorkspaceId,
 ) -> Result<Workspace> {
     let operation = Operation::GetWorkspace;
-    let mut connection =
-        pool.reads().acquire().await.map_err(|error| map_database_error(error, operation))?;
+    let mut connection = pool.read_connection(operation).await?;
     select_workspace(&mut connection, scope.tenant_id(), workspace_id, operation)
         .await?
         .ok_or_else(|| Error::not_found("workspace"))
